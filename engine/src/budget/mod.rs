@@ -1,0 +1,187 @@
+//! Budgets: backpressure on retries and hedges.
+//!
+//! A budget is asked before every gated attempt ([`Budget::allow`]) and answers with a
+//! [`Decision`]. By default `retry.budget` gates retries only (attempt index ≥ 1); the first
+//! attempt is gated too when the reference says `gate_first_attempt: true` (Part 1 D20). Hedges
+//! are gated by `hedge.budget`. Budgets run on the executor's clock (`now` in the [`Request`]),
+//! so they are deterministic on virtual time.
+//!
+//! Built-ins: [`Unlimited`], [`TokenBucket`] (lock-free GCRA), [`Ratio`] (Finagle/SRE retry
+//! budget: first attempts deposit, retries withdraw, a per-second floor, a sliding window).
+
+mod ratio;
+mod token_bucket;
+mod unlimited;
+
+use std::fmt;
+
+pub use ratio::Ratio;
+pub use token_bucket::TokenBucket;
+pub use unlimited::Unlimited;
+
+use crate::clock::Timestamp;
+use crate::error::Reason;
+use crate::key::Key;
+
+/// Whether a budget is asked for a primary attempt (retry budget) or a hedge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BudgetKind {
+    /// A primary attempt of a retry group.
+    Retry,
+    /// A hedge.
+    Hedge,
+}
+
+impl BudgetKind {
+    /// `retry` or `hedge`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BudgetKind::Retry => "retry",
+            BudgetKind::Hedge => "hedge",
+        }
+    }
+}
+
+/// What a budget is asked.
+#[derive(Clone, Copy, Debug)]
+pub struct Request<'a> {
+    /// The call's key.
+    pub key: &'a Key,
+    /// The retry index (hedges of group k also carry k).
+    pub attempt: u32,
+    /// The hedge index: 0 for the primary, 1.. for hedges.
+    pub hedge_index: u32,
+    /// Retry or hedge.
+    pub kind: BudgetKind,
+    /// Units this attempt costs (at least 1).
+    pub cost: u32,
+    /// The executor clock's time.
+    pub now: Timestamp,
+}
+
+/// Runs once after an admitted attempt finishes (however it ends, cancellation included).
+pub struct Release(Option<Box<dyn FnOnce() + Send>>);
+
+impl Release {
+    /// A release that runs `f`.
+    pub fn new(f: impl FnOnce() + Send + 'static) -> Release {
+        Release(Some(Box::new(f)))
+    }
+
+    /// Runs the release now (at most once).
+    pub fn run(mut self) {
+        if let Some(f) = self.0.take() {
+            f();
+        }
+    }
+
+    /// Drops the release without running it (for denied decisions).
+    pub(crate) fn forget(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        if let Some(f) = self.0.take() {
+            f();
+        }
+    }
+}
+
+impl fmt::Debug for Release {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Release")
+    }
+}
+
+/// A budget's answer.
+#[derive(Debug)]
+pub struct Decision {
+    /// Whether the attempt may run.
+    pub allowed: bool,
+    /// Why (`allowed`, `budget_denied`, or the budget's own code).
+    pub reason: Reason,
+    /// Runs once after an allowed attempt finishes; ignored on a denial.
+    pub release: Option<Release>,
+}
+
+impl Decision {
+    /// Allowed, reason `allowed`.
+    pub fn allow() -> Decision {
+        Decision {
+            allowed: true,
+            reason: Reason::ALLOWED,
+            release: None,
+        }
+    }
+
+    /// Denied, reason `budget_denied`.
+    pub fn deny() -> Decision {
+        Decision {
+            allowed: false,
+            reason: Reason::BUDGET_DENIED,
+            release: None,
+        }
+    }
+}
+
+/// Backpressure on attempts. Implementations must be cheap and lock-free where they can.
+pub trait Budget: Send + Sync + fmt::Debug {
+    /// Decides whether a gated attempt may run.
+    fn allow(&self, req: &Request<'_>) -> Decision;
+
+    /// Told about every first attempt the retry budget does not gate (a ratio budget deposits
+    /// here). Default: nothing.
+    fn record_first_attempt(&self, req: &Request<'_>) {
+        let _ = req;
+    }
+
+    /// The budget's current level in units, when it has one (for reports and `simulate`).
+    fn level(&self, now: Timestamp) -> Option<f64> {
+        let _ = now;
+        None
+    }
+}
+
+/// How a budget decision was reached, as reported to observers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DecisionMode {
+    /// The budget itself decided.
+    Standard,
+    /// The budget is not registered; the missing-budget mode decided.
+    Missing(crate::executor::MissingMode),
+}
+
+impl DecisionMode {
+    /// `standard`, or the missing-budget mode's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DecisionMode::Standard => "standard",
+            DecisionMode::Missing(m) => m.as_str(),
+        }
+    }
+}
+
+/// One budget decision, as observers see it.
+#[derive(Clone, Debug)]
+pub struct BudgetEvent<'a> {
+    /// The call's key.
+    pub key: &'a Key,
+    /// The retry index.
+    pub attempt: u32,
+    /// The hedge index (0 for the primary).
+    pub hedge_index: u32,
+    /// Retry or hedge.
+    pub kind: BudgetKind,
+    /// The budget's name.
+    pub budget: &'a str,
+    /// The cost asked.
+    pub cost: u32,
+    /// Who decided.
+    pub mode: DecisionMode,
+    /// The verdict.
+    pub allowed: bool,
+    /// The reason.
+    pub reason: Reason,
+}

@@ -1,0 +1,25 @@
+use super::{Always, Classifier, Http, Input, Verdict};
+
+/// HTTP rules when an HTTP carrier is anywhere in the error's `source()` chain (D23), the
+/// [`Always`] rules otherwise. The default classifier.
+#[derive(Debug, Clone, Default)]
+pub struct Auto {
+    http: Http,
+}
+
+impl Auto {
+    /// An `auto` classifier whose HTTP half is `http` (extra codes, carriers).
+    pub fn with_http(http: Http) -> Auto {
+        Auto { http }
+    }
+}
+
+impl Classifier for Auto {
+    fn classify(&self, input: &Input<'_>) -> Verdict {
+        if self.http.find_carrier(input).is_some() {
+            self.http.classify(input)
+        } else {
+            Always.classify(input)
+        }
+    }
+}

@@ -1,0 +1,218 @@
+//! Classification: what an attempt's result means for the call (success, retry, stop).
+//!
+//! Classifiers are chosen by name from the policy (`retry.classifier_name`): the built-ins
+//! [`always`](Always), [`http`](Http) and [`auto`](Auto), or any registered with
+//! [`ExecutorBuilder::classifier`](crate::ExecutorBuilder::classifier). A classifier sees the
+//! attempt's value, its error (and the error's whole `source()` chain), or the fact that the
+//! attempt timed out.
+
+mod always;
+mod auto;
+mod carrier;
+mod http;
+
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::error::Error as StdError;
+use std::fmt;
+use std::time::Duration;
+
+pub use always::Always;
+pub use auto::Auto;
+pub use carrier::{
+    Canceled, CarrierFn, DeadlineExceeded, HttpCarrier, HttpStatusError, RetryAfter, carrier_fn,
+};
+pub use http::Http;
+
+use crate::clock::{Clock, Timestamp};
+use crate::error::Reason;
+
+/// String attributes attached to an attempt (by a classifier) or a timeline.
+pub type Attributes = BTreeMap<String, String>;
+
+/// What an attempt's result means.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// No verdict; the executor treats it as [`Kind::Abort`] with reason `unknown_outcome`.
+    #[default]
+    Unknown,
+    /// The call is done and succeeded.
+    Success,
+    /// Worth another attempt while attempts remain.
+    Retryable,
+    /// Stop now: retrying will not help. Counts as a circuit failure.
+    NonRetryable,
+    /// Stop now without blaming the dependency (cancellation, budget denial). Not a circuit
+    /// failure.
+    Abort,
+}
+
+impl Kind {
+    /// `unknown`, `success`, `retryable`, `non_retryable` or `abort`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Unknown => "unknown",
+            Kind::Success => "success",
+            Kind::Retryable => "retryable",
+            Kind::NonRetryable => "non_retryable",
+            Kind::Abort => "abort",
+        }
+    }
+
+    /// The reason used when a classifier gives none.
+    pub(crate) fn default_reason(self) -> Reason {
+        match self {
+            Kind::Success => Reason::SUCCESS,
+            Kind::Retryable => Reason::RETRYABLE_ERROR,
+            Kind::NonRetryable => Reason::NON_RETRYABLE_ERROR,
+            Kind::Abort => Reason::ABORT,
+            Kind::Unknown => Reason::UNKNOWN_OUTCOME,
+        }
+    }
+}
+
+/// A classifier's verdict on one attempt.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Verdict {
+    /// What to do next.
+    pub kind: Kind,
+    /// A stable, low-cardinality reason code.
+    pub reason: Reason,
+    /// Extra attributes for the attempt record (`status`, `method`, ...).
+    pub attributes: Attributes,
+    /// A server-requested wait before the next attempt (Retry-After), replacing the computed
+    /// backoff; capped by `retry.max_retry_after`.
+    pub backoff_override: Option<Duration>,
+}
+
+impl Verdict {
+    /// A verdict with a kind and reason and nothing else.
+    pub fn new(kind: Kind, reason: Reason) -> Verdict {
+        Verdict {
+            kind,
+            reason,
+            attributes: Attributes::new(),
+            backoff_override: None,
+        }
+    }
+
+    /// Success, reason `success`.
+    pub fn success() -> Verdict {
+        Verdict::new(Kind::Success, Reason::SUCCESS)
+    }
+
+    /// Fills what the executor fills after every classification: `Unknown` becomes `Abort`
+    /// (`unknown_outcome`), and an empty reason gets the kind's default.
+    pub(crate) fn settle(mut self) -> Verdict {
+        if self.kind == Kind::Unknown {
+            self.kind = Kind::Abort;
+            if self.reason.as_str().is_empty() {
+                self.reason = Reason::UNKNOWN_OUTCOME;
+            }
+        }
+        if self.reason.as_str().is_empty() {
+            self.reason = self.kind.default_reason();
+        }
+        self
+    }
+}
+
+/// What an attempt produced, as a classifier sees it.
+#[derive(Clone, Copy)]
+pub enum Attempted<'a> {
+    /// The operation returned a value.
+    Value(&'a dyn Any),
+    /// The operation returned an error.
+    Error(&'a (dyn StdError + 'static)),
+    /// The attempt hit its per-attempt timeout and was dropped.
+    TimedOut,
+}
+
+impl fmt::Debug for Attempted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Attempted::Value(_) => f.write_str("Value(..)"),
+            Attempted::Error(e) => write!(f, "Error({e})"),
+            Attempted::TimedOut => f.write_str("TimedOut"),
+        }
+    }
+}
+
+/// Everything a classifier is given about one attempt.
+#[derive(Clone, Copy, Debug)]
+pub struct Input<'a> {
+    /// The result.
+    pub result: Attempted<'a>,
+    /// The Rust type name of the operation's error type (for `classifier_type_mismatch`).
+    pub error_type: &'static str,
+    /// The executor's clock, for Retry-After dates.
+    pub clock: &'a Clock,
+}
+
+impl<'a> Input<'a> {
+    /// The executor clock's current time.
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// The error and its `source()` chain, outermost first (empty for values and timeouts).
+    pub fn error_chain(&self) -> impl Iterator<Item = &'a (dyn StdError + 'static)> {
+        let first = match self.result {
+            Attempted::Error(e) => Some(e),
+            _ => None,
+        };
+        std::iter::successors(first, |e: &&'a (dyn StdError + 'static)| (*e).source())
+    }
+}
+
+/// Decides what an attempt's result means.
+///
+/// Implement it for a classifier of your own and register it by name with
+/// [`ExecutorBuilder::classifier`](crate::ExecutorBuilder::classifier).
+///
+/// ```
+/// use recourse_engine::classify::{Attempted, Classifier, Input, Kind, Verdict};
+/// use recourse_engine::Reason;
+///
+/// /// Retries everything but `std::io::ErrorKind::NotFound`.
+/// #[derive(Debug)]
+/// struct NotFoundIsFinal;
+///
+/// impl Classifier for NotFoundIsFinal {
+///     fn classify(&self, input: &Input<'_>) -> Verdict {
+///         match input.result {
+///             Attempted::Value(_) => Verdict::success(),
+///             Attempted::Error(e) => match e.downcast_ref::<std::io::Error>() {
+///                 Some(io) if io.kind() == std::io::ErrorKind::NotFound => {
+///                     Verdict::new(Kind::NonRetryable, Reason::new("not_found"))
+///                 }
+///                 _ => Verdict::new(Kind::Retryable, Reason::RETRYABLE_ERROR),
+///             },
+///             Attempted::TimedOut => Verdict::new(Kind::Retryable, Reason::CONTEXT_DEADLINE_EXCEEDED),
+///         }
+///     }
+/// }
+/// ```
+pub trait Classifier: Send + Sync + fmt::Debug {
+    /// The verdict on one attempt.
+    fn classify(&self, input: &Input<'_>) -> Verdict;
+}
+
+/// Finds a cancellation or deadline marker in the chain: `Some(true)` cancelled, `Some(false)`
+/// deadline exceeded.
+pub(crate) fn context_error(input: &Input<'_>) -> Option<bool> {
+    for e in input.error_chain() {
+        if e.is::<Canceled>() {
+            return Some(true);
+        }
+        if e.is::<DeadlineExceeded>() || e.is::<tokio::time::error::Elapsed>() {
+            return Some(false);
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::TimedOut {
+                return Some(false);
+            }
+        }
+    }
+    None
+}

@@ -1,0 +1,266 @@
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use rustc_hash::FxHashMap;
+
+use super::backoff::Rng;
+use super::mode::{MissingMode, Modes};
+use super::{Executor, Inner};
+use crate::budget::{Budget, Unlimited};
+use crate::classify::{Always, Auto, CarrierFn, Classifier, Http, HttpCarrier, carrier_fn};
+use crate::clock::Clock;
+use crate::observe::{Fanout, Observer};
+use crate::policy::Policy;
+use crate::provider::{Provider, StaticProvider};
+
+/// Why an executor could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// A budget was registered under an empty (or blank) name.
+    #[error("budget name cannot be empty")]
+    EmptyBudgetName,
+    /// A classifier was registered under an empty (or blank) name.
+    #[error("classifier name cannot be empty")]
+    EmptyClassifierName,
+    /// The default classifier names no registered classifier.
+    #[error("default classifier {0:?} is not registered")]
+    UnknownDefaultClassifier(String),
+}
+
+/// Builds an [`Executor`]. Registries are filled here and are immutable afterwards.
+pub struct ExecutorBuilder {
+    provider: Option<Arc<dyn Provider>>,
+    statics: StaticProvider,
+    observers: Vec<Arc<dyn Observer>>,
+    clock: Option<Clock>,
+    seed: Option<u64>,
+    classifiers: FxHashMap<String, Arc<dyn Classifier>>,
+    default_classifier: String,
+    http_extra: Vec<u16>,
+    carriers: Vec<CarrierFn>,
+    budgets: FxHashMap<String, Arc<dyn Budget>>,
+    modes: Modes,
+    recover_panics: bool,
+    max_keys: usize,
+    errors: Vec<BuildError>,
+}
+
+impl std::fmt::Debug for ExecutorBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExecutorBuilder").finish_non_exhaustive()
+    }
+}
+
+impl Default for ExecutorBuilder {
+    fn default() -> ExecutorBuilder {
+        ExecutorBuilder::new()
+    }
+}
+
+impl ExecutorBuilder {
+    /// The defaults (see [`Executor::builder`]).
+    pub fn new() -> ExecutorBuilder {
+        ExecutorBuilder {
+            provider: None,
+            statics: StaticProvider::new(),
+            observers: Vec::new(),
+            clock: None,
+            seed: None,
+            classifiers: FxHashMap::default(),
+            default_classifier: "auto".to_owned(),
+            http_extra: Vec::new(),
+            carriers: Vec::new(),
+            budgets: FxHashMap::default(),
+            modes: Modes::default(),
+            recover_panics: false,
+            max_keys: 10_000,
+            errors: Vec::new(),
+        }
+    }
+
+    /// Uses `provider` for policies (policies given with [`policy`](Self::policy) are then
+    /// ignored).
+    pub fn provider(mut self, provider: impl Provider + 'static) -> Self {
+        self.provider = Some(Arc::new(provider));
+        self
+    }
+
+    /// Uses a shared provider.
+    pub fn provider_arc(mut self, provider: Arc<dyn Provider>) -> Self {
+        self.provider = Some(provider);
+        self
+    }
+
+    /// A static policy for `key` (`namespace.*` for a namespace default). Later calls win.
+    pub fn policy(mut self, key: &str, policy: Policy) -> Self {
+        self.statics.insert(key, policy);
+        self
+    }
+
+    /// A static policy for every key nothing else covers.
+    pub fn default_policy(mut self, policy: Policy) -> Self {
+        self.statics = std::mem::take(&mut self.statics).with_default(policy);
+        self
+    }
+
+    /// Adds an observer (several are fanned out in order).
+    pub fn observer(mut self, observer: impl Observer + 'static) -> Self {
+        self.observers.push(Arc::new(observer));
+        self
+    }
+
+    /// Adds a shared observer.
+    pub fn observer_arc(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.observers.push(observer);
+        self
+    }
+
+    /// Uses `clock` for every timer and timestamp (a [`VirtualClock`](crate::clock::VirtualClock)'s
+    /// in tests and simulations). Default: [`Clock::tokio`].
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Seeds the jitter source, so jittered backoffs are reproducible.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Registers a classifier under `name` (trimmed). A built-in name is replaced.
+    pub fn classifier(mut self, name: &str, classifier: impl Classifier + 'static) -> Self {
+        let name = name.trim();
+        if name.is_empty() {
+            self.errors.push(BuildError::EmptyClassifierName);
+        } else {
+            self.classifiers
+                .insert(name.to_owned(), Arc::new(classifier));
+        }
+        self
+    }
+
+    /// The classifier used when a policy names none. Default `auto`.
+    pub fn default_classifier(mut self, name: &str) -> Self {
+        self.default_classifier = name.trim().to_owned();
+        self
+    }
+
+    /// Lets the `http` and `auto` classifiers find `T` in error chains.
+    pub fn http_carrier<T: HttpCarrier + std::error::Error + 'static>(mut self) -> Self {
+        self.carriers.push(carrier_fn::<T>());
+        self
+    }
+
+    /// Statuses the `http` and `auto` classifiers also retry (with Retry-After).
+    pub fn http_extra_retryable(mut self, codes: impl IntoIterator<Item = u16>) -> Self {
+        self.http_extra.extend(codes);
+        self
+    }
+
+    /// Registers a budget under `name` (trimmed).
+    pub fn budget(self, name: &str, budget: impl Budget + 'static) -> Self {
+        self.budget_arc(name, Arc::new(budget))
+    }
+
+    /// Registers a shared budget under `name` (trimmed).
+    pub fn budget_arc(mut self, name: &str, budget: Arc<dyn Budget>) -> Self {
+        let name = name.trim();
+        if name.is_empty() {
+            self.errors.push(BuildError::EmptyBudgetName);
+        } else {
+            self.budgets.insert(name.to_owned(), budget);
+        }
+        self
+    }
+
+    /// What to do when the provider fails. Default [`MissingMode::Deny`].
+    pub fn missing_policy(mut self, mode: MissingMode) -> Self {
+        self.modes.policy = mode;
+        self
+    }
+
+    /// What to do when a policy names an unregistered classifier. Default
+    /// [`MissingMode::Fallback`] (the default classifier, with attributes on each attempt).
+    pub fn missing_classifier(mut self, mode: MissingMode) -> Self {
+        self.modes.classifier = mode;
+        self
+    }
+
+    /// What to do when a policy names an unregistered budget. Default [`MissingMode::Deny`].
+    pub fn missing_budget(mut self, mode: MissingMode) -> Self {
+        self.modes.budget = mode;
+        self
+    }
+
+    /// Catch panics in the provider, classifiers and budgets and turn them into errors
+    /// (`panic_in_classifier`, `panic_in_budget`). Panics in the operation always unwind to
+    /// the caller. Default off.
+    pub fn recover_panics(mut self, on: bool) -> Self {
+        self.recover_panics = on;
+        self
+    }
+
+    /// At most this many key spellings get cached state (default 10,000); further keys are
+    /// resolved per call.
+    pub fn max_keys(mut self, n: usize) -> Self {
+        self.max_keys = n;
+        self
+    }
+
+    /// Builds the executor.
+    ///
+    /// # Errors
+    ///
+    /// An empty classifier or budget name, or a default classifier that is not registered.
+    pub fn build(self) -> Result<Executor, BuildError> {
+        if let Some(e) = self.errors.into_iter().next() {
+            return Err(e);
+        }
+        let mut http = Http::default().with_extra_retryable(self.http_extra);
+        for c in self.carriers {
+            http = http.with_carrier(c);
+        }
+        let mut classifiers: FxHashMap<String, Arc<dyn Classifier>> = FxHashMap::default();
+        classifiers.insert("always".into(), Arc::new(Always));
+        classifiers.insert("auto".into(), Arc::new(Auto::with_http(http.clone())));
+        classifiers.insert("http".into(), Arc::new(http));
+        classifiers.extend(self.classifiers);
+        let default_classifier = classifiers.get(&self.default_classifier).cloned().ok_or(
+            BuildError::UnknownDefaultClassifier(self.default_classifier),
+        )?;
+        let mut budgets: FxHashMap<String, Arc<dyn Budget>> = FxHashMap::default();
+        budgets.insert("unlimited".into(), Arc::new(Unlimited));
+        budgets.extend(self.budgets);
+        let observer: Option<Arc<dyn Observer>> = match self.observers.len() {
+            0 => None,
+            1 => self.observers.into_iter().next(),
+            _ => Some(Arc::new(Fanout::new(self.observers))),
+        };
+        let provider = self
+            .provider
+            .unwrap_or_else(|| Arc::new(self.statics) as Arc<dyn Provider>);
+        let seed = self.seed.unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(0x5EED)
+        });
+        Ok(Executor {
+            inner: Arc::new(Inner {
+                provider,
+                observer,
+                clock: self.clock.unwrap_or_default(),
+                rng: Rng::new(seed),
+                classifiers,
+                default_classifier,
+                budgets,
+                modes: self.modes,
+                recover_panics: self.recover_panics,
+                keys: ArcSwap::from_pointee(FxHashMap::default()),
+                max_keys: self.max_keys,
+            }),
+        })
+    }
+}

@@ -1,0 +1,218 @@
+//! Per-key state: the compiled policy (what the hot path reads), resolved once and swapped
+//! atomically when the provider's generation changes.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
+
+use super::Inner;
+use super::backoff::Backoff;
+use super::mode::MissingMode;
+use crate::budget::Budget;
+use crate::classify::Classifier;
+use crate::key::Key;
+use crate::policy::{BudgetRef, Policy, PolicySource, bounds};
+use crate::provider::{ProviderError, ProviderFailure};
+
+/// The classifier a policy selects, resolved against the registry.
+#[derive(Debug)]
+pub(crate) enum ClassifierSlot {
+    Found(Arc<dyn Classifier>),
+    /// Not registered; the default is used (missing-classifier mode other than deny).
+    Fallback {
+        requested: String,
+        classifier: Arc<dyn Classifier>,
+    },
+    /// Not registered and the mode is deny.
+    Missing {
+        requested: String,
+    },
+}
+
+/// A budget reference resolved against the registry.
+#[derive(Debug)]
+pub(crate) enum BudgetSlot {
+    None,
+    Found {
+        name: String,
+        budget: Arc<dyn Budget>,
+        cost: u32,
+        gate_first: bool,
+    },
+    Missing {
+        name: String,
+        cost: u32,
+        gate_first: bool,
+    },
+}
+
+impl BudgetSlot {
+    fn resolve(r: &BudgetRef, inner: &Inner) -> BudgetSlot {
+        let name = r.name.trim();
+        let cost = r.cost.unwrap_or(1).max(1);
+        if name.is_empty() {
+            return BudgetSlot::None;
+        }
+        match inner.budgets.get(name) {
+            Some(b) => BudgetSlot::Found {
+                name: name.to_owned(),
+                budget: b.clone(),
+                cost,
+                gate_first: r.gate_first_attempt,
+            },
+            None => BudgetSlot::Missing {
+                name: name.to_owned(),
+                cost,
+                gate_first: r.gate_first_attempt,
+            },
+        }
+    }
+}
+
+/// A normalized policy compiled for the call loop.
+#[derive(Debug)]
+pub(crate) struct Compiled {
+    /// The normalized policy, as observers' `on_start` sees it.
+    pub(crate) policy: Policy,
+    pub(crate) id: Option<Arc<str>>,
+    pub(crate) source: PolicySource,
+    pub(crate) normalized: Option<Arc<str>>,
+    /// The provider error handled by a non-deny missing-policy mode, if any.
+    pub(crate) policy_error: Option<String>,
+    pub(crate) max_attempts: u32,
+    pub(crate) backoff: Backoff,
+    pub(crate) timeout_per_attempt: Option<Duration>,
+    pub(crate) overall_timeout: Option<Duration>,
+    pub(crate) max_retry_after: Duration,
+    pub(crate) classifier: ClassifierSlot,
+    pub(crate) retry_budget: BudgetSlot,
+    pub(crate) generation: u64,
+}
+
+fn non_zero(d: Option<Duration>) -> Option<Duration> {
+    d.filter(|d| !d.is_zero())
+}
+
+impl Compiled {
+    pub(crate) fn new(policy: Policy, inner: &Inner, generation: u64) -> Compiled {
+        let policy = policy.normalize();
+        let r = &policy.retry;
+        let classifier = match r.classifier_name.as_deref().map(str::trim) {
+            None | Some("") => ClassifierSlot::Found(inner.default_classifier.clone()),
+            Some(name) => match inner.classifiers.get(name) {
+                Some(c) => ClassifierSlot::Found(c.clone()),
+                None if inner.modes.classifier == MissingMode::Deny => ClassifierSlot::Missing {
+                    requested: name.to_owned(),
+                },
+                None => ClassifierSlot::Fallback {
+                    requested: name.to_owned(),
+                    classifier: inner.default_classifier.clone(),
+                },
+            },
+        };
+        let normalized = (!policy.meta.changed_fields.is_empty())
+            .then(|| Arc::from(policy.meta.changed_fields.join(",")));
+        Compiled {
+            id: policy.id.clone(),
+            source: policy.meta.source,
+            normalized,
+            policy_error: None,
+            max_attempts: r.max_attempts.unwrap_or(3).max(1),
+            backoff: Backoff {
+                initial: r.initial_backoff.unwrap_or_default(),
+                max: r.max_backoff.unwrap_or_default(),
+                multiplier: r.backoff_multiplier.unwrap_or(2.0),
+                jitter: r.jitter.unwrap_or_default(),
+            },
+            timeout_per_attempt: non_zero(r.timeout_per_attempt),
+            overall_timeout: non_zero(r.overall_timeout),
+            max_retry_after: r.max_retry_after.unwrap_or(bounds::DEFAULT_MAX_RETRY_AFTER),
+            classifier,
+            retry_budget: BudgetSlot::resolve(&r.budget, inner),
+            generation,
+            policy,
+        }
+    }
+}
+
+/// State kept per key: the key and its compiled policy.
+#[derive(Debug)]
+pub(crate) struct KeyState {
+    pub(crate) key: Key,
+    compiled: ArcSwapOption<Compiled>,
+}
+
+impl KeyState {
+    pub(crate) fn new(key: Key) -> KeyState {
+        KeyState {
+            key,
+            compiled: ArcSwapOption::empty(),
+        }
+    }
+
+    /// The compiled policy for the provider's current generation, resolving it if needed.
+    /// A policy served despite a provider error (a fallback mode) is not cached, so the
+    /// provider is asked again on the next call.
+    pub(crate) fn compiled(&self, inner: &Inner) -> Result<Arc<Compiled>, ProviderError> {
+        let generation = inner.provider.generation();
+        if let Some(c) = &*self.compiled.load() {
+            if c.generation == generation {
+                return Ok(c.clone());
+            }
+        }
+        let (compiled, cacheable) = resolve(&self.key, inner, generation)?;
+        let compiled = Arc::new(compiled);
+        if cacheable {
+            self.compiled.store(Some(compiled.clone()));
+        }
+        Ok(compiled)
+    }
+}
+
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_owned()
+    }
+}
+
+/// Asks the provider and applies the missing-policy mode (engine-behavior.md §4.2, Part 1).
+fn resolve(key: &Key, inner: &Inner, generation: u64) -> Result<(Compiled, bool), ProviderError> {
+    let answer = if inner.recover_panics {
+        catch_unwind(AssertUnwindSafe(|| inner.provider.policy(key))).unwrap_or_else(|p| {
+            Err(ProviderFailure::from(ProviderError::Panicked {
+                key: key.clone(),
+                message: panic_message(&*p),
+            }))
+        })
+    } else {
+        inner.provider.policy(key)
+    };
+    let failure = match answer {
+        Ok(p) if p.is_zero() => {
+            return Ok((Compiled::new(Policy::builtin(), inner, generation), true));
+        }
+        Ok(p) => return Ok((Compiled::new(p, inner, generation), true)),
+        Err(f) => f,
+    };
+    let policy = match inner.modes.policy {
+        MissingMode::Deny => return Err(failure.error),
+        MissingMode::Allow => {
+            let mut p = Policy::default().max_attempts(1);
+            p.meta.source = PolicySource::Default;
+            p
+        }
+        MissingMode::Fallback | MissingMode::AllowUnsafe => match failure.fallback {
+            Some(p) if !p.is_zero() => p,
+            _ => Policy::builtin(),
+        },
+    };
+    let mut compiled = Compiled::new(policy, inner, generation);
+    compiled.policy_error = Some(failure.error.to_string());
+    Ok((compiled, false))
+}

@@ -1,0 +1,331 @@
+//! The executor: runs keyed calls inside their policy's envelope.
+//!
+//! Every call goes through one loop ([`run`]), whether it is observed, traced, or neither. The
+//! operation is a closure that returns a future; attempts are polled by the calling task (no
+//! spawn, no `'static` bound on the future), so cancelling a call is dropping it, and a panic in
+//! the operation unwinds to the caller.
+
+mod attempt;
+mod backoff;
+mod builder;
+mod global;
+mod keyed;
+mod mode;
+mod record;
+mod run;
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use rustc_hash::FxHashMap;
+use tokio_util::sync::CancellationToken;
+
+pub use attempt::AttemptInfo;
+pub use builder::{BuildError, ExecutorBuilder};
+pub use global::{call, call_traced, global, init};
+pub use mode::MissingMode;
+
+use backoff::Rng;
+use keyed::KeyState;
+use mode::Modes;
+use run::{Call, run};
+
+use crate::budget::Budget;
+use crate::classify::Classifier;
+use crate::clock::Clock;
+use crate::error::Error;
+use crate::key::Key;
+use crate::observe::{Observer, Timeline};
+use crate::policy::Policy;
+use crate::provider::{Provider, ProviderError};
+
+/// Runs calls by key. Cheap to clone (a shared handle).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use recourse_engine::{Executor, Policy};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let exec = Executor::builder()
+///     .policy("inventory.Get", Policy::builtin().max_attempts(2))
+///     .build()
+///     .unwrap();
+/// let stock: Result<u32, _> = exec
+///     .call("inventory.Get", |_attempt| async { Ok::<_, std::io::Error>(7) })
+///     .await;
+/// assert_eq!(stock.unwrap(), 7);
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Executor {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) provider: Arc<dyn Provider>,
+    pub(crate) observer: Option<Arc<dyn Observer>>,
+    pub(crate) clock: Clock,
+    pub(crate) rng: Rng,
+    pub(crate) classifiers: FxHashMap<String, Arc<dyn Classifier>>,
+    pub(crate) default_classifier: Arc<dyn Classifier>,
+    pub(crate) budgets: FxHashMap<String, Arc<dyn Budget>>,
+    pub(crate) modes: Modes,
+    pub(crate) recover_panics: bool,
+    keys: ArcSwap<FxHashMap<Box<str>, Arc<KeyState>>>,
+    max_keys: usize,
+}
+
+/// Per-call options: a cancellation token and whether to keep the timeline.
+#[derive(Clone, Debug, Default)]
+pub struct CallOptions {
+    /// When this token is cancelled the call stops at the next opportunity (during an
+    /// attempt or a backoff) with [`Error::Canceled`]. Dropping the call's future cancels it
+    /// too, silently.
+    pub cancel: Option<CancellationToken>,
+    /// Keep the call's timeline and return it.
+    pub capture: bool,
+}
+
+impl CallOptions {
+    /// Options with a cancellation token.
+    pub fn cancel_on(token: CancellationToken) -> CallOptions {
+        CallOptions {
+            cancel: Some(token),
+            capture: false,
+        }
+    }
+
+    /// Also keep the timeline.
+    pub fn traced(mut self) -> CallOptions {
+        self.capture = true;
+        self
+    }
+}
+
+impl Executor {
+    /// A builder with the defaults: an empty static provider (every key gets the built-in
+    /// default policy), the `auto` classifier, the `unlimited` budget registered, no observer.
+    pub fn builder() -> ExecutorBuilder {
+        ExecutorBuilder::new()
+    }
+
+    /// An executor with the builder's defaults.
+    pub fn new() -> Executor {
+        ExecutorBuilder::new()
+            .build()
+            .expect("the default executor always builds")
+    }
+
+    /// The executor's clock.
+    pub fn clock(&self) -> &Clock {
+        &self.inner.clock
+    }
+
+    /// The effective (normalized) policy the executor would use for `key` now.
+    ///
+    /// # Errors
+    ///
+    /// The provider's error when it has no policy and the missing-policy mode is `deny`.
+    pub fn policy_for(&self, key: &str) -> Result<Policy, ProviderError> {
+        self.inner
+            .state(key)
+            .compiled(&self.inner)
+            .map(|c| c.policy.clone())
+    }
+
+    /// A handle for `key` that skips the per-call key look-up. Use it for hot call sites.
+    pub fn key(&self, key: &str) -> KeyHandle {
+        KeyHandle {
+            inner: self.inner.clone(),
+            state: self.inner.state(key),
+        }
+    }
+
+    /// Runs `op` under the policy of `key`.
+    ///
+    /// `op` is called once per attempt with that attempt's [`AttemptInfo`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error`] says why the call failed; [`Error::reason_code`] gives the stable code.
+    ///
+    /// # Cancellation
+    ///
+    /// Dropping the future cancels the call: the running attempt is dropped, budget releases
+    /// run, and observers get `on_failure` with reason `context_canceled`.
+    ///
+    /// # Performance
+    ///
+    /// A first attempt that succeeds, with no observer and no timeline, allocates nothing and
+    /// takes no lock; a timer is armed only when the policy has a timeout.
+    pub async fn call<T, E, F, Fut>(&self, key: &str, op: F) -> Result<T, Error<E>>
+    where
+        T: 'static,
+        E: StdError + 'static,
+        F: FnMut(AttemptInfo) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let state = self.inner.state(key);
+        run(self.inner.call(&state, None, false), op).await.0
+    }
+
+    /// Like [`call`](Executor::call), also returning the call's [`Timeline`].
+    pub async fn call_traced<T, E, F, Fut>(
+        &self,
+        key: &str,
+        op: F,
+    ) -> (Result<T, Error<E>>, Timeline)
+    where
+        T: 'static,
+        E: StdError + 'static,
+        F: FnMut(AttemptInfo) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let state = self.inner.state(key);
+        let (result, timeline) = run(self.inner.call(&state, None, true), op).await;
+        (result, timeline.unwrap_or_default())
+    }
+
+    /// Like [`call`](Executor::call) with [`CallOptions`]; the timeline is returned when
+    /// `options.capture` is set.
+    pub async fn call_with<T, E, F, Fut>(
+        &self,
+        key: &str,
+        options: &CallOptions,
+        op: F,
+    ) -> (Result<T, Error<E>>, Option<Timeline>)
+    where
+        T: 'static,
+        E: StdError + 'static,
+        F: FnMut(AttemptInfo) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let state = self.inner.state(key);
+        let call = self
+            .inner
+            .call(&state, options.cancel.as_ref(), options.capture);
+        run(call, op).await
+    }
+}
+
+impl Default for Executor {
+    fn default() -> Executor {
+        Executor::new()
+    }
+}
+
+impl fmt::Debug for Executor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Executor")
+            .field("provider", &self.inner.provider)
+            .field("clock", &self.inner.clock)
+            .field("keys", &self.inner.keys.load().len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Inner {
+    fn call<'a>(
+        &'a self,
+        state: &'a KeyState,
+        cancel: Option<&'a CancellationToken>,
+        capture: bool,
+    ) -> Call<'a> {
+        Call {
+            inner: self,
+            state,
+            cancel,
+            capture,
+        }
+    }
+
+    /// The state of `raw` (as written at the call site), created on first use. At most
+    /// `max_keys` spellings are cached; past that, states are built per call.
+    fn state(&self, raw: &str) -> Arc<KeyState> {
+        if let Some(s) = self.keys.load().get(raw) {
+            return s.clone();
+        }
+        let key = Key::parse(raw);
+        let fresh = Arc::new(KeyState::new(key.clone()));
+        if self.keys.load().len() >= self.max_keys {
+            return fresh;
+        }
+        let map = self.keys.rcu(|map| {
+            let mut map = (**map).clone();
+            let canonical = map.get(key.as_str()).cloned();
+            let state = canonical.unwrap_or_else(|| fresh.clone());
+            map.entry(key.as_str().into())
+                .or_insert_with(|| state.clone());
+            map.entry(raw.into()).or_insert(state);
+            map
+        });
+        drop(map);
+        self.keys.load().get(raw).cloned().unwrap_or(fresh)
+    }
+}
+
+/// A pre-resolved key: calls through it skip the key parse and look-up.
+#[derive(Clone)]
+pub struct KeyHandle {
+    inner: Arc<Inner>,
+    state: Arc<KeyState>,
+}
+
+impl KeyHandle {
+    /// The key.
+    pub fn key(&self) -> &Key {
+        &self.state.key
+    }
+
+    /// [`Executor::call`] for this key.
+    pub async fn call<T, E, F, Fut>(&self, op: F) -> Result<T, Error<E>>
+    where
+        T: 'static,
+        E: StdError + 'static,
+        F: FnMut(AttemptInfo) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        run(self.inner.call(&self.state, None, false), op).await.0
+    }
+
+    /// [`Executor::call_traced`] for this key.
+    pub async fn call_traced<T, E, F, Fut>(&self, op: F) -> (Result<T, Error<E>>, Timeline)
+    where
+        T: 'static,
+        E: StdError + 'static,
+        F: FnMut(AttemptInfo) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let (result, timeline) = run(self.inner.call(&self.state, None, true), op).await;
+        (result, timeline.unwrap_or_default())
+    }
+
+    /// [`Executor::call_with`] for this key.
+    pub async fn call_with<T, E, F, Fut>(
+        &self,
+        options: &CallOptions,
+        op: F,
+    ) -> (Result<T, Error<E>>, Option<Timeline>)
+    where
+        T: 'static,
+        E: StdError + 'static,
+        F: FnMut(AttemptInfo) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let call = self
+            .inner
+            .call(&self.state, options.cancel.as_ref(), options.capture);
+        run(call, op).await
+    }
+}
+
+impl fmt::Debug for KeyHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("KeyHandle").field(&self.state.key).finish()
+    }
+}

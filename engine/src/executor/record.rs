@@ -1,0 +1,154 @@
+//! The call's recorder: builds the timeline and reports to the observer, only when a timeline
+//! was asked for or an observer is attached. Whether it records never changes what the call
+//! does (Part 1 D2-D4).
+
+use std::fmt::Display;
+
+use super::keyed::Compiled;
+use crate::classify::Attributes;
+use crate::clock::{Clock, Timestamp};
+use crate::error::{Error, Reason};
+use crate::key::Key;
+use crate::observe::{AttemptRecord, CallOutcome, Observer, Timeline};
+use crate::policy::Policy;
+
+pub(crate) struct Recorder<'a> {
+    key: &'a Key,
+    clock: &'a Clock,
+    observer: Option<&'a dyn Observer>,
+    timeline: Option<Timeline>,
+    capture: bool,
+    done: bool,
+}
+
+impl<'a> Recorder<'a> {
+    pub(crate) fn new(
+        key: &'a Key,
+        clock: &'a Clock,
+        observer: Option<&'a dyn Observer>,
+        capture: bool,
+    ) -> Recorder<'a> {
+        let timeline = (capture || observer.is_some()).then(|| Timeline {
+            key: key.clone(),
+            start: clock.now(),
+            ..Timeline::default()
+        });
+        Recorder {
+            key,
+            clock,
+            observer,
+            timeline,
+            capture,
+            done: false,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn on(&self) -> bool {
+        self.timeline.is_some()
+    }
+
+    /// The clock's time when recording, the epoch otherwise (no clock read).
+    #[inline]
+    pub(crate) fn now(&self) -> Timestamp {
+        if self.on() {
+            self.clock.now()
+        } else {
+            Timestamp::EPOCH
+        }
+    }
+
+    pub(crate) fn observer(&self) -> Option<&'a dyn Observer> {
+        self.observer
+    }
+
+    /// Starts the call: policy metadata into the timeline, then `on_start`.
+    pub(crate) fn start(&mut self, compiled: Option<&Compiled>) {
+        if let Some(tl) = &mut self.timeline {
+            if let Some(c) = compiled {
+                tl.policy_id = c.id.clone();
+                tl.policy_source = c.source;
+                tl.policy_normalized = c.normalized.clone();
+                if let Some(e) = &c.policy_error {
+                    tl.attributes.insert("policy_error".into(), e.clone());
+                }
+            }
+        }
+        if let Some(o) = self.observer {
+            match compiled {
+                Some(c) => o.on_start(self.key, &c.policy),
+                None => o.on_start(self.key, &Policy::default()),
+            }
+        }
+    }
+
+    pub(crate) fn attribute(&mut self, name: &str, value: &str) {
+        if let Some(tl) = &mut self.timeline {
+            tl.attributes.insert(name.to_owned(), value.to_owned());
+        }
+    }
+
+    /// Records an attempt built by `make` (only called when recording).
+    pub(crate) fn attempt(&mut self, make: impl FnOnce() -> AttemptRecord) {
+        if let Some(tl) = &mut self.timeline {
+            let record = make();
+            if let Some(o) = self.observer {
+                o.on_attempt(self.key, &record);
+            }
+            tl.attempts.push(record);
+        }
+    }
+
+    /// Ends the call: closes the timeline, reports success or failure, hands the timeline back
+    /// when it was asked for.
+    pub(crate) fn finish<T, E: Display>(
+        &mut self,
+        result: Result<T, Error<E>>,
+        outcome: CallOutcome,
+    ) -> (Result<T, Error<E>>, Option<Timeline>) {
+        self.done = true;
+        let Some(mut tl) = self.timeline.take() else {
+            return (result, None);
+        };
+        tl.end = self.clock.now();
+        tl.outcome = outcome;
+        match &result {
+            Ok(_) => tl.reason = Reason::SUCCESS,
+            Err(e) => {
+                tl.reason = e.reason_code();
+                tl.error = Some(e.to_string());
+            }
+        }
+        if let Some(o) = self.observer {
+            match outcome {
+                CallOutcome::Success => o.on_success(self.key, &tl),
+                CallOutcome::Failure => o.on_failure(self.key, &tl),
+            }
+        }
+        (result, self.capture.then_some(tl))
+    }
+}
+
+impl Drop for Recorder<'_> {
+    /// A call dropped before it finished was cancelled by its caller: observers still get
+    /// exactly one `on_failure` (reason `context_canceled`).
+    fn drop(&mut self) {
+        if self.done || std::thread::panicking() {
+            return;
+        }
+        if let (Some(o), Some(mut tl)) = (self.observer, self.timeline.take()) {
+            tl.end = self.clock.now();
+            tl.outcome = CallOutcome::Failure;
+            tl.reason = Reason::CONTEXT_CANCELED;
+            tl.error = Some("recourse: call canceled".to_owned());
+            o.on_failure(self.key, &tl);
+        }
+    }
+}
+
+/// Adds the classifier-fallback annotation to an attempt's attributes.
+pub(crate) fn fallback_attributes(attrs: &mut Attributes, requested: &str) {
+    attrs.insert("classifier_not_found".into(), "true".into());
+    attrs.insert("classifier_name".into(), requested.to_owned());
+    attrs.insert("classifier_fallback".into(), "default".into());
+}

@@ -1,0 +1,502 @@
+//! The one call loop (Part 1 D2-D4): every call, observed or not, traced or not, runs here.
+//!
+//! Order per call (engine-behavior.md §4): resolve the policy, resolve the classifier, arm the
+//! overall deadline, then per retry group: pre-attempt checks, budget gate, the attempt raced
+//! against its timers and the caller's cancellation, classification, and the backoff. Timers are
+//! armed only when a timeout is configured; nothing is allocated unless a timeline is recorded.
+
+use std::any::Any;
+use std::error::Error as StdError;
+use std::future::{Future, poll_fn};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::pin;
+use std::task::Poll;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::Inner;
+use super::attempt::AttemptInfo;
+use super::keyed::{BudgetSlot, ClassifierSlot, Compiled, KeyState, panic_message};
+use super::mode::MissingMode;
+use super::record::{Recorder, fallback_attributes};
+use crate::budget::{BudgetEvent, BudgetKind, Decision, DecisionMode, Release, Request};
+use crate::classify::{Attempted, Classifier, Input, Kind, Verdict};
+use crate::clock::{Clock, Timestamp};
+use crate::error::{Component, Error, Reason};
+use crate::key::Key;
+use crate::observe::{AttemptRecord, CallOutcome, Timeline};
+
+/// What one call needs from its caller.
+pub(crate) struct Call<'a> {
+    pub(crate) inner: &'a Inner,
+    pub(crate) state: &'a KeyState,
+    pub(crate) cancel: Option<&'a CancellationToken>,
+    pub(crate) capture: bool,
+}
+
+/// What an attempt produced.
+enum Output<T, E> {
+    Value(T),
+    Error(E),
+    TimedOut,
+}
+
+impl<T: 'static, E: StdError + 'static> Output<T, E> {
+    fn attempted(&self) -> Attempted<'_> {
+        match self {
+            Output::Value(v) => Attempted::Value(v as &dyn Any),
+            Output::Error(e) => Attempted::Error(e),
+            Output::TimedOut => Attempted::TimedOut,
+        }
+    }
+
+    fn error_text(&self) -> Option<String> {
+        match self {
+            Output::Error(e) => Some(e.to_string()),
+            _ => None,
+        }
+    }
+
+    fn into_error(self) -> Option<E> {
+        match self {
+            Output::Error(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// The error a call ends with when this output is its last word.
+    fn terminal(self, reason: Reason) -> Error<E> {
+        match self {
+            Output::Value(_) => Error::Rejected { reason },
+            Output::Error(error) => Error::Operation { error, reason },
+            Output::TimedOut => Error::AttemptTimeout { reason },
+        }
+    }
+}
+
+enum Race<R> {
+    Done(R),
+    Timer,
+    Canceled,
+}
+
+/// Polls `fut` against an optional timer and the caller's cancellation (which wins ties).
+async fn race<R>(
+    fut: impl Future<Output = R>,
+    timer: Option<Timestamp>,
+    clock: &Clock,
+    cancel: Option<&CancellationToken>,
+) -> Race<R> {
+    let mut fut = pin!(fut);
+    let mut timer = pin!(timer.map(|t| clock.sleep_until(t)));
+    let mut cancelled = pin!(cancel.map(|c| c.cancelled()));
+    poll_fn(|cx| {
+        if let Some(c) = cancelled.as_mut().as_pin_mut() {
+            if c.poll(cx).is_ready() {
+                return Poll::Ready(Race::Canceled);
+            }
+        }
+        if let Poll::Ready(r) = fut.as_mut().poll(cx) {
+            return Poll::Ready(Race::Done(r));
+        }
+        if let Some(t) = timer.as_mut().as_pin_mut() {
+            if t.poll(cx).is_ready() {
+                return Poll::Ready(Race::Timer);
+            }
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+/// The outcome of a budget gate.
+enum Gate {
+    Pass {
+        reason: Reason,
+        release: Option<Release>,
+    },
+    Denied {
+        budget: String,
+        reason: Reason,
+    },
+}
+
+struct GateRequest<'a> {
+    inner: &'a Inner,
+    key: &'a Key,
+    attempt: u32,
+    hedge_index: u32,
+    kind: BudgetKind,
+}
+
+impl GateRequest<'_> {
+    /// Asks the budget of `slot` about one attempt and reports the decision (§6.3, D19, D20).
+    fn ask(&self, slot: &BudgetSlot, rec: &Recorder<'_>) -> Gate {
+        let (name, cost, gate_first) = match slot {
+            BudgetSlot::None => {
+                return Gate::Pass {
+                    reason: Reason::NO_BUDGET,
+                    release: None,
+                };
+            }
+            BudgetSlot::Found {
+                name,
+                cost,
+                gate_first,
+                ..
+            }
+            | BudgetSlot::Missing {
+                name,
+                cost,
+                gate_first,
+            } => (name.as_str(), *cost, *gate_first),
+        };
+        let req = Request {
+            key: self.key,
+            attempt: self.attempt,
+            hedge_index: self.hedge_index,
+            kind: self.kind,
+            cost,
+            now: self.inner.clock.now(),
+        };
+        let ungated = self.kind == BudgetKind::Retry && self.attempt == 0 && !gate_first;
+        let (mode, decision) = match slot {
+            BudgetSlot::Found { budget, .. } if ungated => {
+                budget.record_first_attempt(&req);
+                return Gate::Pass {
+                    reason: Reason::NOT_GATED,
+                    release: None,
+                };
+            }
+            _ if ungated => {
+                return Gate::Pass {
+                    reason: Reason::NOT_GATED,
+                    release: None,
+                };
+            }
+            BudgetSlot::Found { budget, .. } => {
+                let decision = if self.inner.recover_panics {
+                    catch_unwind(AssertUnwindSafe(|| budget.allow(&req))).unwrap_or_else(|_| {
+                        Decision {
+                            allowed: false,
+                            reason: Reason::PANIC_IN_BUDGET,
+                            release: None,
+                        }
+                    })
+                } else {
+                    budget.allow(&req)
+                };
+                (DecisionMode::Standard, decision)
+            }
+            _ => {
+                let mode = self.inner.modes.budget;
+                let decision = Decision {
+                    allowed: mode != MissingMode::Deny,
+                    reason: Reason::BUDGET_NOT_FOUND,
+                    release: None,
+                };
+                (DecisionMode::Missing(mode), decision)
+            }
+        };
+        let Decision {
+            allowed,
+            mut reason,
+            release,
+        } = decision;
+        if reason.as_str().is_empty() {
+            reason = if allowed {
+                Reason::ALLOWED
+            } else {
+                Reason::BUDGET_DENIED
+            };
+        }
+        if let Some(o) = rec.observer() {
+            o.on_budget_decision(&BudgetEvent {
+                key: self.key,
+                attempt: self.attempt,
+                hedge_index: self.hedge_index,
+                kind: self.kind,
+                budget: name,
+                cost,
+                mode,
+                allowed,
+                reason: reason.clone(),
+            });
+        }
+        if allowed {
+            Gate::Pass { reason, release }
+        } else {
+            if let Some(r) = release {
+                r.forget();
+            }
+            Gate::Denied {
+                budget: name.to_owned(),
+                reason,
+            }
+        }
+    }
+}
+
+/// Classifies an output; a panicking classifier with `recover_panics` gives `Err(message)`.
+fn classify<T: 'static, E: StdError + 'static>(
+    inner: &Inner,
+    classifier: &dyn Classifier,
+    output: &Output<T, E>,
+) -> Result<Verdict, String> {
+    let input = Input {
+        result: output.attempted(),
+        error_type: std::any::type_name::<E>(),
+        clock: &inner.clock,
+    };
+    if inner.recover_panics {
+        catch_unwind(AssertUnwindSafe(|| classifier.classify(&input)))
+            .map(Verdict::settle)
+            .map_err(|p| panic_message(&*p))
+    } else {
+        Ok(classifier.classify(&input).settle())
+    }
+}
+
+fn earliest(a: Option<Timestamp>, b: Option<Timestamp>) -> (Option<Timestamp>, bool) {
+    match (a, b) {
+        (Some(a), Some(b)) if b <= a => (Some(b), true),
+        (Some(a), _) => (Some(a), false),
+        (None, b) => (b, b.is_some()),
+    }
+}
+
+/// Runs one call to the end.
+pub(crate) async fn run<T, E, F, Fut>(
+    call: Call<'_>,
+    mut op: F,
+) -> (Result<T, Error<E>>, Option<Timeline>)
+where
+    T: 'static,
+    E: StdError + 'static,
+    F: FnMut(AttemptInfo) -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let Call {
+        inner,
+        state,
+        cancel,
+        capture,
+    } = call;
+    let clock = &inner.clock;
+    let key = &state.key;
+    let mut rec = Recorder::new(key, clock, inner.observer.as_deref(), capture);
+
+    let compiled = match state.compiled(inner) {
+        Ok(c) => c,
+        Err(source) => {
+            rec.start(None);
+            let err = Error::NoPolicy {
+                key: key.clone(),
+                source,
+            };
+            return rec.finish(Err(err), CallOutcome::Failure);
+        }
+    };
+    let compiled: &Compiled = &compiled;
+    rec.start(Some(compiled));
+
+    // The circuit breaker's admission slots in here (one per call), before the classifier.
+
+    let (classifier, fallback_from): (&dyn Classifier, Option<&str>) = match &compiled.classifier {
+        ClassifierSlot::Found(c) => (&**c, None),
+        ClassifierSlot::Fallback {
+            requested,
+            classifier,
+        } => (&**classifier, Some(requested)),
+        ClassifierSlot::Missing { requested } => {
+            rec.attribute("classifier_name", requested);
+            rec.attribute("classifier_error", Reason::CLASSIFIER_NOT_FOUND.as_str());
+            let err = Error::NoClassifier {
+                name: requested.clone(),
+            };
+            return rec.finish(Err(err), CallOutcome::Failure);
+        }
+    };
+
+    let deadline = compiled.overall_timeout.map(|d| clock.now().add(d));
+    let mut base = compiled.backoff.initial;
+    let mut slept = Duration::ZERO;
+    let mut last_err: Option<E> = None;
+    let mut attempt = 0u32;
+    loop {
+        if cancel.is_some_and(CancellationToken::is_cancelled) {
+            return rec.finish(
+                Err(Error::Canceled { last: last_err }),
+                CallOutcome::Failure,
+            );
+        }
+        if deadline.is_some_and(|d| clock.now() >= d) {
+            let err = Error::DeadlineExceeded {
+                reason: Reason::CONTEXT_DEADLINE_EXCEEDED,
+                last: last_err,
+            };
+            return rec.finish(Err(err), CallOutcome::Failure);
+        }
+        let started = rec.now();
+
+        let gate = GateRequest {
+            inner,
+            key,
+            attempt,
+            hedge_index: 0,
+            kind: BudgetKind::Retry,
+        };
+        let (budget_reason, release) = match gate.ask(&compiled.retry_budget, &rec) {
+            Gate::Pass { reason, release } => (reason, release),
+            Gate::Denied { budget, reason } => {
+                rec.attempt(|| AttemptRecord {
+                    attempt,
+                    start: started,
+                    end: clock.now(),
+                    outcome: Kind::Abort,
+                    reason: reason.clone(),
+                    backoff: slept,
+                    budget_allowed: false,
+                    budget_reason: reason.clone(),
+                    ..AttemptRecord::default()
+                });
+                let err = Error::BudgetDenied {
+                    budget,
+                    reason,
+                    last: last_err,
+                };
+                return rec.finish(Err(err), CallOutcome::Failure);
+            }
+        };
+
+        // The hedge group (primary plus hedges) slots in here; without hedging it is this one
+        // attempt.
+        let attempt_deadline = compiled.timeout_per_attempt.map(|d| clock.now().add(d));
+        let (timer, timer_is_overall) = earliest(attempt_deadline, deadline);
+        let info = AttemptInfo {
+            attempt,
+            hedge_index: 0,
+            is_hedge: false,
+            policy_id: compiled.id.clone(),
+            deadline: timer,
+        };
+        let raced = race(op(info), timer, clock, cancel).await;
+        drop(release);
+
+        let aborted = |rec: &mut Recorder<'_>, reason: Reason| {
+            rec.attempt(|| AttemptRecord {
+                attempt,
+                start: started,
+                end: clock.now(),
+                outcome: Kind::Abort,
+                reason,
+                backoff: slept,
+                budget_allowed: true,
+                budget_reason: budget_reason.clone(),
+                ..AttemptRecord::default()
+            });
+        };
+        let output = match raced {
+            Race::Done(Ok(v)) => Output::Value(v),
+            Race::Done(Err(e)) => Output::Error(e),
+            Race::Timer if !timer_is_overall => Output::TimedOut,
+            Race::Timer => {
+                aborted(&mut rec, Reason::CONTEXT_DEADLINE_EXCEEDED);
+                let err = Error::DeadlineExceeded {
+                    reason: Reason::CONTEXT_DEADLINE_EXCEEDED,
+                    last: last_err,
+                };
+                return rec.finish(Err(err), CallOutcome::Failure);
+            }
+            Race::Canceled => {
+                aborted(&mut rec, Reason::CONTEXT_CANCELED);
+                return rec.finish(
+                    Err(Error::Canceled { last: last_err }),
+                    CallOutcome::Failure,
+                );
+            }
+        };
+
+        let verdict = match classify(inner, classifier, &output) {
+            Ok(v) => v,
+            Err(message) => {
+                aborted(&mut rec, Reason::PANIC_IN_CLASSIFIER);
+                let err = Error::Panicked {
+                    component: Component::Classifier,
+                    key: key.clone(),
+                    message,
+                };
+                return rec.finish(Err(err), CallOutcome::Failure);
+            }
+        };
+        rec.attempt(|| {
+            let mut attributes = verdict.attributes.clone();
+            if let Some(requested) = fallback_from {
+                fallback_attributes(&mut attributes, requested);
+            }
+            AttemptRecord {
+                attempt,
+                hedge_index: 0,
+                is_hedge: false,
+                start: started,
+                end: clock.now(),
+                outcome: verdict.kind,
+                reason: verdict.reason.clone(),
+                attributes,
+                error: output.error_text(),
+                backoff: slept,
+                budget_allowed: true,
+                budget_reason: budget_reason.clone(),
+            }
+        });
+
+        match verdict.kind {
+            Kind::Success => {
+                let result = match output {
+                    Output::Value(v) => Ok(v),
+                    other => Err(other.terminal(verdict.reason)),
+                };
+                return rec.finish(result, CallOutcome::Success);
+            }
+            Kind::NonRetryable | Kind::Abort | Kind::Unknown => {
+                return rec.finish(Err(output.terminal(verdict.reason)), CallOutcome::Failure);
+            }
+            Kind::Retryable if attempt + 1 >= compiled.max_attempts => {
+                return rec.finish(Err(output.terminal(verdict.reason)), CallOutcome::Failure);
+            }
+            Kind::Retryable => {}
+        }
+
+        let (wait, from_server) = match verdict.backoff_override {
+            Some(d) => (d.min(compiled.max_retry_after), true),
+            None => (compiled.backoff.sleep_for(base, &inner.rng), false),
+        };
+        if let Some(d) = deadline {
+            if clock.now().add(wait) >= d {
+                let reason = if from_server {
+                    Reason::RETRY_AFTER_EXCEEDS_DEADLINE
+                } else {
+                    Reason::BACKOFF_EXCEEDS_DEADLINE
+                };
+                let err = Error::DeadlineExceeded {
+                    reason,
+                    last: output.into_error(),
+                };
+                return rec.finish(Err(err), CallOutcome::Failure);
+            }
+        }
+        last_err = output.into_error();
+        if !wait.is_zero() {
+            if let Race::Canceled = race(clock.sleep(wait), None, clock, cancel).await {
+                return rec.finish(
+                    Err(Error::Canceled { last: last_err }),
+                    CallOutcome::Failure,
+                );
+            }
+        }
+        slept = wait;
+        base = compiled.backoff.next(base);
+        attempt += 1;
+    }
+}

@@ -1,0 +1,65 @@
+//! # recourse-engine
+//!
+//! Policy-driven resilience for Rust services. A call site names a stable, low-cardinality
+//! [`Key`] (`"payments.Charge"`); the [`Policy`] for that key defines the envelope: attempts,
+//! backoff and jitter, per-attempt and overall timeouts, a classifier, budgets as backpressure.
+//! Every call can record a [`Timeline`] of its attempts and report to [`Observer`]s.
+//!
+//! ```
+//! use std::time::Duration;
+//! use recourse_engine::{Executor, Policy, budget::TokenBucket};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let exec = Executor::builder()
+//!     .policy(
+//!         "payments.Charge",
+//!         Policy::builtin()
+//!             .max_attempts(4)
+//!             .backoff(Duration::from_millis(1), Duration::from_millis(10), 2.0)
+//!             .budget("retries"),
+//!     )
+//!     .budget("retries", TokenBucket::new(100, 50.0))
+//!     .build()
+//!     .unwrap();
+//!
+//! let mut failures_left = 2;
+//! let (receipt, timeline) = exec
+//!     .call_traced("payments.Charge", |attempt| {
+//!         let fail = failures_left > 0;
+//!         failures_left -= 1;
+//!         async move {
+//!             if fail {
+//!                 Err(std::io::Error::other("connection reset"))
+//!             } else {
+//!                 Ok(format!("receipt after attempt {}", attempt.attempt))
+//!             }
+//!         }
+//!     })
+//!     .await;
+//! assert_eq!(receipt.unwrap(), "receipt after attempt 2");
+//! assert_eq!(timeline.attempts.len(), 3);
+//! # }
+//! ```
+//!
+//! Concepts and reference: the `docs/` folder of the repository. Behaviour: the engine follows
+//! `spec/engine-behavior.md` with its Part 1 decisions.
+
+pub mod budget;
+pub mod classify;
+pub mod clock;
+mod error;
+mod executor;
+mod key;
+pub mod observe;
+pub mod policy;
+pub mod provider;
+
+pub use error::{CircuitState, Component, Error, Reason};
+pub use executor::{
+    AttemptInfo, BuildError, CallOptions, Executor, ExecutorBuilder, KeyHandle, MissingMode, call,
+    call_traced, global, init,
+};
+pub use key::{Key, MAX_KEY_LEN};
+pub use observe::{AttemptRecord, Observer, Timeline};
+pub use policy::Policy;
+pub use tokio_util::sync::CancellationToken;

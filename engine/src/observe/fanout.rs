@@ -1,0 +1,69 @@
+use std::sync::Arc;
+
+use super::{AttemptRecord, Observer, Timeline};
+use crate::budget::BudgetEvent;
+use crate::error::{CircuitState, Reason};
+use crate::key::Key;
+use crate::policy::Policy;
+
+/// Forwards every event to each member, in order.
+#[derive(Debug, Default, Clone)]
+pub struct Fanout {
+    members: Vec<Arc<dyn Observer>>,
+}
+
+impl Fanout {
+    /// A fan-out over `members`.
+    pub fn new(members: Vec<Arc<dyn Observer>>) -> Fanout {
+        Fanout { members }
+    }
+
+    /// Adds a member.
+    pub fn push(&mut self, member: Arc<dyn Observer>) {
+        self.members.push(member);
+    }
+
+    /// The members.
+    pub fn members(&self) -> &[Arc<dyn Observer>] {
+        &self.members
+    }
+}
+
+impl Observer for Fanout {
+    fn on_start(&self, key: &Key, policy: &Policy) {
+        self.members.iter().for_each(|m| m.on_start(key, policy));
+    }
+    fn on_attempt(&self, key: &Key, record: &AttemptRecord) {
+        self.members.iter().for_each(|m| m.on_attempt(key, record));
+    }
+    fn on_budget_decision(&self, event: &BudgetEvent<'_>) {
+        self.members
+            .iter()
+            .for_each(|m| m.on_budget_decision(event));
+    }
+    fn on_hedge_spawn(&self, key: &Key, record: &AttemptRecord) {
+        self.members
+            .iter()
+            .for_each(|m| m.on_hedge_spawn(key, record));
+    }
+    fn on_hedge_cancel(&self, key: &Key, record: &AttemptRecord, reason: &Reason) {
+        self.members
+            .iter()
+            .for_each(|m| m.on_hedge_cancel(key, record, reason));
+    }
+    fn on_circuit_change(&self, key: &Key, from: CircuitState, to: CircuitState, reason: &Reason) {
+        self.members
+            .iter()
+            .for_each(|m| m.on_circuit_change(key, from, to, reason));
+    }
+    fn on_success(&self, key: &Key, timeline: &Timeline) {
+        self.members
+            .iter()
+            .for_each(|m| m.on_success(key, timeline));
+    }
+    fn on_failure(&self, key: &Key, timeline: &Timeline) {
+        self.members
+            .iter()
+            .for_each(|m| m.on_failure(key, timeline));
+    }
+}

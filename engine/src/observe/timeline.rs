@@ -1,0 +1,199 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::ser::{SerializeMap, SerializeStruct};
+use serde::{Serialize, Serializer};
+use smallvec::SmallVec;
+
+use crate::classify::{Attributes, Kind};
+use crate::clock::Timestamp;
+use crate::error::Reason;
+use crate::key::Key;
+use crate::policy::PolicySource;
+
+/// How a call ended.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CallOutcome {
+    /// It succeeded.
+    #[default]
+    Success,
+    /// It failed.
+    Failure,
+}
+
+impl CallOutcome {
+    /// `success` or `failure`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallOutcome::Success => "success",
+            CallOutcome::Failure => "failure",
+        }
+    }
+}
+
+/// One attempt of a call: executed, or refused by its budget.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AttemptRecord {
+    /// The retry index (group), from 0.
+    pub attempt: u32,
+    /// 0 for the primary, 1.. for hedges.
+    pub hedge_index: u32,
+    /// True for a hedge.
+    pub is_hedge: bool,
+    /// When the attempt started (before its budget check).
+    pub start: Timestamp,
+    /// When it ended.
+    pub end: Timestamp,
+    /// The classified outcome (Abort for a budget denial or a cancelled loser).
+    pub outcome: Kind,
+    /// The outcome's reason code.
+    pub reason: Reason,
+    /// The classifier's attributes (`status`, `method`, ...).
+    pub attributes: Attributes,
+    /// The operation's error text, if it returned one.
+    pub error: Option<String>,
+    /// The wait before this attempt (0 for the first group and for hedges).
+    pub backoff: Duration,
+    /// Whether the budget admitted the attempt.
+    pub budget_allowed: bool,
+    /// The budget's reason (`no_budget`, `allowed`, `budget_denied`, ...).
+    pub budget_reason: Reason,
+}
+
+/// Attempt records, stored inline for the common small counts.
+pub type Attempts = SmallVec<[AttemptRecord; 3]>;
+
+/// Everything that happened in one call: its attempts in the order they finished, the policy
+/// that governed it, and how it ended.
+///
+/// Serializes to the `call` object of the wire protocol (DESIGN.md §5, `schemas/event.schema.json`):
+/// durations in integer microseconds (`_us`), attempt times relative to the call's start.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Timeline {
+    /// The call's key.
+    pub key: Key,
+    /// The policy id, if the policy has one.
+    pub policy_id: Option<Arc<str>>,
+    /// Where the policy came from (attribute `policy_source`).
+    pub policy_source: PolicySource,
+    /// Field paths normalization changed (attribute `policy_normalized`), if any.
+    pub policy_normalized: Option<Arc<str>>,
+    /// When the call started.
+    pub start: Timestamp,
+    /// When it ended.
+    pub end: Timestamp,
+    /// Call attributes written by the engine (`circuit_state`, `classifier_error`, ...).
+    pub attributes: Attributes,
+    /// The attempts, in completion order.
+    pub attempts: Attempts,
+    /// Success or failure.
+    pub outcome: CallOutcome,
+    /// The final reason code.
+    pub reason: Reason,
+    /// The final error's text, on failure.
+    pub error: Option<String>,
+}
+
+impl Timeline {
+    /// The call's duration.
+    pub fn duration(&self) -> Duration {
+        self.end.since(self.start)
+    }
+
+    /// An attribute by name, the engine's own `policy_source`/`policy_normalized` included.
+    pub fn attribute(&self, name: &str) -> Option<&str> {
+        match name {
+            "policy_source" => Some(self.policy_source.as_str()),
+            "policy_normalized" => self.policy_normalized.as_deref(),
+            _ => self.attributes.get(name).map(String::as_str),
+        }
+    }
+
+    /// The backoffs slept before each primary attempt after the first (what a fake sleeper
+    /// would have recorded).
+    pub fn backoffs(&self) -> Vec<Duration> {
+        self.attempts
+            .iter()
+            .filter(|a| !a.is_hedge && a.attempt > 0 && a.budget_allowed)
+            .map(|a| a.backoff)
+            .collect()
+    }
+
+    /// A copy without error texts (what an exporter sends unless the service opts in).
+    pub fn without_errors(&self) -> Timeline {
+        let mut t = self.clone();
+        t.error = None;
+        t.attempts.iter_mut().for_each(|a| a.error = None);
+        t
+    }
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+struct AttributesView<'a>(&'a Timeline);
+
+impl Serialize for AttributesView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let t = self.0;
+        let mut m = s.serialize_map(None)?;
+        for (k, v) in &t.attributes {
+            m.serialize_entry(k, v)?;
+        }
+        m.serialize_entry("policy_source", t.policy_source.as_str())?;
+        if let Some(n) = &t.policy_normalized {
+            m.serialize_entry("policy_normalized", &**n)?;
+        }
+        m.end()
+    }
+}
+
+struct AttemptView<'a>(&'a AttemptRecord, Timestamp);
+
+impl Serialize for AttemptView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (a, start) = (self.0, self.1);
+        let mut st = s.serialize_struct("Attempt", 12)?;
+        st.serialize_field("attempt", &a.attempt)?;
+        st.serialize_field("hedge_index", &a.hedge_index)?;
+        st.serialize_field("is_hedge", &a.is_hedge)?;
+        st.serialize_field("start_us", &micros(a.start.since(start)))?;
+        st.serialize_field("end_us", &micros(a.end.since(start)))?;
+        st.serialize_field("backoff_us", &micros(a.backoff))?;
+        st.serialize_field("outcome", a.outcome.as_str())?;
+        st.serialize_field("reason", &a.reason)?;
+        st.serialize_field("budget_allowed", &a.budget_allowed)?;
+        st.serialize_field("budget_reason", &a.budget_reason)?;
+        if !a.attributes.is_empty() {
+            st.serialize_field("attributes", &a.attributes)?;
+        }
+        if let Some(e) = &a.error {
+            st.serialize_field("error", e)?;
+        }
+        st.end()
+    }
+}
+
+impl Serialize for Timeline {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut st = s.serialize_struct("Timeline", 10)?;
+        st.serialize_field("key", &self.key)?;
+        st.serialize_field("policy_id", &self.policy_id.as_deref())?;
+        st.serialize_field("start", &self.start.to_rfc3339())?;
+        st.serialize_field("outcome", self.outcome.as_str())?;
+        st.serialize_field("reason", &self.reason)?;
+        st.serialize_field("duration_us", &micros(self.duration()))?;
+        st.serialize_field("attributes", &AttributesView(self))?;
+        let attempts: Vec<AttemptView<'_>> = self
+            .attempts
+            .iter()
+            .map(|a| AttemptView(a, self.start))
+            .collect();
+        st.serialize_field("attempts", &attempts)?;
+        if let Some(e) = &self.error {
+            st.serialize_field("error", e)?;
+        }
+        st.end()
+    }
+}

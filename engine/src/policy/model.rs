@@ -1,0 +1,337 @@
+//! The policy as written: every field optional, so a file entry, `namespace.*`, `defaults` and
+//! the built-in defaults can be layered field by field. Normalization (see
+//! [`Policy::normalize`]) fills and clamps it into the effective policy.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::duration::opt_serde;
+
+/// A policy for one key: the retry envelope, hedging and circuit breaking.
+///
+/// Field names are those of the policy file format (DESIGN.md §4.1). `None` means "not set":
+/// normalization fills it from the defaults of `spec/engine-behavior.md` §2.2.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use recourse_engine::policy::{Policy, Jitter};
+///
+/// let p = Policy::builtin()
+///     .max_attempts(4)
+///     .backoff(Duration::from_millis(20), Duration::from_secs(1), 2.0)
+///     .jitter(Jitter::Full)
+///     .normalize();
+/// assert_eq!(p.retry.max_attempts, Some(4));
+/// assert!(p.meta.changed_fields.is_empty());
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    /// Optional identifier shown in timelines (`charge-v3`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<Arc<str>>,
+    /// Attempts, backoff, timeouts, classifier and retry budget.
+    #[serde(default)]
+    pub retry: RetryPolicy,
+    /// Hedged attempts within a retry group.
+    #[serde(default)]
+    pub hedge: HedgePolicy,
+    /// Consecutive-failure circuit breaker.
+    #[serde(default)]
+    pub circuit: CircuitPolicy,
+    /// Where the policy came from and what normalization changed. Not serialized.
+    #[serde(skip)]
+    pub meta: PolicyMeta,
+}
+
+/// The retry envelope.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryPolicy {
+    /// Retry groups per call (the first attempt included). Default 3, at most 10.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<u32>,
+    /// First backoff. Default 10ms, within [1ms, 30s].
+    #[serde(default, with = "opt_serde", skip_serializing_if = "Option::is_none")]
+    pub initial_backoff: Option<Duration>,
+    /// Backoff ceiling. Default 250ms, within [initial_backoff, 30s].
+    #[serde(default, with = "opt_serde", skip_serializing_if = "Option::is_none")]
+    pub max_backoff: Option<Duration>,
+    /// Growth factor between backoffs. Default 2, within [1, 10].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backoff_multiplier: Option<f64>,
+    /// Randomization of each backoff. Default `none`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jitter: Option<Jitter>,
+    /// Deadline of each attempt (hedges included). Unset or 0: none; at least 1ms.
+    #[serde(default, with = "opt_serde", skip_serializing_if = "Option::is_none")]
+    pub timeout_per_attempt: Option<Duration>,
+    /// Deadline of the whole call, backoffs included. Unset or 0: none; at least 1ms.
+    #[serde(default, with = "opt_serde", skip_serializing_if = "Option::is_none")]
+    pub overall_timeout: Option<Duration>,
+    /// Classifier by name (`always`, `http`, `auto`, or a registered one). Unset: the
+    /// executor's default classifier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classifier_name: Option<String>,
+    /// Longest server-requested wait (Retry-After) honoured. Default 30s.
+    #[serde(default, with = "opt_serde", skip_serializing_if = "Option::is_none")]
+    pub max_retry_after: Option<Duration>,
+    /// The retry budget: gates retries (and the first attempt only with `gate_first_attempt`).
+    #[serde(default, skip_serializing_if = "BudgetRef::is_unset")]
+    pub budget: BudgetRef,
+}
+
+/// Hedging: extra concurrent attempts within one retry group.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HedgePolicy {
+    /// Hedging on or off.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub enabled: bool,
+    /// Extra attempts per group. Default 2 when enabled, within [1, 3].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_hedges: Option<u32>,
+    /// Delay before each hedge. Default 200ms when enabled, at least 10ms.
+    #[serde(default, with = "opt_serde", skip_serializing_if = "Option::is_none")]
+    pub hedge_delay: Option<Duration>,
+    /// Trigger by name (`fixed_delay`, `p50`, `p90`, `p95`, `p99`, or a registered one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger_name: Option<String>,
+    /// End the group on the first non-retryable or abort result instead of waiting for the rest.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cancel_on_first_terminal: bool,
+    /// The hedge budget (hedges only).
+    #[serde(default, skip_serializing_if = "BudgetRef::is_unset")]
+    pub budget: BudgetRef,
+}
+
+/// Consecutive-failure circuit breaking.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CircuitPolicy {
+    /// Breaker on or off.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub enabled: bool,
+    /// Consecutive failed calls that open the breaker. Default 5 when enabled, at least 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<u32>,
+    /// Time open before one probe is let through. Default 10s when enabled, at least 100ms.
+    #[serde(default, with = "opt_serde", skip_serializing_if = "Option::is_none")]
+    pub cooldown: Option<Duration>,
+}
+
+/// A reference to a named budget.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetRef {
+    /// The budget's name; empty means no budget.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    /// Units taken per attempt. Default 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<u32>,
+    /// Also gate the first attempt (retry budget only). Default false: an empty retry budget
+    /// never blocks first calls.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub gate_first_attempt: bool,
+}
+
+impl BudgetRef {
+    /// A reference to `name` with cost 1.
+    pub fn named(name: impl Into<String>) -> BudgetRef {
+        BudgetRef {
+            name: name.into(),
+            cost: Some(1),
+            gate_first_attempt: false,
+        }
+    }
+
+    fn is_unset(&self) -> bool {
+        self.name.is_empty() && self.cost.is_none() && !self.gate_first_attempt
+    }
+}
+
+/// Randomization of backoffs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Jitter {
+    /// Exactly the computed backoff.
+    #[default]
+    None,
+    /// Uniform in `[0, backoff)`.
+    Full,
+    /// Uniform in `[backoff/2, backoff)`.
+    Equal,
+}
+
+impl Jitter {
+    /// `none`, `full` or `equal`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Jitter::None => "none",
+            Jitter::Full => "full",
+            Jitter::Equal => "equal",
+        }
+    }
+}
+
+/// Where a policy came from; reported as the timeline attribute `policy_source`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum PolicySource {
+    /// Not known (a policy built in code and not yet served).
+    #[default]
+    Unknown,
+    /// A static provider (policies given to the builder).
+    Static,
+    /// A policy file.
+    File,
+    /// A remote control plane.
+    Remote,
+    /// The last known good policy, served while the remote source fails.
+    Lkg,
+    /// The built-in default: no policy covers the key.
+    Default,
+}
+
+impl PolicySource {
+    /// `unknown`, `static`, `file`, `remote`, `lkg` or `default`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PolicySource::Unknown => "unknown",
+            PolicySource::Static => "static",
+            PolicySource::File => "file",
+            PolicySource::Remote => "remote",
+            PolicySource::Lkg => "lkg",
+            PolicySource::Default => "default",
+        }
+    }
+}
+
+/// Provenance and normalization report of a policy.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PolicyMeta {
+    /// Where the policy came from.
+    pub source: PolicySource,
+    /// Field paths normalization changed (`retry.max_attempts`), in the order the rules fired.
+    pub changed_fields: Vec<&'static str>,
+}
+
+impl Policy {
+    /// The built-in default policy (engine-behavior.md §2.2): 3 attempts, 10ms → 250ms backoff
+    /// doubling, no jitter, no timeouts, no budgets, no hedging, no circuit. Source `default`.
+    pub fn builtin() -> Policy {
+        Policy {
+            id: None,
+            retry: RetryPolicy {
+                max_attempts: Some(3),
+                initial_backoff: Some(Duration::from_millis(10)),
+                max_backoff: Some(Duration::from_millis(250)),
+                backoff_multiplier: Some(2.0),
+                jitter: Some(Jitter::None),
+                budget: BudgetRef {
+                    cost: Some(1),
+                    ..BudgetRef::default()
+                },
+                ..RetryPolicy::default()
+            },
+            hedge: HedgePolicy {
+                budget: BudgetRef {
+                    cost: Some(1),
+                    ..BudgetRef::default()
+                },
+                ..HedgePolicy::default()
+            },
+            circuit: CircuitPolicy::default(),
+            meta: PolicyMeta {
+                source: PolicySource::Default,
+                changed_fields: Vec::new(),
+            },
+        }
+    }
+
+    /// True when nothing is configured at all (the circuit section included, D38).
+    pub fn is_zero(&self) -> bool {
+        self.id.is_none()
+            && self.retry == RetryPolicy::default()
+            && self.hedge == HedgePolicy::default()
+            && self.circuit == CircuitPolicy::default()
+    }
+
+    /// Sets the policy id.
+    pub fn id(mut self, id: &str) -> Policy {
+        self.id = Some(Arc::from(id));
+        self
+    }
+
+    /// Sets `retry.max_attempts`.
+    pub fn max_attempts(mut self, n: u32) -> Policy {
+        self.retry.max_attempts = Some(n);
+        self
+    }
+
+    /// Sets initial backoff, max backoff and multiplier.
+    pub fn backoff(mut self, initial: Duration, max: Duration, multiplier: f64) -> Policy {
+        self.retry.initial_backoff = Some(initial);
+        self.retry.max_backoff = Some(max);
+        self.retry.backoff_multiplier = Some(multiplier);
+        self
+    }
+
+    /// Sets the jitter kind.
+    pub fn jitter(mut self, jitter: Jitter) -> Policy {
+        self.retry.jitter = Some(jitter);
+        self
+    }
+
+    /// Sets the per-attempt timeout.
+    pub fn timeout_per_attempt(mut self, d: Duration) -> Policy {
+        self.retry.timeout_per_attempt = Some(d);
+        self
+    }
+
+    /// Sets the overall timeout.
+    pub fn overall_timeout(mut self, d: Duration) -> Policy {
+        self.retry.overall_timeout = Some(d);
+        self
+    }
+
+    /// Selects a classifier by name.
+    pub fn classifier(mut self, name: &str) -> Policy {
+        self.retry.classifier_name = Some(name.to_owned());
+        self
+    }
+
+    /// Sets the retry budget (cost 1).
+    pub fn budget(mut self, name: &str) -> Policy {
+        self.retry.budget = BudgetRef::named(name);
+        self
+    }
+
+    /// Sets the hedge budget (cost 1).
+    pub fn hedge_budget(mut self, name: &str) -> Policy {
+        self.hedge.budget = BudgetRef::named(name);
+        self
+    }
+
+    /// Enables hedging with `max_hedges` extra attempts every `delay`.
+    pub fn hedging(mut self, max_hedges: u32, delay: Duration) -> Policy {
+        self.hedge.enabled = true;
+        self.hedge.max_hedges = Some(max_hedges);
+        self.hedge.hedge_delay = Some(delay);
+        self
+    }
+
+    /// Enables the circuit breaker.
+    pub fn circuit(mut self, threshold: u32, cooldown: Duration) -> Policy {
+        self.circuit = CircuitPolicy {
+            enabled: true,
+            threshold: Some(threshold),
+            cooldown: Some(cooldown),
+        };
+        self
+    }
+}

@@ -1,0 +1,80 @@
+//! Policy providers: where the executor gets the policy of a key.
+//!
+//! The executor resolves each key once and caches the compiled result; it asks again only
+//! when the provider's [`generation`](Provider::generation) changes (a reload) or the last
+//! answer was an error.
+
+mod fixed;
+
+use std::fmt;
+use std::sync::Arc;
+
+pub use fixed::StaticProvider;
+
+use crate::key::Key;
+use crate::policy::Policy;
+
+/// Why a provider could not give a policy.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProviderError {
+    /// The provider (or its source) is unavailable.
+    #[error("recourse: policy provider unavailable")]
+    Unavailable,
+    /// No policy covers the key.
+    #[error("recourse: policy not found")]
+    NotFound,
+    /// Fetching the policy failed.
+    #[error("recourse: policy fetch failed: {0}")]
+    FetchFailed(String),
+    /// The policy was found but is invalid.
+    #[error("recourse: invalid policy: {0}")]
+    Invalid(String),
+    /// The provider panicked (with `recover_panics`).
+    #[error("recourse: panic in policy_provider for {key}: {message}")]
+    Panicked {
+        /// The key being resolved.
+        key: Key,
+        /// The panic payload as text.
+        message: String,
+    },
+    /// Any other error.
+    #[error(transparent)]
+    Other(Arc<dyn std::error::Error + Send + Sync>),
+}
+
+/// A provider's failure, optionally with a policy to use anyway (a last known good one) in
+/// the `fallback` and `allow_unsafe` missing-policy modes.
+#[derive(Debug, Clone)]
+pub struct ProviderFailure {
+    /// What went wrong.
+    pub error: ProviderError,
+    /// A policy the provider still offers (last known good), if any.
+    pub fallback: Option<Policy>,
+}
+
+impl From<ProviderError> for ProviderFailure {
+    fn from(error: ProviderError) -> ProviderFailure {
+        ProviderFailure {
+            error,
+            fallback: None,
+        }
+    }
+}
+
+/// A source of policies.
+pub trait Provider: Send + Sync + fmt::Debug {
+    /// The policy for `key`. The executor normalizes what it gets, so a provider may return a
+    /// policy with unset fields; it should set `meta.source`.
+    ///
+    /// # Errors
+    ///
+    /// When no policy can be given; the executor's missing-policy mode decides what happens.
+    fn policy(&self, key: &Key) -> Result<Policy, ProviderFailure>;
+
+    /// A number that changes whenever the provider's policies may have changed. The executor
+    /// re-resolves cached keys when it does. Default: never changes.
+    fn generation(&self) -> u64 {
+        0
+    }
+}
