@@ -418,6 +418,15 @@ where
             }
         };
 
+        // The caller's cancellation wins over a failed attempt that raced it (§4.8 rule 1).
+        if !matches!(output, Output::Value(_))
+            && cancel.is_some_and(CancellationToken::is_cancelled)
+        {
+            aborted(&mut rec, Reason::CONTEXT_CANCELED);
+            let last = output.into_error().or(last_err);
+            return rec.finish(Err(Error::Canceled { last }), CallOutcome::Failure);
+        }
+
         let verdict = match classify(inner, classifier, &output) {
             Ok(v) => v,
             Err(message) => {

@@ -334,4 +334,64 @@ impl Policy {
         };
         self
     }
+
+    /// Exponential backoff from `initial` to `max`, doubling, with equal jitter.
+    pub fn exponential_backoff(self, initial: Duration, max: Duration) -> Policy {
+        self.backoff(initial, max, 2.0).jitter(Jitter::Equal)
+    }
+
+    /// A constant backoff of `d`, no jitter.
+    pub fn constant_backoff(self, d: Duration) -> Policy {
+        self.backoff(d, d, 1.0).jitter(Jitter::None)
+    }
+
+    /// Preset for HTTP clients: 3 attempts, 100ms → 2s full-jitter backoff, 10s per attempt,
+    /// 30s overall, the `http` classifier.
+    pub fn http_defaults() -> Policy {
+        Policy::default()
+            .max_attempts(3)
+            .backoff(Duration::from_millis(100), Duration::from_secs(2), 2.0)
+            .jitter(Jitter::Full)
+            .timeout_per_attempt(Duration::from_secs(10))
+            .overall_timeout(Duration::from_secs(30))
+            .classifier("http")
+    }
+
+    /// Preset for database calls: 3 attempts, 100ms → 5s equal-jitter backoff, 30s per
+    /// attempt, 60s overall.
+    pub fn database_defaults() -> Policy {
+        Policy::default()
+            .max_attempts(3)
+            .backoff(Duration::from_millis(100), Duration::from_secs(5), 2.0)
+            .jitter(Jitter::Equal)
+            .timeout_per_attempt(Duration::from_secs(30))
+            .overall_timeout(Duration::from_secs(60))
+    }
+
+    /// Preset for background jobs: 5 attempts, 1s → 30s full-jitter backoff, 5m overall.
+    pub fn background_job_defaults() -> Policy {
+        Policy::default()
+            .max_attempts(5)
+            .backoff(Duration::from_secs(1), Duration::from_secs(30), 2.0)
+            .jitter(Jitter::Full)
+            .overall_timeout(Duration::from_secs(300))
+    }
+
+    /// Preset for latency-sensitive reads: 2 attempts, 10ms → 50ms equal jitter, 500ms per
+    /// attempt, 1s overall, 2 hedges after 100ms.
+    pub fn low_latency_defaults() -> Policy {
+        Policy::default()
+            .max_attempts(2)
+            .backoff(Duration::from_millis(10), Duration::from_millis(50), 2.0)
+            .jitter(Jitter::Equal)
+            .timeout_per_attempt(Duration::from_millis(500))
+            .overall_timeout(Duration::from_secs(1))
+            .hedging(2, Duration::from_millis(100))
+    }
+
+    /// Enables hedging with the defaults normalization gives (2 hedges, 200ms).
+    pub fn enable_hedging(mut self) -> Policy {
+        self.hedge.enabled = true;
+        self
+    }
 }

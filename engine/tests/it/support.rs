@@ -1,0 +1,204 @@
+//! Shared test harness: a virtual-clock executor, a test error, a recording observer.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use recourse_engine::budget::{BudgetEvent, BudgetKind};
+use recourse_engine::classify::Kind;
+use recourse_engine::clock::VirtualClock;
+use recourse_engine::{
+    AttemptRecord, Executor, ExecutorBuilder, Key, Observer, Policy, Reason, Timeline,
+};
+
+pub const fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// An operation error compared by identity (its number).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct E(pub u32);
+
+impl fmt::Display for E {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "op error {}", self.0)
+    }
+}
+
+impl std::error::Error for E {}
+
+/// Counts operation invocations.
+#[derive(Clone, Default, Debug)]
+pub struct Calls(Arc<AtomicU32>);
+
+impl Calls {
+    pub fn hit(&self) -> u32 {
+        self.0.fetch_add(1, Ordering::SeqCst)
+    }
+    pub fn get(&self) -> u32 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// An executor on a fresh virtual clock, seeded.
+pub fn vexec(b: ExecutorBuilder) -> (Executor, VirtualClock) {
+    let vc = VirtualClock::new();
+    let exec = b
+        .clock(vc.clock())
+        .seed(7)
+        .build()
+        .expect("executor builds");
+    (exec, vc)
+}
+
+/// A single-key executor with `policy` on a virtual clock.
+pub fn with_policy(policy: Policy) -> (Executor, VirtualClock) {
+    vexec(Executor::builder().policy("svc.op", policy))
+}
+
+/// Runs `fut` on `vc`.
+pub fn run<F: Future>(vc: &VirtualClock, fut: F) -> F::Output {
+    vc.block_on(fut)
+}
+
+/// A policy with everything unset but what the test gives.
+pub fn zero() -> Policy {
+    Policy::default()
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ev {
+    Start {
+        key: String,
+        max_attempts: Option<u32>,
+    },
+    Budget {
+        attempt: u32,
+        kind: BudgetKind,
+        budget: String,
+        mode: String,
+        allowed: bool,
+        reason: String,
+    },
+    Attempt {
+        attempt: u32,
+        hedge: u32,
+        outcome: Kind,
+        reason: String,
+        budget_allowed: bool,
+        budget_reason: String,
+        backoff: Duration,
+    },
+    Success {
+        records: usize,
+    },
+    Failure {
+        records: usize,
+        reason: String,
+        error: Option<String>,
+    },
+    Other(&'static str),
+}
+
+/// Records every callback.
+#[derive(Clone, Default, Debug)]
+pub struct Recording(pub Arc<Mutex<Vec<Ev>>>);
+
+impl Recording {
+    pub fn events(&self) -> Vec<Ev> {
+        self.0.lock().unwrap().clone()
+    }
+    fn push(&self, e: Ev) {
+        self.0.lock().unwrap().push(e);
+    }
+    pub fn budget_events(&self) -> Vec<Ev> {
+        self.events()
+            .into_iter()
+            .filter(|e| matches!(e, Ev::Budget { .. }))
+            .collect()
+    }
+}
+
+impl Observer for Recording {
+    fn on_start(&self, key: &Key, policy: &Policy) {
+        self.push(Ev::Start {
+            key: key.to_string(),
+            max_attempts: policy.retry.max_attempts,
+        });
+    }
+    fn on_attempt(&self, _key: &Key, r: &AttemptRecord) {
+        self.push(Ev::Attempt {
+            attempt: r.attempt,
+            hedge: r.hedge_index,
+            outcome: r.outcome,
+            reason: r.reason.to_string(),
+            budget_allowed: r.budget_allowed,
+            budget_reason: r.budget_reason.to_string(),
+            backoff: r.backoff,
+        });
+    }
+    fn on_budget_decision(&self, e: &BudgetEvent<'_>) {
+        self.push(Ev::Budget {
+            attempt: e.attempt,
+            kind: e.kind,
+            budget: e.budget.to_owned(),
+            mode: e.mode.as_str().to_owned(),
+            allowed: e.allowed,
+            reason: e.reason.to_string(),
+        });
+    }
+    fn on_hedge_spawn(&self, _key: &Key, _r: &AttemptRecord) {
+        self.push(Ev::Other("hedge_spawn"));
+    }
+    fn on_hedge_cancel(&self, _key: &Key, _r: &AttemptRecord, _reason: &Reason) {
+        self.push(Ev::Other("hedge_cancel"));
+    }
+    fn on_circuit_change(
+        &self,
+        _key: &Key,
+        _f: recourse_engine::CircuitState,
+        _t: recourse_engine::CircuitState,
+        _r: &Reason,
+    ) {
+        self.push(Ev::Other("circuit_change"));
+    }
+    fn on_success(&self, _key: &Key, t: &Timeline) {
+        self.push(Ev::Success {
+            records: t.attempts.len(),
+        });
+    }
+    fn on_failure(&self, _key: &Key, t: &Timeline) {
+        self.push(Ev::Failure {
+            records: t.attempts.len(),
+            reason: t.reason.to_string(),
+            error: t.error.clone(),
+        });
+    }
+}
+
+/// An operation that fails with `E(i)` on invocation i for the first `fails` invocations and
+/// then returns `value`.
+pub fn fails_then<T: Clone + 'static>(
+    calls: &Calls,
+    fails: u32,
+    value: T,
+) -> impl FnMut(recourse_engine::AttemptInfo) -> std::future::Ready<Result<T, E>> {
+    let calls = calls.clone();
+    move |_| {
+        let n = calls.hit();
+        std::future::ready(if n < fails {
+            Err(E(n))
+        } else {
+            Ok(value.clone())
+        })
+    }
+}
+
+/// An operation that always fails with `E(i)`.
+pub fn always_fails(
+    calls: &Calls,
+) -> impl FnMut(recourse_engine::AttemptInfo) -> std::future::Ready<Result<(), E>> {
+    fails_then(calls, u32::MAX, ())
+}
