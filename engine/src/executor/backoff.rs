@@ -71,8 +71,8 @@ impl Backoff {
 
 #[cfg(test)]
 mod proptests {
-    use super::*;
-    use proptest::prelude::*;
+    use super::{Backoff, Duration, Jitter, Rng};
+    use proptest::prelude::{Strategy, any, prop_assert, proptest};
 
     fn arb_backoff() -> impl Strategy<Value = Backoff> {
         (1u64..30_000, 1u64..30_000, 1.0f64..10.0, 0..3u8).prop_map(|(i, m, mult, j)| {

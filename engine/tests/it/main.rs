@@ -14,3 +14,8 @@ mod s_a_keys;
 mod s_b_policy;
 mod s_c_d_execution;
 mod s_e_timeouts;
+mod s_f_classifiers;
+mod s_g_h_panics_policies;
+mod s_i_budgets;
+mod s_m_observability;
+mod s_o_facade;
