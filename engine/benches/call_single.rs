@@ -1,1 +1,175 @@
-fn main() {}
+//! Call-path benchmarks beside the peers of ANCHORS.md, in the same criterion groups so every
+//! run prints the ratios on the same machine at the same moment. Everything runs inside one
+//! current-thread tokio runtime (`to_async`), as the anchors were measured.
+
+#![allow(missing_docs)]
+
+use std::future::{Ready, ready};
+use std::hint::black_box;
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use backon::{ConstantBuilder, Retryable};
+use criterion::{Criterion, criterion_group, criterion_main};
+use recourse_engine::classify::{Classifier, Input, Kind, Verdict};
+use recourse_engine::{AttemptInfo, AttemptRecord, Executor, Key, Observer, Policy, Reason, Timeline};
+use tower::{Service, ServiceExt};
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+/// tower's retry policy: retry errors `n` times.
+#[derive(Clone)]
+struct Attempts(usize);
+
+impl<Req: Clone, Res, E> tower::retry::Policy<Req, Res, E> for Attempts {
+    type Future = Ready<()>;
+    fn retry(&mut self, _req: &mut Req, result: &mut Result<Res, E>) -> Option<Self::Future> {
+        match result {
+            Err(_) if self.0 > 0 => {
+                self.0 -= 1;
+                Some(ready(()))
+            }
+            _ => None,
+        }
+    }
+    fn clone_request(&mut self, req: &Req) -> Option<Req> {
+        Some(req.clone())
+    }
+}
+
+/// Retries every error at once: zero backoff without arming a timer.
+#[derive(Debug)]
+struct RetryNow;
+impl Classifier for RetryNow {
+    fn classify(&self, input: &Input<'_>) -> Verdict {
+        match input.result {
+            recourse_engine::classify::Attempted::Value(_) => Verdict::success(),
+            _ => Verdict {
+                backoff_override: Some(Duration::ZERO),
+                ..Verdict::new(Kind::Retryable, Reason::RETRYABLE_ERROR)
+            },
+        }
+    }
+}
+
+/// Receives every event and counts it.
+#[derive(Debug, Default)]
+struct Counter(AtomicU64);
+impl Observer for Counter {
+    fn on_start(&self, _: &Key, _: &Policy) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+    fn on_attempt(&self, _: &Key, _: &AttemptRecord) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+    fn on_success(&self, _: &Key, _: &Timeline) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+async fn ok(_: AttemptInfo) -> Result<u64, io::Error> {
+    Ok(black_box(1))
+}
+
+async fn fail(_: AttemptInfo) -> Result<u64, io::Error> {
+    Err(io::Error::from(io::ErrorKind::ConnectionReset))
+}
+
+fn single_success(c: &mut Criterion) {
+    let rt = runtime();
+    let exec = Executor::builder().policy("payments.Charge", Policy::builtin()).build().unwrap();
+    let handle = exec.key("payments.Charge");
+    let svc = tower::retry::Retry::new(
+        Attempts(2),
+        tower::service_fn(|_: u64| async { Ok::<u64, io::Error>(black_box(1)) }),
+    );
+    let mut g = c.benchmark_group("single_success");
+    g.bench_function("plain_await", |b| b.to_async(&rt).iter(|| async { ok(AttemptInfo::default()).await.unwrap() }));
+    g.bench_function("recourse_handle", |b| b.to_async(&rt).iter(|| async { handle.call(ok).await.unwrap() }));
+    g.bench_function("recourse_string_key", |b| {
+        b.to_async(&rt).iter(|| async { exec.call("payments.Charge", ok).await.unwrap() })
+    });
+    g.bench_function("tower_retry", |b| {
+        b.to_async(&rt).iter(|| async {
+            let mut s = svc.clone();
+            s.ready().await.unwrap().call(1).await.unwrap()
+        })
+    });
+    g.bench_function("backon", |b| {
+        b.to_async(&rt).iter(|| async {
+            (|| async { Ok::<u64, io::Error>(black_box(1)) })
+                .retry(ConstantBuilder::default().with_delay(Duration::ZERO).with_max_times(2))
+                .sleep(|_| async {})
+                .await
+                .unwrap()
+        })
+    });
+    g.finish();
+}
+
+fn three_attempts_fail(c: &mut Criterion) {
+    let rt = runtime();
+    let exec = Executor::builder()
+        .policy("payments.Charge", Policy::builtin().classifier("now"))
+        .classifier("now", RetryNow)
+        .build()
+        .unwrap();
+    let handle = exec.key("payments.Charge");
+    let svc = tower::retry::Retry::new(
+        Attempts(2),
+        tower::service_fn(|_: u64| async { Err::<u64, io::Error>(io::Error::from(io::ErrorKind::ConnectionReset)) }),
+    );
+    let mut g = c.benchmark_group("three_attempts_fail");
+    g.bench_function("hand_loop", |b| {
+        b.to_async(&rt).iter(|| async {
+            let mut last = None;
+            for _ in 0..3 {
+                match fail(AttemptInfo::default()).await {
+                    Ok(v) => return Ok(v),
+                    Err(e) => last = Some(e),
+                }
+            }
+            Err(last.unwrap())
+        })
+    });
+    g.bench_function("recourse_handle", |b| b.to_async(&rt).iter(|| async { handle.call(fail).await.unwrap_err() }));
+    g.bench_function("tower_retry", |b| {
+        b.to_async(&rt).iter(|| async {
+            let mut s = svc.clone();
+            s.ready().await.unwrap().call(1).await.unwrap_err()
+        })
+    });
+    g.bench_function("backon", |b| {
+        b.to_async(&rt).iter(|| async {
+            (|| async { Err::<u64, io::Error>(io::Error::from(io::ErrorKind::ConnectionReset)) })
+                .retry(ConstantBuilder::default().with_delay(Duration::ZERO).with_max_times(2))
+                .sleep(|_| async {})
+                .await
+                .unwrap_err()
+        })
+    });
+    g.finish();
+}
+
+fn instrumented(c: &mut Criterion) {
+    let rt = runtime();
+    let plain = Executor::builder().policy("payments.Charge", Policy::builtin()).build().unwrap();
+    let observed = Executor::builder()
+        .policy("payments.Charge", Policy::builtin())
+        .observer(Counter::default())
+        .build()
+        .unwrap();
+    let (plain, observed) = (plain.key("payments.Charge"), observed.key("payments.Charge"));
+    let mut g = c.benchmark_group("single_success_instrumented");
+    g.bench_function("recourse_timeline", |b| {
+        b.to_async(&rt).iter(|| async { black_box(plain.call_traced(ok).await.1.attempts.len()) })
+    });
+    g.bench_function("recourse_noop_observer", |b| b.to_async(&rt).iter(|| async { observed.call(ok).await.unwrap() }));
+    g.finish();
+}
+
+criterion_group!(benches, single_success, three_attempts_fail, instrumented);
+criterion_main!(benches);

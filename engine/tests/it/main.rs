@@ -19,3 +19,4 @@ mod s_g_h_panics_policies;
 mod s_i_budgets;
 mod s_m_observability;
 mod s_o_facade;
+mod props;

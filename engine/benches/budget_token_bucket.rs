@@ -1,0 +1,59 @@
+//! Token bucket decisions, single-threaded and with two threads contending, beside tower's
+//! retry budget (deposit + withdraw) in the same group.
+
+#![allow(missing_docs)]
+
+use std::hint::black_box;
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use recourse_engine::budget::{Budget, BudgetKind, Request, TokenBucket};
+use recourse_engine::clock::Clock;
+use recourse_engine::Key;
+use tower::retry::budget::{Budget as _, TpsBudget};
+
+fn request<'a>(key: &'a Key, clock: &Clock) -> Request<'a> {
+    Request { key, attempt: 1, hedge_index: 0, kind: BudgetKind::Retry, cost: 1, now: clock.now() }
+}
+
+fn token_bucket(c: &mut Criterion) {
+    let key = Key::parse("payments.Charge");
+    let clock = Clock::tokio();
+    // Large enough never to run dry, so every decision does the full CAS path.
+    let bucket = Arc::new(TokenBucket::new(u64::MAX / 4_000_000_000, 1e9));
+    let tps = Arc::new(TpsBudget::new(Duration::from_secs(10), 10, 0.5));
+    let mut g = c.benchmark_group("budget_token_bucket");
+    g.bench_function("recourse_single_thread", |b| b.iter(|| black_box(bucket.allow(&request(&key, &clock)).allowed)));
+    g.bench_function("tower_tps_budget_single_thread", |b| {
+        b.iter(|| {
+            tps.deposit();
+            black_box(tps.withdraw())
+        })
+    });
+    g.bench_function("recourse_two_threads", |b| {
+        b.iter_custom(|iters| {
+            let barrier = Arc::new(Barrier::new(3));
+            let workers: Vec<_> = (0..2)
+                .map(|_| {
+                    let (bucket, barrier, clock) = (bucket.clone(), barrier.clone(), clock.clone());
+                    std::thread::spawn(move || {
+                        let key = Key::parse("payments.Charge");
+                        barrier.wait();
+                        for _ in 0..iters / 2 {
+                            black_box(bucket.allow(&request(&key, &clock)).allowed);
+                        }
+                    })
+                })
+                .collect();
+            barrier.wait();
+            let start = Instant::now();
+            workers.into_iter().for_each(|w| w.join().unwrap());
+            start.elapsed()
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, token_bucket);
+criterion_main!(benches);

@@ -1,0 +1,92 @@
+//! Proves the zero-allocation fast path (DESIGN.md §3.2): a first attempt that succeeds, with
+//! no timeline and no observer, allocates nothing; neither does a traced or observed success
+//! (the timeline's attempts are stored inline; the target is at most one allocation). Its own test binary, because it installs a counting global allocator.
+
+#![allow(unsafe_code, missing_docs)]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use recourse_engine::clock::VirtualClock;
+use recourse_engine::{Executor, Observer, Policy};
+
+thread_local! {
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+struct Counting;
+
+// SAFETY: forwards every request to the system allocator unchanged; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.with(|c| c.set(c.get() + 1));
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as ours.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.with(|c| c.set(c.get() + 1));
+        // SAFETY: same contract as ours.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+fn allocations() -> usize {
+    ALLOCATIONS.with(Cell::get)
+}
+
+#[derive(Debug)]
+struct NoOp;
+impl Observer for NoOp {}
+
+async fn ok(_: recourse_engine::AttemptInfo) -> Result<u64, std::io::Error> {
+    Ok(1)
+}
+
+#[test]
+fn first_attempt_success_allocates_nothing() {
+    let vc = VirtualClock::new();
+    let exec = Executor::builder()
+        .clock(vc.clock())
+        .policy("payments.Charge", Policy::builtin().id("charge-v3").budget("unlimited"))
+        .build()
+        .unwrap();
+    let handle = exec.key("payments.Charge");
+    vc.block_on(async {
+        // Warm-up: the key's state is resolved and cached on first use.
+        exec.call("payments.Charge", ok).await.unwrap();
+        handle.call(ok).await.unwrap();
+        let before = allocations();
+        for _ in 0..1000 {
+            exec.call("payments.Charge", ok).await.unwrap();
+            handle.call(ok).await.unwrap();
+        }
+        assert_eq!(allocations() - before, 0, "allocations on the fast path");
+    });
+}
+
+#[test]
+fn traced_and_observed_successes_allocate_nothing_either() {
+    let vc = VirtualClock::new();
+    let exec = Executor::builder().clock(vc.clock()).observer(NoOp).build().unwrap();
+    vc.block_on(async {
+        exec.call("inventory.Get", ok).await.unwrap();
+        let before = allocations();
+        for _ in 0..100 {
+            exec.call("inventory.Get", ok).await.unwrap();
+        }
+        assert_eq!(allocations() - before, 0, "allocations with a no-op observer");
+        let before = allocations();
+        for _ in 0..100 {
+            let (r, tl) = exec.call_traced("inventory.Get", ok).await;
+            assert_eq!((r.unwrap(), tl.attempts.len()), (1, 1));
+        }
+        assert_eq!(allocations() - before, 0, "allocations with a timeline (inline storage)");
+    });
+}

@@ -1,0 +1,103 @@
+//! Property tests of the call loop (DESIGN.md §9): with any scripted outcomes, a call never
+//! invokes the operation more than `max_attempts` times and never runs past its overall
+//! deadline on the virtual clock.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use proptest::prelude::*;
+use recourse_engine::classify::{HttpStatusError, RetryAfter};
+use recourse_engine::policy::Jitter;
+use recourse_engine::{Executor, Policy};
+
+use crate::support::*;
+
+#[derive(Debug, Clone)]
+enum Step {
+    Ok,
+    Fail,
+    Status(u16, Option<u64>),
+    Hang,
+}
+
+fn arb_step(can_hang: bool) -> impl Strategy<Value = (u64, Step)> {
+    let step = prop_oneof![
+        Just(Step::Ok),
+        Just(Step::Fail),
+        (prop_oneof![Just(429u16), Just(503), Just(500), Just(404), Just(0)], proptest::option::of(0u64..120))
+            .prop_map(|(s, ra)| Step::Status(s, ra)),
+        Just(if can_hang { Step::Hang } else { Step::Fail }),
+    ];
+    (0u64..500, step)
+}
+
+fn arb_case() -> impl Strategy<Value = (Policy, Vec<(u64, Step)>)> {
+    (
+        0u32..15,
+        (0u64..2000, 0u64..5000, 0.0f64..12.0, 0..3u8),
+        proptest::option::of(0u64..300),
+        proptest::option::of(0u64..3000),
+        0..3u8,
+        proptest::option::of(0u64..60),
+    )
+        .prop_flat_map(|(attempts, (ib, mb, mult, j), per, overall, cls, mra)| {
+            let mut p = Policy::default()
+                .max_attempts(attempts)
+                .backoff(ms(ib), ms(mb), mult)
+                .jitter([Jitter::None, Jitter::Full, Jitter::Equal][j as usize])
+                .classifier(["always", "http", "auto"][cls as usize]);
+            if let Some(t) = per {
+                p = p.timeout_per_attempt(ms(t));
+            }
+            if let Some(t) = overall {
+                p = p.overall_timeout(ms(t));
+            }
+            p.retry.max_retry_after = mra.map(Duration::from_secs);
+            let can_hang = per.is_some_and(|t| t > 0) || overall.is_some_and(|t| t > 0);
+            (Just(p), proptest::collection::vec(arb_step(can_hang), 1..12))
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn never_more_attempts_than_allowed_nor_past_the_deadline((policy, script) in arb_case(), seed in any::<u64>()) {
+        let normalized = policy.clone().normalize();
+        let max = normalized.retry.max_attempts.unwrap();
+        let overall = normalized.retry.overall_timeout.filter(|d| !d.is_zero());
+        let vc = recourse_engine::clock::VirtualClock::new();
+        let exec = Executor::builder().policy("p.q", policy).clock(vc.clock()).seed(seed).build().unwrap();
+        let clock = exec.clock().clone();
+        let script = Arc::new(script);
+        let invoked = Arc::new(Mutex::new(0usize));
+        let (s, n) = (script.clone(), invoked.clone());
+        let start = vc.now();
+        let (_, tl) = vc.block_on(exec.call_traced("p.q", move |_| {
+            let i = {
+                let mut n = n.lock().unwrap();
+                *n += 1;
+                *n - 1
+            };
+            let (latency, step) = s[i.min(s.len() - 1)].clone();
+            let clock = clock.clone();
+            async move {
+                clock.sleep(ms(latency)).await;
+                match step {
+                    Step::Ok => Ok(()),
+                    Step::Fail => Err(HttpStatusError::transport("GET", "reset")),
+                    Step::Status(code, ra) => Err(HttpStatusError::new(code, "GET")
+                        .with_retry_after(ra.map(|s| RetryAfter::Delay(Duration::from_secs(s))))),
+                    Step::Hang => std::future::pending().await,
+                }
+            }
+        }));
+        let invoked = *invoked.lock().unwrap();
+        prop_assert!(invoked as u32 <= max, "{invoked} invocations, max {max}");
+        prop_assert_eq!(tl.attempts.len(), invoked);
+        let elapsed = vc.now().since(start);
+        if let Some(limit) = overall {
+            prop_assert!(elapsed <= limit, "ran {elapsed:?} past the {limit:?} deadline");
+        }
+    }
+}
