@@ -8,13 +8,20 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use recourse_engine::Key;
 use recourse_engine::budget::{Budget, BudgetKind, Request, TokenBucket};
 use recourse_engine::clock::Clock;
-use recourse_engine::Key;
 use tower::retry::budget::{Budget as _, TpsBudget};
 
 fn request<'a>(key: &'a Key, clock: &Clock) -> Request<'a> {
-    Request { key, attempt: 1, hedge_index: 0, kind: BudgetKind::Retry, cost: 1, now: clock.now() }
+    Request {
+        key,
+        attempt: 1,
+        hedge_index: 0,
+        kind: BudgetKind::Retry,
+        cost: 1,
+        now: clock.now(),
+    }
 }
 
 fn token_bucket(c: &mut Criterion) {
@@ -24,7 +31,9 @@ fn token_bucket(c: &mut Criterion) {
     let bucket = Arc::new(TokenBucket::new(u64::MAX / 4_000_000_000, 1e9));
     let tps = Arc::new(TpsBudget::new(Duration::from_secs(10), 10, 0.5));
     let mut g = c.benchmark_group("budget_token_bucket");
-    g.bench_function("recourse_single_thread", |b| b.iter(|| black_box(bucket.allow(&request(&key, &clock)).allowed)));
+    g.bench_function("recourse_single_thread", |b| {
+        b.iter(|| black_box(bucket.allow(&request(&key, &clock)).allowed))
+    });
     g.bench_function("tower_tps_budget_single_thread", |b| {
         b.iter(|| {
             tps.deposit();

@@ -13,11 +13,16 @@ use std::time::Duration;
 use backon::{ConstantBuilder, Retryable};
 use criterion::{Criterion, criterion_group, criterion_main};
 use recourse_engine::classify::{Classifier, Input, Kind, Verdict};
-use recourse_engine::{AttemptInfo, AttemptRecord, Executor, Key, Observer, Policy, Reason, Timeline};
+use recourse_engine::{
+    AttemptInfo, AttemptRecord, Executor, Key, Observer, Policy, Reason, Timeline,
+};
 use tower::{Service, ServiceExt};
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 /// tower's retry policy: retry errors `n` times.
@@ -80,17 +85,27 @@ async fn fail(_: AttemptInfo) -> Result<u64, io::Error> {
 
 fn single_success(c: &mut Criterion) {
     let rt = runtime();
-    let exec = Executor::builder().policy("payments.Charge", Policy::builtin()).build().unwrap();
+    let exec = Executor::builder()
+        .policy("payments.Charge", Policy::builtin())
+        .build()
+        .unwrap();
     let handle = exec.key("payments.Charge");
     let svc = tower::retry::Retry::new(
         Attempts(2),
         tower::service_fn(|_: u64| async { Ok::<u64, io::Error>(black_box(1)) }),
     );
     let mut g = c.benchmark_group("single_success");
-    g.bench_function("plain_await", |b| b.to_async(&rt).iter(|| async { ok(AttemptInfo::default()).await.unwrap() }));
-    g.bench_function("recourse_handle", |b| b.to_async(&rt).iter(|| async { handle.call(ok).await.unwrap() }));
+    g.bench_function("plain_await", |b| {
+        b.to_async(&rt)
+            .iter(|| async { ok(AttemptInfo::default()).await.unwrap() })
+    });
+    g.bench_function("recourse_handle", |b| {
+        b.to_async(&rt)
+            .iter(|| async { handle.call(ok).await.unwrap() })
+    });
     g.bench_function("recourse_string_key", |b| {
-        b.to_async(&rt).iter(|| async { exec.call("payments.Charge", ok).await.unwrap() })
+        b.to_async(&rt)
+            .iter(|| async { exec.call("payments.Charge", ok).await.unwrap() })
     });
     g.bench_function("tower_retry", |b| {
         b.to_async(&rt).iter(|| async {
@@ -101,7 +116,11 @@ fn single_success(c: &mut Criterion) {
     g.bench_function("backon", |b| {
         b.to_async(&rt).iter(|| async {
             (|| async { Ok::<u64, io::Error>(black_box(1)) })
-                .retry(ConstantBuilder::default().with_delay(Duration::ZERO).with_max_times(2))
+                .retry(
+                    ConstantBuilder::default()
+                        .with_delay(Duration::ZERO)
+                        .with_max_times(2),
+                )
                 .sleep(|_| async {})
                 .await
                 .unwrap()
@@ -120,7 +139,9 @@ fn three_attempts_fail(c: &mut Criterion) {
     let handle = exec.key("payments.Charge");
     let svc = tower::retry::Retry::new(
         Attempts(2),
-        tower::service_fn(|_: u64| async { Err::<u64, io::Error>(io::Error::from(io::ErrorKind::ConnectionReset)) }),
+        tower::service_fn(|_: u64| async {
+            Err::<u64, io::Error>(io::Error::from(io::ErrorKind::ConnectionReset))
+        }),
     );
     let mut g = c.benchmark_group("three_attempts_fail");
     g.bench_function("hand_loop", |b| {
@@ -135,7 +156,10 @@ fn three_attempts_fail(c: &mut Criterion) {
             Err(last.unwrap())
         })
     });
-    g.bench_function("recourse_handle", |b| b.to_async(&rt).iter(|| async { handle.call(fail).await.unwrap_err() }));
+    g.bench_function("recourse_handle", |b| {
+        b.to_async(&rt)
+            .iter(|| async { handle.call(fail).await.unwrap_err() })
+    });
     g.bench_function("tower_retry", |b| {
         b.to_async(&rt).iter(|| async {
             let mut s = svc.clone();
@@ -145,7 +169,11 @@ fn three_attempts_fail(c: &mut Criterion) {
     g.bench_function("backon", |b| {
         b.to_async(&rt).iter(|| async {
             (|| async { Err::<u64, io::Error>(io::Error::from(io::ErrorKind::ConnectionReset)) })
-                .retry(ConstantBuilder::default().with_delay(Duration::ZERO).with_max_times(2))
+                .retry(
+                    ConstantBuilder::default()
+                        .with_delay(Duration::ZERO)
+                        .with_max_times(2),
+                )
                 .sleep(|_| async {})
                 .await
                 .unwrap_err()
@@ -156,18 +184,28 @@ fn three_attempts_fail(c: &mut Criterion) {
 
 fn instrumented(c: &mut Criterion) {
     let rt = runtime();
-    let plain = Executor::builder().policy("payments.Charge", Policy::builtin()).build().unwrap();
+    let plain = Executor::builder()
+        .policy("payments.Charge", Policy::builtin())
+        .build()
+        .unwrap();
     let observed = Executor::builder()
         .policy("payments.Charge", Policy::builtin())
         .observer(Counter::default())
         .build()
         .unwrap();
-    let (plain, observed) = (plain.key("payments.Charge"), observed.key("payments.Charge"));
+    let (plain, observed) = (
+        plain.key("payments.Charge"),
+        observed.key("payments.Charge"),
+    );
     let mut g = c.benchmark_group("single_success_instrumented");
     g.bench_function("recourse_timeline", |b| {
-        b.to_async(&rt).iter(|| async { black_box(plain.call_traced(ok).await.1.attempts.len()) })
+        b.to_async(&rt)
+            .iter(|| async { black_box(plain.call_traced(ok).await.1.attempts.len()) })
     });
-    g.bench_function("recourse_noop_observer", |b| b.to_async(&rt).iter(|| async { observed.call(ok).await.unwrap() }));
+    g.bench_function("recourse_noop_observer", |b| {
+        b.to_async(&rt)
+            .iter(|| async { observed.call(ok).await.unwrap() })
+    });
     g.finish();
 }
 

@@ -39,7 +39,7 @@ impl Timestamp {
     }
 
     /// `self + d`, saturating.
-    pub fn add(self, d: Duration) -> Timestamp {
+    pub fn plus(self, d: Duration) -> Timestamp {
         Timestamp(self.0.saturating_add(duration_nanos(d)))
     }
 
@@ -167,7 +167,7 @@ impl Clock {
 
     /// A timer that completes after `d`.
     pub fn sleep(&self, d: Duration) -> Sleep {
-        self.sleep_until(self.now().add(d))
+        self.sleep_until(self.now().plus(d))
     }
 
     /// True for a [`VirtualClock`]'s clock.
@@ -341,7 +341,7 @@ impl VirtualClock {
 
     /// Moves time forward by `d`, waking every timer due on the way.
     pub fn advance(&self, d: Duration) {
-        let target = self.now().add(d);
+        let target = self.now().plus(d);
         self.advance_to(target);
     }
 

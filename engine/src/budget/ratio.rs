@@ -262,9 +262,9 @@ mod tests {
             b.record_first_attempt(&req(&k, 0, T0));
         }
         assert_eq!(b.available(T0), 5.0);
-        assert_eq!(b.available(T0.add(Duration::from_secs(11))), 0.0);
+        assert_eq!(b.available(T0.plus(Duration::from_secs(11))), 0.0);
         assert!(
-            !b.allow(&req(&k, 1, T0.add(Duration::from_secs(11))))
+            !b.allow(&req(&k, 1, T0.plus(Duration::from_secs(11))))
                 .allowed
         );
     }

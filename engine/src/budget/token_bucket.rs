@@ -134,13 +134,13 @@ mod tests {
         let b = TokenBucket::new(1, 100.0);
         assert!(b.try_take(1, T0));
         assert!(!b.try_take(1, T0));
-        assert!(b.try_take(1, T0.add(Duration::from_millis(15))));
+        assert!(b.try_take(1, T0.plus(Duration::from_millis(15))));
     }
 
     #[test]
     fn refill_never_exceeds_capacity() {
         let b = TokenBucket::new(3, 1000.0);
-        let later = T0.add(Duration::from_secs(3600));
+        let later = T0.plus(Duration::from_secs(3600));
         assert_eq!(b.available(later), 3.0);
         for _ in 0..3 {
             assert!(b.try_take(1, later));

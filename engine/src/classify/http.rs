@@ -78,25 +78,22 @@ impl Classifier for Http {
             Some(false) => {
                 // D24: a timed-out non-idempotent request may have been applied: never resend.
                 let mut v = Verdict::new(Kind::NonRetryable, Reason::HTTP_NON_IDEMPOTENT);
-                v.attributes
-                    .insert("method".into(), method.unwrap_or_default());
+                v.attributes.insert("method", method.unwrap_or_default());
                 return v;
             }
             None => {}
         }
         let Some(carrier) = carrier else {
             let mut v = Verdict::new(Kind::NonRetryable, Reason::CLASSIFIER_TYPE_MISMATCH);
-            v.attributes
-                .insert("expected_type".into(), "HttpCarrier".into());
-            v.attributes
-                .insert("got_type".into(), input.error_type.into());
+            v.attributes.insert("expected_type", "HttpCarrier");
+            v.attributes.insert("got_type", input.error_type);
             return v;
         };
         let method = method.unwrap_or_default();
         let status = carrier.status();
         let mut v = Verdict::default();
-        v.attributes.insert("status".into(), status.to_string());
-        v.attributes.insert("method".into(), method);
+        v.attributes.insert("status", status.to_string());
+        v.attributes.insert("method", method);
         let retryable = |v: &mut Verdict, reason: Reason| {
             if idempotent {
                 v.kind = Kind::Retryable;
@@ -120,8 +117,7 @@ impl Classifier for Http {
                     } else {
                         d
                     };
-                    v.attributes
-                        .insert("retry_after".into(), format_duration(shown));
+                    v.attributes.insert("retry_after", format_duration(shown));
                 }
             }
         };

@@ -7,17 +7,18 @@
 //! attempt timed out.
 
 mod always;
+mod attributes;
 mod auto;
 mod carrier;
 mod http;
 
 use std::any::Any;
-use std::collections::BTreeMap;
 use std::error::Error as StdError;
 use std::fmt;
 use std::time::Duration;
 
 pub use always::Always;
+pub use attributes::Attributes;
 pub use auto::Auto;
 pub use carrier::{
     Canceled, CarrierFn, DeadlineExceeded, HttpCarrier, HttpStatusError, RetryAfter, carrier_fn,
@@ -26,9 +27,6 @@ pub use http::Http;
 
 use crate::clock::{Clock, Timestamp};
 use crate::error::Reason;
-
-/// String attributes attached to an attempt (by a classifier) or a timeline.
-pub type Attributes = BTreeMap<String, String>;
 
 /// What an attempt's result means.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -103,7 +101,8 @@ impl Verdict {
 
     /// Fills what the executor fills after every classification: `Unknown` becomes `Abort`
     /// (`unknown_outcome`), and an empty reason gets the kind's default.
-    pub(crate) fn settle(mut self) -> Verdict {
+    #[inline]
+    pub(crate) fn settle(&mut self) {
         if self.kind == Kind::Unknown {
             self.kind = Kind::Abort;
             if self.reason.as_str().is_empty() {
@@ -113,7 +112,6 @@ impl Verdict {
         if self.reason.as_str().is_empty() {
             self.reason = self.kind.default_reason();
         }
-        self
     }
 }
 
@@ -208,10 +206,10 @@ pub(crate) fn context_error(input: &Input<'_>) -> Option<bool> {
         if e.is::<DeadlineExceeded>() || e.is::<tokio::time::error::Elapsed>() {
             return Some(false);
         }
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            if io.kind() == std::io::ErrorKind::TimedOut {
-                return Some(false);
-            }
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::TimedOut
+        {
+            return Some(false);
         }
     }
     None

@@ -57,7 +57,7 @@ impl Backoff {
     /// The base backoff after `b`: `trunc(b × multiplier)`, capped at `max`.
     pub(crate) fn next(&self, b: Duration) -> Duration {
         let t = duration_nanos(b) as f64 * self.multiplier;
-        if !(t > 0.0) {
+        if t.is_nan() || t <= 0.0 {
             return Duration::ZERO;
         }
         let t = if t >= u64::MAX as f64 {

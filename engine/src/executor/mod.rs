@@ -188,7 +188,7 @@ impl Executor {
     {
         let state = self.inner.state(key);
         let (result, timeline) = run(self.inner.call(&state, None, true), op).await;
-        (result, timeline.unwrap_or_default())
+        (result, timeline.map(|t| *t).unwrap_or_default())
     }
 
     /// Like [`call`](Executor::call) with [`CallOptions`]; the timeline is returned when
@@ -209,7 +209,8 @@ impl Executor {
         let call = self
             .inner
             .call(&state, options.cancel.as_ref(), options.capture);
-        run(call, op).await
+        let (result, timeline) = run(call, op).await;
+        (result, timeline.map(|t| *t))
     }
 }
 
@@ -302,7 +303,7 @@ impl KeyHandle {
         Fut: Future<Output = Result<T, E>>,
     {
         let (result, timeline) = run(self.inner.call(&self.state, None, true), op).await;
-        (result, timeline.unwrap_or_default())
+        (result, timeline.map(|t| *t).unwrap_or_default())
     }
 
     /// [`Executor::call_with`] for this key.
@@ -320,7 +321,8 @@ impl KeyHandle {
         let call = self
             .inner
             .call(&self.state, options.cancel.as_ref(), options.capture);
-        run(call, op).await
+        let (result, timeline) = run(call, op).await;
+        (result, timeline.map(|t| *t))
     }
 }
 

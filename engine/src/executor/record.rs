@@ -16,22 +16,27 @@ pub(crate) struct Recorder<'a> {
     key: &'a Key,
     clock: &'a Clock,
     observer: Option<&'a dyn Observer>,
-    timeline: Option<Timeline>,
+    /// Boxed: keeps the call's future small when nothing is recorded (one allocation when
+    /// something is).
+    timeline: Option<Box<Timeline>>,
     capture: bool,
     done: bool,
 }
 
 impl<'a> Recorder<'a> {
+    #[inline]
     pub(crate) fn new(
         key: &'a Key,
         clock: &'a Clock,
         observer: Option<&'a dyn Observer>,
         capture: bool,
     ) -> Recorder<'a> {
-        let timeline = (capture || observer.is_some()).then(|| Timeline {
-            key: key.clone(),
-            start: clock.now(),
-            ..Timeline::default()
+        let timeline = (capture || observer.is_some()).then(|| {
+            Box::new(Timeline {
+                key: key.clone(),
+                start: clock.now(),
+                ..Timeline::default()
+            })
         });
         Recorder {
             key,
@@ -63,15 +68,16 @@ impl<'a> Recorder<'a> {
     }
 
     /// Starts the call: policy metadata into the timeline, then `on_start`.
+    #[inline]
     pub(crate) fn start(&mut self, compiled: Option<&Compiled>) {
-        if let Some(tl) = &mut self.timeline {
-            if let Some(c) = compiled {
-                tl.policy_id = c.id.clone();
-                tl.policy_source = c.source;
-                tl.policy_normalized = c.normalized.clone();
-                if let Some(e) = &c.policy_error {
-                    tl.attributes.insert("policy_error".into(), e.clone());
-                }
+        if let Some(tl) = &mut self.timeline
+            && let Some(c) = compiled
+        {
+            tl.policy_id = c.id.clone();
+            tl.policy_source = c.source;
+            tl.policy_normalized = c.normalized.clone();
+            if let Some(e) = &c.policy_error {
+                tl.attributes.insert("policy_error", e.clone());
             }
         }
         if let Some(o) = self.observer {
@@ -84,7 +90,7 @@ impl<'a> Recorder<'a> {
 
     pub(crate) fn attribute(&mut self, name: &str, value: &str) {
         if let Some(tl) = &mut self.timeline {
-            tl.attributes.insert(name.to_owned(), value.to_owned());
+            tl.attributes.insert(name, value);
         }
     }
 
@@ -101,15 +107,25 @@ impl<'a> Recorder<'a> {
 
     /// Ends the call: closes the timeline, reports success or failure, hands the timeline back
     /// when it was asked for.
+    #[inline]
     pub(crate) fn finish<T, E: Display>(
         &mut self,
         result: Result<T, Error<E>>,
         outcome: CallOutcome,
-    ) -> (Result<T, Error<E>>, Option<Timeline>) {
+    ) -> (Result<T, Error<E>>, Option<Box<Timeline>>) {
         self.done = true;
-        let Some(mut tl) = self.timeline.take() else {
-            return (result, None);
-        };
+        match self.timeline.take() {
+            None => (result, None),
+            Some(tl) => self.close(tl, result, outcome),
+        }
+    }
+
+    fn close<T, E: Display>(
+        &mut self,
+        mut tl: Box<Timeline>,
+        result: Result<T, Error<E>>,
+        outcome: CallOutcome,
+    ) -> (Result<T, Error<E>>, Option<Box<Timeline>>) {
         tl.end = self.clock.now();
         tl.outcome = outcome;
         match &result {
@@ -148,7 +164,7 @@ impl Drop for Recorder<'_> {
 
 /// Adds the classifier-fallback annotation to an attempt's attributes.
 pub(crate) fn fallback_attributes(attrs: &mut Attributes, requested: &str) {
-    attrs.insert("classifier_not_found".into(), "true".into());
-    attrs.insert("classifier_name".into(), requested.to_owned());
-    attrs.insert("classifier_fallback".into(), "default".into());
+    attrs.insert("classifier_not_found", "true");
+    attrs.insert("classifier_name", requested);
+    attrs.insert("classifier_fallback", "default");
 }

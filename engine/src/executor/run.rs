@@ -92,18 +92,18 @@ async fn race<R>(
     let mut timer = pin!(timer.map(|t| clock.sleep_until(t)));
     let mut cancelled = pin!(cancel.map(|c| c.cancelled()));
     poll_fn(|cx| {
-        if let Some(c) = cancelled.as_mut().as_pin_mut() {
-            if c.poll(cx).is_ready() {
-                return Poll::Ready(Race::Canceled);
-            }
+        if let Some(c) = cancelled.as_mut().as_pin_mut()
+            && c.poll(cx).is_ready()
+        {
+            return Poll::Ready(Race::Canceled);
         }
         if let Poll::Ready(r) = fut.as_mut().poll(cx) {
             return Poll::Ready(Race::Done(r));
         }
-        if let Some(t) = timer.as_mut().as_pin_mut() {
-            if t.poll(cx).is_ready() {
-                return Poll::Ready(Race::Timer);
-            }
+        if let Some(t) = timer.as_mut().as_pin_mut()
+            && t.poll(cx).is_ready()
+        {
+            return Poll::Ready(Race::Timer);
         }
         Poll::Pending
     })
@@ -132,7 +132,18 @@ struct GateRequest<'a> {
 
 impl GateRequest<'_> {
     /// Asks the budget of `slot` about one attempt and reports the decision (§6.3, D19, D20).
+    #[inline]
     fn ask(&self, slot: &BudgetSlot, rec: &Recorder<'_>) -> Gate {
+        if let BudgetSlot::None = slot {
+            return Gate::Pass {
+                reason: Reason::NO_BUDGET,
+                release: None,
+            };
+        }
+        self.ask_budget(slot, rec)
+    }
+
+    fn ask_budget(&self, slot: &BudgetSlot, rec: &Recorder<'_>) -> Gate {
         let (name, cost, gate_first) = match slot {
             BudgetSlot::None => {
                 return Gate::Pass {
@@ -249,13 +260,14 @@ fn classify<T: 'static, E: StdError + 'static>(
         error_type: std::any::type_name::<E>(),
         clock: &inner.clock,
     };
-    if inner.recover_panics {
+    let mut verdict = if inner.recover_panics {
         catch_unwind(AssertUnwindSafe(|| classifier.classify(&input)))
-            .map(Verdict::settle)
-            .map_err(|p| panic_message(&*p))
+            .map_err(|p| panic_message(&*p))?
     } else {
-        Ok(classifier.classify(&input).settle())
-    }
+        classifier.classify(&input)
+    };
+    verdict.settle();
+    Ok(verdict)
 }
 
 fn earliest(a: Option<Timestamp>, b: Option<Timestamp>) -> (Option<Timestamp>, bool) {
@@ -270,7 +282,7 @@ fn earliest(a: Option<Timestamp>, b: Option<Timestamp>) -> (Option<Timestamp>, b
 pub(crate) async fn run<T, E, F, Fut>(
     call: Call<'_>,
     mut op: F,
-) -> (Result<T, Error<E>>, Option<Timeline>)
+) -> (Result<T, Error<E>>, Option<Box<Timeline>>)
 where
     T: 'static,
     E: StdError + 'static,
@@ -319,7 +331,7 @@ where
         }
     };
 
-    let deadline = compiled.overall_timeout.map(|d| clock.now().add(d));
+    let deadline = compiled.overall_timeout.map(|d| clock.now().plus(d));
     let mut base = compiled.backoff.initial;
     let mut slept = Duration::ZERO;
     let mut last_err: Option<E> = None;
@@ -372,7 +384,7 @@ where
 
         // The hedge group (primary plus hedges) slots in here; without hedging it is this one
         // attempt.
-        let attempt_deadline = compiled.timeout_per_attempt.map(|d| clock.now().add(d));
+        let attempt_deadline = compiled.timeout_per_attempt.map(|d| clock.now().plus(d));
         let (timer, timer_is_overall) = earliest(attempt_deadline, deadline);
         let info = AttemptInfo {
             attempt,
@@ -481,28 +493,28 @@ where
             Some(d) => (d.min(compiled.max_retry_after), true),
             None => (compiled.backoff.sleep_for(base, &inner.rng), false),
         };
-        if let Some(d) = deadline {
-            if clock.now().add(wait) >= d {
-                let reason = if from_server {
-                    Reason::RETRY_AFTER_EXCEEDS_DEADLINE
-                } else {
-                    Reason::BACKOFF_EXCEEDS_DEADLINE
-                };
-                let err = Error::DeadlineExceeded {
-                    reason,
-                    last: output.into_error(),
-                };
-                return rec.finish(Err(err), CallOutcome::Failure);
-            }
+        if let Some(d) = deadline
+            && clock.now().plus(wait) >= d
+        {
+            let reason = if from_server {
+                Reason::RETRY_AFTER_EXCEEDS_DEADLINE
+            } else {
+                Reason::BACKOFF_EXCEEDS_DEADLINE
+            };
+            let err = Error::DeadlineExceeded {
+                reason,
+                last: output.into_error(),
+            };
+            return rec.finish(Err(err), CallOutcome::Failure);
         }
         last_err = output.into_error();
-        if !wait.is_zero() {
-            if let Race::Canceled = race(clock.sleep(wait), None, clock, cancel).await {
-                return rec.finish(
-                    Err(Error::Canceled { last: last_err }),
-                    CallOutcome::Failure,
-                );
-            }
+        if !wait.is_zero()
+            && let Race::Canceled = race(clock.sleep(wait), None, clock, cancel).await
+        {
+            return rec.finish(
+                Err(Error::Canceled { last: last_err }),
+                CallOutcome::Failure,
+            );
         }
         slept = wait;
         base = compiled.backoff.next(base);

@@ -105,7 +105,7 @@ impl Timeline {
         match name {
             "policy_source" => Some(self.policy_source.as_str()),
             "policy_normalized" => self.policy_normalized.as_deref(),
-            _ => self.attributes.get(name).map(String::as_str),
+            _ => self.attributes.get(name),
         }
     }
 
@@ -138,7 +138,7 @@ impl Serialize for AttributesView<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let t = self.0;
         let mut m = s.serialize_map(None)?;
-        for (k, v) in &t.attributes {
+        for (k, v) in t.attributes.iter() {
             m.serialize_entry(k, v)?;
         }
         m.serialize_entry("policy_source", t.policy_source.as_str())?;

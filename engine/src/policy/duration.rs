@@ -94,7 +94,10 @@ impl fmt::Display for FormatDuration {
             (1, "ns"),
         ];
         for (size, unit) in units {
-            if n >= size && (n % size == 0 || (size <= 1_000_000_000 && (n * 1000) % size == 0)) {
+            if n >= size
+                && (n.is_multiple_of(size)
+                    || (size <= 1_000_000_000 && (n * 1000).is_multiple_of(size)))
+            {
                 let whole = n / size;
                 let frac = n % size;
                 if frac == 0 {

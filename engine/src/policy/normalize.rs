@@ -75,21 +75,22 @@ fn clamp<T: PartialOrd + Copy>(
         if v < lo {
             *slot = Some(lo);
             r.mark(path);
-        } else if let Some(hi) = hi {
-            if v > hi {
-                *slot = Some(hi);
-                r.mark(path);
-            }
+        } else if let Some(hi) = hi
+            && v > hi
+        {
+            *slot = Some(hi);
+            r.mark(path);
         }
     }
 }
 
 fn floor_timeout(slot: &mut Option<Duration>, path: &'static str, r: &mut Report<'_>) {
-    if let Some(v) = *slot {
-        if !v.is_zero() && v < MIN_TIMEOUT {
-            *slot = Some(MIN_TIMEOUT);
-            r.mark(path);
-        }
+    if let Some(v) = *slot
+        && !v.is_zero()
+        && v < MIN_TIMEOUT
+    {
+        *slot = Some(MIN_TIMEOUT);
+        r.mark(path);
     }
 }
 

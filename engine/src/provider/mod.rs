@@ -50,7 +50,7 @@ pub struct ProviderFailure {
     /// What went wrong.
     pub error: ProviderError,
     /// A policy the provider still offers (last known good), if any.
-    pub fallback: Option<Policy>,
+    pub fallback: Option<Box<Policy>>,
 }
 
 impl From<ProviderError> for ProviderFailure {

@@ -10,6 +10,7 @@
 
 mod support;
 
+mod props;
 mod s_a_keys;
 mod s_b_policy;
 mod s_c_d_execution;
@@ -19,4 +20,4 @@ mod s_g_h_panics_policies;
 mod s_i_budgets;
 mod s_m_observability;
 mod s_o_facade;
-mod props;
+mod send;

@@ -24,7 +24,10 @@ fn arb_step(can_hang: bool) -> impl Strategy<Value = (u64, Step)> {
     let step = prop_oneof![
         Just(Step::Ok),
         Just(Step::Fail),
-        (prop_oneof![Just(429u16), Just(503), Just(500), Just(404), Just(0)], proptest::option::of(0u64..120))
+        (
+            prop_oneof![Just(429u16), Just(503), Just(500), Just(404), Just(0)],
+            proptest::option::of(0u64..120)
+        )
             .prop_map(|(s, ra)| Step::Status(s, ra)),
         Just(if can_hang { Step::Hang } else { Step::Fail }),
     ];
@@ -54,7 +57,10 @@ fn arb_case() -> impl Strategy<Value = (Policy, Vec<(u64, Step)>)> {
             }
             p.retry.max_retry_after = mra.map(Duration::from_secs);
             let can_hang = per.is_some_and(|t| t > 0) || overall.is_some_and(|t| t > 0);
-            (Just(p), proptest::collection::vec(arb_step(can_hang), 1..12))
+            (
+                Just(p),
+                proptest::collection::vec(arb_step(can_hang), 1..12),
+            )
         })
 }
 

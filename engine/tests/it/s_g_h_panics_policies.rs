@@ -162,7 +162,7 @@ impl Provider for Stub {
             None => Ok(self.0.clone().unwrap_or_default()),
             Some(e) => Err(ProviderFailure {
                 error: e.clone(),
-                fallback: self.0.clone(),
+                fallback: self.0.clone().map(Box::new),
             }),
         }
     }

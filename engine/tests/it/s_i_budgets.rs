@@ -370,7 +370,7 @@ fn s068_token_bucket_refill_on_the_executor_clock() {
     let b = TokenBucket::new(1, 100.0);
     assert!(ask(&b, 1, T0));
     assert!(!ask(&b, 1, T0));
-    assert!(ask(&b, 1, T0.add(ms(15))));
+    assert!(ask(&b, 1, T0.plus(ms(15))));
 }
 
 #[test]
