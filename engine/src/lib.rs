@@ -63,3 +63,22 @@ pub use key::{Key, MAX_KEY_LEN};
 pub use observe::{AttemptRecord, Observer, Timeline};
 pub use policy::Policy;
 pub use tokio_util::sync::CancellationToken;
+
+/// The examples in `docs/` run as doc tests, so the documentation cannot drift from the code.
+#[cfg(doctest)]
+mod docs {
+    #[doc = include_str!("../../docs/getting-started.md")]
+    struct GettingStarted;
+    #[doc = include_str!("../../docs/keys.md")]
+    struct Keys;
+    #[doc = include_str!("../../docs/policies.md")]
+    struct Policies;
+    #[doc = include_str!("../../docs/classifiers.md")]
+    struct Classifiers;
+    #[doc = include_str!("../../docs/budgets.md")]
+    struct Budgets;
+    #[doc = include_str!("../../docs/observability.md")]
+    struct Observability;
+    #[doc = include_str!("../../README.md")]
+    struct Readme;
+}

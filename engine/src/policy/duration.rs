@@ -80,37 +80,32 @@ pub fn format_duration(d: Duration) -> String {
 pub struct FormatDuration(pub Duration);
 
 impl fmt::Display for FormatDuration {
+    /// Exact: hours and minutes only when they divide the duration, otherwise the largest of
+    /// `s`, `ms`, `us`, `ns` that is at most the duration, with as many decimals as needed.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.0.as_nanos();
         if n == 0 {
             return f.write_str("0s");
         }
-        let units: [(u128, &str); 6] = [
-            (3_600_000_000_000, "h"),
-            (60_000_000_000, "m"),
-            (1_000_000_000, "s"),
-            (1_000_000, "ms"),
-            (1_000, "us"),
-            (1, "ns"),
-        ];
-        for (size, unit) in units {
-            if n >= size
-                && (n.is_multiple_of(size)
-                    || (size <= 1_000_000_000 && (n * 1000).is_multiple_of(size)))
-            {
-                let whole = n / size;
-                let frac = n % size;
-                if frac == 0 {
-                    return write!(f, "{whole}{unit}");
-                }
-                let mut digits = format!("{:03}", frac * 1000 / size);
-                while digits.ends_with('0') {
-                    digits.pop();
-                }
-                return write!(f, "{whole}.{digits}{unit}");
+        for (size, unit) in [(3_600_000_000_000u128, "h"), (60_000_000_000, "m")] {
+            if n >= size && n.is_multiple_of(size) {
+                return write!(f, "{}{unit}", n / size);
             }
         }
-        write!(f, "{n}ns")
+        let (size, unit, width) = [
+            (1_000_000_000u128, "s", 9),
+            (1_000_000, "ms", 6),
+            (1_000, "us", 3),
+        ]
+        .into_iter()
+        .find(|(size, _, _)| n >= *size)
+        .unwrap_or((1, "ns", 0));
+        let (whole, frac) = (n / size, n % size);
+        if frac == 0 {
+            return write!(f, "{whole}{unit}");
+        }
+        let digits = format!("{frac:0width$}");
+        write!(f, "{whole}.{}{unit}", digits.trim_end_matches('0'))
     }
 }
 

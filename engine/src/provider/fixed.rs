@@ -43,8 +43,9 @@ impl StaticProvider {
         self
     }
 
+    /// Policies given in code are `static`, even when built from [`Policy::builtin`] (D36).
     fn label(mut p: Policy) -> Policy {
-        if p.meta.source == PolicySource::Unknown {
+        if matches!(p.meta.source, PolicySource::Unknown | PolicySource::Default) {
             p.meta.source = PolicySource::Static;
         }
         p

@@ -10,6 +10,7 @@
 
 mod support;
 
+mod docs;
 mod props;
 mod s_a_keys;
 mod s_b_policy;

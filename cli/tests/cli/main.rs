@@ -1,0 +1,43 @@
+//! End-to-end tests of the `recourse` binary.
+
+use std::process::Command;
+
+fn recourse(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_recourse"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+#[test]
+fn version_prints_the_package_version() {
+    let out = recourse(&["--version"]);
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("recourse {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn help_describes_the_command() {
+    let out = recourse(&["--help"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Usage: recourse"), "{text}");
+    assert!(text.contains("--version"), "{text}");
+}
+
+#[test]
+fn no_command_prints_help_and_exits_2() {
+    let out = recourse(&[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Usage: recourse"));
+}
+
+#[test]
+fn an_unknown_command_is_a_usage_error() {
+    let out = recourse(&["frobnicate"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("frobnicate"));
+}
