@@ -230,7 +230,7 @@ pub enum Error<E> {
     #[error("recourse: budget {budget:?} denied the attempt: {reason}")]
     BudgetDenied {
         /// The budget's name.
-        budget: String,
+        budget: std::sync::Arc<str>,
         /// The denial reason (`budget_denied`, `budget_not_found`, or the budget's own).
         reason: Reason,
         /// The last real operation error, if an earlier attempt failed with one.
@@ -250,7 +250,7 @@ pub enum Error<E> {
         /// The key.
         key: Key,
         /// What the provider reported.
-        source: ProviderError,
+        source: Box<ProviderError>,
     },
     /// The policy names a classifier that is not registered and the mode is `deny`.
     #[error("recourse: classifier not found: {name}")]
@@ -259,12 +259,10 @@ pub enum Error<E> {
         name: String,
     },
     /// A classifier or budget panicked and `recover_panics` is on.
-    #[error("recourse: panic in {} for {key}: {message}", component.as_str())]
+    #[error("recourse: panic in {}: {message}", component.as_str())]
     Panicked {
         /// Which part panicked.
         component: Component,
-        /// The call's key.
-        key: Key,
         /// The panic payload as text.
         message: String,
     },

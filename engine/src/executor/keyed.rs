@@ -36,13 +36,13 @@ pub(crate) enum ClassifierSlot {
 pub(crate) enum BudgetSlot {
     None,
     Found {
-        name: String,
+        name: Arc<str>,
         budget: Arc<dyn Budget>,
         cost: u32,
         gate_first: bool,
     },
     Missing {
-        name: String,
+        name: Arc<str>,
         cost: u32,
         gate_first: bool,
     },
@@ -57,13 +57,13 @@ impl BudgetSlot {
         }
         match inner.budgets.get(name) {
             Some(b) => BudgetSlot::Found {
-                name: name.to_owned(),
+                name: Arc::from(name),
                 budget: b.clone(),
                 cost,
                 gate_first: r.gate_first_attempt,
             },
             None => BudgetSlot::Missing {
-                name: name.to_owned(),
+                name: Arc::from(name),
                 cost,
                 gate_first: r.gate_first_attempt,
             },
@@ -160,7 +160,7 @@ impl KeyState {
     ///
     /// On a hit: one atomic load and no reference-count traffic (an `arc_swap` guard).
     #[inline]
-    pub(crate) fn compiled(&self, inner: &Inner) -> Result<CompiledRef, ProviderError> {
+    pub(crate) fn compiled(&self, inner: &Inner) -> Result<CompiledRef<'static>, ProviderError> {
         let generation = inner.provider.generation();
         let guard = self.compiled.load();
         if guard.as_ref().is_some_and(|c| c.generation == generation) {
@@ -174,20 +174,28 @@ impl KeyState {
         }
         Ok(CompiledRef::Owned(compiled))
     }
+
+    /// The cached compiled policy, if there is one (for a key handle's snapshot).
+    pub(crate) fn snapshot(&self) -> Option<Arc<Compiled>> {
+        self.compiled.load_full()
+    }
 }
 
 /// A compiled policy held for the length of one call.
-pub(crate) enum CompiledRef {
+pub(crate) enum CompiledRef<'a> {
+    /// A key handle's own snapshot, still current: no atomic operation at all.
+    Borrowed(&'a Compiled),
     Guard(arc_swap::Guard<Option<Arc<Compiled>>>),
     Owned(Arc<Compiled>),
 }
 
-impl std::ops::Deref for CompiledRef {
+impl std::ops::Deref for CompiledRef<'_> {
     type Target = Compiled;
 
     #[inline]
     fn deref(&self) -> &Compiled {
         match self {
+            CompiledRef::Borrowed(c) => c,
             CompiledRef::Guard(g) => g
                 .as_deref()
                 .expect("a guard is only kept when it holds a policy"),
@@ -211,7 +219,6 @@ fn resolve(key: &Key, inner: &Inner, generation: u64) -> Result<(Compiled, bool)
     let answer = if inner.recover_panics {
         catch_unwind(AssertUnwindSafe(|| inner.provider.policy(key))).unwrap_or_else(|p| {
             Err(ProviderFailure::from(ProviderError::Panicked {
-                key: key.clone(),
                 message: panic_message(&*p),
             }))
         })

@@ -29,7 +29,7 @@ pub use global::{call, call_traced, global, init};
 pub use mode::MissingMode;
 
 use backoff::Rng;
-use keyed::KeyState;
+use keyed::{Compiled, KeyState};
 use mode::Modes;
 use run::{Call, run};
 
@@ -140,9 +140,14 @@ impl Executor {
 
     /// A handle for `key` that skips the per-call key look-up. Use it for hot call sites.
     pub fn key(&self, key: &str) -> KeyHandle {
+        let state = self.inner.state(key);
+        // Resolve now, so calls through the handle read the policy without touching shared
+        // state while the provider's generation stays the same.
+        let _ = state.compiled(&self.inner);
         KeyHandle {
+            snapshot: state.snapshot(),
             inner: self.inner.clone(),
-            state: self.inner.state(key),
+            state,
         }
     }
 
@@ -171,7 +176,7 @@ impl Executor {
         Fut: Future<Output = Result<T, E>>,
     {
         let state = self.inner.state(key);
-        run(self.inner.call(&state, None, false), op).await.0
+        run(self.inner.call(&state, None, None), op).await
     }
 
     /// Like [`call`](Executor::call), also returning the call's [`Timeline`].
@@ -187,7 +192,8 @@ impl Executor {
         Fut: Future<Output = Result<T, E>>,
     {
         let state = self.inner.state(key);
-        let (result, timeline) = run(self.inner.call(&state, None, true), op).await;
+        let mut timeline = None;
+        let result = run(self.inner.call(&state, None, Some(&mut timeline)), op).await;
         (result, timeline.map(|t| *t).unwrap_or_default())
     }
 
@@ -206,10 +212,9 @@ impl Executor {
         Fut: Future<Output = Result<T, E>>,
     {
         let state = self.inner.state(key);
-        let call = self
-            .inner
-            .call(&state, options.cancel.as_ref(), options.capture);
-        let (result, timeline) = run(call, op).await;
+        let mut timeline = None;
+        let out = options.capture.then_some(&mut timeline);
+        let result = run(self.inner.call(&state, options.cancel.as_ref(), out), op).await;
         (result, timeline.map(|t| *t))
     }
 }
@@ -235,13 +240,14 @@ impl Inner {
         &'a self,
         state: &'a KeyState,
         cancel: Option<&'a CancellationToken>,
-        capture: bool,
+        timeline: Option<&'a mut Option<Box<Timeline>>>,
     ) -> Call<'a> {
         Call {
             inner: self,
             state,
+            snapshot: None,
             cancel,
-            capture,
+            timeline,
         }
     }
 
@@ -275,9 +281,21 @@ impl Inner {
 pub struct KeyHandle {
     inner: Arc<Inner>,
     state: Arc<KeyState>,
+    snapshot: Option<Arc<Compiled>>,
 }
 
 impl KeyHandle {
+    fn call_state<'a>(
+        &'a self,
+        cancel: Option<&'a CancellationToken>,
+        timeline: Option<&'a mut Option<Box<Timeline>>>,
+    ) -> Call<'a> {
+        Call {
+            snapshot: self.snapshot.as_deref(),
+            ..self.inner.call(&self.state, cancel, timeline)
+        }
+    }
+
     /// The key.
     pub fn key(&self) -> &Key {
         &self.state.key
@@ -291,7 +309,7 @@ impl KeyHandle {
         F: FnMut(AttemptInfo) -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        run(self.inner.call(&self.state, None, false), op).await.0
+        run(self.call_state(None, None), op).await
     }
 
     /// [`Executor::call_traced`] for this key.
@@ -302,7 +320,8 @@ impl KeyHandle {
         F: FnMut(AttemptInfo) -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let (result, timeline) = run(self.inner.call(&self.state, None, true), op).await;
+        let mut timeline = None;
+        let result = run(self.call_state(None, Some(&mut timeline)), op).await;
         (result, timeline.map(|t| *t).unwrap_or_default())
     }
 
@@ -318,10 +337,9 @@ impl KeyHandle {
         F: FnMut(AttemptInfo) -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let call = self
-            .inner
-            .call(&self.state, options.cancel.as_ref(), options.capture);
-        let (result, timeline) = run(call, op).await;
+        let mut timeline = None;
+        let out = options.capture.then_some(&mut timeline);
+        let result = run(self.call_state(options.cancel.as_ref(), out), op).await;
         (result, timeline.map(|t| *t))
     }
 }

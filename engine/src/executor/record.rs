@@ -19,7 +19,8 @@ pub(crate) struct Recorder<'a> {
     /// Boxed: keeps the call's future small when nothing is recorded (one allocation when
     /// something is).
     timeline: Option<Box<Timeline>>,
-    capture: bool,
+    /// Where the caller wants the timeline, when it asked for one.
+    out: Option<&'a mut Option<Box<Timeline>>>,
     done: bool,
 }
 
@@ -29,9 +30,9 @@ impl<'a> Recorder<'a> {
         key: &'a Key,
         clock: &'a Clock,
         observer: Option<&'a dyn Observer>,
-        capture: bool,
+        out: Option<&'a mut Option<Box<Timeline>>>,
     ) -> Recorder<'a> {
-        let timeline = (capture || observer.is_some()).then(|| {
+        let timeline = (out.is_some() || observer.is_some()).then(|| {
             Box::new(Timeline {
                 key: key.clone(),
                 start: clock.now(),
@@ -43,7 +44,7 @@ impl<'a> Recorder<'a> {
             clock,
             observer,
             timeline,
-            capture,
+            out,
             done: false,
         }
     }
@@ -112,23 +113,23 @@ impl<'a> Recorder<'a> {
         &mut self,
         result: Result<T, Error<E>>,
         outcome: CallOutcome,
-    ) -> (Result<T, Error<E>>, Option<Box<Timeline>>) {
+    ) -> Result<T, Error<E>> {
         self.done = true;
-        match self.timeline.take() {
-            None => (result, None),
-            Some(tl) => self.close(tl, result, outcome),
+        if let Some(tl) = self.timeline.take() {
+            self.close(tl, &result, outcome);
         }
+        result
     }
 
     fn close<T, E: Display>(
         &mut self,
         mut tl: Box<Timeline>,
-        result: Result<T, Error<E>>,
+        result: &Result<T, Error<E>>,
         outcome: CallOutcome,
-    ) -> (Result<T, Error<E>>, Option<Box<Timeline>>) {
+    ) {
         tl.end = self.clock.now();
         tl.outcome = outcome;
-        match &result {
+        match result {
             Ok(_) => tl.reason = Reason::SUCCESS,
             Err(e) => {
                 tl.reason = e.reason_code();
@@ -141,7 +142,9 @@ impl<'a> Recorder<'a> {
                 CallOutcome::Failure => o.on_failure(self.key, &tl),
             }
         }
-        (result, self.capture.then_some(tl))
+        if let Some(out) = self.out.take() {
+            *out = Some(tl);
+        }
     }
 }
 

@@ -10,6 +10,7 @@ use std::error::Error as StdError;
 use std::future::{Future, poll_fn};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::pin;
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
@@ -17,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Inner;
 use super::attempt::AttemptInfo;
-use super::keyed::{BudgetSlot, ClassifierSlot, Compiled, KeyState, panic_message};
+use super::keyed::{BudgetSlot, ClassifierSlot, Compiled, CompiledRef, KeyState, panic_message};
 use super::mode::MissingMode;
 use super::record::{Recorder, fallback_attributes};
 use crate::budget::{BudgetEvent, BudgetKind, Decision, DecisionMode, Release, Request};
@@ -31,8 +32,11 @@ use crate::observe::{AttemptRecord, CallOutcome, Timeline};
 pub(crate) struct Call<'a> {
     pub(crate) inner: &'a Inner,
     pub(crate) state: &'a KeyState,
+    /// A key handle's snapshot of the compiled policy, used while its generation is current.
+    pub(crate) snapshot: Option<&'a Compiled>,
     pub(crate) cancel: Option<&'a CancellationToken>,
-    pub(crate) capture: bool,
+    /// Where to put the timeline, when the caller wants it.
+    pub(crate) timeline: Option<&'a mut Option<Box<Timeline>>>,
 }
 
 /// What an attempt produced.
@@ -117,7 +121,7 @@ enum Gate {
         release: Option<Release>,
     },
     Denied {
-        budget: String,
+        budget: Arc<str>,
         reason: Reason,
     },
 }
@@ -161,7 +165,7 @@ impl GateRequest<'_> {
                 name,
                 cost,
                 gate_first,
-            } => (name.as_str(), *cost, *gate_first),
+            } => (name, *cost, *gate_first),
         };
         let req = Request {
             key: self.key,
@@ -242,7 +246,7 @@ impl GateRequest<'_> {
                 r.forget();
             }
             Gate::Denied {
-                budget: name.to_owned(),
+                budget: name.clone(),
                 reason,
             }
         }
@@ -279,10 +283,7 @@ fn earliest(a: Option<Timestamp>, b: Option<Timestamp>) -> (Option<Timestamp>, b
 }
 
 /// Runs one call to the end.
-pub(crate) async fn run<T, E, F, Fut>(
-    call: Call<'_>,
-    mut op: F,
-) -> (Result<T, Error<E>>, Option<Box<Timeline>>)
+pub(crate) async fn run<T, E, F, Fut>(call: Call<'_>, mut op: F) -> Result<T, Error<E>>
 where
     T: 'static,
     E: StdError + 'static,
@@ -292,20 +293,26 @@ where
     let Call {
         inner,
         state,
+        snapshot,
         cancel,
-        capture,
+        timeline,
     } = call;
     let clock = &inner.clock;
     let key = &state.key;
-    let mut rec = Recorder::new(key, clock, inner.observer.as_deref(), capture);
+    let mut rec = Recorder::new(key, clock, inner.observer.as_deref(), timeline);
 
-    let compiled = match state.compiled(inner) {
+    let current = snapshot.filter(|c| c.generation == inner.provider.generation());
+    let resolved = match current {
+        Some(c) => Ok(CompiledRef::Borrowed(c)),
+        None => state.compiled(inner),
+    };
+    let compiled = match resolved {
         Ok(c) => c,
         Err(source) => {
             rec.start(None);
             let err = Error::NoPolicy {
                 key: key.clone(),
-                source,
+                source: Box::new(source),
             };
             return rec.finish(Err(err), CallOutcome::Failure);
         }
@@ -445,7 +452,6 @@ where
                 aborted(&mut rec, Reason::PANIC_IN_CLASSIFIER);
                 let err = Error::Panicked {
                     component: Component::Classifier,
-                    key: key.clone(),
                     message,
                 };
                 return rec.finish(Err(err), CallOutcome::Failure);

@@ -31,10 +31,8 @@ pub enum ProviderError {
     #[error("recourse: invalid policy: {0}")]
     Invalid(String),
     /// The provider panicked (with `recover_panics`).
-    #[error("recourse: panic in policy_provider for {key}: {message}")]
+    #[error("recourse: panic in policy_provider: {message}")]
     Panicked {
-        /// The key being resolved.
-        key: Key,
         /// The panic payload as text.
         message: String,
     },

@@ -54,7 +54,7 @@ fn s059_denied_second_attempt_returns_the_previous_error() {
     let err = res.unwrap_err();
     // Part 1 D21: a typed denial carrying the budget, the reason and the last real error.
     assert!(
-        matches!(&err, Error::BudgetDenied { budget, reason, last: Some(E(0)) } if budget == "b" && *reason == Reason::BUDGET_DENIED)
+        matches!(&err, Error::BudgetDenied { budget, reason, last: Some(E(0)) } if &**budget == "b" && *reason == Reason::BUDGET_DENIED)
     );
     assert_eq!(tl.error.as_deref(), Some(err.to_string().as_str()));
     assert_eq!(tl.attempts.len(), 2);
