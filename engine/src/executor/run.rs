@@ -400,8 +400,15 @@ where
             policy_id: compiled.id.clone(),
             deadline: timer,
         };
-        let raced = race(op(info), timer, clock, cancel).await;
-        drop(release);
+        let raced = if timer.is_none() && cancel.is_none() {
+            // Nothing to race against: no timer armed, nothing polled but the attempt.
+            Race::Done(op(info).await)
+        } else {
+            race(op(info), timer, clock, cancel).await
+        };
+        if let Some(r) = release {
+            r.run();
+        }
 
         let aborted = |rec: &mut Recorder<'_>, reason: Reason| {
             rec.attempt(|| AttemptRecord {
