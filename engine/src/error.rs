@@ -83,6 +83,14 @@ reasons! {
     CIRCUIT_HALF_OPEN_PROBE_LIMIT = "circuit_half_open_probe_limit";
     /// A losing hedge (or primary) was cancelled because another attempt won.
     HEDGE_CANCELLED = "hedge_cancelled";
+    /// The breaker opened: `threshold` consecutive calls failed.
+    CONSECUTIVE_FAILURES = "consecutive_failures";
+    /// The breaker went half-open: its cooldown passed.
+    COOLDOWN_ELAPSED = "cooldown_elapsed";
+    /// The half-open probe succeeded: the breaker closed.
+    PROBE_SUCCEEDED = "probe_succeeded";
+    /// The half-open probe failed: the breaker opened again.
+    PROBE_FAILED = "probe_failed";
 }
 
 impl Reason {

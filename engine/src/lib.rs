@@ -45,10 +45,12 @@
 //! `spec/engine-behavior.md` with its Part 1 decisions.
 
 pub mod budget;
+pub mod circuit;
 pub mod classify;
 pub mod clock;
 mod error;
 mod executor;
+pub mod hedge;
 mod key;
 pub mod observe;
 pub mod policy;

@@ -9,6 +9,7 @@ use super::{Executor, Inner};
 use crate::budget::{Budget, Unlimited};
 use crate::classify::{Always, Auto, CarrierFn, Classifier, Http, HttpCarrier, carrier_fn};
 use crate::clock::Clock;
+use crate::hedge::{FixedDelay, Percentile, Trigger};
 use crate::observe::{Fanout, Observer};
 use crate::policy::Policy;
 use crate::provider::{Provider, StaticProvider};
@@ -23,6 +24,9 @@ pub enum BuildError {
     /// A classifier was registered under an empty (or blank) name.
     #[error("classifier name cannot be empty")]
     EmptyClassifierName,
+    /// A trigger was registered under an empty (or blank) name.
+    #[error("trigger name cannot be empty")]
+    EmptyTriggerName,
     /// The default classifier names no registered classifier.
     #[error("default classifier {0:?} is not registered")]
     UnknownDefaultClassifier(String),
@@ -40,6 +44,7 @@ pub struct ExecutorBuilder {
     http_extra: Vec<u16>,
     carriers: Vec<CarrierFn>,
     budgets: FxHashMap<String, Arc<dyn Budget>>,
+    triggers: FxHashMap<String, Arc<dyn Trigger>>,
     modes: Modes,
     recover_panics: bool,
     max_keys: usize,
@@ -72,6 +77,7 @@ impl ExecutorBuilder {
             http_extra: Vec::new(),
             carriers: Vec::new(),
             budgets: FxHashMap::default(),
+            triggers: FxHashMap::default(),
             modes: Modes::default(),
             recover_panics: false,
             max_keys: 10_000,
@@ -175,6 +181,26 @@ impl ExecutorBuilder {
         self
     }
 
+    /// Registers a hedge trigger under `name` (trimmed). Built in: `fixed_delay`, `p50`,
+    /// `p90`, `p95`, `p99`.
+    pub fn trigger(mut self, name: &str, trigger: impl Trigger + 'static) -> Self {
+        let name = name.trim();
+        if name.is_empty() {
+            self.errors.push(BuildError::EmptyTriggerName);
+        } else {
+            self.triggers.insert(name.to_owned(), Arc::new(trigger));
+        }
+        self
+    }
+
+    /// What to do when a policy names an unregistered hedge trigger. Default
+    /// [`MissingMode::Fallback`]: hedge on the fixed delay and record `hedge_trigger=fallback`;
+    /// [`MissingMode::Deny`]: no hedges, `hedge_trigger_error=trigger_not_found`.
+    pub fn missing_trigger(mut self, mode: MissingMode) -> Self {
+        self.modes.trigger = mode;
+        self
+    }
+
     /// What to do when the provider fails. Default [`MissingMode::Deny`].
     pub fn missing_policy(mut self, mode: MissingMode) -> Self {
         self.modes.policy = mode;
@@ -233,6 +259,14 @@ impl ExecutorBuilder {
         let mut budgets: FxHashMap<String, Arc<dyn Budget>> = FxHashMap::default();
         budgets.insert("unlimited".into(), Arc::new(Unlimited));
         budgets.extend(self.budgets);
+        let mut triggers: FxHashMap<String, Arc<dyn Trigger>> = FxHashMap::default();
+        triggers.insert("fixed_delay".into(), Arc::new(FixedDelay));
+        for p in ["p50", "p90", "p95", "p99"] {
+            if let Some(t) = Percentile::named(p) {
+                triggers.insert(p.into(), Arc::new(t));
+            }
+        }
+        triggers.extend(self.triggers);
         let observer: Option<Arc<dyn Observer>> = match self.observers.len() {
             0 => None,
             1 => self.observers.into_iter().next(),
@@ -256,10 +290,13 @@ impl ExecutorBuilder {
                 classifiers,
                 default_classifier,
                 budgets,
+                triggers,
                 modes: self.modes,
                 recover_panics: self.recover_panics,
                 keys: ArcSwap::from_pointee(FxHashMap::default()),
                 max_keys: self.max_keys,
+                overflow: Arc::default(),
+                overflow_calls: Default::default(),
             }),
         })
     }

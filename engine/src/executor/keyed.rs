@@ -11,7 +11,9 @@ use super::Inner;
 use super::backoff::Backoff;
 use super::mode::MissingMode;
 use crate::budget::Budget;
+use crate::circuit::Breaker;
 use crate::classify::Classifier;
+use crate::hedge::{FixedDelay, LatencyTracker, Trigger};
 use crate::key::Key;
 use crate::policy::{BudgetRef, Policy, PolicySource, bounds};
 use crate::provider::{ProviderError, ProviderFailure};
@@ -71,6 +73,34 @@ impl BudgetSlot {
     }
 }
 
+/// The hedge trigger a policy selects, resolved against the registry.
+#[derive(Debug)]
+pub(crate) enum TriggerSlot {
+    Found(Arc<dyn Trigger>),
+    /// Not registered; fixed delay is used (missing-trigger mode other than deny, D15).
+    Fallback(Arc<dyn Trigger>),
+    /// Not registered and the mode is deny: the call runs without hedges (D16).
+    Denied,
+}
+
+/// Hedging as the call loop reads it (present only when the policy enables it).
+#[derive(Debug)]
+pub(crate) struct HedgePlan {
+    pub(crate) max_hedges: u32,
+    pub(crate) delay: Duration,
+    pub(crate) trigger: TriggerSlot,
+    pub(crate) cancel_on_first_terminal: bool,
+    pub(crate) budget: BudgetSlot,
+    pub(crate) min_samples: u64,
+}
+
+/// Circuit breaking as the call loop reads it (present only when the policy enables it).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CircuitPlan {
+    pub(crate) threshold: u32,
+    pub(crate) cooldown: Duration,
+}
+
 /// A normalized policy compiled for the call loop.
 #[derive(Debug)]
 pub(crate) struct Compiled {
@@ -88,6 +118,8 @@ pub(crate) struct Compiled {
     pub(crate) max_retry_after: Duration,
     pub(crate) classifier: ClassifierSlot,
     pub(crate) retry_budget: BudgetSlot,
+    pub(crate) hedge: Option<HedgePlan>,
+    pub(crate) circuit: Option<CircuitPlan>,
     pub(crate) generation: u64,
 }
 
@@ -112,6 +144,29 @@ impl Compiled {
                 },
             },
         };
+        let hedge = policy.hedge.enabled.then(|| {
+            let h = &policy.hedge;
+            let trigger = match h.trigger_name.as_deref().map(str::trim) {
+                None | Some("") => TriggerSlot::Found(Arc::new(FixedDelay)),
+                Some(name) => match inner.triggers.get(name) {
+                    Some(t) => TriggerSlot::Found(t.clone()),
+                    None if inner.modes.trigger == MissingMode::Deny => TriggerSlot::Denied,
+                    None => TriggerSlot::Fallback(Arc::new(FixedDelay)),
+                },
+            };
+            HedgePlan {
+                max_hedges: h.max_hedges.unwrap_or(2),
+                delay: h.hedge_delay.unwrap_or(Duration::from_millis(200)),
+                trigger,
+                cancel_on_first_terminal: h.cancel_on_first_terminal,
+                budget: BudgetSlot::resolve(&h.budget, inner),
+                min_samples: u64::from(h.min_samples.unwrap_or(20)),
+            }
+        });
+        let circuit = policy.circuit.enabled.then(|| CircuitPlan {
+            threshold: policy.circuit.threshold.unwrap_or(5).max(1),
+            cooldown: policy.circuit.cooldown.unwrap_or(Duration::from_secs(10)),
+        });
         let normalized = (!policy.meta.changed_fields.is_empty())
             .then(|| Arc::from(policy.meta.changed_fields.join(",")));
         Compiled {
@@ -131,24 +186,43 @@ impl Compiled {
             max_retry_after: r.max_retry_after.unwrap_or(bounds::DEFAULT_MAX_RETRY_AFTER),
             classifier,
             retry_budget: BudgetSlot::resolve(&r.budget, inner),
+            hedge,
+            circuit,
             generation,
             policy,
         }
     }
 }
 
-/// State kept per key: the key and its compiled policy.
+/// Run-time state of a key that outlives policy changes: its breaker and, for keys with
+/// hedging on, its latency tracker. Keys past the executor's `max_keys` share one.
+#[derive(Debug, Default)]
+pub(crate) struct Runtime {
+    pub(crate) breaker: Breaker,
+    tracker: std::sync::OnceLock<LatencyTracker>,
+}
+
+impl Runtime {
+    /// The latency tracker, created on first use (only keys with hedging on ask for one).
+    pub(crate) fn tracker(&self) -> &LatencyTracker {
+        self.tracker.get_or_init(LatencyTracker::new)
+    }
+}
+
+/// State kept per key: the key, its compiled policy and its run-time state.
 #[derive(Debug)]
 pub(crate) struct KeyState {
     pub(crate) key: Key,
     compiled: ArcSwapOption<Compiled>,
+    pub(crate) runtime: Arc<Runtime>,
 }
 
 impl KeyState {
-    pub(crate) fn new(key: Key) -> KeyState {
+    pub(crate) fn new(key: Key, runtime: Arc<Runtime>) -> KeyState {
         KeyState {
             key,
             compiled: ArcSwapOption::empty(),
+            runtime,
         }
     }
 

@@ -9,6 +9,7 @@ mod attempt;
 mod backoff;
 mod builder;
 mod global;
+mod group;
 mod keyed;
 mod mode;
 mod record;
@@ -18,6 +19,7 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use arc_swap::ArcSwap;
 use rustc_hash::FxHashMap;
@@ -29,7 +31,7 @@ pub use global::{call, call_traced, global, init};
 pub use mode::MissingMode;
 
 use backoff::Rng;
-use keyed::{Compiled, KeyState};
+use keyed::{Compiled, KeyState, Runtime};
 use mode::Modes;
 use run::{Call, run};
 
@@ -37,6 +39,7 @@ use crate::budget::Budget;
 use crate::classify::Classifier;
 use crate::clock::Clock;
 use crate::error::Error;
+use crate::hedge::Trigger;
 use crate::key::Key;
 use crate::observe::{Observer, Timeline};
 use crate::policy::Policy;
@@ -74,10 +77,14 @@ pub(crate) struct Inner {
     pub(crate) classifiers: FxHashMap<String, Arc<dyn Classifier>>,
     pub(crate) default_classifier: Arc<dyn Classifier>,
     pub(crate) budgets: FxHashMap<String, Arc<dyn Budget>>,
+    pub(crate) triggers: FxHashMap<String, Arc<dyn Trigger>>,
     pub(crate) modes: Modes,
     pub(crate) recover_panics: bool,
     keys: ArcSwap<FxHashMap<Box<str>, Arc<KeyState>>>,
     max_keys: usize,
+    /// Shared by every key past `max_keys` (D9).
+    overflow: Arc<Runtime>,
+    overflow_calls: AtomicU64,
 }
 
 /// Per-call options: a cancellation token and whether to keep the timeline.
@@ -124,6 +131,26 @@ impl Executor {
     /// The executor's clock.
     pub fn clock(&self) -> &Clock {
         &self.inner.clock
+    }
+
+    /// Calls made with keys past `max_keys`, which share one breaker and latency tracker
+    /// (the overflow key). Non-zero means keys are not low-cardinality: run `recourse lint`.
+    pub fn overflow_calls(&self) -> u64 {
+        self.inner.overflow_calls.load(Ordering::Relaxed)
+    }
+
+    /// The state of `key`'s circuit breaker now (closed for keys without one).
+    pub fn circuit_state(&self, key: &str) -> crate::CircuitState {
+        let state = self.inner.state(key);
+        let cooldown = state
+            .compiled(&self.inner)
+            .ok()
+            .and_then(|c| c.circuit.map(|c| c.cooldown))
+            .unwrap_or_default();
+        state
+            .runtime
+            .breaker
+            .state(self.inner.clock.now(), cooldown)
     }
 
     /// The effective (normalized) policy the executor would use for `key` now.
@@ -258,10 +285,11 @@ impl Inner {
             return s.clone();
         }
         let key = Key::parse(raw);
-        let fresh = Arc::new(KeyState::new(key.clone()));
         if self.keys.load().len() >= self.max_keys {
-            return fresh;
+            self.overflow_calls.fetch_add(1, Ordering::Relaxed);
+            return Arc::new(KeyState::new(key, self.overflow.clone()));
         }
+        let fresh = Arc::new(KeyState::new(key.clone(), Arc::default()));
         let map = self.keys.rcu(|map| {
             let mut map = (**map).clone();
             let canonical = map.get(key.as_str()).cloned();

@@ -37,6 +37,7 @@ pub(crate) struct Modes {
     pub(crate) policy: MissingMode,
     pub(crate) classifier: MissingMode,
     pub(crate) budget: MissingMode,
+    pub(crate) trigger: MissingMode,
 }
 
 impl Default for Modes {
@@ -45,6 +46,7 @@ impl Default for Modes {
             policy: MissingMode::Deny,
             classifier: MissingMode::Fallback,
             budget: MissingMode::Deny,
+            trigger: MissingMode::Fallback,
         }
     }
 }

@@ -18,10 +18,14 @@ use tokio_util::sync::CancellationToken;
 
 use super::Inner;
 use super::attempt::AttemptInfo;
-use super::keyed::{BudgetSlot, ClassifierSlot, Compiled, CompiledRef, KeyState, panic_message};
+use super::group::{Group, GroupEnd, run_group};
+use super::keyed::{
+    BudgetSlot, CircuitPlan, ClassifierSlot, Compiled, CompiledRef, KeyState, panic_message,
+};
 use super::mode::MissingMode;
 use super::record::{Recorder, fallback_attributes};
 use crate::budget::{BudgetEvent, BudgetKind, Decision, DecisionMode, Release, Request};
+use crate::circuit::{Admission, Breaker, Probe};
 use crate::classify::{Attempted, Classifier, Input, Kind, Verdict};
 use crate::clock::{Clock, Timestamp};
 use crate::error::{Component, Error, Reason};
@@ -40,14 +44,14 @@ pub(crate) struct Call<'a> {
 }
 
 /// What an attempt produced.
-enum Output<T, E> {
+pub(crate) enum Output<T, E> {
     Value(T),
     Error(E),
     TimedOut,
 }
 
 impl<T: 'static, E: StdError + 'static> Output<T, E> {
-    fn attempted(&self) -> Attempted<'_> {
+    pub(crate) fn attempted(&self) -> Attempted<'_> {
         match self {
             Output::Value(v) => Attempted::Value(v as &dyn Any),
             Output::Error(e) => Attempted::Error(e),
@@ -55,14 +59,14 @@ impl<T: 'static, E: StdError + 'static> Output<T, E> {
         }
     }
 
-    fn error_text(&self) -> Option<String> {
+    pub(crate) fn error_text(&self) -> Option<String> {
         match self {
             Output::Error(e) => Some(e.to_string()),
             _ => None,
         }
     }
 
-    fn into_error(self) -> Option<E> {
+    pub(crate) fn into_error(self) -> Option<E> {
         match self {
             Output::Error(e) => Some(e),
             _ => None,
@@ -70,7 +74,7 @@ impl<T: 'static, E: StdError + 'static> Output<T, E> {
     }
 
     /// The error a call ends with when this output is its last word.
-    fn terminal(self, reason: Reason) -> Error<E> {
+    pub(crate) fn terminal(self, reason: Reason) -> Error<E> {
         match self {
             Output::Value(_) => Error::Rejected { reason },
             Output::Error(error) => Error::Operation { error, reason },
@@ -79,14 +83,14 @@ impl<T: 'static, E: StdError + 'static> Output<T, E> {
     }
 }
 
-enum Race<R> {
+pub(crate) enum Race<R> {
     Done(R),
     Timer,
     Canceled,
 }
 
 /// Polls `fut` against an optional timer and the caller's cancellation (which wins ties).
-async fn race<R>(
+pub(crate) async fn race<R>(
     fut: impl Future<Output = R>,
     timer: Option<Timestamp>,
     clock: &Clock,
@@ -115,7 +119,7 @@ async fn race<R>(
 }
 
 /// The outcome of a budget gate.
-enum Gate {
+pub(crate) enum Gate {
     Pass {
         reason: Reason,
         release: Option<Release>,
@@ -126,18 +130,18 @@ enum Gate {
     },
 }
 
-struct GateRequest<'a> {
-    inner: &'a Inner,
-    key: &'a Key,
-    attempt: u32,
-    hedge_index: u32,
-    kind: BudgetKind,
+pub(crate) struct GateRequest<'a> {
+    pub(crate) inner: &'a Inner,
+    pub(crate) key: &'a Key,
+    pub(crate) attempt: u32,
+    pub(crate) hedge_index: u32,
+    pub(crate) kind: BudgetKind,
 }
 
 impl GateRequest<'_> {
     /// Asks the budget of `slot` about one attempt and reports the decision (§6.3, D19, D20).
     #[inline]
-    fn ask(&self, slot: &BudgetSlot, rec: &Recorder<'_>) -> Gate {
+    pub(crate) fn ask(&self, slot: &BudgetSlot, rec: &Recorder<'_>) -> Gate {
         if let BudgetSlot::None = slot {
             return Gate::Pass {
                 reason: Reason::NO_BUDGET,
@@ -254,7 +258,7 @@ impl GateRequest<'_> {
 }
 
 /// Classifies an output; a panicking classifier with `recover_panics` gives `Err(message)`.
-fn classify<T: 'static, E: StdError + 'static>(
+pub(crate) fn classify<T: 'static, E: StdError + 'static>(
     inner: &Inner,
     classifier: &dyn Classifier,
     output: &Output<T, E>,
@@ -274,12 +278,88 @@ fn classify<T: 'static, E: StdError + 'static>(
     Ok(verdict)
 }
 
-fn earliest(a: Option<Timestamp>, b: Option<Timestamp>) -> (Option<Timestamp>, bool) {
+pub(crate) fn earliest(a: Option<Timestamp>, b: Option<Timestamp>) -> (Option<Timestamp>, bool) {
     match (a, b) {
         (Some(a), Some(b)) if b <= a => (Some(b), true),
         (Some(a), _) => (Some(a), false),
         (None, b) => (b, b.is_some()),
     }
+}
+
+/// The record of an executed attempt (times, indexes and backoff are filled by the caller).
+pub(crate) fn executed_record<T: 'static, E: StdError + 'static>(
+    output: &Output<T, E>,
+    verdict: &Verdict,
+    fallback_from: Option<&str>,
+    budget_reason: Reason,
+) -> AttemptRecord {
+    let mut attributes = verdict.attributes.clone();
+    if let Some(requested) = fallback_from {
+        fallback_attributes(&mut attributes, requested);
+    }
+    AttemptRecord {
+        outcome: verdict.kind,
+        reason: verdict.reason.clone(),
+        attributes,
+        error: output.error_text(),
+        budget_allowed: true,
+        budget_reason,
+        ..AttemptRecord::default()
+    }
+}
+
+/// What a finished call tells its circuit breaker (Part 1 D8, D10).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Verdict4Circuit {
+    Success,
+    Failure,
+    /// Cancellation, abort, budget denial, panic: no verdict (a probe's slot is freed).
+    Nothing,
+}
+
+/// The call's breaker, when its policy has one.
+struct Circuit<'a> {
+    breaker: Option<(&'a Breaker, CircuitPlan)>,
+    probe: Option<Probe<'a>>,
+}
+
+impl Circuit<'_> {
+    fn report(&mut self, verdict: Verdict4Circuit, rec: &Recorder<'_>, key: &Key, clock: &Clock) {
+        let Some((breaker, plan)) = self.breaker else {
+            return;
+        };
+        let transition = match (verdict, self.probe.take()) {
+            (Verdict4Circuit::Success, Some(p)) => Some(p.success()),
+            (Verdict4Circuit::Failure, Some(p)) => Some(p.failure(clock.now())),
+            (Verdict4Circuit::Success, None) => {
+                breaker.record_success();
+                None
+            }
+            (Verdict4Circuit::Failure, None) => breaker.record_failure(clock.now(), plan.threshold),
+            (Verdict4Circuit::Nothing, _) => None, // a probe is dropped: its slot is freed
+        };
+        if let (Some(t), Some(o)) = (transition, rec.observer()) {
+            o.on_circuit_change(key, t.from, t.to, &t.reason);
+        }
+    }
+}
+
+/// Ends the call: tells the breaker, then the recorder.
+fn done<T, E: StdError>(
+    rec: &mut Recorder<'_>,
+    circuit: &mut Circuit<'_>,
+    key: &Key,
+    clock: &Clock,
+    result: Result<T, Error<E>>,
+    verdict: Verdict4Circuit,
+) -> Result<T, Error<E>> {
+    circuit.report(verdict, rec, key, clock);
+    let outcome = if verdict == Verdict4Circuit::Success {
+        CallOutcome::Success
+    } else {
+        CallOutcome::Failure
+    };
+    rec.finish(result, outcome)
 }
 
 /// Runs one call to the end.
@@ -290,6 +370,8 @@ where
     F: FnMut(AttemptInfo) -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
+    use Verdict4Circuit::{Failure, Nothing, Success};
+
     let Call {
         inner,
         state,
@@ -320,7 +402,33 @@ where
     let compiled: &Compiled = &compiled;
     rec.start(Some(compiled));
 
-    // The circuit breaker's admission slots in here (one per call), before the classifier.
+    // One breaker admission per call, before the classifier (§4.3).
+    let mut circuit = Circuit {
+        breaker: compiled.circuit.map(|plan| (&state.runtime.breaker, plan)),
+        probe: None,
+    };
+    let mut hedge = compiled.hedge.as_ref();
+    if let Some((breaker, plan)) = circuit.breaker {
+        let (admission, transition) = breaker.admit(clock.now(), plan.cooldown);
+        if let (Some(t), Some(o)) = (transition, rec.observer()) {
+            o.on_circuit_change(key, t.from, t.to, &t.reason);
+        }
+        match admission {
+            Admission::Closed => {}
+            Admission::Probe(p) => {
+                circuit.probe = Some(p);
+                hedge = None; // the probe runs alone (§7.5)
+            }
+            Admission::Rejected(state, reason) => {
+                rec.attribute("circuit_state", state.as_str());
+                return rec.finish(
+                    Err(Error::CircuitOpen { state, reason }),
+                    CallOutcome::Failure,
+                );
+            }
+        }
+    }
+    let tracker = compiled.hedge.as_ref().map(|_| state.runtime.tracker());
 
     let (classifier, fallback_from): (&dyn Classifier, Option<&str>) = match &compiled.classifier {
         ClassifierSlot::Found(c) => (&**c, None),
@@ -334,7 +442,7 @@ where
             let err = Error::NoClassifier {
                 name: requested.clone(),
             };
-            return rec.finish(Err(err), CallOutcome::Failure);
+            return done(&mut rec, &mut circuit, key, clock, Err(err), Nothing);
         }
     };
 
@@ -345,17 +453,15 @@ where
     let mut attempt = 0u32;
     loop {
         if cancel.is_some_and(CancellationToken::is_cancelled) {
-            return rec.finish(
-                Err(Error::Canceled { last: last_err }),
-                CallOutcome::Failure,
-            );
+            let err = Error::Canceled { last: last_err };
+            return done(&mut rec, &mut circuit, key, clock, Err(err), Nothing);
         }
         if deadline.is_some_and(|d| clock.now() >= d) {
             let err = Error::DeadlineExceeded {
                 reason: Reason::CONTEXT_DEADLINE_EXCEEDED,
                 last: last_err,
             };
-            return rec.finish(Err(err), CallOutcome::Failure);
+            return done(&mut rec, &mut circuit, key, clock, Err(err), Failure);
         }
         let started = rec.now();
 
@@ -385,105 +491,144 @@ where
                     reason,
                     last: last_err,
                 };
-                return rec.finish(Err(err), CallOutcome::Failure);
+                return done(&mut rec, &mut circuit, key, clock, Err(err), Nothing);
             }
         };
 
-        // The hedge group (primary plus hedges) slots in here; without hedging it is this one
-        // attempt.
-        let attempt_deadline = compiled.timeout_per_attempt.map(|d| clock.now().plus(d));
-        let (timer, timer_is_overall) = earliest(attempt_deadline, deadline);
-        let info = AttemptInfo {
-            attempt,
-            hedge_index: 0,
-            is_hedge: false,
-            policy_id: compiled.id.clone(),
-            deadline: timer,
-        };
-        let raced = if timer.is_none() && cancel.is_none() {
-            // Nothing to race against: no timer armed, nothing polled but the attempt.
-            Race::Done(op(info).await)
-        } else {
-            race(op(info), timer, clock, cancel).await
-        };
-        if let Some(r) = release {
-            r.run();
-        }
-
-        let aborted = |rec: &mut Recorder<'_>, reason: Reason| {
-            rec.attempt(|| AttemptRecord {
+        let (output, verdict) = if let (Some(plan), Some(tracker)) = (hedge, tracker) {
+            // A hedged group: the primary plus hedges, polled together.
+            let group = Group {
+                inner,
+                key,
+                compiled,
+                plan,
+                classifier,
+                fallback_from,
+                tracker,
+                cancel,
+                deadline,
                 attempt,
-                start: started,
-                end: clock.now(),
-                outcome: Kind::Abort,
-                reason,
-                backoff: slept,
-                budget_allowed: true,
-                budget_reason: budget_reason.clone(),
-                ..AttemptRecord::default()
-            });
-        };
-        let output = match raced {
-            Race::Done(Ok(v)) => Output::Value(v),
-            Race::Done(Err(e)) => Output::Error(e),
-            Race::Timer if !timer_is_overall => Output::TimedOut,
-            Race::Timer => {
-                aborted(&mut rec, Reason::CONTEXT_DEADLINE_EXCEEDED);
-                let err = Error::DeadlineExceeded {
-                    reason: Reason::CONTEXT_DEADLINE_EXCEEDED,
-                    last: last_err,
-                };
-                return rec.finish(Err(err), CallOutcome::Failure);
+                slept,
+                primary_budget: (budget_reason, release),
+                primary_started: started,
+            };
+            match run_group(group, &mut rec, &mut op).await {
+                GroupEnd::Verdict(output, verdict) => (output, verdict),
+                GroupEnd::Canceled => {
+                    let err = Error::Canceled { last: last_err };
+                    return done(&mut rec, &mut circuit, key, clock, Err(err), Nothing);
+                }
+                GroupEnd::Deadline => {
+                    let err = Error::DeadlineExceeded {
+                        reason: Reason::CONTEXT_DEADLINE_EXCEEDED,
+                        last: last_err,
+                    };
+                    return done(&mut rec, &mut circuit, key, clock, Err(err), Failure);
+                }
+                GroupEnd::Panicked(message) => {
+                    let err = Error::Panicked {
+                        component: Component::Classifier,
+                        message,
+                    };
+                    return done(&mut rec, &mut circuit, key, clock, Err(err), Nothing);
+                }
             }
-            Race::Canceled => {
-                aborted(&mut rec, Reason::CONTEXT_CANCELED);
-                return rec.finish(
-                    Err(Error::Canceled { last: last_err }),
-                    CallOutcome::Failure,
-                );
-            }
-        };
-
-        // The caller's cancellation wins over a failed attempt that raced it (§4.8 rule 1).
-        if !matches!(output, Output::Value(_))
-            && cancel.is_some_and(CancellationToken::is_cancelled)
-        {
-            aborted(&mut rec, Reason::CONTEXT_CANCELED);
-            let last = output.into_error().or(last_err);
-            return rec.finish(Err(Error::Canceled { last }), CallOutcome::Failure);
-        }
-
-        let verdict = match classify(inner, classifier, &output) {
-            Ok(v) => v,
-            Err(message) => {
-                aborted(&mut rec, Reason::PANIC_IN_CLASSIFIER);
-                let err = Error::Panicked {
-                    component: Component::Classifier,
-                    message,
-                };
-                return rec.finish(Err(err), CallOutcome::Failure);
-            }
-        };
-        rec.attempt(|| {
-            let mut attributes = verdict.attributes.clone();
-            if let Some(requested) = fallback_from {
-                fallback_attributes(&mut attributes, requested);
-            }
-            AttemptRecord {
+        } else {
+            // A single attempt.
+            let attempt_start = if tracker.is_some() {
+                clock.now()
+            } else {
+                started
+            };
+            let attempt_deadline = compiled.timeout_per_attempt.map(|d| clock.now().plus(d));
+            let (timer, timer_is_overall) = earliest(attempt_deadline, deadline);
+            let info = AttemptInfo {
                 attempt,
                 hedge_index: 0,
                 is_hedge: false,
-                start: started,
-                end: clock.now(),
-                outcome: verdict.kind,
-                reason: verdict.reason.clone(),
-                attributes,
-                error: output.error_text(),
-                backoff: slept,
-                budget_allowed: true,
-                budget_reason: budget_reason.clone(),
+                policy_id: compiled.id.clone(),
+                deadline: timer,
+            };
+            let raced = if timer.is_none() && cancel.is_none() {
+                // Nothing to race against: no timer armed, nothing polled but the attempt.
+                Race::Done(op(info).await)
+            } else {
+                race(op(info), timer, clock, cancel).await
+            };
+            if let Some(r) = release {
+                r.run();
             }
-        });
+            let aborted = |rec: &mut Recorder<'_>, reason: Reason| {
+                rec.attempt(|| AttemptRecord {
+                    attempt,
+                    start: started,
+                    end: clock.now(),
+                    outcome: Kind::Abort,
+                    reason,
+                    backoff: slept,
+                    budget_allowed: true,
+                    budget_reason: budget_reason.clone(),
+                    ..AttemptRecord::default()
+                });
+            };
+            let output = match raced {
+                Race::Done(Ok(v)) => Output::Value(v),
+                Race::Done(Err(e)) => Output::Error(e),
+                Race::Timer if !timer_is_overall => Output::TimedOut,
+                Race::Timer => {
+                    aborted(&mut rec, Reason::CONTEXT_DEADLINE_EXCEEDED);
+                    let err = Error::DeadlineExceeded {
+                        reason: Reason::CONTEXT_DEADLINE_EXCEEDED,
+                        last: last_err,
+                    };
+                    return done(&mut rec, &mut circuit, key, clock, Err(err), Failure);
+                }
+                Race::Canceled => {
+                    aborted(&mut rec, Reason::CONTEXT_CANCELED);
+                    let err = Error::Canceled { last: last_err };
+                    return done(&mut rec, &mut circuit, key, clock, Err(err), Nothing);
+                }
+            };
+            if let Some(tracker) = tracker {
+                tracker.record(clock.now().since(attempt_start));
+            }
+            // The caller's cancellation wins over a failed attempt that raced it (§4.8 rule 1).
+            if !matches!(output, Output::Value(_))
+                && cancel.is_some_and(CancellationToken::is_cancelled)
+            {
+                aborted(&mut rec, Reason::CONTEXT_CANCELED);
+                let last = output.into_error().or(last_err);
+                return done(
+                    &mut rec,
+                    &mut circuit,
+                    key,
+                    clock,
+                    Err(Error::Canceled { last }),
+                    Nothing,
+                );
+            }
+            let verdict = match classify(inner, classifier, &output) {
+                Ok(v) => v,
+                Err(message) => {
+                    aborted(&mut rec, Reason::PANIC_IN_CLASSIFIER);
+                    let err = Error::Panicked {
+                        component: Component::Classifier,
+                        message,
+                    };
+                    return done(&mut rec, &mut circuit, key, clock, Err(err), Nothing);
+                }
+            };
+            rec.attempt(|| {
+                let mut r =
+                    executed_record(&output, &verdict, fallback_from, budget_reason.clone());
+                r.attempt = attempt;
+                r.start = started;
+                r.end = clock.now();
+                r.backoff = slept;
+                r
+            });
+            (output, verdict)
+        };
 
         match verdict.kind {
             Kind::Success => {
@@ -491,13 +636,19 @@ where
                     Output::Value(v) => Ok(v),
                     other => Err(other.terminal(verdict.reason)),
                 };
-                return rec.finish(result, CallOutcome::Success);
+                return done(&mut rec, &mut circuit, key, clock, result, Success);
             }
-            Kind::NonRetryable | Kind::Abort | Kind::Unknown => {
-                return rec.finish(Err(output.terminal(verdict.reason)), CallOutcome::Failure);
+            Kind::Abort | Kind::Unknown => {
+                let err = output.terminal(verdict.reason);
+                return done(&mut rec, &mut circuit, key, clock, Err(err), Nothing);
+            }
+            Kind::NonRetryable => {
+                let err = output.terminal(verdict.reason);
+                return done(&mut rec, &mut circuit, key, clock, Err(err), Failure);
             }
             Kind::Retryable if attempt + 1 >= compiled.max_attempts => {
-                return rec.finish(Err(output.terminal(verdict.reason)), CallOutcome::Failure);
+                let err = output.terminal(verdict.reason);
+                return done(&mut rec, &mut circuit, key, clock, Err(err), Failure);
             }
             Kind::Retryable => {}
         }
@@ -518,16 +669,14 @@ where
                 reason,
                 last: output.into_error(),
             };
-            return rec.finish(Err(err), CallOutcome::Failure);
+            return done(&mut rec, &mut circuit, key, clock, Err(err), Failure);
         }
         last_err = output.into_error();
         if !wait.is_zero()
             && let Race::Canceled = race(clock.sleep(wait), None, clock, cancel).await
         {
-            return rec.finish(
-                Err(Error::Canceled { last: last_err }),
-                CallOutcome::Failure,
-            );
+            let err = Error::Canceled { last: last_err };
+            return done(&mut rec, &mut circuit, key, clock, Err(err), Nothing);
         }
         slept = wait;
         base = compiled.backoff.next(base);

@@ -107,6 +107,9 @@ pub struct HedgePolicy {
     /// The hedge budget (hedges only).
     #[serde(default, skip_serializing_if = "BudgetRef::is_unset")]
     pub budget: BudgetRef,
+    /// Latency samples a key needs before a percentile trigger hedges. Default 20.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_samples: Option<u32>,
 }
 
 /// Consecutive-failure circuit breaking.
@@ -387,6 +390,14 @@ impl Policy {
             .timeout_per_attempt(Duration::from_millis(500))
             .overall_timeout(Duration::from_secs(1))
             .hedging(2, Duration::from_millis(100))
+    }
+
+    /// Selects the hedge trigger by name (`fixed_delay`, `p50`, `p90`, `p95`, `p99`, or a
+    /// registered one); enables hedging.
+    pub fn hedge_trigger(mut self, name: &str) -> Policy {
+        self.hedge.enabled = true;
+        self.hedge.trigger_name = Some(name.to_owned());
+        self
     }
 
     /// Enables hedging with the defaults normalization gives (2 hedges, 200ms).

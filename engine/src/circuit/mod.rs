@@ -1,0 +1,12 @@
+//! Circuit breaking: a consecutive-failure breaker per key, on the executor's clock
+//! (engine-behavior.md §9 with Part 1 D8-D10).
+//!
+//! Closed: calls flow; `threshold` consecutive failed calls open it. Open: calls are rejected
+//! with [`Error::CircuitOpen`](crate::Error::CircuitOpen) until `cooldown` has passed. Half-open:
+//! exactly one probe call is let through (with hedging off); its success closes the breaker, its
+//! failure opens it again, and a probe that ends without a verdict (cancelled, aborted, denied by
+//! its budget) frees the slot for the next probe: the breaker never wedges.
+
+mod breaker;
+
+pub use breaker::{Admission, Breaker, Probe, Transition};

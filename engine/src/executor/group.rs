@@ -1,0 +1,378 @@
+//! A hedged retry group: the primary attempt plus up to `max_hedges` hedges, polled together by
+//! the calling task (engine-behavior.md §7.2 with Part 1 D1, D13-D17, D34).
+//!
+//! The group ends when an attempt succeeds (the others are dropped and recorded as
+//! `hedge_cancelled`), when `cancel_on_first_terminal` sees a non-retryable or abort verdict,
+//! or when every launched attempt has reported: it counts results against launches, so it can
+//! never wait for a result that will not come (D1). A failed group reports its most severe
+//! failure, not the last to arrive (D34).
+
+use std::error::Error as StdError;
+use std::future::{Future, poll_fn};
+use std::pin::{Pin, pin};
+use std::task::Poll;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::Inner;
+use super::attempt::AttemptInfo;
+use super::keyed::{Compiled, HedgePlan, TriggerSlot};
+use super::record::Recorder;
+use super::run::{Gate, GateRequest, Output, Race, classify, earliest, executed_record, race};
+use crate::budget::{BudgetKind, Release};
+use crate::classify::{Classifier, Kind, Verdict};
+use crate::clock::{Sleep, Timestamp};
+use crate::error::Reason;
+use crate::hedge::{Decision, LatencyTracker, Trigger, TriggerState};
+use crate::key::Key;
+use crate::observe::AttemptRecord;
+
+/// How a group ended.
+pub(crate) enum GroupEnd<T, E> {
+    /// A verdict: the winner's success, or the most severe failure.
+    Verdict(Output<T, E>, Verdict),
+    /// The caller cancelled the call.
+    Canceled,
+    /// The overall deadline passed.
+    Deadline,
+    /// A classifier panicked (with `recover_panics`).
+    Panicked(String),
+}
+
+/// Everything a group needs from its call.
+pub(crate) struct Group<'a> {
+    pub(crate) inner: &'a Inner,
+    pub(crate) key: &'a Key,
+    pub(crate) compiled: &'a Compiled,
+    pub(crate) plan: &'a HedgePlan,
+    pub(crate) classifier: &'a dyn Classifier,
+    pub(crate) fallback_from: Option<&'a str>,
+    pub(crate) tracker: &'a LatencyTracker,
+    pub(crate) cancel: Option<&'a CancellationToken>,
+    pub(crate) deadline: Option<Timestamp>,
+    /// The retry index.
+    pub(crate) attempt: u32,
+    /// The backoff slept before this group.
+    pub(crate) slept: Duration,
+    /// The primary's budget decision (already taken by the call loop).
+    pub(crate) primary_budget: (Reason, Option<Release>),
+    /// When the primary started (before its budget check), as recorded.
+    pub(crate) primary_started: Timestamp,
+}
+
+struct Member<M> {
+    hedge_index: u32,
+    start: Timestamp,
+    recorded_start: Timestamp,
+    budget_reason: Reason,
+    release: Option<Release>,
+    fut: Pin<Box<M>>,
+}
+
+enum Event<R> {
+    Done(usize, R),
+    HedgeDue,
+    Canceled,
+    Deadline,
+}
+
+fn severity(kind: Kind) -> u8 {
+    match kind {
+        Kind::NonRetryable => 3,
+        Kind::Abort | Kind::Unknown => 2,
+        Kind::Retryable => 1,
+        Kind::Success => 0,
+    }
+}
+
+/// Runs one group to its end.
+pub(crate) async fn run_group<T, E, F, Fut>(
+    mut g: Group<'_>,
+    rec: &mut Recorder<'_>,
+    op: &mut F,
+) -> GroupEnd<T, E>
+where
+    T: 'static,
+    E: StdError + 'static,
+    F: FnMut(AttemptInfo) -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let (primary_reason, primary_release) =
+        std::mem::replace(&mut g.primary_budget, (Reason::NO_BUDGET, None));
+    let g = g;
+    let clock = &g.inner.clock;
+    let plan = g.plan;
+    let group_start = clock.now();
+    let trigger: Option<&dyn Trigger> = match &plan.trigger {
+        TriggerSlot::Found(t) => Some(&**t),
+        TriggerSlot::Fallback(t) => {
+            rec.attribute("hedge_trigger", "fallback");
+            Some(&**t)
+        }
+        TriggerSlot::Denied => {
+            rec.attribute("hedge_trigger_error", "trigger_not_found");
+            None
+        }
+    };
+    // When the next hedge is due, if one is.
+    let next_due = |launched: u32, last_launch: Timestamp, now: Timestamp| -> Option<Timestamp> {
+        let trigger = trigger?;
+        if launched > plan.max_hedges {
+            return None;
+        }
+        let latency = if trigger.needs_latency() {
+            let s = g.tracker.snapshot(now, plan.min_samples);
+            if s.samples < plan.min_samples {
+                return None; // not enough samples yet: no hedging
+            }
+            s
+        } else {
+            Default::default()
+        };
+        let state = TriggerState {
+            launched,
+            max_hedges: plan.max_hedges,
+            elapsed: now.since(group_start),
+            since_last: now.since(last_launch),
+            hedge_delay: plan.delay,
+            latency,
+        };
+        match trigger.decide(&state) {
+            Decision::Spawn => Some(now),
+            Decision::Wait(d) => Some(now.plus(d.max(Duration::from_nanos(1)))),
+            Decision::Stop => None,
+        }
+    };
+    let launch = |op: &mut F, hedge_index: u32, now: Timestamp| {
+        let per_attempt = g.compiled.timeout_per_attempt.map(|d| now.plus(d));
+        let (deadline, _) = earliest(per_attempt, g.deadline);
+        let info = AttemptInfo {
+            attempt: g.attempt,
+            hedge_index,
+            is_hedge: hedge_index > 0,
+            policy_id: g.compiled.id.clone(),
+            deadline,
+        };
+        // The overall deadline is watched by the group itself, so a member only races its own
+        // per-attempt timeout.
+        let fut = op(info);
+        Box::pin(async move { race(fut, per_attempt, clock, None).await })
+    };
+
+    let mut members = Vec::with_capacity(1 + plan.max_hedges as usize);
+    members.push(Some(Member {
+        hedge_index: 0,
+        start: group_start,
+        recorded_start: g.primary_started,
+        budget_reason: primary_reason,
+        release: primary_release,
+        fut: launch(op, 0, group_start),
+    }));
+    let mut launched = 1u32;
+    let mut hedge_timer: Option<Pin<Box<Sleep>>> =
+        next_due(launched, group_start, group_start).map(|t| Box::pin(clock.sleep_until(t)));
+    let mut deadline_timer = pin!(g.deadline.map(|d| clock.sleep_until(d)));
+    let mut cancelled = pin!(g.cancel.map(CancellationToken::cancelled));
+    let mut worst: Option<(Output<T, E>, Verdict)> = None;
+
+    loop {
+        let event = poll_fn(|cx| {
+            if let Some(c) = cancelled.as_mut().as_pin_mut()
+                && c.poll(cx).is_ready()
+            {
+                return Poll::Ready(Event::Canceled);
+            }
+            for (i, slot) in members.iter_mut().enumerate() {
+                if let Some(m) = slot
+                    && let Poll::Ready(r) = m.fut.as_mut().poll(cx)
+                {
+                    return Poll::Ready(Event::Done(i, r));
+                }
+            }
+            if let Some(t) = deadline_timer.as_mut().as_pin_mut()
+                && t.poll(cx).is_ready()
+            {
+                return Poll::Ready(Event::Deadline);
+            }
+            if let Some(t) = hedge_timer.as_mut()
+                && t.as_mut().poll(cx).is_ready()
+            {
+                return Poll::Ready(Event::HedgeDue);
+            }
+            Poll::Pending
+        })
+        .await;
+
+        match event {
+            Event::Canceled => {
+                abandon(&g, rec, &mut members, Reason::CONTEXT_CANCELED);
+                return GroupEnd::Canceled;
+            }
+            Event::Deadline => {
+                abandon(&g, rec, &mut members, Reason::CONTEXT_DEADLINE_EXCEEDED);
+                return GroupEnd::Deadline;
+            }
+            Event::Done(i, raced) => {
+                let Some(m) = members[i].take() else { continue };
+                if let Some(r) = m.release {
+                    r.run();
+                }
+                let end = clock.now();
+                let output = match raced {
+                    Race::Done(Ok(v)) => Output::Value(v),
+                    Race::Done(Err(e)) => Output::Error(e),
+                    Race::Timer | Race::Canceled => Output::TimedOut,
+                };
+                // Every executed attempt is a latency sample, losers included (D13).
+                g.tracker.record(end.since(m.start));
+                let verdict = match classify(g.inner, g.classifier, &output) {
+                    Ok(v) => v,
+                    Err(message) => {
+                        rec.attempt(|| AttemptRecord {
+                            attempt: g.attempt,
+                            hedge_index: m.hedge_index,
+                            is_hedge: m.hedge_index > 0,
+                            start: m.recorded_start,
+                            end,
+                            outcome: Kind::Abort,
+                            reason: Reason::PANIC_IN_CLASSIFIER,
+                            budget_allowed: true,
+                            budget_reason: m.budget_reason.clone(),
+                            ..AttemptRecord::default()
+                        });
+                        abandon(&g, rec, &mut members, Reason::HEDGE_CANCELLED);
+                        return GroupEnd::Panicked(message);
+                    }
+                };
+                let backoff = if m.hedge_index == 0 {
+                    g.slept
+                } else {
+                    Duration::ZERO
+                };
+                rec.attempt(|| {
+                    let mut r = executed_record(
+                        &output,
+                        &verdict,
+                        g.fallback_from,
+                        m.budget_reason.clone(),
+                    );
+                    r.attempt = g.attempt;
+                    r.hedge_index = m.hedge_index;
+                    r.is_hedge = m.hedge_index > 0;
+                    r.start = m.recorded_start;
+                    r.end = end;
+                    r.backoff = backoff;
+                    r
+                });
+                let terminal = matches!(verdict.kind, Kind::NonRetryable | Kind::Abort);
+                if verdict.kind == Kind::Success || (terminal && plan.cancel_on_first_terminal) {
+                    abandon(&g, rec, &mut members, Reason::HEDGE_CANCELLED);
+                    return GroupEnd::Verdict(output, verdict);
+                }
+                if worst
+                    .as_ref()
+                    .is_none_or(|(_, w)| severity(verdict.kind) > severity(w.kind))
+                {
+                    worst = Some((output, verdict));
+                }
+                if members.iter().all(Option::is_none) {
+                    let (output, verdict) = worst.take().expect("a failure was just recorded");
+                    return GroupEnd::Verdict(output, verdict);
+                }
+            }
+            Event::HedgeDue => {
+                hedge_timer = None;
+                let now = clock.now();
+                if members.iter().all(Option::is_none) || launched > plan.max_hedges {
+                    continue;
+                }
+                let hedge_index = launched;
+                launched += 1;
+                let gate = GateRequest {
+                    inner: g.inner,
+                    key: g.key,
+                    attempt: g.attempt,
+                    hedge_index,
+                    kind: BudgetKind::Hedge,
+                };
+                match gate.ask(&plan.budget, rec) {
+                    // A denied hedge is recorded and skipped; it never ends the group (#81).
+                    Gate::Denied { reason, .. } => rec.attempt(|| AttemptRecord {
+                        attempt: g.attempt,
+                        hedge_index,
+                        is_hedge: true,
+                        start: now,
+                        end: now,
+                        outcome: Kind::Abort,
+                        reason: reason.clone(),
+                        budget_allowed: false,
+                        budget_reason: reason,
+                        ..AttemptRecord::default()
+                    }),
+                    Gate::Pass { reason, release } => {
+                        if let Some(o) = rec.observer() {
+                            o.on_hedge_spawn(
+                                g.key,
+                                &AttemptRecord {
+                                    attempt: g.attempt,
+                                    hedge_index,
+                                    is_hedge: true,
+                                    start: now,
+                                    budget_allowed: true,
+                                    budget_reason: reason.clone(),
+                                    ..AttemptRecord::default()
+                                },
+                            );
+                        }
+                        members.push(Some(Member {
+                            hedge_index,
+                            start: now,
+                            recorded_start: now,
+                            budget_reason: reason,
+                            release,
+                            fut: launch(op, hedge_index, now),
+                        }));
+                    }
+                }
+                hedge_timer = next_due(launched, now, now).map(|t| Box::pin(clock.sleep_until(t)));
+            }
+        }
+    }
+}
+
+/// Drops every member still running, recording each with `reason` (and `on_hedge_cancel` for
+/// losers). Their budget releases run as they are dropped.
+fn abandon<M>(
+    g: &Group<'_>,
+    rec: &mut Recorder<'_>,
+    members: &mut [Option<Member<M>>],
+    reason: Reason,
+) {
+    let now = g.inner.clock.now();
+    for m in members.iter_mut().filter_map(Option::take) {
+        let record = AttemptRecord {
+            attempt: g.attempt,
+            hedge_index: m.hedge_index,
+            is_hedge: m.hedge_index > 0,
+            start: m.recorded_start,
+            end: now,
+            outcome: Kind::Abort,
+            reason: reason.clone(),
+            backoff: if m.hedge_index == 0 {
+                g.slept
+            } else {
+                Duration::ZERO
+            },
+            budget_allowed: true,
+            budget_reason: m.budget_reason.clone(),
+            ..AttemptRecord::default()
+        };
+        if reason == Reason::HEDGE_CANCELLED
+            && let Some(o) = rec.observer()
+        {
+            o.on_hedge_cancel(g.key, &record, &reason);
+        }
+        rec.attempt(|| record);
+    }
+}

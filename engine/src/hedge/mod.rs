@@ -1,0 +1,14 @@
+//! Hedging: extra attempts launched while the first is still running, to cut tail latency
+//! (engine-behavior.md §7 with Part 1 D13-D17, D34).
+//!
+//! A retry group is a primary attempt plus up to `max_hedges` hedges, all polled by the calling
+//! task. The first success wins and the others are dropped (recorded as `hedge_cancelled`). A
+//! [`Trigger`] decides when each hedge launches: after a fixed delay, or when the attempt has
+//! run longer than a latency percentile of its key. Latency is tracked only for keys with
+//! hedging on, in a lock-free histogram whose percentiles are read in O(1).
+
+mod latency;
+mod trigger;
+
+pub use latency::{LatencySnapshot, LatencyTracker};
+pub use trigger::{Decision, FixedDelay, Percentile, Trigger, TriggerState};
