@@ -19,6 +19,8 @@ mod s_e_timeouts;
 mod s_f_classifiers;
 mod s_g_h_panics_policies;
 mod s_i_budgets;
+mod s_j_hedging;
+mod s_k_circuit;
 mod s_m_observability;
 mod s_o_facade;
 mod send;
