@@ -12,6 +12,7 @@ mod support;
 
 mod docs;
 mod props;
+mod props_hedge;
 mod s_a_keys;
 mod s_b_policy;
 mod s_c_d_execution;
@@ -24,3 +25,4 @@ mod s_k_circuit;
 mod s_m_observability;
 mod s_o_facade;
 mod send;
+mod stress;

@@ -1,0 +1,142 @@
+//! Property tests of hedging and circuit breaking (DESIGN.md §9): a call never invokes the
+//! operation more than `max_attempts × (1 + max_hedges)` times; a hedge is never launched after
+//! its group has a winner; at most one half-open probe is in flight at any moment.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use proptest::prelude::*;
+use recourse_engine::circuit::{Admission, Breaker};
+use recourse_engine::clock::{Timestamp, VirtualClock};
+use recourse_engine::{AttemptRecord, Executor, Key, Observer, Policy, Timeline};
+
+use crate::support::*;
+
+#[derive(Debug, Clone)]
+enum Step {
+    Ok,
+    Fail,
+    Hang,
+}
+
+/// Logs (attempt, hedge spawned?) and (attempt, success?) in order.
+#[derive(Debug, Default, Clone)]
+struct Order(Arc<Mutex<Vec<(u32, &'static str)>>>);
+impl Observer for Order {
+    fn on_hedge_spawn(&self, _: &Key, r: &AttemptRecord) {
+        self.0.lock().unwrap().push((r.attempt, "spawn"));
+    }
+    fn on_attempt(&self, _: &Key, r: &AttemptRecord) {
+        if r.outcome == recourse_engine::classify::Kind::Success {
+            self.0.lock().unwrap().push((r.attempt, "win"));
+        }
+    }
+    fn on_success(&self, _: &Key, _: &Timeline) {}
+}
+
+fn arb_policy() -> impl Strategy<Value = Policy> {
+    (
+        1u32..5,
+        0u32..5,
+        0u64..80,
+        proptest::option::of(1u64..200),
+        proptest::option::of(1u64..1000),
+        any::<bool>(),
+        prop_oneof![Just("fixed_delay"), Just("p50"), Just("p90")],
+    )
+        .prop_map(
+            |(attempts, hedges, delay, per, overall, cancel_first, trigger)| {
+                let mut p = Policy::default()
+                    .max_attempts(attempts)
+                    .hedging(hedges, ms(delay))
+                    .hedge_trigger(trigger);
+                p.hedge.cancel_on_first_terminal = cancel_first;
+                p.hedge.min_samples = Some(3);
+                if let Some(t) = per {
+                    p = p.timeout_per_attempt(ms(t));
+                }
+                if let Some(t) = overall {
+                    p = p.overall_timeout(ms(t));
+                }
+                p
+            },
+        )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn hedged_calls_stay_within_their_envelope(
+        policy in arb_policy(),
+        script in proptest::collection::vec((0u64..120, prop_oneof![Just(Step::Ok), Just(Step::Fail), Just(Step::Hang)]), 1..20),
+        calls in 1usize..6,
+    ) {
+        let n = policy.clone().normalize();
+        let max = n.retry.max_attempts.unwrap() * (1 + n.hedge.max_hedges.unwrap());
+        let bounded = n.retry.timeout_per_attempt.is_some() || n.retry.overall_timeout.is_some();
+        let order = Order::default();
+        let vc = VirtualClock::new();
+        let exec = Executor::builder().policy("h.op", policy).observer(order.clone()).clock(vc.clock()).seed(1).build().unwrap();
+        let script = Arc::new(script);
+        for _ in 0..calls {
+            order.0.lock().unwrap().clear();
+            let invoked = Arc::new(Mutex::new(0usize));
+            let (s, inv, clock) = (script.clone(), invoked.clone(), exec.clock().clone());
+            let _ = vc.block_on(exec.call("h.op", move |_| {
+                let i = { let mut n = inv.lock().unwrap(); *n += 1; *n - 1 };
+                let (latency, step) = s[i % s.len()].clone();
+                let step = if matches!(step, Step::Hang) && !bounded { Step::Fail } else { step };
+                let clock = clock.clone();
+                async move {
+                    clock.sleep(ms(latency)).await;
+                    match step {
+                        Step::Ok => Ok(()),
+                        Step::Fail => Err(E(i as u32)),
+                        Step::Hang => std::future::pending().await,
+                    }
+                }
+            }));
+            let invoked = *invoked.lock().unwrap() as u32;
+            prop_assert!(invoked <= max, "{invoked} invocations, at most {max}");
+            let events = order.0.lock().unwrap().clone();
+            for (i, (attempt, what)) in events.iter().enumerate() {
+                if *what == "win" {
+                    prop_assert!(
+                        !events[i + 1..].iter().any(|(a, w)| a == attempt && *w == "spawn"),
+                        "a hedge was launched after group {attempt} had a winner: {events:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn at_most_one_half_open_probe_at_any_moment(
+        actions in proptest::collection::vec((0usize..6, 0u8..5, 0u64..80), 1..200),
+    ) {
+        let breaker = Breaker::new();
+        let cooldown = Duration::from_millis(100);
+        let mut now = Timestamp::from_nanos(1_000_000_000_000);
+        // What each of six callers holds: nothing, a closed admission, or the probe.
+        let mut held: Vec<Option<Option<recourse_engine::circuit::Probe<'_>>>> = (0..6).map(|_| None).collect();
+        for (caller, action, advance) in actions {
+            now = now.plus(Duration::from_millis(advance));
+            match (action, held[caller].take()) {
+                (0, None) => match breaker.admit(now, cooldown).0 {
+                    Admission::Closed => held[caller] = Some(None),
+                    Admission::Probe(p) => held[caller] = Some(Some(p)),
+                    Admission::Rejected(..) => {}
+                },
+                (1, Some(Some(p))) => { p.success(); }
+                (1, Some(None)) => breaker.record_success(),
+                (2, Some(Some(p))) => { p.failure(now); }
+                (2, Some(None)) => { breaker.record_failure(now, 2); }
+                (3, Some(probe)) => drop(probe), // ends without a verdict
+                (_, kept) => held[caller] = kept,
+            }
+            let probes = held.iter().filter(|h| matches!(h, Some(Some(_)))).count();
+            prop_assert!(probes <= 1, "{probes} probes in flight");
+        }
+    }
+}
