@@ -22,7 +22,7 @@ use super::record::Recorder;
 use super::run::{Gate, GateRequest, Output, Race, classify, earliest, executed_record, race};
 use crate::budget::{BudgetKind, Release};
 use crate::classify::{Classifier, Kind, Verdict};
-use crate::clock::{Sleep, Timestamp};
+use crate::clock::Timestamp;
 use crate::error::Reason;
 use crate::hedge::{Decision, LatencyTracker, Trigger, TriggerState};
 use crate::key::Key;
@@ -61,13 +61,40 @@ pub(crate) struct Group<'a> {
     pub(crate) primary_started: Timestamp,
 }
 
-struct Member<M> {
+/// Most members a group can have: the primary and three hedges (normalization's cap).
+const SLOTS: usize = 4;
+
+/// What the group knows about a running member; its future is in [`Slots`] at the same index
+/// (its hedge index).
+struct Member {
     hedge_index: u32,
     start: Timestamp,
     recorded_start: Timestamp,
     budget_reason: Reason,
     release: Option<Release>,
-    fut: Pin<Box<M>>,
+}
+
+pin_project_lite::pin_project! {
+    /// The members' futures, stored inline and pinned in place: a hedged call allocates nothing
+    /// for its attempts.
+    struct Slots<M> {
+        #[pin] s0: Option<M>,
+        #[pin] s1: Option<M>,
+        #[pin] s2: Option<M>,
+        #[pin] s3: Option<M>,
+    }
+}
+
+impl<M> Slots<M> {
+    fn slot(self: Pin<&mut Self>, index: usize) -> Pin<&mut Option<M>> {
+        let p = self.project();
+        match index {
+            0 => p.s0,
+            1 => p.s1,
+            2 => p.s2,
+            _ => p.s3,
+        }
+    }
 }
 
 enum Event<R> {
@@ -118,7 +145,7 @@ where
     // When the next hedge is due, if one is.
     let next_due = |launched: u32, last_launch: Timestamp, now: Timestamp| -> Option<Timestamp> {
         let trigger = trigger?;
-        if launched > plan.max_hedges {
+        if launched > plan.max_hedges.min(SLOTS as u32 - 1) {
             return None;
         }
         let latency = if trigger.needs_latency() {
@@ -157,21 +184,27 @@ where
         // The overall deadline is watched by the group itself, so a member only races its own
         // per-attempt timeout.
         let fut = op(info);
-        Box::pin(async move { race(fut, per_attempt, clock, None).await })
+        async move { race(fut, per_attempt, clock, None).await }
     };
 
-    let mut members = Vec::with_capacity(1 + plan.max_hedges as usize);
-    members.push(Some(Member {
+    let max_hedges = plan.max_hedges.min(SLOTS as u32 - 1);
+    let mut members: [Option<Member>; SLOTS] = Default::default();
+    members[0] = Some(Member {
         hedge_index: 0,
         start: group_start,
         recorded_start: g.primary_started,
         budget_reason: primary_reason,
         release: primary_release,
-        fut: launch(op, 0, group_start),
-    }));
+    });
+    let mut slots = pin!(Slots {
+        s0: Some(launch(op, 0, group_start)),
+        s1: None,
+        s2: None,
+        s3: None,
+    });
     let mut launched = 1u32;
-    let mut hedge_timer: Option<Pin<Box<Sleep>>> =
-        next_due(launched, group_start, group_start).map(|t| Box::pin(clock.sleep_until(t)));
+    let mut hedge_timer =
+        pin!(next_due(launched, group_start, group_start).map(|t| clock.sleep_until(t)));
     let mut deadline_timer = pin!(g.deadline.map(|d| clock.sleep_until(d)));
     let mut cancelled = pin!(g.cancel.map(CancellationToken::cancelled));
     let mut worst: Option<(Output<T, E>, Verdict)> = None;
@@ -183,9 +216,10 @@ where
             {
                 return Poll::Ready(Event::Canceled);
             }
-            for (i, slot) in members.iter_mut().enumerate() {
-                if let Some(m) = slot
-                    && let Poll::Ready(r) = m.fut.as_mut().poll(cx)
+            for i in 0..SLOTS {
+                // Empty slots hold no future; `members` (not `Sync`) stays out of this closure.
+                if let Some(f) = slots.as_mut().slot(i).as_pin_mut()
+                    && let Poll::Ready(r) = f.poll(cx)
                 {
                     return Poll::Ready(Event::Done(i, r));
                 }
@@ -195,8 +229,8 @@ where
             {
                 return Poll::Ready(Event::Deadline);
             }
-            if let Some(t) = hedge_timer.as_mut()
-                && t.as_mut().poll(cx).is_ready()
+            if let Some(t) = hedge_timer.as_mut().as_pin_mut()
+                && t.poll(cx).is_ready()
             {
                 return Poll::Ready(Event::HedgeDue);
             }
@@ -206,15 +240,28 @@ where
 
         match event {
             Event::Canceled => {
-                abandon(&g, rec, &mut members, Reason::CONTEXT_CANCELED);
+                abandon(
+                    &g,
+                    rec,
+                    &mut members,
+                    slots.as_mut(),
+                    Reason::CONTEXT_CANCELED,
+                );
                 return GroupEnd::Canceled;
             }
             Event::Deadline => {
-                abandon(&g, rec, &mut members, Reason::CONTEXT_DEADLINE_EXCEEDED);
+                abandon(
+                    &g,
+                    rec,
+                    &mut members,
+                    slots.as_mut(),
+                    Reason::CONTEXT_DEADLINE_EXCEEDED,
+                );
                 return GroupEnd::Deadline;
             }
             Event::Done(i, raced) => {
                 let Some(m) = members[i].take() else { continue };
+                slots.as_mut().slot(i).set(None);
                 if let Some(r) = m.release {
                     r.run();
                 }
@@ -241,7 +288,13 @@ where
                             budget_reason: m.budget_reason.clone(),
                             ..AttemptRecord::default()
                         });
-                        abandon(&g, rec, &mut members, Reason::HEDGE_CANCELLED);
+                        abandon(
+                            &g,
+                            rec,
+                            &mut members,
+                            slots.as_mut(),
+                            Reason::HEDGE_CANCELLED,
+                        );
                         return GroupEnd::Panicked(message);
                     }
                 };
@@ -267,7 +320,13 @@ where
                 });
                 let terminal = matches!(verdict.kind, Kind::NonRetryable | Kind::Abort);
                 if verdict.kind == Kind::Success || (terminal && plan.cancel_on_first_terminal) {
-                    abandon(&g, rec, &mut members, Reason::HEDGE_CANCELLED);
+                    abandon(
+                        &g,
+                        rec,
+                        &mut members,
+                        slots.as_mut(),
+                        Reason::HEDGE_CANCELLED,
+                    );
                     return GroupEnd::Verdict(output, verdict);
                 }
                 if worst
@@ -282,9 +341,9 @@ where
                 }
             }
             Event::HedgeDue => {
-                hedge_timer = None;
+                hedge_timer.set(None);
                 let now = clock.now();
-                if members.iter().all(Option::is_none) || launched > plan.max_hedges {
+                if members.iter().all(Option::is_none) || launched > max_hedges {
                     continue;
                 }
                 let hedge_index = launched;
@@ -325,17 +384,21 @@ where
                                 },
                             );
                         }
-                        members.push(Some(Member {
+                        let i = hedge_index as usize;
+                        members[i] = Some(Member {
                             hedge_index,
                             start: now,
                             recorded_start: now,
                             budget_reason: reason,
                             release,
-                            fut: launch(op, hedge_index, now),
-                        }));
+                        });
+                        slots
+                            .as_mut()
+                            .slot(i)
+                            .set(Some(launch(op, hedge_index, now)));
                     }
                 }
-                hedge_timer = next_due(launched, now, now).map(|t| Box::pin(clock.sleep_until(t)));
+                hedge_timer.set(next_due(launched, now, now).map(|t| clock.sleep_until(t)));
             }
         }
     }
@@ -346,11 +409,14 @@ where
 fn abandon<M>(
     g: &Group<'_>,
     rec: &mut Recorder<'_>,
-    members: &mut [Option<Member<M>>],
+    members: &mut [Option<Member>; SLOTS],
+    mut slots: Pin<&mut Slots<M>>,
     reason: Reason,
 ) {
     let now = g.inner.clock.now();
-    for m in members.iter_mut().filter_map(Option::take) {
+    for (i, m) in members.iter_mut().enumerate() {
+        let Some(m) = m.take() else { continue };
+        slots.as_mut().slot(i).set(None);
         let record = AttemptRecord {
             attempt: g.attempt,
             hedge_index: m.hedge_index,

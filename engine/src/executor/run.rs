@@ -409,7 +409,7 @@ where
     };
     let mut hedge = compiled.hedge.as_ref();
     if let Some((breaker, plan)) = circuit.breaker {
-        let (admission, transition) = breaker.admit(clock.now(), plan.cooldown);
+        let (admission, transition) = breaker.admit(|| clock.now(), plan.cooldown);
         if let (Some(t), Some(o)) = (transition, rec.observer()) {
             o.on_circuit_change(key, t.from, t.to, &t.reason);
         }

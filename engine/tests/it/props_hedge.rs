@@ -123,7 +123,7 @@ proptest! {
         for (caller, action, advance) in actions {
             now = now.plus(Duration::from_millis(advance));
             match (action, held[caller].take()) {
-                (0, None) => match breaker.admit(now, cooldown).0 {
+                (0, None) => match breaker.admit(|| now, cooldown).0 {
                     Admission::Closed => held[caller] = Some(None),
                     Admission::Probe(p) => held[caller] = Some(Some(p)),
                     Admission::Rejected(..) => {}

@@ -73,14 +73,14 @@ async fn hundred_thousand_calls_never_hang_and_the_breaker_never_wedges() {
                                 1 => tokio::time::sleep(Duration::from_millis(15)).await,
                                 _ => tokio::task::yield_now().await,
                             }
-                            if healthy || r % 3 != 0 {
+                            if healthy || !r.is_multiple_of(3) {
                                 Ok(r)
                             } else {
                                 Err(E(r as u32))
                             }
                         }
                     });
-                    if r % 11 == 0 {
+                    if r.is_multiple_of(11) {
                         // A caller that gives up early: the call is dropped mid-flight.
                         let _ = tokio::time::timeout(Duration::from_micros(r % 2000), call).await;
                     } else if tokio::time::timeout(Duration::from_secs(20), call)
