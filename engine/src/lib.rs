@@ -2,7 +2,8 @@
 //!
 //! Policy-driven resilience for Rust services. A call site names a stable, low-cardinality
 //! [`Key`] (`"payments.Charge"`); the [`Policy`] for that key defines the envelope: attempts,
-//! backoff and jitter, per-attempt and overall timeouts, a classifier, budgets as backpressure.
+//! backoff and jitter, per-attempt and overall timeouts, a classifier, budgets as backpressure,
+//! hedging and circuit breaking.
 //! Every call can record a [`Timeline`] of its attempts and report to [`Observer`]s.
 //!
 //! ```
@@ -81,6 +82,10 @@ mod docs {
     struct Budgets;
     #[doc = include_str!("../../docs/observability.md")]
     struct Observability;
+    #[doc = include_str!("../../docs/hedging.md")]
+    struct Hedging;
+    #[doc = include_str!("../../docs/circuit-breaking.md")]
+    struct CircuitBreaking;
     #[doc = include_str!("../../README.md")]
     struct Readme;
 }
