@@ -74,6 +74,18 @@ struct Member {
     release: Option<Release>,
 }
 
+impl Member {
+    /// The wait recorded before this member: the group's backoff for the primary, none for a
+    /// hedge.
+    fn backoff(&self, slept: Duration) -> Duration {
+        if self.hedge_index == 0 {
+            slept
+        } else {
+            Duration::ZERO
+        }
+    }
+}
+
 pin_project_lite::pin_project! {
     /// The members' futures, stored inline and pinned in place: a hedged call allocates nothing
     /// for its attempts.
@@ -260,9 +272,11 @@ where
                 return GroupEnd::Deadline;
             }
             Event::Done(i, raced) => {
-                let Some(m) = members[i].take() else { continue };
+                let Some(mut m) = members[i].take() else {
+                    continue;
+                };
                 slots.as_mut().slot(i).set(None);
-                if let Some(r) = m.release {
+                if let Some(r) = m.release.take() {
                     r.run();
                 }
                 let end = clock.now();
@@ -298,11 +312,7 @@ where
                         return GroupEnd::Panicked(message);
                     }
                 };
-                let backoff = if m.hedge_index == 0 {
-                    g.slept
-                } else {
-                    Duration::ZERO
-                };
+                let backoff = m.backoff(g.slept);
                 rec.attempt(|| {
                     let mut r = executed_record(
                         &output,
@@ -425,11 +435,7 @@ fn abandon<M>(
             end: now,
             outcome: Kind::Abort,
             reason: reason.clone(),
-            backoff: if m.hedge_index == 0 {
-                g.slept
-            } else {
-                Duration::ZERO
-            },
+            backoff: m.backoff(g.slept),
             budget_allowed: true,
             budget_reason: m.budget_reason.clone(),
             ..AttemptRecord::default()
