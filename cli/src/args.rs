@@ -1,16 +1,60 @@
-//! Command-line arguments (clap derive). One variant per command as they land.
+//! Command-line arguments (clap derive): one variant per command.
 
-use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Policy-driven resilience for Rust services: lint call-site keys, validate and simulate
 /// policies, tail live services.
 #[derive(Debug, Parser)]
 #[command(name = "recourse", version, about, long_about = None, propagate_version = true)]
 pub(crate) struct Cli {
+    /// When to colour output.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub(crate) color: ColorChoice,
     #[command(subcommand)]
     pub(crate) command: Option<Command>,
 }
 
+/// When to colour output (`NO_COLOR` is respected under `auto`).
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum ColorChoice {
+    /// Colour on a terminal, unless NO_COLOR is set.
+    Auto,
+    /// Always colour.
+    Always,
+    /// Never colour.
+    Never,
+}
+
 /// The commands.
 #[derive(Debug, Subcommand)]
-pub(crate) enum Command {}
+pub(crate) enum Command {
+    /// Find every call-site key in Rust source and check it (pre-commit).
+    Lint(LintArgs),
+}
+
+/// Output formats of `lint`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum LintFormat {
+    /// Diagnostics with source snippets, on stderr.
+    Human,
+    /// The JSON report (DESIGN.md §6.1), on stdout.
+    Json,
+    /// SARIF 2.1.0 for code scanning, on stdout.
+    Sarif,
+}
+
+/// `recourse lint`.
+#[derive(Debug, Args)]
+pub(crate) struct LintArgs {
+    /// Files or directories to scan (default: the current directory; .gitignore is honoured).
+    pub(crate) paths: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = LintFormat::Human)]
+    pub(crate) format: LintFormat,
+    /// A recourse.toml whose [lint] table configures the rules (default: ./recourse.toml if
+    /// present).
+    #[arg(long)]
+    pub(crate) config: Option<PathBuf>,
+}

@@ -2,18 +2,24 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 mod args;
+mod commands;
+mod diag;
+mod exit;
+mod output;
 
 fn main() -> ExitCode {
     let cli = args::Cli::parse();
-    match cli.command {
+    let color = output::color_enabled(cli.color);
+    let status = match cli.command {
         None => {
-            use clap::CommandFactory;
             // `recourse` alone prints the help, like `git`.
             let _ = args::Cli::command().print_help();
-            ExitCode::from(2)
+            exit::Status::Usage
         }
-    }
+        Some(args::Command::Lint(a)) => commands::lint::run(&a, color),
+    };
+    status.into()
 }

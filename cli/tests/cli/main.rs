@@ -2,6 +2,8 @@
 
 use std::process::Command;
 
+mod lint;
+
 fn recourse(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_recourse"))
         .args(args)

@@ -1,0 +1,56 @@
+//! `recourse lint`: scan Rust sources for call-site keys and check them.
+
+use std::path::{Path, PathBuf};
+
+use recourse_lints::{Config, LintError, sarif, scan_paths};
+
+use crate::args::{LintArgs, LintFormat};
+use crate::diag;
+use crate::exit::Status;
+use crate::output;
+
+pub(crate) fn run(args: &LintArgs, color: bool) -> Status {
+    match lint(args, color) {
+        Ok(status) => status,
+        Err(e) => {
+            diag::error(&e, color);
+            Status::Usage
+        }
+    }
+}
+
+fn config(args: &LintArgs) -> Result<Config, LintError> {
+    match &args.config {
+        Some(path) => Config::from_file(path),
+        None if Path::new("recourse.toml").is_file() => {
+            Config::from_file(Path::new("recourse.toml"))
+        }
+        None => Ok(Config::default()),
+    }
+}
+
+fn lint(args: &LintArgs, color: bool) -> Result<Status, LintError> {
+    let config = config(args)?;
+    let paths = if args.paths.is_empty() {
+        vec![PathBuf::from(".")]
+    } else {
+        args.paths.clone()
+    };
+    let report = scan_paths(&paths, &config, None)?;
+    match args.format {
+        LintFormat::Json => {
+            output::data(&serde_json::to_string_pretty(&report).expect("reports serialize"))
+        }
+        LintFormat::Sarif => {
+            output::data(
+                &serde_json::to_string_pretty(&sarif::to_sarif(&report)).expect("SARIF serializes"),
+            );
+        }
+        LintFormat::Human => diag::lint::print(&report, color),
+    }
+    Ok(if report.has_errors() {
+        Status::Findings
+    } else {
+        Status::Ok
+    })
+}

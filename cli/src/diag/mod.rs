@@ -1,0 +1,26 @@
+//! miette glue: library errors and findings as diagnostics, on stderr.
+
+pub(crate) mod lint;
+
+use miette::{GraphicalReportHandler, GraphicalTheme};
+
+/// A graphical handler, coloured or not.
+pub(crate) fn handler(color: bool) -> GraphicalReportHandler {
+    let theme = if color {
+        GraphicalTheme::unicode()
+    } else {
+        GraphicalTheme::unicode_nocolor()
+    };
+    GraphicalReportHandler::new_themed(theme).with_width(100)
+}
+
+/// Prints an error that stopped a command.
+pub(crate) fn error(e: &(dyn std::error::Error + 'static), color: bool) {
+    #[derive(Debug, thiserror::Error, miette::Diagnostic)]
+    #[error("{0}")]
+    #[diagnostic(code(recourse::error))]
+    struct Plain(String);
+    let mut out = String::new();
+    let _ = handler(color).render_report(&mut out, &Plain(e.to_string()));
+    eprint!("{out}");
+}

@@ -1,0 +1,24 @@
+//! Exit statuses (DESIGN.md §6).
+
+use std::process::ExitCode;
+
+/// What the process exits with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Status {
+    /// 0: clean.
+    Ok,
+    /// 1: findings at error level, invalid input, failed expectations.
+    Findings,
+    /// 2: usage or I/O error.
+    Usage,
+}
+
+impl From<Status> for ExitCode {
+    fn from(s: Status) -> ExitCode {
+        ExitCode::from(match s {
+            Status::Ok => 0,
+            Status::Findings => 1,
+            Status::Usage => 2,
+        })
+    }
+}

@@ -1,0 +1,114 @@
+//! `recourse lint` end to end: exit statuses, the JSON contract, SARIF, human diagnostics.
+
+use std::path::PathBuf;
+
+use super::recourse;
+
+fn corpus(rel: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../testdata/lint")
+        .join(rel)
+        .display()
+        .to_string()
+}
+
+#[test]
+fn clean_sources_exit_0() {
+    let out = recourse(&["lint", "--format", "json", &corpus("good")]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["version"], 1);
+    assert_eq!(report["summary"]["errors"], 0);
+    assert_eq!(report["summary"]["keys"], 11);
+    assert_eq!(report["keys"][0]["key"], "payments.Charge");
+}
+
+#[test]
+fn error_findings_exit_1_with_the_json_contract() {
+    let out = recourse(&["lint", "--format", "json", &corpus("high-cardinality-key")]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let f = &report["findings"][0];
+    for field in [
+        "rule",
+        "severity",
+        "path",
+        "line",
+        "column",
+        "end_line",
+        "end_column",
+        "key",
+        "message",
+        "help",
+    ] {
+        assert!(f.get(field).is_some(), "finding lacks {field}: {f}");
+    }
+    assert_eq!(f["rule"], "high-cardinality-key");
+    assert_eq!(
+        (f["line"].as_u64(), f["column"].as_u64()),
+        (Some(6), Some(15))
+    );
+    assert_eq!(report["summary"]["errors"], 8);
+    assert!(out.stderr.is_empty(), "data on stdout, nothing on stderr");
+}
+
+#[test]
+fn warnings_alone_exit_0() {
+    let out = recourse(&["lint", "--format", "json", &corpus("key-format")]);
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn human_output_shows_the_snippet_the_rule_and_help() {
+    let out = recourse(&["lint", "--color", "never", &corpus("dynamic-key")]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("dynamic-key"), "{text}");
+    assert!(
+        text.contains("exec.call(&format!(\"users.{user_id}\"), op).await;"),
+        "{text}"
+    );
+    assert!(text.contains("help:"), "{text}");
+    assert!(
+        text.contains("recourse lint: 1 file, 0 keys, 5 errors, 0 warnings"),
+        "{text}"
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn sarif_output_is_a_sarif_2_1_0_log() {
+    let out = recourse(&["lint", "--format", "sarif", &corpus("dynamic-key")]);
+    let log: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(log["version"], "2.1.0");
+    let run = &log["runs"][0];
+    assert_eq!(run["tool"]["driver"]["name"], "recourse-lint");
+    assert_eq!(run["tool"]["driver"]["rules"].as_array().unwrap().len(), 6);
+    let result = &run["results"][0];
+    assert_eq!(result["ruleId"], "dynamic-key");
+    assert_eq!(result["level"], "error");
+    assert_eq!(
+        result["locations"][0]["physicalLocation"]["region"]["startLine"],
+        4
+    );
+}
+
+#[test]
+fn a_missing_path_or_bad_config_exits_2() {
+    let out = recourse(&["lint", "/no/such/path"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/no/such/path"));
+    let dir = std::env::temp_dir().join(format!("recourse-lint-cfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("recourse.toml");
+    std::fs::write(&cfg, "[lint]\nseverity = { no-such-rule = \"error\" }\n").unwrap();
+    let out = recourse(&["lint", "--config", cfg.to_str().unwrap(), &corpus("good")]);
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown rule"));
+}

@@ -1,0 +1,185 @@
+//! The `[lint]` table of `recourse.toml`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use regex::Regex;
+use serde::Deserialize;
+
+use crate::error::LintError;
+use crate::rules::Rule;
+
+/// How serious a finding is.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Reported, never fails the run.
+    Warning,
+    /// Fails the run (exit status 1).
+    Error,
+    /// Not reported.
+    Off,
+}
+
+impl Severity {
+    /// `warning`, `error` or `off`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+            Severity::Off => "off",
+        }
+    }
+}
+
+/// The lint configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Extra functions or methods whose first argument is a key (`my_client::get`, `fetch`).
+    pub call_patterns: Vec<String>,
+    /// Severity overrides by rule id.
+    pub severities: BTreeMap<Rule, Severity>,
+    /// The shape keys must have (`key-format`).
+    pub key_format: Regex,
+    /// Path globs to skip (relative to the scanned paths).
+    pub exclude: Vec<String>,
+}
+
+/// The default key shape: a namespace and a name, letters, digits, `_` and `-`.
+pub const DEFAULT_KEY_FORMAT: &str = r"^[A-Za-z][A-Za-z0-9_-]*\.[A-Za-z*][A-Za-z0-9_.-]*$";
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            call_patterns: Vec::new(),
+            severities: BTreeMap::new(),
+            key_format: Regex::new(DEFAULT_KEY_FORMAT).expect("the default key format is valid"),
+            exclude: Vec::new(),
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    lint: Option<LintTable>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct LintTable {
+    #[serde(default)]
+    call_patterns: Vec<String>,
+    #[serde(default)]
+    severity: BTreeMap<String, Severity>,
+    #[serde(default)]
+    key_format: Option<String>,
+    #[serde(default)]
+    exclude: Vec<String>,
+}
+
+impl Config {
+    /// The severity of `rule` (its default unless overridden).
+    pub fn severity(&self, rule: Rule) -> Severity {
+        self.severities
+            .get(&rule)
+            .copied()
+            .unwrap_or(rule.default_severity())
+    }
+
+    /// Reads the `[lint]` table of a `recourse.toml` (other tables are ignored).
+    ///
+    /// # Errors
+    ///
+    /// The file cannot be read, is not TOML, or the table has unknown fields, unknown rule ids
+    /// or an invalid `key_format` pattern.
+    pub fn from_file(path: &Path) -> Result<Config, LintError> {
+        let text = std::fs::read_to_string(path).map_err(|source| LintError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::from_toml(&text).map_err(|message| LintError::Config {
+            path: path.to_owned(),
+            message,
+        })
+    }
+
+    /// Parses the `[lint]` table of a TOML document.
+    ///
+    /// # Errors
+    ///
+    /// A message saying what is wrong.
+    pub fn from_toml(text: &str) -> Result<Config, String> {
+        let value: toml::Table = toml::from_str(text).map_err(|e| e.to_string())?;
+        let lint = match value.get("lint") {
+            None => LintTable::default(),
+            Some(v) => {
+                let file: File =
+                    toml::Value::Table([("lint".to_owned(), v.clone())].into_iter().collect())
+                        .try_into()
+                        .map_err(|e: toml::de::Error| e.to_string())?;
+                file.lint.unwrap_or_default()
+            }
+        };
+        let mut config = Config {
+            call_patterns: lint.call_patterns,
+            exclude: lint.exclude,
+            ..Config::default()
+        };
+        for (id, severity) in lint.severity {
+            let rule = Rule::from_id(&id).ok_or_else(|| {
+                format!(
+                    "unknown rule {id:?} in [lint.severity]; rules: {}",
+                    Rule::ids().join(", ")
+                )
+            })?;
+            config.severities.insert(rule, severity);
+        }
+        if let Some(p) = lint.key_format {
+            config.key_format =
+                Regex::new(&p).map_err(|e| format!("invalid key_format pattern: {e}"))?;
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_lint_table() {
+        let c = Config::from_toml(
+            r#"
+            [lint]
+            call_patterns = ["fetch_keyed"]
+            severity = { key-format = "error", dynamic-key = "warning" }
+            key_format = '^[a-z]+\.[A-Z][A-Za-z]+$'
+            exclude = ["generated/**"]
+            "#,
+        )
+        .unwrap();
+        assert_eq!(c.severity(Rule::KeyFormat), Severity::Error);
+        assert_eq!(c.severity(Rule::DynamicKey), Severity::Warning);
+        assert_eq!(c.severity(Rule::HighCardinalityKey), Severity::Error);
+        assert!(c.key_format.is_match("payments.Charge"));
+        assert_eq!(c.call_patterns, ["fetch_keyed"]);
+    }
+
+    #[test]
+    fn rejects_unknown_rules_and_fields() {
+        assert!(
+            Config::from_toml("[lint]\nseverity = { nope = \"error\" }")
+                .unwrap_err()
+                .contains("unknown rule")
+        );
+        assert!(Config::from_toml("[lint]\nsevirity = {}").is_err());
+        assert!(
+            Config::from_toml("[other]\nx = 1").is_ok(),
+            "other tables are ignored"
+        );
+    }
+}

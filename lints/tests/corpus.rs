@@ -1,0 +1,155 @@
+//! Golden tests over `testdata/lint/`: the findings (rule, line, column, key) and keys of each
+//! corpus file. Snapshots live in `tests/snapshots/`; review changes with `cargo insta review`.
+
+#![allow(missing_docs)]
+
+use std::path::{Path, PathBuf};
+
+use recourse_lints::{Config, PolicyKeys, Rule, scan_paths};
+use serde_json::json;
+
+fn corpus() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/lint")
+}
+
+fn scan(path: &Path) -> serde_json::Value {
+    let report = scan_paths(&[path.to_path_buf()], &Config::default(), None).unwrap();
+    json!({
+        "findings": report.findings.iter().map(|f| json!({
+            "rule": f.rule.id(), "severity": f.severity.as_str(), "line": f.line, "column": f.column,
+            "end_line": f.end_line, "end_column": f.end_column, "key": f.key, "message": f.message,
+        })).collect::<Vec<_>>(),
+        "keys": report.keys.iter().map(|k| json!({"key": k.key, "line": k.line, "column": k.column})).collect::<Vec<_>>(),
+    })
+}
+
+#[test]
+fn corpus_findings_match_their_snapshots() {
+    insta::glob!("../../testdata/lint", "*/*.rs", |path| {
+        insta::assert_json_snapshot!(scan(path));
+    });
+}
+
+#[test]
+fn good_files_have_no_findings() {
+    let report = scan_paths(&[corpus().join("good")], &Config::default(), None).unwrap();
+    assert!(report.findings.is_empty(), "{:#?}", report.findings);
+    let keys: Vec<&str> = report.keys.iter().map(|k| k.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "payments.Charge",
+            "payments.Charge",
+            "payments.Refund",
+            "inventory.Get",
+            "search.Query",
+            "users.Get",
+            "orders.List",
+            "billing.Invoice",
+            "billing.Refund",
+            "shipping.Quote",
+            "shipping.Track",
+            "payments.Capture",
+        ]
+    );
+}
+
+#[test]
+fn a_ten_thousand_line_file_is_scanned_whole() {
+    let dir = std::env::temp_dir().join(format!("recourse-lint-large-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut src = String::from("use recourse_engine::Executor;\n");
+    for i in 0..5_000 {
+        src.push_str(&format!(
+            "async fn f{i}(e: &Executor) {{ e.call(\"svc.Op{}\", op).await; }}\n",
+            i % 50
+        ));
+        src.push_str(&format!("// filler line {i}\n"));
+    }
+    src.push_str(
+        "async fn last(e: &Executor, id: u64) { e.call(&format!(\"users.{id}\"), op).await; }\n",
+    );
+    let file = dir.join("large.rs");
+    std::fs::write(&file, &src).unwrap();
+    let report = scan_paths(&[file], &Config::default(), None).unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(src.lines().count(), 10_002);
+    assert_eq!(report.keys.len(), 5_000);
+    assert_eq!(report.summary.keys, 50);
+    assert_eq!(report.findings.len(), 1);
+    assert_eq!(
+        (report.findings[0].rule, report.findings[0].line),
+        (Rule::DynamicKey, 10_002)
+    );
+}
+
+#[test]
+fn policies_cross_check_uncovered_and_unused_keys() {
+    let policies = PolicyKeys {
+        entries: vec![
+            ("payments.*".into(), "policies.yaml".into(), 3, 3),
+            ("inventory.Get".into(), "policies.yaml".into(), 7, 3),
+            ("ghost.Key".into(), "policies.yaml".into(), 9, 3),
+        ],
+    };
+    let report = scan_paths(
+        &[corpus().join("good")],
+        &Config::default(),
+        Some(&policies),
+    )
+    .unwrap();
+    let uncovered: Vec<&str> = report
+        .findings
+        .iter()
+        .filter(|f| f.rule == Rule::UncoveredKey)
+        .filter_map(|f| f.key.as_deref())
+        .collect();
+    assert_eq!(
+        uncovered,
+        [
+            "search.Query",
+            "users.Get",
+            "orders.List",
+            "billing.Invoice",
+            "billing.Refund",
+            "shipping.Quote",
+            "shipping.Track"
+        ]
+    );
+    let unused: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| f.rule == Rule::UnusedPolicy)
+        .collect();
+    assert_eq!(unused.len(), 1);
+    assert_eq!(
+        (
+            unused[0].key.as_deref(),
+            unused[0].path.as_str(),
+            unused[0].line
+        ),
+        (Some("ghost.Key"), "policies.yaml", 9)
+    );
+}
+
+#[test]
+fn configuration_changes_severities_patterns_and_extra_call_sites() {
+    let config = Config::from_toml(
+        r#"
+        [lint]
+        call_patterns = ["fetch_keyed"]
+        severity = { key-format = "error", dynamic-key = "off" }
+        "#,
+    )
+    .unwrap();
+    let src = "fn f() { fetch_keyed(\"Flat\"); exec.call(&format!(\"x.{y}\"), op); }";
+    let scan = recourse_lints::scan_source("x.rs", src, &config);
+    assert_eq!(scan.keys[0].key, "Flat");
+    let report_rules: Vec<_> = scan.findings.iter().map(|f| (f.rule, f.severity)).collect();
+    assert!(report_rules.contains(&(Rule::KeyFormat, recourse_lints::Severity::Error)));
+}
+
+#[test]
+fn a_missing_path_is_an_io_error() {
+    assert!(scan_paths(&[PathBuf::from("/no/such/dir")], &Config::default(), None).is_err());
+}
