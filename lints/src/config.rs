@@ -45,6 +45,9 @@ pub struct Config {
     pub key_format: Regex,
     /// Path globs to skip (relative to the scanned paths).
     pub exclude: Vec<String>,
+    /// Scan every Rust file, even those that never mention recourse in a crate that does not
+    /// depend on it (for audits and benchmarks; expect look-alike call sites). Default false.
+    pub scan_all: bool,
 }
 
 /// The default key shape: a namespace and a name, letters, digits, `_` and `-`.
@@ -57,6 +60,7 @@ impl Default for Config {
             severities: BTreeMap::new(),
             key_format: Regex::new(DEFAULT_KEY_FORMAT).expect("the default key format is valid"),
             exclude: Vec::new(),
+            scan_all: false,
         }
     }
 }

@@ -153,3 +153,70 @@ fn configuration_changes_severities_patterns_and_extra_call_sites() {
 fn a_missing_path_is_an_io_error() {
     assert!(scan_paths(&[PathBuf::from("/no/such/dir")], &Config::default(), None).is_err());
 }
+
+/// The unpacked sources of the workspace's dependencies (every crate the build downloaded).
+fn registry_sources() -> Option<PathBuf> {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))?;
+    let src = home.join("registry/src");
+    std::fs::read_dir(&src)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.is_dir())
+}
+
+#[test]
+fn registry_sources_scan_without_panics_or_false_positives() {
+    let Some(root) = registry_sources() else {
+        eprintln!("no cargo registry sources here; nothing to scan");
+        return;
+    };
+    let start = std::time::Instant::now();
+    let report = scan_paths(&[root.clone()], &Config::default(), None).unwrap();
+    let took = start.elapsed();
+    eprintln!(
+        "scanned {} files under {} in {took:?}",
+        report.summary.files,
+        root.display()
+    );
+    assert!(
+        report.summary.files > 1_000,
+        "the dependencies' sources are there"
+    );
+    for f in &report.findings {
+        let text = std::fs::read(&f.path).unwrap_or_default();
+        assert!(
+            memchr_recourse(&text),
+            "a finding in a file that never mentions recourse: {f:?}"
+        );
+        if f.rule == Rule::ParseError {
+            assert_eq!(f.severity, recourse_lints::Severity::Warning);
+        }
+    }
+}
+
+fn memchr_recourse(text: &[u8]) -> bool {
+    text.windows(8).any(|w| w == b"recourse")
+}
+
+#[test]
+fn every_registry_file_lexes_and_matches_without_panicking() {
+    let Some(root) = registry_sources() else {
+        return;
+    };
+    let config = Config {
+        scan_all: true,
+        ..Config::default()
+    };
+    let report = scan_paths(&[root], &config, None).unwrap();
+    assert!(report.summary.files > 1_000);
+    assert!(
+        report
+            .findings
+            .iter()
+            .filter(|f| f.rule == Rule::ParseError)
+            .all(|f| f.severity == recourse_lints::Severity::Warning)
+    );
+}

@@ -19,8 +19,9 @@ use crate::report::{Finding, KeySite, Report};
 use crate::rules::{Rule, high_cardinality_kind};
 use crate::suppress::Suppressions;
 
-/// Words one of which a file must contain to be lexed at all.
-const NEEDLES: [&str; 4] = ["call", "key", "Key", "recourse"];
+/// The word a file (or its crate's `Cargo.toml`) must contain to be scanned at all: code that
+/// never mentions recourse has no recourse call sites, however many `call(a, b)` it has.
+const NEEDLE: &[u8] = b"recourse";
 
 /// The keys of a policy set, for `uncovered-key` and `unused-policy`.
 #[derive(Clone, Debug, Default)]
@@ -48,10 +49,16 @@ pub struct FileScan {
     pub keys: Vec<KeySite>,
 }
 
-fn passes_prefilter(text: &[u8]) -> bool {
-    NEEDLES
-        .iter()
-        .any(|n| memchr::memmem::find(text, n.as_bytes()).is_some())
+fn mentions_recourse(text: &[u8]) -> bool {
+    memchr::memmem::find(text, NEEDLE).is_some()
+}
+
+/// Whether the crate at `root` depends on recourse (its `Cargo.toml` mentions it), cached.
+fn crate_uses_recourse(root: &Path, cache: &Mutex<HashMap<PathBuf, bool>>) -> bool {
+    let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
+    *cache.entry(root.to_path_buf()).or_insert_with(|| {
+        std::fs::read(root.join("Cargo.toml")).is_ok_and(|b| mentions_recourse(&b))
+    })
 }
 
 /// Scans one file's text (its `const`s resolve constants passed as keys).
@@ -264,6 +271,7 @@ pub fn scan_paths(
     let workers = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
         .min(16);
+    let crates: Mutex<HashMap<PathBuf, bool>> = Mutex::new(HashMap::new());
     std::thread::scope(|s| {
         for _ in 0..workers {
             s.spawn(|| {
@@ -283,7 +291,11 @@ pub fn scan_paths(
                             continue;
                         }
                     };
-                    if !passes_prefilter(&bytes) {
+                    let root = crate_root(path);
+                    if !config.scan_all
+                        && !mentions_recourse(&bytes)
+                        && !crate_uses_recourse(&root, &crates)
+                    {
                         continue;
                     }
                     let (text, not_utf8) = match String::from_utf8(bytes) {
@@ -293,7 +305,7 @@ pub fn scan_paths(
                     let lexed = lexer::lex(&text);
                     let source = Source {
                         path: path.display().to_string(),
-                        crate_root: crate_root(path),
+                        crate_root: root,
                         text,
                         not_utf8,
                         lexed,
