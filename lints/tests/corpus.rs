@@ -174,7 +174,7 @@ fn registry_sources_scan_without_panics_or_false_positives() {
         return;
     };
     let start = std::time::Instant::now();
-    let report = scan_paths(&[root.clone()], &Config::default(), None).unwrap();
+    let report = scan_paths(std::slice::from_ref(&root), &Config::default(), None).unwrap();
     let took = start.elapsed();
     eprintln!(
         "scanned {} files under {} in {took:?}",
