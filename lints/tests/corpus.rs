@@ -220,3 +220,31 @@ fn every_registry_file_lexes_and_matches_without_panicking() {
             .all(|f| f.severity == recourse_lints::Severity::Warning)
     );
 }
+
+#[test]
+fn sarif_output_validates_against_the_sarif_2_1_0_schema() {
+    let text = std::fs::read_to_string(corpus().join("../sarif/sarif-schema-2.1.0.json")).unwrap();
+    // A known erratum of the published schema: `run.language`'s pattern has a stray `]` that
+    // strict regex engines reject. It constrains a field recourse never writes.
+    let text = text.replace(
+        r#""^[a-zA-Z]{2}|^[a-zA-Z]{2}-[a-zA-Z]{2}]?$""#,
+        r#""^[a-zA-Z]{2}(-[a-zA-Z]{2})?$""#,
+    );
+    let schema: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("the SARIF schema compiles");
+    let report = scan_paths(&[corpus()], &Config::default(), None).unwrap();
+    assert!(
+        !report.findings.is_empty(),
+        "the corpus has findings of every kind"
+    );
+    let log = recourse_lints::sarif::to_sarif(&report);
+    let errors: Vec<String> = validator
+        .iter_errors(&log)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    // The check has teeth: a result with a field SARIF does not define is rejected.
+    let mut bad = log.clone();
+    bad["runs"][0]["results"][0]["severity"] = serde_json::json!("high");
+    assert!(!validator.is_valid(&bad));
+}
