@@ -248,3 +248,31 @@ fn sarif_output_validates_against_the_sarif_2_1_0_schema() {
     bad["runs"][0]["results"][0]["severity"] = serde_json::json!("high");
     assert!(!validator.is_valid(&bad));
 }
+
+mod never_panics {
+    use proptest::prelude::*;
+    use recourse_lints::{Config, scan_source};
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// The fuzz target's property, in the test suite: arbitrary bytes never panic the scanner.
+        #[test]
+        fn on_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+            let text = String::from_utf8_lossy(&bytes);
+            let _ = scan_source("fuzz.rs", &text, &Config::default());
+        }
+
+        /// Nor do near-Rust inputs built from the tokens the matcher looks at.
+        #[test]
+        fn on_call_site_soup(parts in proptest::collection::vec(prop_oneof![
+            Just("exec"), Just("."), Just("call"), Just("("), Just(")"), Just(","), Just("\""), Just("key"),
+            Just("!"), Just("Key"), Just("::"), Just("parse"), Just("format!(\"a.{x}\")"), Just("\"a.B\""),
+            Just("r#\""), Just("/*"), Just("*/"), Just("// recourse-lint: allow(dynamic-key)\n"), Just("{"), Just("}"),
+            Just("const K: &str = \"k.K\";"), Just("\n"), Just("é"), Just("recourse"),
+        ], 0..60)) {
+            let text: String = parts.concat();
+            let _ = scan_source("soup.rs", &text, &Config::default());
+        }
+    }
+}

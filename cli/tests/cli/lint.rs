@@ -112,3 +112,24 @@ fn a_missing_path_or_bad_config_exits_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown rule"));
 }
+
+#[test]
+fn a_file_named_on_the_command_line_is_always_scanned() {
+    let dir = std::env::temp_dir().join(format!("recourse-lint-named-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("plain.rs");
+    // No mention of recourse: a directory walk would skip it, a named file is scanned.
+    std::fs::write(
+        &file,
+        "fn f(exec: &E, id: u64) { exec.call(&format!(\"users.{id}\"), op); key!(); }\n",
+    )
+    .unwrap();
+    let out = recourse(&["lint", "--format", "json", file.to_str().unwrap()]);
+    let walked = recourse(&["lint", "--format", "json", dir.to_str().unwrap()]);
+    std::fs::remove_dir_all(&dir).ok();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["findings"][0]["rule"], "dynamic-key");
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&walked.stdout).unwrap();
+    assert_eq!(report["findings"].as_array().unwrap().len(), 0);
+}

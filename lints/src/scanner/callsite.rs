@@ -72,7 +72,7 @@ pub(crate) fn find(src: &str, tokens: &[Token], extra: &[String]) -> Vec<CallSit
             && is_punct(tokens, i + 1, b'!')
             && matches!(tokens.get(i + 2).map(|t| t.tok), Some(Tok::Open(_)))
         {
-            if let Some(args) = arguments(tokens, i + 2) {
+            if let Some(args) = arguments(tokens, i + 2).filter(|a| !a.is_empty()) {
                 sites.push(CallSite {
                     args,
                     two_part: false,
@@ -135,6 +135,7 @@ mod tests {
             map.key();
             let k = Key::parse("i.J");
             let k = key!("k.L");
+            let nothing = key!();
             fn call(a: u8, b: u8) {}
             macro_rules! m { () => { exec.call("m.N", op) } }
         "#;

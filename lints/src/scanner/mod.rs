@@ -54,7 +54,8 @@ fn mentions_recourse(text: &[u8]) -> bool {
 }
 
 /// Whether the crate at `root` depends on recourse (its `Cargo.toml` mentions it), cached.
-fn crate_uses_recourse(root: &Path, cache: &Mutex<HashMap<PathBuf, bool>>) -> bool {
+fn crate_uses_recourse(root: Option<&Path>, cache: &Mutex<HashMap<PathBuf, bool>>) -> bool {
+    let Some(root) = root else { return false };
     let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
     *cache.entry(root.to_path_buf()).or_insert_with(|| {
         std::fs::read(root.join("Cargo.toml")).is_ok_and(|b| mentions_recourse(&b))
@@ -212,15 +213,17 @@ struct Source {
     text: String,
     not_utf8: bool,
     lexed: lexer::Lexed,
-    crate_root: PathBuf,
+    /// Constants resolve within a crate; files outside any crate share one table.
+    crate_root: Option<PathBuf>,
 }
 
-fn crate_root(path: &Path) -> PathBuf {
+/// The directory of the nearest `Cargo.toml` above `path` (for a relative path, the current
+/// directory counts), if any.
+fn crate_root(path: &Path) -> Option<PathBuf> {
     path.ancestors()
         .skip(1)
         .find(|d| d.join("Cargo.toml").is_file())
         .map(Path::to_path_buf)
-        .unwrap_or_default()
 }
 
 /// Scans the Rust files under `paths` (files or directories; `.gitignore` honoured), in
@@ -257,7 +260,7 @@ pub fn scan_paths(
             let p = entry.path();
             let explicit = entry.depth() == 0;
             if (explicit || p.extension().is_some_and(|e| e == "rs")) && p.is_file() {
-                files.push(p.to_path_buf());
+                files.push((p.to_path_buf(), explicit));
             }
         }
     }
@@ -277,7 +280,9 @@ pub fn scan_paths(
             s.spawn(|| {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(path) = files.get(i) else { break };
+                    let Some((path, explicit)) = files.get(i) else {
+                        break;
+                    };
                     let bytes = match std::fs::read(path) {
                         Ok(b) => b,
                         Err(source) => {
@@ -292,10 +297,9 @@ pub fn scan_paths(
                         }
                     };
                     let root = crate_root(path);
-                    if !config.scan_all
-                        && !mentions_recourse(&bytes)
-                        && !crate_uses_recourse(&root, &crates)
-                    {
+                    // A file named on the command line is always scanned.
+                    let candidate = *explicit || config.scan_all || mentions_recourse(&bytes);
+                    if !candidate && !crate_uses_recourse(root.as_deref(), &crates) {
                         continue;
                     }
                     let (text, not_utf8) = match String::from_utf8(bytes) {
@@ -321,18 +325,18 @@ pub fn scan_paths(
     let sources = read.into_inner().unwrap_or_else(|e| e.into_inner());
 
     // Constants are resolved within their crate.
-    let mut consts: BTreeMap<&Path, HashMap<String, String>> = BTreeMap::new();
+    let mut consts: BTreeMap<Option<&Path>, HashMap<String, String>> = BTreeMap::new();
     for s in &sources {
         consts::collect(
             &s.text,
             &s.lexed.tokens,
-            consts.entry(&s.crate_root).or_default(),
+            consts.entry(s.crate_root.as_deref()).or_default(),
         );
     }
     let empty = HashMap::new();
     let mut report = Report::default();
     for s in &sources {
-        let table = consts.get(s.crate_root.as_path()).unwrap_or(&empty);
+        let table = consts.get(&s.crate_root.as_deref()).unwrap_or(&empty);
         let scan = analyze(&s.path, &s.text, &s.lexed, table, config, s.not_utf8);
         report.findings.extend(scan.findings);
         report.keys.extend(scan.keys);
