@@ -1,33 +1,14 @@
-//! Golden tests over `testdata/lint/`: the findings (rule, line, column, key) and keys of each
-//! corpus file. Snapshots live in `tests/snapshots/`; review changes with `cargo insta review`.
+//! The scanner over `testdata/lint/` and real trees. The golden findings of each corpus file
+//! are checked through the binary, in `cli/tests/cli/lint.rs`.
 
 #![allow(missing_docs)]
 
 use std::path::{Path, PathBuf};
 
 use recourse_lints::{Config, PolicyKeys, Rule, scan_paths};
-use serde_json::json;
 
 fn corpus() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/lint")
-}
-
-fn scan(path: &Path) -> serde_json::Value {
-    let report = scan_paths(&[path.to_path_buf()], &Config::default(), None).unwrap();
-    json!({
-        "findings": report.findings.iter().map(|f| json!({
-            "rule": f.rule.id(), "severity": f.severity.as_str(), "line": f.line, "column": f.column,
-            "end_line": f.end_line, "end_column": f.end_column, "key": f.key, "message": f.message,
-        })).collect::<Vec<_>>(),
-        "keys": report.keys.iter().map(|k| json!({"key": k.key, "line": k.line, "column": k.column})).collect::<Vec<_>>(),
-    })
-}
-
-#[test]
-fn corpus_findings_match_their_snapshots() {
-    insta::glob!("../../testdata/lint", "*/*.rs", |path| {
-        insta::assert_json_snapshot!(scan(path));
-    });
 }
 
 #[test]

@@ -133,3 +133,34 @@ fn a_file_named_on_the_command_line_is_always_scanned() {
     let report: serde_json::Value = serde_json::from_slice(&walked.stdout).unwrap();
     assert_eq!(report["findings"].as_array().unwrap().len(), 0);
 }
+
+/// Golden findings: `recourse lint --format json` on each corpus file, reduced to what a user
+/// acts on. Snapshots in `tests/cli/snapshots/`; review changes with `cargo insta review`.
+#[test]
+fn corpus_files_yield_exactly_their_golden_findings() {
+    insta::glob!("../../../testdata/lint", "*/*.rs", |path| {
+        let out = recourse(&["lint", "--format", "json", path.to_str().unwrap()]);
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let findings: Vec<serde_json::Value> = report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                serde_json::json!({
+                    "rule": f["rule"], "severity": f["severity"], "line": f["line"], "column": f["column"],
+                    "end_line": f["end_line"], "end_column": f["end_column"], "key": f["key"], "message": f["message"],
+                })
+            })
+            .collect();
+        let keys: Vec<serde_json::Value> = report["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| serde_json::json!({"key": k["key"], "line": k["line"], "column": k["column"]}))
+            .collect();
+        let exit = out.status.code();
+        insta::assert_json_snapshot!(
+            serde_json::json!({"exit": exit, "findings": findings, "keys": keys})
+        );
+    });
+}
