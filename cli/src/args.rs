@@ -57,4 +57,8 @@ pub(crate) struct LintArgs {
     /// present).
     #[arg(long)]
     pub(crate) config: Option<PathBuf>,
+    /// Policy files or directories: also report keys no policy covers (`uncovered-key`) and
+    /// policies no call site uses (`unused-policy`).
+    #[arg(long = "policies", value_name = "P")]
+    pub(crate) policies: Vec<PathBuf>,
 }

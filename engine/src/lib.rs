@@ -64,7 +64,7 @@ pub use executor::{
 };
 pub use key::{Key, MAX_KEY_LEN};
 pub use observe::{AttemptRecord, Observer, Timeline};
-pub use policy::Policy;
+pub use policy::{Policy, PolicySet};
 pub use tokio_util::sync::CancellationToken;
 
 /// The examples in `docs/` run as doc tests, so the documentation cannot drift from the code.

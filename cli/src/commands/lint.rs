@@ -2,7 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
-use recourse_lints::{Config, LintError, sarif, scan_paths};
+use recourse_engine::policy::{LoadError, PolicySet};
+use recourse_lints::{Config, LintError, PolicyKeys, sarif, scan_paths};
 
 use crate::args::{LintArgs, LintFormat};
 use crate::diag;
@@ -29,6 +30,29 @@ fn config(args: &LintArgs) -> Result<Config, LintError> {
     }
 }
 
+/// The keys of the policy sets under `paths`, with where each is defined.
+fn policy_keys(paths: &[PathBuf]) -> Result<Option<PolicyKeys>, LoadError> {
+    if paths.is_empty() {
+        return Ok(None);
+    }
+    let mut set = PolicySet::new();
+    for p in paths {
+        set.merge(PolicySet::from_path(p)?)?;
+    }
+    let entries = set
+        .entries()
+        .map(|(key, _, o)| {
+            (
+                key.to_owned(),
+                o.path.clone(),
+                o.position.line,
+                o.position.column,
+            )
+        })
+        .collect();
+    Ok(Some(PolicyKeys { entries }))
+}
+
 fn lint(args: &LintArgs, color: bool) -> Result<Status, LintError> {
     let config = config(args)?;
     let paths = if args.paths.is_empty() {
@@ -36,7 +60,14 @@ fn lint(args: &LintArgs, color: bool) -> Result<Status, LintError> {
     } else {
         args.paths.clone()
     };
-    let report = scan_paths(&paths, &config, None)?;
+    let policies = match policy_keys(&args.policies) {
+        Ok(p) => p,
+        Err(e) => {
+            diag::error(&e, color);
+            return Ok(Status::Usage);
+        }
+    };
+    let report = scan_paths(&paths, &config, policies.as_ref())?;
     match args.format {
         LintFormat::Json => {
             output::data(&serde_json::to_string_pretty(&report).expect("reports serialize"))

@@ -164,3 +164,68 @@ fn corpus_files_yield_exactly_their_golden_findings() {
         );
     });
 }
+
+#[test]
+fn policies_cross_check_keys_in_code() {
+    let policies =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/lint-policies/policies.yaml");
+    let out = recourse(&[
+        "lint",
+        "--format",
+        "json",
+        "--policies",
+        policies.to_str().unwrap(),
+        &corpus("good"),
+    ]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let by_rule = |rule: &str| -> Vec<String> {
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["rule"] == rule)
+            .map(|f| f["key"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        by_rule("uncovered-key"),
+        [
+            "search.Query",
+            "users.Get",
+            "orders.List",
+            "billing.Invoice",
+            "billing.Refund",
+            "shipping.Quote",
+            "shipping.Track"
+        ]
+    );
+    assert_eq!(by_rule("unused-policy"), ["ghost.Key"]);
+    let unused = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "unused-policy")
+        .unwrap();
+    assert_eq!(
+        (unused["line"].as_u64(), unused["column"].as_u64()),
+        (Some(7), Some(3))
+    );
+    assert_eq!(out.status.code(), Some(1), "uncovered keys are errors");
+    // An invalid policy file is a usage error, reported with its location.
+    let dir = std::env::temp_dir().join(format!("recourse-lint-policies-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "version: 1\npolicies:\n  a.B: { retry: { max_attempt: 2 } }\n",
+    )
+    .unwrap();
+    let out = recourse(&["lint", "--policies", bad.to_str().unwrap(), &corpus("good")]);
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.yaml:3:") && err.contains("max_attempt"),
+        "{err}"
+    );
+}

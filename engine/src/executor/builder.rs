@@ -98,6 +98,18 @@ impl ExecutorBuilder {
         self
     }
 
+    /// Uses a loaded [`PolicySet`](crate::PolicySet) for policies and registers the budgets it
+    /// declares (budgets registered in code with the same name win).
+    pub fn policy_set(mut self, set: crate::PolicySet) -> Self {
+        for (name, spec, _) in set.budgets() {
+            self.budgets
+                .entry(name.to_owned())
+                .or_insert_with(|| spec.build());
+        }
+        self.provider = Some(Arc::new(set));
+        self
+    }
+
     /// A static policy for `key` (`namespace.*` for a namespace default). Later calls win.
     pub fn policy(mut self, key: &str, policy: Policy) -> Self {
         self.statics.insert(key, policy);

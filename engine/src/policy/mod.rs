@@ -5,12 +5,18 @@
 //! optional); [`Policy::normalize`] fills and clamps it; the executor compiles the normalized
 //! policy once per key into the form its hot path reads.
 
+mod document;
 mod duration;
 mod model;
 mod normalize;
+mod set;
+#[cfg(feature = "yaml")]
+mod yaml;
 
+pub use document::{BudgetSpec, Document, Position, SourceTree, pointer_segment};
 pub use duration::{DurationError, FormatDuration, format_duration, parse_duration};
 pub use model::{
     BudgetRef, CircuitPolicy, HedgePolicy, Jitter, Policy, PolicyMeta, PolicySource, RetryPolicy,
 };
 pub use normalize::bounds;
+pub use set::{Layer, LoadError, LoadProblem, Origin, PolicySet, Resolved, load_document};

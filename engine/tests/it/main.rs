@@ -11,6 +11,8 @@
 mod support;
 
 mod docs;
+#[cfg(feature = "yaml")]
+mod policy_files;
 mod props;
 mod props_hedge;
 mod s_a_keys;

@@ -40,7 +40,10 @@ fn arguments(tokens: &[Token], open: usize) -> Option<Vec<(usize, usize)>> {
                 }
             }
             Tok::Punct(b',') if depth == 1 => {
-                args.push((start, i));
+                // An empty argument (`f(, x)`, broken code) is no argument.
+                if i > start {
+                    args.push((start, i));
+                }
                 start = i + 1;
             }
             _ => {}
@@ -122,6 +125,15 @@ mod tests {
                 src[l.tokens[s].start as usize..l.tokens[e - 1].end as usize].to_owned()
             })
             .collect()
+    }
+
+    #[test]
+    fn empty_arguments_are_no_arguments() {
+        // Found by the call-site soup property: `f(, x)` once produced an inverted span.
+        let src = "exec.call(,\"a.B\", op); Key::new(,); key!(,);";
+        assert_eq!(keys(src), ["\"a.B\""]);
+        let scan = crate::scan_source("x.rs", src, &crate::Config::default());
+        assert_eq!(scan.keys.len(), 1);
     }
 
     #[test]

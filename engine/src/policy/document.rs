@@ -1,0 +1,126 @@
+//! The policy document, version 1 (DESIGN.md §4.1), and the source tree it is read from: every
+//! node's line and column by JSON pointer, so an error points at the offending node.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::duration::opt_serde;
+use super::model::Policy;
+
+/// A budget declared in a policy document.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum BudgetSpec {
+    /// [`TokenBucket`](crate::budget::TokenBucket).
+    TokenBucket {
+        /// Tokens when full.
+        capacity: u64,
+        /// Tokens added per second.
+        #[serde(default)]
+        refill_per_second: f64,
+    },
+    /// [`Ratio`](crate::budget::Ratio).
+    Ratio {
+        /// Retries per first attempt (0.1 = 10%).
+        ratio: f64,
+        /// Retries per second always allowed.
+        #[serde(default)]
+        min_per_second: f64,
+        /// The sliding window (default 10s).
+        #[serde(default, with = "opt_serde", skip_serializing_if = "Option::is_none")]
+        window: Option<Duration>,
+    },
+    /// [`Unlimited`](crate::budget::Unlimited).
+    Unlimited,
+}
+
+impl BudgetSpec {
+    /// The budget this spec describes.
+    pub fn build(&self) -> std::sync::Arc<dyn crate::budget::Budget> {
+        use crate::budget::{Ratio, TokenBucket, Unlimited};
+        match self {
+            BudgetSpec::TokenBucket {
+                capacity,
+                refill_per_second,
+            } => std::sync::Arc::new(TokenBucket::new(*capacity, *refill_per_second)),
+            BudgetSpec::Ratio {
+                ratio,
+                min_per_second,
+                window,
+            } => std::sync::Arc::new(Ratio::new(
+                *ratio,
+                *min_per_second,
+                window.unwrap_or(Duration::from_secs(10)),
+            )),
+            BudgetSpec::Unlimited => std::sync::Arc::new(Unlimited),
+        }
+    }
+}
+
+/// A policy document as written.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Document {
+    /// Always 1.
+    pub version: u32,
+    /// Field-level defaults for every key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub defaults: Option<Policy>,
+    /// Budgets the engine builds by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub budgets: BTreeMap<String, BudgetSpec>,
+    /// Policies by key; `namespace.*` covers every key of the namespace without its own entry.
+    #[serde(default)]
+    pub policies: BTreeMap<String, Policy>,
+}
+
+/// A 1-based line and column (in characters) in a source file.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Position {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column, in characters.
+    pub column: usize,
+}
+
+/// A parsed source: the document as a JSON value, and where each node is.
+#[derive(Clone, Debug, Default)]
+pub struct SourceTree {
+    /// The document.
+    pub value: serde_json::Value,
+    /// Position of each value by JSON pointer (`/policies/payments.Charge/retry`).
+    pub values: HashMap<String, Position>,
+    /// Position of each mapping key by the pointer of its value.
+    pub keys: HashMap<String, Position>,
+}
+
+impl SourceTree {
+    /// Where the node at `pointer` is: its value, else the closest ancestor.
+    pub fn position(&self, pointer: &str) -> Position {
+        let mut p = pointer;
+        loop {
+            if let Some(pos) = self.values.get(p) {
+                return *pos;
+            }
+            match p.rfind('/') {
+                Some(i) => p = &p[..i],
+                None => return Position { line: 1, column: 1 },
+            }
+        }
+    }
+
+    /// Where the key of the node at `pointer` is (for unknown fields and duplicates).
+    pub fn key_position(&self, pointer: &str) -> Position {
+        self.keys
+            .get(pointer)
+            .copied()
+            .unwrap_or_else(|| self.position(pointer))
+    }
+}
+
+/// Escapes one JSON-pointer segment (RFC 6901).
+pub fn pointer_segment(s: &str) -> String {
+    s.replace('~', "~0").replace('/', "~1")
+}

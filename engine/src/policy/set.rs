@@ -1,0 +1,522 @@
+//! A policy set: one or more policy documents (a file, or every `*.yaml`/`*.yml`/`*.json` of a
+//! directory), resolved per key with the provenance of every field (DESIGN.md §4.1):
+//! the key's own entry, else its `namespace.*` entry; missing fields from `defaults`, then the
+//! built-in defaults; then normalization.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+
+use serde_json::Value;
+
+use super::document::{BudgetSpec, Document, Position, SourceTree};
+use super::model::{Policy, PolicySource};
+use crate::key::Key;
+use crate::provider::{Provider, ProviderFailure};
+
+/// One problem found while loading a policy source.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoadProblem {
+    /// A stable code: `syntax`, `schema`, `duplicate-key`, `io`.
+    pub code: &'static str,
+    /// JSON pointer of the offending node (empty for the whole file).
+    pub pointer: String,
+    /// Where it is.
+    pub position: Position,
+    /// What is wrong.
+    pub message: String,
+    /// What to do, when known.
+    pub help: Option<String>,
+}
+
+impl LoadProblem {
+    pub(crate) fn syntax(position: Position, message: String) -> LoadProblem {
+        LoadProblem {
+            code: "syntax",
+            pointer: String::new(),
+            position,
+            message,
+            help: None,
+        }
+    }
+
+    pub(crate) fn schema(
+        pointer: &str,
+        position: Position,
+        message: String,
+        help: Option<String>,
+    ) -> LoadProblem {
+        LoadProblem {
+            code: "schema",
+            pointer: pointer.to_owned(),
+            position,
+            message,
+            help,
+        }
+    }
+}
+
+/// A policy source that could not be loaded.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{path}:{}:{}: {}", .problem.position.line, .problem.position.column, .problem.message)]
+pub struct LoadError {
+    /// The file.
+    pub path: String,
+    /// The first problem.
+    pub problem: Box<LoadProblem>,
+}
+
+/// Where an entry was defined.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Origin {
+    /// The file.
+    pub path: String,
+    /// The entry's key in it.
+    pub position: Position,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}",
+            self.path, self.position.line, self.position.column
+        )
+    }
+}
+
+/// Where a field of a resolved policy came from (`recourse policy explain`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Layer {
+    /// The key's own entry.
+    Entry,
+    /// The `namespace.*` entry.
+    Namespace,
+    /// The document's `defaults`.
+    Defaults,
+    /// The built-in defaults.
+    Builtin,
+    /// Normalization changed the value (a bound or a fill-in).
+    Clamped,
+}
+
+impl Layer {
+    /// `entry`, `namespace`, `defaults`, `builtin` or `clamped`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Layer::Entry => "entry",
+            Layer::Namespace => "namespace",
+            Layer::Defaults => "defaults",
+            Layer::Builtin => "built-in",
+            Layer::Clamped => "clamped",
+        }
+    }
+}
+
+/// A key's effective policy and where each field came from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Resolved {
+    /// The normalized policy.
+    pub policy: Policy,
+    /// The entry used (`payments.Charge` or `payments.*`), if any.
+    pub entry: Option<String>,
+    /// Every field path (`retry.max_attempts`) and its layer.
+    pub origins: BTreeMap<String, Layer>,
+}
+
+/// One or more policy documents, merged.
+#[derive(Clone, Debug, Default)]
+pub struct PolicySet {
+    defaults: Option<(Policy, Origin)>,
+    budgets: BTreeMap<String, (BudgetSpec, Origin)>,
+    entries: BTreeMap<String, (Policy, Origin)>,
+}
+
+fn problem_at(
+    tree: &SourceTree,
+    pointer: &str,
+    message: String,
+    help: Option<String>,
+) -> LoadProblem {
+    LoadProblem::schema(pointer, tree.position(pointer), message, help)
+}
+
+/// Edit distance, for "did you mean".
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(row[j + 1] + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+/// "did you mean" help for serde's `unknown field `x`, expected one of `a`, `b``.
+pub(crate) fn did_you_mean(message: &str) -> Option<String> {
+    let mut parts = message.split('`');
+    let unknown = parts.nth(1)?;
+    let best = parts
+        .skip(1)
+        .step_by(2)
+        .map(|c| (distance(unknown, c), c))
+        .min()?;
+    (best.0 <= 3).then(|| format!("did you mean `{}`?", best.1))
+}
+
+fn parse_tree(text: &str) -> Result<SourceTree, LoadProblem> {
+    #[cfg(feature = "yaml")]
+    {
+        super::yaml::parse(text)
+    }
+    #[cfg(not(feature = "yaml"))]
+    {
+        let value: Value =
+            serde_json::from_str(text.trim_start_matches('\u{feff}')).map_err(|e| {
+                LoadProblem::syntax(
+                    Position {
+                        line: e.line(),
+                        column: e.column(),
+                    },
+                    format!("{e} (YAML needs the engine's `yaml` feature)"),
+                )
+            })?;
+        Ok(SourceTree {
+            value,
+            ..SourceTree::default()
+        })
+    }
+}
+
+/// Parses and type-checks one policy document.
+///
+/// # Errors
+///
+/// The first problem: syntax, a field of the wrong type or unknown (with "did you mean"), a bad
+/// duration, a version other than 1, a policy key that is not a valid key.
+pub fn load_document(text: &str) -> Result<(Document, SourceTree), LoadProblem> {
+    let tree = parse_tree(text)?;
+    if !tree.value.is_object() {
+        return Err(problem_at(
+            &tree,
+            "",
+            "a policy document is a mapping with `version: 1` and `policies`".to_owned(),
+            None,
+        ));
+    }
+    let doc: Document = serde_path_to_error::deserialize(&tree.value).map_err(|e| {
+        let pointer: String = e
+            .path()
+            .iter()
+            .filter_map(|s| match s {
+                serde_path_to_error::Segment::Map { key } => {
+                    Some(format!("/{}", super::document::pointer_segment(key)))
+                }
+                serde_path_to_error::Segment::Seq { index } => Some(format!("/{index}")),
+                _ => None,
+            })
+            .collect();
+        let message = e.inner().to_string();
+        let unknown = message.starts_with("unknown field");
+        let position = if unknown {
+            tree.key_position(&pointer)
+        } else {
+            tree.position(&pointer)
+        };
+        let help = if unknown {
+            did_you_mean(&message)
+        } else {
+            None
+        };
+        LoadProblem::schema(&pointer, position, message, help)
+    })?;
+    if doc.version != 1 {
+        return Err(problem_at(
+            &tree,
+            "/version",
+            format!(
+                "unsupported version {}; this recourse reads version 1",
+                doc.version
+            ),
+            None,
+        ));
+    }
+    for key in doc.policies.keys() {
+        let pointer = format!("/policies/{}", super::document::pointer_segment(key));
+        if key.trim().is_empty() || key.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(LoadProblem::schema(
+                &pointer,
+                tree.key_position(&pointer),
+                format!(
+                    "{key:?} is not a valid key (empty, or with whitespace or control characters)"
+                ),
+                Some("name keys `namespace.Name`, e.g. payments.Charge".to_owned()),
+            ));
+        }
+    }
+    Ok((doc, tree))
+}
+
+impl PolicySet {
+    /// An empty set (every key gets the built-in default).
+    pub fn new() -> PolicySet {
+        PolicySet::default()
+    }
+
+    /// Loads one document from `text`, naming it `path` in errors and origins.
+    ///
+    /// # Errors
+    ///
+    /// See [`load_document`].
+    pub fn from_str(text: &str, path: &str) -> Result<PolicySet, LoadError> {
+        let err = |problem| LoadError {
+            path: path.to_owned(),
+            problem: Box::new(problem),
+        };
+        let (doc, tree) = load_document(text).map_err(err)?;
+        let origin = |pointer: String| Origin {
+            path: path.to_owned(),
+            position: tree.key_position(&pointer),
+        };
+        let mut set = PolicySet::new();
+        if let Some(d) = doc.defaults {
+            set.defaults = Some((d, origin("/defaults".to_owned())));
+        }
+        for (name, spec) in doc.budgets {
+            let o = origin(format!(
+                "/budgets/{}",
+                super::document::pointer_segment(&name)
+            ));
+            set.budgets.insert(name, (spec, o));
+        }
+        for (key, policy) in doc.policies {
+            let o = origin(format!(
+                "/policies/{}",
+                super::document::pointer_segment(&key)
+            ));
+            set.entries.insert(key.trim().to_owned(), (policy, o));
+        }
+        Ok(set)
+    }
+
+    /// Loads a file, or every `*.yaml`, `*.yml` and `*.json` file of a directory (a key or budget
+    /// defined twice is an error naming both places).
+    ///
+    /// # Errors
+    ///
+    /// An unreadable path (code `io`), an invalid file, or a duplicate definition.
+    pub fn from_path(path: &Path) -> Result<PolicySet, LoadError> {
+        let io = |p: &Path, e: std::io::Error| LoadError {
+            path: p.display().to_string(),
+            problem: Box::new(LoadProblem {
+                code: "io",
+                pointer: String::new(),
+                position: Position { line: 1, column: 1 },
+                message: e.to_string(),
+                help: None,
+            }),
+        };
+        if !path.is_dir() {
+            let bytes = std::fs::read(path).map_err(|e| io(path, e))?;
+            let text = String::from_utf8(bytes).map_err(|e| {
+                let upto = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+                let text = String::from_utf8_lossy(upto);
+                let line = text.matches('\n').count() + 1;
+                let column = text.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+                LoadError {
+                    path: path.display().to_string(),
+                    problem: Box::new(LoadProblem::syntax(
+                        Position { line, column },
+                        "the file is not valid UTF-8".to_owned(),
+                    )),
+                }
+            })?;
+            return PolicySet::from_str(&text, &path.display().to_string());
+        }
+        let mut files: Vec<_> = std::fs::read_dir(path)
+            .map_err(|e| io(path, e))?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.extension()
+                    .is_some_and(|e| e == "yaml" || e == "yml" || e == "json")
+            })
+            .collect();
+        files.sort();
+        let mut set = PolicySet::new();
+        for f in files {
+            set.merge(PolicySet::from_path(&f)?)?;
+        }
+        Ok(set)
+    }
+
+    /// Adds another set's definitions.
+    ///
+    /// # Errors
+    ///
+    /// A key, a budget or `defaults` defined in both (code `duplicate-key`, naming both places).
+    pub fn merge(&mut self, other: PolicySet) -> Result<(), LoadError> {
+        let dup = |what: String, first: &Origin, second: &Origin| LoadError {
+            path: second.path.clone(),
+            problem: Box::new(LoadProblem {
+                code: "duplicate-key",
+                pointer: String::new(),
+                position: second.position,
+                message: format!("{what} is defined twice: here and at {first}"),
+                help: Some("keep one definition".to_owned()),
+            }),
+        };
+        if let (Some((_, a)), Some((_, b))) = (&self.defaults, &other.defaults) {
+            return Err(dup("`defaults`".to_owned(), a, b));
+        }
+        for (k, (_, b)) in &other.entries {
+            if let Some((_, a)) = self.entries.get(k) {
+                return Err(dup(format!("policy {k:?}"), a, b));
+            }
+        }
+        for (k, (_, b)) in &other.budgets {
+            if let Some((_, a)) = self.budgets.get(k) {
+                return Err(dup(format!("budget {k:?}"), a, b));
+            }
+        }
+        if other.defaults.is_some() {
+            self.defaults = other.defaults;
+        }
+        self.entries.extend(other.entries);
+        self.budgets.extend(other.budgets);
+        Ok(())
+    }
+
+    /// Every policy entry (`namespace.*` ones included) with where it is defined.
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &Policy, &Origin)> {
+        self.entries.iter().map(|(k, (p, o))| (k.as_str(), p, o))
+    }
+
+    /// Every declared budget.
+    pub fn budgets(&self) -> impl Iterator<Item = (&str, &BudgetSpec, &Origin)> {
+        self.budgets.iter().map(|(k, (b, o))| (k.as_str(), b, o))
+    }
+
+    /// The entry covering `key`: its own, else its `namespace.*`.
+    fn entry_for(&self, key: &Key) -> Option<(&str, &Policy, Layer)> {
+        if let Some((k, (p, _))) = self.entries.get_key_value(key.as_str()) {
+            return Some((k, p, Layer::Entry));
+        }
+        let ns = format!("{}.*", key.namespace());
+        self.entries
+            .get_key_value(ns.as_str())
+            .map(|(k, (p, _))| (k.as_str(), p, Layer::Namespace))
+    }
+
+    /// The effective policy of `key` and where each field came from.
+    pub fn resolve(&self, key: &Key) -> Resolved {
+        let mut value = serde_json::to_value(Policy::builtin()).unwrap_or(Value::Null);
+        let mut origins = BTreeMap::new();
+        leaves(&value, "", &mut |path| {
+            origins.insert(path, Layer::Builtin);
+        });
+        if let Some((d, _)) = &self.defaults {
+            overlay(
+                &mut value,
+                &serde_json::to_value(d).unwrap_or(Value::Null),
+                "",
+                Layer::Defaults,
+                &mut origins,
+            );
+        }
+        let entry = self.entry_for(key);
+        if let Some((_, p, layer)) = entry {
+            overlay(
+                &mut value,
+                &serde_json::to_value(p).unwrap_or(Value::Null),
+                "",
+                layer,
+                &mut origins,
+            );
+        }
+        let mut policy: Policy =
+            serde_json::from_value(value).unwrap_or_else(|_| Policy::builtin());
+        policy.meta = Default::default();
+        policy.meta.source = if entry.is_some() || self.defaults.is_some() {
+            PolicySource::File
+        } else {
+            PolicySource::Default
+        };
+        let policy = policy.normalize();
+        for field in &policy.meta.changed_fields {
+            origins.insert((*field).to_owned(), Layer::Clamped);
+        }
+        // Fields normalization filled in (hedge and circuit bounds) show too.
+        if let Ok(v) = serde_json::to_value(&policy) {
+            leaves(&v, "", &mut |path| {
+                origins.entry(path).or_insert(Layer::Clamped);
+            });
+        }
+        Resolved {
+            policy,
+            entry: entry.map(|(k, ..)| k.to_owned()),
+            origins,
+        }
+    }
+}
+
+/// Calls `f` with the dotted path of every leaf of `v`.
+fn leaves(v: &Value, prefix: &str, f: &mut dyn FnMut(String)) {
+    match v {
+        Value::Object(m) => {
+            for (k, child) in m {
+                let path = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                leaves(child, &path, f);
+            }
+        }
+        _ => f(prefix.to_owned()),
+    }
+}
+
+/// Lays the leaves of `top` over `base`, recording their layer.
+fn overlay(
+    base: &mut Value,
+    top: &Value,
+    prefix: &str,
+    layer: Layer,
+    origins: &mut BTreeMap<String, Layer>,
+) {
+    let (Value::Object(b), Value::Object(t)) = (base, top) else {
+        return;
+    };
+    for (k, tv) in t {
+        let path = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        match (b.get_mut(k), tv) {
+            (Some(bv @ Value::Object(_)), Value::Object(_)) => {
+                overlay(bv, tv, &path, layer, origins)
+            }
+            _ => {
+                b.insert(k.clone(), tv.clone());
+                leaves(tv, &path, &mut |p| {
+                    origins.insert(p, layer);
+                });
+            }
+        }
+    }
+}
+
+impl Provider for PolicySet {
+    fn policy(&self, key: &Key) -> Result<Policy, ProviderFailure> {
+        Ok(self.resolve(key).policy)
+    }
+}
