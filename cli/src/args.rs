@@ -32,6 +32,56 @@ pub(crate) enum ColorChoice {
 pub(crate) enum Command {
     /// Find every call-site key in Rust source and check it (pre-commit).
     Lint(LintArgs),
+    /// Review policy files: validate them, explain a key's effective policy.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Print a published JSON Schema.
+    Schema {
+        /// Which schema.
+        #[arg(value_enum)]
+        which: SchemaName,
+    },
+}
+
+/// The published schemas.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum SchemaName {
+    /// The policy document (schemas/policy.schema.json).
+    Policy,
+}
+
+/// Data formats of the policy commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Format {
+    /// Diagnostics or a table, for people.
+    Human,
+    /// JSON on stdout.
+    Json,
+}
+
+/// `recourse policy ...`
+#[derive(Debug, Subcommand)]
+pub(crate) enum PolicyCommand {
+    /// Check policy files: every problem at once, at its line and column.
+    Validate {
+        /// Policy files or directories.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+    },
+    /// The effective policy of a key, and where each value came from.
+    Explain {
+        /// The key (`payments.Charge`).
+        key: String,
+        /// Policy files or directories.
+        #[arg(long = "policies", value_name = "P", required = true)]
+        policies: Vec<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+    },
 }
 
 /// Output formats of `lint`.

@@ -9,6 +9,7 @@ mod commands;
 mod diag;
 mod exit;
 mod output;
+mod validate;
 
 fn main() -> ExitCode {
     let cli = args::Cli::parse();
@@ -20,6 +21,8 @@ fn main() -> ExitCode {
             exit::Status::Usage
         }
         Some(args::Command::Lint(a)) => commands::lint::run(&a, color),
+        Some(args::Command::Policy(p)) => commands::policy::run(p, color),
+        Some(args::Command::Schema { which }) => commands::schema::run(which),
     };
     status.into()
 }

@@ -1,3 +1,5 @@
 //! One module per command.
 
 pub(crate) mod lint;
+pub(crate) mod policy;
+pub(crate) mod schema;

@@ -1,6 +1,7 @@
 //! miette glue: library errors and findings as diagnostics, on stderr.
 
 pub(crate) mod lint;
+pub(crate) mod policy;
 
 use miette::{GraphicalReportHandler, GraphicalTheme};
 

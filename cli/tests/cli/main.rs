@@ -3,6 +3,7 @@
 use std::process::Command;
 
 mod lint;
+mod policy;
 
 fn recourse(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_recourse"))

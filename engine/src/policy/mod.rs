@@ -19,4 +19,7 @@ pub use model::{
     BudgetRef, CircuitPolicy, HedgePolicy, Jitter, Policy, PolicyMeta, PolicySource, RetryPolicy,
 };
 pub use normalize::bounds;
-pub use set::{Layer, LoadError, LoadProblem, Origin, PolicySet, Resolved, load_document};
+pub use set::{
+    Layer, LoadError, LoadProblem, Origin, PolicySet, Resolved, check_strict_json, load_document,
+    parse_source,
+};

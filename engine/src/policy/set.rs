@@ -171,7 +171,13 @@ pub(crate) fn did_you_mean(message: &str) -> Option<String> {
     (best.0 <= 3).then(|| format!("did you mean `{}`?", best.1))
 }
 
-fn parse_tree(text: &str) -> Result<SourceTree, LoadProblem> {
+/// Parses a policy source (YAML with the `yaml` feature, JSON always) into its tree of values
+/// and positions, without checking its fields.
+///
+/// # Errors
+///
+/// Syntax errors and duplicate keys (code `duplicate-key`), at their position.
+pub fn parse_source(text: &str) -> Result<SourceTree, LoadProblem> {
     #[cfg(feature = "yaml")]
     {
         super::yaml::parse(text)
@@ -195,6 +201,26 @@ fn parse_tree(text: &str) -> Result<SourceTree, LoadProblem> {
     }
 }
 
+/// Checks that a `.json` policy file is strict JSON (the YAML reader would accept more, such as
+/// trailing commas).
+///
+/// # Errors
+///
+/// The JSON syntax error at its position.
+pub fn check_strict_json(text: &str) -> Result<(), LoadProblem> {
+    serde_json::from_str::<serde::de::IgnoredAny>(text.trim_start_matches('\u{feff}'))
+        .map(|_| ())
+        .map_err(|e| {
+            LoadProblem::syntax(
+                Position {
+                    line: e.line(),
+                    column: e.column(),
+                },
+                e.to_string(),
+            )
+        })
+}
+
 /// Parses and type-checks one policy document.
 ///
 /// # Errors
@@ -202,7 +228,7 @@ fn parse_tree(text: &str) -> Result<SourceTree, LoadProblem> {
 /// The first problem: syntax, a field of the wrong type or unknown (with "did you mean"), a bad
 /// duration, a version other than 1, a policy key that is not a valid key.
 pub fn load_document(text: &str) -> Result<(Document, SourceTree), LoadProblem> {
-    let tree = parse_tree(text)?;
+    let tree = parse_source(text)?;
     if !tree.value.is_object() {
         return Err(problem_at(
             &tree,
@@ -338,6 +364,12 @@ impl PolicySet {
                     )),
                 }
             })?;
+            if path.extension().is_some_and(|e| e == "json") {
+                check_strict_json(&text).map_err(|p| LoadError {
+                    path: path.display().to_string(),
+                    problem: Box::new(p),
+                })?;
+            }
             return PolicySet::from_str(&text, &path.display().to_string());
         }
         let mut files: Vec<_> = std::fs::read_dir(path)

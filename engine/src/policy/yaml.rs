@@ -34,7 +34,12 @@ pub(crate) fn parse(text: &str) -> Result<SourceTree, LoadProblem> {
     }
     let docs = MarkedYaml::load_from_str(text).map_err(|e| {
         let m = e.marker();
-        LoadProblem::syntax(position(m), e.info().to_owned())
+        let mut p = LoadProblem::syntax(position(m), e.info().to_owned());
+        if e.info().contains("duplicated key") {
+            p.code = "duplicate-key";
+            p.help = Some("a key may appear once in a mapping".to_owned());
+        }
+        p
     })?;
     let mut docs = docs.into_iter();
     let Some(root) = docs.next() else {

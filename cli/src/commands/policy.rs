@@ -1,0 +1,107 @@
+//! `recourse policy validate` and `recourse policy explain`.
+
+use std::path::PathBuf;
+
+use recourse_engine::Key;
+use recourse_engine::policy::PolicySet;
+use serde_json::json;
+
+use crate::args::{Format, PolicyCommand};
+use crate::exit::Status;
+use crate::validate::validate_paths;
+use crate::{diag, output};
+
+pub(crate) fn run(cmd: PolicyCommand, color: bool) -> Status {
+    match cmd {
+        PolicyCommand::Validate { paths, format } => validate(&paths, format, color),
+        PolicyCommand::Explain {
+            key,
+            policies,
+            format,
+        } => explain(&key, &policies, format, color),
+    }
+}
+
+fn validate(paths: &[PathBuf], format: Format, color: bool) -> Status {
+    let reports = validate_paths(paths);
+    match format {
+        Format::Json => output::data(
+            &serde_json::to_string_pretty(&json!({"version": 1, "files": reports}))
+                .expect("reports serialize"),
+        ),
+        Format::Human => diag::policy::print(&reports, color),
+    }
+    let io = reports
+        .iter()
+        .flat_map(|r| &r.diagnostics)
+        .any(|d| d.code == "io");
+    if io || reports.is_empty() {
+        Status::Usage
+    } else if reports.iter().all(|r| r.valid) {
+        Status::Ok
+    } else {
+        Status::Findings
+    }
+}
+
+fn explain(key: &str, policies: &[PathBuf], format: Format, color: bool) -> Status {
+    let mut set = PolicySet::new();
+    for p in policies {
+        match PolicySet::from_path(p).and_then(|one| set.merge(one)) {
+            Ok(()) => {}
+            Err(e) => {
+                diag::error(&e, color);
+                return if e.problem.code == "io" {
+                    Status::Usage
+                } else {
+                    Status::Findings
+                };
+            }
+        }
+    }
+    let resolved = set.resolve(&Key::parse(key));
+    let value = serde_json::to_value(&resolved.policy).unwrap_or_default();
+    let fields: Vec<serde_json::Value> = resolved
+        .origins
+        .iter()
+        .filter_map(|(path, layer)| {
+            let v = value.pointer(&format!("/{}", path.replace('.', "/")))?;
+            Some(json!({"path": path, "value": v, "origin": layer.as_str()}))
+        })
+        .collect();
+    match format {
+        Format::Json => output::data(
+            &serde_json::to_string_pretty(&json!({
+                "version": 1,
+                "key": key,
+                "entry": resolved.entry,
+                "source": resolved.policy.meta.source.as_str(),
+                "policy": value,
+                "fields": fields,
+            }))
+            .expect("JSON serializes"),
+        ),
+        Format::Human => {
+            let entry = resolved
+                .entry
+                .as_deref()
+                .map_or("no entry: defaults and built-ins".to_owned(), |e| {
+                    format!("entry {e:?}")
+                });
+            output::data(&format!("{key}: {entry}"));
+            for f in &fields {
+                let value = match &f["value"] {
+                    serde_json::Value::String(s) => s.clone(),
+                    v => v.to_string(),
+                };
+                output::data(&format!(
+                    "  {:<34} {:<12} {}",
+                    f["path"].as_str().unwrap_or_default(),
+                    value,
+                    f["origin"].as_str().unwrap_or_default()
+                ));
+            }
+        }
+    }
+    Status::Ok
+}

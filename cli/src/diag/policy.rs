@@ -1,0 +1,97 @@
+//! Policy validation diagnostics with the source snippet.
+
+use miette::{Diagnostic, LabeledSpan, NamedSource, Severity};
+
+use crate::validate::{self, FileReport, Level};
+
+#[derive(Debug)]
+struct Rendered<'a> {
+    d: &'a validate::Diagnostic,
+    source: NamedSource<String>,
+    offset: usize,
+}
+
+impl std::fmt::Display for Rendered<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.d.message)
+    }
+}
+
+impl std::error::Error for Rendered<'_> {}
+
+impl Diagnostic for Rendered<'_> {
+    fn code<'b>(&'b self) -> Option<Box<dyn std::fmt::Display + 'b>> {
+        Some(Box::new(self.d.code))
+    }
+    fn severity(&self) -> Option<Severity> {
+        Some(match self.d.severity {
+            Level::Error => Severity::Error,
+            Level::Warning => Severity::Warning,
+        })
+    }
+    fn help<'b>(&'b self) -> Option<Box<dyn std::fmt::Display + 'b>> {
+        self.d
+            .help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn std::fmt::Display>)
+    }
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        Some(&self.source)
+    }
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        let label = if self.d.pointer.is_empty() {
+            "here".to_owned()
+        } else {
+            self.d.pointer.clone()
+        };
+        Some(Box::new(std::iter::once(LabeledSpan::new(
+            Some(label),
+            self.offset,
+            1,
+        ))))
+    }
+}
+
+fn offset(text: &str, line: usize, column: usize) -> usize {
+    let start: usize = text
+        .split_inclusive('\n')
+        .take(line.saturating_sub(1))
+        .map(str::len)
+        .sum();
+    let rest = &text[start.min(text.len())..];
+    start.min(text.len())
+        + rest
+            .char_indices()
+            .nth(column.saturating_sub(1))
+            .map_or(rest.len(), |(i, _)| i)
+}
+
+/// Prints every diagnostic of every file, then a summary line per file.
+pub(crate) fn print(reports: &[FileReport], color: bool) {
+    let handler = super::handler(color);
+    for r in reports {
+        for d in &r.diagnostics {
+            let rendered = Rendered {
+                d,
+                source: NamedSource::new(&r.path, r.text.clone()),
+                offset: offset(&r.text, d.line, d.column).min(r.text.len().saturating_sub(1)),
+            };
+            let mut out = String::new();
+            let _ = handler.render_report(&mut out, &rendered);
+            eprint!("{out}");
+        }
+        let errors = r
+            .diagnostics
+            .iter()
+            .filter(|d| d.severity == Level::Error)
+            .count();
+        let warnings = r.diagnostics.len() - errors;
+        eprintln!(
+            "{}: {} ({errors} error{}, {warnings} warning{})",
+            r.path,
+            if r.valid { "valid" } else { "invalid" },
+            if errors == 1 { "" } else { "s" },
+            if warnings == 1 { "" } else { "s" }
+        );
+    }
+}

@@ -1,0 +1,149 @@
+//! Checks beyond the schema: names that resolve to nothing, backoff order, clamped values.
+
+use recourse_engine::Key;
+use recourse_engine::policy::{Document, Layer, Policy, PolicySet, SourceTree, pointer_segment};
+
+use super::{Diagnostic, Level};
+
+const CLASSIFIERS: [&str; 3] = ["always", "http", "auto"];
+const TRIGGERS: [&str; 5] = ["fixed_delay", "p50", "p90", "p95", "p99"];
+const BUDGETS: [&str; 1] = ["unlimited"];
+
+fn at(tree: &SourceTree, pointer: &str) -> recourse_engine::policy::Position {
+    tree.position(pointer)
+}
+
+fn check_policy(
+    doc: &Document,
+    tree: &SourceTree,
+    base: &str,
+    p: &Policy,
+    out: &mut Vec<Diagnostic>,
+) {
+    let declared = |name: &str| doc.budgets.contains_key(name) || BUDGETS.contains(&name);
+    for (section, r) in [("retry", &p.retry.budget), ("hedge", &p.hedge.budget)] {
+        let name = r.name.trim();
+        if !name.is_empty() && !declared(name) {
+            let ptr = format!("{base}/{section}/budget/name");
+            let mut names: Vec<&str> = doc.budgets.keys().map(String::as_str).collect();
+            names.extend(BUDGETS);
+            out.push(Diagnostic::error(
+                "unknown-budget",
+                &ptr,
+                at(tree, &ptr),
+                format!("budget {name:?} is neither declared under `budgets` nor built in"),
+                Some(format!(
+                    "declared and built-in budgets: {}",
+                    names.join(", ")
+                )),
+            ));
+        }
+    }
+    if let Some(c) = p.retry.classifier_name.as_deref().map(str::trim)
+        && !c.is_empty()
+        && !CLASSIFIERS.contains(&c)
+    {
+        let ptr = format!("{base}/retry/classifier_name");
+        out.push(Diagnostic::error(
+            "unknown-classifier",
+            &ptr,
+            at(tree, &ptr),
+            format!("classifier {c:?} is not built in (always, http, auto)"),
+            Some(
+                "register it in code with ExecutorBuilder::classifier, or use a built-in"
+                    .to_owned(),
+            ),
+        ));
+    }
+    if let Some(t) = p.hedge.trigger_name.as_deref().map(str::trim)
+        && !t.is_empty()
+        && !TRIGGERS.contains(&t)
+    {
+        let ptr = format!("{base}/hedge/trigger_name");
+        out.push(Diagnostic::error(
+            "unknown-trigger",
+            &ptr,
+            at(tree, &ptr),
+            format!("trigger {t:?} is not built in (fixed_delay, p50, p90, p95, p99)"),
+            Some("register it in code with ExecutorBuilder::trigger, or use a built-in".to_owned()),
+        ));
+    }
+    if let (Some(i), Some(m)) = (p.retry.initial_backoff, p.retry.max_backoff)
+        && m < i
+    {
+        let ptr = format!("{base}/retry/max_backoff");
+        out.push(Diagnostic::error(
+            "backoff-order",
+            &ptr,
+            at(tree, &ptr),
+            format!("max_backoff {m:?} is shorter than initial_backoff {i:?}"),
+            Some("max_backoff must be at least initial_backoff".to_owned()),
+        ));
+    }
+}
+
+/// Every semantic problem of a document that passed the schema.
+pub(crate) fn check(doc: &Document, tree: &SourceTree) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    if let Some(d) = &doc.defaults {
+        check_policy(doc, tree, "/defaults", d, &mut out);
+    }
+    for (key, p) in &doc.policies {
+        check_policy(
+            doc,
+            tree,
+            &format!("/policies/{}", pointer_segment(key)),
+            p,
+            &mut out,
+        );
+    }
+    // Values normalization will clamp: a warning at the value as written, saying what is used.
+    let set = PolicySet::from_str(&serde_json::to_string(doc).unwrap_or_default(), "").ok();
+    if let Some(set) = set {
+        for key in doc.policies.keys() {
+            let probe = key
+                .strip_suffix(".*")
+                .map_or_else(|| key.clone(), |ns| format!("{ns}.x"));
+            let resolved = set.resolve(&Key::parse(&probe));
+            let used = serde_json::to_value(&resolved.policy).unwrap_or_default();
+            for (field, layer) in &resolved.origins {
+                if *layer != Layer::Clamped {
+                    continue;
+                }
+                let ptr = format!(
+                    "/policies/{}/{}",
+                    pointer_segment(key),
+                    field.replace('.', "/")
+                );
+                if !tree.values.contains_key(&ptr) {
+                    continue; // filled in, not written
+                }
+                let value = used
+                    .pointer(&format!("/{}", field.replace('.', "/")))
+                    .cloned()
+                    .unwrap_or_default();
+                out.push(Diagnostic {
+                    code: "clamped",
+                    severity: Level::Warning,
+                    pointer: ptr.clone(),
+                    line: tree.position(&ptr).line,
+                    column: tree.position(&ptr).column,
+                    message: format!("{field} is out of bounds; {value} will be used"),
+                    help: Some(
+                        "write the value that will be used, or see docs/policies.md for the bounds"
+                            .to_owned(),
+                    ),
+                });
+            }
+        }
+    }
+    // A value already reported as an error needs no clamping warning on top.
+    let errors: Vec<String> = out
+        .iter()
+        .filter(|d| d.severity == Level::Error)
+        .map(|d| d.pointer.clone())
+        .collect();
+    out.retain(|d| d.severity == Level::Error || !errors.contains(&d.pointer));
+    out.sort_by_key(|d| (d.line, d.column));
+    out
+}
