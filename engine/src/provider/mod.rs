@@ -4,11 +4,13 @@
 //! when the provider's [`generation`](Provider::generation) changes (a reload) or the last
 //! answer was an error.
 
+mod file;
 mod fixed;
 
 use std::fmt;
 use std::sync::Arc;
 
+pub use file::{FileProvider, Watch};
 pub use fixed::StaticProvider;
 
 use crate::key::Key;

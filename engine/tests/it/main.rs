@@ -12,6 +12,8 @@ mod support;
 
 mod docs;
 #[cfg(feature = "yaml")]
+mod hot_reload;
+#[cfg(feature = "yaml")]
 mod policy_files;
 mod props;
 mod props_hedge;

@@ -1,0 +1,146 @@
+//! Hot reload on a real file (issue 4): calls keep running while the file is rewritten 100
+//! times (valid, invalid, truncated, atomically renamed). Every call runs under one whole
+//! version, old or new, never a mix or a default; invalid versions are reported and ignored.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use recourse_engine::Executor;
+use recourse_engine::provider::FileProvider;
+
+use crate::support::*;
+
+fn version(i: usize) -> String {
+    format!(
+        "version: 1\npolicies:\n  svc.op:\n    id: v{i}\n    retry: {{ max_attempts: {}, initial_backoff: 1ms, max_backoff: 1ms }}\n",
+        1 + i % 5
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_see_whole_versions_while_the_file_is_rewritten() {
+    let dir = std::env::temp_dir().join(format!("recourse-hot-reload-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("policies.yaml");
+    std::fs::write(&file, version(0)).unwrap();
+    let rejected = Arc::new(AtomicUsize::new(0));
+    let r = rejected.clone();
+    let provider = Arc::new(FileProvider::load([&file]).unwrap().on_rejection(move |_| {
+        r.fetch_add(1, Ordering::SeqCst);
+    }));
+    let exec = Executor::builder()
+        .provider_arc(provider.clone())
+        .build()
+        .unwrap();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let seen: Arc<Mutex<Vec<(Option<String>, usize)>>> = Arc::default();
+    let callers: Vec<_> = (0..4)
+        .map(|_| {
+            let (exec, stop, seen) = (exec.clone(), stop.clone(), seen.clone());
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    let (_, tl) = exec
+                        .call_traced("svc.op", |_| async { Err::<(), _>(E(0)) })
+                        .await;
+                    seen.lock().unwrap().push((
+                        tl.policy_id.as_deref().map(str::to_owned),
+                        tl.attempts.len(),
+                    ));
+                }
+            })
+        })
+        .collect();
+
+    let writer = {
+        let (provider, file) = (provider.clone(), file.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut expected_rejections = 0;
+            for i in 1..=100 {
+                let text = version(i);
+                match i % 4 {
+                    0 => {
+                        std::fs::write(&file, "version: 1\npolicies: [unclosed\n").unwrap();
+                        expected_rejections += 1;
+                    }
+                    1 => {
+                        std::fs::write(&file, &text[..text.len() - 10]).unwrap(); // truncated
+                        expected_rejections += 1;
+                    }
+                    _ => {
+                        let tmp = file.with_extension("tmp");
+                        std::fs::write(&tmp, &text).unwrap();
+                        std::fs::rename(&tmp, &file).unwrap(); // atomic
+                    }
+                }
+                let _ = provider.reload();
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            expected_rejections
+        })
+    };
+    let expected_rejections = writer.await.unwrap();
+    stop.store(true, Ordering::Relaxed);
+    for c in callers {
+        c.await.unwrap();
+    }
+    std::fs::remove_dir_all(&dir).ok();
+
+    let seen = seen.lock().unwrap();
+    assert!(seen.len() > 100, "calls kept running: {}", seen.len());
+    let mut versions = HashMap::new();
+    for (id, attempts) in seen.iter() {
+        let id = id.as_deref().expect("never the default policy");
+        let i: usize = id.trim_start_matches('v').parse().unwrap();
+        assert_eq!(
+            *attempts,
+            1 + i % 5,
+            "{id} ran with another version's attempts: a mix"
+        );
+        assert!(
+            i == 0 || i % 4 == 2 || i % 4 == 3,
+            "{id} was invalid and must never run"
+        );
+        *versions.entry(i).or_insert(0) += 1;
+    }
+    assert!(versions.len() > 1, "calls saw the reloads");
+    assert_eq!(rejected.load(Ordering::SeqCst), expected_rejections);
+    assert!(provider.last_rejection().is_some());
+    assert_eq!(
+        provider
+            .current()
+            .resolve(&recourse_engine::Key::parse("svc.op"))
+            .policy
+            .id
+            .as_deref(),
+        Some("v99")
+    );
+}
+
+#[test]
+fn reload_if_changed_notices_a_rewrite_and_watch_follows_it() {
+    let dir = std::env::temp_dir().join(format!("recourse-watch-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("p.yaml");
+    std::fs::write(&file, version(0)).unwrap();
+    let provider = Arc::new(FileProvider::load([&file]).unwrap());
+    assert!(
+        !provider.reload_if_changed().unwrap(),
+        "nothing changed yet"
+    );
+    let watch = provider.watch(Duration::from_millis(5));
+    std::fs::write(&file, version(7) + "\n# grown\n").unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let key = recourse_engine::Key::parse("svc.op");
+    while provider.current().resolve(&key).policy.id.as_deref() != Some("v7") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the watcher did not reload"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    drop(watch);
+    std::fs::remove_dir_all(&dir).ok();
+}
