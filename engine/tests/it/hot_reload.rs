@@ -36,7 +36,9 @@ async fn calls_see_whole_versions_while_the_file_is_rewritten() {
         .unwrap();
 
     let stop = Arc::new(AtomicBool::new(false));
-    let seen: Arc<Mutex<Vec<(Option<String>, usize)>>> = Arc::default();
+    // (policy id, attempts) of every call.
+    type Seen = Arc<Mutex<Vec<(Option<String>, usize)>>>;
+    let seen: Seen = Arc::default();
     let callers: Vec<_> = (0..4)
         .map(|_| {
             let (exec, stop, seen) = (exec.clone(), stop.clone(), seen.clone());
