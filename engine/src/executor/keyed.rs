@@ -249,6 +249,15 @@ impl KeyState {
         Ok(CompiledRef::Owned(compiled))
     }
 
+    /// Whether the cached resolution is current (no provider preparation needed).
+    pub(crate) fn is_current(&self, inner: &Inner) -> bool {
+        let generation = inner.provider.generation();
+        self.compiled
+            .load()
+            .as_ref()
+            .is_some_and(|c| c.generation == generation)
+    }
+
     /// The cached compiled policy, if there is one (for a key handle's snapshot).
     pub(crate) fn snapshot(&self) -> Option<Arc<Compiled>> {
         self.compiled.load_full()

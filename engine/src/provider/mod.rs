@@ -6,12 +6,14 @@
 
 mod file;
 mod fixed;
+mod remote;
 
 use std::fmt;
 use std::sync::Arc;
 
 pub use file::{FileProvider, Watch};
 pub use fixed::StaticProvider;
+pub use remote::{FetchError, PolicySource, RemoteProvider, SourceFuture};
 
 use crate::key::Key;
 use crate::policy::Policy;
@@ -77,4 +79,15 @@ pub trait Provider: Send + Sync + fmt::Debug {
     fn generation(&self) -> u64 {
         0
     }
+
+    /// Work to await before [`policy`](Provider::policy) is asked for `key` (a remote provider
+    /// fetches here, bounded by its fetch timeout). Called only when the executor has no current
+    /// resolution of the key. Default: none.
+    fn prepare<'a>(&'a self, key: &'a Key) -> Option<Prepare<'a>> {
+        let _ = key;
+        None
+    }
 }
+
+/// A provider's preparation for a lookup (see [`Provider::prepare`]).
+pub type Prepare<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>>;

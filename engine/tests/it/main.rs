@@ -17,6 +17,7 @@ mod hot_reload;
 mod policy_files;
 mod props;
 mod props_hedge;
+mod remote;
 mod s_a_keys;
 mod s_b_policy;
 mod s_c_d_execution;

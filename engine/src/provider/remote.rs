@@ -1,0 +1,301 @@
+//! Policies from a control plane that never hangs a call (Part 1 D11).
+//!
+//! - A cache with a TTL for found policies and a negative TTL for keys the source does not know.
+//! - One fetch per key at a time: concurrent misses wait for the same fetch (single flight).
+//! - No call waits longer than `fetch_timeout` for the source.
+//! - When the source fails (error or timeout), the last known good policy of the key is served,
+//!   with source `lkg`; it can be persisted to a file and restored at start-up.
+//! - Expired entries are evicted; everything runs on the executor's clock.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use super::{Prepare, Provider, ProviderError, ProviderFailure};
+use crate::clock::{Clock, Timestamp, duration_nanos};
+use crate::key::Key;
+use crate::policy::{Policy, PolicySource as Label};
+
+/// Why a source could not give a policy.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FetchError {
+    /// The source has no policy for the key (cached for the negative TTL).
+    #[error("recourse: policy not found")]
+    NotFound,
+    /// The source failed (not cached; the last known good policy is served).
+    #[error("recourse: policy fetch failed: {0}")]
+    Failed(String),
+}
+
+/// What a source's fetch returns.
+pub type SourceFuture<'a> = Pin<Box<dyn Future<Output = Result<Policy, FetchError>> + Send + 'a>>;
+
+/// A control plane: fetches the policy of one key.
+pub trait PolicySource: Send + Sync + fmt::Debug {
+    /// Fetches the policy of `key`.
+    fn fetch<'a>(&'a self, key: &'a Key) -> SourceFuture<'a>;
+}
+
+#[derive(Clone, Debug)]
+enum Cached {
+    Found(Box<Policy>),
+    NotFound,
+}
+
+#[derive(Debug)]
+struct Entry {
+    value: Cached,
+    expires: Timestamp,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    cache: HashMap<Key, Entry>,
+    last_good: HashMap<Key, Policy>,
+    inflight: HashMap<Key, Arc<Notify>>,
+}
+
+/// A provider over a [`PolicySource`].
+#[derive(Debug)]
+pub struct RemoteProvider {
+    source: Arc<dyn PolicySource>,
+    clock: Clock,
+    ttl: Duration,
+    negative_ttl: Duration,
+    fetch_timeout: Duration,
+    persist: Option<PathBuf>,
+    state: Mutex<State>,
+    changes: AtomicU64,
+    fetches: AtomicU64,
+}
+
+/// Most cache entries kept; expired ones are evicted first.
+const MAX_ENTRIES: usize = 10_000;
+
+impl RemoteProvider {
+    /// A provider over `source`: TTL 1 minute, negative TTL 10 seconds, fetch timeout 1 second,
+    /// on a tokio clock (give it the executor's with [`clock`](RemoteProvider::clock)).
+    pub fn new(source: impl PolicySource + 'static) -> RemoteProvider {
+        RemoteProvider {
+            source: Arc::new(source),
+            clock: Clock::tokio(),
+            ttl: Duration::from_secs(60),
+            negative_ttl: Duration::from_secs(10),
+            fetch_timeout: Duration::from_secs(1),
+            persist: None,
+            state: Mutex::new(State::default()),
+            changes: AtomicU64::new(0),
+            fetches: AtomicU64::new(0),
+        }
+    }
+
+    /// How long a found policy is served before it is fetched again (at least 1ms).
+    pub fn ttl(mut self, ttl: Duration) -> RemoteProvider {
+        self.ttl = ttl.max(Duration::from_millis(1));
+        self
+    }
+
+    /// How long "not found" is remembered (at least 1ms).
+    pub fn negative_ttl(mut self, ttl: Duration) -> RemoteProvider {
+        self.negative_ttl = ttl.max(Duration::from_millis(1));
+        self
+    }
+
+    /// The longest a call waits for the source.
+    pub fn fetch_timeout(mut self, timeout: Duration) -> RemoteProvider {
+        self.fetch_timeout = timeout;
+        self
+    }
+
+    /// The clock for TTLs and the fetch timeout (the executor's).
+    pub fn clock(mut self, clock: Clock) -> RemoteProvider {
+        self.clock = clock;
+        self
+    }
+
+    /// Writes the last known good policies to `path` (atomically) after every successful fetch,
+    /// and reads them from it now if it exists.
+    pub fn persist_to(mut self, path: impl Into<PathBuf>) -> RemoteProvider {
+        let path = path.into();
+        if let Ok(text) = std::fs::read_to_string(&path)
+            && let Ok(saved) = serde_json::from_str::<HashMap<String, Policy>>(&text)
+        {
+            let mut st = self.lock();
+            for (k, p) in saved {
+                st.last_good.insert(Key::parse(&k), p);
+            }
+        }
+        self.persist = Some(path);
+        self
+    }
+
+    /// Fetches made so far (for tests and metrics).
+    pub fn fetch_count(&self) -> u64 {
+        self.fetches.load(Ordering::Relaxed)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn fresh(&self, key: &Key, now: Timestamp) -> bool {
+        self.lock().cache.get(key).is_some_and(|e| now <= e.expires)
+    }
+
+    fn save(&self, st: &State) {
+        let Some(path) = &self.persist else { return };
+        let map: HashMap<String, &Policy> = st
+            .last_good
+            .iter()
+            .map(|(k, p)| (k.to_string(), p))
+            .collect();
+        let Ok(text) = serde_json::to_string_pretty(&map) else {
+            return;
+        };
+        let tmp = path.with_extension("tmp");
+        if std::fs::write(&tmp, text).is_ok() {
+            let _ = std::fs::rename(&tmp, path);
+        }
+    }
+
+    /// Fetches `key` unless fresh; concurrent callers share one fetch; bounded by the timeout.
+    async fn refresh(&self, key: &Key) {
+        let clock = &self.clock;
+        let deadline = clock.now().plus(self.fetch_timeout);
+        if self.fresh(key, clock.now()) {
+            return;
+        }
+        let (notify, leader) = {
+            let mut st = self.lock();
+            match st.inflight.get(key) {
+                Some(n) => (n.clone(), false),
+                None => {
+                    let n = Arc::new(Notify::new());
+                    st.inflight.insert(key.clone(), n.clone());
+                    (n, true)
+                }
+            }
+        };
+        if !leader {
+            let mut waited = std::pin::pin!(notify.notified());
+            // Registered before re-checking, so a fetch ending now is not missed.
+            waited.as_mut().enable();
+            if !self.lock().inflight.contains_key(key) {
+                return;
+            }
+            let _ = first(waited, clock.sleep_until(deadline)).await;
+            return;
+        }
+        // The leader fetches; whatever happens (even its call being dropped), the guard ends the
+        // flight and wakes the others.
+        struct Flight<'a>(&'a RemoteProvider, &'a Key, Arc<Notify>);
+        impl Drop for Flight<'_> {
+            fn drop(&mut self) {
+                self.0.lock().inflight.remove(self.1);
+                self.2.notify_waiters();
+            }
+        }
+        let _flight = Flight(self, key, notify);
+        self.fetches.fetch_add(1, Ordering::Relaxed);
+        let fetched = first(self.source.fetch(key), clock.sleep_until(deadline)).await;
+        let now = clock.now();
+        let mut st = self.lock();
+        match fetched {
+            Some(Ok(policy)) => {
+                st.last_good.insert(key.clone(), policy.clone());
+                st.cache.insert(
+                    key.clone(),
+                    Entry {
+                        value: Cached::Found(Box::new(policy)),
+                        expires: now.plus(self.ttl),
+                    },
+                );
+                self.save(&st);
+            }
+            Some(Err(FetchError::NotFound)) => {
+                st.cache.insert(
+                    key.clone(),
+                    Entry {
+                        value: Cached::NotFound,
+                        expires: now.plus(self.negative_ttl),
+                    },
+                );
+            }
+            // Failures and timeouts are not cached: the next call tries again.
+            Some(Err(FetchError::Failed(_))) | None => {}
+        }
+        if st.cache.len() > MAX_ENTRIES {
+            st.cache.retain(|_, e| now <= e.expires);
+        }
+        self.changes.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+/// `Some(a)` if `a` finishes first, `None` if `b` does.
+async fn first<A>(a: impl Future<Output = A>, b: impl Future<Output = ()>) -> Option<A> {
+    let mut a = std::pin::pin!(a);
+    let mut b = std::pin::pin!(b);
+    std::future::poll_fn(|cx| {
+        if let std::task::Poll::Ready(v) = a.as_mut().poll(cx) {
+            return std::task::Poll::Ready(Some(v));
+        }
+        b.as_mut().poll(cx).map(|()| None)
+    })
+    .await
+}
+
+impl Provider for RemoteProvider {
+    fn policy(&self, key: &Key) -> Result<Policy, ProviderFailure> {
+        let now = self.clock.now();
+        let st = self.lock();
+        match st.cache.get(key) {
+            Some(Entry {
+                value: Cached::Found(p),
+                expires,
+            }) if now <= *expires => {
+                let mut p = Policy::clone(p);
+                p.meta.source = Label::Remote;
+                Ok(p)
+            }
+            Some(Entry {
+                value: Cached::NotFound,
+                expires,
+            }) if now <= *expires => Err(ProviderError::NotFound.into()),
+            _ => match st.last_good.get(key) {
+                // The source is failing (or slow): the last known good policy.
+                Some(p) => {
+                    let mut p = p.clone();
+                    p.meta.source = Label::Lkg;
+                    Ok(p)
+                }
+                None => Err(ProviderError::Unavailable.into()),
+            },
+        }
+    }
+
+    /// Changes with every fetch and with every TTL period, so the executor looks again when an
+    /// entry may have expired.
+    fn generation(&self) -> u64 {
+        let period = duration_nanos(self.ttl.min(self.negative_ttl)).max(1);
+        let epoch = self.clock.now().as_nanos() / period;
+        self.changes
+            .load(Ordering::Acquire)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            ^ epoch
+    }
+
+    fn prepare<'a>(&'a self, key: &'a Key) -> Option<Prepare<'a>> {
+        if self.fresh(key, self.clock.now()) {
+            return None;
+        }
+        Some(Box::pin(self.refresh(key)))
+    }
+}
