@@ -6,6 +6,8 @@
 
 mod file;
 mod fixed;
+#[cfg(feature = "remote-http")]
+mod http;
 mod remote;
 
 use std::fmt;
@@ -13,6 +15,8 @@ use std::sync::Arc;
 
 pub use file::{FileProvider, Watch};
 pub use fixed::StaticProvider;
+#[cfg(feature = "remote-http")]
+pub use http::HttpSource;
 pub use remote::{FetchError, PolicySource, RemoteProvider, SourceFuture};
 
 use crate::key::Key;

@@ -18,6 +18,8 @@ mod policy_files;
 mod props;
 mod props_hedge;
 mod remote;
+#[cfg(feature = "remote-http")]
+mod remote_http;
 mod s_a_keys;
 mod s_b_policy;
 mod s_c_d_execution;
