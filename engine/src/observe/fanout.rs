@@ -66,4 +66,9 @@ impl Observer for Fanout {
             .iter()
             .for_each(|m| m.on_failure(key, timeline));
     }
+    fn on_policy_rejected(&self, source: &str, problem: &str) {
+        self.members
+            .iter()
+            .for_each(|m| m.on_policy_rejected(source, problem));
+    }
 }

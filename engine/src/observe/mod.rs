@@ -55,4 +55,9 @@ pub trait Observer: Send + Sync + fmt::Debug {
     fn on_failure(&self, key: &Key, timeline: &Timeline) {
         let _ = (key, timeline);
     }
+    /// A new version of the policies was rejected (invalid, half-written); the running policies
+    /// stay. `source` names the file, `problem` says what is wrong and where.
+    fn on_policy_rejected(&self, source: &str, problem: &str) {
+        let _ = (source, problem);
+    }
 }

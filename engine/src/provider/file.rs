@@ -3,7 +3,8 @@
 //! A new version replaces the running policy set only when it loads completely: an invalid,
 //! half-written or truncated file never does. Every call resolves against one set, the old or
 //! the new, never a mix. Rejections are kept ([`FileProvider::last_rejection`]) and reported to
-//! the listener given with [`FileProvider::on_rejection`].
+//! observers ([`FileProvider::observer`], `Observer::on_policy_rejected`) and to the listener
+//! given with [`FileProvider::on_rejection`] (to log them).
 
 use std::fmt;
 use std::path::PathBuf;
@@ -15,6 +16,7 @@ use arc_swap::ArcSwap;
 
 use super::{Provider, ProviderFailure};
 use crate::key::Key;
+use crate::observe::Observer;
 use crate::policy::{LoadError, Policy, PolicySet};
 
 type Listener = Box<dyn Fn(&LoadError) + Send + Sync>;
@@ -27,6 +29,7 @@ pub struct FileProvider {
     fingerprint: Mutex<Vec<(PathBuf, Option<SystemTime>, u64)>>,
     last_rejection: Mutex<Option<LoadError>>,
     listener: Mutex<Option<Listener>>,
+    observers: Mutex<Vec<Arc<dyn Observer>>>,
 }
 
 impl fmt::Debug for FileProvider {
@@ -89,12 +92,23 @@ impl FileProvider {
             generation: AtomicU64::new(1),
             last_rejection: Mutex::new(None),
             listener: Mutex::new(None),
+            observers: Mutex::new(Vec::new()),
         })
     }
 
     /// Calls `f` with every rejected version (to log it or alert on it).
     pub fn on_rejection(self, f: impl Fn(&LoadError) + Send + Sync + 'static) -> FileProvider {
         *self.listener.lock().unwrap_or_else(|e| e.into_inner()) = Some(Box::new(f));
+        self
+    }
+
+    /// Reports every rejected version to `observer` (`Observer::on_policy_rejected`), for
+    /// example the executor's own observers.
+    pub fn observer(self, observer: Arc<dyn Observer>) -> FileProvider {
+        self.observers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(observer);
         self
     }
 
@@ -117,6 +131,15 @@ impl FileProvider {
             Err(e) => {
                 if let Some(l) = &*self.listener.lock().unwrap_or_else(|e| e.into_inner()) {
                     l(&e);
+                }
+                let problem = e.to_string();
+                for o in self
+                    .observers
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .iter()
+                {
+                    o.on_policy_rejected(&e.path, &problem);
                 }
                 *self
                     .last_rejection

@@ -12,6 +12,16 @@ use recourse_engine::provider::FileProvider;
 
 use crate::support::*;
 
+/// Counts `on_policy_rejected`.
+#[derive(Debug, Default)]
+struct Rejections(AtomicUsize);
+impl recourse_engine::Observer for Rejections {
+    fn on_policy_rejected(&self, source: &str, problem: &str) {
+        assert!(source.ends_with("policies.yaml") && !problem.is_empty());
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
 fn version(i: usize) -> String {
     format!(
         "version: 1\npolicies:\n  svc.op:\n    id: v{i}\n    retry: {{ max_attempts: {}, initial_backoff: 1ms, max_backoff: 1ms }}\n",
@@ -27,9 +37,15 @@ async fn calls_see_whole_versions_while_the_file_is_rewritten() {
     std::fs::write(&file, version(0)).unwrap();
     let rejected = Arc::new(AtomicUsize::new(0));
     let r = rejected.clone();
-    let provider = Arc::new(FileProvider::load([&file]).unwrap().on_rejection(move |_| {
-        r.fetch_add(1, Ordering::SeqCst);
-    }));
+    let observed = Arc::new(Rejections::default());
+    let provider = Arc::new(
+        FileProvider::load([&file])
+            .unwrap()
+            .on_rejection(move |_| {
+                r.fetch_add(1, Ordering::SeqCst);
+            })
+            .observer(observed.clone()),
+    );
     let exec = Executor::builder()
         .provider_arc(provider.clone())
         .build()
@@ -109,6 +125,11 @@ async fn calls_see_whole_versions_while_the_file_is_rewritten() {
     }
     assert!(versions.len() > 1, "calls saw the reloads");
     assert_eq!(rejected.load(Ordering::SeqCst), expected_rejections);
+    assert_eq!(
+        observed.0.load(Ordering::SeqCst),
+        expected_rejections,
+        "observers saw every rejection"
+    );
     assert!(provider.last_rejection().is_some());
     assert_eq!(
         provider
