@@ -103,7 +103,7 @@ pub(crate) struct LintArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = LintFormat::Human)]
     pub(crate) format: LintFormat,
-    /// A recourse.toml whose [lint] table configures the rules (default: ./recourse.toml if
+    /// A recourse.toml whose `[lint]` table configures the rules (default: ./recourse.toml if
     /// present).
     #[arg(long)]
     pub(crate) config: Option<PathBuf>,
