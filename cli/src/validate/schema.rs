@@ -3,7 +3,7 @@
 use std::sync::LazyLock;
 
 use jsonschema::error::ValidationErrorKind;
-use recourse_engine::policy::{SourceTree, pointer_segment};
+use recourse_engine::policy::{SourceTree, pointer_segment, suggest};
 use serde_json::Value;
 
 use super::Diagnostic;
@@ -39,31 +39,6 @@ fn known_properties(schema_path: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn nearest<'a>(word: &str, candidates: &'a [String]) -> Option<&'a String> {
-    let dist = |a: &str, b: &str| {
-        let b: Vec<char> = b.chars().collect();
-        let mut row: Vec<usize> = (0..=b.len()).collect();
-        for (i, ca) in a.chars().enumerate() {
-            let mut prev = row[0];
-            row[0] = i + 1;
-            for (j, cb) in b.iter().enumerate() {
-                let cur = row[j + 1];
-                row[j + 1] = (prev + usize::from(ca != *cb))
-                    .min(row[j] + 1)
-                    .min(row[j + 1] + 1);
-                prev = cur;
-            }
-        }
-        row[b.len()]
-    };
-    candidates
-        .iter()
-        .map(|c| (dist(word, c), c))
-        .filter(|(d, _)| *d <= 3)
-        .min()
-        .map(|(_, c)| c)
-}
-
 /// Every schema violation of `tree`.
 pub(crate) fn check(tree: &SourceTree) -> Vec<Diagnostic> {
     let mut out = Vec::new();
@@ -74,7 +49,8 @@ pub(crate) fn check(tree: &SourceTree) -> Vec<Diagnostic> {
                 let known = known_properties(&e.schema_path().to_string());
                 for name in unexpected {
                     let child = format!("{pointer}/{}", pointer_segment(name));
-                    let help = nearest(name, &known).map(|c| format!("did you mean `{c}`?"));
+                    let help = suggest(name, known.iter().map(String::as_str))
+                        .map(|c| format!("did you mean `{c}`?"));
                     out.push(Diagnostic::error(
                         "schema",
                         &child,

@@ -21,5 +21,5 @@ pub use model::{
 pub use normalize::bounds;
 pub use set::{
     Layer, LoadError, LoadProblem, Origin, PolicySet, Resolved, check_strict_json, load_document,
-    parse_source,
+    parse_source, suggest,
 };

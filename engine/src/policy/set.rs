@@ -159,16 +159,27 @@ fn distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
+/// The candidate closest to `word` (at most 3 edits away), for "did you mean" help.
+///
+/// ```
+/// use recourse_engine::policy::suggest;
+/// assert_eq!(suggest("max_attempt", ["max_attempts", "jitter"]), Some("max_attempts"));
+/// assert_eq!(suggest("zzz", ["max_attempts"]), None);
+/// ```
+pub fn suggest<'c>(word: &str, candidates: impl IntoIterator<Item = &'c str>) -> Option<&'c str> {
+    candidates
+        .into_iter()
+        .map(|c| (distance(word, c), c))
+        .filter(|(d, _)| *d <= 3)
+        .min()
+        .map(|(_, c)| c)
+}
+
 /// "did you mean" help for serde's `unknown field `x`, expected one of `a`, `b``.
 pub(crate) fn did_you_mean(message: &str) -> Option<String> {
     let mut parts = message.split('`');
     let unknown = parts.nth(1)?;
-    let best = parts
-        .skip(1)
-        .step_by(2)
-        .map(|c| (distance(unknown, c), c))
-        .min()?;
-    (best.0 <= 3).then(|| format!("did you mean `{}`?", best.1))
+    suggest(unknown, parts.skip(1).step_by(2)).map(|c| format!("did you mean `{c}`?"))
 }
 
 /// Parses a policy source (YAML with the `yaml` feature, JSON always) into its tree of values
