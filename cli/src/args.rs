@@ -48,6 +48,8 @@ pub(crate) enum Command {
 pub(crate) enum SchemaName {
     /// The policy document (schemas/policy.schema.json).
     Policy,
+    /// The live event stream and simulation timelines (schemas/event.schema.json).
+    Event,
 }
 
 /// Data formats of the policy commands.

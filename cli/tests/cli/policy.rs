@@ -157,6 +157,14 @@ fn explain_says_where_each_value_came_from() {
 }
 
 #[test]
+fn schema_event_prints_the_published_schema() {
+    let out = recourse(&["schema", "event"]);
+    assert_eq!(out.status.code(), Some(0));
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(printed["title"], "recourse live event stream, version 1");
+}
+
+#[test]
 fn schema_policy_prints_the_published_schema() {
     let out = recourse(&["schema", "policy"]);
     assert_eq!(out.status.code(), Some(0));

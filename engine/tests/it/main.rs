@@ -11,6 +11,7 @@
 mod support;
 
 mod docs;
+mod event_schema;
 #[cfg(feature = "yaml")]
 mod hot_reload;
 #[cfg(feature = "yaml")]
