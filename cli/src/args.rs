@@ -73,6 +73,17 @@ pub(crate) enum PolicyCommand {
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
     },
+    /// Run the real engine on virtual time against scripted attempt outcomes.
+    Simulate {
+        /// The scenario file.
+        scenario: PathBuf,
+        /// Policy files or directories (instead of the scenario's own).
+        #[arg(long = "policies", value_name = "P")]
+        policies: Vec<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+    },
     /// The effective policy of a key, and where each value came from.
     Explain {
         /// The key (`payments.Charge`).

@@ -9,6 +9,7 @@ mod commands;
 mod diag;
 mod exit;
 mod output;
+mod simulate;
 mod validate;
 
 fn main() -> ExitCode {

@@ -14,6 +14,11 @@ use crate::{diag, output};
 pub(crate) fn run(cmd: PolicyCommand, color: bool) -> Status {
     match cmd {
         PolicyCommand::Validate { paths, format } => validate(&paths, format, color),
+        PolicyCommand::Simulate {
+            scenario,
+            policies,
+            format,
+        } => simulate(&scenario, &policies, format, color),
         PolicyCommand::Explain {
             key,
             policies,
@@ -43,6 +48,55 @@ fn validate(paths: &[PathBuf], format: Format, color: bool) -> Status {
         Status::Findings
     }
 }
+
+fn simulate(
+    scenario: &std::path::Path,
+    policies: &[PathBuf],
+    format: Format,
+    color: bool,
+) -> Status {
+    let (scenario, set) = match crate::simulate::load(scenario, policies) {
+        Ok(x) => x,
+        Err(message) => {
+            diag::error(&SimulateError(message), color);
+            return Status::Usage;
+        }
+    };
+    let sim = crate::simulate::run(&scenario, set);
+    match format {
+        Format::Json => output::data(
+            &serde_json::to_string_pretty(&json!({
+                "version": 1,
+                "calls": sim.calls,
+                "final_state": sim.final_state,
+            }))
+            .expect("timelines serialize"),
+        ),
+        Format::Human => {
+            for (i, tl) in sim.calls.iter().enumerate() {
+                output::data(crate::simulate::waterfall(i, tl).trim_end());
+            }
+            output::data(&format!("final state: {}", sim.final_state));
+        }
+    }
+    for f in &sim.failed {
+        eprintln!("expectation failed: {f}");
+    }
+    if sim.failed.is_empty() {
+        Status::Ok
+    } else {
+        Status::Findings
+    }
+}
+
+#[derive(Debug)]
+struct SimulateError(String);
+impl std::fmt::Display for SimulateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for SimulateError {}
 
 fn explain(key: &str, policies: &[PathBuf], format: Format, color: bool) -> Status {
     let mut set = PolicySet::new();

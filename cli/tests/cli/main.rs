@@ -4,6 +4,7 @@ use std::process::Command;
 
 mod lint;
 mod policy;
+mod simulate;
 
 fn recourse(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_recourse"))

@@ -139,6 +139,12 @@ impl Executor {
         self.inner.overflow_calls.load(Ordering::Relaxed)
     }
 
+    /// The level of the budget registered as `name` now (tokens, or retries available), when the
+    /// budget has one.
+    pub fn budget_level(&self, name: &str) -> Option<f64> {
+        self.inner.budgets.get(name)?.level(self.inner.clock.now())
+    }
+
     /// The state of `key`'s circuit breaker now (closed for keys without one).
     pub fn circuit_state(&self, key: &str) -> crate::CircuitState {
         let state = self.inner.state(key);

@@ -1,0 +1,207 @@
+//! `recourse policy simulate`: the real executor, on virtual time, against scripted attempt
+//! outcomes (DESIGN.md §8). Calls run one after another so budgets and breakers carry state from
+//! call to call; a seed makes jitter, and so the whole output, reproducible.
+
+mod scenario;
+
+use std::path::Path;
+use std::time::Duration;
+
+use recourse_engine::classify::{HttpStatusError, RetryAfter};
+use recourse_engine::clock::VirtualClock;
+use recourse_engine::policy::{PolicySet, format_duration};
+use recourse_engine::{Executor, Key, Timeline};
+use serde_json::{Value, json};
+
+pub(crate) use scenario::{Outcome, Scenario, Step};
+
+/// The simulation of a scenario.
+#[derive(Debug)]
+pub(crate) struct Simulation {
+    pub(crate) calls: Vec<Timeline>,
+    pub(crate) final_state: Value,
+    /// Failed expectations, as sentences.
+    pub(crate) failed: Vec<String>,
+}
+
+/// Longest a simulated call may take (an attempt that never answers, with no timeout).
+const CALL_LIMIT: Duration = Duration::from_secs(24 * 3600);
+
+fn op_result(step: &Step) -> Option<Result<(), Box<dyn std::error::Error + Send + Sync>>> {
+    match &step.outcome {
+        Outcome::Ok => Some(Ok(())),
+        Outcome::Status {
+            status,
+            retry_after,
+            method,
+        } => {
+            if (200..300).contains(status) {
+                return Some(Ok(()));
+            }
+            let e = HttpStatusError::new(*status, method.clone().unwrap_or_else(|| "GET".into()))
+                .with_retry_after(retry_after.map(RetryAfter::Delay));
+            Some(Err(Box::new(e)))
+        }
+        Outcome::Error(text) => Some(Err(text.clone().into())),
+        Outcome::Timeout => None,
+    }
+}
+
+#[derive(Debug)]
+struct Failure(Box<dyn std::error::Error + Send + Sync>);
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+impl std::error::Error for Failure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.0)
+    }
+}
+
+/// Runs `scenario`, its policies resolved relative to `base` (or given as `policies`).
+pub(crate) fn run(scenario: &Scenario, set: PolicySet) -> Simulation {
+    let vc = VirtualClock::new();
+    let exec = Executor::builder()
+        .policy_set(set)
+        .clock(vc.clock())
+        .seed(scenario.seed)
+        .build()
+        .expect("a simulation executor builds");
+    let start = vc.now();
+    let clock = exec.clock().clone();
+    let mut calls = Vec::new();
+    for script in scenario.expanded() {
+        if let Some(at) = script.at {
+            vc.advance_to(start.plus(at));
+        }
+        let steps = script.attempts.clone();
+        let cursor = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let clock = clock.clone();
+        let op = move |_| {
+            let i = cursor.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let step = steps[i.min(steps.len() - 1)].clone();
+            let clock = clock.clone();
+            async move {
+                clock.sleep(step.latency).await;
+                match op_result(&step) {
+                    Some(Ok(())) => Ok(()),
+                    Some(Err(e)) => Err(Failure(e)),
+                    None => std::future::pending().await,
+                }
+            }
+        };
+        let limit = exec.clock().sleep(CALL_LIMIT);
+        let traced = vc.block_on(async {
+            let call = exec.call_traced(&scenario.key, op);
+            let mut call = std::pin::pin!(call);
+            let mut limit = std::pin::pin!(limit);
+            std::future::poll_fn(|cx| {
+                if let std::task::Poll::Ready((_, tl)) = call.as_mut().poll(cx) {
+                    return std::task::Poll::Ready(Some(tl));
+                }
+                limit.as_mut().poll(cx).map(|()| None)
+            })
+            .await
+        });
+        match traced {
+            Some(tl) => calls.push(tl),
+            None => calls.push(Timeline {
+                key: Key::parse(&scenario.key),
+                reason: recourse_engine::Reason::new("simulation_limit"),
+                error: Some(format!(
+                    "did not finish within {} of virtual time: an attempt never answers and no timeout ends it",
+                    format_duration(CALL_LIMIT)
+                )),
+                outcome: recourse_engine::observe::CallOutcome::Failure,
+                ..Timeline::default()
+            }),
+        }
+    }
+    let mut budgets = serde_json::Map::new();
+    for name in &scenario.budget_names {
+        if let Some(level) = exec.budget_level(name) {
+            budgets.insert(name.clone(), json!((level * 1000.0).round() / 1000.0));
+        }
+    }
+    let final_state = json!({
+        "virtual_time_us": u64::try_from(vc.now().since(start).as_micros()).unwrap_or(u64::MAX),
+        "budgets": budgets,
+        "circuit": exec.circuit_state(&scenario.key).as_str(),
+    });
+    let failed = scenario.check(&calls);
+    Simulation {
+        calls,
+        final_state,
+        failed,
+    }
+}
+
+/// Loads the scenario at `path` and its policies (its `policies:` path, relative to the
+/// scenario, or an inline `policy:`; `--policies` overrides both).
+pub(crate) fn load(
+    path: &Path,
+    policies: &[std::path::PathBuf],
+) -> Result<(Scenario, PolicySet), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let scenario = Scenario::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut set = PolicySet::new();
+    if !policies.is_empty() {
+        for p in policies {
+            set.merge(PolicySet::from_path(p).map_err(|e| e.to_string())?)
+                .map_err(|e| e.to_string())?;
+        }
+    } else if let Some(rel) = &scenario.policies {
+        let p = path.parent().unwrap_or(Path::new(".")).join(rel);
+        set = PolicySet::from_path(&p).map_err(|e| e.to_string())?;
+    } else if let Some(doc) = &scenario.inline {
+        set = PolicySet::from_str(doc, &path.display().to_string()).map_err(|e| e.to_string())?;
+    }
+    let mut scenario = scenario;
+    scenario.budget_names = set.budgets().map(|(n, ..)| n.to_owned()).collect();
+    Ok((scenario, set))
+}
+
+/// One call as a small waterfall: each attempt on a line, waits between them.
+pub(crate) fn waterfall(index: usize, tl: &Timeline) -> String {
+    let ms = |d: Duration| format!("{:.1}ms", d.as_secs_f64() * 1e3);
+    let mut out = format!(
+        "call {index}: {} {} in {} ({} attempt{})\n",
+        tl.outcome.as_str(),
+        tl.reason,
+        ms(tl.duration()),
+        tl.attempts.len(),
+        if tl.attempts.len() == 1 { "" } else { "s" }
+    );
+    for a in &tl.attempts {
+        let from = a.start.since(tl.start);
+        let to = a.end.since(tl.start);
+        if !a.backoff.is_zero() {
+            out.push_str(&format!("    ~ wait {}\n", ms(a.backoff)));
+        }
+        let who = if a.is_hedge {
+            format!("#{}.h{}", a.attempt, a.hedge_index)
+        } else {
+            format!("#{}", a.attempt)
+        };
+        let status = a
+            .attributes
+            .get("status")
+            .map(|s| format!(" {s}"))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "    {who:<6} {:>9} → {:>9}  {}{status} {}{}\n",
+            ms(from),
+            ms(to),
+            a.outcome.as_str(),
+            a.reason,
+            if a.budget_allowed {
+                String::new()
+            } else {
+                format!(" (budget: {})", a.budget_reason)
+            }
+        ));
+    }
+    out
+}

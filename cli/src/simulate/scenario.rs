@@ -1,0 +1,230 @@
+//! The scenario file (DESIGN.md §8).
+
+use std::time::Duration;
+
+use recourse_engine::Timeline;
+use recourse_engine::policy::{parse_duration, parse_source};
+use serde::Deserialize;
+
+/// What one attempt does.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Outcome {
+    /// Succeeds.
+    Ok,
+    /// An HTTP response.
+    Status {
+        status: u16,
+        retry_after: Option<Duration>,
+        method: Option<String>,
+    },
+    /// A generic error with this text.
+    Error(String),
+    /// Never answers.
+    Timeout,
+}
+
+/// One scripted attempt.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Step {
+    pub(crate) latency: Duration,
+    pub(crate) outcome: Outcome,
+}
+
+/// One scripted call.
+#[derive(Clone, Debug)]
+pub(crate) struct CallScript {
+    pub(crate) at: Option<Duration>,
+    pub(crate) repeat: u32,
+    pub(crate) attempts: Vec<Step>,
+}
+
+/// An expectation on one call.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Expect {
+    call: usize,
+    #[serde(default)]
+    outcome: Option<String>,
+    #[serde(default)]
+    attempts: Option<usize>,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// A parsed scenario.
+#[derive(Clone, Debug)]
+pub(crate) struct Scenario {
+    pub(crate) key: String,
+    pub(crate) seed: u64,
+    pub(crate) policies: Option<String>,
+    /// An inline policy for `key`, as a policy document.
+    pub(crate) inline: Option<String>,
+    pub(crate) calls: Vec<CallScript>,
+    pub(crate) expect: Vec<Expect>,
+    /// The budgets the policies declare (filled when loaded).
+    pub(crate) budget_names: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStep {
+    #[serde(default)]
+    latency: Option<String>,
+    #[serde(default)]
+    ok: Option<bool>,
+    #[serde(default)]
+    status: Option<u16>,
+    #[serde(default)]
+    retry_after: Option<String>,
+    #[serde(default)]
+    method: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    timeout: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCall {
+    #[serde(default)]
+    at: Option<String>,
+    #[serde(default)]
+    repeat: Option<u32>,
+    attempts: Vec<RawStep>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    version: u32,
+    #[serde(default)]
+    policies: Option<String>,
+    #[serde(default)]
+    policy: Option<serde_json::Value>,
+    key: String,
+    #[serde(default)]
+    seed: u64,
+    calls: Vec<RawCall>,
+    #[serde(default)]
+    expect: Vec<Expect>,
+}
+
+fn duration(field: &str, text: Option<&str>) -> Result<Option<Duration>, String> {
+    text.map(|t| parse_duration(t).map_err(|e| format!("{field}: {e}")))
+        .transpose()
+}
+
+impl Scenario {
+    /// Parses a scenario (YAML or JSON).
+    pub(crate) fn parse(text: &str) -> Result<Scenario, String> {
+        let tree = parse_source(text)
+            .map_err(|p| format!("{}:{}: {}", p.position.line, p.position.column, p.message))?;
+        let raw: Raw = serde_path_to_error::deserialize(&tree.value).map_err(|e| {
+            let at = tree.position(&format!("/{}", e.path().to_string().replace('.', "/")));
+            format!("{}:{}: {} (at {})", at.line, at.column, e.inner(), e.path())
+        })?;
+        if raw.version != 1 {
+            return Err(format!("unsupported scenario version {}", raw.version));
+        }
+        let inline = raw.policy.map(|p| {
+            serde_json::json!({"version": 1, "policies": {raw.key.clone(): p}}).to_string()
+        });
+        let mut calls = Vec::new();
+        for (i, c) in raw.calls.into_iter().enumerate() {
+            if c.attempts.is_empty() {
+                return Err(format!("calls[{i}] has no attempts"));
+            }
+            let mut attempts = Vec::new();
+            for (j, s) in c.attempts.into_iter().enumerate() {
+                let field = format!("calls[{i}].attempts[{j}]");
+                let outcome = match (s.ok, s.status, s.error, s.timeout) {
+                    (Some(true), None, None, None) => Outcome::Ok,
+                    (None, Some(status), None, None) => Outcome::Status {
+                        status,
+                        retry_after: duration(
+                            &format!("{field}.retry_after"),
+                            s.retry_after.as_deref(),
+                        )?,
+                        method: s.method,
+                    },
+                    (None, None, Some(e), None) => Outcome::Error(e),
+                    (None, None, None, Some(true)) => Outcome::Timeout,
+                    _ => {
+                        return Err(format!(
+                            "{field}: give exactly one of ok: true, status, error, timeout: true"
+                        ));
+                    }
+                };
+                attempts.push(Step {
+                    latency: duration(&format!("{field}.latency"), s.latency.as_deref())?
+                        .unwrap_or_default(),
+                    outcome,
+                });
+            }
+            calls.push(CallScript {
+                at: duration(&format!("calls[{i}].at"), c.at.as_deref())?,
+                repeat: c.repeat.unwrap_or(1).max(1),
+                attempts,
+            });
+        }
+        Ok(Scenario {
+            key: raw.key,
+            seed: raw.seed,
+            policies: raw.policies,
+            inline,
+            calls,
+            expect: raw.expect,
+            budget_names: Vec::new(),
+        })
+    }
+
+    /// Every call, repeats expanded.
+    pub(crate) fn expanded(&self) -> impl Iterator<Item = &CallScript> {
+        self.calls
+            .iter()
+            .flat_map(|c| std::iter::repeat_n(c, c.repeat as usize))
+    }
+
+    /// The expectations that do not hold, as sentences.
+    pub(crate) fn check(&self, calls: &[Timeline]) -> Vec<String> {
+        let mut failed = Vec::new();
+        for e in &self.expect {
+            let Some(tl) = calls.get(e.call) else {
+                failed.push(format!(
+                    "call {}: there are only {} calls",
+                    e.call,
+                    calls.len()
+                ));
+                continue;
+            };
+            if let Some(o) = &e.outcome
+                && o != tl.outcome.as_str()
+            {
+                failed.push(format!(
+                    "call {}: expected outcome {o}, got {}",
+                    e.call,
+                    tl.outcome.as_str()
+                ));
+            }
+            if let Some(n) = e.attempts
+                && n != tl.attempts.len()
+            {
+                failed.push(format!(
+                    "call {}: expected {n} attempts, got {}",
+                    e.call,
+                    tl.attempts.len()
+                ));
+            }
+            if let Some(r) = &e.reason
+                && r != tl.reason.as_str()
+            {
+                failed.push(format!(
+                    "call {}: expected reason {r}, got {}",
+                    e.call, tl.reason
+                ));
+            }
+        }
+        failed
+    }
+}

@@ -1,0 +1,135 @@
+//! `recourse policy simulate`: golden output per scenario, determinism, scale.
+
+use std::path::PathBuf;
+
+use super::recourse;
+
+fn scenario(name: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../testdata/simulate")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// Golden JSON of every scenario (virtual time and a seed make it exact), and its exit status.
+#[test]
+fn every_scenario_gives_its_golden_output() {
+    insta::glob!("../../../testdata/simulate", "*.yaml", |path| {
+        let out = recourse(&[
+            "policy",
+            "simulate",
+            "--format",
+            "json",
+            path.to_str().unwrap(),
+        ]);
+        let expect_fail = path
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("failing-");
+        assert_eq!(
+            out.status.code(),
+            Some(if expect_fail { 1 } else { 0 }),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        insta::assert_json_snapshot!(json);
+    });
+}
+
+#[test]
+fn the_same_scenario_twice_gives_byte_identical_json() {
+    let a = recourse(&[
+        "policy",
+        "simulate",
+        "--format",
+        "json",
+        &scenario("budget-runs-dry.yaml"),
+    ]);
+    let b = recourse(&[
+        "policy",
+        "simulate",
+        "--format",
+        "json",
+        &scenario("budget-runs-dry.yaml"),
+    ]);
+    assert_eq!(a.stdout, b.stdout);
+    assert!(!a.stdout.is_empty());
+}
+
+#[test]
+fn the_human_output_draws_each_call() {
+    let out = recourse(&["policy", "simulate", &scenario("retry-after-429.yaml")]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    insta::assert_snapshot!("retry_after_429_human", text);
+}
+
+#[test]
+fn ten_thousand_calls_run_quickly() {
+    let dir = std::env::temp_dir().join(format!("recourse-sim-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("many.yaml");
+    std::fs::write(
+        &file,
+        "version: 1\nkey: a.B\npolicy:\n  retry: { max_attempts: 3 }\ncalls:\n  - repeat: 10000\n    attempts: [ { latency: 5ms, error: x }, { latency: 5ms, ok: true } ]\n",
+    )
+    .unwrap();
+    let start = std::time::Instant::now();
+    let out = recourse(&[
+        "policy",
+        "simulate",
+        "--format",
+        "json",
+        file.to_str().unwrap(),
+    ]);
+    let took = start.elapsed();
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(out.status.code(), Some(0));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["calls"].as_array().unwrap().len(), 10_000);
+    // Under a second in a release build (see the note); a generous bound for debug builds here.
+    assert!(took.as_secs() < 20, "{took:?}");
+}
+
+#[test]
+fn a_bad_scenario_is_a_usage_error() {
+    let dir = std::env::temp_dir().join(format!("recourse-sim-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("bad.yaml");
+    std::fs::write(
+        &file,
+        "version: 1\nkey: a.B\ncalls:\n  - attempts: [ { latency: 5ms, ok: true, error: x } ]\n",
+    )
+    .unwrap();
+    let out = recourse(&["policy", "simulate", file.to_str().unwrap()]);
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("exactly one of"));
+}
+
+#[test]
+fn simulated_calls_follow_the_event_schema() {
+    let text = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../schemas/event.schema.json"),
+    )
+    .unwrap();
+    let mut schema: serde_json::Value = serde_json::from_str(&text).unwrap();
+    schema["$ref"] = serde_json::json!("#/$defs/call");
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    for name in [
+        "breaker-opens-and-closes.yaml",
+        "hedge-wins.yaml",
+        "budget-runs-dry.yaml",
+        "retry-after-429.yaml",
+    ] {
+        let out = recourse(&["policy", "simulate", "--format", "json", &scenario(name)]);
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        for call in json["calls"].as_array().unwrap() {
+            let errors: Vec<String> = validator.iter_errors(call).map(|e| e.to_string()).collect();
+            assert!(errors.is_empty(), "{name}: {errors:?}");
+        }
+    }
+}
