@@ -5,16 +5,20 @@
 //! optional); [`Policy::normalize`] fills and clamps it; the executor compiles the normalized
 //! policy once per key into the form its hot path reads.
 
+mod diff;
 mod document;
 mod duration;
+mod envelope;
 mod model;
 mod normalize;
 mod set;
 #[cfg(feature = "yaml")]
 mod yaml;
 
+pub use diff::{Change, ChangeKind, FieldChange, Risk, WorstCase, WorstCases, diff};
 pub use document::{BudgetSpec, Document, Position, SourceTree, pointer_segment};
 pub use duration::{DurationError, FormatDuration, format_duration, parse_duration};
+pub use envelope::Envelope;
 pub use model::{
     BudgetRef, CircuitPolicy, HedgePolicy, Jitter, Policy, PolicyMeta, PolicySource, RetryPolicy,
 };

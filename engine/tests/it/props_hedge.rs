@@ -140,3 +140,94 @@ proptest! {
         }
     }
 }
+
+/// The worst case `recourse policy diff` reports (DESIGN.md §6.3) really is an upper bound:
+/// whatever the operation does, a call never invokes it more often and never lasts longer.
+mod envelope {
+    use super::*;
+    use recourse_engine::policy::{Envelope, Jitter};
+
+    fn arb_policy() -> impl Strategy<Value = Policy> {
+        (
+            (1u32..6, 0u32..4, 0u64..80),
+            (1u64..100, 1u64..400, 1.0f64..3.0),
+            prop_oneof![Just(Jitter::None), Just(Jitter::Full), Just(Jitter::Equal)],
+            (
+                proptest::option::of(1u64..200),
+                proptest::option::of(1u64..2000),
+            ),
+            any::<bool>(),
+        )
+            .prop_map(
+                |(
+                    (attempts, hedges, delay),
+                    (initial, max, mult),
+                    jitter,
+                    (per, overall),
+                    always,
+                )| {
+                    let mut p = Policy::default()
+                        .max_attempts(attempts)
+                        .backoff(ms(initial), ms(max), mult)
+                        .jitter(jitter);
+                    if hedges > 0 {
+                        p = p.hedging(hedges, ms(delay)).hedge_trigger("fixed_delay");
+                    }
+                    if always {
+                        p = p.classifier("always");
+                    }
+                    // Always bounded: an unbounded worst case has nothing to check.
+                    p.timeout_per_attempt(ms(per.unwrap_or(150)))
+                        .overall_timeout_opt(overall.map(ms))
+                },
+            )
+    }
+
+    trait OverallOpt {
+        fn overall_timeout_opt(self, d: Option<Duration>) -> Self;
+    }
+    impl OverallOpt for Policy {
+        fn overall_timeout_opt(self, d: Option<Duration>) -> Self {
+            match d {
+                Some(d) => self.overall_timeout(d),
+                None => self,
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn no_call_exceeds_its_reported_worst_case(
+            policy in arb_policy(),
+            script in proptest::collection::vec((0u64..300, prop_oneof![Just(Step::Fail), Just(Step::Hang)]), 1..12),
+            seed in any::<u64>(),
+        ) {
+            let envelope = Envelope::of(&policy);
+            let bound = envelope.duration.expect("a per-attempt timeout bounds the call");
+            let vc = VirtualClock::new();
+            let exec = Executor::builder().policy("w.op", policy).clock(vc.clock()).seed(seed).build().unwrap();
+            let invoked = Arc::new(Mutex::new(0usize));
+            let (inv, clock) = (invoked.clone(), exec.clock().clone());
+            let start = exec.clock().now();
+            let script = Arc::new(script);
+            let _ = vc.block_on(exec.call("w.op", move |_| {
+                let i = { let mut n = inv.lock().unwrap(); *n += 1; *n - 1 };
+                let (latency, step) = script[i % script.len()].clone();
+                let clock = clock.clone();
+                async move {
+                    clock.sleep(ms(latency)).await;
+                    match step {
+                        Step::Fail => Err::<(), _>(E(i as u32)),
+                        _ => std::future::pending().await,
+                    }
+                }
+            }));
+            let took = exec.clock().now().since(start);
+            let invoked = *invoked.lock().unwrap() as u32;
+            prop_assert!(invoked <= envelope.attempts, "{invoked} invocations, worst case {}", envelope.attempts);
+            prop_assert!(took <= bound, "took {took:?}, worst case {bound:?}");
+        }
+    }
+}

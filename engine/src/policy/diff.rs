@@ -1,0 +1,311 @@
+//! A semantic diff of two policy sets with risk notes, as data (DESIGN.md §6.3). Keys are
+//! compared after resolution and normalization: a value moved into `defaults` is no change; a
+//! clamped value is compared as used; a `defaults` or budget change shows on every key it affects.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::envelope::Envelope;
+use super::model::Policy;
+use super::set::PolicySet;
+use crate::key::Key;
+
+/// How risky a change is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Risk {
+    /// Nothing that changes load or latency much.
+    Low,
+    /// Longer waits, new retries, another classifier, a removed policy.
+    Medium,
+    /// More load or less protection: a removed budget, 2x worst-case attempts, a disabled
+    /// circuit, hedging without a hedge budget.
+    High,
+}
+
+/// Added, removed or modified.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeKind {
+    /// In the new set only.
+    Added,
+    /// In the old set only.
+    Removed,
+    /// In both, different.
+    Modified,
+}
+
+/// One changed field.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FieldChange {
+    /// `retry.max_attempts`, or `budgets.<name>` for a budget the key uses.
+    pub path: String,
+    /// The old value (`null` when absent).
+    pub old: Value,
+    /// The new value (`null` when absent).
+    pub new: Value,
+}
+
+/// An envelope as JSON shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct WorstCase {
+    /// Most operation invocations per call.
+    pub attempts: u32,
+    /// Longest duration in microseconds (`null`: unbounded).
+    pub duration_us: Option<u64>,
+}
+
+impl From<Envelope> for WorstCase {
+    fn from(e: Envelope) -> WorstCase {
+        WorstCase {
+            attempts: e.attempts,
+            duration_us: e
+                .duration
+                .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
+        }
+    }
+}
+
+/// Worst cases before and after.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct WorstCases {
+    /// Before (`null` for an added key).
+    pub old: Option<WorstCase>,
+    /// After (`null` for a removed key).
+    pub new: Option<WorstCase>,
+}
+
+/// One key's change.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Change {
+    /// The key (or `namespace.*`).
+    pub key: String,
+    /// What happened to it.
+    pub kind: ChangeKind,
+    /// How risky it is.
+    pub risk: Risk,
+    /// The fields that changed.
+    pub fields: Vec<FieldChange>,
+    /// Why the risk is what it is, and other notes.
+    pub notes: Vec<String>,
+    /// The worst case before and after.
+    pub worst_case: WorstCases,
+}
+
+fn leaves(v: &Value, prefix: &str, out: &mut BTreeMap<String, Value>) {
+    match v {
+        Value::Object(m) => {
+            for (k, child) in m {
+                let path = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                leaves(child, &path, out);
+            }
+        }
+        other => {
+            out.insert(prefix.to_owned(), other.clone());
+        }
+    }
+}
+
+fn flat(p: &Policy) -> BTreeMap<String, Value> {
+    let mut out = BTreeMap::new();
+    leaves(
+        &serde_json::to_value(p).unwrap_or(Value::Null),
+        "",
+        &mut out,
+    );
+    out
+}
+
+fn budgets_of(p: &Policy) -> BTreeSet<String> {
+    [&p.retry.budget.name, &p.hedge.budget.name]
+        .into_iter()
+        .filter(|n| !n.trim().is_empty())
+        .map(|n| n.trim().to_owned())
+        .collect()
+}
+
+fn spec(set: &PolicySet, name: &str) -> Value {
+    set.budgets()
+        .find(|(n, ..)| *n == name)
+        .map_or(Value::Null, |(_, s, _)| {
+            serde_json::to_value(s).unwrap_or(Value::Null)
+        })
+}
+
+fn fmt_us(us: Option<u64>) -> String {
+    us.map_or("unbounded".to_owned(), |us| {
+        super::format_duration(std::time::Duration::from_micros(us))
+    })
+}
+
+/// The changes from `old` to `new`, by key.
+pub fn diff(old: &PolicySet, new: &PolicySet) -> Vec<Change> {
+    let keys: BTreeSet<String> = old
+        .entries()
+        .chain(new.entries())
+        .map(|(k, ..)| k.to_owned())
+        .collect();
+    let has = |set: &PolicySet, k: &str| set.entries().any(|(e, ..)| e == k);
+    let mut out = Vec::new();
+    for key in keys {
+        let k = Key::parse(&key);
+        let (in_old, in_new) = (has(old, &key), has(new, &key));
+        let (po, pn) = (old.resolve(&k).policy, new.resolve(&k).policy);
+        let (eo, en) = (Envelope::of(&po), Envelope::of(&pn));
+        let mut fields = Vec::new();
+        let (fo, fnew) = (flat(&po), flat(&pn));
+        for path in fo.keys().chain(fnew.keys()).collect::<BTreeSet<_>>() {
+            let (a, b) = (
+                fo.get(path).cloned().unwrap_or(Value::Null),
+                fnew.get(path).cloned().unwrap_or(Value::Null),
+            );
+            if a != b {
+                fields.push(FieldChange {
+                    path: path.clone(),
+                    old: a,
+                    new: b,
+                });
+            }
+        }
+        let (bo, bn) = (budgets_of(&po), budgets_of(&pn));
+        for name in bo.iter().chain(bn.iter()).collect::<BTreeSet<_>>() {
+            let (a, b) = (spec(old, name), spec(new, name));
+            if a != b {
+                fields.push(FieldChange {
+                    path: format!("budgets.{name}"),
+                    old: a,
+                    new: b,
+                });
+            }
+        }
+        let kind = match (in_old, in_new) {
+            (false, true) => ChangeKind::Added,
+            (true, false) => ChangeKind::Removed,
+            _ if fields.is_empty() => continue,
+            _ => ChangeKind::Modified,
+        };
+        let mut risk = Risk::Low;
+        let mut notes = Vec::new();
+        let mut raise = |r: Risk, note: String| {
+            risk = risk.max(r);
+            notes.push(note);
+        };
+        if kind == ChangeKind::Removed {
+            raise(
+                Risk::Medium,
+                format!(
+                    "policy removed: calls with {key} fall back to defaults; `recourse lint --policies` shows who uses it"
+                ),
+            );
+        }
+        if kind == ChangeKind::Modified {
+            if eo.attempts > 0 && f64::from(en.attempts) / f64::from(eo.attempts) >= 2.0 {
+                raise(
+                    Risk::High,
+                    format!(
+                        "worst-case attempts per call {} -> {} (x{:.1})",
+                        eo.attempts,
+                        en.attempts,
+                        f64::from(en.attempts) / f64::from(eo.attempts)
+                    ),
+                );
+            } else if en.attempts != eo.attempts {
+                raise(
+                    Risk::Low,
+                    format!(
+                        "worst-case attempts per call {} -> {}",
+                        eo.attempts, en.attempts
+                    ),
+                );
+            }
+            for name in bo.difference(&bn) {
+                raise(
+                    Risk::High,
+                    format!(
+                        "budget {name:?} no longer applies: retries or hedges lose their backpressure"
+                    ),
+                );
+            }
+            for name in bo.intersection(&bn) {
+                if spec(old, name) != Value::Null && spec(new, name) == Value::Null {
+                    raise(Risk::High, format!("budget {name:?} is no longer declared"));
+                }
+            }
+            if po.circuit.enabled && !pn.circuit.enabled {
+                raise(Risk::High, "circuit breaking disabled".to_owned());
+            }
+            if pn.hedge.enabled && !po.hedge.enabled && pn.hedge.budget.name.trim().is_empty() {
+                raise(
+                    Risk::High,
+                    "hedging enabled without a hedge budget".to_owned(),
+                );
+            }
+            let longer = |path: &str| {
+                fields
+                    .iter()
+                    .any(|f| f.path == path && duration_grew(&f.old, &f.new))
+            };
+            for path in [
+                "retry.timeout_per_attempt",
+                "retry.overall_timeout",
+                "retry.initial_backoff",
+                "retry.max_backoff",
+            ] {
+                if longer(path) {
+                    raise(Risk::Medium, format!("{path} is longer"));
+                }
+            }
+            if po.retry.max_attempts == Some(1) && pn.retry.max_attempts.unwrap_or(1) > 1 {
+                raise(Risk::Medium, "retries on a key that had none".to_owned());
+            }
+            if po.retry.classifier_name != pn.retry.classifier_name {
+                raise(Risk::Medium, "classifier changed".to_owned());
+            }
+        }
+        if kind == ChangeKind::Added && pn.hedge.enabled && pn.hedge.budget.name.trim().is_empty() {
+            raise(
+                Risk::High,
+                "hedging enabled without a hedge budget".to_owned(),
+            );
+        }
+        if eo.duration != en.duration && kind == ChangeKind::Modified {
+            let wc = |e: Envelope| WorstCase::from(e).duration_us;
+            raise(
+                Risk::Low,
+                format!(
+                    "worst-case duration {} -> {}",
+                    fmt_us(wc(eo)),
+                    fmt_us(wc(en))
+                ),
+            );
+        }
+        out.push(Change {
+            key,
+            kind,
+            risk,
+            fields,
+            notes,
+            worst_case: WorstCases {
+                old: in_old.then(|| eo.into()),
+                new: in_new.then(|| en.into()),
+            },
+        });
+    }
+    out
+}
+
+/// `"20ms"` > `"10ms"`; an unset timeout (null) after a set one is longer too.
+fn duration_grew(old: &Value, new: &Value) -> bool {
+    let parse = |v: &Value| v.as_str().and_then(|s| super::parse_duration(s).ok());
+    match (parse(old), parse(new)) {
+        (Some(a), Some(b)) => b > a,
+        (Some(_), None) => true,
+        _ => false,
+    }
+}
