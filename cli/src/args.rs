@@ -61,6 +61,30 @@ pub(crate) enum Format {
     Json,
 }
 
+/// Output formats of `policy diff`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum DiffFormat {
+    /// A summary per key, coloured on a terminal.
+    Human,
+    /// JSON on stdout (DESIGN.md §6.3).
+    Json,
+    /// One Markdown table, for a pull-request comment.
+    Markdown,
+}
+
+/// The risk at which `policy diff` fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum FailOn {
+    /// Never.
+    None,
+    /// Any change.
+    Low,
+    /// Medium or high.
+    Medium,
+    /// High only.
+    High,
+}
+
 /// `recourse policy ...`
 #[derive(Debug, Subcommand)]
 pub(crate) enum PolicyCommand {
@@ -72,6 +96,19 @@ pub(crate) enum PolicyCommand {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
+    },
+    /// What a policy change does, key by key, with the worst case before and after and a risk.
+    Diff {
+        /// The old policies: a file, a directory, or `GITREV:path` from the current git repository.
+        old: String,
+        /// The new policies (same forms).
+        new: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = DiffFormat::Human)]
+        format: DiffFormat,
+        /// Exit 1 when a change reaches this risk.
+        #[arg(long, value_enum, default_value_t = FailOn::None)]
+        fail_on: FailOn,
     },
     /// Run the real engine on virtual time against scripted attempt outcomes.
     Simulate {

@@ -14,6 +14,12 @@ use crate::{diag, output};
 pub(crate) fn run(cmd: PolicyCommand, color: bool) -> Status {
     match cmd {
         PolicyCommand::Validate { paths, format } => validate(&paths, format, color),
+        PolicyCommand::Diff {
+            old,
+            new,
+            format,
+            fail_on,
+        } => super::diff::run(&old, &new, format, fail_on, color),
         PolicyCommand::Simulate {
             scenario,
             policies,

@@ -2,6 +2,7 @@
 
 use std::process::Command;
 
+mod diff;
 mod lint;
 mod policy;
 mod simulate;

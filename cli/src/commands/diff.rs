@@ -1,0 +1,259 @@
+//! `recourse policy diff OLD NEW`: a semantic diff of two policy sets with risk notes.
+
+use std::path::Path;
+use std::process::Command;
+
+use recourse_engine::policy::{
+    Change, ChangeKind, PolicySet, Risk, WorstCase, diff, format_duration,
+};
+use serde_json::json;
+
+use crate::args::{DiffFormat, FailOn};
+use crate::exit::Status;
+use crate::{diag, output};
+
+#[derive(Debug)]
+struct DiffError(String);
+impl std::fmt::Display for DiffError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for DiffError {}
+
+pub(crate) fn run(
+    old: &str,
+    new: &str,
+    format: DiffFormat,
+    fail_on: FailOn,
+    color: bool,
+) -> Status {
+    let (old_set, new_set) = match (load(old), load(new)) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) => {
+            diag::error(&DiffError(e), color);
+            return Status::Usage;
+        }
+    };
+    let changes = diff(&old_set, &new_set);
+    let count = |k: ChangeKind| changes.iter().filter(|c| c.kind == k).count();
+    let highest = changes.iter().map(|c| c.risk).max();
+    match format {
+        DiffFormat::Json => output::data(
+            &serde_json::to_string_pretty(&json!({
+                "version": 1,
+                "changes": changes,
+                "summary": {
+                    "added": count(ChangeKind::Added),
+                    "removed": count(ChangeKind::Removed),
+                    "modified": count(ChangeKind::Modified),
+                    "highest_risk": highest.map_or("none", risk_name),
+                },
+            }))
+            .expect("changes serialize"),
+        ),
+        DiffFormat::Markdown => output::data(&markdown(&changes)),
+        DiffFormat::Human => output::data(&human(&changes, color)),
+    }
+    let threshold = match fail_on {
+        FailOn::None => None,
+        FailOn::Low => Some(Risk::Low),
+        FailOn::Medium => Some(Risk::Medium),
+        FailOn::High => Some(Risk::High),
+    };
+    match (threshold, highest) {
+        (Some(t), Some(h)) if h >= t => Status::Findings,
+        _ => Status::Ok,
+    }
+}
+
+fn risk_name(r: Risk) -> &'static str {
+    match r {
+        Risk::Low => "low",
+        Risk::Medium => "medium",
+        Risk::High => "high",
+    }
+}
+
+fn kind_name(k: ChangeKind) -> &'static str {
+    match k {
+        ChangeKind::Added => "added",
+        ChangeKind::Removed => "removed",
+        ChangeKind::Modified => "modified",
+    }
+}
+
+fn worst(w: Option<WorstCase>) -> String {
+    w.map_or("-".to_owned(), |w| {
+        let d = w.duration_us.map_or("unbounded".to_owned(), |us| {
+            format_duration(std::time::Duration::from_micros(us))
+        });
+        let plural = if w.attempts == 1 { "" } else { "s" };
+        format!("{} attempt{plural}, {d}", w.attempts)
+    })
+}
+
+fn value(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => "(none)".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+fn human(changes: &[Change], color: bool) -> String {
+    if changes.is_empty() {
+        return "no changes".to_owned();
+    }
+    let paint = |r: Risk, s: &str| {
+        if !color {
+            return s.to_owned();
+        }
+        let code = match r {
+            Risk::High => "31",
+            Risk::Medium => "33",
+            Risk::Low => "32",
+        };
+        format!("\u{1b}[{code}m{s}\u{1b}[0m")
+    };
+    let mut out = String::new();
+    for c in changes {
+        let sign = match c.kind {
+            ChangeKind::Added => "+",
+            ChangeKind::Removed => "-",
+            ChangeKind::Modified => "~",
+        };
+        out.push_str(&format!(
+            "{sign} {} [{}]\n",
+            c.key,
+            paint(c.risk, risk_name(c.risk))
+        ));
+        for f in &c.fields {
+            out.push_str(&format!(
+                "    {}: {} -> {}\n",
+                f.path,
+                value(&f.old),
+                value(&f.new)
+            ));
+        }
+        for n in &c.notes {
+            out.push_str(&format!("    note: {n}\n"));
+        }
+        out.push_str(&format!(
+            "    worst case: {} -> {}\n",
+            worst(c.worst_case.old),
+            worst(c.worst_case.new)
+        ));
+    }
+    let highest = changes
+        .iter()
+        .map(|c| c.risk)
+        .max()
+        .map_or("none", risk_name);
+    let count = |k| changes.iter().filter(|c| c.kind == k).count();
+    out.push_str(&format!(
+        "{} added, {} removed, {} modified; highest risk: {highest}",
+        count(ChangeKind::Added),
+        count(ChangeKind::Removed),
+        count(ChangeKind::Modified)
+    ));
+    out
+}
+
+fn markdown(changes: &[Change]) -> String {
+    let mut out = String::from(
+        "| key | change | risk | fields | worst case (before → after) |\n|---|---|---|---|---|\n",
+    );
+    for c in changes {
+        let fields: Vec<String> = c
+            .fields
+            .iter()
+            .map(|f| format!("`{}`: {} → {}", f.path, value(&f.old), value(&f.new)))
+            .collect();
+        out.push_str(&format!(
+            "| `{}` | {} | **{}** | {} | {} → {} |\n",
+            c.key,
+            kind_name(c.kind),
+            risk_name(c.risk),
+            fields.join("<br>").replace('|', "\\|"),
+            worst(c.worst_case.old),
+            worst(c.worst_case.new)
+        ));
+    }
+    if changes.is_empty() {
+        out.push_str("| | no changes | | | |\n");
+    }
+    out.trim_end().to_owned()
+}
+
+/// A file, a directory, or `GITREV:path` read from the git repository of the current directory.
+fn load(spec: &str) -> Result<PolicySet, String> {
+    let path = Path::new(spec);
+    if path.exists() {
+        return PolicySet::from_path(path).map_err(|e| e.to_string());
+    }
+    let Some((rev, rel)) = spec.split_once(':') else {
+        return Err(format!(
+            "{spec}: no such file or directory (and not of the form GITREV:path)"
+        ));
+    };
+    let git = |args: &[&str]| -> Result<Vec<u8>, String> {
+        let out = Command::new("git")
+            .args(args)
+            .output()
+            .map_err(|e| format!("cannot run git: {e}"))?;
+        if out.status.success() {
+            Ok(out.stdout)
+        } else {
+            Err(format!(
+                "git {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+        }
+    };
+    git(&["rev-parse", "--git-dir"])
+        .map_err(|_| format!("{spec}: the current directory is not in a git repository"))?;
+    let dir = std::env::temp_dir().join(format!(
+        "recourse-diff-{}-{}",
+        std::process::id(),
+        rev.replace(['/', ':'], "_")
+    ));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let result = (|| {
+        let listing = git(&[
+            "ls-tree",
+            "-r",
+            "--name-only",
+            "--full-name",
+            rev,
+            "--",
+            rel,
+        ])?;
+        let names: Vec<String> = String::from_utf8_lossy(&listing)
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        if names.is_empty() {
+            return Err(format!("{spec}: no such path at {rev}"));
+        }
+        let mut files = Vec::new();
+        for name in names
+            .iter()
+            .filter(|n| n.ends_with(".yaml") || n.ends_with(".yml") || n.ends_with(".json"))
+        {
+            let text = git(&["show", &format!("{rev}:{name}")])?;
+            let file = dir.join(name.replace('/', "__"));
+            std::fs::write(&file, text).map_err(|e| e.to_string())?;
+            files.push(file);
+        }
+        let mut set = PolicySet::new();
+        for f in files {
+            set.merge(PolicySet::from_path(&f).map_err(|e| format!("{spec}: {e}"))?)
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(set)
+    })();
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}

@@ -1,0 +1,267 @@
+//! `recourse policy diff`: golden output per case, risk gating, inputs (file, directory, git).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::recourse;
+
+fn case(name: &str, side: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../testdata/diff")
+        .join(name)
+        .join(format!("{side}.yaml"))
+        .display()
+        .to_string()
+}
+
+fn diff_json(old: &str, new: &str) -> serde_json::Value {
+    let out = recourse(&["policy", "diff", "--format", "json", old, new]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Golden JSON and human output of every case in testdata/diff (one folder per case, holding
+/// `old.yaml` and `new.yaml`).
+#[test]
+fn every_case_gives_its_golden_output() {
+    insta::glob!("../../../testdata/diff", "*/old.yaml", |path| {
+        let dir = path.parent().unwrap();
+        let (old, new) = (path.to_str().unwrap(), dir.join("new.yaml"));
+        let json = diff_json(old, new.to_str().unwrap());
+        insta::assert_json_snapshot!("json", json);
+        let human = recourse(&[
+            "--color",
+            "never",
+            "policy",
+            "diff",
+            old,
+            new.to_str().unwrap(),
+        ]);
+        insta::assert_snapshot!("human", String::from_utf8_lossy(&human.stdout));
+    });
+}
+
+#[test]
+fn a_value_moved_into_defaults_is_not_a_change() {
+    let json = diff_json(
+        &case("moved-into-defaults", "old"),
+        &case("moved-into-defaults", "new"),
+    );
+    assert_eq!(json["changes"], serde_json::json!([]));
+    assert_eq!(json["summary"]["highest_risk"], "none");
+}
+
+#[test]
+fn clamped_values_are_compared_as_used() {
+    // 10 and 25 both run as 10 attempts (the engine's ceiling).
+    let json = diff_json(&case("clamped-value", "old"), &case("clamped-value", "new"));
+    assert_eq!(json["changes"], serde_json::json!([]));
+}
+
+#[test]
+fn doubling_worst_case_attempts_is_high_risk_with_exact_worst_cases() {
+    let json = diff_json(&case("more-attempts", "old"), &case("more-attempts", "new"));
+    let change = &json["changes"][0];
+    assert_eq!(change["risk"], "high");
+    // 3 × 500 ms + 10 ms + 20 ms of backoff; 6 × 500 ms + 10 + 20 + 40 + 80 + 160 ms.
+    assert_eq!(change["worst_case"]["old"]["duration_us"], 1_530_000);
+    assert_eq!(change["worst_case"]["new"]["duration_us"], 3_310_000);
+    assert_eq!(change["worst_case"]["new"]["attempts"], 6);
+}
+
+#[test]
+fn removing_a_budget_is_high_risk() {
+    let json = diff_json(
+        &case("removed-budget", "old"),
+        &case("removed-budget", "new"),
+    );
+    assert_eq!(json["changes"][0]["risk"], "high");
+    assert_eq!(json["summary"]["highest_risk"], "high");
+}
+
+#[test]
+fn fail_on_sets_the_exit_status_at_the_threshold() {
+    let (old, new) = (case("longer-timeout", "old"), case("longer-timeout", "new"));
+    let status = |level: &str| {
+        recourse(&["policy", "diff", "--fail-on", level, &old, &new])
+            .status
+            .code()
+    };
+    // A medium-risk change: fails at low and medium, passes at high and none.
+    assert_eq!(status("low"), Some(1));
+    assert_eq!(status("medium"), Some(1));
+    assert_eq!(status("high"), Some(0));
+    assert_eq!(status("none"), Some(0));
+}
+
+#[test]
+fn markdown_is_one_table_a_pr_comment_can_carry() {
+    let out = recourse(&[
+        "policy",
+        "diff",
+        "--format",
+        "markdown",
+        &case("more-hedges", "old"),
+        &case("more-hedges", "new"),
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("| key |"), "{text}");
+    assert_eq!(lines[1].matches("---").count(), 5, "{text}");
+    assert!(lines.iter().all(|l| l.starts_with('|')), "{text}");
+    assert!(
+        text.contains("`search.Suggest`") && text.contains("**high**"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_missing_input_is_a_usage_error_naming_the_path() {
+    let out = recourse(&[
+        "policy",
+        "diff",
+        "/no/such/old.yaml",
+        &case("identical", "new"),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/no/such/old.yaml"));
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn an_invalid_input_is_a_usage_error_with_its_location() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "version: 1\npolicies:\n  a.B: { retry: { max_attempts: many } }\n",
+    )
+    .unwrap();
+    let out = recourse(&[
+        "policy",
+        "diff",
+        bad.to_str().unwrap(),
+        &case("identical", "new"),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("bad.yaml"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn directories_are_compared_as_merged_sets() {
+    let dir = tempfile::tempdir().unwrap();
+    let (old, new) = (dir.path().join("old"), dir.path().join("new"));
+    for d in [&old, &new] {
+        std::fs::create_dir(d).unwrap();
+    }
+    std::fs::copy(case("more-attempts", "old"), old.join("payments.yaml")).unwrap();
+    std::fs::copy(case("classifier-change", "old"), old.join("mail.yaml")).unwrap();
+    std::fs::copy(case("more-attempts", "new"), new.join("payments.yaml")).unwrap();
+    std::fs::copy(case("classifier-change", "new"), new.join("mail.yaml")).unwrap();
+    let json = diff_json(old.to_str().unwrap(), new.to_str().unwrap());
+    let keys: Vec<&str> = json["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["mail.Send", "payments.Charge"]);
+}
+
+fn git(repo: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+        .args(args)
+        .current_dir(repo)
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `GITREV:path` reads the policy file as committed at that revision, against the working copy.
+#[test]
+fn a_git_revision_is_compared_with_the_working_copy() {
+    if Command::new("git").arg("--version").output().is_err() {
+        eprintln!("git is not installed; skipping");
+        return;
+    }
+    let repo = tempfile::tempdir().unwrap();
+    git(repo.path(), &["init", "-q"]);
+    std::fs::create_dir(repo.path().join("policies")).unwrap();
+    let file = repo.path().join("policies/payments.yaml");
+    std::fs::copy(case("more-attempts", "old"), &file).unwrap();
+    git(repo.path(), &["add", "."]);
+    git(repo.path(), &["commit", "-q", "-m", "first"]);
+    std::fs::copy(case("more-attempts", "new"), &file).unwrap();
+
+    let out = Command::new(env!("CARGO_BIN_EXE_recourse"))
+        .args([
+            "policy",
+            "diff",
+            "--format",
+            "json",
+            "HEAD:policies/payments.yaml",
+            "policies/payments.yaml",
+        ])
+        .current_dir(repo.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["changes"][0]["fields"][0]["old"], 3);
+    assert_eq!(json["changes"][0]["fields"][0]["new"], 6);
+
+    let out = Command::new(env!("CARGO_BIN_EXE_recourse"))
+        .args([
+            "policy",
+            "diff",
+            "nosuchrev:policies/payments.yaml",
+            "policies/payments.yaml",
+        ])
+        .current_dir(repo.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("nosuchrev"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// docs/diff.md shows the real output of `testdata/diff/more-attempts`.
+#[test]
+fn the_documented_example_is_real_output() {
+    let out = recourse(&[
+        "--color",
+        "never",
+        "policy",
+        "diff",
+        &case("more-attempts", "old"),
+        &case("more-attempts", "new"),
+    ]);
+    let doc = include_str!("../../../docs/diff.md");
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        doc.contains(shown.trim_end()),
+        "docs/diff.md is out of date:\n{shown}"
+    );
+}
