@@ -25,7 +25,7 @@ fn diff_json(old: &str, new: &str) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-/// Golden JSON and human output of every case in testdata/diff (one folder per case, holding
+/// Golden JSON, human and markdown output of every case in testdata/diff (one folder per case, holding
 /// `old.yaml` and `new.yaml`).
 #[test]
 fn every_case_gives_its_golden_output() {
@@ -43,6 +43,15 @@ fn every_case_gives_its_golden_output() {
             new.to_str().unwrap(),
         ]);
         insta::assert_snapshot!("human", String::from_utf8_lossy(&human.stdout));
+        let md = recourse(&[
+            "policy",
+            "diff",
+            "--format",
+            "markdown",
+            old,
+            new.to_str().unwrap(),
+        ]);
+        insta::assert_snapshot!("markdown", String::from_utf8_lossy(&md.stdout));
     });
 }
 
