@@ -94,30 +94,14 @@ pub struct Change {
     pub worst_case: WorstCases,
 }
 
-fn leaves(v: &Value, prefix: &str, out: &mut BTreeMap<String, Value>) {
-    match v {
-        Value::Object(m) => {
-            for (k, child) in m {
-                let path = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
-                leaves(child, &path, out);
-            }
-        }
-        other => {
-            out.insert(prefix.to_owned(), other.clone());
-        }
-    }
-}
-
 fn flat(p: &Policy) -> BTreeMap<String, Value> {
     let mut out = BTreeMap::new();
-    leaves(
+    super::set::leaves(
         &serde_json::to_value(p).unwrap_or(Value::Null),
         "",
-        &mut out,
+        &mut |path, leaf| {
+            out.insert(path, leaf.clone());
+        },
     );
     out
 }

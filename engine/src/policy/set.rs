@@ -462,7 +462,7 @@ impl PolicySet {
     pub fn resolve(&self, key: &Key) -> Resolved {
         let mut value = serde_json::to_value(Policy::builtin()).unwrap_or(Value::Null);
         let mut origins = BTreeMap::new();
-        leaves(&value, "", &mut |path| {
+        leaves(&value, "", &mut |path, _| {
             origins.insert(path, Layer::Builtin);
         });
         if let Some((d, _)) = &self.defaults {
@@ -498,7 +498,7 @@ impl PolicySet {
         }
         // Fields normalization filled in (hedge and circuit bounds) show too.
         if let Ok(v) = serde_json::to_value(&policy) {
-            leaves(&v, "", &mut |path| {
+            leaves(&v, "", &mut |path, _| {
                 origins.entry(path).or_insert(Layer::Clamped);
             });
         }
@@ -510,8 +510,8 @@ impl PolicySet {
     }
 }
 
-/// Calls `f` with the dotted path of every leaf of `v`.
-fn leaves(v: &Value, prefix: &str, f: &mut dyn FnMut(String)) {
+/// Calls `f` with the dotted path and value of every leaf of `v`.
+pub(super) fn leaves(v: &Value, prefix: &str, f: &mut dyn FnMut(String, &Value)) {
     match v {
         Value::Object(m) => {
             for (k, child) in m {
@@ -523,7 +523,7 @@ fn leaves(v: &Value, prefix: &str, f: &mut dyn FnMut(String)) {
                 leaves(child, &path, f);
             }
         }
-        _ => f(prefix.to_owned()),
+        leaf => f(prefix.to_owned(), leaf),
     }
 }
 
@@ -550,7 +550,7 @@ fn overlay(
             }
             _ => {
                 b.insert(k.clone(), tv.clone());
-                leaves(tv, &path, &mut |p| {
+                leaves(tv, &path, &mut |p, _| {
                     origins.insert(p, layer);
                 });
             }
