@@ -3,6 +3,8 @@
 //! call to call; a seed makes jitter, and so the whole output, reproducible.
 
 mod scenario;
+#[cfg(test)]
+mod worst_case_props;
 
 use std::path::Path;
 use std::time::Duration;
