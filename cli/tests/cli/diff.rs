@@ -274,3 +274,38 @@ fn the_documented_example_is_real_output() {
         "docs/diff.md is out of date:\n{shown}"
     );
 }
+
+#[test]
+fn a_defaults_change_shows_on_every_key_it_affects_and_no_other() {
+    let json = diff_json(
+        &case("defaults-changed", "old"),
+        &case("defaults-changed", "new"),
+    );
+    let keys: Vec<&str> = json["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["key"].as_str().unwrap())
+        .collect();
+    // orders.Create sets its own max_attempts, so the new default does not reach it.
+    assert_eq!(keys, ["orders.Get", "orders.List"]);
+}
+
+#[test]
+fn a_git_revision_outside_a_repository_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_recourse"))
+        .args([
+            "policy",
+            "diff",
+            "HEAD:policies.yaml",
+            &case("identical", "new"),
+        ])
+        .current_dir(dir.path())
+        .env("GIT_CEILING_DIRECTORIES", dir.path().parent().unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not in a git repository"), "{err}");
+}
