@@ -12,15 +12,6 @@ use crate::args::{DiffFormat, FailOn};
 use crate::exit::Status;
 use crate::{diag, output};
 
-#[derive(Debug)]
-struct DiffError(String);
-impl std::fmt::Display for DiffError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-impl std::error::Error for DiffError {}
-
 pub(crate) fn run(
     old: &str,
     new: &str,
@@ -31,7 +22,7 @@ pub(crate) fn run(
     let (old_set, new_set) = match (load(old), load(new)) {
         (Ok(a), Ok(b)) => (a, b),
         (Err(e), _) | (_, Err(e)) => {
-            diag::error(&DiffError(e), color);
+            diag::message(&e, color);
             return Status::Usage;
         }
     };

@@ -64,7 +64,7 @@ fn simulate(
     let (scenario, set) = match crate::simulate::load(scenario, policies) {
         Ok(x) => x,
         Err(message) => {
-            diag::error(&SimulateError(message), color);
+            diag::message(&message, color);
             return Status::Usage;
         }
     };
@@ -94,15 +94,6 @@ fn simulate(
         Status::Findings
     }
 }
-
-#[derive(Debug)]
-struct SimulateError(String);
-impl std::fmt::Display for SimulateError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-impl std::error::Error for SimulateError {}
 
 fn explain(key: &str, policies: &[PathBuf], format: Format, color: bool) -> Status {
     let mut set = PolicySet::new();

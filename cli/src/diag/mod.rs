@@ -17,11 +17,16 @@ pub(crate) fn handler(color: bool) -> GraphicalReportHandler {
 
 /// Prints an error that stopped a command.
 pub(crate) fn error(e: &(dyn std::error::Error + 'static), color: bool) {
+    message(&e.to_string(), color);
+}
+
+/// Prints a message that stopped a command, as an error diagnostic.
+pub(crate) fn message(text: &str, color: bool) {
     #[derive(Debug, thiserror::Error, miette::Diagnostic)]
     #[error("{0}")]
     #[diagnostic(code(recourse::error))]
     struct Plain(String);
     let mut out = String::new();
-    let _ = handler(color).render_report(&mut out, &Plain(e.to_string()));
+    let _ = handler(color).render_report(&mut out, &Plain(text.to_owned()));
     eprint!("{out}");
 }

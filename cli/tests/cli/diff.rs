@@ -14,6 +14,22 @@ fn case(name: &str, side: &str) -> String {
         .to_string()
 }
 
+/// Exit status 2, nothing on stdout, and stderr naming `what`.
+fn assert_usage_error(out: &std::process::Output, what: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(out.stdout.is_empty());
+    assert!(err.contains(what), "stderr does not name {what}: {err}");
+}
+
+/// The diff in `format`, without colour.
+fn diff_text(format: &str, old: &str, new: &str) -> String {
+    let out = recourse(&[
+        "--color", "never", "policy", "diff", "--format", format, old, new,
+    ]);
+    String::from_utf8(out.stdout).unwrap()
+}
+
 fn diff_json(old: &str, new: &str) -> serde_json::Value {
     let out = recourse(&["policy", "diff", "--format", "json", old, new]);
     assert_eq!(
@@ -34,24 +50,9 @@ fn every_case_gives_its_golden_output() {
         let (old, new) = (path.to_str().unwrap(), dir.join("new.yaml"));
         let json = diff_json(old, new.to_str().unwrap());
         insta::assert_json_snapshot!("json", json);
-        let human = recourse(&[
-            "--color",
-            "never",
-            "policy",
-            "diff",
-            old,
-            new.to_str().unwrap(),
-        ]);
-        insta::assert_snapshot!("human", String::from_utf8_lossy(&human.stdout));
-        let md = recourse(&[
-            "policy",
-            "diff",
-            "--format",
-            "markdown",
-            old,
-            new.to_str().unwrap(),
-        ]);
-        insta::assert_snapshot!("markdown", String::from_utf8_lossy(&md.stdout));
+        let new = new.to_str().unwrap();
+        insta::assert_snapshot!("human", diff_text("human", old, new));
+        insta::assert_snapshot!("markdown", diff_text("markdown", old, new));
     });
 }
 
@@ -110,15 +111,11 @@ fn fail_on_sets_the_exit_status_at_the_threshold() {
 
 #[test]
 fn markdown_is_one_table_a_pr_comment_can_carry() {
-    let out = recourse(&[
-        "policy",
-        "diff",
-        "--format",
+    let text = diff_text(
         "markdown",
         &case("more-hedges", "old"),
         &case("more-hedges", "new"),
-    ]);
-    let text = String::from_utf8_lossy(&out.stdout);
+    );
     let lines: Vec<&str> = text.lines().collect();
     assert!(lines[0].starts_with("| key |"), "{text}");
     assert_eq!(lines[1].matches("---").count(), 5, "{text}");
@@ -137,9 +134,7 @@ fn a_missing_input_is_a_usage_error_naming_the_path() {
         "/no/such/old.yaml",
         &case("identical", "new"),
     ]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("/no/such/old.yaml"));
-    assert!(out.stdout.is_empty());
+    assert_usage_error(&out, "/no/such/old.yaml");
 }
 
 #[test]
@@ -157,12 +152,7 @@ fn an_invalid_input_is_a_usage_error_with_its_location() {
         bad.to_str().unwrap(),
         &case("identical", "new"),
     ]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("bad.yaml"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_usage_error(&out, "bad.yaml");
 }
 
 #[test]
@@ -248,27 +238,18 @@ fn a_git_revision_is_compared_with_the_working_copy() {
         .current_dir(repo.path())
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("nosuchrev"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_usage_error(&out, "nosuchrev");
 }
 
 /// docs/diff.md shows the real output of `testdata/diff/more-attempts`.
 #[test]
 fn the_documented_example_is_real_output() {
-    let out = recourse(&[
-        "--color",
-        "never",
-        "policy",
-        "diff",
+    let shown = diff_text(
+        "human",
         &case("more-attempts", "old"),
         &case("more-attempts", "new"),
-    ]);
+    );
     let doc = include_str!("../../../docs/diff.md");
-    let shown = String::from_utf8_lossy(&out.stdout);
     assert!(
         doc.contains(shown.trim_end()),
         "docs/diff.md is out of date:\n{shown}"
@@ -305,7 +286,5 @@ fn a_git_revision_outside_a_repository_is_a_clear_error() {
         .env("GIT_CEILING_DIRECTORIES", dir.path().parent().unwrap())
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("not in a git repository"), "{err}");
+    assert_usage_error(&out, "not in a git repository");
 }
