@@ -74,14 +74,12 @@ fn kind_name(k: ChangeKind) -> &'static str {
     }
 }
 
-fn worst(w: Option<WorstCase>) -> String {
-    w.map_or("-".to_owned(), |w| {
-        let d = w.duration_us.map_or("unbounded".to_owned(), |us| {
-            format_duration(std::time::Duration::from_micros(us))
-        });
-        let plural = if w.attempts == 1 { "" } else { "s" };
-        format!("{} attempt{plural}, {d}", w.attempts)
-    })
+fn worst(w: WorstCase) -> String {
+    let d = w.duration_us.map_or("unbounded".to_owned(), |us| {
+        format_duration(std::time::Duration::from_micros(us))
+    });
+    let plural = if w.attempts == 1 { "" } else { "s" };
+    format!("{} attempt{plural}, {d}", w.attempts)
 }
 
 fn value(v: &serde_json::Value) -> String {

@@ -288,3 +288,20 @@ fn a_git_revision_outside_a_repository_is_a_clear_error() {
         .unwrap();
     assert_usage_error(&out, "not in a git repository");
 }
+
+/// A removed key is judged by what its calls fall back to: here a glob policy with more
+/// attempts and no circuit breaker.
+#[test]
+fn a_removed_key_is_judged_by_its_fallback() {
+    let json = diff_json(
+        &case("removed-falls-back-to-glob", "old"),
+        &case("removed-falls-back-to-glob", "new"),
+    );
+    let change = &json["changes"][0];
+    assert_eq!(change["kind"], "removed");
+    assert_eq!(change["risk"], "high");
+    assert_eq!(change["worst_case"]["new"]["attempts"], 5);
+    let notes = change["notes"].to_string();
+    assert!(notes.contains("fall back to `payments.*`"), "{notes}");
+    assert!(notes.contains("circuit breaking disabled"), "{notes}");
+}

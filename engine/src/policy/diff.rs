@@ -68,13 +68,14 @@ impl From<Envelope> for WorstCase {
     }
 }
 
-/// Worst cases before and after.
+/// Worst cases before and after. For an added key, "before" is what its calls got without the
+/// entry (a `namespace.*` policy or the defaults); for a removed key, so is "after".
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct WorstCases {
-    /// Before (`null` for an added key).
-    pub old: Option<WorstCase>,
-    /// After (`null` for a removed key).
-    pub new: Option<WorstCase>,
+    /// Before.
+    pub old: WorstCase,
+    /// After.
+    pub new: WorstCase,
 }
 
 /// One key's change.
@@ -181,14 +182,20 @@ pub fn diff(old: &PolicySet, new: &PolicySet) -> Vec<Change> {
             notes.push(note);
         };
         if kind == ChangeKind::Removed {
+            let fallback = new
+                .resolve(&k)
+                .entry
+                .map_or("the defaults".to_owned(), |e| format!("`{e}`"));
             raise(
                 Risk::Medium,
                 format!(
-                    "policy removed: calls with {key} fall back to defaults; `recourse lint --policies` shows who uses it"
+                    "policy removed: calls with {key} fall back to {fallback}; `recourse lint --policies` shows who uses it"
                 ),
             );
         }
-        if kind == ChangeKind::Modified {
+        // An added or removed key is compared with what its calls get without the entry (a
+        // `namespace.*` policy or the defaults), so the same rules apply to every kind.
+        {
             if eo.attempts > 0 && f64::from(en.attempts) / f64::from(eo.attempts) >= 2.0 {
                 raise(
                     Risk::High,
@@ -252,13 +259,7 @@ pub fn diff(old: &PolicySet, new: &PolicySet) -> Vec<Change> {
                 raise(Risk::Medium, "classifier changed".to_owned());
             }
         }
-        if kind == ChangeKind::Added && pn.hedge.enabled && pn.hedge.budget.name.trim().is_empty() {
-            raise(
-                Risk::High,
-                "hedging enabled without a hedge budget".to_owned(),
-            );
-        }
-        if eo.duration != en.duration && kind == ChangeKind::Modified {
+        if eo.duration != en.duration {
             let wc = |e: Envelope| WorstCase::from(e).duration_us;
             raise(
                 Risk::Low,
@@ -276,8 +277,8 @@ pub fn diff(old: &PolicySet, new: &PolicySet) -> Vec<Change> {
             fields,
             notes,
             worst_case: WorstCases {
-                old: in_old.then(|| eo.into()),
-                new: in_new.then(|| en.into()),
+                old: eo.into(),
+                new: en.into(),
             },
         });
     }
