@@ -146,10 +146,16 @@ pub fn diff(old: &PolicySet, new: &PolicySet) -> Vec<Change> {
         let mut fields = Vec::new();
         let (fo, fnew) = (flat(&po), flat(&pn));
         for path in fo.keys().chain(fnew.keys()).collect::<BTreeSet<_>>() {
-            let (a, b) = (
+            let (mut a, mut b) = (
                 fo.get(path).cloned().unwrap_or(Value::Null),
                 fnew.get(path).cloned().unwrap_or(Value::Null),
             );
+            // A false flag is not serialized: show it as false, not as unset.
+            match (&a, &b) {
+                (Value::Bool(_), Value::Null) => b = Value::Bool(false),
+                (Value::Null, Value::Bool(_)) => a = Value::Bool(false),
+                _ => {}
+            }
             if a != b {
                 fields.push(FieldChange {
                     path: path.clone(),
