@@ -30,6 +30,25 @@ fn diff_text(format: &str, old: &str, new: &str) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// The binary run in `dir`.
+fn recourse_in(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_recourse"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the binary runs")
+}
+
+/// The keys of a JSON diff's changes, in order.
+fn changed_keys(json: &serde_json::Value) -> Vec<&str> {
+    json["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["key"].as_str().unwrap())
+        .collect()
+}
+
 fn diff_json(old: &str, new: &str) -> serde_json::Value {
     let out = recourse(&["policy", "diff", "--format", "json", old, new]);
     assert_eq!(
@@ -167,12 +186,7 @@ fn directories_are_compared_as_merged_sets() {
     std::fs::copy(case("more-attempts", "new"), new.join("payments.yaml")).unwrap();
     std::fs::copy(case("classifier-change", "new"), new.join("mail.yaml")).unwrap();
     let json = diff_json(old.to_str().unwrap(), new.to_str().unwrap());
-    let keys: Vec<&str> = json["changes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["key"].as_str().unwrap())
-        .collect();
+    let keys = changed_keys(&json);
     assert_eq!(keys, ["mail.Send", "payments.Charge"]);
 }
 
@@ -206,18 +220,17 @@ fn a_git_revision_is_compared_with_the_working_copy() {
     git(repo.path(), &["commit", "-q", "-m", "first"]);
     std::fs::copy(case("more-attempts", "new"), &file).unwrap();
 
-    let out = Command::new(env!("CARGO_BIN_EXE_recourse"))
-        .args([
+    let out = recourse_in(
+        repo.path(),
+        &[
             "policy",
             "diff",
             "--format",
             "json",
             "HEAD:policies/payments.yaml",
             "policies/payments.yaml",
-        ])
-        .current_dir(repo.path())
-        .output()
-        .unwrap();
+        ],
+    );
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -228,16 +241,15 @@ fn a_git_revision_is_compared_with_the_working_copy() {
     assert_eq!(json["changes"][0]["fields"][0]["old"], 3);
     assert_eq!(json["changes"][0]["fields"][0]["new"], 6);
 
-    let out = Command::new(env!("CARGO_BIN_EXE_recourse"))
-        .args([
+    let out = recourse_in(
+        repo.path(),
+        &[
             "policy",
             "diff",
             "nosuchrev:policies/payments.yaml",
             "policies/payments.yaml",
-        ])
-        .current_dir(repo.path())
-        .output()
-        .unwrap();
+        ],
+    );
     assert_usage_error(&out, "nosuchrev");
 }
 
@@ -262,12 +274,7 @@ fn a_defaults_change_shows_on_every_key_it_affects_and_no_other() {
         &case("defaults-changed", "old"),
         &case("defaults-changed", "new"),
     );
-    let keys: Vec<&str> = json["changes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["key"].as_str().unwrap())
-        .collect();
+    let keys = changed_keys(&json);
     // orders.Create sets its own max_attempts, so the new default does not reach it.
     assert_eq!(keys, ["orders.Get", "orders.List"]);
 }
