@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use recourse_engine::budget::{Budget, BudgetKind, Decision, Release, Request, TokenBucket};
-use recourse_engine::clock::Timestamp;
+use recourse_engine::clock::{Timestamp, VirtualClock};
 use recourse_engine::policy::BudgetRef;
 use recourse_engine::{BuildError, Error, Executor, MissingMode, Reason};
 
@@ -73,16 +73,7 @@ fn s060_same_unobserved() {
             .policy("svc.op", zero().max_attempts(3).budget("b"))
             .budget("b", DenyIndex(1)),
     );
-    let calls = Calls::default();
-    let err = run(&vc, exec.call("svc.op", always_fails(&calls))).unwrap_err();
-    assert_eq!(calls.get(), 1);
-    assert!(matches!(
-        err,
-        Error::BudgetDenied {
-            last: Some(E(0)),
-            ..
-        }
-    ));
+    first_attempt_runs_then_retry_is_denied(&exec, &vc);
 }
 
 #[test]
@@ -101,16 +92,7 @@ fn s061_missing_budget_denies_by_default() {
     assert_eq!(tl.attempts[0].budget_reason, Reason::BUDGET_NOT_FOUND);
     // Part 1 D20: without gate_first_attempt the first attempt runs and the retry is denied.
     let (exec, vc) = with_policy(zero().max_attempts(2).budget("missing"));
-    let calls = Calls::default();
-    let err = run(&vc, exec.call("svc.op", always_fails(&calls))).unwrap_err();
-    assert_eq!(calls.get(), 1);
-    assert!(matches!(
-        err,
-        Error::BudgetDenied {
-            last: Some(E(0)),
-            ..
-        }
-    ));
+    first_attempt_runs_then_retry_is_denied(&exec, &vc);
 }
 
 #[test]
@@ -410,4 +392,19 @@ fn s070_budget_registry_validation() {
         run(&vc, exec.call("svc.op", |_| async { Ok::<_, E>(()) })).is_ok(),
         "` sp ` is found as `sp`"
     );
+}
+
+/// The first attempt runs (not gated, Part 1 D20) and fails; the retry is denied, and the
+/// error carries that first failure.
+fn first_attempt_runs_then_retry_is_denied(exec: &Executor, vc: &VirtualClock) {
+    let calls = Calls::default();
+    let err = run(vc, exec.call("svc.op", always_fails(&calls))).unwrap_err();
+    assert_eq!(calls.get(), 1);
+    assert!(matches!(
+        err,
+        Error::BudgetDenied {
+            last: Some(E(0)),
+            ..
+        }
+    ));
 }
