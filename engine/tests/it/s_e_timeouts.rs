@@ -105,12 +105,7 @@ fn s033_canceled_during_sleep() {
 
 #[test]
 fn s034_canceled_during_an_attempt() {
-    let rec = Recording::default();
-    let (exec, vc) = vexec(
-        Executor::builder()
-            .policy("svc.op", zero().max_attempts(3))
-            .observer(rec.clone()),
-    );
+    let (exec, vc, rec) = recorded(zero().max_attempts(3));
     let token = CancellationToken::new();
     let calls = Calls::default();
     let (c, t) = (calls.clone(), token.clone());

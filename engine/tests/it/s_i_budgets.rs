@@ -138,12 +138,7 @@ fn s063_missing_budget_fallback_allows_with_a_trace() {
     // (b) There is always a registry (with `unlimited`): an unknown name is budget_not_found.
     let mut p = zero();
     p.retry.budget = gated("missing");
-    let rec = Recording::default();
-    let (exec, vc) = vexec(
-        Executor::builder()
-            .policy("svc.op", p)
-            .observer(rec.clone()),
-    );
+    let (exec, vc, rec) = recorded(p);
     let err = run(&vc, exec.call("svc.op", always_fails(&Calls::default()))).unwrap_err();
     assert_eq!(err.reason_code(), Reason::BUDGET_NOT_FOUND);
     assert_eq!(
@@ -230,24 +225,14 @@ fn s065_budget_events() {
     // (a) unlimited gating every attempt: exactly one event.
     let mut p = zero();
     p.retry.budget = gated("unlimited");
-    let rec = Recording::default();
-    let (exec, vc) = vexec(
-        Executor::builder()
-            .policy("svc.op", p)
-            .observer(rec.clone()),
-    );
+    let (exec, vc, rec) = recorded(p);
     run(&vc, exec.call("svc.op", |_| async { Ok::<_, E>(()) })).unwrap();
     assert_eq!(
         rec.budget_events(),
         [budget_event(0, "unlimited", "standard", true, "allowed")]
     );
     // (a') Part 1 D20: a retry budget does not gate the first attempt; no event, reason not_gated.
-    let rec = Recording::default();
-    let (exec, vc) = vexec(
-        Executor::builder()
-            .policy("svc.op", zero().budget("unlimited"))
-            .observer(rec.clone()),
-    );
+    let (exec, vc, rec) = recorded(zero().budget("unlimited"));
     let (_, tl) = run(
         &vc,
         exec.call_traced("svc.op", |_| async { Ok::<_, E>(()) }),
@@ -257,12 +242,7 @@ fn s065_budget_events() {
     // (b) missing budget, deny mode.
     let mut p = zero();
     p.retry.budget = gated("missing_does_not_exist");
-    let rec = Recording::default();
-    let (exec, vc) = vexec(
-        Executor::builder()
-            .policy("svc.op", p)
-            .observer(rec.clone()),
-    );
+    let (exec, vc, rec) = recorded(p);
     assert!(run(&vc, exec.call("svc.op", |_| async { Ok::<_, E>(()) })).is_err());
     assert_eq!(
         rec.budget_events(),

@@ -96,12 +96,7 @@ fn s074_primary_wins_and_hedge_wins() {
 
 #[test]
 fn s075_retries_times_hedges() {
-    let rec = Recording::default();
-    let (exec, vc) = vexec(
-        Executor::builder()
-            .policy("svc.op", hedged(2, 1, ms(10)))
-            .observer(rec.clone()),
-    );
+    let (exec, vc, rec) = recorded(hedged(2, 1, ms(10)));
     let calls = Calls::default();
     let op = scripted(exec.clock(), &calls, |_| (ms(30), Err::<(), _>(E(1))));
     let (res, tl) = run(&vc, exec.call_traced("svc.op", op));
@@ -171,12 +166,7 @@ fn s076_dynamic_p50_hedging() {
 
 #[test]
 fn s077_a_hedge_is_spawned_only_after_the_delay() {
-    let rec = Recording::default();
-    let (exec, vc) = vexec(
-        Executor::builder()
-            .policy("svc.op", hedged(1, 1, ms(10)))
-            .observer(rec.clone()),
-    );
+    let (exec, vc, rec) = recorded(hedged(1, 1, ms(10)));
     let calls = Calls::default();
     let op = scripted(exec.clock(), &calls, |_| (ms(2), Err::<(), _>(E(7))));
     let err = run(&vc, exec.call("svc.op", op)).unwrap_err();
@@ -322,12 +312,7 @@ fn s081_a_denied_hedge_never_ends_the_group() {
 #[test]
 fn s082_trigger_fallbacks() {
     // (a) an unregistered trigger falls back to the fixed delay (D15) and says so.
-    let rec = Recording::default();
-    let (exec, vc) = vexec(
-        Executor::builder()
-            .policy("svc.op", hedged(1, 1, ms(10)).hedge_trigger("nope"))
-            .observer(rec.clone()),
-    );
+    let (exec, vc, rec) = recorded(hedged(1, 1, ms(10)).hedge_trigger("nope"));
     let op = scripted(exec.clock(), &Calls::default(), |i| {
         if i.is_hedge {
             (ms(0), Ok("hedge"))

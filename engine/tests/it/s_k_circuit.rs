@@ -162,12 +162,7 @@ fn s088_rejection_details() {
     );
     assert_eq!(calls.get(), 1);
     // (b) open, observed and traced.
-    let rec = Recording::default();
-    let (exec, vc) = vexec(
-        Executor::builder()
-            .policy("svc.op", breaker(1, ms(100)))
-            .observer(rec.clone()),
-    );
+    let (exec, vc, rec) = recorded(breaker(1, ms(100)));
     let _ = run(&vc, exec.call("svc.op", always_fails(&Calls::default())));
     let (res, tl) = run(
         &vc,

@@ -45,12 +45,7 @@ fn s099_callbacks_on_success_and_failure() {
         (3, None, "svc.op")
     );
     // (b)
-    let rec = Recording::default();
-    let (exec, vc) = vexec(
-        Executor::builder()
-            .policy("svc.op", zero().max_attempts(2))
-            .observer(rec.clone()),
-    );
+    let (exec, vc, rec) = recorded(zero().max_attempts(2));
     let calls = Calls::default();
     assert!(run(&vc, exec.call("svc.op", always_fails(&calls))).is_err());
     assert_eq!(calls.get(), 2);
@@ -89,12 +84,7 @@ fn s100_attempt_info_without_an_observer() {
 #[test]
 fn s101_full_event_order_with_a_budget() {
     // Part 1 D20: the first attempt is not gated, so its budget event is absent.
-    let rec = Recording::default();
-    let (exec, vc) = vexec(
-        Executor::builder()
-            .policy("svc.op", zero().max_attempts(3).budget("unlimited"))
-            .observer(rec.clone()),
-    );
+    let (exec, vc, rec) = recorded(zero().max_attempts(3).budget("unlimited"));
     run(
         &vc,
         exec.call("svc.op", fails_then(&Calls::default(), 2, ())),

@@ -58,6 +58,17 @@ pub fn with_policy(policy: Policy) -> (Executor, VirtualClock) {
     vexec(Executor::builder().policy("svc.op", policy))
 }
 
+/// A single-key executor with `policy` on a virtual clock, and the observer recording its events.
+pub fn recorded(policy: Policy) -> (Executor, VirtualClock, Recording) {
+    let rec = Recording::default();
+    let (exec, vc) = vexec(
+        Executor::builder()
+            .policy("svc.op", policy)
+            .observer(rec.clone()),
+    );
+    (exec, vc, rec)
+}
+
 /// Runs `fut` on `vc`.
 pub fn run<F: Future>(vc: &VirtualClock, fut: F) -> F::Output {
     vc.block_on(fut)
