@@ -12,14 +12,7 @@ use crate::support::*;
 fn s030_per_attempt_timeout_is_retryable() {
     let (exec, vc) = with_policy(zero().max_attempts(3).timeout_per_attempt(ms(5)));
     let calls = Calls::default();
-    let c = calls.clone();
-    let (res, tl) = run(
-        &vc,
-        exec.call_traced("svc.op", move |_| {
-            c.hit();
-            pending::<Result<(), E>>()
-        }),
-    );
+    let (res, tl) = run(&vc, exec.call_traced("svc.op", hangs(&calls)));
     assert_eq!(calls.get(), 3);
     let err = res.unwrap_err();
     assert!(
@@ -141,14 +134,7 @@ fn s035_overall_timeout_while_the_operation_blocks() {
         }
         let (exec, vc) = vexec(b);
         let calls = Calls::default();
-        let c = calls.clone();
-        let res = run(
-            &vc,
-            exec.call("svc.op", move |_| {
-                c.hit();
-                pending::<Result<(), E>>()
-            }),
-        );
+        let res = run(&vc, exec.call("svc.op", hangs(&calls)));
         assert_eq!(calls.get(), 1);
         let err = res.unwrap_err();
         assert!(
@@ -198,12 +184,8 @@ fn dropping_the_call_cancels_it_and_reports_one_failure() {
     let rec = Recording::default();
     let (exec, vc) = vexec(Executor::builder().observer(rec.clone()));
     let calls = Calls::default();
-    let c = calls.clone();
     run(&vc, async {
-        let call = exec.call("svc.op", move |_| {
-            c.hit();
-            pending::<Result<(), E>>()
-        });
+        let call = exec.call("svc.op", hangs(&calls));
         // Give up after 1s: the call future is dropped mid-attempt.
         tokio::select! { _ = call => {}, _ = exec.clock().sleep(Duration::from_secs(1)) => {} }
     });

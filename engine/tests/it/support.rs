@@ -208,6 +208,17 @@ pub fn fails_then<T: Clone + 'static>(
 }
 
 /// An operation that always fails with `E(i)`.
+/// An operation that counts its invocations and never answers.
+pub fn hangs(
+    calls: &Calls,
+) -> impl FnMut(recourse_engine::AttemptInfo) -> std::future::Pending<Result<(), E>> {
+    let calls = calls.clone();
+    move |_| {
+        calls.hit();
+        std::future::pending()
+    }
+}
+
 pub fn always_fails(
     calls: &Calls,
 ) -> impl FnMut(recourse_engine::AttemptInfo) -> std::future::Ready<Result<(), E>> {
