@@ -203,46 +203,32 @@ fn load(spec: &str) -> Result<PolicySet, String> {
     };
     git(&["rev-parse", "--git-dir"])
         .map_err(|_| format!("{spec}: the current directory is not in a git repository"))?;
-    let dir = std::env::temp_dir().join(format!(
-        "recourse-diff-{}-{}",
-        std::process::id(),
-        rev.replace(['/', ':'], "_")
-    ));
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    let result = (|| {
-        let listing = git(&[
-            "ls-tree",
-            "-r",
-            "--name-only",
-            "--full-name",
-            rev,
-            "--",
-            rel,
-        ])?;
-        let names: Vec<String> = String::from_utf8_lossy(&listing)
-            .lines()
-            .map(str::to_owned)
-            .collect();
-        if names.is_empty() {
-            return Err(format!("{spec}: no such path at {rev}"));
-        }
-        let mut files = Vec::new();
-        for name in names
-            .iter()
-            .filter(|n| n.ends_with(".yaml") || n.ends_with(".yml") || n.ends_with(".json"))
-        {
-            let text = git(&["show", &format!("{rev}:{name}")])?;
-            let file = dir.join(name.replace('/', "__"));
-            std::fs::write(&file, text).map_err(|e| e.to_string())?;
-            files.push(file);
-        }
-        let mut set = PolicySet::new();
-        for f in files {
-            set.merge(PolicySet::from_path(&f).map_err(|e| format!("{spec}: {e}"))?)
-                .map_err(|e| e.to_string())?;
-        }
-        Ok(set)
-    })();
-    let _ = std::fs::remove_dir_all(&dir);
-    result
+    let listing = git(&[
+        "ls-tree",
+        "-r",
+        "--name-only",
+        "--full-name",
+        rev,
+        "--",
+        rel,
+    ])?;
+    let names: Vec<String> = String::from_utf8_lossy(&listing)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    if names.is_empty() {
+        return Err(format!("{spec}: no such path at {rev}"));
+    }
+    let mut set = PolicySet::new();
+    for name in names
+        .iter()
+        .filter(|n| n.ends_with(".yaml") || n.ends_with(".yml") || n.ends_with(".json"))
+    {
+        let object = format!("{rev}:{name}");
+        let bytes = git(&["show", &object])?;
+        // Errors name the file as `REV:path`, with their line and column.
+        set.merge(PolicySet::from_bytes(bytes, &object).map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(set)
 }

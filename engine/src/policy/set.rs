@@ -362,26 +362,7 @@ impl PolicySet {
         };
         if !path.is_dir() {
             let bytes = std::fs::read(path).map_err(|e| io(path, e))?;
-            let text = String::from_utf8(bytes).map_err(|e| {
-                let upto = &e.as_bytes()[..e.utf8_error().valid_up_to()];
-                let text = String::from_utf8_lossy(upto);
-                let line = text.matches('\n').count() + 1;
-                let column = text.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-                LoadError {
-                    path: path.display().to_string(),
-                    problem: Box::new(LoadProblem::syntax(
-                        Position { line, column },
-                        "the file is not valid UTF-8".to_owned(),
-                    )),
-                }
-            })?;
-            if path.extension().is_some_and(|e| e == "json") {
-                check_strict_json(&text).map_err(|p| LoadError {
-                    path: path.display().to_string(),
-                    problem: Box::new(p),
-                })?;
-            }
-            return PolicySet::from_str(&text, &path.display().to_string());
+            return PolicySet::from_bytes(bytes, &path.display().to_string());
         }
         let mut files: Vec<_> = std::fs::read_dir(path)
             .map_err(|e| io(path, e))?
@@ -398,6 +379,37 @@ impl PolicySet {
             set.merge(PolicySet::from_path(&f)?)?;
         }
         Ok(set)
+    }
+
+    /// Loads one document from the raw bytes of a file named `path` (from disk, a git
+    /// revision or the network): the bytes must be UTF-8, and a `.json` name must hold strict
+    /// JSON.
+    ///
+    /// # Errors
+    ///
+    /// Invalid UTF-8 (with the position of the first bad byte), non-strict JSON, and see
+    /// [`load_document`].
+    pub fn from_bytes(bytes: Vec<u8>, path: &str) -> Result<PolicySet, LoadError> {
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let upto = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+            let text = String::from_utf8_lossy(upto);
+            let line = text.matches('\n').count() + 1;
+            let column = text.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            LoadError {
+                path: path.to_owned(),
+                problem: Box::new(LoadProblem::syntax(
+                    Position { line, column },
+                    "the file is not valid UTF-8".to_owned(),
+                )),
+            }
+        })?;
+        if path.ends_with(".json") {
+            check_strict_json(&text).map_err(|p| LoadError {
+                path: path.to_owned(),
+                problem: Box::new(p),
+            })?;
+        }
+        PolicySet::from_str(&text, path)
     }
 
     /// Adds another set's definitions.
