@@ -51,6 +51,8 @@ pub mod classify;
 pub mod clock;
 mod error;
 mod executor;
+#[cfg(feature = "export")]
+pub mod export;
 pub mod hedge;
 mod key;
 pub mod observe;

@@ -49,6 +49,8 @@ pub struct ExecutorBuilder {
     recover_panics: bool,
     max_keys: usize,
     errors: Vec<BuildError>,
+    #[cfg(feature = "export")]
+    export: Option<crate::export::ExportConfig>,
 }
 
 impl std::fmt::Debug for ExecutorBuilder {
@@ -81,6 +83,8 @@ impl ExecutorBuilder {
             modes: Modes::default(),
             recover_panics: false,
             max_keys: 10_000,
+            #[cfg(feature = "export")]
+            export: None,
             errors: Vec::new(),
         }
     }
@@ -247,6 +251,14 @@ impl ExecutorBuilder {
         self
     }
 
+    /// Makes the executor's calls available to `recourse tail` (feature `export`); start the
+    /// server with [`ExportServer::start`](crate::export::ExportServer::start).
+    #[cfg(feature = "export")]
+    pub fn export(mut self, config: crate::export::ExportConfig) -> Self {
+        self.export = Some(config);
+        self
+    }
+
     /// Builds the executor.
     ///
     /// # Errors
@@ -309,6 +321,14 @@ impl ExecutorBuilder {
                 max_keys: self.max_keys,
                 overflow: Arc::default(),
                 overflow_calls: Default::default(),
+                #[cfg(feature = "export")]
+                export: self.export.map(|config| super::Export {
+                    hub: Arc::new(crate::export::hub::Hub::new(
+                        config.source_queue,
+                        self.max_keys,
+                    )),
+                    config,
+                }),
             }),
         })
     }

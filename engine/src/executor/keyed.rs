@@ -215,6 +215,9 @@ pub(crate) struct KeyState {
     pub(crate) key: Key,
     compiled: ArcSwapOption<Compiled>,
     pub(crate) runtime: Arc<Runtime>,
+    /// Whether some `recourse tail` client wants this key, cached per subscription change.
+    #[cfg(feature = "export")]
+    pub(crate) export: crate::export::hub::KeySlot,
 }
 
 impl KeyState {
@@ -223,6 +226,8 @@ impl KeyState {
             key,
             compiled: ArcSwapOption::empty(),
             runtime,
+            #[cfg(feature = "export")]
+            export: Default::default(),
         }
     }
 

@@ -14,6 +14,7 @@ mod keyed;
 mod mode;
 mod record;
 mod run;
+mod tap;
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -66,7 +67,7 @@ use crate::provider::{Provider, ProviderError};
 /// ```
 #[derive(Clone)]
 pub struct Executor {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 pub(crate) struct Inner {
@@ -85,6 +86,16 @@ pub(crate) struct Inner {
     /// Shared by every key past `max_keys` (D9).
     overflow: Arc<Runtime>,
     overflow_calls: AtomicU64,
+    #[cfg(feature = "export")]
+    pub(crate) export: Option<Export>,
+}
+
+/// The export hub and its configuration, when the executor exports.
+#[cfg(feature = "export")]
+#[derive(Debug)]
+pub(crate) struct Export {
+    pub(crate) hub: Arc<crate::export::hub::Hub>,
+    pub(crate) config: crate::export::ExportConfig,
 }
 
 /// Per-call options: a cancellation token and whether to keep the timeline.
@@ -282,6 +293,23 @@ impl Inner {
             cancel,
             timeline,
         }
+    }
+
+    /// Every key called so far (canonical spellings).
+    #[cfg(feature = "export")]
+    pub(crate) fn known_keys(&self) -> Vec<Key> {
+        let mut keys: Vec<Key> = self.keys.load().values().map(|s| s.key.clone()).collect();
+        keys.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        keys.dedup();
+        keys
+    }
+
+    /// The breaker state of `key`, for keys whose policy has a breaker.
+    #[cfg(feature = "export")]
+    pub(crate) fn circuit_of(&self, key: &Key) -> Option<crate::CircuitState> {
+        let state = self.keys.load().get(key.as_str())?.clone();
+        let cooldown = state.compiled(self).ok()?.circuit?.cooldown;
+        Some(state.runtime.breaker.state(self.clock.now(), cooldown))
     }
 
     /// The state of `raw` (as written at the call site), created on first use. At most

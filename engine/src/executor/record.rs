@@ -5,6 +5,8 @@
 use std::fmt::Display;
 
 use super::keyed::Compiled;
+use super::tap::Tap;
+use crate::circuit::Transition;
 use crate::classify::Attributes;
 use crate::clock::{Clock, Timestamp};
 use crate::error::{Error, Reason};
@@ -21,6 +23,8 @@ pub(crate) struct Recorder<'a> {
     timeline: Option<Box<Timeline>>,
     /// Where the caller wants the timeline, when it asked for one.
     out: Option<&'a mut Option<Box<Timeline>>>,
+    /// A `recourse tail` client wants this call.
+    tap: Option<Tap<'a>>,
     done: bool,
 }
 
@@ -31,8 +35,9 @@ impl<'a> Recorder<'a> {
         clock: &'a Clock,
         observer: Option<&'a dyn Observer>,
         out: Option<&'a mut Option<Box<Timeline>>>,
+        tap: Option<Tap<'a>>,
     ) -> Recorder<'a> {
-        let timeline = (out.is_some() || observer.is_some()).then(|| {
+        let timeline = (out.is_some() || observer.is_some() || tap.is_some()).then(|| {
             Box::new(Timeline {
                 key: key.clone(),
                 start: clock.now(),
@@ -45,6 +50,7 @@ impl<'a> Recorder<'a> {
             observer,
             timeline,
             out,
+            tap,
             done: false,
         }
     }
@@ -86,6 +92,17 @@ impl<'a> Recorder<'a> {
                 Some(c) => o.on_start(self.key, &c.policy),
                 None => o.on_start(self.key, &Policy::default()),
             }
+        }
+    }
+
+    /// Reports a breaker transition to the observer and the export.
+    pub(crate) fn circuit_change(&self, transition: Option<Transition>) {
+        let Some(t) = transition else { return };
+        if let Some(o) = self.observer {
+            o.on_circuit_change(self.key, t.from, t.to, &t.reason);
+        }
+        if let Some(tap) = self.tap {
+            tap.circuit(self.key, &t, self.clock.now());
         }
     }
 
@@ -142,8 +159,19 @@ impl<'a> Recorder<'a> {
                 CallOutcome::Failure => o.on_failure(self.key, &tl),
             }
         }
-        if let Some(out) = self.out.take() {
-            *out = Some(tl);
+        self.hand_over(tl);
+    }
+
+    /// The finished timeline goes to the caller that asked for it and to the export.
+    fn hand_over(&mut self, tl: Box<Timeline>) {
+        match (self.tap, self.out.take()) {
+            (Some(tap), Some(out)) => {
+                tap.finish(tl.clone());
+                *out = Some(tl);
+            }
+            (Some(tap), None) => tap.finish(tl),
+            (None, Some(out)) => *out = Some(tl),
+            (None, None) => {}
         }
     }
 }
@@ -155,12 +183,17 @@ impl Drop for Recorder<'_> {
         if self.done || std::thread::panicking() {
             return;
         }
-        if let (Some(o), Some(mut tl)) = (self.observer, self.timeline.take()) {
+        if let Some(mut tl) = self.timeline.take() {
             tl.end = self.clock.now();
             tl.outcome = CallOutcome::Failure;
             tl.reason = Reason::CONTEXT_CANCELED;
             tl.error = Some("recourse: call canceled".to_owned());
-            o.on_failure(self.key, &tl);
+            if let Some(o) = self.observer {
+                o.on_failure(self.key, &tl);
+            }
+            if let Some(tap) = self.tap {
+                tap.finish(tl);
+            }
         }
     }
 }

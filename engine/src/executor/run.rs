@@ -24,6 +24,7 @@ use super::keyed::{
 };
 use super::mode::MissingMode;
 use super::record::{Recorder, fallback_attributes};
+use super::tap::tap;
 use crate::budget::{BudgetEvent, BudgetKind, Decision, DecisionMode, Release, Request};
 use crate::circuit::{Admission, Breaker, Probe};
 use crate::classify::{Attempted, Classifier, Input, Kind, Verdict};
@@ -324,7 +325,7 @@ struct Circuit<'a> {
 }
 
 impl Circuit<'_> {
-    fn report(&mut self, verdict: Verdict4Circuit, rec: &Recorder<'_>, key: &Key, clock: &Clock) {
+    fn report(&mut self, verdict: Verdict4Circuit, rec: &Recorder<'_>, clock: &Clock) {
         let Some((breaker, plan)) = self.breaker else {
             return;
         };
@@ -338,9 +339,7 @@ impl Circuit<'_> {
             (Verdict4Circuit::Failure, None) => breaker.record_failure(clock.now(), plan.threshold),
             (Verdict4Circuit::Nothing, _) => None, // a probe is dropped: its slot is freed
         };
-        if let (Some(t), Some(o)) = (transition, rec.observer()) {
-            o.on_circuit_change(key, t.from, t.to, &t.reason);
-        }
+        rec.circuit_change(transition);
     }
 }
 
@@ -348,12 +347,11 @@ impl Circuit<'_> {
 fn done<T, E: StdError>(
     rec: &mut Recorder<'_>,
     circuit: &mut Circuit<'_>,
-    key: &Key,
     clock: &Clock,
     result: Result<T, Error<E>>,
     verdict: Verdict4Circuit,
 ) -> Result<T, Error<E>> {
-    circuit.report(verdict, rec, key, clock);
+    circuit.report(verdict, rec, clock);
     let outcome = if verdict == Verdict4Circuit::Success {
         CallOutcome::Success
     } else {
@@ -381,7 +379,8 @@ where
     } = call;
     let clock = &inner.clock;
     let key = &state.key;
-    let mut rec = Recorder::new(key, clock, inner.observer.as_deref(), timeline);
+    let tap = tap(inner, state);
+    let mut rec = Recorder::new(key, clock, inner.observer.as_deref(), timeline, tap);
 
     let current = snapshot.filter(|c| c.generation == inner.provider.generation());
     let resolved = match current {
@@ -418,9 +417,7 @@ where
     let mut hedge = compiled.hedge.as_ref();
     if let Some((breaker, plan)) = circuit.breaker {
         let (admission, transition) = breaker.admit(|| clock.now(), plan.cooldown);
-        if let (Some(t), Some(o)) = (transition, rec.observer()) {
-            o.on_circuit_change(key, t.from, t.to, &t.reason);
-        }
+        rec.circuit_change(transition);
         match admission {
             Admission::Closed => {}
             Admission::Probe(p) => {
@@ -450,7 +447,7 @@ where
             let err = Error::NoClassifier {
                 name: requested.clone(),
             };
-            return done(&mut rec, &mut circuit, key, clock, Err(err), Nothing);
+            return done(&mut rec, &mut circuit, clock, Err(err), Nothing);
         }
     };
 
@@ -462,14 +459,14 @@ where
     loop {
         if cancel.is_some_and(CancellationToken::is_cancelled) {
             let err = Error::Canceled { last: last_err };
-            return done(&mut rec, &mut circuit, key, clock, Err(err), Nothing);
+            return done(&mut rec, &mut circuit, clock, Err(err), Nothing);
         }
         if deadline.is_some_and(|d| clock.now() >= d) {
             let err = Error::DeadlineExceeded {
                 reason: Reason::CONTEXT_DEADLINE_EXCEEDED,
                 last: last_err,
             };
-            return done(&mut rec, &mut circuit, key, clock, Err(err), Failure);
+            return done(&mut rec, &mut circuit, clock, Err(err), Failure);
         }
         let started = rec.now();
 
@@ -499,7 +496,7 @@ where
                     reason,
                     last: last_err,
                 };
-                return done(&mut rec, &mut circuit, key, clock, Err(err), Nothing);
+                return done(&mut rec, &mut circuit, clock, Err(err), Nothing);
             }
         };
 
@@ -524,21 +521,21 @@ where
                 GroupEnd::Verdict(output, verdict) => (output, verdict),
                 GroupEnd::Canceled => {
                     let err = Error::Canceled { last: last_err };
-                    return done(&mut rec, &mut circuit, key, clock, Err(err), Nothing);
+                    return done(&mut rec, &mut circuit, clock, Err(err), Nothing);
                 }
                 GroupEnd::Deadline => {
                     let err = Error::DeadlineExceeded {
                         reason: Reason::CONTEXT_DEADLINE_EXCEEDED,
                         last: last_err,
                     };
-                    return done(&mut rec, &mut circuit, key, clock, Err(err), Failure);
+                    return done(&mut rec, &mut circuit, clock, Err(err), Failure);
                 }
                 GroupEnd::Panicked(message) => {
                     let err = Error::Panicked {
                         component: Component::Classifier,
                         message,
                     };
-                    return done(&mut rec, &mut circuit, key, clock, Err(err), Nothing);
+                    return done(&mut rec, &mut circuit, clock, Err(err), Nothing);
                 }
             }
         } else {
@@ -589,12 +586,12 @@ where
                         reason: Reason::CONTEXT_DEADLINE_EXCEEDED,
                         last: last_err,
                     };
-                    return done(&mut rec, &mut circuit, key, clock, Err(err), Failure);
+                    return done(&mut rec, &mut circuit, clock, Err(err), Failure);
                 }
                 Race::Canceled => {
                     aborted(&mut rec, Reason::CONTEXT_CANCELED);
                     let err = Error::Canceled { last: last_err };
-                    return done(&mut rec, &mut circuit, key, clock, Err(err), Nothing);
+                    return done(&mut rec, &mut circuit, clock, Err(err), Nothing);
                 }
             };
             if let Some(tracker) = tracker {
@@ -609,7 +606,6 @@ where
                 return done(
                     &mut rec,
                     &mut circuit,
-                    key,
                     clock,
                     Err(Error::Canceled { last }),
                     Nothing,
@@ -623,7 +619,7 @@ where
                         component: Component::Classifier,
                         message,
                     };
-                    return done(&mut rec, &mut circuit, key, clock, Err(err), Nothing);
+                    return done(&mut rec, &mut circuit, clock, Err(err), Nothing);
                 }
             };
             rec.attempt(|| {
@@ -644,19 +640,19 @@ where
                     Output::Value(v) => Ok(v),
                     other => Err(other.terminal(verdict.reason)),
                 };
-                return done(&mut rec, &mut circuit, key, clock, result, Success);
+                return done(&mut rec, &mut circuit, clock, result, Success);
             }
             Kind::Abort | Kind::Unknown => {
                 let err = output.terminal(verdict.reason);
-                return done(&mut rec, &mut circuit, key, clock, Err(err), Nothing);
+                return done(&mut rec, &mut circuit, clock, Err(err), Nothing);
             }
             Kind::NonRetryable => {
                 let err = output.terminal(verdict.reason);
-                return done(&mut rec, &mut circuit, key, clock, Err(err), Failure);
+                return done(&mut rec, &mut circuit, clock, Err(err), Failure);
             }
             Kind::Retryable if attempt + 1 >= compiled.max_attempts => {
                 let err = output.terminal(verdict.reason);
-                return done(&mut rec, &mut circuit, key, clock, Err(err), Failure);
+                return done(&mut rec, &mut circuit, clock, Err(err), Failure);
             }
             Kind::Retryable => {}
         }
@@ -677,14 +673,14 @@ where
                 reason,
                 last: output.into_error(),
             };
-            return done(&mut rec, &mut circuit, key, clock, Err(err), Failure);
+            return done(&mut rec, &mut circuit, clock, Err(err), Failure);
         }
         last_err = output.into_error();
         if !wait.is_zero()
             && let Race::Canceled = race(clock.sleep(wait), None, clock, cancel).await
         {
             let err = Error::Canceled { last: last_err };
-            return done(&mut rec, &mut circuit, key, clock, Err(err), Nothing);
+            return done(&mut rec, &mut circuit, clock, Err(err), Nothing);
         }
         slept = wait;
         base = compiled.backoff.next(base);

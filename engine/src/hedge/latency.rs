@@ -4,15 +4,15 @@ use std::time::Duration;
 use crate::clock::Timestamp;
 
 /// Sub-buckets per power of two: values are kept within 1/16 (6.25%) of their size.
-const SUB: u64 = 16;
+pub(crate) const SUB: u64 = 16;
 const SUB_BITS: u32 = 4;
 /// Values in microseconds up to 2^44 µs (about 200 days).
 const EXPONENTS: usize = 41;
-const BUCKETS: usize = EXPONENTS * SUB as usize;
+pub(crate) const BUCKETS: usize = EXPONENTS * SUB as usize;
 /// How often the percentile snapshot is refreshed (and the older window retired).
 const EPOCH: Duration = Duration::from_secs(5);
 
-fn bucket_of(micros: u64) -> usize {
+pub(crate) fn bucket_of(micros: u64) -> usize {
     if micros < SUB {
         return micros as usize;
     }
@@ -22,7 +22,7 @@ fn bucket_of(micros: u64) -> usize {
 }
 
 /// The largest value a bucket holds (percentiles report it: a hedge rather late than early).
-fn bucket_value(index: usize) -> u64 {
+pub(crate) fn bucket_value(index: usize) -> u64 {
     let index = index as u64;
     if index < SUB {
         return index;

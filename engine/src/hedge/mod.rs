@@ -10,5 +10,7 @@
 mod latency;
 mod trigger;
 
+#[cfg(feature = "export")]
+pub(crate) use latency::{BUCKETS, SUB, bucket_of, bucket_value};
 pub use latency::{LatencySnapshot, LatencyTracker};
 pub use trigger::{Decision, FixedDelay, Percentile, Trigger, TriggerState};

@@ -12,6 +12,8 @@ mod support;
 
 mod docs;
 mod event_schema;
+#[cfg(all(feature = "export", unix))]
+mod export;
 #[cfg(feature = "yaml")]
 mod hot_reload;
 #[cfg(feature = "yaml")]

@@ -1,0 +1,430 @@
+//! The wire protocol, version 1 (DESIGN.md §5): what the server writes, and a tolerant reader
+//! for clients (`recourse tail`): unknown fields and unknown message types are ignored.
+//!
+//! Every line is one JSON object with a `t` field. Server messages after `hello` carry `seq`
+//! (per connection, increasing) and `ts` (RFC 3339 UTC, microseconds).
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::hedge::{SUB, bucket_value};
+
+/// The protocol version this engine speaks.
+pub const VERSION: u32 = 1;
+
+/// The longest line a reader accepts (1 MiB).
+pub const MAX_LINE: usize = 1 << 20;
+
+/// A message of the stream, as a client reads it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "t", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Message {
+    /// The server's greeting.
+    Hello(Hello),
+    /// A client's subscription (servers read it; recordings may hold it).
+    Subscribe(Subscribe),
+    /// The server's answer to a subscription.
+    Subscribed(Subscribed),
+    /// One finished call.
+    Call(CallEvent),
+    /// Cumulative counters per key.
+    Stats(Stats),
+    /// A breaker changed state.
+    Circuit(CircuitEvent),
+    /// Events were lost.
+    Gap(Gap),
+    /// The server refused something.
+    Error(ErrorEvent),
+    /// The answer to `ping`.
+    Pong(Common),
+    /// The client's liveness probe.
+    Ping(Common),
+    /// The server is closing the connection.
+    Bye(Common),
+    /// A message type this reader does not know (ignored).
+    #[serde(other)]
+    Unknown,
+}
+
+/// Fields every server message may carry, plus `target` (added by `recourse tail --record`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct Common {
+    /// Per connection, increasing.
+    #[serde(default)]
+    pub seq: u64,
+    /// When the message was written.
+    #[serde(default)]
+    pub ts: Option<String>,
+    /// The target it came from, in a recording.
+    #[serde(default)]
+    pub target: Option<String>,
+}
+
+/// `hello`: who the server is.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct Hello {
+    /// Protocol version.
+    pub v: u32,
+    /// The service's name.
+    pub service: String,
+    /// The instance's identifier.
+    #[serde(default)]
+    pub instance: Option<String>,
+    /// The process id.
+    #[serde(default)]
+    pub pid: Option<u64>,
+    /// The engine's version.
+    #[serde(default)]
+    pub engine: Option<String>,
+    /// When the service started.
+    #[serde(default)]
+    pub started_at: Option<String>,
+    /// Whether error texts are sent.
+    #[serde(default)]
+    pub include_errors: bool,
+    /// `none` or `token`.
+    #[serde(default)]
+    pub auth: Option<String>,
+    /// Common fields.
+    #[serde(flatten)]
+    pub common: Common,
+}
+
+/// `subscribe`: what a client wants. A new one replaces the old one.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct Subscribe {
+    /// Key globs (`*`, `?`, a leading `!` excludes); none means every key.
+    #[serde(default)]
+    pub keys: Vec<String>,
+    /// Message types wanted (`call`, `stats`, `circuit`); none means all.
+    #[serde(default)]
+    pub events: Vec<String>,
+    /// Most `call` messages per second.
+    #[serde(default)]
+    pub max_rate: Option<u32>,
+    /// The token a protected server requires.
+    #[serde(default)]
+    pub token: Option<String>,
+}
+
+/// `subscribed`: the keys known now that the subscription matches.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct Subscribed {
+    /// Keys matched.
+    #[serde(default)]
+    pub matched: Vec<String>,
+    /// The rate cap in effect.
+    #[serde(default)]
+    pub max_rate: Option<u32>,
+    /// Common fields.
+    #[serde(flatten)]
+    pub common: Common,
+}
+
+/// `call`: one finished call (a timeline, `schemas/event.schema.json#/$defs/call`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct CallEvent {
+    /// The key.
+    pub key: String,
+    /// The policy's id.
+    #[serde(default)]
+    pub policy_id: Option<String>,
+    /// When the call started.
+    #[serde(default)]
+    pub start: Option<String>,
+    /// `success` or `failure`.
+    pub outcome: String,
+    /// The final reason code.
+    pub reason: String,
+    /// The call's duration in microseconds.
+    #[serde(default)]
+    pub duration_us: u64,
+    /// Call attributes.
+    #[serde(default)]
+    pub attributes: BTreeMap<String, String>,
+    /// The attempts, in completion order.
+    #[serde(default)]
+    pub attempts: Vec<AttemptEvent>,
+    /// The final error's text (only from services that opt in).
+    #[serde(default)]
+    pub error: Option<String>,
+    /// Common fields.
+    #[serde(flatten)]
+    pub common: Common,
+}
+
+impl CallEvent {
+    /// Whether the call succeeded.
+    pub fn ok(&self) -> bool {
+        self.outcome == "success"
+    }
+
+    /// Attempts that ran (budget denials excluded).
+    pub fn executed(&self) -> usize {
+        self.attempts.iter().filter(|a| a.budget_allowed).count()
+    }
+
+    /// Hedges launched.
+    pub fn hedges(&self) -> usize {
+        self.attempts
+            .iter()
+            .filter(|a| a.is_hedge && a.budget_allowed)
+            .count()
+    }
+}
+
+/// One attempt of a `call`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct AttemptEvent {
+    /// The retry index.
+    #[serde(default)]
+    pub attempt: u32,
+    /// 0 for the primary, 1.. for hedges.
+    #[serde(default)]
+    pub hedge_index: u32,
+    /// True for a hedge.
+    #[serde(default)]
+    pub is_hedge: bool,
+    /// Start, microseconds from the call's start.
+    #[serde(default)]
+    pub start_us: u64,
+    /// End, microseconds from the call's start.
+    #[serde(default)]
+    pub end_us: u64,
+    /// The wait before it.
+    #[serde(default)]
+    pub backoff_us: u64,
+    /// The classified outcome.
+    #[serde(default)]
+    pub outcome: String,
+    /// Its reason code.
+    #[serde(default)]
+    pub reason: String,
+    /// Whether the budget admitted it.
+    #[serde(default = "yes")]
+    pub budget_allowed: bool,
+    /// The budget's reason.
+    #[serde(default)]
+    pub budget_reason: String,
+    /// The classifier's attributes.
+    #[serde(default)]
+    pub attributes: BTreeMap<String, String>,
+    /// The error text (only from services that opt in).
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `stats`: cumulative counters per key, exact whatever was dropped.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct Stats {
+    /// The server's cadence.
+    #[serde(default)]
+    pub interval_ms: Option<u64>,
+    /// Events lost so far for this connection, by cause.
+    #[serde(default)]
+    pub dropped: Dropped,
+    /// Per key.
+    #[serde(default)]
+    pub keys: BTreeMap<String, KeyStats>,
+    /// Common fields.
+    #[serde(flatten)]
+    pub common: Common,
+}
+
+/// Loss counters, by cause.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub struct Dropped {
+    /// The service's source queue was full.
+    #[serde(default)]
+    pub source_queue_full: u64,
+    /// This client read too slowly.
+    #[serde(default)]
+    pub client_slow: u64,
+    /// Over the subscription's `max_rate`.
+    #[serde(default)]
+    pub rate_limited: u64,
+}
+
+/// One key's counters in `stats`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct KeyStats {
+    /// Calls finished.
+    #[serde(default)]
+    pub calls: u64,
+    /// Calls that succeeded.
+    #[serde(default)]
+    pub successes: u64,
+    /// Calls whose first retry group succeeded.
+    #[serde(default)]
+    pub first_try_successes: u64,
+    /// Calls that failed.
+    #[serde(default)]
+    pub failures: u64,
+    /// Attempts run.
+    #[serde(default)]
+    pub attempts: u64,
+    /// Retries run.
+    #[serde(default)]
+    pub retries: u64,
+    /// Hedges launched.
+    #[serde(default)]
+    pub hedges: u64,
+    /// Calls a hedge won.
+    #[serde(default)]
+    pub hedge_wins: u64,
+    /// Attempts a budget refused.
+    #[serde(default)]
+    pub budget_denied: u64,
+    /// Calls an open breaker rejected.
+    #[serde(default)]
+    pub circuit_rejected: u64,
+    /// The breaker's state, for keys with one.
+    #[serde(default)]
+    pub circuit: Option<String>,
+    /// Call latencies.
+    #[serde(default)]
+    pub latency: Histogram,
+}
+
+/// A mergeable latency histogram: log-linear buckets of microseconds, 16 per power of two.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct Histogram {
+    /// Buckets per power of two.
+    #[serde(default)]
+    pub sub_buckets: u32,
+    /// `[bucket index, count]` for the non-empty buckets.
+    #[serde(default)]
+    pub counts: Vec<(usize, u64)>,
+}
+
+impl Histogram {
+    /// Samples held.
+    pub fn total(&self) -> u64 {
+        self.counts.iter().map(|&(_, c)| c).sum()
+    }
+
+    /// Adds `other` (same bucket layout).
+    pub fn merge(&mut self, other: &Histogram) {
+        let mut all: BTreeMap<usize, u64> = self.counts.iter().copied().collect();
+        for &(i, c) in &other.counts {
+            *all.entry(i).or_default() += c;
+        }
+        self.counts = all.into_iter().collect();
+        self.sub_buckets = other.sub_buckets.max(self.sub_buckets);
+    }
+
+    /// What `self` gained since `earlier` (a cumulative histogram minus an older copy).
+    pub fn since(&self, earlier: &Histogram) -> Histogram {
+        let old: BTreeMap<usize, u64> = earlier.counts.iter().copied().collect();
+        let counts = self
+            .counts
+            .iter()
+            .map(|&(i, c)| (i, c.saturating_sub(old.get(&i).copied().unwrap_or(0))))
+            .filter(|&(_, c)| c > 0)
+            .collect();
+        Histogram {
+            sub_buckets: self.sub_buckets,
+            counts,
+        }
+    }
+
+    /// The `q` quantile (0..=1) in microseconds: the upper edge of its bucket.
+    pub fn quantile_us(&self, q: f64) -> Option<u64> {
+        let total = self.total();
+        if total == 0 || (self.sub_buckets != 0 && u64::from(self.sub_buckets) != SUB) {
+            return None;
+        }
+        let rank = ((q.clamp(0.0, 1.0) * total as f64).ceil() as u64).max(1);
+        let mut seen = 0;
+        let mut sorted = self.counts.clone();
+        sorted.sort_unstable();
+        for (i, c) in sorted {
+            seen += c;
+            if seen >= rank {
+                return Some(bucket_value(i));
+            }
+        }
+        None
+    }
+}
+
+/// `circuit`: a breaker changed state.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct CircuitEvent {
+    /// The key.
+    pub key: String,
+    /// The state before.
+    pub from: String,
+    /// The state after.
+    pub to: String,
+    /// Why.
+    #[serde(default)]
+    pub reason: String,
+    /// Common fields.
+    #[serde(flatten)]
+    pub common: Common,
+}
+
+/// `gap`: messages were lost.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct Gap {
+    /// How many.
+    pub dropped: u64,
+    /// `source_queue_full`, `client_slow` or `rate_limited`.
+    pub cause: String,
+    /// Common fields.
+    #[serde(flatten)]
+    pub common: Common,
+}
+
+/// `error`: the server refused something.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct ErrorEvent {
+    /// `unauthorized`, `bad_request`, `unsupported_version`, ...
+    pub code: String,
+    /// What went wrong.
+    #[serde(default)]
+    pub msg: String,
+    /// Whether the server closes the connection.
+    #[serde(default)]
+    pub fatal: bool,
+}
+
+/// Why a line could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    /// Longer than [`MAX_LINE`].
+    #[error("line of {0} bytes is longer than the 1 MiB limit")]
+    TooLong(usize),
+    /// Not a JSON object with a known shape.
+    #[error("not a valid message: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// Reads one line (without or with its newline). Unknown message types give
+/// [`Message::Unknown`]; unknown fields are ignored.
+///
+/// # Errors
+///
+/// [`DecodeError`] for a line over 1 MiB or one that is not a message.
+///
+/// ```
+/// use recourse_engine::export::wire::{Message, decode_line};
+///
+/// let line = br#"{"t":"gap","seq":7,"dropped":3,"cause":"client_slow","new_field":1}"#;
+/// let Message::Gap(gap) = decode_line(line).unwrap() else { panic!() };
+/// assert_eq!((gap.dropped, gap.cause.as_str()), (3, "client_slow"));
+/// assert_eq!(decode_line(br#"{"t":"from_the_future"}"#).unwrap(), Message::Unknown);
+/// ```
+pub fn decode_line(line: &[u8]) -> Result<Message, DecodeError> {
+    if line.len() > MAX_LINE {
+        return Err(DecodeError::TooLong(line.len()));
+    }
+    Ok(serde_json::from_slice(line.trim_ascii_end())?)
+}

@@ -1,0 +1,526 @@
+//! The live export (feature `export`) on real sockets: handshake, filtering, exact counters,
+//! and backpressure (a slow or stuck client never slows calls; losses are counted exactly).
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use recourse_engine::Executor;
+use recourse_engine::export::{Endpoint, ExportConfig, ExportError, ExportServer};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixStream;
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+
+use crate::support::*;
+
+fn validator() -> jsonschema::Validator {
+    let text = include_str!("../../../schemas/event.schema.json");
+    let schema: Value = serde_json::from_str(text).unwrap();
+    jsonschema::validator_for(&schema).expect("the event schema compiles")
+}
+
+fn socket(dir: &tempfile::TempDir) -> PathBuf {
+    dir.path().join("svc.sock")
+}
+
+/// A test client: reads lines with a timeout, writes subscriptions.
+struct Client {
+    lines: BufReader<OwnedReadHalf>,
+    w: OwnedWriteHalf,
+}
+
+impl Client {
+    async fn connect(path: &Path) -> Client {
+        let (r, w) = UnixStream::connect(path)
+            .await
+            .expect("connects")
+            .into_split();
+        Client {
+            lines: BufReader::new(r),
+            w,
+        }
+    }
+
+    async fn next(&mut self) -> Value {
+        let mut line = String::new();
+        let n = tokio::time::timeout(Duration::from_secs(10), self.lines.read_line(&mut line))
+            .await
+            .expect("a message within 10 s")
+            .expect("reads");
+        assert!(n > 0, "the server closed the connection");
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"))
+    }
+
+    /// The next message of type `t`, skipping others.
+    async fn next_of(&mut self, t: &str) -> Value {
+        loop {
+            let m = self.next().await;
+            if m["t"] == t {
+                return m;
+            }
+        }
+    }
+
+    async fn subscribe(&mut self, sub: Value) -> Value {
+        let mut line = serde_json::to_vec(&sub).unwrap();
+        line.push(b'\n');
+        self.w.write_all(&line).await.unwrap();
+        self.next_of("subscribed").await
+    }
+}
+
+fn exporting(config: ExportConfig) -> Executor {
+    Executor::builder()
+        .policy("payments.Charge", zero().max_attempts(3).id("charge-v1"))
+        .policy("payments.Refund", zero().max_attempts(2))
+        .policy("inventory.Get", zero().max_attempts(1))
+        .export(config)
+        .build()
+        .unwrap()
+}
+
+/// Polls `fut` once: a call that would wait on the export would not be ready.
+fn ready_now<F: Future>(fut: F) -> F::Output {
+    match pin!(fut).poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(v) => v,
+        Poll::Pending => panic!("the call waited"),
+    }
+}
+
+fn ok_call(exec: &Executor, key: &str) {
+    let r = ready_now(exec.call(key, |_| async { Ok::<_, E>(()) }));
+    assert!(r.is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_sees_exactly_its_keys_as_schema_valid_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let exec = exporting(ExportConfig::new("checkout").socket_path(socket(&dir)));
+    let server = ExportServer::start(&exec).await.unwrap();
+    assert_eq!(server.endpoints(), [Endpoint::Unix(socket(&dir))]);
+    let schema = validator();
+
+    let mut c = Client::connect(&socket(&dir)).await;
+    let hello = c.next().await;
+    assert_eq!(
+        (hello["t"].as_str(), hello["v"].as_u64()),
+        (Some("hello"), Some(1))
+    );
+    assert_eq!(hello["service"], "checkout");
+    assert_eq!(hello["pid"], std::process::id());
+    let sub = c
+        .subscribe(json!({"t": "subscribe", "keys": ["payments.*", "!payments.Refund"]}))
+        .await;
+    assert!(schema.is_valid(&sub), "{sub}");
+
+    for i in 0..5u32 {
+        ok_call(&exec, "inventory.Get");
+        let r = exec
+            .call(
+                "payments.Charge",
+                fails_then(&Calls::default(), u32::from(i % 2 == 1), ()),
+            )
+            .await;
+        assert!(r.is_ok());
+        ok_call(&exec, "payments.Refund");
+    }
+    let mut seen = Vec::new();
+    let mut last_seq = 0;
+    while seen.len() < 5 {
+        let m = c.next().await;
+        assert!(schema.is_valid(&m), "{m}");
+        let seq = m["seq"].as_u64().unwrap();
+        assert!(seq > last_seq, "seq increases");
+        last_seq = seq;
+        if m["t"] == "call" {
+            assert_eq!(m["key"], "payments.Charge", "{m}");
+            seen.push(m["attempts"].as_array().unwrap().len());
+        }
+    }
+    assert_eq!(seen, [1, 2, 1, 2, 1]);
+    // Error texts stay home unless the service opts in.
+    let stats = c.next_of("stats").await;
+    assert!(schema.is_valid(&stats), "{stats}");
+    let charge = &stats["keys"]["payments.Charge"];
+    assert_eq!(
+        (charge["calls"].as_u64(), charge["retries"].as_u64()),
+        (Some(5), Some(2))
+    );
+    assert_eq!(charge["first_try_successes"], 3);
+    assert!(stats["keys"].get("inventory.Get").is_none());
+    assert!(stats["keys"].get("payments.Refund").is_none());
+    server.shutdown().await;
+    assert!(!socket(&dir).exists(), "the socket is removed on shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn error_texts_are_sent_only_when_the_service_opts_in() {
+    for include in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let exec = exporting(
+            ExportConfig::new("svc")
+                .socket_path(socket(&dir))
+                .include_errors(include),
+        );
+        let _server = ExportServer::start(&exec).await.unwrap();
+        let mut c = Client::connect(&socket(&dir)).await;
+        assert_eq!(c.next().await["include_errors"], include);
+        c.subscribe(json!({"t": "subscribe"})).await;
+        let r = exec
+            .call("inventory.Get", |_| async { Err::<(), _>(E(42)) })
+            .await;
+        assert!(r.is_err());
+        let call = c.next_of("call").await;
+        let text = call["attempts"][0].get("error").and_then(Value::as_str);
+        assert_eq!(text, include.then_some("op error 42"), "{call}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_subscription_replaces_the_old_one_without_reconnecting() {
+    let dir = tempfile::tempdir().unwrap();
+    let exec = exporting(ExportConfig::new("svc").socket_path(socket(&dir)));
+    let _server = ExportServer::start(&exec).await.unwrap();
+    ok_call(&exec, "inventory.Get");
+    let mut c = Client::connect(&socket(&dir)).await;
+    let sub = c
+        .subscribe(json!({"t": "subscribe", "keys": ["payments.*"]}))
+        .await;
+    assert_eq!(sub["matched"], json!([]));
+    ok_call(&exec, "inventory.Get");
+    ok_call(&exec, "payments.Charge");
+    assert_eq!(c.next_of("call").await["key"], "payments.Charge");
+    let sub = c
+        .subscribe(json!({"t": "subscribe", "keys": ["inventory.*"], "events": ["call"]}))
+        .await;
+    assert_eq!(sub["matched"], json!(["inventory.Get"]));
+    ok_call(&exec, "payments.Charge");
+    ok_call(&exec, "inventory.Get");
+    assert_eq!(c.next_of("call").await["key"], "inventory.Get");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_client_never_slows_calls_and_learns_what_it_missed() {
+    const N: u64 = 20_000;
+    let dir = tempfile::tempdir().unwrap();
+    let exec = exporting(
+        ExportConfig::new("svc")
+            .socket_path(socket(&dir))
+            .max_rate(1_000_000, 1_000_000)
+            .stats_interval(Duration::from_millis(250)),
+    );
+    let server = ExportServer::start(&exec).await.unwrap();
+    // Baseline: the same calls with a client that keeps reading.
+    let mut reader = Client::connect(&socket(&dir)).await;
+    reader
+        .subscribe(json!({"t": "subscribe", "keys": ["payments.*"], "events": ["call"]}))
+        .await;
+    let drain = tokio::spawn(async move {
+        let mut n = 0;
+        while n < 2_000 {
+            let m = reader.next().await;
+            match m["t"].as_str() {
+                Some("call") => n += 1,
+                Some("gap") => n += m["dropped"].as_u64().unwrap(),
+                _ => {}
+            }
+        }
+    });
+    let t0 = Instant::now();
+    for _ in 0..2_000 {
+        ok_call(&exec, "payments.Charge");
+    }
+    let reading = t0.elapsed();
+    drain.await.unwrap();
+
+    // A client that subscribes and then reads nothing.
+    let mut stuck = Client::connect(&socket(&dir)).await;
+    stuck
+        .subscribe(json!({"t": "subscribe", "keys": ["payments.*"], "events": ["call", "stats"]}))
+        .await;
+    let t0 = Instant::now();
+    for _ in 0..N {
+        ok_call(&exec, "payments.Charge"); // panics if a call ever waits
+    }
+    let stuck_time = t0.elapsed();
+    assert!(
+        stuck_time < reading * 50 + Duration::from_millis(500),
+        "{N} calls with a stuck client took {stuck_time:?}; 2,000 with a reading one {reading:?}"
+    );
+
+    // Reading again: every call is either delivered or counted in a gap.
+    let (mut delivered, mut gaps, mut slow) = (0, 0, 0);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while delivered + gaps < N {
+        assert!(
+            Instant::now() < deadline,
+            "delivered {delivered} + lost {gaps} of {N}"
+        );
+        let m = stuck.next().await;
+        match m["t"].as_str() {
+            Some("call") => delivered += 1,
+            Some("gap") => {
+                gaps += m["dropped"].as_u64().unwrap();
+                if m["cause"] == "client_slow" {
+                    slow += m["dropped"].as_u64().unwrap();
+                }
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(delivered + gaps, N);
+    assert!(slow > 0, "the stuck client was told it lost calls");
+    assert!(
+        delivered <= 1_100,
+        "its queue stayed bounded: {delivered} delivered"
+    );
+    // The counters stay exact whatever was lost.
+    loop {
+        let stats = stuck.next_of("stats").await;
+        if stats["keys"]["payments.Charge"]["calls"] == N + 2_000 {
+            assert_eq!(stats["dropped"]["client_slow"], slow);
+            break;
+        }
+    }
+    assert_eq!(server.dropped_at_source(), gaps - slow);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fast_client_beside_a_stuck_one_receives_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let exec = exporting(
+        ExportConfig::new("svc")
+            .socket_path(socket(&dir))
+            .client_queue(64, 1 << 20)
+            .max_rate(1_000_000, 1_000_000),
+    );
+    let _server = ExportServer::start(&exec).await.unwrap();
+    let mut stuck = Client::connect(&socket(&dir)).await;
+    stuck
+        .subscribe(json!({"t": "subscribe", "events": ["call"]}))
+        .await;
+    let mut fast = Client::connect(&socket(&dir)).await;
+    fast.subscribe(json!({"t": "subscribe", "events": ["call"]}))
+        .await;
+    let mut received = 0;
+    for _round in 0..50 {
+        for _ in 0..40 {
+            ok_call(&exec, "inventory.Get");
+        }
+        // The fast client keeps up, round by round; the stuck one overflows its 64 slots.
+        let target = received + 40;
+        while received < target {
+            let m = fast.next().await;
+            assert_ne!(m["t"], "gap", "the fast client lost nothing: {m}");
+            if m["t"] == "call" {
+                received += 1;
+            }
+        }
+    }
+    assert_eq!(received, 2_000);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_full_source_queue_drops_and_counts_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let exec = exporting(
+        ExportConfig::new("svc")
+            .socket_path(socket(&dir))
+            .source_queue(16)
+            .max_rate(1_000_000, 1_000_000)
+            .stats_interval(Duration::from_millis(250)),
+    );
+    let server = ExportServer::start(&exec).await.unwrap();
+    let mut c = Client::connect(&socket(&dir)).await;
+    c.subscribe(json!({"t": "subscribe"})).await;
+    // On this one-thread runtime the server cannot run while these calls do.
+    for _ in 0..1_000 {
+        ok_call(&exec, "inventory.Get");
+    }
+    assert_eq!(server.dropped_at_source(), 984);
+    let (mut calls, mut dropped) = (0, 0);
+    while calls + dropped < 1_000 {
+        let m = c.next().await;
+        match m["t"].as_str() {
+            Some("call") => calls += 1,
+            Some("gap") => {
+                assert_eq!(m["cause"], "source_queue_full");
+                dropped += m["dropped"].as_u64().unwrap();
+            }
+            _ => {}
+        }
+    }
+    assert_eq!((calls, dropped), (16, 984));
+    let stats = c.next_of("stats").await;
+    assert_eq!(stats["keys"]["inventory.Get"]["calls"], 1_000);
+    assert_eq!(stats["dropped"]["source_queue_full"], 984);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rate_cap_limits_calls_and_reports_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let exec = exporting(ExportConfig::new("svc").socket_path(socket(&dir)));
+    let _server = ExportServer::start(&exec).await.unwrap();
+    let mut c = Client::connect(&socket(&dir)).await;
+    let sub = c.subscribe(json!({"t": "subscribe", "max_rate": 10})).await;
+    assert_eq!(sub["max_rate"], 10);
+    for _ in 0..100 {
+        ok_call(&exec, "inventory.Get");
+    }
+    let (mut calls, mut limited) = (0, 0);
+    while calls + limited < 100 {
+        let m = c.next().await;
+        match m["t"].as_str() {
+            Some("call") => calls += 1,
+            Some("gap") if m["cause"] == "rate_limited" => {
+                limited += m["dropped"].as_u64().unwrap()
+            }
+            _ => {}
+        }
+    }
+    assert!(calls <= 11, "{calls} calls through a cap of 10/s");
+    assert_eq!(calls + limited, 100);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn breaker_changes_are_streamed() {
+    let dir = tempfile::tempdir().unwrap();
+    let exec = Executor::builder()
+        .policy(
+            "payments.Charge",
+            zero().max_attempts(1).circuit(2, ms(60_000)),
+        )
+        .export(ExportConfig::new("svc").socket_path(socket(&dir)))
+        .build()
+        .unwrap();
+    let _server = ExportServer::start(&exec).await.unwrap();
+    let mut c = Client::connect(&socket(&dir)).await;
+    c.subscribe(json!({"t": "subscribe", "events": ["circuit", "stats"]}))
+        .await;
+    for _ in 0..3 {
+        let _ = exec
+            .call("payments.Charge", |_| async { Err::<(), _>(E(1)) })
+            .await;
+    }
+    let m = c.next_of("circuit").await;
+    assert!(validator().is_valid(&m), "{m}");
+    assert_eq!(
+        (m["from"].as_str(), m["to"].as_str()),
+        (Some("closed"), Some("open"))
+    );
+    let stats = c.next_of("stats").await;
+    let key = &stats["keys"]["payments.Charge"];
+    assert_eq!(
+        (key["circuit"].as_str(), key["circuit_rejected"].as_u64()),
+        (Some("open"), Some(1))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sockets_are_private_and_stale_ones_are_replaced() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let nested = dir.path().join("run/recourse");
+    let path = nested.join("svc.sock");
+    // A socket left behind by a process that died.
+    std::fs::create_dir_all(&nested).unwrap();
+    drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+    let exec = exporting(ExportConfig::new("svc").socket_path(&path));
+    let server = ExportServer::start(&exec).await.unwrap();
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    // A second server on a live socket is refused, and the first keeps it.
+    let other = exporting(ExportConfig::new("svc").socket_path(&path));
+    assert!(matches!(
+        ExportServer::start(&other).await,
+        Err(ExportError::InUse(_))
+    ));
+    assert_eq!(Client::connect(&path).await.next().await["t"], "hello");
+    drop(server);
+    // A fresh directory is created private.
+    let fresh = dir.path().join("fresh");
+    let exec = exporting(ExportConfig::new("svc").socket_path(fresh.join("s.sock")));
+    let _server = ExportServer::start(&exec).await.unwrap();
+    let mode = std::fs::metadata(&fresh).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcp_off_loopback_requires_a_token_and_checks_it() {
+    let exec = exporting(
+        ExportConfig::new("svc")
+            .no_unix_socket()
+            .tcp("0.0.0.0:0".parse().unwrap()),
+    );
+    let err = ExportServer::start(&exec).await.unwrap_err();
+    assert!(matches!(err, ExportError::TokenRequired(_)), "{err}");
+
+    let exec = exporting(
+        ExportConfig::new("svc")
+            .no_unix_socket()
+            .tcp("127.0.0.1:0".parse().unwrap())
+            .token("s3cret"),
+    );
+    let server = ExportServer::start(&exec).await.unwrap();
+    let Endpoint::Tcp(addr) = server.endpoints()[0] else {
+        panic!()
+    };
+    for (token, ok) in [("wrong", false), ("s3cret", true)] {
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (r, mut w) = stream.into_split();
+        let mut lines = BufReader::new(r);
+        let mut line = String::new();
+        lines.read_line(&mut line).await.unwrap();
+        assert!(line.contains("\"auth\":\"token\""), "{line}");
+        w.write_all(format!("{{\"t\":\"subscribe\",\"token\":\"{token}\"}}\n").as_bytes())
+            .await
+            .unwrap();
+        line.clear();
+        lines.read_line(&mut line).await.unwrap();
+        let m: Value = serde_json::from_str(&line).unwrap();
+        if ok {
+            assert_eq!(m["t"], "subscribed");
+        } else {
+            assert_eq!(
+                (m["t"].as_str(), m["code"].as_str()),
+                (Some("error"), Some("unauthorized"))
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_lines_get_an_error_and_pings_a_pong() {
+    let dir = tempfile::tempdir().unwrap();
+    let exec = exporting(ExportConfig::new("svc").socket_path(socket(&dir)));
+    let _server = ExportServer::start(&exec).await.unwrap();
+    let mut c = Client::connect(&socket(&dir)).await;
+    c.next().await;
+    c.w.write_all(b"not json\n{\"t\":\"ping\"}\n{\"t\":\"from_the_future\"}\n")
+        .await
+        .unwrap();
+    let e = c.next_of("error").await;
+    assert_eq!(
+        (e["code"].as_str(), e["fatal"].as_bool()),
+        (Some("bad_request"), Some(false))
+    );
+    c.next_of("pong").await;
+    c.w.write_all(&vec![b'x'; 70 * 1024]).await.unwrap();
+    let e = c.next_of("error").await;
+    assert_eq!(e["fatal"], true);
+}
+
+#[test]
+fn without_a_configuration_there_is_nothing_to_start() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let err = rt
+        .block_on(ExportServer::start(&Executor::new()))
+        .unwrap_err();
+    assert!(matches!(err, ExportError::NotConfigured));
+}
