@@ -35,6 +35,10 @@ pub(crate) enum Command {
     /// Review policy files: validate them, explain a key's effective policy.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Watch live calls of running services (a TUI on a terminal, lines otherwise).
+    Tail(TailArgs),
+    /// A simulated flaky service, tailed live: the first thing to run.
+    Demo(DemoArgs),
     /// Print a published JSON Schema.
     Schema {
         /// Which schema.
@@ -161,4 +165,89 @@ pub(crate) struct LintArgs {
     /// policies no call site uses (`unused-policy`).
     #[arg(long = "policies", value_name = "P")]
     pub(crate) policies: Vec<PathBuf>,
+}
+
+/// Output modes of `tail`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum TailOutput {
+    /// The live TUI (the default on a terminal).
+    Tui,
+    /// One line per call (the default when stdout is not a terminal).
+    Text,
+    /// The raw messages, one JSON object per line, with `target` added (the `--record` format).
+    Json,
+}
+
+/// Message types `tail` asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum TailEvent {
+    /// Finished calls.
+    Call,
+    /// Breaker state changes.
+    Circuit,
+    /// Cumulative counters, every second.
+    Stats,
+}
+
+impl TailEvent {
+    /// The wire name.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            TailEvent::Call => "call",
+            TailEvent::Circuit => "circuit",
+            TailEvent::Stats => "stats",
+        }
+    }
+}
+
+/// `recourse tail`.
+#[derive(Debug, Args, Clone)]
+pub(crate) struct TailArgs {
+    /// A service to tail: a socket path, `unix:///path`, or `tcp://host:port`. Repeat for several;
+    /// none means every service found in the socket directory.
+    #[arg(long = "target", short = 't', value_name = "T")]
+    pub(crate) targets: Vec<String>,
+    /// Keys to show (`payments.*`; a leading `!` excludes). Repeat for several; none means all.
+    #[arg(long = "key", short = 'k', value_name = "GLOB")]
+    pub(crate) keys: Vec<String>,
+    /// Output mode (default: tui on a terminal, text otherwise).
+    #[arg(long, short = 'o', value_enum)]
+    pub(crate) output: Option<TailOutput>,
+    /// Message types for the line modes (the TUI always takes all). Gaps are always reported.
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [TailEvent::Call, TailEvent::Circuit])]
+    pub(crate) events: Vec<TailEvent>,
+    /// Also write every message received, with its `target`, to this NDJSON file (written
+    /// whole when tail ends).
+    #[arg(long, value_name = "F")]
+    pub(crate) record: Option<PathBuf>,
+    /// Play a recording back instead of connecting.
+    #[arg(long, value_name = "F", conflicts_with = "targets")]
+    pub(crate) replay: Option<PathBuf>,
+    /// Replay speed: 1 is real time, 0 as fast as possible.
+    #[arg(long, default_value_t = 1.0, requires = "replay")]
+    pub(crate) speed: f64,
+    /// Stop after this long (`30s`, `5m`).
+    #[arg(long, value_name = "D", value_parser = parse_duration)]
+    pub(crate) duration: Option<std::time::Duration>,
+    /// Most calls per second each service sends (it caps the value; 500 when absent).
+    #[arg(long, value_name = "N")]
+    pub(crate) max_rate: Option<u32>,
+    /// A token for services on TCP that require one (or RECOURSE_TAIL_TOKEN).
+    #[arg(long)]
+    pub(crate) token: Option<String>,
+}
+
+/// `recourse demo`.
+#[derive(Debug, Args, Clone)]
+pub(crate) struct DemoArgs {
+    /// Print calls as lines instead of opening the TUI.
+    #[arg(long)]
+    pub(crate) no_tui: bool,
+    /// Stop after this long (`30s`, `5m`); the TUI runs until `q` otherwise.
+    #[arg(long, value_name = "D", value_parser = parse_duration)]
+    pub(crate) duration: Option<std::time::Duration>,
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    recourse_engine::policy::parse_duration(text).map_err(|e| e.to_string())
 }

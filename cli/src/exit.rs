@@ -9,8 +9,10 @@ pub(crate) enum Status {
     Ok,
     /// 1: findings at error level, invalid input, failed expectations.
     Findings,
-    /// 2: usage or I/O error.
+    /// 2: usage or I/O error (for `tail`: no target reachable).
     Usage,
+    /// 130: interrupted (Ctrl-c, SIGTERM).
+    Interrupted,
 }
 
 impl From<Status> for ExitCode {
@@ -19,6 +21,7 @@ impl From<Status> for ExitCode {
             Status::Ok => 0,
             Status::Findings => 1,
             Status::Usage => 2,
+            Status::Interrupted => 130,
         })
     }
 }

@@ -6,10 +6,13 @@ use clap::{CommandFactory, Parser};
 
 mod args;
 mod commands;
+mod demo;
 mod diag;
 mod exit;
 mod output;
 mod simulate;
+mod tail;
+mod tui;
 mod validate;
 
 fn main() -> ExitCode {
@@ -23,6 +26,8 @@ fn main() -> ExitCode {
         }
         Some(args::Command::Lint(a)) => commands::lint::run(&a, color),
         Some(args::Command::Policy(p)) => commands::policy::run(p, color),
+        Some(args::Command::Tail(a)) => tail::run(&a, color),
+        Some(args::Command::Demo(a)) => demo::run(&a, color),
         Some(args::Command::Schema { which }) => commands::schema::run(which),
     };
     status.into()

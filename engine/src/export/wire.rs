@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::hedge::{SUB, bucket_value};
+use crate::hedge::{SUB, bucket_of, bucket_value};
 
 /// The protocol version this engine speaks.
 pub const VERSION: u32 = 1;
@@ -304,6 +304,16 @@ pub struct Histogram {
 }
 
 impl Histogram {
+    /// Counts one value (microseconds).
+    pub fn record(&mut self, micros: u64) {
+        let i = bucket_of(micros);
+        self.sub_buckets = SUB as u32;
+        match self.counts.binary_search_by_key(&i, |&(b, _)| b) {
+            Ok(at) => self.counts[at].1 += 1,
+            Err(at) => self.counts.insert(at, (i, 1)),
+        }
+    }
+
     /// Samples held.
     pub fn total(&self) -> u64 {
         self.counts.iter().map(|&(_, c)| c).sum()

@@ -1,0 +1,125 @@
+//! `recourse demo`: a simulated flaky service with export on, started inside the binary and
+//! tailed live (the TUI, or lines with `--no-tui`).
+
+mod service;
+
+use std::sync::Arc;
+
+use recourse_engine::export::{Endpoint, ExportConfig, ExportServer};
+use recourse_engine::{Executor, PolicySet};
+
+use crate::args::{DemoArgs, TailArgs, TailEvent, TailOutput};
+use crate::exit::Status;
+use crate::tail::Spec;
+use service::{Counting, Tally};
+
+/// Runs the demo on its own runtime.
+pub(crate) fn run(args: &DemoArgs, color: bool) -> Status {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return Status::Usage;
+        }
+    };
+    let status = rt.block_on(demo(args, color));
+    rt.shutdown_background();
+    status
+}
+
+async fn demo(args: &DemoArgs, color: bool) -> Status {
+    let set = match PolicySet::from_str(service::POLICIES, "demo/policies.yaml") {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: the demo's policies do not load: {e}");
+            return Status::Usage;
+        }
+    };
+    let tally = Arc::new(Tally::default());
+    let build = |config: ExportConfig| {
+        Executor::builder()
+            .policy_set(set.clone())
+            .observer(Counting(tally.clone()))
+            .export(config.max_rate(2_000, 2_000))
+            .build()
+    };
+    let exec = match build(ExportConfig::new("recourse-demo")) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Status::Usage;
+        }
+    };
+    // The usual socket directory, so `recourse tail` in another terminal finds the demo too; a
+    // private temporary one when that is not writable.
+    let fallback = tempfile::tempdir().ok();
+    let (exec, server) = match ExportServer::start(&exec).await {
+        Ok(s) => (exec, s),
+        Err(first) => {
+            let Some(dir) = fallback.as_ref() else {
+                eprintln!("error: {first}");
+                return Status::Usage;
+            };
+            let config =
+                ExportConfig::new("recourse-demo").socket_path(dir.path().join("demo.sock"));
+            let exec = match build(config) {
+                Ok(e) => e,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return Status::Usage;
+                }
+            };
+            match ExportServer::start(&exec).await {
+                Ok(s) => (exec, s),
+                Err(e) => {
+                    eprintln!("error: cannot start the demo's export: {e}");
+                    return Status::Usage;
+                }
+            }
+        }
+    };
+    let Some(Endpoint::Unix(path)) = server.endpoints().first().cloned() else {
+        eprintln!("error: the demo has no socket");
+        return Status::Usage;
+    };
+    eprintln!(
+        "demo: a simulated service is exporting on {}\n      (`recourse tail` in another terminal finds it too)",
+        path.display()
+    );
+    tokio::spawn(service::drive(exec.clone(), seed()));
+    let tail = TailArgs {
+        targets: Vec::new(),
+        keys: Vec::new(),
+        output: Some(if args.no_tui {
+            TailOutput::Text
+        } else {
+            TailOutput::Tui
+        }),
+        events: vec![TailEvent::Call, TailEvent::Circuit],
+        record: None,
+        replay: None,
+        speed: 1.0,
+        duration: args.duration,
+        max_rate: None,
+        token: None,
+    };
+    let status = crate::tail::tail(tail, color, vec![Spec::Unix(path)]).await;
+    server.shutdown().await;
+    if args.no_tui {
+        eprintln!("{}", tally.summary());
+    }
+    match status {
+        Status::Interrupted | Status::Ok => Status::Ok,
+        other => other,
+    }
+}
+
+fn seed() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(7, |d| d.as_nanos() as u64)
+}

@@ -1,0 +1,193 @@
+//! The line modes: `--output text` (one line per call or breaker change) and `--output json`
+//! (the raw messages with `target` added). Data on stdout, notices on stderr.
+
+use std::collections::BTreeSet;
+use std::io::{BufWriter, Write};
+
+use recourse_engine::export::KeyFilter;
+use recourse_engine::export::wire::{CallEvent, CircuitEvent, Message};
+
+use super::target::{Feed, with_target};
+use super::{Consumer, Step};
+use crate::args::TailEvent;
+
+/// How calls and changes are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LineMode {
+    Text { color: bool },
+    Json,
+}
+
+/// The line printer.
+pub(crate) struct Lines {
+    mode: LineMode,
+    events: BTreeSet<&'static str>,
+    filter: KeyFilter,
+    out: BufWriter<std::io::Stdout>,
+    broken: bool,
+}
+
+impl Lines {
+    pub(crate) fn new(mode: LineMode, events: &[TailEvent], filter: KeyFilter) -> Lines {
+        let events = events.iter().map(|e| e.name()).collect();
+        Lines {
+            mode,
+            events,
+            filter,
+            out: BufWriter::with_capacity(64 * 1024, std::io::stdout()),
+            broken: false,
+        }
+    }
+
+    fn emit(&mut self, bytes: &[u8]) {
+        if !self.broken && self.out.write_all(bytes).is_err() {
+            self.broken = true; // a closed pipe (`| head`) ends the output, not the process
+        }
+    }
+}
+
+impl Consumer for Lines {
+    fn feed(&mut self, feed: &Feed, names: &[String]) -> Step {
+        let name = |t: usize| names.get(t).map_or("?", String::as_str);
+        match feed {
+            Feed::Connected { target, raw, .. } => {
+                if self.mode == LineMode::Json {
+                    let line = with_target(raw, name(*target));
+                    self.emit(&line);
+                }
+            }
+            Feed::Line { target, raw, msg } => {
+                let wanted = match msg {
+                    Message::Call(c) => self.events.contains("call") && self.filter.matches(&c.key),
+                    Message::Circuit(c) => {
+                        self.events.contains("circuit") && self.filter.matches(&c.key)
+                    }
+                    Message::Stats(_) => self.events.contains("stats"),
+                    Message::Gap(_) | Message::Bye(_) => true,
+                    _ => false,
+                };
+                if !wanted {
+                    return Step::Go;
+                }
+                match self.mode {
+                    LineMode::Json => {
+                        let line = with_target(raw, name(*target));
+                        self.emit(&line);
+                    }
+                    LineMode::Text { color } => {
+                        let text = match msg {
+                            Message::Call(c) => Some(call_line(name(*target), c, color)),
+                            Message::Circuit(c) => Some(circuit_line(name(*target), c, color)),
+                            _ => None,
+                        };
+                        if let Some(mut text) = text {
+                            text.push('\n');
+                            self.emit(text.as_bytes());
+                        }
+                    }
+                }
+            }
+            Feed::Ended => return Step::Stop,
+            Feed::Lost { .. } | Feed::Notice { .. } => {}
+        }
+        if self.broken { Step::Stop } else { Step::Go }
+    }
+
+    fn idle(&mut self) {
+        if self.out.flush().is_err() {
+            self.broken = true;
+        }
+    }
+}
+
+/// `HH:MM:SS.mmm` of an RFC 3339 time.
+pub(crate) fn clock_of(ts: Option<&str>) -> &str {
+    ts.and_then(|t| t.get(11..23)).unwrap_or("--:--:--.---")
+}
+
+/// `1.2s`, `812ms`, `95µs`.
+pub(crate) fn human_us(us: u64) -> String {
+    if us >= 10_000_000 {
+        format!("{:.0}s", us as f64 / 1e6)
+    } else if us >= 1_000_000 {
+        format!("{:.1}s", us as f64 / 1e6)
+    } else if us >= 1_000 {
+        format!("{}ms", us / 1_000)
+    } else {
+        format!("{us}µs")
+    }
+}
+
+fn paint(text: &str, code: &str, on: bool) -> String {
+    if on {
+        format!("\x1b[{code}m{text}\x1b[0m")
+    } else {
+        text.to_owned()
+    }
+}
+
+/// A stable colour per target (FNV-1a over its name), avoiding red, yellow and green, which
+/// mean status.
+pub(crate) fn target_colour(name: &str) -> u8 {
+    const PALETTE: [u8; 4] = [34, 35, 36, 94];
+    let mut h: u32 = 0x811c_9dc5;
+    for b in name.bytes() {
+        h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
+    }
+    PALETTE[(h % PALETTE.len() as u32) as usize]
+}
+
+/// `12:03:04.118 checkout-4242 payments.Charge FAIL 812ms attempts=3 hedges=1 reason=budget_denied via=http_503,http_503`
+pub(crate) fn call_line(target: &str, c: &CallEvent, color: bool) -> String {
+    let status = if c.ok() {
+        paint("OK  ", "32", color)
+    } else {
+        paint("FAIL", "31", color)
+    };
+    let mut line = format!(
+        "{} {} {} {} {} attempts={}",
+        clock_of(c.common.ts.as_deref()),
+        paint(target, &target_colour(target).to_string(), color),
+        c.key,
+        status,
+        human_us(c.duration_us),
+        c.executed()
+    );
+    let hedges = c.hedges();
+    if hedges > 0 {
+        line.push_str(&format!(" hedges={hedges}"));
+    }
+    let denied = c.attempts.iter().filter(|a| !a.budget_allowed).count();
+    if denied > 0 {
+        line.push_str(&format!(" denied={denied}"));
+    }
+    line.push_str(&format!(" reason={}", c.reason));
+    let via: Vec<&str> = c
+        .attempts
+        .iter()
+        .filter(|a| a.budget_allowed && a.outcome != "success")
+        .map(|a| a.reason.as_str())
+        .collect();
+    if !via.is_empty() {
+        line.push_str(&format!(" via={}", via.join(",")));
+    }
+    line
+}
+
+/// `12:03:04.200 checkout-4242 inventory.Get CIRCUIT closed -> open (consecutive_failures)`
+pub(crate) fn circuit_line(target: &str, c: &CircuitEvent, color: bool) -> String {
+    let code = match c.to.as_str() {
+        "open" => "31",
+        "half-open" => "33",
+        _ => "32",
+    };
+    format!(
+        "{} {} {} CIRCUIT {} -> {} ({})",
+        clock_of(c.common.ts.as_deref()),
+        paint(target, &target_colour(target).to_string(), color),
+        c.key,
+        c.from,
+        paint(&c.to, code, color),
+        c.reason
+    )
+}

@@ -1,0 +1,384 @@
+//! `recourse tail`: live calls of running services (DESIGN.md §5, §6; docs/tail.md).
+//!
+//! Followers (one per target, or a replay) feed one channel; a consumer (the line printer or
+//! the TUI) reads it. Notices go to stderr in the line modes and to the status line in the TUI.
+
+mod line;
+mod record;
+mod replay;
+mod target;
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use recourse_engine::export::KeyFilter;
+use recourse_engine::export::wire::Message;
+use tokio::sync::mpsc;
+
+pub(crate) use line::{clock_of, human_us, target_colour};
+pub(crate) use replay::parse_ts_micros;
+pub(crate) use target::{Feed, Spec};
+
+use crate::args::{TailArgs, TailOutput};
+use crate::exit::Status;
+use line::{LineMode, Lines};
+use record::Recording;
+
+/// What a consumer says after a feed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
+    Go,
+    Stop,
+}
+
+/// Something that shows feeds.
+pub(crate) trait Consumer {
+    fn feed(&mut self, feed: &Feed, names: &[String]) -> Step;
+    /// The channel is empty for now (flush).
+    fn idle(&mut self) {}
+}
+
+/// Runs `recourse tail` on its own runtime.
+pub(crate) fn run(args: &TailArgs, color: bool) -> Status {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return Status::Usage;
+        }
+    };
+    rt.block_on(tail(args.clone(), color, Vec::new()))
+}
+
+/// Tails `args` (plus `extra` targets, for the demo).
+pub(crate) async fn tail(args: TailArgs, color: bool, extra: Vec<Spec>) -> Status {
+    let output = args.output.unwrap_or(if std::io::stdout().is_terminal() {
+        TailOutput::Tui
+    } else {
+        TailOutput::Text
+    });
+    let (tx, mut rx) = mpsc::channel::<Feed>(8192);
+    let mut names: Vec<String> = Vec::new();
+    let mut early = Vec::new();
+    if let Some(path) = args.replay.clone() {
+        tokio::spawn(replay::replay(path, args.speed.max(0.0), tx));
+    } else {
+        let mut specs = extra;
+        for t in &args.targets {
+            match Spec::parse(t) {
+                Ok(s) => specs.push(s),
+                Err(e) => {
+                    eprintln!("error: --target {e}");
+                    return Status::Usage;
+                }
+            }
+        }
+        if specs.is_empty() {
+            let (dir, found) = target::discover();
+            if found.is_empty() {
+                eprintln!(
+                    "error: no services found in {}\n  help: start a service with export on \
+                     (or `recourse demo`), or pass --target",
+                    dir.display()
+                );
+                return Status::Usage;
+            }
+            specs = found;
+        }
+        let events: Vec<&str> = match output {
+            TailOutput::Tui => vec!["call", "circuit", "stats"],
+            _ => args.events.iter().map(|e| e.name()).collect(),
+        };
+        let token = args
+            .token
+            .clone()
+            .or_else(|| std::env::var("RECOURSE_TAIL_TOKEN").ok());
+        let sub = target::subscribe_line(&args.keys, &events, args.max_rate, token.as_deref());
+        names = specs.iter().map(Spec::label).collect();
+        for (i, spec) in specs.iter().enumerate() {
+            tokio::spawn(target::follow(i, spec.clone(), sub.clone(), tx.clone()));
+        }
+        drop(tx);
+        match reachable(&mut rx, specs.len(), &mut early).await {
+            Ok(()) => {}
+            Err(whys) => {
+                eprintln!("error: no target reachable");
+                for why in whys {
+                    eprintln!("  {why}");
+                }
+                return Status::Usage;
+            }
+        }
+    }
+    let recording = match args.record.as_deref().map(Recording::create).transpose() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Status::Usage;
+        }
+    };
+    let mut session = Session {
+        names,
+        recording,
+        lost: Vec::new(),
+        notices: Vec::new(),
+        to_stderr: output != TailOutput::Tui,
+    };
+    let deadline = args.duration.map(|d| tokio::time::Instant::now() + d);
+    let filter = KeyFilter::new(&args.keys);
+    let status = match output {
+        TailOutput::Tui => {
+            let title = if args.keys.is_empty() {
+                "*".to_owned()
+            } else {
+                args.keys.join(",")
+            };
+            crate::tui::run(rx, early, &mut session, deadline, filter, title).await
+        }
+        TailOutput::Text | TailOutput::Json => {
+            let mode = if output == TailOutput::Json {
+                LineMode::Json
+            } else {
+                let on = color && std::io::stdout().is_terminal();
+                LineMode::Text { color: on }
+            };
+            let mut lines = Lines::new(mode, &args.events, filter);
+            drive(rx, early, &mut session, &mut lines, deadline).await
+        }
+    };
+    match session.finish() {
+        Ok(Some(path)) => {
+            eprintln!("tail: recorded to {}", path.display());
+            status
+        }
+        Ok(None) => status,
+        Err(e) => {
+            eprintln!("error: {e}");
+            Status::Usage
+        }
+    }
+}
+
+/// Waits until every target connected or failed once (at most 5 s); an error when none did.
+async fn reachable(
+    rx: &mut mpsc::Receiver<Feed>,
+    targets: usize,
+    early: &mut Vec<Feed>,
+) -> Result<(), Vec<String>> {
+    let mut heard = vec![false; targets];
+    let mut connected = 0;
+    let mut whys = Vec::new();
+    let until = tokio::time::Instant::now() + Duration::from_secs(5);
+    while heard.iter().any(|h| !h) {
+        let Ok(Some(feed)) = tokio::time::timeout_at(until, rx.recv()).await else {
+            break;
+        };
+        match &feed {
+            Feed::Connected { target, .. } if !heard[*target] => {
+                heard[*target] = true;
+                connected += 1;
+            }
+            Feed::Lost { target, why } if !heard[*target] => {
+                heard[*target] = true;
+                whys.push(why.clone());
+            }
+            _ => {}
+        }
+        early.push(feed);
+    }
+    if connected == 0 { Err(whys) } else { Ok(()) }
+}
+
+/// What every consumer shares: target names, the recording, notices.
+pub(crate) struct Session {
+    pub(crate) names: Vec<String>,
+    recording: Option<Recording>,
+    /// The last loss reported per target (reported once until it changes or reconnects).
+    lost: Vec<Option<String>>,
+    /// Notices not yet shown (the TUI takes them).
+    pub(crate) notices: Vec<String>,
+    to_stderr: bool,
+}
+
+impl Session {
+    /// Names, recording and notices for one feed.
+    pub(crate) fn absorb(&mut self, feed: &Feed) -> Result<(), String> {
+        fn grow<T: Default + Clone>(v: &mut Vec<T>, t: usize) {
+            if v.len() <= t {
+                v.resize(t + 1, T::default());
+            }
+        }
+        match feed {
+            Feed::Connected {
+                target, name, raw, ..
+            } => {
+                grow(&mut self.names, *target);
+                grow(&mut self.lost, *target);
+                let reconnected = self.lost[*target].take().is_some();
+                self.names[*target] = name.clone();
+                self.record(raw, *target)?;
+                let verb = if reconnected {
+                    "reconnected"
+                } else {
+                    "connected"
+                };
+                self.notice(format!("{name}: {verb}"));
+            }
+            Feed::Line { target, raw, msg } => {
+                self.record(raw, *target)?;
+                let name = self.name(*target);
+                let text = match msg {
+                    Message::Subscribed(s) if s.matched.is_empty() => {
+                        Some(format!("{name}: no key called so far matches; waiting"))
+                    }
+                    Message::Subscribed(s) => Some(format!(
+                        "{name}: matching {} key{}: {}",
+                        s.matched.len(),
+                        if s.matched.len() == 1 { "" } else { "s" },
+                        s.matched.join(", ")
+                    )),
+                    Message::Gap(g) => {
+                        Some(format!("{name}: lost {} calls ({})", g.dropped, g.cause))
+                    }
+                    Message::Error(e) => Some(format!("{name}: {} ({})", e.msg, e.code)),
+                    Message::Bye(_) => Some(format!("{name}: the service is shutting down")),
+                    _ => None,
+                };
+                if let Some(t) = text {
+                    self.notice(t);
+                }
+            }
+            Feed::Lost { target, why } => {
+                grow(&mut self.lost, *target);
+                if self.lost[*target].as_deref() != Some(why) {
+                    self.lost[*target] = Some(why.clone());
+                    let name = self.name(*target);
+                    self.notice(format!("{name}: {why}; reconnecting"));
+                }
+            }
+            Feed::Notice { target, text } => {
+                let name = self.name(*target);
+                self.notice(format!("{name}: {text}"));
+            }
+            Feed::Ended => {}
+        }
+        Ok(())
+    }
+
+    fn name(&self, target: usize) -> String {
+        self.names
+            .get(target)
+            .cloned()
+            .unwrap_or_else(|| "recording".into())
+    }
+
+    fn record(&mut self, raw: &[u8], target: usize) -> Result<(), String> {
+        let name = self.name(target);
+        match &mut self.recording {
+            Some(r) => r.write(&target::with_target(raw, &name)),
+            None => Ok(()),
+        }
+    }
+
+    fn notice(&mut self, text: String) {
+        if self.to_stderr {
+            eprintln!("tail: {text}");
+        } else {
+            self.notices.push(text);
+        }
+    }
+
+    fn finish(&mut self) -> Result<Option<std::path::PathBuf>, String> {
+        self.recording.take().map(Recording::finish).transpose()
+    }
+}
+
+/// The line modes' loop: feeds until the deadline, the end of a replay, or Ctrl-c.
+async fn drive(
+    mut rx: mpsc::Receiver<Feed>,
+    early: Vec<Feed>,
+    session: &mut Session,
+    lines: &mut Lines,
+    deadline: Option<tokio::time::Instant>,
+) -> Status {
+    let step = |session: &mut Session, lines: &mut Lines, f: Feed| -> Result<Step, String> {
+        session.absorb(&f)?;
+        Ok(lines.feed(&f, &session.names))
+    };
+    for f in early {
+        match step(session, lines, f) {
+            Ok(Step::Go) => {}
+            Ok(Step::Stop) => return Status::Ok,
+            Err(e) => return fail(&e),
+        }
+    }
+    lines.idle();
+    let mut interrupted = std::pin::pin!(interrupted());
+    loop {
+        let feed = tokio::select! {
+            biased;
+            _ = &mut interrupted => {
+                lines.idle();
+                return Status::Interrupted;
+            }
+            _ = sleep_until(deadline) => break,
+            f = rx.recv() => f,
+        };
+        let Some(f) = feed else { break };
+        let mut next = Some(f);
+        let mut n = 0;
+        while let Some(f) = next.take() {
+            match step(session, lines, f) {
+                Ok(Step::Go) => {}
+                Ok(Step::Stop) => {
+                    lines.idle();
+                    return Status::Ok;
+                }
+                Err(e) => return fail(&e),
+            }
+            n += 1;
+            if n < 4096 {
+                next = rx.try_recv().ok();
+            }
+        }
+        lines.idle();
+    }
+    lines.idle();
+    Status::Ok
+}
+
+fn fail(e: &str) -> Status {
+    eprintln!("error: {e}");
+    Status::Usage
+}
+
+/// Sleeps until `deadline`, or forever without one.
+pub(crate) async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Ctrl-c, SIGTERM or SIGHUP.
+pub(crate) async fn interrupted() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let term = signal(SignalKind::terminate());
+        let hup = signal(SignalKind::hangup());
+        if let (Ok(mut term), Ok(mut hup)) = (term, hup) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+                _ = hup.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

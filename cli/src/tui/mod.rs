@@ -1,0 +1,116 @@
+//! The `recourse tail` TUI (ratatui + crossterm): a keys table over a live event log, with a
+//! key detail and a call waterfall. Input is handled before data; frames are drawn only when
+//! something changed, at most about 30 a second; the terminal is restored on every exit.
+
+mod keymap;
+pub(crate) mod state;
+pub(crate) mod view;
+
+use std::time::{Duration, Instant};
+
+use crossterm::event::{Event as TermEvent, EventStream, KeyEventKind};
+use futures_util::StreamExt;
+use recourse_engine::export::KeyFilter;
+use tokio::sync::mpsc;
+
+use crate::exit::Status;
+use crate::tail::{Feed, Session};
+use state::App;
+
+/// The shortest time between two frames.
+const FRAME: Duration = Duration::from_millis(33);
+/// Feeds applied before the loop looks at input again.
+const BATCH: usize = 20_000;
+
+/// Runs the TUI until `q`, Ctrl-c, a signal or the deadline.
+pub(crate) async fn run(
+    mut rx: mpsc::Receiver<Feed>,
+    early: Vec<Feed>,
+    session: &mut Session,
+    deadline: Option<tokio::time::Instant>,
+    keep: KeyFilter,
+    title: String,
+) -> Status {
+    let mut app = App::new(title, keep);
+    let now = Instant::now();
+    for f in &early {
+        if let Err(e) = session.absorb(f) {
+            return fail(&e);
+        }
+        app.ingest(f, now);
+    }
+    if std::env::var_os("RECOURSE_TUI_TEST_PANIC").is_some() && cfg!(debug_assertions) {
+        // Lets the tests prove the panic hook restores the terminal.
+        let mut terminal = ratatui::init();
+        let _ = terminal.draw(|f| view::render(f, &app));
+        panic!("test panic requested by RECOURSE_TUI_TEST_PANIC");
+    }
+    let mut terminal = ratatui::init();
+    let mut input = EventStream::new();
+    let mut interrupted = std::pin::pin!(crate::tail::interrupted());
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut dirty = true;
+    let mut last_frame = tokio::time::Instant::now() - FRAME;
+    let status = loop {
+        if let Some(s) = app.quit {
+            break s;
+        }
+        let next_frame = last_frame + FRAME;
+        tokio::select! {
+            biased;
+            ev = input.next() => match ev {
+                Some(Ok(TermEvent::Key(k))) if k.kind == KeyEventKind::Press => {
+                    app.key(k);
+                    dirty = true;
+                }
+                Some(Ok(TermEvent::Resize(..))) => dirty = true,
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => break Status::Usage,
+            },
+            _ = &mut interrupted => break Status::Interrupted,
+            _ = crate::tail::sleep_until(deadline) => break Status::Ok,
+            _ = tokio::time::sleep_until(next_frame), if dirty => {
+                if terminal.draw(|f| view::render(f, &app)).is_err() {
+                    break Status::Usage;
+                }
+                dirty = false;
+                last_frame = tokio::time::Instant::now();
+            }
+            feed = rx.recv(), if !app.ended => {
+                let Some(f) = feed else {
+                    app.ended = true;
+                    continue;
+                };
+                let now = Instant::now();
+                let mut next = Some(f);
+                let mut n = 0;
+                while let Some(f) = next.take() {
+                    if let Err(e) = session.absorb(&f) {
+                        app.status = Some(e);
+                    }
+                    app.ingest(&f, now);
+                    n += 1;
+                    if n < BATCH {
+                        next = rx.try_recv().ok();
+                    }
+                }
+                if let Some(n) = session.notices.pop() {
+                    app.status = Some(n);
+                    session.notices.clear();
+                }
+                dirty = true;
+            }
+            _ = tick.tick() => {
+                app.tick(Instant::now());
+                dirty = true;
+            }
+        }
+    };
+    ratatui::restore();
+    status
+}
+
+fn fail(e: &str) -> Status {
+    eprintln!("error: {e}");
+    Status::Usage
+}

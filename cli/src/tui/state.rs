@@ -1,0 +1,711 @@
+//! The TUI's state and its updates: pure functions of feeds and key presses, tested without a
+//! terminal.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use recourse_engine::export::KeyFilter;
+use recourse_engine::export::wire::{CallEvent, CircuitEvent, Histogram, KeyStats, Message};
+use rustc_hash::FxHashMap;
+
+use super::keymap::{self, Action, Scope};
+use crate::exit::Status;
+use crate::tail::{Feed, parse_ts_micros};
+
+/// Calls (and breaker changes) kept for the event log.
+pub(crate) const RING: usize = 10_000;
+/// `stats` snapshots kept per key and target: rates are over the last 10 intervals.
+const WINDOW: usize = 11;
+/// Points of a key's sparkline.
+const SPARK: usize = 60;
+/// A target that sent nothing for this long is stale.
+const STALE: Duration = Duration::from_secs(3);
+
+/// A service being tailed.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    pub(crate) name: String,
+    pub(crate) connected: bool,
+    pub(crate) stale: bool,
+    pub(crate) last_seen: Option<Instant>,
+    /// The engine version the service runs, from its hello.
+    pub(crate) engine: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct Series {
+    snaps: VecDeque<(i64, KeyStats)>,
+    spark: VecDeque<u64>,
+}
+
+/// Counts from the calls seen (when a recording has no `stats`).
+#[derive(Debug, Default, Clone, Copy)]
+struct Seen {
+    calls: u64,
+    ok: u64,
+    first_ok: u64,
+    attempts: u64,
+    retries: u64,
+    hedges: u64,
+    hedge_wins: u64,
+    denied: u64,
+}
+
+/// Everything known about one key.
+#[derive(Debug, Default)]
+pub(crate) struct KeyAgg {
+    series: BTreeMap<usize, Series>,
+    circuit: Option<String>,
+    reasons: FxHashMap<String, u64>,
+    seen: Seen,
+    latency_seen: Histogram,
+}
+
+/// One row of the keys table.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Row {
+    pub(crate) key: String,
+    pub(crate) calls_s: Option<f64>,
+    pub(crate) calls: u64,
+    pub(crate) ok_pct: Option<f64>,
+    pub(crate) first_pct: Option<f64>,
+    pub(crate) att_per_call: Option<f64>,
+    pub(crate) retry_s: Option<f64>,
+    pub(crate) deny_s: Option<f64>,
+    pub(crate) denied: u64,
+    pub(crate) win_pct: Option<f64>,
+    pub(crate) circuit: Option<String>,
+    pub(crate) p50_us: Option<u64>,
+    pub(crate) p99_us: Option<u64>,
+    pub(crate) top: Option<(String, f64)>,
+    pub(crate) spark: Vec<u64>,
+}
+
+/// A line of the event log.
+#[derive(Debug, Clone)]
+pub(crate) struct Event {
+    pub(crate) id: u64,
+    pub(crate) target: usize,
+    pub(crate) kind: EventKind,
+}
+
+/// What a log line shows.
+#[derive(Debug, Clone)]
+pub(crate) enum EventKind {
+    Call(Box<CallEvent>),
+    Circuit(CircuitEvent),
+}
+
+impl Event {
+    pub(crate) fn key(&self) -> &str {
+        match &self.kind {
+            EventKind::Call(c) => &c.key,
+            EventKind::Circuit(c) => &c.key,
+        }
+    }
+
+    pub(crate) fn failed(&self) -> bool {
+        matches!(&self.kind, EventKind::Call(c) if !c.ok())
+    }
+
+    fn reason(&self) -> &str {
+        match &self.kind {
+            EventKind::Call(c) => &c.reason,
+            EventKind::Circuit(c) => &c.reason,
+        }
+    }
+}
+
+/// Which screen is up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum View {
+    Overview,
+    Key(String),
+    Call { id: u64, key: Option<String> },
+}
+
+/// Which overview pane has the cursor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Focus {
+    Keys,
+    Events,
+}
+
+/// The sortable columns.
+pub(crate) const SORTS: &[&str] = &["key", "calls/s", "ok%", "att/call", "p99"];
+
+/// A frozen view: what was on screen, while data keeps arriving.
+#[derive(Debug, Clone)]
+pub(crate) struct Frozen {
+    pub(crate) at_id: u64,
+    rows: Vec<Row>,
+}
+
+/// Losses reported by the services (`gap` messages), by cause.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Losses {
+    pub(crate) source: u64,
+    pub(crate) slow: u64,
+    pub(crate) rate: u64,
+}
+
+/// The whole TUI state.
+#[derive(Debug)]
+pub(crate) struct App {
+    pub(crate) title: String,
+    pub(crate) keep: KeyFilter,
+    pub(crate) targets: Vec<Target>,
+    pub(crate) keys: BTreeMap<String, KeyAgg>,
+    pub(crate) events: VecDeque<Event>,
+    next_id: u64,
+    pub(crate) lost: Losses,
+    pub(crate) view: View,
+    pub(crate) help: bool,
+    pub(crate) prompt: Option<String>,
+    pub(crate) filter: String,
+    pub(crate) frozen: Option<Frozen>,
+    pub(crate) sort: usize,
+    pub(crate) descending: bool,
+    pub(crate) focus: Focus,
+    pub(crate) key_sel: usize,
+    /// The selected event; `None` follows the newest.
+    pub(crate) event_sel: Option<u64>,
+    pub(crate) status: Option<String>,
+    pub(crate) quit: Option<Status>,
+    pub(crate) ended: bool,
+}
+
+impl App {
+    pub(crate) fn new(title: impl Into<String>, keep: KeyFilter) -> App {
+        App {
+            title: title.into(),
+            keep,
+            targets: Vec::new(),
+            keys: BTreeMap::new(),
+            events: VecDeque::new(),
+            next_id: 1,
+            lost: Losses::default(),
+            view: View::Overview,
+            help: false,
+            prompt: None,
+            filter: String::new(),
+            frozen: None,
+            sort: 1,
+            descending: true,
+            focus: Focus::Keys,
+            key_sel: 0,
+            event_sel: None,
+            status: None,
+            quit: None,
+            ended: false,
+        }
+    }
+
+    fn target(&mut self, t: usize) -> &mut Target {
+        while self.targets.len() <= t {
+            let n = self.targets.len();
+            self.targets.push(Target {
+                name: format!("target {n}"),
+                connected: false,
+                stale: false,
+                last_seen: None,
+                engine: None,
+            });
+        }
+        &mut self.targets[t]
+    }
+
+    /// Events added since the view froze.
+    pub(crate) fn frozen_behind(&self) -> u64 {
+        self.frozen
+            .as_ref()
+            .map_or(0, |f| self.next_id.saturating_sub(f.at_id + 1))
+    }
+
+    /// Applies one feed; `now` marks the target alive.
+    pub(crate) fn ingest(&mut self, feed: &Feed, now: Instant) {
+        match feed {
+            Feed::Connected {
+                target,
+                name,
+                hello,
+                ..
+            } => {
+                let t = self.target(*target);
+                t.name = name.clone();
+                t.engine.clone_from(&hello.engine);
+                t.connected = true;
+                t.stale = false;
+                t.last_seen = Some(now);
+            }
+            Feed::Lost { target, why } => {
+                let t = self.target(*target);
+                let was = std::mem::replace(&mut t.connected, false);
+                if was {
+                    let name = t.name.clone();
+                    self.status = Some(format!("{name}: {why}; reconnecting"));
+                }
+            }
+            Feed::Notice { text, .. } => self.status = Some(text.clone()),
+            Feed::Ended => {
+                self.ended = true;
+                self.status = Some("end of the recording".into());
+            }
+            Feed::Line { target, msg, .. } => {
+                let t = self.target(*target);
+                t.last_seen = Some(now);
+                t.stale = false;
+                self.message(*target, msg);
+            }
+        }
+    }
+
+    fn message(&mut self, target: usize, msg: &Message) {
+        match msg {
+            Message::Call(c) if self.keep.matches(&c.key) => self.call(target, c),
+            Message::Circuit(c) if self.keep.matches(&c.key) => {
+                self.keys.entry(c.key.clone()).or_default().circuit = Some(c.to.clone());
+                self.push(target, EventKind::Circuit(c.clone()));
+            }
+            Message::Stats(s) => {
+                let ts = s
+                    .common
+                    .ts
+                    .as_deref()
+                    .and_then(parse_ts_micros)
+                    .unwrap_or(0);
+                for (key, stats) in &s.keys {
+                    if !self.keep.matches(key) {
+                        continue;
+                    }
+                    let agg = self.keys.entry(key.clone()).or_default();
+                    if stats.circuit.is_some() {
+                        agg.circuit.clone_from(&stats.circuit);
+                    }
+                    let series = agg.series.entry(target).or_default();
+                    if let Some((_, prev)) = series.snaps.back() {
+                        series
+                            .spark
+                            .push_back(stats.calls.saturating_sub(prev.calls));
+                        if series.spark.len() > SPARK {
+                            series.spark.pop_front();
+                        }
+                    }
+                    series.snaps.push_back((ts, stats.clone()));
+                    if series.snaps.len() > WINDOW {
+                        series.snaps.pop_front();
+                    }
+                }
+            }
+            Message::Gap(g) => match g.cause.as_str() {
+                "source_queue_full" => self.lost.source += g.dropped,
+                "client_slow" => self.lost.slow += g.dropped,
+                _ => self.lost.rate += g.dropped,
+            },
+            _ => {}
+        }
+    }
+
+    fn call(&mut self, target: usize, c: &CallEvent) {
+        let agg = self.keys.entry(c.key.clone()).or_default();
+        let s = &mut agg.seen;
+        s.calls += 1;
+        let winner = c.attempts.iter().rev().find(|a| a.outcome == "success");
+        if c.ok() {
+            s.ok += 1;
+            s.first_ok += u64::from(winner.is_some_and(|w| w.attempt == 0));
+            s.hedge_wins += u64::from(winner.is_some_and(|w| w.is_hedge));
+        } else {
+            *agg.reasons.entry(c.reason.clone()).or_default() += 1;
+        }
+        for a in &c.attempts {
+            if !a.budget_allowed {
+                s.denied += 1;
+            } else {
+                s.attempts += 1;
+                s.hedges += u64::from(a.is_hedge);
+                s.retries += u64::from(!a.is_hedge && a.attempt > 0);
+            }
+        }
+        agg.latency_seen.record(c.duration_us);
+        self.push(target, EventKind::Call(Box::new(c.clone())));
+    }
+
+    fn push(&mut self, target: usize, kind: EventKind) {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.events.push_back(Event { id, target, kind });
+        if self.events.len() > RING {
+            self.events.pop_front();
+        }
+    }
+
+    /// Marks targets that went quiet as stale.
+    pub(crate) fn tick(&mut self, now: Instant) {
+        for t in &mut self.targets {
+            t.stale = t.connected && t.last_seen.is_some_and(|s| now.duration_since(s) > STALE);
+        }
+    }
+
+    /// The keys table, filtered and sorted (the frozen one while frozen).
+    pub(crate) fn rows(&self) -> Vec<Row> {
+        let mut rows: Vec<Row> = match &self.frozen {
+            Some(f) => f.rows.clone(),
+            None => self.keys.iter().map(|(k, a)| row(k, a)).collect(),
+        };
+        rows.retain(|r| self.passes(&[&r.key]));
+        let key = |r: &Row| -> f64 {
+            match self.sort {
+                1 => r.calls_s.unwrap_or(r.calls as f64),
+                2 => r.ok_pct.unwrap_or(-1.0),
+                3 => r.att_per_call.unwrap_or(0.0),
+                _ => r.p99_us.unwrap_or(0) as f64,
+            }
+        };
+        if self.sort == 0 {
+            rows.sort_by(|a, b| a.key.cmp(&b.key));
+        } else {
+            rows.sort_by(|a, b| key(a).total_cmp(&key(b)).then_with(|| b.key.cmp(&a.key)));
+        }
+        if self.descending == (self.sort == 0) {
+            rows.reverse();
+        }
+        rows
+    }
+
+    fn passes(&self, fields: &[&str]) -> bool {
+        let f = self.filter.as_str();
+        let (negate, needle) = match f.strip_prefix('!') {
+            Some(rest) => (true, rest),
+            None => (false, f),
+        };
+        if needle.is_empty() {
+            return true;
+        }
+        let needle = needle.to_lowercase();
+        let hit = fields.iter().any(|s| s.to_lowercase().contains(&needle));
+        hit != negate
+    }
+
+    /// The events the current view lists, oldest first.
+    pub(crate) fn visible(&self) -> Vec<&Event> {
+        let scope = match &self.view {
+            View::Key(k) | View::Call { key: Some(k), .. } => Some(k.as_str()),
+            _ => None,
+        };
+        let last = self.frozen.as_ref().map_or(u64::MAX, |f| f.at_id);
+        self.events
+            .iter()
+            .filter(|e| e.id <= last)
+            .filter(|e| scope.is_none_or(|k| e.key() == k))
+            .filter(|e| {
+                let target = self.targets.get(e.target).map_or("", |t| t.name.as_str());
+                self.passes(&[e.key(), target, e.reason()])
+            })
+            .collect()
+    }
+
+    /// The index of the selected event in `visible` (the newest while following).
+    pub(crate) fn selected(&self, visible: &[&Event]) -> Option<usize> {
+        match self.event_sel {
+            None => visible.len().checked_sub(1),
+            Some(id) => visible
+                .iter()
+                .position(|e| e.id == id)
+                .or(visible.len().checked_sub(1)),
+        }
+    }
+
+    /// The call the waterfall shows.
+    pub(crate) fn shown_call(&self) -> Option<&Event> {
+        let View::Call { id, .. } = &self.view else {
+            return None;
+        };
+        self.events.iter().find(|e| e.id == *id)
+    }
+
+    fn scopes(&self) -> Vec<Scope> {
+        match self.view {
+            View::Overview => vec![Scope::Overview, Scope::Lists],
+            _ => vec![Scope::Lists],
+        }
+    }
+
+    /// Footer hints for the current view.
+    pub(crate) fn hints(&self) -> Vec<&'static str> {
+        keymap::hints(&self.scopes())
+    }
+
+    /// Handles a key press.
+    pub(crate) fn key(&mut self, key: KeyEvent) {
+        if let Some(prompt) = &mut self.prompt {
+            match key.code {
+                KeyCode::Enter => {
+                    self.filter = self.prompt.take().unwrap_or_default();
+                    self.key_sel = 0;
+                }
+                KeyCode::Esc => {
+                    self.prompt = None;
+                    self.filter.clear();
+                }
+                KeyCode::Backspace => {
+                    prompt.pop();
+                    self.filter = prompt.clone();
+                }
+                KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => {
+                    self.quit = Some(Status::Interrupted);
+                }
+                KeyCode::Char(c) => {
+                    prompt.push(c);
+                    self.filter = prompt.clone();
+                    self.key_sel = 0;
+                }
+                _ => {}
+            }
+            return;
+        }
+        if let Some(a) = keymap::action(&key, &self.scopes()) {
+            self.act(a);
+        }
+    }
+
+    /// Applies an action.
+    pub(crate) fn act(&mut self, action: Action) {
+        if self.help && !matches!(action, Action::ForceQuit) {
+            if matches!(action, Action::Help | Action::Quit | Action::Back) {
+                self.help = false;
+            }
+            return;
+        }
+        match action {
+            Action::Help => self.help = true,
+            Action::ForceQuit => self.quit = Some(Status::Interrupted),
+            Action::Quit => {
+                if self.view == View::Overview {
+                    self.quit = Some(Status::Ok);
+                } else {
+                    self.back();
+                }
+            }
+            Action::Back => {
+                if self.view == View::Overview {
+                    self.filter.clear();
+                } else {
+                    self.back();
+                }
+            }
+            Action::Filter => self.prompt = Some(self.filter.clone()),
+            Action::Freeze => {
+                self.frozen = match self.frozen {
+                    Some(_) => None,
+                    None => Some(Frozen {
+                        at_id: self.next_id - 1,
+                        rows: self.keys.iter().map(|(k, a)| row(k, a)).collect(),
+                    }),
+                }
+            }
+            Action::Focus => {
+                self.focus = match self.focus {
+                    Focus::Keys => Focus::Events,
+                    Focus::Events => Focus::Keys,
+                }
+            }
+            Action::SortPrev => self.sort = (self.sort + SORTS.len() - 1) % SORTS.len(),
+            Action::SortNext => self.sort = (self.sort + 1) % SORTS.len(),
+            Action::Invert => self.descending = !self.descending,
+            Action::Enter => self.enter(),
+            Action::Down => self.step(1),
+            Action::Up => self.step(-1),
+            Action::PageDown => self.step(10),
+            Action::PageUp => self.step(-10),
+            Action::Top => self.step(isize::MIN / 2),
+            Action::Bottom => {
+                if self.on_keys() {
+                    self.key_sel = self.rows().len().saturating_sub(1);
+                } else {
+                    self.event_sel = None;
+                    self.follow_shown();
+                }
+            }
+            Action::NextFail => self.seek_failure(true),
+            Action::PrevFail => self.seek_failure(false),
+        }
+    }
+
+    fn on_keys(&self) -> bool {
+        self.view == View::Overview && self.focus == Focus::Keys
+    }
+
+    fn back(&mut self) {
+        self.view = match std::mem::replace(&mut self.view, View::Overview) {
+            View::Call { key: Some(k), .. } => View::Key(k),
+            _ => View::Overview,
+        };
+    }
+
+    fn enter(&mut self) {
+        match self.view.clone() {
+            View::Overview if self.focus == Focus::Keys => {
+                if let Some(r) = self.rows().get(self.key_sel) {
+                    self.view = View::Key(r.key.clone());
+                    self.event_sel = None;
+                }
+            }
+            View::Overview | View::Key(_) => {
+                let key = match &self.view {
+                    View::Key(k) => Some(k.clone()),
+                    _ => None,
+                };
+                let visible = self.visible();
+                let chosen = self
+                    .selected(&visible)
+                    .and_then(|i| visible.get(i))
+                    .filter(|e| matches!(e.kind, EventKind::Call(_)))
+                    .map(|e| e.id);
+                if let Some(id) = chosen {
+                    self.event_sel = Some(id);
+                    self.view = View::Call { id, key };
+                }
+            }
+            View::Call { .. } => {}
+        }
+    }
+
+    fn step(&mut self, by: isize) {
+        if self.on_keys() {
+            let n = self.rows().len();
+            let i = (self.key_sel as isize + by).clamp(0, n.saturating_sub(1) as isize);
+            self.key_sel = i as usize;
+            return;
+        }
+        let visible = self.visible();
+        let Some(cur) = self.selected(&visible) else {
+            return;
+        };
+        let i = (cur as isize + by).clamp(0, visible.len() as isize - 1) as usize;
+        let id = visible[i].id;
+        self.event_sel = Some(id);
+        self.follow_shown();
+    }
+
+    /// In the waterfall, show the selected call.
+    fn follow_shown(&mut self) {
+        let visible = self.visible();
+        let chosen = self.selected(&visible).map(|i| visible[i].id);
+        if let (View::Call { id, .. }, Some(sel)) = (&mut self.view, chosen) {
+            *id = sel;
+        }
+    }
+
+    fn seek_failure(&mut self, forward: bool) {
+        if self.on_keys() {
+            self.focus = Focus::Events;
+        }
+        let visible = self.visible();
+        let cur = self.selected(&visible).unwrap_or(0);
+        let found = if forward {
+            visible.iter().skip(cur + 1).find(|e| e.failed())
+        } else {
+            visible.iter().take(cur).rev().find(|e| e.failed())
+        };
+        if let Some(e) = found {
+            self.event_sel = Some(e.id);
+            self.follow_shown();
+        } else {
+            self.status = Some(format!(
+                "no {} failed call",
+                if forward { "later" } else { "earlier" }
+            ));
+        }
+    }
+}
+
+/// The row of one key: rates over the stats window, percentages, latencies, top reason.
+fn row(key: &str, a: &KeyAgg) -> Row {
+    let mut r = Row {
+        key: key.to_owned(),
+        circuit: a.circuit.clone(),
+        ..Row::default()
+    };
+    let (mut d, mut rate, mut lat) = (KeyStats::default(), None::<[f64; 3]>, Histogram::default());
+    let mut spark: Vec<u64> = Vec::new();
+    for s in a.series.values() {
+        let (Some((t1, last)), Some((t0, first))) = (s.snaps.back(), s.snaps.front()) else {
+            continue;
+        };
+        let windowed = s.snaps.len() > 1 && t1 > t0;
+        let base = if windowed {
+            first.clone()
+        } else {
+            KeyStats::default()
+        };
+        let delta = |f: fn(&KeyStats) -> u64| f(last).saturating_sub(f(&base));
+        d.calls += delta(|k| k.calls);
+        d.successes += delta(|k| k.successes);
+        d.first_try_successes += delta(|k| k.first_try_successes);
+        d.attempts += delta(|k| k.attempts);
+        d.retries += delta(|k| k.retries);
+        d.hedges += delta(|k| k.hedges);
+        d.hedge_wins += delta(|k| k.hedge_wins);
+        d.budget_denied += delta(|k| k.budget_denied);
+        r.calls += last.calls;
+        r.denied += last.budget_denied;
+        lat.merge(&last.latency.since(&base.latency));
+        if windowed {
+            let secs = (t1 - t0) as f64 / 1e6;
+            let per = |f: fn(&KeyStats) -> u64| delta(f) as f64 / secs;
+            let add = [
+                per(|k| k.calls),
+                per(|k| k.retries),
+                per(|k| k.budget_denied),
+            ];
+            rate = Some(match rate {
+                Some(x) => [x[0] + add[0], x[1] + add[1], x[2] + add[2]],
+                None => add,
+            });
+        }
+        let offset = SPARK.saturating_sub(s.spark.len());
+        spark.resize(SPARK, 0);
+        for (i, v) in s.spark.iter().enumerate() {
+            spark[offset + i] += v;
+        }
+    }
+    if a.series.is_empty() {
+        let s = a.seen;
+        d = KeyStats {
+            calls: s.calls,
+            successes: s.ok,
+            first_try_successes: s.first_ok,
+            attempts: s.attempts,
+            retries: s.retries,
+            hedges: s.hedges,
+            hedge_wins: s.hedge_wins,
+            budget_denied: s.denied,
+            ..KeyStats::default()
+        };
+        r.calls = s.calls;
+        r.denied = s.denied;
+        lat = a.latency_seen.clone();
+    }
+    let pct = |n: u64, of: u64| (of > 0).then(|| n as f64 * 100.0 / of as f64);
+    r.ok_pct = pct(d.successes, d.calls);
+    r.first_pct = pct(d.first_try_successes, d.calls);
+    r.att_per_call = (d.calls > 0).then(|| d.attempts as f64 / d.calls as f64);
+    r.win_pct = pct(d.hedge_wins, d.hedges);
+    if let Some([c, re, de]) = rate {
+        (r.calls_s, r.retry_s, r.deny_s) = (Some(c), Some(re), Some(de));
+    }
+    r.p50_us = lat.quantile_us(0.5);
+    r.p99_us = lat.quantile_us(0.99);
+    let total: u64 = a.reasons.values().sum();
+    r.top = a
+        .reasons
+        .iter()
+        .max_by(|x, y| x.1.cmp(y.1).then_with(|| y.0.cmp(x.0)))
+        .map(|(k, n)| (k.clone(), *n as f64 * 100.0 / total as f64));
+    if spark.iter().any(|&v| v > 0) {
+        r.spark = spark;
+    }
+    r
+}
