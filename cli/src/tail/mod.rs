@@ -91,7 +91,16 @@ pub(crate) async fn tail(args: TailArgs, color: bool, extra: Vec<Spec>) -> Statu
         }
         let events: Vec<&str> = match output {
             TailOutput::Tui => vec!["call", "circuit", "stats"],
-            _ => args.events.iter().map(|e| e.name()).collect(),
+            _ => {
+                let mut e: Vec<&str> = args.events.iter().map(|e| e.name()).collect();
+                // A recording keeps everything, so a replay can drive the TUI.
+                if args.record.is_some() {
+                    e.extend(["call", "circuit", "stats"]);
+                    e.sort_unstable();
+                    e.dedup();
+                }
+                e
+            }
         };
         let token = args
             .token

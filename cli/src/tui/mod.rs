@@ -114,3 +114,6 @@ fn fail(e: &str) -> Status {
     eprintln!("error: {e}");
     Status::Usage
 }
+
+#[cfg(test)]
+mod tests;

@@ -368,7 +368,7 @@ impl App {
         } else {
             rows.sort_by(|a, b| key(a).total_cmp(&key(b)).then_with(|| b.key.cmp(&a.key)));
         }
-        if self.descending == (self.sort == 0) {
+        if self.descending {
             rows.reverse();
         }
         rows

@@ -56,7 +56,7 @@ fn header_line(app: &App, width: u16) -> Paragraph<'static> {
         l.source, l.slow, l.rate
     );
     let lossy = l.source + l.slow + l.rate > 0;
-    if width >= 80 {
+    if width >= 100 {
         spans.push(if lossy { loss.yellow() } else { loss.dim() });
         spans.push("  ?:help".dim());
     } else {
@@ -374,12 +374,11 @@ fn event_line(app: &App, e: &Event, width: u16) -> Line<'static> {
                 .filter(|a| a.outcome != "success")
                 .map(|a| a.reason.as_str())
                 .collect();
-            let story = if c.ok() && via.is_empty() {
-                String::new()
-            } else if c.ok() {
-                format!("recovered after {}", via.join(" → "))
-            } else {
-                format!("{} ← {}", c.reason, via.join(" → "))
+            let story = match (c.ok(), via.is_empty()) {
+                (true, true) => String::new(),
+                (true, false) => format!("recovered after {}", via.join(" → ")),
+                (false, true) => c.reason.clone(),
+                (false, false) => format!("{} ← {}", c.reason, via.join(" → ")),
             };
             spans.push(Span::raw(story));
         }
@@ -518,7 +517,7 @@ fn waterfall(frame: &mut Frame<'_>, app: &App, area: Rect) {
         .unwrap_or(0)
         .max(c.duration_us)
         .max(1);
-    let fixed = 8 + 9 + 8 + 11 + 24 + 8;
+    let fixed = 8 + 9 + 8 + 11 + 24 + 14;
     let bar_width = (area.width as usize).saturating_sub(fixed + 4).clamp(8, 80);
     let col = |us: u64| ((us as u128 * bar_width as u128) / span_us as u128) as usize;
     let mut lines = vec![

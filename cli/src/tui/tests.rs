@@ -1,0 +1,289 @@
+//! The TUI without a terminal: state updates as pure functions, and screens drawn on
+//! ratatui's `TestBackend` at 120x30, 80x24 and 50x12 (snapshots in `snapshots/`).
+
+use std::time::Instant;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use recourse_engine::export::KeyFilter;
+use recourse_engine::export::wire::{self, Message};
+
+use super::keymap::Action;
+use super::state::{App, View};
+use super::view;
+use crate::exit::Status;
+use crate::tail::Feed;
+
+const RECORDING: &str = include_str!("../../../testdata/events/demo.ndjson");
+
+/// The recorded demo stream as the followers would feed it.
+fn feeds(text: &str) -> Vec<Feed> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        match wire::decode_line(line.as_bytes()).unwrap() {
+            Message::Hello(h) => out.push(Feed::Connected {
+                target: 0,
+                name: h.common.target.clone().unwrap_or_default(),
+                hello: Box::new(h),
+                raw: line.as_bytes().to_vec(),
+            }),
+            msg => out.push(Feed::Line {
+                target: 0,
+                raw: line.as_bytes().to_vec(),
+                msg,
+            }),
+        }
+    }
+    out
+}
+
+fn app_with(text: &str) -> App {
+    let mut app = App::new("payments.*,inventory.*", KeyFilter::default());
+    let now = Instant::now();
+    for f in feeds(text) {
+        app.ingest(&f, now);
+    }
+    app
+}
+
+fn app() -> App {
+    app_with(RECORDING)
+}
+
+fn press(app: &mut App, code: KeyCode) {
+    app.key(KeyEvent::new(code, KeyModifiers::NONE));
+}
+
+fn type_text(app: &mut App, text: &str) {
+    for c in text.chars() {
+        press(app, KeyCode::Char(c));
+    }
+}
+
+fn screen(app: &App, w: u16, h: u16) -> String {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| view::render(f, app)).unwrap();
+    // Times in the log come from the recording; nothing depends on the wall clock.
+    format!("{}", t.backend())
+}
+
+#[test]
+fn the_recording_fills_keys_and_log() {
+    let app = app();
+    let rows = app.rows();
+    let keys: Vec<&str> = rows.iter().map(|r| r.key.as_str()).collect();
+    assert_eq!(keys.len(), 4, "{keys:?}");
+    let charge = rows.iter().find(|r| r.key == "payments.Charge").unwrap();
+    assert!(charge.att_per_call.unwrap() > 1.0, "retries amplify load: {charge:?}");
+    assert!(charge.denied > 0 && charge.deny_s.is_some(), "{charge:?}");
+    assert!(charge.calls_s.unwrap() > 10.0, "{charge:?}");
+    assert!(charge.first_pct.unwrap() < charge.ok_pct.unwrap());
+    let refund = rows.iter().find(|r| r.key == "payments.Refund").unwrap();
+    assert!(refund.win_pct.is_some(), "hedges were won: {refund:?}");
+    let inventory = rows.iter().find(|r| r.key == "inventory.Get").unwrap();
+    assert!(inventory.circuit.is_some());
+    assert!(app.visible().len() > 300);
+}
+
+#[test]
+fn rates_come_from_the_stats_window() {
+    let stats = |ts: &str, calls: u64, retries: u64| {
+        format!(
+            r#"{{"target":"svc-1","t":"stats","seq":1,"ts":"{ts}","keys":{{"a.B":{{"calls":{calls},"successes":{calls},"attempts":{},"retries":{retries},"latency":{{"sub_buckets":16,"counts":[[100,{calls}]]}}}}}}}}"#,
+            calls + retries
+        )
+    };
+    let text = [
+        stats("2026-01-01T00:00:00.000000Z", 100, 0),
+        stats("2026-01-01T00:00:01.000000Z", 150, 10),
+        stats("2026-01-01T00:00:02.000000Z", 300, 30),
+    ]
+    .join("\n");
+    let row = app_with(&text).rows().remove(0);
+    assert_eq!(row.calls_s, Some(100.0)); // 200 calls over 2 s
+    assert_eq!(row.retry_s, Some(15.0));
+    assert_eq!(row.att_per_call, Some(1.15));
+    assert_eq!(row.spark, {
+        let mut s = vec![0; 58];
+        s.extend([50, 150]);
+        s
+    });
+}
+
+#[test]
+fn gaps_are_counted_by_cause() {
+    let text = r#"{"target":"s","t":"gap","seq":1,"dropped":5,"cause":"client_slow"}
+{"target":"s","t":"gap","seq":2,"dropped":7,"cause":"source_queue_full"}
+{"target":"s","t":"gap","seq":3,"dropped":2,"cause":"rate_limited"}
+{"target":"s","t":"gap","seq":4,"dropped":1,"cause":"client_slow"}"#;
+    let l = app_with(text).lost;
+    assert_eq!((l.slow, l.source, l.rate), (6, 7, 2));
+}
+
+#[test]
+fn the_filter_narrows_keys_and_events_and_can_invert() {
+    let mut app = app();
+    press(&mut app, KeyCode::Char('/'));
+    type_text(&mut app, "refund");
+    assert_eq!(app.prompt.as_deref(), Some("refund"));
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(app.prompt, None);
+    let rows = app.rows();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].key, "payments.Refund");
+    assert!(app.visible().iter().all(|e| e.key() == "payments.Refund"));
+    app.filter = "!payments".into();
+    assert!(app.rows().iter().all(|r| !r.key.starts_with("payments")));
+    press(&mut app, KeyCode::Esc);
+    assert_eq!(app.filter, "");
+    assert_eq!(app.rows().len(), 4);
+}
+
+#[test]
+fn freezing_keeps_the_view_while_data_arrives() {
+    let half = RECORDING.lines().count() / 2;
+    let (first, rest): (Vec<&str>, Vec<&str>) = {
+        let lines: Vec<&str> = RECORDING.lines().collect();
+        (lines[..half].to_vec(), lines[half..].to_vec())
+    };
+    let mut app = app_with(&first.join("\n"));
+    let before = app.visible().len();
+    let rows = app.rows();
+    app.act(Action::Freeze);
+    let now = Instant::now();
+    for f in feeds(&rest.join("\n")) {
+        app.ingest(&f, now);
+    }
+    assert_eq!(app.visible().len(), before, "the log is frozen");
+    assert_eq!(app.rows(), rows, "the table is frozen");
+    assert!(app.frozen_behind() > 100);
+    app.act(Action::Freeze);
+    assert!(app.visible().len() > before);
+}
+
+#[test]
+fn moving_up_stops_following_and_g_resumes() {
+    let mut app = app();
+    press(&mut app, KeyCode::Tab);
+    assert_eq!(app.event_sel, None);
+    press(&mut app, KeyCode::Char('k'));
+    let visible = app.visible();
+    let second_last = visible[visible.len() - 2].id;
+    assert_eq!(app.event_sel, Some(second_last));
+    press(&mut app, KeyCode::Char('G'));
+    assert_eq!(app.event_sel, None);
+}
+
+#[test]
+fn e_jumps_between_failed_calls() {
+    let mut app = app();
+    press(&mut app, KeyCode::Tab);
+    press(&mut app, KeyCode::Char('g'));
+    press(&mut app, KeyCode::Char('e'));
+    let visible = app.visible();
+    let sel = app.selected(&visible).unwrap();
+    assert!(visible[sel].failed());
+    assert!(visible[..sel].iter().all(|e| !e.failed()) || sel > 0);
+    press(&mut app, KeyCode::Char('e'));
+    let visible = app.visible();
+    let next = app.selected(&visible).unwrap();
+    assert!(next > sel && visible[next].failed());
+    press(&mut app, KeyCode::Char('E'));
+    let visible = app.visible();
+    assert_eq!(app.selected(&visible), Some(sel));
+}
+
+#[test]
+fn sorting_cycles_columns_and_inverts() {
+    let mut app = app();
+    let by_rate: Vec<String> = app.rows().into_iter().map(|r| r.key).collect();
+    let rates: Vec<f64> = app.rows().iter().map(|r| r.calls_s.unwrap()).collect();
+    assert!(rates.windows(2).all(|w| w[0] >= w[1]), "{rates:?}");
+    press(&mut app, KeyCode::Char('I'));
+    let inverted: Vec<String> = app.rows().into_iter().map(|r| r.key).collect();
+    assert_eq!(inverted, by_rate.iter().rev().cloned().collect::<Vec<_>>());
+    press(&mut app, KeyCode::Char('<'));
+    let by_key: Vec<String> = app.rows().into_iter().map(|r| r.key).collect();
+    let mut sorted = by_key.clone();
+    sorted.sort();
+    assert_eq!(by_key, sorted);
+}
+
+#[test]
+fn enter_drills_down_and_esc_and_q_come_back() {
+    let mut app = app();
+    let first = app.rows()[0].key.clone();
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(app.view, View::Key(first.clone()));
+    press(&mut app, KeyCode::Enter);
+    let View::Call { key, .. } = &app.view else { panic!("{:?}", app.view) };
+    assert_eq!(key.as_deref(), Some(first.as_str()));
+    assert_eq!(app.shown_call().unwrap().key(), first);
+    press(&mut app, KeyCode::Esc);
+    assert_eq!(app.view, View::Key(first));
+    press(&mut app, KeyCode::Char('q'));
+    assert_eq!(app.view, View::Overview);
+    press(&mut app, KeyCode::Char('?'));
+    press(&mut app, KeyCode::Char('q'));
+    assert!(!app.help && app.quit.is_none(), "q closes help first");
+    press(&mut app, KeyCode::Char('q'));
+    assert_eq!(app.quit, Some(Status::Ok));
+    let mut app2 = super::state::App::new("", KeyFilter::default());
+    app2.key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL));
+    assert_eq!(app2.quit, Some(Status::Interrupted));
+}
+
+#[test]
+fn snapshot_overview_120x30() {
+    insta::assert_snapshot!(screen(&app(), 120, 30));
+}
+
+#[test]
+fn snapshot_overview_80x24() {
+    insta::assert_snapshot!(screen(&app(), 80, 24));
+}
+
+#[test]
+fn snapshot_overview_50x12() {
+    insta::assert_snapshot!(screen(&app(), 50, 12));
+}
+
+#[test]
+fn snapshot_waterfall_120x30() {
+    let mut app = app();
+    app.view = View::Key("payments.Charge".into());
+    press(&mut app, KeyCode::Char('E'));
+    press(&mut app, KeyCode::Enter);
+    assert!(matches!(app.view, View::Call { .. }));
+    insta::assert_snapshot!(screen(&app, 120, 30));
+}
+
+#[test]
+fn snapshot_key_detail_and_help_80x24() {
+    let mut app = app();
+    app.view = View::Key("inventory.Get".into());
+    insta::assert_snapshot!("key_detail_80x24", screen(&app, 80, 24));
+    app.view = View::Overview;
+    press(&mut app, KeyCode::Char('?'));
+    insta::assert_snapshot!("help_80x24", screen(&app, 80, 24));
+}
+
+#[test]
+fn status_colours_mark_open_breakers_and_failures() {
+    let mut t = Terminal::new(TestBackend::new(120, 30)).unwrap();
+    let app = app();
+    t.draw(|f| view::render(f, &app)).unwrap();
+    let buf = t.backend().buffer();
+    let mut saw_fail = false;
+    for y in 0..30 {
+        for x in 0..116 {
+            let cells: String = (x..x + 4).map(|x| buf[(x, y)].symbol()).collect();
+            if cells == "FAIL" {
+                assert_eq!(buf[(x, y)].fg, ratatui::style::Color::Red);
+                saw_fail = true;
+            }
+        }
+    }
+    assert!(saw_fail);
+}
