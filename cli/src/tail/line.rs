@@ -57,7 +57,7 @@ impl Consumer for Lines {
                 }
             }
             Feed::Line { target, raw, msg } => {
-                let wanted = match msg {
+                let wanted = match &**msg {
                     Message::Call(c) => self.events.contains("call") && self.filter.matches(&c.key),
                     Message::Circuit(c) => {
                         self.events.contains("circuit") && self.filter.matches(&c.key)
@@ -75,7 +75,7 @@ impl Consumer for Lines {
                         self.emit(&line);
                     }
                     LineMode::Text { color } => {
-                        let text = match msg {
+                        let text = match &**msg {
                             Message::Call(c) => Some(call_line(name(*target), c, color)),
                             Message::Circuit(c) => Some(circuit_line(name(*target), c, color)),
                             _ => None,

@@ -240,7 +240,7 @@ impl Session {
             Feed::Line { target, raw, msg } => {
                 self.record(raw, *target)?;
                 let name = self.name(*target);
-                let text = match msg {
+                let text = match &**msg {
                     Message::Subscribed(s) if s.matched.is_empty() => {
                         Some(format!("{name}: no key called so far matches; waiting"))
                     }

@@ -87,7 +87,7 @@ pub(crate) async fn replay(path: PathBuf, speed: f64, tx: mpsc::Sender<Feed>) {
         let feed = Feed::Line {
             target,
             raw: line.clone(),
-            msg,
+            msg: Box::new(msg),
         };
         if tx.send(feed).await.is_err() {
             return;

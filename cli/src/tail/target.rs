@@ -22,7 +22,7 @@ pub(crate) enum Feed {
     Line {
         target: usize,
         raw: Vec<u8>,
-        msg: Message,
+        msg: Box<Message>,
     },
     /// A target went away or could not be reached; its follower retries.
     Lost { target: usize, why: String },
@@ -195,7 +195,7 @@ async fn session(
             Ok(msg) => Feed::Line {
                 target,
                 raw: line.clone(),
-                msg,
+                msg: Box::new(msg),
             },
             Err(e) => Feed::Notice {
                 target,
@@ -253,9 +253,15 @@ pub(crate) fn subscribe_line(
     line
 }
 
-/// `raw` with `"target":name` as its first field (the `--record` and `--output json` format).
+/// `raw` with `"target":name` as its first field (the `--record` and `--output json` format);
+/// a line that already starts with its target (a replayed recording) is kept as it is.
 pub(crate) fn with_target(raw: &[u8], name: &str) -> Vec<u8> {
     let raw = raw.trim_ascii_end();
+    if raw.starts_with(b"{\"target\":") {
+        let mut out = raw.to_vec();
+        out.push(b'\n');
+        return out;
+    }
     let mut out = Vec::with_capacity(raw.len() + name.len() + 16);
     out.extend_from_slice(b"{\"target\":");
     out.extend_from_slice(serde_json::to_string(name).unwrap_or_default().as_bytes());
@@ -303,6 +309,11 @@ mod tests {
             b"{\"target\":\"svc-1\",\"t\":\"call\",\"seq\":3,\"key\":\"a.B\"}\n"
         );
         assert_eq!(with_target(b"{}", "x"), b"{\"target\":\"x\"}\n");
+        assert_eq!(
+            with_target(&out, "other"),
+            out,
+            "a recorded line keeps its target"
+        );
         let v: serde_json::Value = serde_json::from_slice(&with_target(line, "a\"b")).unwrap();
         assert_eq!(v["target"], "a\"b");
     }

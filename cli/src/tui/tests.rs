@@ -31,7 +31,7 @@ fn feeds(text: &str) -> Vec<Feed> {
             msg => out.push(Feed::Line {
                 target: 0,
                 raw: line.as_bytes().to_vec(),
-                msg,
+                msg: Box::new(msg),
             }),
         }
     }
@@ -75,7 +75,10 @@ fn the_recording_fills_keys_and_log() {
     let keys: Vec<&str> = rows.iter().map(|r| r.key.as_str()).collect();
     assert_eq!(keys.len(), 4, "{keys:?}");
     let charge = rows.iter().find(|r| r.key == "payments.Charge").unwrap();
-    assert!(charge.att_per_call.unwrap() > 1.0, "retries amplify load: {charge:?}");
+    assert!(
+        charge.att_per_call.unwrap() > 1.0,
+        "retries amplify load: {charge:?}"
+    );
     assert!(charge.denied > 0 && charge.deny_s.is_some(), "{charge:?}");
     assert!(charge.calls_s.unwrap() > 10.0, "{charge:?}");
     assert!(charge.first_pct.unwrap() < charge.ok_pct.unwrap());
@@ -217,7 +220,9 @@ fn enter_drills_down_and_esc_and_q_come_back() {
     press(&mut app, KeyCode::Enter);
     assert_eq!(app.view, View::Key(first.clone()));
     press(&mut app, KeyCode::Enter);
-    let View::Call { key, .. } = &app.view else { panic!("{:?}", app.view) };
+    let View::Call { key, .. } = &app.view else {
+        panic!("{:?}", app.view)
+    };
     assert_eq!(key.as_deref(), Some(first.as_str()));
     assert_eq!(app.shown_call().unwrap().key(), first);
     press(&mut app, KeyCode::Esc);

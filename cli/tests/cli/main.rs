@@ -6,6 +6,8 @@ mod diff;
 mod lint;
 mod policy;
 mod simulate;
+mod tail;
+mod tui;
 
 fn recourse(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_recourse"))

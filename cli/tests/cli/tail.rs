@@ -1,0 +1,316 @@
+//! `recourse tail` and `recourse demo` end to end: a real engine exporting on a real socket,
+//! the real binary reading it.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use recourse_engine::export::{ExportConfig, ExportServer};
+use recourse_engine::{Executor, Policy};
+use serde_json::Value;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_recourse"))
+}
+
+fn schema() -> jsonschema::Validator {
+    let text = include_str!("../../../schemas/event.schema.json");
+    jsonschema::validator_for(&serde_json::from_str::<Value>(text).unwrap()).unwrap()
+}
+
+#[derive(Debug)]
+struct E;
+
+impl std::fmt::Display for E {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("boom")
+    }
+}
+
+impl std::error::Error for E {}
+
+/// Starts `recourse tail` and waits until its stderr says the subscription is in place.
+fn tail_subscribed(cmd: &mut Command) -> (Child, mpsc::Receiver<String>) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tail starts");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    loop {
+        match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(line) if line.contains("matching") || line.contains("no key called") => {
+                return (child, rx);
+            }
+            Ok(_) => {}
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("tail never reported its subscription");
+            }
+        }
+    }
+}
+
+fn zero() -> Policy {
+    Policy::builtin()
+        .max_attempts(3)
+        .backoff(Duration::ZERO, Duration::ZERO, 2.0)
+}
+
+#[test]
+fn json_output_holds_exactly_the_matching_calls_as_schema_valid_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let exec = Executor::builder()
+        .policy("payments.*", zero())
+        .policy("inventory.Get", zero())
+        .export(ExportConfig::new("checkout").socket_path(dir.path().join("checkout-1.sock")))
+        .build()
+        .unwrap();
+    let server = rt.block_on(ExportServer::start(&exec)).unwrap();
+    // No --target: the service is discovered in the socket directory.
+    let (child, _stderr) = tail_subscribed(
+        bin()
+            .args([
+                "tail",
+                "--output",
+                "json",
+                "--duration",
+                "2s",
+                "--key",
+                "payments.*",
+            ])
+            .env("RECOURSE_SOCKET_DIR", dir.path()),
+    );
+    let mut expected = Vec::new();
+    rt.block_on(async {
+        for i in 0..30u32 {
+            let key = ["payments.Charge", "payments.Refund", "inventory.Get"][i as usize % 3];
+            let mut failures = i % 4; // 3 or more: the call fails after 3 attempts
+            let r = exec
+                .call(key, |_| {
+                    let fail = failures > 0;
+                    failures = failures.saturating_sub(1);
+                    async move { if fail { Err(E) } else { Ok(()) } }
+                })
+                .await;
+            if key.starts_with("payments.") {
+                expected.push((key.to_owned(), (i % 4 + 1).min(3) as usize, r.is_ok()));
+            }
+        }
+    });
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let validator = schema();
+    let mut calls = Vec::new();
+    for line in String::from_utf8(out.stdout).unwrap().lines() {
+        let m: Value = serde_json::from_str(line).unwrap();
+        assert!(validator.is_valid(&m), "{m}");
+        assert_eq!(m["target"], format!("checkout-{}", std::process::id()));
+        if m["t"] == "call" {
+            let attempts = m["attempts"].as_array().unwrap().len();
+            calls.push((
+                m["key"].as_str().unwrap().to_owned(),
+                attempts,
+                m["outcome"] == "success",
+            ));
+        }
+    }
+    assert_eq!(calls, expected);
+    drop(server);
+}
+
+#[test]
+fn text_output_is_one_line_per_call_and_notices_go_to_stderr() {
+    let out = bin()
+        .args([
+            "tail",
+            "--replay",
+            "../testdata/events/demo.ndjson",
+            "--speed",
+            "0",
+        ])
+        .args(["--output", "text", "--key", "payments.Charge"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    let recorded = std::fs::read_to_string("../testdata/events/demo.ndjson").unwrap();
+    let charges = recorded
+        .lines()
+        .filter(|l| l.contains(r#""t":"call""#) && l.contains(r#""key":"payments.Charge""#))
+        .count();
+    assert_eq!(lines.len(), charges);
+    assert!(lines.iter().all(|l| l.contains(" payments.Charge ")));
+    insta::assert_snapshot!("tail_text_replay", lines[..12].join("\n"));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("connected"), "{stderr}");
+}
+
+#[test]
+fn a_recording_replays_to_the_same_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("copy.ndjson");
+    let first = bin()
+        .args([
+            "tail",
+            "--replay",
+            "../testdata/events/demo.ndjson",
+            "--speed",
+            "0",
+        ])
+        .args([
+            "--output",
+            "json",
+            "--events",
+            "call,circuit,stats",
+            "--record",
+        ])
+        .arg(&copy)
+        .output()
+        .unwrap();
+    assert_eq!(
+        first.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let second = bin()
+        .args(["tail", "--replay"])
+        .arg(&copy)
+        .args([
+            "--speed",
+            "0",
+            "--output",
+            "json",
+            "--events",
+            "call,circuit,stats",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(second.status.code(), Some(0));
+    assert!(!first.stdout.is_empty());
+    assert!(
+        first.stdout == second.stdout,
+        "a replayed recording prints the same lines"
+    );
+    let original = std::fs::read_to_string("../testdata/events/demo.ndjson").unwrap();
+    let recorded = std::fs::read_to_string(&copy).unwrap();
+    let kinds = |t: &str| {
+        let mut v: Vec<String> = t
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap()["t"].to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(kinds(&original), kinds(&recorded));
+}
+
+#[test]
+fn unreachable_targets_exit_2_with_the_reason() {
+    let out = bin()
+        .args([
+            "tail",
+            "--target",
+            "/nonexistent/recourse.sock",
+            "--output",
+            "text",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("no target reachable"), "{stderr}");
+    assert!(stderr.contains("/nonexistent/recourse.sock"), "{stderr}");
+
+    let empty = tempfile::tempdir().unwrap();
+    let out = bin()
+        .args(["tail", "--output", "text"])
+        .env("RECOURSE_SOCKET_DIR", empty.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("no services found"), "{stderr}");
+
+    let out = bin()
+        .args(["tail", "--target", "http://x"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[cfg(unix)]
+#[test]
+fn an_interrupted_tail_exits_130_and_keeps_its_recording() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let exec = Executor::builder()
+        .export(ExportConfig::new("svc").socket_path(dir.path().join("svc.sock")))
+        .build()
+        .unwrap();
+    let _server = rt.block_on(ExportServer::start(&exec)).unwrap();
+    let record = dir.path().join("rec.ndjson");
+    let (child, _stderr) = tail_subscribed(
+        bin()
+            .args(["tail", "--output", "json", "--target"])
+            .arg(dir.path().join("svc.sock"))
+            .arg("--record")
+            .arg(&record),
+    );
+    rt.block_on(exec.call("a.B", |_| async { Ok::<_, E>(()) }))
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    let text = std::fs::read_to_string(&record).unwrap();
+    assert!(text.lines().any(|l| l.contains(r#""key":"a.B""#)), "{text}");
+    assert!(
+        text.lines().all(|l| l.starts_with(r#"{"target":"svc-"#)),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_demo_shows_retries_denials_hedges_and_a_breaker_within_five_seconds() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .args(["demo", "--no-tui", "--duration", "5s"])
+        .env("RECOURSE_SOCKET_DIR", dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let has = |needle: &str| stdout.lines().any(|l| l.contains(needle));
+    assert!(has("attempts=2") || has("attempts=3"), "retries:\n{stdout}");
+    assert!(has("denied="), "budget denials:\n{stdout}");
+    assert!(has("hedges=1"), "hedges:\n{stdout}");
+    assert!(
+        has("CIRCUIT closed -> open"),
+        "a breaker opening:\n{stdout}"
+    );
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("breaker opened"), "{stderr}");
+    assert!(!Path::new(&dir.path().join("recourse-demo.sock")).exists());
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "the socket is removed"
+    );
+}
