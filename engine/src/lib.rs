@@ -90,4 +90,7 @@ mod docs {
     struct CircuitBreaking;
     #[doc = include_str!("../../README.md")]
     struct Readme;
+    #[cfg(feature = "export")]
+    #[doc = include_str!("../../docs/export.md")]
+    struct Export;
 }

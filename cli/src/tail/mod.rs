@@ -78,7 +78,14 @@ pub(crate) async fn tail(args: TailArgs, color: bool, extra: Vec<Spec>) -> Statu
             }
         }
         if specs.is_empty() {
-            let (dir, found) = target::discover();
+            let (dir, found, stale) = target::discover();
+            if stale > 0 {
+                eprintln!(
+                    "tail: skipped {stale} stale socket{} in {}",
+                    if stale == 1 { "" } else { "s" },
+                    dir.display()
+                );
+            }
             if found.is_empty() {
                 eprintln!(
                     "error: no services found in {}\n  help: start a service with export on \

@@ -65,8 +65,9 @@ impl Spec {
     }
 }
 
-/// The sockets in the socket directory, sorted.
-pub(crate) fn discover() -> (PathBuf, Vec<Spec>) {
+/// The live sockets in the socket directory, sorted, and how many stale ones (left by
+/// processes that died: the connection is refused) were skipped.
+pub(crate) fn discover() -> (PathBuf, Vec<Spec>, usize) {
     let dir = recourse_engine::export::socket_dir();
     let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)
         .map(|entries| {
@@ -78,7 +79,11 @@ pub(crate) fn discover() -> (PathBuf, Vec<Spec>) {
         })
         .unwrap_or_default();
     found.sort();
-    (dir, found.into_iter().map(Spec::Unix).collect())
+    let total = found.len();
+    #[cfg(unix)]
+    found.retain(|p| std::os::unix::net::UnixStream::connect(p).is_ok());
+    let stale = total - found.len();
+    (dir, found.into_iter().map(Spec::Unix).collect(), stale)
 }
 
 type Halves = (

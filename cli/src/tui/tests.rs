@@ -292,3 +292,79 @@ fn status_colours_mark_open_breakers_and_failures() {
     }
     assert!(saw_fail);
 }
+
+#[test]
+fn the_log_stays_bounded_whatever_the_duration() {
+    let calls: Vec<&str> = RECORDING
+        .lines()
+        .filter(|l| l.contains(r#""t":"call""#))
+        .collect();
+    let mut app = App::new("*", KeyFilter::default());
+    let now = Instant::now();
+    let feeds = feeds(&calls.join("\n"));
+    let rounds = super::state::RING * 3 / calls.len() + 1;
+    for _ in 0..rounds {
+        for f in &feeds {
+            app.ingest(f, now);
+        }
+    }
+    assert_eq!(app.events.len(), super::state::RING);
+    assert_eq!(app.keys.len(), 4);
+}
+
+/// The client's ingest rate: decode and apply a recorded stream (run in release:
+/// `cargo test --release -p recourse-cli --bin recourse ingest_rate -- --ignored --nocapture`).
+#[test]
+#[ignore = "a measurement; run in release"]
+fn ingest_rate() {
+    let lines: Vec<&str> = RECORDING.lines().collect();
+    let mut app = App::new("*", KeyFilter::default());
+    let now = Instant::now();
+    let target = 200_000;
+    let start = Instant::now();
+    let mut n = 0;
+    while n < target {
+        for line in &lines {
+            let msg = wire::decode_line(line.as_bytes()).unwrap();
+            let feed = Feed::Line {
+                target: 0,
+                raw: line.as_bytes().to_vec(),
+                msg: Box::new(msg),
+            };
+            app.ingest(&feed, now);
+            n += 1;
+        }
+    }
+    let took = start.elapsed();
+    let mut t = Terminal::new(TestBackend::new(200, 60)).unwrap();
+    let frame = Instant::now();
+    for _ in 0..100 {
+        t.draw(|f| view::render(f, &app)).unwrap();
+    }
+    let per_frame = frame.elapsed() / 100;
+    eprintln!(
+        "ingest: {n} messages in {took:?} = {:.0}/s; a 200x60 frame in {per_frame:?}",
+        n as f64 / took.as_secs_f64()
+    );
+}
+
+/// docs/tail.md shows the screens as they are: the overview and the waterfall drawn here.
+#[test]
+fn the_docs_show_the_current_screens() {
+    let docs = include_str!("../../../docs/tail.md");
+    let doc_lines: Vec<&str> = docs.lines().map(str::trim_end).collect();
+    let mut waterfall = app();
+    waterfall.view = View::Key("payments.Charge".into());
+    press(&mut waterfall, KeyCode::Char('E'));
+    press(&mut waterfall, KeyCode::Enter);
+    let screens = [screen(&app(), 120, 30), screen(&waterfall, 120, 30)];
+    for (i, s) in screens.iter().enumerate() {
+        for line in s.lines().take(if i == 0 { 30 } else { 12 }) {
+            let line = line.trim_matches('"').trim_end();
+            assert!(
+                doc_lines.contains(&line),
+                "docs/tail.md lacks the line\n{line}"
+            );
+        }
+    }
+}

@@ -314,3 +314,29 @@ fn the_demo_shows_retries_denials_hedges_and_a_breaker_within_five_seconds() {
         "the socket is removed"
     );
 }
+
+/// The text lines docs/tail.md shows are what tail prints for the recording.
+#[test]
+fn the_docs_show_real_text_lines() {
+    let docs = std::fs::read_to_string("../docs/tail.md").unwrap();
+    let out = bin()
+        .args([
+            "tail",
+            "--replay",
+            "../testdata/events/demo.ndjson",
+            "--speed",
+            "0",
+        ])
+        .args(["--output", "text"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let shown: Vec<&str> = docs.lines().filter(|l| l.starts_with("15:32:")).collect();
+    assert!(shown.len() >= 3);
+    for line in shown {
+        assert!(
+            text.lines().any(|t| t == line),
+            "not what tail prints: {line}"
+        );
+    }
+}

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::hedge::{SUB, bucket_of, bucket_value};
+use crate::hedge::{BUCKETS, SUB, bucket_of, bucket_value};
 
 /// The protocol version this engine speaks.
 pub const VERSION: u32 = 1;
@@ -316,14 +316,17 @@ impl Histogram {
 
     /// Samples held.
     pub fn total(&self) -> u64 {
-        self.counts.iter().map(|&(_, c)| c).sum()
+        self.counts
+            .iter()
+            .fold(0u64, |t, &(_, c)| t.saturating_add(c))
     }
 
     /// Adds `other` (same bucket layout).
     pub fn merge(&mut self, other: &Histogram) {
         let mut all: BTreeMap<usize, u64> = self.counts.iter().copied().collect();
         for &(i, c) in &other.counts {
-            *all.entry(i).or_default() += c;
+            let n = all.entry(i).or_default();
+            *n = n.saturating_add(c);
         }
         self.counts = all.into_iter().collect();
         self.sub_buckets = other.sub_buckets.max(self.sub_buckets);
@@ -351,13 +354,14 @@ impl Histogram {
             return None;
         }
         let rank = ((q.clamp(0.0, 1.0) * total as f64).ceil() as u64).max(1);
-        let mut seen = 0;
+        let mut seen: u64 = 0;
         let mut sorted = self.counts.clone();
         sorted.sort_unstable();
         for (i, c) in sorted {
-            seen += c;
+            seen = seen.saturating_add(c);
             if seen >= rank {
-                return Some(bucket_value(i));
+                // An index past the layout (a newer or broken sender) reads as the top bucket.
+                return Some(bucket_value(i.min(BUCKETS - 1)));
             }
         }
         None

@@ -36,3 +36,5 @@ mod s_m_observability;
 mod s_o_facade;
 mod send;
 mod stress;
+#[cfg(feature = "export")]
+mod wire;
