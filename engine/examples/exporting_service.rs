@@ -39,7 +39,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             _ = every.tick() => {}
         }
         n += 1;
-        let key = if n % 3 == 0 {
+        let key = if n.is_multiple_of(3) {
             "orders.Create"
         } else {
             "orders.Get"
@@ -51,7 +51,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .call(key, |_| {
                     attempt_no += 1;
                     // One call in five fails its first attempt with a 503.
-                    let fail = n % 5 == 0 && attempt_no == 1;
+                    let fail = n.is_multiple_of(5) && attempt_no == 1;
                     async move {
                         tokio::time::sleep(Duration::from_millis(5 + n % 20)).await;
                         if fail {
