@@ -86,7 +86,7 @@ pub(crate) async fn run(
                 let mut n = 0;
                 while let Some(f) = next.take() {
                     if let Err(e) = session.absorb(&f) {
-                        app.status = Some(e);
+                        app.say(e);
                     }
                     app.ingest(&f, now);
                     n += 1;
@@ -95,7 +95,7 @@ pub(crate) async fn run(
                     }
                 }
                 if let Some(n) = session.notices.pop() {
-                    app.status = Some(n);
+                    app.say(n);
                     session.notices.clear();
                 }
                 dirty = true;

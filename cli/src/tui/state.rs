@@ -172,6 +172,8 @@ pub(crate) struct App {
     /// The selected event; `None` follows the newest.
     pub(crate) event_sel: Option<u64>,
     pub(crate) status: Option<String>,
+    /// Ticks since the status was set (it goes after a few seconds).
+    status_age: u32,
     pub(crate) quit: Option<Status>,
     pub(crate) ended: bool,
 }
@@ -197,6 +199,7 @@ impl App {
             key_sel: 0,
             event_sel: None,
             status: None,
+            status_age: 0,
             quit: None,
             ended: false,
         }
@@ -244,13 +247,13 @@ impl App {
                 let was = std::mem::replace(&mut t.connected, false);
                 if was {
                     let name = t.name.clone();
-                    self.status = Some(format!("{name}: {why}; reconnecting"));
+                    self.say(format!("{name}: {why}; reconnecting"));
                 }
             }
-            Feed::Notice { text, .. } => self.status = Some(text.clone()),
+            Feed::Notice { text, .. } => self.say(text.clone()),
             Feed::Ended => {
                 self.ended = true;
-                self.status = Some("end of the recording".into());
+                self.say("end of the recording");
             }
             Feed::Line { target, msg, .. } => {
                 let t = self.target(*target);
@@ -341,8 +344,18 @@ impl App {
         }
     }
 
-    /// Marks targets that went quiet as stale.
+    /// Shows a notice in the footer for a few seconds.
+    pub(crate) fn say(&mut self, text: impl Into<String>) {
+        self.status = Some(text.into());
+        self.status_age = 0;
+    }
+
+    /// Marks targets that went quiet as stale; retires old notices.
     pub(crate) fn tick(&mut self, now: Instant) {
+        self.status_age += 1;
+        if self.status_age > 5 {
+            self.status = None;
+        }
         for t in &mut self.targets {
             t.stale = t.connected && t.last_seen.is_some_and(|s| now.duration_since(s) > STALE);
         }
@@ -613,7 +626,7 @@ impl App {
             self.event_sel = Some(e.id);
             self.follow_shown();
         } else {
-            self.status = Some(format!(
+            self.say(format!(
                 "no {} failed call",
                 if forward { "later" } else { "earlier" }
             ));

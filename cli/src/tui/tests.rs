@@ -368,3 +368,16 @@ fn the_docs_show_the_current_screens() {
         }
     }
 }
+
+#[test]
+fn notices_leave_the_footer_after_a_few_seconds() {
+    let mut app = app();
+    app.say("target x: reconnecting");
+    let now = Instant::now();
+    for _ in 0..5 {
+        app.tick(now);
+    }
+    assert!(app.status.is_some());
+    app.tick(now);
+    assert_eq!(app.status, None);
+}
