@@ -54,6 +54,7 @@ mod executor;
 #[cfg(feature = "export")]
 pub mod export;
 pub mod hedge;
+pub mod integrations;
 mod key;
 pub mod observe;
 pub mod policy;

@@ -16,6 +16,8 @@ mod event_schema;
 mod export;
 #[cfg(feature = "yaml")]
 mod hot_reload;
+#[cfg(any(feature = "opentelemetry", feature = "tracing"))]
+mod integrations_observers;
 #[cfg(feature = "yaml")]
 mod policy_files;
 mod props;

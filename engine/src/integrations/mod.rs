@@ -1,0 +1,23 @@
+//! Integrations with the stacks services already run, each behind its own cargo feature so a
+//! service pulls only what it uses (docs/integrations.md).
+//!
+//! - `opentelemetry`: [`otel::OtelObserver`], one span per call with an event per attempt, and
+//!   the `recourse.*` metrics.
+//! - `tracing`: [`log::TracingObserver`], one structured event per finished call.
+
+#[cfg(feature = "tracing")]
+pub mod log;
+#[cfg(feature = "opentelemetry")]
+pub mod otel;
+
+/// `primary`, `retry` or `hedge`.
+#[cfg(any(feature = "tracing", feature = "opentelemetry"))]
+pub(crate) fn attempt_kind(a: &crate::AttemptRecord) -> &'static str {
+    if a.is_hedge {
+        "hedge"
+    } else if a.attempt == 0 {
+        "primary"
+    } else {
+        "retry"
+    }
+}
