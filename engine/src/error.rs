@@ -308,6 +308,36 @@ impl<E> Error<E> {
         }
     }
 
+    /// The same error with the operation's error (wherever it is carried) mapped by `f`.
+    pub fn map_operation<F>(self, mut f: impl FnMut(E) -> F) -> Error<F> {
+        match self {
+            Error::Operation { error, reason } => Error::Operation {
+                error: f(error),
+                reason,
+            },
+            Error::Rejected { reason } => Error::Rejected { reason },
+            Error::AttemptTimeout { reason } => Error::AttemptTimeout { reason },
+            Error::DeadlineExceeded { reason, last } => Error::DeadlineExceeded {
+                reason,
+                last: last.map(f),
+            },
+            Error::Canceled { last } => Error::Canceled { last: last.map(f) },
+            Error::BudgetDenied {
+                budget,
+                reason,
+                last,
+            } => Error::BudgetDenied {
+                budget,
+                reason,
+                last: last.map(f),
+            },
+            Error::CircuitOpen { state, reason } => Error::CircuitOpen { state, reason },
+            Error::NoPolicy { key, source } => Error::NoPolicy { key, source },
+            Error::NoClassifier { name } => Error::NoClassifier { name },
+            Error::Panicked { component, message } => Error::Panicked { component, message },
+        }
+    }
+
     /// Takes the operation's own error out, if any.
     pub fn into_operation_error(self) -> Option<E> {
         match self {

@@ -107,6 +107,12 @@ pub struct CallOptions {
     pub cancel: Option<CancellationToken>,
     /// Keep the call's timeline and return it.
     pub capture: bool,
+    /// Run one attempt only, without hedges, whatever the policy says: for a request that
+    /// cannot be sent twice (a streaming body). The timeline says `replayable: false`.
+    pub once: bool,
+    /// Launch no hedges, whatever the policy says: for a request that must not run twice at
+    /// the same time (not idempotent).
+    pub no_hedges: bool,
 }
 
 impl CallOptions {
@@ -114,8 +120,20 @@ impl CallOptions {
     pub fn cancel_on(token: CancellationToken) -> CallOptions {
         CallOptions {
             cancel: Some(token),
-            capture: false,
+            ..CallOptions::default()
         }
+    }
+
+    /// No hedges (see [`no_hedges`](CallOptions::no_hedges)).
+    pub fn without_hedges(mut self) -> CallOptions {
+        self.no_hedges = true;
+        self
+    }
+
+    /// One attempt only (see [`once`](CallOptions::once)).
+    pub fn single_attempt(mut self) -> CallOptions {
+        self.once = true;
+        self
     }
 
     /// Also keep the timeline.
@@ -258,7 +276,12 @@ impl Executor {
         let state = self.inner.state(key);
         let mut timeline = None;
         let out = options.capture.then_some(&mut timeline);
-        let result = run(self.inner.call(&state, options.cancel.as_ref(), out), op).await;
+        let call = Call {
+            once: options.once,
+            no_hedges: options.no_hedges,
+            ..self.inner.call(&state, options.cancel.as_ref(), out)
+        };
+        let result = run(call, op).await;
         (result, timeline.map(|t| *t))
     }
 }
@@ -292,6 +315,8 @@ impl Inner {
             snapshot: None,
             cancel,
             timeline,
+            once: false,
+            no_hedges: false,
         }
     }
 
@@ -401,7 +426,12 @@ impl KeyHandle {
     {
         let mut timeline = None;
         let out = options.capture.then_some(&mut timeline);
-        let result = run(self.call_state(options.cancel.as_ref(), out), op).await;
+        let call = Call {
+            once: options.once,
+            no_hedges: options.no_hedges,
+            ..self.call_state(options.cancel.as_ref(), out)
+        };
+        let result = run(call, op).await;
         (result, timeline.map(|t| *t))
     }
 }

@@ -42,6 +42,10 @@ pub(crate) struct Call<'a> {
     pub(crate) cancel: Option<&'a CancellationToken>,
     /// Where to put the timeline, when the caller wants it.
     pub(crate) timeline: Option<&'a mut Option<Box<Timeline>>>,
+    /// One attempt, no hedges: the request cannot be replayed.
+    pub(crate) once: bool,
+    /// No hedges: the request must not run twice at once.
+    pub(crate) no_hedges: bool,
 }
 
 /// What an attempt produced.
@@ -376,6 +380,8 @@ where
         snapshot,
         cancel,
         timeline,
+        once,
+        no_hedges,
     } = call;
     let clock = &inner.clock;
     let key = &state.key;
@@ -415,6 +421,16 @@ where
         probe: None,
     };
     let mut hedge = compiled.hedge.as_ref();
+    if no_hedges {
+        hedge = None;
+    }
+    let max_attempts = if once {
+        rec.attribute("replayable", "false");
+        hedge = None;
+        1
+    } else {
+        compiled.max_attempts
+    };
     if let Some((breaker, plan)) = circuit.breaker {
         let (admission, transition) = breaker.admit(|| clock.now(), plan.cooldown);
         rec.circuit_change(transition);
@@ -650,7 +666,7 @@ where
                 let err = output.terminal(verdict.reason);
                 return done(&mut rec, &mut circuit, clock, Err(err), Failure);
             }
-            Kind::Retryable if attempt + 1 >= compiled.max_attempts => {
+            Kind::Retryable if attempt + 1 >= max_attempts => {
                 let err = output.terminal(verdict.reason);
                 return done(&mut rec, &mut circuit, clock, Err(err), Failure);
             }

@@ -18,7 +18,11 @@ pub struct TracingObserver;
 impl TracingObserver {
     fn finished(key: &Key, t: &Timeline) {
         let executed = t.attempts.iter().filter(|a| a.budget_allowed).count();
-        let hedges = t.attempts.iter().filter(|a| a.is_hedge && a.budget_allowed).count();
+        let hedges = t
+            .attempts
+            .iter()
+            .filter(|a| a.is_hedge && a.budget_allowed)
+            .count();
         let denied = t.attempts.len() - executed;
         let reasons: Vec<&str> = t.attempts.iter().map(|a| a.reason.as_str()).collect();
         let reasons = reasons.join(",");

@@ -4,11 +4,14 @@
 //! - `opentelemetry`: [`otel::OtelObserver`], one span per call with an event per attempt, and
 //!   the `recourse.*` metrics.
 //! - `tracing`: [`log::TracingObserver`], one structured event per finished call.
+//! - `tower`: [`tower::RecourseLayer`] around any HTTP client service (hyper, tonic, tower-http).
 
 #[cfg(feature = "tracing")]
 pub mod log;
 #[cfg(feature = "opentelemetry")]
 pub mod otel;
+#[cfg(feature = "tower")]
+pub mod tower;
 
 /// `primary`, `retry` or `hedge`.
 #[cfg(any(feature = "tracing", feature = "opentelemetry"))]

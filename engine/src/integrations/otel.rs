@@ -141,24 +141,40 @@ where
                 KeyValue::new("recourse.hedge.index", i64::from(a.hedge_index)),
             ];
             let name = if !a.budget_allowed {
-                attrs.push(KeyValue::new("recourse.budget.reason", a.budget_reason.as_str().to_owned()));
+                attrs.push(KeyValue::new(
+                    "recourse.budget.reason",
+                    a.budget_reason.as_str().to_owned(),
+                ));
                 "recourse.budget.denied"
             } else if a.reason == Reason::HEDGE_CANCELLED {
                 "recourse.hedge.cancelled"
             } else {
-                attrs.push(KeyValue::new("recourse.attempt.outcome", a.outcome.as_str()));
-                attrs.push(KeyValue::new("recourse.budget.reason", a.budget_reason.as_str().to_owned()));
+                attrs.push(KeyValue::new(
+                    "recourse.attempt.outcome",
+                    a.outcome.as_str(),
+                ));
+                attrs.push(KeyValue::new(
+                    "recourse.budget.reason",
+                    a.budget_reason.as_str().to_owned(),
+                ));
                 "recourse.attempt.end"
             };
             attrs.push(KeyValue::new("error.type", a.reason.as_str().to_owned()));
             let took = a.end.since(a.start).as_secs_f64();
             attrs.push(KeyValue::new("recourse.duration_ms", took * 1e3));
             if !a.backoff.is_zero() {
-                attrs.push(KeyValue::new("recourse.backoff_ms", a.backoff.as_secs_f64() * 1e3));
+                attrs.push(KeyValue::new(
+                    "recourse.backoff_ms",
+                    a.backoff.as_secs_f64() * 1e3,
+                ));
             }
             span.add_event_with_timestamp(name, a.end.to_system_time(), attrs);
             if a.budget_allowed {
-                backoff += if a.is_hedge { 0.0 } else { a.backoff.as_secs_f64() };
+                backoff += if a.is_hedge {
+                    0.0
+                } else {
+                    a.backoff.as_secs_f64()
+                };
                 let tags = [
                     k.clone(),
                     KeyValue::new("recourse.attempt.kind", attempt_kind(a)),
@@ -166,7 +182,11 @@ where
                 ];
                 self.metrics.attempt_duration.record(took, &tags);
                 if a.is_hedge && a.reason != Reason::HEDGE_CANCELLED {
-                    let won = if a.outcome.as_str() == "success" { "won" } else { "lost" };
+                    let won = if a.outcome.as_str() == "success" {
+                        "won"
+                    } else {
+                        "lost"
+                    };
                     self.metrics
                         .hedge_outcomes
                         .add(1, &[k.clone(), KeyValue::new("result", won)]);
@@ -184,14 +204,19 @@ where
         }
         span.end_with_timestamp(t.end.to_system_time());
 
-        let mut tags = vec![k.clone(), KeyValue::new("recourse.outcome", t.outcome.as_str())];
+        let mut tags = vec![
+            k.clone(),
+            KeyValue::new("recourse.outcome", t.outcome.as_str()),
+        ];
         if !ok {
             tags.push(KeyValue::new("error.type", t.reason.as_str().to_owned()));
         }
         self.metrics
             .call_duration
             .record(t.duration().as_secs_f64(), &tags);
-        self.metrics.call_attempts.record(executed, &[k.clone()]);
+        self.metrics
+            .call_attempts
+            .record(executed, std::slice::from_ref(&k));
         self.metrics.retry_delay.record(backoff, &[k]);
     }
 }

@@ -57,10 +57,16 @@ mod otel {
                 .observer(observer),
         );
         // Succeeds on the third attempt (two retries: the budget's two tokens).
-        let (r, first) = run(&vc, exec.call_traced("payments.Charge", fails_then(&Calls::default(), 2, ())));
+        let (r, first) = run(
+            &vc,
+            exec.call_traced("payments.Charge", fails_then(&Calls::default(), 2, ())),
+        );
         assert!(r.is_ok());
         // Fails: its retry is refused by the now empty budget.
-        let (r, second) = run(&vc, exec.call_traced("payments.Charge", always_fails(&Calls::default())));
+        let (r, second) = run(
+            &vc,
+            exec.call_traced("payments.Charge", always_fails(&Calls::default())),
+        );
         assert_eq!(r.unwrap_err().reason_code().as_str(), "budget_denied");
         tracer_provider.force_flush().unwrap();
         meter_provider.force_flush().unwrap();
@@ -72,9 +78,18 @@ mod otel {
         assert_eq!(ok.start_time, first.start.to_system_time());
         assert_eq!(ok.end_time, first.end.to_system_time());
         assert_eq!(ok.status, Status::Ok);
-        assert_eq!(attr(&ok.attributes, "recourse.attempts"), Some(&Value::I64(3)));
-        assert_eq!(attr(&ok.attributes, "recourse.policy.id"), Some(&Value::from("charge-v1")));
-        assert_eq!(attr(&ok.attributes, "recourse.key"), Some(&Value::from("payments.Charge")));
+        assert_eq!(
+            attr(&ok.attributes, "recourse.attempts"),
+            Some(&Value::I64(3))
+        );
+        assert_eq!(
+            attr(&ok.attributes, "recourse.policy.id"),
+            Some(&Value::from("charge-v1"))
+        );
+        assert_eq!(
+            attr(&ok.attributes, "recourse.key"),
+            Some(&Value::from("payments.Charge"))
+        );
         let events: Vec<&str> = ok.events.iter().map(|e| e.name.as_ref()).collect();
         assert_eq!(events, ["recourse.attempt.end"; 3]);
         let numbers: Vec<_> = ok
@@ -82,10 +97,20 @@ mod otel {
             .iter()
             .map(|e| attr(&e.attributes, "recourse.attempt.number").cloned())
             .collect();
-        assert_eq!(numbers, [Some(Value::I64(0)), Some(Value::I64(1)), Some(Value::I64(2))]);
+        assert_eq!(
+            numbers,
+            [
+                Some(Value::I64(0)),
+                Some(Value::I64(1)),
+                Some(Value::I64(2))
+            ]
+        );
 
         assert_eq!(failed.status, Status::error("budget_denied"));
-        assert_eq!(attr(&failed.attributes, "error.type"), Some(&Value::from("budget_denied")));
+        assert_eq!(
+            attr(&failed.attributes, "error.type"),
+            Some(&Value::from("budget_denied"))
+        );
         let events: Vec<&str> = failed.events.iter().map(|e| e.name.as_ref()).collect();
         assert_eq!(events, ["recourse.attempt.end", "recourse.budget.denied"]);
         assert_eq!(failed.end_time, second.end.to_system_time());
@@ -107,7 +132,11 @@ mod otel {
                 ("recourse.budget.decisions", AggregatedMetrics::U64(MetricData::Sum(s))) => {
                     let denied: u64 = s
                         .data_points()
-                        .filter(|p| p.attributes().any(|kv| kv.key.as_str() == "allowed" && kv.value == Value::Bool(false)))
+                        .filter(|p| {
+                            p.attributes().any(|kv| {
+                                kv.key.as_str() == "allowed" && kv.value == Value::Bool(false)
+                            })
+                        })
                         .map(|p| p.value())
                         .sum();
                     assert_eq!(denied, 1);
@@ -126,7 +155,10 @@ mod otel {
             "recourse.call.retry_delay",
             "recourse.budget.decisions",
         ] {
-            assert!(seen.iter().any(|s| s == name), "{name} missing from {seen:?}");
+            assert!(
+                seen.iter().any(|s| s == name),
+                "{name} missing from {seen:?}"
+            );
         }
     }
 
@@ -140,11 +172,17 @@ mod otel {
         let observer = OtelObserver::new(tracer_provider.tracer("t"), &meter_provider.meter("t"));
         let (exec, vc) = vexec(
             Executor::builder()
-                .policy("inventory.Get", zero().max_attempts(1).circuit(2, Duration::from_secs(5)))
+                .policy(
+                    "inventory.Get",
+                    zero().max_attempts(1).circuit(2, Duration::from_secs(5)),
+                )
                 .observer(observer),
         );
         for _ in 0..2 {
-            let _ = run(&vc, exec.call("inventory.Get", always_fails(&Calls::default())));
+            let _ = run(
+                &vc,
+                exec.call("inventory.Get", always_fails(&Calls::default())),
+            );
         }
         meter_provider.force_flush().unwrap();
         let exported = metrics.get_finished_metrics().unwrap();
@@ -155,7 +193,9 @@ mod otel {
             .flat_map(|s| s.metrics())
             .filter(|m| m.name() == "recourse.circuit.transitions")
             .map(|m| match m.data() {
-                AggregatedMetrics::U64(MetricData::Sum(s)) => s.data_points().map(|p| p.value()).sum(),
+                AggregatedMetrics::U64(MetricData::Sum(s)) => {
+                    s.data_points().map(|p| p.value()).sum()
+                }
                 _ => 0,
             })
             .sum();
@@ -172,8 +212,11 @@ mod log {
 
     use super::*;
 
+    /// One captured event: its level and its fields as text.
+    type Captured = (tracing::Level, Vec<(String, String)>);
+
     #[derive(Clone, Default)]
-    struct Capture(Arc<Mutex<Vec<(tracing::Level, Vec<(String, String)>)>>>);
+    struct Capture(Arc<Mutex<Vec<Captured>>>);
 
     struct Fields(Vec<(String, String)>);
 
@@ -190,7 +233,10 @@ mod log {
         fn on_event(&self, event: &tracing::Event<'_>, _ctx: Context<'_, S>) {
             let mut f = Fields(Vec::new());
             event.record(&mut f);
-            self.0.lock().unwrap().push((*event.metadata().level(), f.0));
+            self.0
+                .lock()
+                .unwrap()
+                .push((*event.metadata().level(), f.0));
         }
     }
 
@@ -205,23 +251,47 @@ mod log {
                 .observer(TracingObserver),
         );
         tracing::subscriber::with_default(subscriber, || {
-            let _ = run(&vc, exec.call("payments.Charge", fails_then(&Calls::default(), 0, ())));
-            let _ = run(&vc, exec.call("payments.Charge", fails_then(&Calls::default(), 1, ())));
-            let _ = run(&vc, exec.call("payments.Charge", always_fails(&Calls::default())));
+            let _ = run(
+                &vc,
+                exec.call("payments.Charge", fails_then(&Calls::default(), 0, ())),
+            );
+            let _ = run(
+                &vc,
+                exec.call("payments.Charge", fails_then(&Calls::default(), 1, ())),
+            );
+            let _ = run(
+                &vc,
+                exec.call("payments.Charge", always_fails(&Calls::default())),
+            );
         });
         let events = capture.0.lock().unwrap();
         assert_eq!(events.len(), 3);
         let field = |i: usize, name: &str| {
-            events[i].1.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+            events[i]
+                .1
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
         };
         assert_eq!(events[0].0, tracing::Level::INFO);
         assert_eq!(field(0, "attempts").as_deref(), Some("1"));
-        assert_eq!(events[1].0, tracing::Level::WARN, "a retried call is worth a look");
-        assert_eq!(field(1, "reasons").as_deref(), Some("retryable_error,success"));
+        assert_eq!(
+            events[1].0,
+            tracing::Level::WARN,
+            "a retried call is worth a look"
+        );
+        assert_eq!(
+            field(1, "reasons").as_deref(),
+            Some("retryable_error,success")
+        );
         assert_eq!(field(2, "reason").as_deref(), Some("budget_denied"));
         assert_eq!(field(2, "denied").as_deref(), Some("1"));
         assert_eq!(field(2, "key").as_deref(), Some("payments.Charge"));
-        assert!(events.iter().all(|e| e.1.iter().all(|(_, v)| !v.contains("op error"))),
-            "error texts are not logged");
+        assert!(
+            events
+                .iter()
+                .all(|e| e.1.iter().all(|(_, v)| !v.contains("op error"))),
+            "error texts are not logged"
+        );
     }
 }

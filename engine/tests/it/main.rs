@@ -18,6 +18,8 @@ mod export;
 mod hot_reload;
 #[cfg(any(feature = "opentelemetry", feature = "tracing"))]
 mod integrations_observers;
+#[cfg(feature = "tower")]
+mod integrations_tower;
 #[cfg(feature = "yaml")]
 mod policy_files;
 mod props;

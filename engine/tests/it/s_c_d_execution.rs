@@ -255,3 +255,22 @@ fn s029_abort_does_not_sleep() {
     assert!(tl.backoffs().is_empty());
     assert_eq!(tl.duration(), Duration::ZERO);
 }
+
+/// A request that cannot be replayed runs once, without hedges, and says so in its timeline.
+#[test]
+fn a_single_attempt_call_never_retries_or_hedges() {
+    let (exec, vc) = with_policy(zero().max_attempts(5).hedging(2, ms(1)));
+    let calls = Calls::default();
+    let options = recourse_engine::CallOptions::default()
+        .single_attempt()
+        .traced();
+    let (r, tl) = run(
+        &vc,
+        exec.call_with("svc.op", &options, always_fails(&calls)),
+    );
+    assert!(r.is_err());
+    assert_eq!(calls.get(), 1);
+    let tl = tl.unwrap();
+    assert_eq!(tl.attempts.len(), 1);
+    assert_eq!(tl.attribute("replayable"), Some("false"));
+}

@@ -1,0 +1,290 @@
+//! The tower layer around hyper's client, against a real hyper server on 127.0.0.1 that fails
+//! on command: retries and Retry-After end to end, POST not retried, a non-replayable body never
+//! sent twice, a hedged GET whose loser is cancelled.
+
+use std::collections::{HashMap, VecDeque};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use recourse_engine::integrations::tower::{NoReplay, RecourseLayer};
+use recourse_engine::{Executor, Policy};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::support::ms;
+
+/// What the server answers next on a path: status, Retry-After seconds, delay.
+type Script = VecDeque<(u16, Option<u64>, Duration)>;
+
+#[derive(Default)]
+struct Server {
+    scripts: Mutex<HashMap<String, Script>>,
+    seen: Mutex<Vec<(Method, String, Instant, Bytes)>>,
+    cancelled: AtomicU32,
+}
+
+struct CancelGuard<'a>(&'a AtomicU32, bool);
+
+impl Drop for CancelGuard<'_> {
+    fn drop(&mut self) {
+        if !self.1 {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+impl Server {
+    fn script(&self, path: &str, steps: &[(u16, Option<u64>, Duration)]) {
+        self.scripts
+            .lock()
+            .unwrap()
+            .insert(path.to_owned(), steps.iter().copied().collect());
+    }
+
+    fn requests(&self, path: &str) -> Vec<(Method, Instant, Bytes)> {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.1 == path)
+            .map(|r| (r.0.clone(), r.2, r.3.clone()))
+            .collect()
+    }
+
+    async fn handle(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+    ) -> Result<Response<Full<Bytes>>, Infallible> {
+        let (parts, body) = req.into_parts();
+        let body = body
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        let path = parts.uri.path().to_owned();
+        self.seen
+            .lock()
+            .unwrap()
+            .push((parts.method.clone(), path.clone(), Instant::now(), body));
+        let step = self
+            .scripts
+            .lock()
+            .unwrap()
+            .get_mut(&path)
+            .and_then(VecDeque::pop_front)
+            .unwrap_or((200, None, Duration::ZERO));
+        let mut guard = CancelGuard(&self.cancelled, false);
+        tokio::time::sleep(step.2).await;
+        guard.1 = true;
+        let mut resp = Response::new(Full::new(Bytes::from(format!("status {}", step.0))));
+        *resp.status_mut() = StatusCode::from_u16(step.0).unwrap();
+        if let Some(s) = step.1 {
+            resp.headers_mut()
+                .insert("retry-after", s.to_string().parse().unwrap());
+        }
+        Ok(resp)
+    }
+}
+
+async fn serve() -> (Arc<Server>, SocketAddr) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = Arc::new(Server::default());
+    let s = server.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let s = s.clone();
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |req| s.clone().handle(req));
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    (server, addr)
+}
+
+fn exec() -> Executor {
+    let retry = || {
+        Policy::builtin()
+            .max_attempts(3)
+            .backoff(ms(1), ms(5), 2.0)
+            .classifier("http")
+    };
+    Executor::builder()
+        .policy("items.Get", retry())
+        .policy("items.Create", retry())
+        .policy("items.Slow", retry().hedging(1, ms(50)))
+        .build()
+        .unwrap()
+}
+
+fn request<B>(method: Method, addr: SocketAddr, path: &str, body: B) -> Request<B> {
+    Request::builder()
+        .method(method)
+        .uri(format!("http://{addr}{path}"))
+        .body(body)
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_get_is_retried_and_retry_after_is_honoured() {
+    let (server, addr) = serve().await;
+    server.script(
+        "/items/1",
+        &[(503, Some(1), Duration::ZERO), (500, None, Duration::ZERO)],
+    );
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let mut svc = RecourseLayer::new(exec(), "items.Get").layer(client);
+    let resp = svc
+        .call(request(
+            Method::GET,
+            addr,
+            "/items/1",
+            Full::new(Bytes::new()),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let seen = server.requests("/items/1");
+    assert_eq!(seen.len(), 3);
+    assert!(
+        seen[1].1 - seen[0].1 >= Duration::from_millis(990),
+        "the second attempt waited for Retry-After: {:?}",
+        seen[1].1 - seen[0].1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_is_not_retried_and_the_last_response_comes_back() {
+    let (server, addr) = serve().await;
+    server.script("/items", &[(503, None, Duration::ZERO)]);
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let mut svc = RecourseLayer::new(exec(), "items.Create").layer(client);
+    let resp = svc
+        .call(request(
+            Method::POST,
+            addr,
+            "/items",
+            Full::new(Bytes::from("{\"n\":1}")),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 503, "the caller sees what the server said");
+    assert_eq!(server.requests("/items").len(), 1);
+
+    // A GET that keeps failing comes back as its last response too, after every attempt.
+    server.script("/items/2", &[(503, None, Duration::ZERO); 3]);
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let mut svc = RecourseLayer::new(exec(), "items.Get").layer(client);
+    let resp = svc
+        .call(request(
+            Method::GET,
+            addr,
+            "/items/2",
+            Full::new(Bytes::new()),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 503);
+    assert_eq!(server.requests("/items/2").len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_cannot_be_replayed_is_sent_once() {
+    let (server, addr) = serve().await;
+    server.script(
+        "/upload",
+        &[(503, None, Duration::ZERO), (200, None, Duration::ZERO)],
+    );
+    let client = Client::builder(TokioExecutor::new()).build_http::<NoReplay<Full<Bytes>>>();
+    let mut svc = RecourseLayer::new(exec(), "items.Get").layer(client);
+    let body = NoReplay::new(Full::new(Bytes::from("stream")));
+    let resp = svc
+        .call(request(Method::PUT, addr, "/upload", body))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 503);
+    let seen = server.requests("/upload");
+    assert_eq!(seen.len(), 1, "never a silent double send");
+    assert_eq!(seen[0].2, "stream");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hedged_get_wins_and_the_loser_is_cancelled() {
+    let (server, addr) = serve().await;
+    server.script(
+        "/slow",
+        &[
+            (200, None, Duration::from_secs(3)),
+            (200, None, Duration::ZERO),
+        ],
+    );
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let mut svc = RecourseLayer::new(exec(), "items.Slow").layer(client);
+    let t0 = Instant::now();
+    let resp = svc
+        .call(request(Method::GET, addr, "/slow", Full::new(Bytes::new())))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(
+        t0.elapsed() < Duration::from_secs(2),
+        "the hedge won: {:?}",
+        t0.elapsed()
+    );
+    assert_eq!(server.requests("/slow").len(), 2);
+    // The primary's connection was dropped, so the server stopped working on it.
+    let until = Instant::now() + Duration::from_secs(2);
+    while server.cancelled.load(Ordering::SeqCst) == 0 {
+        assert!(
+            Instant::now() < until,
+            "the losing request was never cancelled"
+        );
+        tokio::time::sleep(ms(10)).await;
+    }
+
+    // A POST to the same slow route is never hedged.
+    server.script("/slow", &[(200, None, Duration::from_millis(200))]);
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let mut svc = RecourseLayer::new(exec(), "items.Slow").layer(client);
+    let before = server.requests("/slow").len();
+    let resp = svc
+        .call(request(
+            Method::POST,
+            addr,
+            "/slow",
+            Full::new(Bytes::new()),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(server.requests("/slow").len(), before + 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transport_errors_are_the_services_own() {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let mut svc = RecourseLayer::by_route(exec(), |_, _| "items.Get").layer(client);
+    // Nothing listens on port 9 of 127.0.0.1: connection refused, retried, then returned.
+    let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let err = svc
+        .call(request(Method::GET, addr, "/x", Full::new(Bytes::new())))
+        .await
+        .unwrap_err();
+    assert_eq!(err.reason_code().as_str(), "http_transport_error");
+    assert!(err.operation_error().is_some());
+}
