@@ -5,11 +5,19 @@
 //!   the `recourse.*` metrics.
 //! - `tracing`: [`log::TracingObserver`], one structured event per finished call.
 //! - `tower`: [`tower::RecourseLayer`] around any HTTP client service (hyper, tonic, tower-http).
+//! - `reqwest`: [`reqwest::RecourseMiddleware`] for `reqwest-middleware`, and
+//!   [`reqwest::send`] for a plain client.
 
+#[cfg(any(feature = "tower", feature = "reqwest"))]
+mod http;
+#[cfg(any(feature = "tower", feature = "reqwest"))]
+pub use http::idempotent;
 #[cfg(feature = "tracing")]
 pub mod log;
 #[cfg(feature = "opentelemetry")]
 pub mod otel;
+#[cfg(feature = "reqwest")]
+pub mod reqwest;
 #[cfg(feature = "tower")]
 pub mod tower;
 

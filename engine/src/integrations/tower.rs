@@ -23,7 +23,7 @@ use http::{HeaderMap, Method, Request, Response, Uri, Version};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::classify::{HttpStatusError, RetryAfter};
+use super::http::{Attempt, failing, idempotent, settle, unreachable_replay};
 use crate::error::Error;
 use crate::executor::{CallOptions, Executor};
 
@@ -174,63 +174,6 @@ impl<B: http_body::Body> http_body::Body for NoReplay<B> {
     }
 }
 
-/// What one attempt ended with, as the classifiers see it: an HTTP carrier (status, method,
-/// Retry-After) in front of the response or the service's error.
-enum Attempt<E, R> {
-    Status {
-        carrier: HttpStatusError,
-        response: Response<R>,
-    },
-    Transport {
-        carrier: HttpStatusError,
-        error: E,
-    },
-}
-
-impl<E: fmt::Display, R> fmt::Display for Attempt<E, R> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Attempt::Status { response, .. } => write!(f, "http status {}", response.status()),
-            Attempt::Transport { error, .. } => write!(f, "{error}"),
-        }
-    }
-}
-
-impl<E: fmt::Display, R> fmt::Debug for Attempt<E, R> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Attempt({self})")
-    }
-}
-
-impl<E: fmt::Display, R> StdError for Attempt<E, R> {
-    fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        match self {
-            Attempt::Status { carrier, .. } | Attempt::Transport { carrier, .. } => Some(carrier),
-        }
-    }
-}
-
-/// Statuses worth classifying as failures (the rest are the caller's business).
-fn failing(status: u16) -> bool {
-    status >= 500 || status == 408 || status == 429
-}
-
-fn retry_after(headers: &HeaderMap) -> Option<RetryAfter> {
-    headers
-        .get(http::header::RETRY_AFTER)?
-        .to_str()
-        .ok()
-        .and_then(RetryAfter::parse)
-}
-
-/// Whether sending the request twice is harmless.
-pub fn idempotent(method: &Method) -> bool {
-    matches!(
-        *method,
-        Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS | Method::TRACE
-    )
-}
-
 struct Template {
     method: Method,
     uri: Uri,
@@ -294,7 +237,7 @@ where
         let (exec, inner) = (self.exec.clone(), self.inner.clone());
         Box::pin(async move {
             let mut first = Some(body);
-            let method = template.method.as_str().to_owned();
+            let method = template.method.clone();
             let (result, _) = exec
                 .call_with(&key, &options, |_attempt| {
                     // The original body first; copies of the spare after (none without one,
@@ -311,22 +254,13 @@ where
                         };
                         std::future::poll_fn(|cx| svc.poll_ready(cx))
                             .await
-                            .map_err(|error| Attempt::Transport {
-                                carrier: HttpStatusError::new(0, method.clone()),
-                                error,
-                            })?;
+                            .map_err(|error| Attempt::transport(&method, error))?;
                         match svc.call(request).await {
-                            Ok(response) if failing(response.status().as_u16()) => {
-                                let carrier =
-                                    HttpStatusError::new(response.status().as_u16(), method)
-                                        .with_retry_after(retry_after(response.headers()));
-                                Err(Attempt::Status { carrier, response })
+                            Ok(response) if failing(response.status()) => {
+                                Err(Attempt::status(&method, response))
                             }
                             Ok(response) => Ok(response),
-                            Err(error) => Err(Attempt::Transport {
-                                carrier: HttpStatusError::new(0, method),
-                                error,
-                            }),
+                            Err(error) => Err(Attempt::transport(&method, error)),
                         }
                     }
                 })
@@ -336,38 +270,5 @@ where
                 Err(e) => settle(e),
             }
         })
-    }
-}
-
-/// The layer never asks for a second attempt of a request without a spare body (the call is
-/// `single_attempt`); reaching this is a bug in the executor.
-fn unreachable_replay() -> ! {
-    panic!("recourse: a non-replayable request was asked for a second attempt")
-}
-
-/// The last response the server sent wins over our own account of the failure (a 503 after
-/// the attempts ran out comes back as the 503); otherwise the service's own error.
-fn settle<E, R>(e: Error<Attempt<E, R>>) -> Result<Response<R>, Error<E>> {
-    match e {
-        Error::Operation {
-            error: Attempt::Status { response, .. },
-            ..
-        }
-        | Error::DeadlineExceeded {
-            last: Some(Attempt::Status { response, .. }),
-            ..
-        }
-        | Error::Canceled {
-            last: Some(Attempt::Status { response, .. }),
-        }
-        | Error::BudgetDenied {
-            last: Some(Attempt::Status { response, .. }),
-            ..
-        } => Ok(response),
-        other => Err(other.map_operation(|a| match a {
-            Attempt::Transport { error, .. } => error,
-            // Every place a status can be carried is matched above.
-            Attempt::Status { .. } => unreachable!("statuses are returned as responses"),
-        })),
     }
 }

@@ -16,8 +16,12 @@ mod event_schema;
 mod export;
 #[cfg(feature = "yaml")]
 mod hot_reload;
+#[cfg(any(feature = "tower", feature = "reqwest"))]
+mod http_server;
 #[cfg(any(feature = "opentelemetry", feature = "tracing"))]
 mod integrations_observers;
+#[cfg(feature = "reqwest")]
+mod integrations_reqwest;
 #[cfg(feature = "tower")]
 mod integrations_tower;
 #[cfg(feature = "yaml")]

@@ -1,0 +1,119 @@
+//! What the HTTP integrations (`tower`, `reqwest`) share: the attempt error the classifiers
+//! read (status, method, Retry-After through an `HttpStatusError` carrier), and how a call's
+//! end becomes the caller's result.
+
+use std::error::Error as StdError;
+use std::fmt;
+
+use http::{HeaderMap, Method, Response};
+
+use crate::classify::{HttpStatusError, RetryAfter};
+use crate::error::Error;
+
+/// What one attempt ended with, as the classifiers see it: an HTTP carrier (status, method,
+/// Retry-After) in front of the response or the client's error.
+pub(crate) enum Attempt<E, R> {
+    Status {
+        carrier: HttpStatusError,
+        response: Response<R>,
+    },
+    Transport {
+        carrier: HttpStatusError,
+        error: E,
+    },
+}
+
+impl<E: fmt::Display, R> fmt::Display for Attempt<E, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Attempt::Status { response, .. } => write!(f, "http status {}", response.status()),
+            Attempt::Transport { error, .. } => write!(f, "{error}"),
+        }
+    }
+}
+
+impl<E: fmt::Display, R> fmt::Debug for Attempt<E, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Attempt({self})")
+    }
+}
+
+impl<E: fmt::Display, R> StdError for Attempt<E, R> {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        match self {
+            Attempt::Status { carrier, .. } | Attempt::Transport { carrier, .. } => Some(carrier),
+        }
+    }
+}
+
+impl<E, R> Attempt<E, R> {
+    /// A failed status: the response, behind a carrier for the classifiers.
+    pub(crate) fn status(method: &Method, response: Response<R>) -> Attempt<E, R> {
+        let carrier = HttpStatusError::new(response.status().as_u16(), method.as_str())
+            .with_retry_after(retry_after(response.headers()));
+        Attempt::Status { carrier, response }
+    }
+
+    /// The client's own error (no response): status 0 for the classifiers.
+    pub(crate) fn transport(method: &Method, error: E) -> Attempt<E, R> {
+        Attempt::Transport {
+            carrier: HttpStatusError::new(0, method.as_str()),
+            error,
+        }
+    }
+}
+
+/// Statuses worth classifying as failures (the rest are the caller's business).
+pub(crate) fn failing(status: http::StatusCode) -> bool {
+    let s = status.as_u16();
+    s >= 500 || s == 408 || s == 429
+}
+
+pub(crate) fn retry_after(headers: &HeaderMap) -> Option<RetryAfter> {
+    headers
+        .get(http::header::RETRY_AFTER)?
+        .to_str()
+        .ok()
+        .and_then(RetryAfter::parse)
+}
+
+/// Whether sending the request twice is harmless (GET, HEAD, PUT, DELETE, OPTIONS, TRACE).
+pub fn idempotent(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS | Method::TRACE
+    )
+}
+
+/// The integrations never ask for a second attempt of a request without a spare copy (the call
+/// is `single_attempt`); reaching this is a bug in the executor.
+pub(crate) fn unreachable_replay() -> ! {
+    panic!("recourse: a non-replayable request was asked for a second attempt")
+}
+
+/// The last response the server sent wins over our own account of the failure (a 503 after
+/// the attempts ran out comes back as the 503); otherwise the client's own error.
+pub(crate) fn settle<E, R>(e: Error<Attempt<E, R>>) -> Result<Response<R>, Error<E>> {
+    match e {
+        Error::Operation {
+            error: Attempt::Status { response, .. },
+            ..
+        }
+        | Error::DeadlineExceeded {
+            last: Some(Attempt::Status { response, .. }),
+            ..
+        }
+        | Error::Canceled {
+            last: Some(Attempt::Status { response, .. }),
+        }
+        | Error::BudgetDenied {
+            last: Some(Attempt::Status { response, .. }),
+            ..
+        } => Ok(response),
+        other => Err(other.map_operation(|a| match a {
+            Attempt::Transport { error, .. } => error,
+            // Every place a status can be carried is matched above.
+            Attempt::Status { .. } => unreachable!("statuses are returned as responses"),
+        })),
+    }
+}
