@@ -1,7 +1,8 @@
 use super::{Always, Classifier, Http, Input, Verdict};
 
-/// HTTP rules when an HTTP carrier is anywhere in the error's `source()` chain (D23), the
-/// [`Always`] rules otherwise. The default classifier.
+/// gRPC rules when a `tonic::Status` is in the error's `source()` chain (feature `tonic`),
+/// HTTP rules when an HTTP carrier is (D23), the [`Always`] rules otherwise. The default
+/// classifier.
 #[derive(Debug, Clone, Default)]
 pub struct Auto {
     http: Http,
@@ -16,6 +17,10 @@ impl Auto {
 
 impl Classifier for Auto {
     fn classify(&self, input: &Input<'_>) -> Verdict {
+        #[cfg(feature = "tonic")]
+        if super::Grpc::find_status(input).is_some() {
+            return super::Grpc::default().classify(input);
+        }
         if self.http.find_carrier(input).is_some() {
             self.http.classify(input)
         } else {

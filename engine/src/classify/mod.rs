@@ -10,6 +10,8 @@ mod always;
 mod attributes;
 mod auto;
 mod carrier;
+#[cfg(feature = "tonic")]
+mod grpc;
 mod http;
 
 use std::any::Any;
@@ -23,6 +25,8 @@ pub use auto::Auto;
 pub use carrier::{
     Canceled, CarrierFn, DeadlineExceeded, HttpCarrier, HttpStatusError, RetryAfter, carrier_fn,
 };
+#[cfg(feature = "tonic")]
+pub use grpc::{Grpc, grpc_key};
 pub use http::Http;
 
 use crate::clock::{Clock, Timestamp};

@@ -276,6 +276,8 @@ impl ExecutorBuilder {
         classifiers.insert("always".into(), Arc::new(Always));
         classifiers.insert("auto".into(), Arc::new(Auto::with_http(http.clone())));
         classifiers.insert("http".into(), Arc::new(http));
+        #[cfg(feature = "tonic")]
+        classifiers.insert("grpc".into(), Arc::new(crate::classify::Grpc::default()));
         classifiers.extend(self.classifiers);
         let default_classifier = classifiers.get(&self.default_classifier).cloned().ok_or(
             BuildError::UnknownDefaultClassifier(self.default_classifier),

@@ -10,6 +10,7 @@
 
 mod support;
 
+mod deps;
 mod docs;
 mod event_schema;
 #[cfg(all(feature = "export", unix))]
@@ -22,6 +23,8 @@ mod http_server;
 mod integrations_observers;
 #[cfg(feature = "reqwest")]
 mod integrations_reqwest;
+#[cfg(feature = "tonic")]
+mod integrations_tonic;
 #[cfg(feature = "tower")]
 mod integrations_tower;
 #[cfg(feature = "yaml")]
