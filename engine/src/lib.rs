@@ -94,4 +94,13 @@ mod docs {
     #[cfg(feature = "export")]
     #[doc = include_str!("../../docs/export.md")]
     struct Export;
+    #[cfg(all(
+        feature = "tower",
+        feature = "reqwest",
+        feature = "tonic",
+        feature = "opentelemetry",
+        feature = "tracing"
+    ))]
+    #[doc = include_str!("../../docs/integrations.md")]
+    struct Integrations;
 }

@@ -22,7 +22,7 @@ pub mod reqwest;
 pub mod tower;
 
 /// `primary`, `retry` or `hedge`.
-#[cfg(any(feature = "tracing", feature = "opentelemetry"))]
+#[cfg(feature = "opentelemetry")]
 pub(crate) fn attempt_kind(a: &crate::AttemptRecord) -> &'static str {
     if a.is_hedge {
         "hedge"

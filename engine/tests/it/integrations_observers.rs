@@ -1,9 +1,6 @@
 //! The OpenTelemetry observer checked with the SDK's in-memory exporters, and the `tracing`
 //! observer with a capturing subscriber.
 
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
 use recourse_engine::Executor;
 use recourse_engine::budget::TokenBucket;
 
@@ -19,6 +16,8 @@ fn policy() -> recourse_engine::Policy {
 
 #[cfg(feature = "opentelemetry")]
 mod otel {
+    use std::time::Duration;
+
     use opentelemetry::metrics::MeterProvider as _;
     use opentelemetry::trace::{Status, TracerProvider as _};
     use opentelemetry::{Key as OtelKey, Value};
@@ -205,6 +204,8 @@ mod otel {
 
 #[cfg(feature = "tracing")]
 mod log {
+    use std::sync::{Arc, Mutex};
+
     use tracing::field::{Field, Visit};
     use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 
