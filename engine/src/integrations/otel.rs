@@ -9,7 +9,7 @@
 use std::fmt;
 
 use opentelemetry::KeyValue;
-use opentelemetry::metrics::{Counter, Histogram, Meter};
+use opentelemetry::metrics::{Counter, Gauge, Histogram, Meter};
 use opentelemetry::trace::{Span, SpanBuilder, SpanKind, Status, Tracer};
 
 use super::attempt_kind;
@@ -28,6 +28,7 @@ struct Instruments {
     budget_decisions: Counter<u64>,
     hedge_outcomes: Counter<u64>,
     circuit_transitions: Counter<u64>,
+    circuit_state: Gauge<u64>,
 }
 
 impl Instruments {
@@ -63,6 +64,10 @@ impl Instruments {
             circuit_transitions: meter
                 .u64_counter("recourse.circuit.transitions")
                 .with_description("Breaker state changes.")
+                .build(),
+            circuit_state: meter
+                .u64_gauge("recourse.circuit.state")
+                .with_description("The breaker's state: 0 closed, 1 half-open, 2 open.")
                 .build(),
         }
     }
@@ -160,6 +165,14 @@ where
                 "recourse.attempt.end"
             };
             attrs.push(KeyValue::new("error.type", a.reason.as_str().to_owned()));
+            // The HTTP convention's resend ordinal: 0 for the first send, then 1, 2, ...
+            let resends = a.attempt + a.hedge_index;
+            if resends > 0 {
+                attrs.push(KeyValue::new(
+                    "http.request.resend_count",
+                    i64::from(resends),
+                ));
+            }
             let took = a.end.since(a.start).as_secs_f64();
             attrs.push(KeyValue::new("recourse.duration_ms", took * 1e3));
             if !a.backoff.is_zero() {
@@ -244,6 +257,15 @@ where
             KeyValue::new("reason", reason.as_str().to_owned()),
         ];
         self.metrics.circuit_transitions.add(1, &tags);
+        let level = match to {
+            CircuitState::Closed => 0,
+            CircuitState::HalfOpen => 1,
+            CircuitState::Open => 2,
+        };
+        self.metrics.circuit_state.record(
+            level,
+            &[KeyValue::new("recourse.key", key.as_str().to_owned())],
+        );
     }
 
     fn on_success(&self, key: &Key, timeline: &Timeline) {

@@ -135,6 +135,15 @@ replay_by_clone!(
     http_body_util::Empty<Bytes>
 );
 
+/// gRPC bodies are streams: a tonic request through the layer runs one attempt (wrap the stub
+/// call with the executor and the `grpc` classifier to retry gRPC).
+#[cfg(feature = "tonic")]
+impl ReplayBody for tonic::body::Body {
+    fn replay(&self) -> Option<Self> {
+        None
+    }
+}
+
 pin_project_lite::pin_project! {
     /// A body that must not be sent twice (a stream): requests with it run one attempt.
     #[derive(Debug)]
@@ -201,7 +210,7 @@ where
     S: Service<Request<B>, Response = Response<R>> + Clone + Send + Sync + 'static,
     S::Future: Send,
     S::Error: StdError + Send + Sync + 'static,
-    B: ReplayBody + Send + Sync + 'static,
+    B: ReplayBody + Send + 'static,
     R: Send + 'static,
 {
     type Response = Response<R>;
@@ -231,6 +240,8 @@ where
         if spare.is_none() {
             options = options.single_attempt();
         }
+        // Behind a lock so the call's future is Send for bodies that are not Sync (tonic's).
+        let spare = std::sync::Mutex::new(spare);
         if !idempotent(&template.method) {
             options = options.without_hedges();
         }
@@ -242,9 +253,10 @@ where
                 .call_with(&key, &options, |_attempt| {
                     // The original body first; copies of the spare after (none without one,
                     // but then the call has a single attempt).
-                    let body = first
-                        .take()
-                        .or_else(|| spare.as_ref().and_then(ReplayBody::replay));
+                    let body = first.take().or_else(|| {
+                        let spare = spare.lock().unwrap_or_else(|e| e.into_inner());
+                        spare.as_ref().and_then(ReplayBody::replay)
+                    });
                     let request = body.map(|b| template.with(b));
                     let mut svc = inner.clone();
                     let method = method.clone();

@@ -96,6 +96,12 @@ mod otel {
             .iter()
             .map(|e| attr(&e.attributes, "recourse.attempt.number").cloned())
             .collect();
+        let resends: Vec<_> = ok
+            .events
+            .iter()
+            .map(|e| attr(&e.attributes, "http.request.resend_count").cloned())
+            .collect();
+        assert_eq!(resends, [None, Some(Value::I64(1)), Some(Value::I64(2))]);
         assert_eq!(
             numbers,
             [
@@ -185,6 +191,20 @@ mod otel {
         }
         meter_provider.force_flush().unwrap();
         let exported = metrics.get_finished_metrics().unwrap();
+        let state: Vec<u64> = exported
+            .last()
+            .unwrap()
+            .scope_metrics()
+            .flat_map(|s| s.metrics())
+            .filter(|m| m.name() == "recourse.circuit.state")
+            .flat_map(|m| match m.data() {
+                AggregatedMetrics::U64(MetricData::Gauge(g)) => {
+                    g.data_points().map(|p| p.value()).collect()
+                }
+                _ => Vec::new(),
+            })
+            .collect();
+        assert_eq!(state, [2], "open");
         let transitions: u64 = exported
             .last()
             .unwrap()

@@ -244,3 +244,24 @@ async fn the_default_auto_classifier_recognises_grpc_statuses() {
     assert_eq!(say(&exec, &channel).await.unwrap(), "hi");
     assert_eq!(echo.seen.lock().unwrap().len(), 2);
 }
+
+/// A tonic channel under the tower layer: requests go through (one attempt each: gRPC bodies
+/// are streams).
+#[cfg(feature = "tower")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tonic_channel_works_under_the_tower_layer() {
+    use recourse_engine::integrations::tower::RecourseLayer;
+    use tower_layer::Layer;
+
+    let (echo, channel) = serve().await;
+    let layered = RecourseLayer::new(exec(), "test.v1.Echo.Say").layer(channel);
+    let mut client = tonic::client::Grpc::new(layered);
+    client.ready().await.unwrap();
+    let path = PathAndQuery::from_static(PATH);
+    let resp = client
+        .unary(Request::new(Bytes::from("via layer")), path, Raw)
+        .await
+        .unwrap();
+    assert_eq!(resp.into_inner(), "via layer");
+    assert_eq!(echo.seen.lock().unwrap().len(), 1);
+}
