@@ -25,3 +25,23 @@ impl From<Status> for ExitCode {
         })
     }
 }
+
+/// Runs `fut` on a two-worker runtime (the commands that do I/O: `tail`, `demo`).
+pub(crate) fn block_on(fut: impl std::future::Future<Output = Status>) -> Status {
+    match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => {
+            let status = rt.block_on(fut);
+            // Followers and the demo's load never end by themselves.
+            rt.shutdown_background();
+            status
+        }
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            Status::Usage
+        }
+    }
+}

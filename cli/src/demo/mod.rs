@@ -15,20 +15,7 @@ use service::{Counting, Tally};
 
 /// Runs the demo on its own runtime.
 pub(crate) fn run(args: &DemoArgs, color: bool) -> Status {
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return Status::Usage;
-        }
-    };
-    let status = rt.block_on(demo(args, color));
-    rt.shutdown_background();
-    status
+    crate::exit::block_on(demo(args, color))
 }
 
 async fn demo(args: &DemoArgs, color: bool) -> Status {

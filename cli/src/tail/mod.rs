@@ -40,18 +40,7 @@ pub(crate) trait Consumer {
 
 /// Runs `recourse tail` on its own runtime.
 pub(crate) fn run(args: &TailArgs, color: bool) -> Status {
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return Status::Usage;
-        }
-    };
-    rt.block_on(tail(args.clone(), color, Vec::new()))
+    crate::exit::block_on(tail(args.clone(), color, Vec::new()))
 }
 
 /// Tails `args` (plus `extra` targets, for the demo).

@@ -15,6 +15,19 @@ fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_recourse"))
 }
 
+/// `recourse tail --replay` of the recorded demo, as fast as possible.
+fn replay_demo() -> Command {
+    let mut cmd = bin();
+    cmd.args([
+        "tail",
+        "--replay",
+        "../testdata/events/demo.ndjson",
+        "--speed",
+        "0",
+    ]);
+    cmd
+}
+
 fn schema() -> jsonschema::Validator {
     let text = include_str!("../../../schemas/event.schema.json");
     jsonschema::validator_for(&serde_json::from_str::<Value>(text).unwrap()).unwrap()
@@ -131,14 +144,7 @@ fn json_output_holds_exactly_the_matching_calls_as_schema_valid_messages() {
 
 #[test]
 fn text_output_is_one_line_per_call_and_notices_go_to_stderr() {
-    let out = bin()
-        .args([
-            "tail",
-            "--replay",
-            "../testdata/events/demo.ndjson",
-            "--speed",
-            "0",
-        ])
+    let out = replay_demo()
         .args(["--output", "text", "--key", "payments.Charge"])
         .output()
         .unwrap();
@@ -161,14 +167,7 @@ fn text_output_is_one_line_per_call_and_notices_go_to_stderr() {
 fn a_recording_replays_to_the_same_messages() {
     let dir = tempfile::tempdir().unwrap();
     let copy = dir.path().join("copy.ndjson");
-    let first = bin()
-        .args([
-            "tail",
-            "--replay",
-            "../testdata/events/demo.ndjson",
-            "--speed",
-            "0",
-        ])
+    let first = replay_demo()
         .args([
             "--output",
             "json",
@@ -319,17 +318,7 @@ fn the_demo_shows_retries_denials_hedges_and_a_breaker_within_five_seconds() {
 #[test]
 fn the_docs_show_real_text_lines() {
     let docs = std::fs::read_to_string("../docs/tail.md").unwrap();
-    let out = bin()
-        .args([
-            "tail",
-            "--replay",
-            "../testdata/events/demo.ndjson",
-            "--speed",
-            "0",
-        ])
-        .args(["--output", "text"])
-        .output()
-        .unwrap();
+    let out = replay_demo().args(["--output", "text"]).output().unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
     let shown: Vec<&str> = docs.lines().filter(|l| l.starts_with("15:32:")).collect();
     assert!(shown.len() >= 3);

@@ -109,3 +109,32 @@ pub async fn serve() -> (Arc<Server>, SocketAddr) {
     });
     (server, addr)
 }
+
+/// Waits (at most 2 s) until the server saw a handler dropped before it answered.
+pub async fn wait_cancelled(server: &Server) {
+    let until = Instant::now() + Duration::from_secs(2);
+    while server.cancelled.load(Ordering::SeqCst) == 0 {
+        assert!(
+            Instant::now() < until,
+            "the losing request was never cancelled"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Three attempts with tiny backoffs under the `http` classifier; `items.Slow` also hedges
+/// after 50 ms.
+pub fn retrying_exec() -> recourse_engine::Executor {
+    let retry = || {
+        recourse_engine::Policy::builtin()
+            .max_attempts(3)
+            .backoff(Duration::from_millis(1), Duration::from_millis(5), 2.0)
+            .classifier("http")
+    };
+    recourse_engine::Executor::builder()
+        .policy("items.Get", retry())
+        .policy("items.Create", retry())
+        .policy("items.Slow", retry().hedging(1, Duration::from_millis(50)))
+        .build()
+        .unwrap()
+}

@@ -2,31 +2,14 @@
 //! Retry-After, POST not retried, a streaming body never sent twice, failed bodies kept for the
 //! caller, resend counts for the middlewares below, a hedged GET whose loser is cancelled.
 
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use http::Extensions;
 use recourse_engine::integrations::reqwest::{RecourseMiddleware, ResendCount, send};
-use recourse_engine::{Executor, Policy};
 use reqwest_middleware::{ClientBuilder, Middleware, Next};
 
-use crate::http_server::serve;
-use crate::support::ms;
-
-fn exec() -> Executor {
-    let retry = || {
-        Policy::builtin()
-            .max_attempts(3)
-            .backoff(ms(1), ms(5), 2.0)
-            .classifier("http")
-    };
-    Executor::builder()
-        .policy("items.Get", retry())
-        .policy("items.Slow", retry().hedging(1, ms(50)))
-        .build()
-        .unwrap()
-}
+use crate::http_server::{retrying_exec, serve, wait_cancelled};
 
 /// Records the resend count each attempt carries.
 #[derive(Clone, Default)]
@@ -48,7 +31,7 @@ impl Middleware for Resends {
 
 fn client(key: &str, resends: &Resends) -> reqwest_middleware::ClientWithMiddleware {
     ClientBuilder::new(reqwest::Client::new())
-        .with(RecourseMiddleware::new(exec(), key))
+        .with(RecourseMiddleware::new(retrying_exec(), key))
         .with(resends.clone())
         .build()
 }
@@ -128,14 +111,7 @@ async fn a_hedged_get_wins_and_the_loser_is_cancelled() {
     assert_eq!(resp.status(), 200);
     assert!(t0.elapsed() < Duration::from_secs(2));
     assert_eq!(server.requests("/d").len(), 2);
-    let until = Instant::now() + Duration::from_secs(2);
-    while server.cancelled.load(Ordering::SeqCst) == 0 {
-        assert!(
-            Instant::now() < until,
-            "the losing request was never cancelled"
-        );
-        tokio::time::sleep(ms(10)).await;
-    }
+    wait_cancelled(&server).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -143,22 +119,30 @@ async fn the_plain_helper_follows_the_same_rules() {
     let (server, addr) = serve().await;
     server.script("/e", &[(500, None, Duration::ZERO)]);
     let http = reqwest::Client::new();
-    let resp = send(&exec(), "items.Get", http.get(format!("http://{addr}/e")))
-        .await
-        .unwrap();
+    let resp = send(
+        &retrying_exec(),
+        "items.Get",
+        http.get(format!("http://{addr}/e")),
+    )
+    .await
+    .unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(server.requests("/e").len(), 2);
     server.script("/f", &[(500, None, Duration::ZERO)]);
     let resp = send(
-        &exec(),
+        &retrying_exec(),
         "items.Get",
         http.delete(format!("http://{addr}/f")),
     )
     .await
     .unwrap();
     assert_eq!(resp.status(), 200, "DELETE is idempotent");
-    let err = send(&exec(), "items.Get", http.get("http://127.0.0.1:9/"))
-        .await
-        .unwrap_err();
+    let err = send(
+        &retrying_exec(),
+        "items.Get",
+        http.get("http://127.0.0.1:9/"),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.reason_code().as_str(), "http_transport_error");
 }

@@ -3,35 +3,28 @@
 //! sent twice, a hedged GET whose loser is cancelled.
 
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{Method, Request};
 use http_body_util::Full;
 use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use recourse_engine::integrations::tower::{NoReplay, RecourseLayer};
-use recourse_engine::{Executor, Policy};
+use recourse_engine::integrations::tower::{NoReplay, RecourseLayer, RecourseService};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::http_server::serve;
-use crate::support::ms;
+use crate::http_server::{retrying_exec, serve, wait_cancelled};
 
-fn exec() -> Executor {
-    let retry = || {
-        Policy::builtin()
-            .max_attempts(3)
-            .backoff(ms(1), ms(5), 2.0)
-            .classifier("http")
-    };
-    Executor::builder()
-        .policy("items.Get", retry())
-        .policy("items.Create", retry())
-        .policy("items.Slow", retry().hedging(1, ms(50)))
-        .build()
-        .unwrap()
+/// hyper's client under the layer, for `key`.
+fn layered(key: &str) -> RecourseService<Client<HttpConnector, Full<Bytes>>> {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    RecourseLayer::new(retrying_exec(), key).layer(client)
+}
+
+fn empty(method: Method, addr: SocketAddr, path: &str) -> Request<Full<Bytes>> {
+    request(method, addr, path, Full::new(Bytes::new()))
 }
 
 fn request<B>(method: Method, addr: SocketAddr, path: &str, body: B) -> Request<B> {
@@ -49,15 +42,9 @@ async fn a_get_is_retried_and_retry_after_is_honoured() {
         "/items/1",
         &[(503, Some(1), Duration::ZERO), (500, None, Duration::ZERO)],
     );
-    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-    let mut svc = RecourseLayer::new(exec(), "items.Get").layer(client);
+    let mut svc = layered("items.Get");
     let resp = svc
-        .call(request(
-            Method::GET,
-            addr,
-            "/items/1",
-            Full::new(Bytes::new()),
-        ))
+        .call(empty(Method::GET, addr, "/items/1"))
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
@@ -74,8 +61,7 @@ async fn a_get_is_retried_and_retry_after_is_honoured() {
 async fn a_post_is_not_retried_and_the_last_response_comes_back() {
     let (server, addr) = serve().await;
     server.script("/items", &[(503, None, Duration::ZERO)]);
-    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-    let mut svc = RecourseLayer::new(exec(), "items.Create").layer(client);
+    let mut svc = layered("items.Create");
     let resp = svc
         .call(request(
             Method::POST,
@@ -90,15 +76,9 @@ async fn a_post_is_not_retried_and_the_last_response_comes_back() {
 
     // A GET that keeps failing comes back as its last response too, after every attempt.
     server.script("/items/2", &[(503, None, Duration::ZERO); 3]);
-    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-    let mut svc = RecourseLayer::new(exec(), "items.Get").layer(client);
+    let mut svc = layered("items.Get");
     let resp = svc
-        .call(request(
-            Method::GET,
-            addr,
-            "/items/2",
-            Full::new(Bytes::new()),
-        ))
+        .call(empty(Method::GET, addr, "/items/2"))
         .await
         .unwrap();
     assert_eq!(resp.status(), 503);
@@ -113,7 +93,7 @@ async fn a_body_that_cannot_be_replayed_is_sent_once() {
         &[(503, None, Duration::ZERO), (200, None, Duration::ZERO)],
     );
     let client = Client::builder(TokioExecutor::new()).build_http::<NoReplay<Full<Bytes>>>();
-    let mut svc = RecourseLayer::new(exec(), "items.Get").layer(client);
+    let mut svc = RecourseLayer::new(retrying_exec(), "items.Get").layer(client);
     let body = NoReplay::new(Full::new(Bytes::from("stream")));
     let resp = svc
         .call(request(Method::PUT, addr, "/upload", body))
@@ -135,13 +115,9 @@ async fn a_hedged_get_wins_and_the_loser_is_cancelled() {
             (200, None, Duration::ZERO),
         ],
     );
-    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-    let mut svc = RecourseLayer::new(exec(), "items.Slow").layer(client);
+    let mut svc = layered("items.Slow");
     let t0 = Instant::now();
-    let resp = svc
-        .call(request(Method::GET, addr, "/slow", Full::new(Bytes::new())))
-        .await
-        .unwrap();
+    let resp = svc.call(empty(Method::GET, addr, "/slow")).await.unwrap();
     assert_eq!(resp.status(), 200);
     assert!(
         t0.elapsed() < Duration::from_secs(2),
@@ -150,29 +126,13 @@ async fn a_hedged_get_wins_and_the_loser_is_cancelled() {
     );
     assert_eq!(server.requests("/slow").len(), 2);
     // The primary's connection was dropped, so the server stopped working on it.
-    let until = Instant::now() + Duration::from_secs(2);
-    while server.cancelled.load(Ordering::SeqCst) == 0 {
-        assert!(
-            Instant::now() < until,
-            "the losing request was never cancelled"
-        );
-        tokio::time::sleep(ms(10)).await;
-    }
+    wait_cancelled(&server).await;
 
     // A POST to the same slow route is never hedged.
     server.script("/slow", &[(200, None, Duration::from_millis(200))]);
-    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-    let mut svc = RecourseLayer::new(exec(), "items.Slow").layer(client);
+    let mut svc = layered("items.Slow");
     let before = server.requests("/slow").len();
-    let resp = svc
-        .call(request(
-            Method::POST,
-            addr,
-            "/slow",
-            Full::new(Bytes::new()),
-        ))
-        .await
-        .unwrap();
+    let resp = svc.call(empty(Method::POST, addr, "/slow")).await.unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(server.requests("/slow").len(), before + 1);
 }
@@ -180,13 +140,10 @@ async fn a_hedged_get_wins_and_the_loser_is_cancelled() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transport_errors_are_the_services_own() {
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-    let mut svc = RecourseLayer::by_route(exec(), |_, _| "items.Get").layer(client);
+    let mut svc = RecourseLayer::by_route(retrying_exec(), |_, _| "items.Get").layer(client);
     // Nothing listens on port 9 of 127.0.0.1: connection refused, retried, then returned.
     let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
-    let err = svc
-        .call(request(Method::GET, addr, "/x", Full::new(Bytes::new())))
-        .await
-        .unwrap_err();
+    let err = svc.call(empty(Method::GET, addr, "/x")).await.unwrap_err();
     assert_eq!(err.reason_code().as_str(), "http_transport_error");
     assert!(err.operation_error().is_some());
 }
