@@ -45,6 +45,12 @@ pub(crate) enum Command {
         #[arg(value_enum)]
         which: SchemaName,
     },
+    /// Print shell completions (`recourse completions bash > /etc/bash_completion.d/recourse`).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 /// The published schemas.

@@ -29,6 +29,11 @@ fn main() -> ExitCode {
         Some(args::Command::Tail(a)) => tail::run(&a, color),
         Some(args::Command::Demo(a)) => demo::run(&a, color),
         Some(args::Command::Schema { which }) => commands::schema::run(which),
+        Some(args::Command::Completions { shell }) => {
+            let mut cmd = args::Cli::command();
+            clap_complete::generate(shell, &mut cmd, "recourse", &mut std::io::stdout());
+            exit::Status::Ok
+        }
     };
     status.into()
 }

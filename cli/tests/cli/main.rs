@@ -48,3 +48,16 @@ fn an_unknown_command_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("frobnicate"));
 }
+
+#[test]
+fn completions_cover_every_command() {
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let out = recourse(&["completions", shell]);
+        assert!(out.status.success(), "{shell}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        for command in ["lint", "policy", "tail", "demo", "schema"] {
+            assert!(text.contains(command), "{shell} completions lack {command}");
+        }
+    }
+    assert_eq!(recourse(&["completions", "tcsh"]).status.code(), Some(2));
+}
