@@ -329,3 +329,68 @@ fn the_docs_show_real_text_lines() {
         );
     }
 }
+
+#[test]
+fn several_targets_are_tailed_at_once_each_under_its_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let service = |name: &str| {
+        Executor::builder()
+            .export(ExportConfig::new(name).socket_path(dir.path().join(format!("{name}.sock"))))
+            .build()
+            .unwrap()
+    };
+    let (a, b) = (service("checkout"), service("billing"));
+    let _servers = (
+        rt.block_on(ExportServer::start(&a)).unwrap(),
+        rt.block_on(ExportServer::start(&b)).unwrap(),
+    );
+    let mut cmd = bin();
+    cmd.args(["tail", "--output", "json", "--duration", "2s"])
+        .arg("--target")
+        .arg(dir.path().join("checkout.sock"))
+        .arg("--target")
+        .arg(format!(
+            "unix://{}",
+            dir.path().join("billing.sock").display()
+        ));
+    let (child, stderr) = tail_subscribed(&mut cmd);
+    // Both subscriptions are in place once the second notice arrived.
+    loop {
+        let line = stderr.recv_timeout(Duration::from_secs(20)).unwrap();
+        if line.contains("matching") || line.contains("no key called") {
+            break;
+        }
+    }
+    rt.block_on(async {
+        a.call("checkout.Pay", |_| async { Ok::<_, E>(()) })
+            .await
+            .unwrap();
+        b.call("billing.Invoice", |_| async { Ok::<_, E>(()) })
+            .await
+            .unwrap();
+    });
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let mut seen: Vec<(String, String)> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|m| m["t"] == "call")
+        .map(|m| {
+            (
+                m["target"].as_str().unwrap().to_owned(),
+                m["key"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    seen.sort();
+    let pid = std::process::id();
+    assert_eq!(
+        seen,
+        [
+            (format!("billing-{pid}"), "billing.Invoice".to_owned()),
+            (format!("checkout-{pid}"), "checkout.Pay".to_owned()),
+        ]
+    );
+}
