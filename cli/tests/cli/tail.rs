@@ -394,3 +394,57 @@ fn several_targets_are_tailed_at_once_each_under_its_name() {
         ]
     );
 }
+
+#[test]
+fn a_service_that_restarts_is_reconnected() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("svc.sock");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let exec = Executor::builder()
+        .export(ExportConfig::new("svc").socket_path(&sock))
+        .build()
+        .unwrap();
+    let server = rt.block_on(ExportServer::start(&exec)).unwrap();
+    let mut cmd = bin();
+    cmd.args(["tail", "--output", "json", "--duration", "4s", "--target"])
+        .arg(&sock);
+    let (child, stderr) = tail_subscribed(&mut cmd);
+    rt.block_on(exec.call("a.First", |_| async { Ok::<_, E>(()) }))
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    rt.block_on(server.shutdown());
+    let mut notices = Vec::new();
+    loop {
+        let line = stderr.recv_timeout(Duration::from_secs(10)).unwrap();
+        notices.push(line.clone());
+        if line.contains("reconnecting") {
+            break;
+        }
+    }
+    let _server = rt.block_on(ExportServer::start(&exec)).unwrap();
+    loop {
+        let line = stderr.recv_timeout(Duration::from_secs(10)).unwrap();
+        notices.push(line.clone());
+        if line.contains("reconnected") {
+            break;
+        }
+    }
+    // The new connection subscribes right after its hello.
+    std::thread::sleep(Duration::from_millis(300));
+    rt.block_on(exec.call("a.Second", |_| async { Ok::<_, E>(()) }))
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let keys: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|m| m["t"] == "call")
+        .map(|m| m["key"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(keys, ["a.First", "a.Second"], "{notices:#?}");
+    assert!(
+        notices.iter().any(|n| n.contains("shutting down")),
+        "{notices:#?}"
+    );
+}
