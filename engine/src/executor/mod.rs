@@ -276,12 +276,7 @@ impl Executor {
         let state = self.inner.state(key);
         let mut timeline = None;
         let out = options.capture.then_some(&mut timeline);
-        let call = Call {
-            once: options.once,
-            no_hedges: options.no_hedges,
-            ..self.inner.call(&state, options.cancel.as_ref(), out)
-        };
-        let result = run(call, op).await;
+        let result = run(self.inner.call(&state, Some(options), out), op).await;
         (result, timeline.map(|t| *t))
     }
 }
@@ -306,17 +301,15 @@ impl Inner {
     fn call<'a>(
         &'a self,
         state: &'a KeyState,
-        cancel: Option<&'a CancellationToken>,
+        options: Option<&'a CallOptions>,
         timeline: Option<&'a mut Option<Box<Timeline>>>,
     ) -> Call<'a> {
         Call {
             inner: self,
             state,
             snapshot: None,
-            cancel,
+            options,
             timeline,
-            once: false,
-            no_hedges: false,
         }
     }
 
@@ -339,6 +332,7 @@ impl Inner {
 
     /// The state of `raw` (as written at the call site), created on first use. At most
     /// `max_keys` spellings are cached; past that, states are built per call.
+    #[inline]
     fn state(&self, raw: &str) -> Arc<KeyState> {
         if let Some(s) = self.keys.load().get(raw) {
             return s.clone();
@@ -374,12 +368,12 @@ pub struct KeyHandle {
 impl KeyHandle {
     fn call_state<'a>(
         &'a self,
-        cancel: Option<&'a CancellationToken>,
+        options: Option<&'a CallOptions>,
         timeline: Option<&'a mut Option<Box<Timeline>>>,
     ) -> Call<'a> {
         Call {
             snapshot: self.snapshot.as_deref(),
-            ..self.inner.call(&self.state, cancel, timeline)
+            ..self.inner.call(&self.state, options, timeline)
         }
     }
 
@@ -426,12 +420,7 @@ impl KeyHandle {
     {
         let mut timeline = None;
         let out = options.capture.then_some(&mut timeline);
-        let call = Call {
-            once: options.once,
-            no_hedges: options.no_hedges,
-            ..self.call_state(options.cancel.as_ref(), out)
-        };
-        let result = run(call, op).await;
+        let result = run(self.call_state(Some(options), out), op).await;
         (result, timeline.map(|t| *t))
     }
 }

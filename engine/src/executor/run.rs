@@ -39,13 +39,10 @@ pub(crate) struct Call<'a> {
     pub(crate) state: &'a KeyState,
     /// A key handle's snapshot of the compiled policy, used while its generation is current.
     pub(crate) snapshot: Option<&'a Compiled>,
-    pub(crate) cancel: Option<&'a CancellationToken>,
+    /// The caller's options (cancellation, one attempt, no hedges), when it gave any.
+    pub(crate) options: Option<&'a super::CallOptions>,
     /// Where to put the timeline, when the caller wants it.
     pub(crate) timeline: Option<&'a mut Option<Box<Timeline>>>,
-    /// One attempt, no hedges: the request cannot be replayed.
-    pub(crate) once: bool,
-    /// No hedges: the request must not run twice at once.
-    pub(crate) no_hedges: bool,
 }
 
 /// What an attempt produced.
@@ -364,6 +361,14 @@ fn done<T, E: StdError>(
     rec.finish(result, outcome)
 }
 
+/// Marks a call that runs one attempt because its request cannot be sent twice (kept out of
+/// line: the common path never takes it).
+#[cold]
+#[inline(never)]
+fn not_replayable(rec: &mut Recorder<'_>) {
+    rec.attribute("replayable", "false");
+}
+
 /// Runs one call to the end.
 pub(crate) async fn run<T, E, F, Fut>(call: Call<'_>, mut op: F) -> Result<T, Error<E>>
 where
@@ -378,11 +383,11 @@ where
         inner,
         state,
         snapshot,
-        cancel,
+        options,
         timeline,
-        once,
-        no_hedges,
     } = call;
+    let cancel = options.and_then(|o| o.cancel.as_ref());
+    let (once, no_hedges) = options.map_or((false, false), |o| (o.once, o.no_hedges));
     let clock = &inner.clock;
     let key = &state.key;
     let tap = tap(inner, state);
@@ -421,16 +426,14 @@ where
         probe: None,
     };
     let mut hedge = compiled.hedge.as_ref();
-    if no_hedges {
+    let mut max_attempts = compiled.max_attempts;
+    if once | no_hedges {
         hedge = None;
+        if once {
+            max_attempts = 1;
+            not_replayable(&mut rec);
+        }
     }
-    let max_attempts = if once {
-        rec.attribute("replayable", "false");
-        hedge = None;
-        1
-    } else {
-        compiled.max_attempts
-    };
     if let Some((breaker, plan)) = circuit.breaker {
         let (admission, transition) = breaker.admit(|| clock.now(), plan.cooldown);
         rec.circuit_change(transition);
