@@ -16,6 +16,10 @@ impl Auto {
 }
 
 impl Classifier for Auto {
+    fn values_succeed(&self) -> bool {
+        true
+    }
+
     fn classify(&self, input: &Input<'_>) -> Verdict {
         #[cfg(feature = "tonic")]
         if super::Grpc::find_status(input).is_some() {

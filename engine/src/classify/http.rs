@@ -60,6 +60,10 @@ fn is_idempotent(method: &str) -> bool {
 }
 
 impl Classifier for Http {
+    fn values_succeed(&self) -> bool {
+        true
+    }
+
     fn classify(&self, input: &Input<'_>) -> Verdict {
         let carrier = match input.result {
             Attempted::Value(_) => return Verdict::success(),

@@ -198,6 +198,13 @@ impl<'a> Input<'a> {
 pub trait Classifier: Send + Sync + fmt::Debug {
     /// The verdict on one attempt.
     fn classify(&self, input: &Input<'_>) -> Verdict;
+
+    /// True when every value (an `Ok` result) is a plain success, with no attributes: the
+    /// executor then skips classifying values on the calls it does not record. The built-in
+    /// classifiers say so; the default is false.
+    fn values_succeed(&self) -> bool {
+        false
+    }
 }
 
 /// Finds a cancellation or deadline marker in the chain: `Some(true)` cancelled, `Some(false)`

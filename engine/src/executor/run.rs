@@ -616,6 +616,14 @@ where
             if let Some(tracker) = tracker {
                 tracker.record(clock.now().since(attempt_start));
             }
+            // A value under a classifier that calls every value a success, on a call nobody
+            // records: nothing to classify or record.
+            let output = match output {
+                Output::Value(v) if !rec.on() && classifier.values_succeed() => {
+                    return done(&mut rec, &mut circuit, clock, Ok(v), Success);
+                }
+                other => other,
+            };
             // The caller's cancellation wins over a failed attempt that raced it (§4.8 rule 1).
             if !matches!(output, Output::Value(_))
                 && cancel.is_some_and(CancellationToken::is_cancelled)
