@@ -4,11 +4,64 @@
 
 use std::error::Error as StdError;
 use std::fmt;
+use std::sync::Arc;
 
 use http::{HeaderMap, Method, Response};
 
 use crate::classify::{HttpStatusError, RetryAfter};
 use crate::error::Error;
+use crate::executor::CallOptions;
+
+/// How a request's key is chosen: fixed, or a function of its method and address (`U`: an
+/// `http::Uri` for tower, a `reqwest::Url` for reqwest) returning one of a fixed set of keys.
+pub(crate) enum KeyOf<U: ?Sized> {
+    Fixed(Arc<str>),
+    Route(RouteFn<U>),
+}
+
+/// A function from a request's method and address to its key.
+pub(crate) type RouteFn<U> = Arc<dyn Fn(&Method, &U) -> &'static str + Send + Sync>;
+
+impl<U: ?Sized> Clone for KeyOf<U> {
+    fn clone(&self) -> Self {
+        match self {
+            KeyOf::Fixed(k) => KeyOf::Fixed(k.clone()),
+            KeyOf::Route(f) => KeyOf::Route(f.clone()),
+        }
+    }
+}
+
+impl<U: ?Sized> KeyOf<U> {
+    pub(crate) fn fixed(key: &str) -> KeyOf<U> {
+        KeyOf::Fixed(Arc::from(key))
+    }
+
+    pub(crate) fn route(
+        f: impl Fn(&Method, &U) -> &'static str + Send + Sync + 'static,
+    ) -> KeyOf<U> {
+        KeyOf::Route(Arc::new(f))
+    }
+
+    /// The key of a request.
+    pub(crate) fn of(&self, method: &Method, address: &U) -> Arc<str> {
+        match self {
+            KeyOf::Fixed(k) => k.clone(),
+            KeyOf::Route(f) => Arc::from(f(method, address)),
+        }
+    }
+}
+
+/// One attempt when the request cannot be replayed; no hedges unless the method is idempotent.
+pub(crate) fn call_options(method: &Method, replayable: bool) -> CallOptions {
+    let mut options = CallOptions::default();
+    if !replayable {
+        options = options.single_attempt();
+    }
+    if !idempotent(method) {
+        options = options.without_hedges();
+    }
+    options
+}
 
 /// What one attempt ended with, as the classifiers see it: an HTTP carrier (status, method,
 /// Retry-After) in front of the response or the client's error.

@@ -11,16 +11,14 @@
 //! - Each attempt's request extensions carry [`ResendCount`]: 0 for the first send, `n` for the
 //!   n-th resend (OpenTelemetry's `http.request.resend_count`), for middlewares further down.
 
-use std::sync::Arc;
-
 use bytes::{Bytes, BytesMut};
 use http::{Extensions, Method};
 use reqwest::{Request, Response, Url};
 use reqwest_middleware::{Middleware, Next};
 
-use super::http::{Attempt, failing, idempotent, settle, unreachable_replay};
+use super::http::{Attempt, KeyOf, call_options, failing, settle, unreachable_replay};
 use crate::error::Error;
-use crate::executor::{AttemptInfo, CallOptions, Executor};
+use crate::executor::{AttemptInfo, Executor};
 
 /// How many times this request was sent before this attempt (`http.request.resend_count`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,15 +26,6 @@ pub struct ResendCount(pub u32);
 
 /// The most of a failed response's body that is kept.
 const KEEP: usize = 1 << 20;
-
-/// A function from a request's method and URL to its key.
-type RouteFn = Arc<dyn Fn(&Method, &Url) -> &'static str + Send + Sync>;
-
-#[derive(Clone)]
-enum KeyOf {
-    Fixed(Arc<str>),
-    Route(RouteFn),
-}
 
 /// Runs each request through the executor under its key.
 ///
@@ -52,7 +41,7 @@ enum KeyOf {
 #[derive(Clone)]
 pub struct RecourseMiddleware {
     exec: Executor,
-    key: KeyOf,
+    key: KeyOf<Url>,
 }
 
 impl std::fmt::Debug for RecourseMiddleware {
@@ -66,7 +55,7 @@ impl RecourseMiddleware {
     pub fn new(exec: Executor, key: &str) -> RecourseMiddleware {
         RecourseMiddleware {
             exec,
-            key: KeyOf::Fixed(Arc::from(key)),
+            key: KeyOf::fixed(key),
         }
     }
 
@@ -78,20 +67,9 @@ impl RecourseMiddleware {
     ) -> RecourseMiddleware {
         RecourseMiddleware {
             exec,
-            key: KeyOf::Route(Arc::new(key)),
+            key: KeyOf::route(key),
         }
     }
-}
-
-fn options(method: &Method, replayable: bool) -> CallOptions {
-    let mut options = CallOptions::default();
-    if !replayable {
-        options = options.single_attempt();
-    }
-    if !idempotent(method) {
-        options = options.without_hedges();
-    }
-    options
 }
 
 fn resend_count(a: &AttemptInfo) -> ResendCount {
@@ -120,6 +98,19 @@ async fn drain(response: Response) -> http::Response<Bytes> {
         .unwrap_or_else(|_| http::Response::new(Bytes::new()))
 }
 
+/// What one send came to: a response the caller takes, or an attempt error the classifiers
+/// read (a failing status, drained, or the client's error).
+async fn judge<E>(
+    sent: Result<Response, E>,
+    method: &Method,
+) -> Result<Response, Attempt<E, Bytes>> {
+    match sent {
+        Ok(r) if failing(r.status()) => Err(Attempt::status(method, drain(r).await)),
+        Ok(r) => Ok(r),
+        Err(e) => Err(Attempt::transport(method, e)),
+    }
+}
+
 #[async_trait::async_trait]
 impl Middleware for RecourseMiddleware {
     async fn handle(
@@ -128,13 +119,10 @@ impl Middleware for RecourseMiddleware {
         extensions: &mut Extensions,
         next: Next<'_>,
     ) -> reqwest_middleware::Result<Response> {
-        let key: Arc<str> = match &self.key {
-            KeyOf::Fixed(k) => k.clone(),
-            KeyOf::Route(f) => Arc::from(f(req.method(), req.url())),
-        };
+        let key = self.key.of(req.method(), req.url());
         let method = req.method().clone();
         let spare = req.try_clone();
-        let options = options(&method, spare.is_some());
+        let options = call_options(&method, spare.is_some());
         let base = extensions.clone();
         let mut first = Some(req);
         let (result, _) = self
@@ -189,7 +177,7 @@ pub async fn send(
     })?;
     let method = req.method().clone();
     let spare = req.try_clone();
-    let options = options(&method, spare.is_some());
+    let options = call_options(&method, spare.is_some());
     let mut first = Some(req);
     let (result, _) = exec
         .call_with(key, &options, |_| {
@@ -201,11 +189,7 @@ pub async fn send(
                 let Some(request) = request else {
                     unreachable_replay()
                 };
-                match client.execute(request).await {
-                    Ok(r) if failing(r.status()) => Err(Attempt::status(&method, drain(r).await)),
-                    Ok(r) => Ok(r),
-                    Err(e) => Err(Attempt::transport(&method, e)),
-                }
+                judge(client.execute(request).await, &method).await
             }
         })
         .await;

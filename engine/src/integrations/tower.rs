@@ -15,7 +15,6 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -23,19 +22,9 @@ use http::{HeaderMap, Method, Request, Response, Uri, Version};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::http::{Attempt, failing, idempotent, settle, unreachable_replay};
+use super::http::{Attempt, KeyOf, call_options, failing, settle, unreachable_replay};
 use crate::error::Error;
-use crate::executor::{CallOptions, Executor};
-
-/// A function from a request's method and URI to its key.
-type RouteFn = Arc<dyn Fn(&Method, &Uri) -> &'static str + Send + Sync>;
-
-/// How a request's key is chosen.
-#[derive(Clone)]
-enum KeyOf {
-    Fixed(Arc<str>),
-    Route(RouteFn),
-}
+use crate::executor::Executor;
 
 /// Wraps a service so every request runs under the policy of its key.
 ///
@@ -54,7 +43,7 @@ enum KeyOf {
 #[derive(Clone)]
 pub struct RecourseLayer {
     exec: Executor,
-    key: KeyOf,
+    key: KeyOf<Uri>,
 }
 
 impl fmt::Debug for RecourseLayer {
@@ -68,7 +57,7 @@ impl RecourseLayer {
     pub fn new(exec: Executor, key: &str) -> RecourseLayer {
         RecourseLayer {
             exec,
-            key: KeyOf::Fixed(Arc::from(key)),
+            key: KeyOf::fixed(key),
         }
     }
 
@@ -80,7 +69,7 @@ impl RecourseLayer {
     ) -> RecourseLayer {
         RecourseLayer {
             exec,
-            key: KeyOf::Route(Arc::new(key)),
+            key: KeyOf::route(key),
         }
     }
 }
@@ -101,7 +90,7 @@ impl<S> Layer<S> for RecourseLayer {
 pub struct RecourseService<S> {
     inner: S,
     exec: Executor,
-    key: KeyOf,
+    key: KeyOf<Uri>,
 }
 
 impl<S> fmt::Debug for RecourseService<S> {
@@ -224,10 +213,7 @@ where
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let (parts, body) = req.into_parts();
-        let key: Arc<str> = match &self.key {
-            KeyOf::Fixed(k) => k.clone(),
-            KeyOf::Route(f) => Arc::from(f(&parts.method, &parts.uri)),
-        };
+        let key = self.key.of(&parts.method, &parts.uri);
         let template = Template {
             method: parts.method,
             uri: parts.uri,
@@ -236,15 +222,9 @@ where
             extensions: parts.extensions,
         };
         let spare = body.replay();
-        let mut options = CallOptions::default();
-        if spare.is_none() {
-            options = options.single_attempt();
-        }
+        let options = call_options(&template.method, spare.is_some());
         // Behind a lock so the call's future is Send for bodies that are not Sync (tonic's).
         let spare = std::sync::Mutex::new(spare);
-        if !idempotent(&template.method) {
-            options = options.without_hedges();
-        }
         let (exec, inner) = (self.exec.clone(), self.inner.clone());
         Box::pin(async move {
             let mut first = Some(body);
