@@ -367,7 +367,8 @@ impl App {
             Some(f) => f.rows.clone(),
             None => self.keys.iter().map(|(k, a)| row(k, a)).collect(),
         };
-        rows.retain(|r| self.passes(&[&r.key]));
+        let matcher = self.matcher();
+        rows.retain(|r| matcher.passes(&[&r.key]));
         let key = |r: &Row| -> f64 {
             match self.sort {
                 1 => r.calls_s.unwrap_or(r.calls as f64),
@@ -387,22 +388,22 @@ impl App {
         rows
     }
 
-    fn passes(&self, fields: &[&str]) -> bool {
+    /// The typed filter, parsed once per listing (not once per row).
+    fn matcher(&self) -> Matcher {
         let f = self.filter.as_str();
         let (negate, needle) = match f.strip_prefix('!') {
             Some(rest) => (true, rest),
             None => (false, f),
         };
-        if needle.is_empty() {
-            return true;
+        Matcher {
+            negate,
+            needle: needle.to_lowercase(),
         }
-        let needle = needle.to_lowercase();
-        let hit = fields.iter().any(|s| s.to_lowercase().contains(&needle));
-        hit != negate
     }
 
     /// The events the current view lists, oldest first.
     pub(crate) fn visible(&self) -> Vec<&Event> {
+        let matcher = self.matcher();
         let scope = match &self.view {
             View::Key(k) | View::Call { key: Some(k), .. } => Some(k.as_str()),
             _ => None,
@@ -414,7 +415,7 @@ impl App {
             .filter(|e| scope.is_none_or(|k| e.key() == k))
             .filter(|e| {
                 let target = self.targets.get(e.target).map_or("", |t| t.name.as_str());
-                self.passes(&[e.key(), target, e.reason()])
+                matcher.passes(&[e.key(), target, e.reason()])
             })
             .collect()
     }
@@ -632,6 +633,32 @@ impl App {
             ));
         }
     }
+}
+
+/// A case-insensitive substring filter; `!` inverts it.
+struct Matcher {
+    negate: bool,
+    needle: String,
+}
+
+impl Matcher {
+    fn passes(&self, fields: &[&str]) -> bool {
+        if self.needle.is_empty() {
+            return true;
+        }
+        let hit = fields.iter().any(|s| contains_folded(s, &self.needle));
+        hit != self.negate
+    }
+}
+
+/// Whether `haystack` contains `needle` (already lower-case), ignoring case; without an
+/// allocation for ASCII text, which keys, targets and reason codes are.
+fn contains_folded(haystack: &str, needle: &str) -> bool {
+    if haystack.is_ascii() && needle.is_ascii() {
+        let (h, n) = (haystack.as_bytes(), needle.as_bytes());
+        return n.len() <= h.len() && h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n));
+    }
+    haystack.to_lowercase().contains(needle)
 }
 
 /// The row of one key: rates over the stats window, percentages, latencies, top reason.
