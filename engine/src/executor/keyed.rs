@@ -117,6 +117,8 @@ pub(crate) struct Compiled {
     pub(crate) overall_timeout: Option<Duration>,
     pub(crate) max_retry_after: Duration,
     pub(crate) classifier: ClassifierSlot,
+    /// The classifier calls every value a success ([`Classifier::values_succeed`]), asked once.
+    pub(crate) values_succeed: bool,
     pub(crate) retry_budget: BudgetSlot,
     pub(crate) hedge: Option<HedgePlan>,
     pub(crate) circuit: Option<CircuitPlan>,
@@ -169,8 +171,15 @@ impl Compiled {
         });
         let normalized = (!policy.meta.changed_fields.is_empty())
             .then(|| Arc::from(policy.meta.changed_fields.join(",")));
+        let values_succeed = match &classifier {
+            ClassifierSlot::Found(c) | ClassifierSlot::Fallback { classifier: c, .. } => {
+                c.values_succeed()
+            }
+            ClassifierSlot::Missing { .. } => false,
+        };
         Compiled {
             id: policy.id.clone(),
+            values_succeed,
             source: policy.meta.source,
             normalized,
             policy_error: None,

@@ -37,13 +37,8 @@ impl<'a> Recorder<'a> {
         out: Option<&'a mut Option<Box<Timeline>>>,
         tap: Option<Tap<'a>>,
     ) -> Recorder<'a> {
-        let timeline = (out.is_some() || observer.is_some() || tap.is_some()).then(|| {
-            Box::new(Timeline {
-                key: key.clone(),
-                start: clock.now(),
-                ..Timeline::default()
-            })
-        });
+        let timeline = (out.is_some() || observer.is_some() || tap.is_some())
+            .then(|| new_timeline(key, clock));
         Recorder {
             key,
             clock,
@@ -77,6 +72,13 @@ impl<'a> Recorder<'a> {
     /// Starts the call: policy metadata into the timeline, then `on_start`.
     #[inline]
     pub(crate) fn start(&mut self, compiled: Option<&Compiled>) {
+        if self.on() {
+            self.start_recorded(compiled);
+        }
+    }
+
+    #[inline(never)]
+    fn start_recorded(&mut self, compiled: Option<&Compiled>) {
         if let Some(tl) = &mut self.timeline
             && let Some(c) = compiled
         {
@@ -138,6 +140,13 @@ impl<'a> Recorder<'a> {
         result
     }
 
+    /// Ends a call that records nothing (no timeline, observer or export).
+    #[inline]
+    pub(crate) fn finish_unrecorded(&mut self) {
+        debug_assert!(!self.on());
+        self.done = true;
+    }
+
     fn close<T, E: Display>(
         &mut self,
         mut tl: Box<Timeline>,
@@ -179,8 +188,19 @@ impl<'a> Recorder<'a> {
 impl Drop for Recorder<'_> {
     /// A call dropped before it finished was cancelled by its caller: observers still get
     /// exactly one `on_failure` (reason `context_canceled`).
+    #[inline]
     fn drop(&mut self) {
-        if self.done || std::thread::panicking() {
+        if !self.done && self.on() {
+            self.cancelled();
+        }
+    }
+}
+
+impl Recorder<'_> {
+    #[cold]
+    #[inline(never)]
+    fn cancelled(&mut self) {
+        if std::thread::panicking() {
             return;
         }
         if let Some(mut tl) = self.timeline.take() {
@@ -196,6 +216,16 @@ impl Drop for Recorder<'_> {
             }
         }
     }
+}
+
+/// A timeline opened now (out of line: most calls record nothing).
+#[inline(never)]
+fn new_timeline(key: &Key, clock: &Clock) -> Box<Timeline> {
+    Box::new(Timeline {
+        key: key.clone(),
+        start: clock.now(),
+        ..Timeline::default()
+    })
 }
 
 /// Adds the classifier-fallback annotation to an attempt's attributes.
