@@ -383,14 +383,17 @@ impl KeyHandle {
     }
 
     /// [`Executor::call`] for this key.
-    pub async fn call<T, E, F, Fut>(&self, op: F) -> Result<T, Error<E>>
+    ///
+    /// Returns the call loop's future itself (no `async` wrapper around it: one state
+    /// machine fewer on the hot path). Like every future, it does nothing until awaited.
+    pub fn call<T, E, F, Fut>(&self, op: F) -> impl Future<Output = Result<T, Error<E>>>
     where
         T: 'static,
         E: StdError + 'static,
         F: FnMut(AttemptInfo) -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        run(self.call_state(None, None), op).await
+        run(self.call_state(None, None), op)
     }
 
     /// [`Executor::call_traced`] for this key.
