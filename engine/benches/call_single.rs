@@ -90,6 +90,16 @@ fn single_success(c: &mut Criterion) {
         .build()
         .unwrap();
     let handle = exec.key("payments.Charge");
+    let timed = Executor::builder()
+        .policy(
+            "payments.Charge",
+            Policy::builtin()
+                .timeout_per_attempt(Duration::from_secs(1))
+                .overall_timeout(Duration::from_secs(3)),
+        )
+        .build()
+        .unwrap()
+        .key("payments.Charge");
     let svc = tower::retry::Retry::new(
         Attempts(2),
         tower::service_fn(|_: u64| async { Ok::<u64, io::Error>(black_box(1)) }),
@@ -102,6 +112,11 @@ fn single_success(c: &mut Criterion) {
     g.bench_function("recourse_handle", |b| {
         b.to_async(&rt)
             .iter(|| async { handle.call(ok).await.unwrap() })
+    });
+    // The usual production shape: per-attempt and overall timeouts (two deadlines to race).
+    g.bench_function("recourse_handle_timeouts", |b| {
+        b.to_async(&rt)
+            .iter(|| async { timed.call(ok).await.unwrap() })
     });
     g.bench_function("recourse_string_key", |b| {
         b.to_async(&rt)

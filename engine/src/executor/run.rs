@@ -3,7 +3,9 @@
 //! Order per call (engine-behavior.md §4): resolve the policy, resolve the classifier, arm the
 //! overall deadline, then per retry group: pre-attempt checks, budget gate, the attempt raced
 //! against its timers and the caller's cancellation, classification, and the backoff. Timers are
-//! armed only when a timeout is configured; nothing is allocated unless a timeline is recorded.
+//! armed only when a timeout is configured and the attempt is still pending after its first
+//! poll; the clock is read once per attempt, and only when a deadline needs it; nothing is
+//! allocated unless a timeline is recorded.
 
 use std::any::Any;
 use std::error::Error as StdError;
@@ -28,7 +30,7 @@ use super::tap::tap;
 use crate::budget::{BudgetEvent, BudgetKind, Decision, DecisionMode, Release, Request};
 use crate::circuit::{Admission, Breaker, Probe};
 use crate::classify::{Attempted, Classifier, Input, Kind, Verdict};
-use crate::clock::{Clock, Timestamp};
+use crate::clock::{Clock, Sleep, Timestamp};
 use crate::error::{Component, Error, Reason};
 use crate::key::Key;
 use crate::observe::{AttemptRecord, CallOutcome, Timeline};
@@ -92,6 +94,9 @@ pub(crate) enum Race<R> {
 }
 
 /// Polls `fut` against an optional timer and the caller's cancellation (which wins ties).
+///
+/// The timer is armed only when `fut` first returns `Pending`: an attempt that completes on
+/// its first poll never builds one (the deadline is absolute, so arming late changes nothing).
 pub(crate) async fn race<R>(
     fut: impl Future<Output = R>,
     timer: Option<Timestamp>,
@@ -99,7 +104,7 @@ pub(crate) async fn race<R>(
     cancel: Option<&CancellationToken>,
 ) -> Race<R> {
     let mut fut = pin!(fut);
-    let mut timer = pin!(timer.map(|t| clock.sleep_until(t)));
+    let mut sleep = pin!(None::<Sleep>);
     let mut cancelled = pin!(cancel.map(|c| c.cancelled()));
     poll_fn(|cx| {
         if let Some(c) = cancelled.as_mut().as_pin_mut()
@@ -110,10 +115,15 @@ pub(crate) async fn race<R>(
         if let Poll::Ready(r) = fut.as_mut().poll(cx) {
             return Poll::Ready(Race::Done(r));
         }
-        if let Some(t) = timer.as_mut().as_pin_mut()
-            && t.poll(cx).is_ready()
-        {
-            return Poll::Ready(Race::Timer);
+        if let Some(at) = timer {
+            if sleep.is_none() {
+                sleep.set(Some(clock.sleep_until(at)));
+            }
+            if let Some(t) = sleep.as_mut().as_pin_mut()
+                && t.poll(cx).is_ready()
+            {
+                return Poll::Ready(Race::Timer);
+            }
         }
         Poll::Pending
     })
@@ -481,7 +491,11 @@ where
         }
     };
 
-    let deadline = compiled.overall_timeout.map(|d| clock.now().plus(d));
+    // The clock is read once per attempt, and only when a deadline needs it; the first
+    // attempt shares the reading that armed the overall deadline.
+    let timed = compiled.overall_timeout.is_some() || compiled.timeout_per_attempt.is_some();
+    let mut now = timed.then(|| clock.now());
+    let deadline = compiled.overall_timeout.zip(now).map(|(d, n)| n.plus(d));
     let mut base = compiled.backoff.initial;
     let mut slept = Duration::ZERO;
     let mut last_err: Option<E> = None;
@@ -491,7 +505,14 @@ where
             let err = Error::Canceled { last: last_err };
             return done(&mut rec, &mut circuit, clock, Err(err), Nothing);
         }
-        if deadline.is_some_and(|d| clock.now() >= d) {
+        let now = match now.take() {
+            Some(n) => Some(n),
+            None if timed => Some(clock.now()),
+            None => None,
+        };
+        if let (Some(d), Some(n)) = (deadline, now)
+            && n >= d
+        {
             let err = Error::DeadlineExceeded {
                 reason: Reason::CONTEXT_DEADLINE_EXCEEDED,
                 last: last_err,
@@ -575,7 +596,10 @@ where
             } else {
                 started
             };
-            let attempt_deadline = compiled.timeout_per_attempt.map(|d| clock.now().plus(d));
+            let attempt_deadline = compiled
+                .timeout_per_attempt
+                .zip(now)
+                .map(|(d, n)| n.plus(d));
             let (timer, timer_is_overall) = earliest(attempt_deadline, deadline);
             let info = AttemptInfo {
                 attempt,
