@@ -75,6 +75,33 @@ fn first_attempt_success_allocates_nothing() {
 }
 
 #[test]
+fn first_attempt_success_under_timeouts_allocates_nothing() {
+    // Per-attempt and overall timeouts: an attempt that finishes on its first poll arms no
+    // timer at all.
+    let vc = VirtualClock::new();
+    let exec = Executor::builder()
+        .clock(vc.clock())
+        .policy(
+            "payments.Charge",
+            Policy::builtin()
+                .timeout_per_attempt(std::time::Duration::from_millis(300))
+                .overall_timeout(std::time::Duration::from_secs(1)),
+        )
+        .build()
+        .unwrap();
+    let handle = exec.key("payments.Charge");
+    vc.block_on(async {
+        handle.call(ok).await.unwrap();
+        let before = allocations();
+        for _ in 0..1000 {
+            handle.call(ok).await.unwrap();
+        }
+        assert_eq!(allocations() - before, 0, "allocations with timeouts set");
+        assert_eq!(vc.next_deadline(), None, "no timer left behind");
+    });
+}
+
+#[test]
 fn traced_and_observed_successes_allocate_at_most_once() {
     let vc = VirtualClock::new();
     let exec = Executor::builder()
