@@ -19,10 +19,12 @@ use super::Inner;
 use super::attempt::AttemptInfo;
 use super::keyed::{Compiled, HedgePlan, TriggerSlot};
 use super::record::Recorder;
-use super::run::{Gate, GateRequest, Output, Race, classify, earliest, executed_record, race};
+use super::run::{
+    Gate, GateRequest, Output, Race, classify, earliest, executed_record, race, timer_fired,
+};
 use crate::budget::{BudgetKind, Release};
 use crate::classify::{Classifier, Kind, Verdict};
-use crate::clock::Timestamp;
+use crate::clock::{Sleep, Timestamp};
 use crate::error::Reason;
 use crate::hedge::{Decision, LatencyTracker, Trigger, TriggerState};
 use crate::key::Key;
@@ -215,9 +217,11 @@ where
         s3: None,
     });
     let mut launched = 1u32;
-    let mut hedge_timer =
-        pin!(next_due(launched, group_start, group_start).map(|t| clock.sleep_until(t)));
-    let mut deadline_timer = pin!(g.deadline.map(|d| clock.sleep_until(d)));
+    // Timers are armed at the first `Pending` after their instant is set: a primary that
+    // finishes on its first poll never builds one (the instants are absolute).
+    let mut hedge_due = next_due(launched, group_start, group_start);
+    let mut hedge_timer = pin!(None::<Sleep>);
+    let mut deadline_timer = pin!(None::<Sleep>);
     let mut cancelled = pin!(g.cancel.map(CancellationToken::cancelled));
     let mut worst: Option<(Output<T, E>, Verdict)> = None;
 
@@ -236,13 +240,13 @@ where
                     return Poll::Ready(Event::Done(i, r));
                 }
             }
-            if let Some(t) = deadline_timer.as_mut().as_pin_mut()
-                && t.poll(cx).is_ready()
+            if let Some(d) = g.deadline
+                && timer_fired(deadline_timer.as_mut(), clock, d, cx)
             {
                 return Poll::Ready(Event::Deadline);
             }
-            if let Some(t) = hedge_timer.as_mut().as_pin_mut()
-                && t.poll(cx).is_ready()
+            if let Some(due) = hedge_due
+                && timer_fired(hedge_timer.as_mut(), clock, due, cx)
             {
                 return Poll::Ready(Event::HedgeDue);
             }
@@ -352,6 +356,7 @@ where
             }
             Event::HedgeDue => {
                 hedge_timer.set(None);
+                hedge_due = None;
                 let now = clock.now();
                 if members.iter().all(Option::is_none) || launched > max_hedges {
                     continue;
@@ -408,7 +413,7 @@ where
                             .set(Some(launch(op, hedge_index, now)));
                     }
                 }
-                hedge_timer.set(next_due(launched, now, now).map(|t| clock.sleep_until(t)));
+                hedge_due = next_due(launched, now, now);
             }
         }
     }
@@ -423,6 +428,9 @@ fn abandon<M>(
     mut slots: Pin<&mut Slots<M>>,
     reason: Reason,
 ) {
+    if members.iter().all(Option::is_none) {
+        return; // nothing left running: no clock read
+    }
     let now = g.inner.clock.now();
     for (i, m) in members.iter_mut().enumerate() {
         let Some(m) = m.take() else { continue };

@@ -11,9 +11,9 @@ use std::any::Any;
 use std::error::Error as StdError;
 use std::future::{Future, poll_fn};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -115,19 +115,28 @@ pub(crate) async fn race<R>(
         if let Poll::Ready(r) = fut.as_mut().poll(cx) {
             return Poll::Ready(Race::Done(r));
         }
-        if let Some(at) = timer {
-            if sleep.is_none() {
-                sleep.set(Some(clock.sleep_until(at)));
-            }
-            if let Some(t) = sleep.as_mut().as_pin_mut()
-                && t.poll(cx).is_ready()
-            {
-                return Poll::Ready(Race::Timer);
-            }
+        if let Some(at) = timer
+            && timer_fired(sleep.as_mut(), clock, at, cx)
+        {
+            return Poll::Ready(Race::Timer);
         }
         Poll::Pending
     })
     .await
+}
+
+/// Polls the timer in `slot`, building it for `at` on first use: callers poll their work first,
+/// so work that finishes on its first poll never builds one.
+pub(crate) fn timer_fired(
+    mut slot: Pin<&mut Option<Sleep>>,
+    clock: &Clock,
+    at: Timestamp,
+    cx: &mut Context<'_>,
+) -> bool {
+    if slot.is_none() {
+        slot.set(Some(clock.sleep_until(at)));
+    }
+    slot.as_pin_mut().is_some_and(|t| t.poll(cx).is_ready())
 }
 
 /// The outcome of a budget gate.
