@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use backon::{ConstantBuilder, Retryable};
 use criterion::{Criterion, criterion_group, criterion_main};
+use recourse_engine::budget::Ratio;
 use recourse_engine::classify::{Classifier, Input, Kind, Verdict};
 use recourse_engine::{
     AttemptInfo, AttemptRecord, Executor, Key, Observer, Policy, Reason, Timeline,
@@ -95,8 +96,10 @@ fn single_success(c: &mut Criterion) {
             "payments.Charge",
             Policy::builtin()
                 .timeout_per_attempt(Duration::from_secs(1))
-                .overall_timeout(Duration::from_secs(3)),
+                .overall_timeout(Duration::from_secs(3))
+                .budget("retries"),
         )
+        .budget("retries", Ratio::new(0.1, 10.0, Duration::from_secs(10)))
         .build()
         .unwrap()
         .key("payments.Charge");
@@ -113,8 +116,9 @@ fn single_success(c: &mut Criterion) {
         b.to_async(&rt)
             .iter(|| async { handle.call(ok).await.unwrap() })
     });
-    // The usual production shape: per-attempt and overall timeouts (two deadlines to race).
-    g.bench_function("recourse_handle_timeouts", |b| {
+    // The usual production shape: per-attempt and overall timeouts (two deadlines to race)
+    // and a retry budget (a first attempt deposits into it).
+    g.bench_function("recourse_handle_timeouts_budget", |b| {
         b.to_async(&rt)
             .iter(|| async { timed.call(ok).await.unwrap() })
     });

@@ -61,6 +61,8 @@ pub(crate) struct Group<'a> {
     pub(crate) primary_budget: (Reason, Option<Release>),
     /// When the primary started (before its budget check), as recorded.
     pub(crate) primary_started: Timestamp,
+    /// The call loop's clock reading for this group: hedge delays and latencies count from it.
+    pub(crate) started_at: Timestamp,
 }
 
 /// Most members a group can have: the primary and three hedges (normalization's cap).
@@ -144,7 +146,7 @@ where
     let g = g;
     let clock = &g.inner.clock;
     let plan = g.plan;
-    let group_start = clock.now();
+    let group_start = g.started_at;
     let trigger: Option<&dyn Trigger> = match &plan.trigger {
         TriggerSlot::Found(t) => Some(&**t),
         TriggerSlot::Fallback(t) => {
@@ -365,6 +367,7 @@ where
                 launched += 1;
                 let gate = GateRequest {
                     inner: g.inner,
+                    now: Some(now),
                     key: g.key,
                     attempt: g.attempt,
                     hedge_index,

@@ -119,6 +119,9 @@ pub(crate) struct Compiled {
     pub(crate) classifier: ClassifierSlot,
     /// The classifier calls every value a success ([`Classifier::values_succeed`]), asked once.
     pub(crate) values_succeed: bool,
+    /// An attempt needs the clock even when nothing records: a timeout, a retry budget or
+    /// hedging (its latency tracker) is configured.
+    pub(crate) reads_clock: bool,
     pub(crate) retry_budget: BudgetSlot,
     pub(crate) hedge: Option<HedgePlan>,
     pub(crate) circuit: Option<CircuitPlan>,
@@ -177,9 +180,17 @@ impl Compiled {
             }
             ClassifierSlot::Missing { .. } => false,
         };
+        let timeout_per_attempt = non_zero(r.timeout_per_attempt);
+        let overall_timeout = non_zero(r.overall_timeout);
+        let retry_budget = BudgetSlot::resolve(&r.budget, inner);
+        let reads_clock = timeout_per_attempt.is_some()
+            || overall_timeout.is_some()
+            || hedge.is_some()
+            || !matches!(retry_budget, BudgetSlot::None);
         Compiled {
             id: policy.id.clone(),
             values_succeed,
+            reads_clock,
             source: policy.meta.source,
             normalized,
             policy_error: None,
@@ -190,11 +201,11 @@ impl Compiled {
                 multiplier: r.backoff_multiplier.unwrap_or(2.0),
                 jitter: r.jitter.unwrap_or_default(),
             },
-            timeout_per_attempt: non_zero(r.timeout_per_attempt),
-            overall_timeout: non_zero(r.overall_timeout),
+            timeout_per_attempt,
+            overall_timeout,
             max_retry_after: r.max_retry_after.unwrap_or(bounds::DEFAULT_MAX_RETRY_AFTER),
             classifier,
-            retry_budget: BudgetSlot::resolve(&r.budget, inner),
+            retry_budget,
             hedge,
             circuit,
             generation,

@@ -8,7 +8,7 @@ use super::keyed::Compiled;
 use super::tap::Tap;
 use crate::circuit::Transition;
 use crate::classify::Attributes;
-use crate::clock::{Clock, Timestamp};
+use crate::clock::Clock;
 use crate::error::{Error, Reason};
 use crate::key::Key;
 use crate::observe::{AttemptRecord, CallOutcome, Observer, Timeline};
@@ -53,16 +53,6 @@ impl<'a> Recorder<'a> {
     #[inline]
     pub(crate) fn on(&self) -> bool {
         self.timeline.is_some()
-    }
-
-    /// The clock's time when recording, the epoch otherwise (no clock read).
-    #[inline]
-    pub(crate) fn now(&self) -> Timestamp {
-        if self.on() {
-            self.clock.now()
-        } else {
-            Timestamp::EPOCH
-        }
     }
 
     pub(crate) fn observer(&self) -> Option<&'a dyn Observer> {

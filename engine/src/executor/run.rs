@@ -153,6 +153,8 @@ pub(crate) enum Gate {
 
 pub(crate) struct GateRequest<'a> {
     pub(crate) inner: &'a Inner,
+    /// The attempt's clock reading, when its caller has one (else the gate reads the clock).
+    pub(crate) now: Option<Timestamp>,
     pub(crate) key: &'a Key,
     pub(crate) attempt: u32,
     pub(crate) hedge_index: u32,
@@ -198,7 +200,7 @@ impl GateRequest<'_> {
             hedge_index: self.hedge_index,
             kind: self.kind,
             cost,
-            now: self.inner.clock.now(),
+            now: self.now.unwrap_or_else(|| self.inner.clock.now()),
         };
         let ungated = self.kind == BudgetKind::Retry && self.attempt == 0 && !gate_first;
         let (mode, decision) = match slot {
@@ -500,10 +502,11 @@ where
         }
     };
 
-    // The clock is read once per attempt, and only when a deadline needs it; the first
-    // attempt shares the reading that armed the overall deadline.
-    let timed = compiled.overall_timeout.is_some() || compiled.timeout_per_attempt.is_some();
-    let mut now = timed.then(|| clock.now());
+    // The clock is read once per attempt, and only when something needs it (a deadline, the
+    // timeline, a budget, the latency tracker); the first attempt shares the reading that
+    // armed the overall deadline.
+    let reads_clock = compiled.reads_clock || rec.on();
+    let mut now = reads_clock.then(|| clock.now());
     let deadline = compiled.overall_timeout.zip(now).map(|(d, n)| n.plus(d));
     let mut base = compiled.backoff.initial;
     let mut slept = Duration::ZERO;
@@ -516,7 +519,7 @@ where
         }
         let now = match now.take() {
             Some(n) => Some(n),
-            None if timed => Some(clock.now()),
+            None if reads_clock => Some(clock.now()),
             None => None,
         };
         if let (Some(d), Some(n)) = (deadline, now)
@@ -528,10 +531,11 @@ where
             };
             return done(&mut rec, &mut circuit, clock, Err(err), Failure);
         }
-        let started = rec.now();
+        let started = now.filter(|_| rec.on()).unwrap_or(Timestamp::EPOCH);
 
         let gate = GateRequest {
             inner,
+            now,
             key,
             attempt,
             hedge_index: 0,
@@ -576,6 +580,7 @@ where
                 slept,
                 primary_budget: (budget_reason, release),
                 primary_started: started,
+                started_at: now.unwrap_or_else(|| clock.now()),
             };
             match run_group(group, &mut rec, &mut op).await {
                 GroupEnd::Verdict(output, verdict) => (output, verdict),
@@ -600,10 +605,9 @@ where
             }
         } else {
             // A single attempt.
-            let attempt_start = if tracker.is_some() {
-                clock.now()
-            } else {
-                started
+            let attempt_start = match now {
+                Some(n) if tracker.is_some() => n,
+                _ => started,
             };
             let attempt_deadline = compiled
                 .timeout_per_attempt
