@@ -34,6 +34,8 @@ fn token_bucket(c: &mut Criterion) {
     g.bench_function("recourse_single_thread", |b| {
         b.iter(|| black_box(bucket.allow(&request(&key, &clock)).allowed))
     });
+    // What the decision above spends reading the clock (a gated attempt reads it once).
+    g.bench_function("clock_read_alone", |b| b.iter(|| black_box(clock.now())));
     g.bench_function("tower_tps_budget_single_thread", |b| {
         b.iter(|| {
             tps.deposit();
