@@ -260,12 +260,10 @@ impl KeyState {
     /// On a hit: one atomic load and no reference-count traffic (an `arc_swap` guard).
     #[inline]
     pub(crate) fn compiled(&self, inner: &Inner) -> Result<CompiledRef<'static>, ProviderError> {
-        let generation = inner.provider.generation();
-        let guard = self.compiled.load();
-        if guard.as_ref().is_some_and(|c| c.generation == generation) {
-            return Ok(CompiledRef::Guard(guard));
+        if let Some(current) = self.current(inner) {
+            return Ok(current);
         }
-        drop(guard);
+        let generation = inner.provider.generation();
         let (compiled, cacheable) = resolve(&self.key, inner, generation)?;
         let compiled = Arc::new(compiled);
         if cacheable {
@@ -274,13 +272,15 @@ impl KeyState {
         Ok(CompiledRef::Owned(compiled))
     }
 
-    /// Whether the cached resolution is current (no provider preparation needed).
-    pub(crate) fn is_current(&self, inner: &Inner) -> bool {
+    /// The cached resolution, when it is current (no provider preparation needed).
+    #[inline]
+    pub(crate) fn current(&self, inner: &Inner) -> Option<CompiledRef<'static>> {
         let generation = inner.provider.generation();
-        self.compiled
-            .load()
+        let guard = self.compiled.load();
+        guard
             .as_ref()
             .is_some_and(|c| c.generation == generation)
+            .then_some(CompiledRef::Guard(guard))
     }
 
     /// The cached compiled policy, if there is one (for a key handle's snapshot).

@@ -428,15 +428,16 @@ where
     let current = snapshot.filter(|c| c.generation == inner.provider.generation());
     let resolved = match current {
         Some(c) => Ok(CompiledRef::Borrowed(c)),
-        None => {
-            // A provider may need to fetch first (bounded by its own timeout).
-            if !state.is_current(inner)
-                && let Some(prepare) = inner.provider.prepare(key)
-            {
-                prepare.await;
+        None => match state.current(inner) {
+            Some(current) => Ok(current),
+            None => {
+                // A provider may need to fetch first (bounded by its own timeout).
+                if let Some(prepare) = inner.provider.prepare(key) {
+                    prepare.await;
+                }
+                state.compiled(inner)
             }
-            state.compiled(inner)
-        }
+        },
     };
     let compiled = match resolved {
         Ok(c) => c,
