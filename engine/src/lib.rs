@@ -66,7 +66,7 @@ pub use executor::{
     call_traced, global, init,
 };
 pub use key::{Key, MAX_KEY_LEN};
-pub use observe::{AttemptRecord, Observer, Timeline};
+pub use observe::{AttemptRecord, CallSummary, Observer, Timeline};
 pub use policy::{Policy, PolicySet};
 pub use tokio_util::sync::CancellationToken;
 

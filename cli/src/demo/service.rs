@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use recourse_engine::classify::HttpStatusError;
 use recourse_engine::observe::Observer;
-use recourse_engine::{AttemptRecord, CircuitState, Executor, Key, Reason, Timeline};
+use recourse_engine::{CircuitState, Executor, Key, Reason, Timeline};
 use tokio::time::Instant;
 
 /// The demo's policy file.
@@ -137,17 +137,19 @@ fn bump(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
 }
 
+impl Counting {
+    fn finished(&self, t: &Timeline) {
+        let s = t.summary();
+        let add = |c: &AtomicU64, n: u32| c.fetch_add(u64::from(n), Ordering::Relaxed);
+        bump(&self.0.calls);
+        add(&self.0.retries, s.retries);
+        add(&self.0.denied, s.budget_denied);
+        add(&self.0.hedges, s.hedges);
+        add(&self.0.hedge_wins, u32::from(s.hedge_won));
+    }
+}
+
 impl Observer for Counting {
-    fn on_attempt(&self, _key: &Key, r: &AttemptRecord) {
-        if !r.budget_allowed {
-            bump(&self.0.denied);
-        } else if !r.is_hedge && r.attempt > 0 {
-            bump(&self.0.retries);
-        }
-    }
-    fn on_hedge_spawn(&self, _key: &Key, _r: &AttemptRecord) {
-        bump(&self.0.hedges);
-    }
     fn on_circuit_change(&self, _key: &Key, _from: CircuitState, to: CircuitState, _r: &Reason) {
         match to {
             CircuitState::Open => bump(&self.0.opened),
@@ -156,17 +158,10 @@ impl Observer for Counting {
         }
     }
     fn on_success(&self, _key: &Key, t: &Timeline) {
-        bump(&self.0.calls);
-        let won = t
-            .attempts
-            .iter()
-            .any(|a| a.is_hedge && a.outcome.as_str() == "success");
-        if won {
-            bump(&self.0.hedge_wins);
-        }
+        self.finished(t);
     }
-    fn on_failure(&self, _key: &Key, _t: &Timeline) {
-        bump(&self.0.calls);
+    fn on_failure(&self, _key: &Key, t: &Timeline) {
+        self.finished(t);
     }
 }
 

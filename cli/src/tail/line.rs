@@ -144,6 +144,7 @@ pub(crate) fn call_line(target: &str, c: &CallEvent, color: bool) -> String {
     } else {
         paint("FAIL", "31", color)
     };
+    let summary = c.summary();
     let mut line = format!(
         "{} {} {} {} {} attempts={}",
         clock_of(c.common.ts.as_deref()),
@@ -151,13 +152,13 @@ pub(crate) fn call_line(target: &str, c: &CallEvent, color: bool) -> String {
         c.key,
         status,
         human_us(c.duration_us),
-        c.executed()
+        summary.attempts
     );
-    let hedges = c.hedges();
+    let hedges = summary.hedges;
     if hedges > 0 {
         line.push_str(&format!(" hedges={hedges}"));
     }
-    let denied = c.attempts.iter().filter(|a| !a.budget_allowed).count();
+    let denied = summary.budget_denied;
     if denied > 0 {
         line.push_str(&format!(" denied={denied}"));
     }

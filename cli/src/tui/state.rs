@@ -312,24 +312,18 @@ impl App {
 
     fn call(&mut self, target: usize, c: &CallEvent) {
         let agg = self.keys.entry(c.key.clone()).or_default();
+        let sum = c.summary();
         let s = &mut agg.seen;
         s.calls += 1;
-        let winner = c.attempts.iter().rev().find(|a| a.outcome == "success");
-        if c.ok() {
-            s.ok += 1;
-            s.first_ok += u64::from(winner.is_some_and(|w| w.attempt == 0));
-            s.hedge_wins += u64::from(winner.is_some_and(|w| w.is_hedge));
-        } else {
+        s.ok += u64::from(c.ok());
+        s.first_ok += u64::from(sum.first_try_success);
+        s.hedge_wins += u64::from(sum.hedge_won);
+        s.attempts += u64::from(sum.attempts);
+        s.hedges += u64::from(sum.hedges);
+        s.retries += u64::from(sum.retries);
+        s.denied += u64::from(sum.budget_denied);
+        if !c.ok() {
             *agg.reasons.entry(c.reason.clone()).or_default() += 1;
-        }
-        for a in &c.attempts {
-            if !a.budget_allowed {
-                s.denied += 1;
-            } else {
-                s.attempts += 1;
-                s.hedges += u64::from(a.is_hedge);
-                s.retries += u64::from(!a.is_hedge && a.attempt > 0);
-            }
         }
         agg.latency_seen.record(c.duration_us);
         self.push(target, EventKind::Call(Box::new(c.clone())));

@@ -362,12 +362,13 @@ fn event_line(app: &App, e: &Event, width: u16) -> Line<'static> {
             } else {
                 "FAIL ".red().bold()
             });
+            let summary = c.summary();
             spans.push(Span::raw(format!(
                 "{:>6} ×{}",
                 human_us(c.duration_us),
-                c.executed()
+                summary.attempts
             )));
-            spans.push(Span::raw(if c.hedges() > 0 { " +h " } else { "    " }));
+            spans.push(Span::raw(if summary.hedges > 0 { " +h " } else { "    " }));
             let via: Vec<&str> = c
                 .attempts
                 .iter()

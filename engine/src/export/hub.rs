@@ -10,7 +10,6 @@ use tokio::sync::mpsc;
 
 use super::filter::KeyFilter;
 use crate::circuit::Transition;
-use crate::classify::Kind;
 use crate::clock::Timestamp;
 use crate::error::Reason;
 use crate::hedge::{BUCKETS, bucket_of};
@@ -226,33 +225,16 @@ fn add(counter: &AtomicU64, n: u64) {
 
 impl KeyCounters {
     pub(crate) fn record(&self, t: &Timeline) {
-        let (mut attempts, mut retries, mut hedges, mut denied) = (0, 0, 0, 0);
-        for a in &t.attempts {
-            if !a.budget_allowed {
-                denied += 1;
-                continue;
-            }
-            attempts += 1;
-            if a.is_hedge {
-                hedges += 1;
-            } else if a.attempt > 0 {
-                retries += 1;
-            }
-        }
+        let s = t.summary();
         add(&self.calls, 1);
-        add(&self.attempts, attempts);
-        add(&self.retries, retries);
-        add(&self.hedges, hedges);
-        add(&self.budget_denied, denied);
+        add(&self.attempts, s.attempts.into());
+        add(&self.retries, s.retries.into());
+        add(&self.hedges, s.hedges.into());
+        add(&self.budget_denied, s.budget_denied.into());
+        add(&self.first_try_successes, s.first_try_success.into());
+        add(&self.hedge_wins, s.hedge_won.into());
         match t.outcome {
-            CallOutcome::Success => {
-                add(&self.successes, 1);
-                let winner = t.attempts.iter().rev().find(|a| a.outcome == Kind::Success);
-                if let Some(w) = winner {
-                    add(&self.first_try_successes, u64::from(w.attempt == 0));
-                    add(&self.hedge_wins, u64::from(w.is_hedge));
-                }
-            }
+            CallOutcome::Success => add(&self.successes, 1),
             CallOutcome::Failure => {
                 add(&self.failures, 1);
                 add(

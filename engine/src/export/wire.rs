@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::hedge::{BUCKETS, SUB, bucket_of, bucket_value};
+use crate::observe::CallSummary;
+use crate::observe::summary::AttemptFacts;
 
 /// The protocol version this engine speaks.
 pub const VERSION: u32 = 1;
@@ -161,17 +163,16 @@ impl CallEvent {
         self.outcome == "success"
     }
 
-    /// Attempts that ran (budget denials excluded).
-    pub fn executed(&self) -> usize {
-        self.attempts.iter().filter(|a| a.budget_allowed).count()
-    }
-
-    /// Hedges launched.
-    pub fn hedges(&self) -> usize {
-        self.attempts
-            .iter()
-            .filter(|a| a.is_hedge && a.budget_allowed)
-            .count()
+    /// Its attempts counted: retries, hedges, budget denials, the winner (the same counting
+    /// as [`Timeline::summary`](crate::Timeline::summary)).
+    pub fn summary(&self) -> CallSummary {
+        let facts = self.attempts.iter().map(|a| AttemptFacts {
+            attempt: a.attempt,
+            is_hedge: a.is_hedge,
+            budget_allowed: a.budget_allowed,
+            succeeded: a.outcome == "success",
+        });
+        CallSummary::of(self.ok(), facts)
     }
 }
 

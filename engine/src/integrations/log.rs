@@ -4,7 +4,7 @@
 
 use crate::error::{CircuitState, Reason};
 use crate::key::Key;
-use crate::observe::{CallOutcome, Observer, Timeline};
+use crate::observe::{CallOutcome, CallSummary, Observer, Timeline};
 
 /// Logs calls through `tracing`: register it with
 /// [`ExecutorBuilder::observer`](crate::ExecutorBuilder::observer).
@@ -17,13 +17,12 @@ pub struct TracingObserver;
 
 impl TracingObserver {
     fn finished(key: &Key, t: &Timeline) {
-        let executed = t.attempts.iter().filter(|a| a.budget_allowed).count();
-        let hedges = t
-            .attempts
-            .iter()
-            .filter(|a| a.is_hedge && a.budget_allowed)
-            .count();
-        let denied = t.attempts.len() - executed;
+        let CallSummary {
+            attempts: executed,
+            hedges,
+            budget_denied: denied,
+            ..
+        } = t.summary();
         let reasons: Vec<&str> = t.attempts.iter().map(|a| a.reason.as_str()).collect();
         let reasons = reasons.join(",");
         let duration_us = u64::try_from(t.duration().as_micros()).unwrap_or(u64::MAX);

@@ -112,12 +112,9 @@ where
     fn finished(&self, key: &Key, t: &Timeline) {
         let k = KeyValue::new("recourse.key", key.as_str().to_owned());
         let ok = t.outcome == CallOutcome::Success;
-        let executed = t.attempts.iter().filter(|a| a.budget_allowed).count() as u64;
-        let hedges = t
-            .attempts
-            .iter()
-            .filter(|a| a.is_hedge && a.budget_allowed)
-            .count() as i64;
+        let summary = t.summary();
+        let executed = u64::from(summary.attempts);
+        let hedges = i64::from(summary.hedges);
         let mut attributes = vec![
             k.clone(),
             KeyValue::new("recourse.outcome", t.outcome.as_str()),

@@ -5,11 +5,13 @@
 //! no-op default, so an observer implements only what it needs. [`Fanout`] forwards to several.
 
 mod fanout;
+pub(crate) mod summary;
 mod timeline;
 
 use std::fmt;
 
 pub use fanout::Fanout;
+pub use summary::CallSummary;
 pub use timeline::{AttemptRecord, Attempts, CallOutcome, Timeline};
 
 use crate::budget::BudgetEvent;

@@ -11,6 +11,8 @@ use crate::error::Reason;
 use crate::key::Key;
 use crate::policy::PolicySource;
 
+use super::summary::{AttemptFacts, CallSummary};
+
 /// How a call ended.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum CallOutcome {
@@ -117,6 +119,17 @@ impl Timeline {
             .filter(|a| !a.is_hedge && a.attempt > 0 && a.budget_allowed)
             .map(|a| a.backoff)
             .collect()
+    }
+
+    /// Its attempts counted: retries, hedges, budget denials, the winner.
+    pub fn summary(&self) -> CallSummary {
+        let facts = self.attempts.iter().map(|a| AttemptFacts {
+            attempt: a.attempt,
+            is_hedge: a.is_hedge,
+            budget_allowed: a.budget_allowed,
+            succeeded: a.outcome == Kind::Success,
+        });
+        CallSummary::of(self.outcome == CallOutcome::Success, facts)
     }
 
     /// A copy without error texts (what an exporter sends unless the service opts in).

@@ -23,7 +23,8 @@ fn every_v1_message_decodes_and_matches_the_schema() {
         assert_ne!(msg, Message::Unknown, "{line}");
         kinds.push(value["t"].as_str().unwrap().to_owned());
         if let Message::Call(c) = &msg {
-            assert_eq!((c.executed(), c.hedges(), c.ok()), (3, 1, false));
+            let s = c.summary();
+            assert_eq!((s.attempts, s.hedges, c.ok()), (3, 1, false));
             assert_eq!(c.attempts[0].attributes["status"], "503");
         }
         if let Message::Stats(s) = &msg {

@@ -1,0 +1,115 @@
+//! What a finished call amounts to, counted in one place for every view of it: the live
+//! export's counters, `recourse tail`, the tracing and OpenTelemetry observers.
+
+/// The counts of one finished call, from its attempts.
+///
+/// ```
+/// # use recourse_engine::{Executor, Policy};
+/// # use recourse_engine::clock::VirtualClock;
+/// let vc = VirtualClock::new();
+/// let exec = Executor::builder().clock(vc.clock()).policy("inventory.Get", Policy::builtin()).build().unwrap();
+/// let (result, timeline) = vc.block_on(exec.call_traced("inventory.Get", |info| async move {
+///     if info.attempt == 0 { Err(std::io::Error::from(std::io::ErrorKind::ConnectionReset)) } else { Ok(7) }
+/// }));
+/// assert_eq!(result.unwrap(), 7);
+/// let s = timeline.summary();
+/// assert_eq!((s.attempts, s.retries, s.first_try_success), (2, 1, false));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CallSummary {
+    /// Attempts that ran (budget denials excluded), hedges included.
+    pub attempts: u32,
+    /// Primary attempts after the first that ran.
+    pub retries: u32,
+    /// Hedges launched.
+    pub hedges: u32,
+    /// Attempts a budget refused.
+    pub budget_denied: u32,
+    /// The call succeeded on its first attempt (retry index 0, primary or hedge).
+    pub first_try_success: bool,
+    /// The call's success came from a hedge.
+    pub hedge_won: bool,
+}
+
+/// What a summary needs to know of one attempt.
+pub(crate) struct AttemptFacts {
+    pub(crate) attempt: u32,
+    pub(crate) is_hedge: bool,
+    pub(crate) budget_allowed: bool,
+    pub(crate) succeeded: bool,
+}
+
+impl CallSummary {
+    /// Counts `attempts` (in completion order) of a call that `succeeded` or not; the winner
+    /// is the last successful attempt.
+    pub(crate) fn of(succeeded: bool, attempts: impl IntoIterator<Item = AttemptFacts>) -> Self {
+        let mut s = CallSummary::default();
+        let mut winner = None;
+        for a in attempts {
+            if !a.budget_allowed {
+                s.budget_denied += 1;
+                continue;
+            }
+            s.attempts += 1;
+            if a.is_hedge {
+                s.hedges += 1;
+            } else if a.attempt > 0 {
+                s.retries += 1;
+            }
+            if a.succeeded {
+                winner = Some((a.attempt, a.is_hedge));
+            }
+        }
+        if succeeded && let Some((attempt, is_hedge)) = winner {
+            s.first_try_success = attempt == 0;
+            s.hedge_won = is_hedge;
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn a(attempt: u32, is_hedge: bool, budget_allowed: bool, succeeded: bool) -> AttemptFacts {
+        AttemptFacts {
+            attempt,
+            is_hedge,
+            budget_allowed,
+            succeeded,
+        }
+    }
+
+    #[test]
+    fn retries_hedges_denials_and_the_winner() {
+        // Attempt 0 fails; attempt 1's primary is slow, its hedge wins, the primary is
+        // cancelled; a second hedge was refused by the hedge budget.
+        let s = CallSummary::of(
+            true,
+            [
+                a(0, false, true, false),
+                a(1, true, false, false),
+                a(1, true, true, true),
+                a(1, false, true, false),
+            ],
+        );
+        let want = CallSummary {
+            attempts: 3,
+            retries: 1,
+            hedges: 1,
+            budget_denied: 1,
+            first_try_success: false,
+            hedge_won: true,
+        };
+        assert_eq!(s, want);
+    }
+
+    #[test]
+    fn a_failed_call_has_no_winner() {
+        let s = CallSummary::of(false, [a(0, false, true, true)]);
+        assert!(!s.first_try_success && !s.hedge_won);
+        let s = CallSummary::of(true, [a(0, false, true, true)]);
+        assert!(s.first_try_success && !s.hedge_won);
+    }
+}
