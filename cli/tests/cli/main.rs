@@ -3,6 +3,7 @@
 use std::process::Command;
 
 mod diff;
+mod fuzz_smoke;
 mod lint;
 mod policy;
 mod simulate;
