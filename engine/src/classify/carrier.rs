@@ -21,6 +21,12 @@ pub trait HttpCarrier {
     fn retry_after(&self) -> Option<RetryAfter> {
         None
     }
+    /// Whether the request may be sent again, when the carrier knows better than its method:
+    /// `Some(true)` for a request with an `Idempotency-Key` header (a POST the server
+    /// deduplicates). `None` (the default): decided by the method.
+    fn idempotent(&self) -> Option<bool> {
+        None
+    }
 }
 
 /// A function that finds an [`HttpCarrier`] in one error of a chain.
@@ -87,6 +93,7 @@ pub struct HttpStatusError {
     status: u16,
     method: String,
     retry_after: Option<RetryAfter>,
+    idempotent: Option<bool>,
     source: Option<Box<dyn StdError + Send + Sync>>,
 }
 
@@ -97,6 +104,7 @@ impl HttpStatusError {
             status,
             method: method.into(),
             retry_after: None,
+            idempotent: None,
             source: None,
         }
     }
@@ -115,6 +123,19 @@ impl HttpStatusError {
     /// Adds the server's Retry-After.
     pub fn with_retry_after(mut self, retry_after: Option<RetryAfter>) -> HttpStatusError {
         self.retry_after = retry_after;
+        self
+    }
+
+    /// Says whether the request may be resent whatever its method ([`HttpCarrier::idempotent`]):
+    /// `true` for a request that carried an `Idempotency-Key` header.
+    ///
+    /// ```
+    /// use recourse_engine::classify::{HttpCarrier, HttpStatusError};
+    /// let e = HttpStatusError::new(503, "POST").idempotent(true);
+    /// assert_eq!(e.idempotent(), Some(true));
+    /// ```
+    pub fn idempotent(mut self, yes: bool) -> HttpStatusError {
+        self.idempotent = Some(yes);
         self
     }
 }
@@ -145,6 +166,9 @@ impl HttpCarrier for HttpStatusError {
     }
     fn retry_after(&self) -> Option<RetryAfter> {
         self.retry_after
+    }
+    fn idempotent(&self) -> Option<bool> {
+        self.idempotent
     }
 }
 

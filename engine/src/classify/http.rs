@@ -16,7 +16,9 @@ use crate::policy::format_duration;
 /// | anything else | NonRetryable `http_non_retryable_status` | same |
 /// | an error with no HTTP carrier | NonRetryable `classifier_type_mismatch` | same |
 ///
-/// Idempotent methods: GET, HEAD, PUT, DELETE, OPTIONS, TRACE.
+/// Idempotent methods: GET, HEAD, PUT, DELETE, OPTIONS, TRACE. A carrier can overrule its
+/// method ([`HttpCarrier::idempotent`]): the tower and reqwest integrations mark a request that
+/// carries an `Idempotency-Key` header, so a keyed POST is retried like a GET.
 #[derive(Debug, Clone)]
 pub struct Http {
     extra_retryable: Vec<u16>,
@@ -73,7 +75,9 @@ impl Classifier for Http {
             Attempted::Error(_) => self.find_carrier(input),
         };
         let method = carrier.map(|c| c.method().trim().to_ascii_uppercase());
-        let idempotent = method.as_deref().is_some_and(is_idempotent);
+        let idempotent = carrier
+            .and_then(|c| c.idempotent())
+            .unwrap_or_else(|| method.as_deref().is_some_and(is_idempotent));
         match context_error(input) {
             Some(true) => return Verdict::new(Kind::Abort, Reason::CONTEXT_CANCELED),
             Some(false) if carrier.is_none() || idempotent => {

@@ -51,17 +51,49 @@ impl<U: ?Sized> KeyOf<U> {
     }
 }
 
-/// One attempt when the request cannot be replayed; no hedges unless the method is idempotent.
-pub(crate) fn call_options(method: &Method, replayable: bool) -> CallOptions {
-    let mut options = CallOptions::default();
-    if !replayable {
-        options = options.single_attempt();
-    }
-    if !idempotent(method) {
-        options = options.without_hedges();
-    }
-    options
+/// What the classifiers are told about the request each attempt sends.
+#[derive(Clone, Debug)]
+pub(crate) struct Sent {
+    method: Method,
+    /// It carries an `Idempotency-Key` header: the server deduplicates it, so it may be
+    /// resent whatever its method.
+    keyed: bool,
 }
+
+impl Sent {
+    pub(crate) fn new(method: &Method, headers: &HeaderMap) -> Sent {
+        Sent {
+            method: method.clone(),
+            keyed: headers.contains_key(IDEMPOTENCY_KEY),
+        }
+    }
+
+    /// One attempt when the request cannot be replayed; no hedges unless the method is
+    /// idempotent (an `Idempotency-Key` allows retries, not hedges: concurrent copies of one
+    /// keyed request are a conflict for the server, not a deduplicated resend).
+    pub(crate) fn call_options(&self, replayable: bool) -> CallOptions {
+        let mut options = CallOptions::default();
+        if !replayable {
+            options = options.single_attempt();
+        }
+        if !idempotent(&self.method) {
+            options = options.without_hedges();
+        }
+        options
+    }
+
+    fn carrier(&self, status: u16) -> HttpStatusError {
+        let carrier = HttpStatusError::new(status, self.method.as_str());
+        if self.keyed {
+            carrier.idempotent(true)
+        } else {
+            carrier
+        }
+    }
+}
+
+/// The header of draft-ietf-httpapi-idempotency-key-header.
+const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
 /// What one attempt ended with, as the classifiers see it: an HTTP carrier (status, method,
 /// Retry-After) in front of the response or the client's error.
@@ -101,16 +133,17 @@ impl<E: fmt::Display, R> StdError for Attempt<E, R> {
 
 impl<E, R> Attempt<E, R> {
     /// A failed status: the response, behind a carrier for the classifiers.
-    pub(crate) fn status(method: &Method, response: Response<R>) -> Attempt<E, R> {
-        let carrier = HttpStatusError::new(response.status().as_u16(), method.as_str())
+    pub(crate) fn status(sent: &Sent, response: Response<R>) -> Attempt<E, R> {
+        let carrier = sent
+            .carrier(response.status().as_u16())
             .with_retry_after(retry_after(response.headers()));
         Attempt::Status { carrier, response }
     }
 
     /// The client's own error (no response): status 0 for the classifiers.
-    pub(crate) fn transport(method: &Method, error: E) -> Attempt<E, R> {
+    pub(crate) fn transport(sent: &Sent, error: E) -> Attempt<E, R> {
         Attempt::Transport {
-            carrier: HttpStatusError::new(0, method.as_str()),
+            carrier: sent.carrier(0),
             error,
         }
     }

@@ -4,7 +4,8 @@
 //! - Every attempt sends a fresh `try_clone` of the request; a streaming body cannot be cloned,
 //!   so such a request is sent once, never twice (the timeline says `replayable: false`).
 //! - Non-2xx responses worth retrying (5xx, 408, 429) become a classifiable error carrying the
-//!   status, the method and Retry-After: a GET is retried, a POST is not. A failed response's
+//!   status, the method and Retry-After: a GET is retried, a POST is not unless it carries an
+//!   `Idempotency-Key` header (the server deduplicates it). A failed response's
 //!   body is read (up to 1 MiB, the rest dropped) so its connection is freed, and when the
 //!   attempts are spent the caller gets the last response, body included.
 //! - Hedges only for idempotent methods.
@@ -16,7 +17,7 @@ use http::{Extensions, Method};
 use reqwest::{Request, Response, Url};
 use reqwest_middleware::{Middleware, Next};
 
-use super::http::{Attempt, KeyOf, call_options, failing, settle, unreachable_replay};
+use super::http::{Attempt, KeyOf, Sent, failing, settle, unreachable_replay};
 use crate::error::Error;
 use crate::executor::{AttemptInfo, Executor};
 
@@ -101,13 +102,13 @@ async fn drain(response: Response) -> http::Response<Bytes> {
 /// What one send came to: a response the caller takes, or an attempt error the classifiers
 /// read (a failing status, drained, or the client's error).
 async fn judge<E>(
-    sent: Result<Response, E>,
-    method: &Method,
+    outcome: Result<Response, E>,
+    sent: &Sent,
 ) -> Result<Response, Attempt<E, Bytes>> {
-    match sent {
-        Ok(r) if failing(r.status()) => Err(Attempt::status(method, drain(r).await)),
+    match outcome {
+        Ok(r) if failing(r.status()) => Err(Attempt::status(sent, drain(r).await)),
         Ok(r) => Ok(r),
-        Err(e) => Err(Attempt::transport(method, e)),
+        Err(e) => Err(Attempt::transport(sent, e)),
     }
 }
 
@@ -120,9 +121,9 @@ impl Middleware for RecourseMiddleware {
         next: Next<'_>,
     ) -> reqwest_middleware::Result<Response> {
         let key = self.key.of(req.method(), req.url());
-        let method = req.method().clone();
+        let sent = Sent::new(req.method(), req.headers());
         let spare = req.try_clone();
-        let options = call_options(&method, spare.is_some());
+        let options = sent.call_options(spare.is_some());
         let base = extensions.clone();
         let mut first = Some(req);
         let (result, _) = self
@@ -134,18 +135,12 @@ impl Middleware for RecourseMiddleware {
                 let mut ext = base.clone();
                 ext.insert(resend_count(&attempt));
                 let next = next.clone();
-                let method = method.clone();
+                let sent = sent.clone();
                 async move {
                     let Some(request) = request else {
                         unreachable_replay()
                     };
-                    match next.run(request, &mut ext).await {
-                        Ok(r) if failing(r.status()) => {
-                            Err(Attempt::status(&method, drain(r).await))
-                        }
-                        Ok(r) => Ok(r),
-                        Err(e) => Err(Attempt::transport(&method, e)),
-                    }
+                    judge(next.run(request, &mut ext).await, &sent).await
                 }
             })
             .await;
@@ -175,21 +170,21 @@ pub async fn send(
         error,
         reason: crate::Reason::new("request_invalid"),
     })?;
-    let method = req.method().clone();
+    let sent = Sent::new(req.method(), req.headers());
     let spare = req.try_clone();
-    let options = call_options(&method, spare.is_some());
+    let options = sent.call_options(spare.is_some());
     let mut first = Some(req);
     let (result, _) = exec
         .call_with(key, &options, |_| {
             let request = first
                 .take()
                 .or_else(|| spare.as_ref().and_then(Request::try_clone));
-            let (client, method) = (client.clone(), method.clone());
+            let (client, sent) = (client.clone(), sent.clone());
             async move {
                 let Some(request) = request else {
                     unreachable_replay()
                 };
-                judge(client.execute(request).await, &method).await
+                judge(client.execute(request).await, &sent).await
             }
         })
         .await;

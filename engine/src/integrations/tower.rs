@@ -7,7 +7,8 @@
 //!   wrap it in [`NoReplay`]) is sent once, never twice, and the call's timeline says
 //!   `replayable: false`.
 //! - Responses with 5xx, 408 and 429 are classified like errors (the `http` and `auto`
-//!   classifiers see the status, the method and Retry-After): a GET is retried, a POST is not.
+//!   classifiers see the status, the method and Retry-After): a GET is retried, a POST is not
+//!   unless it carries an `Idempotency-Key` header (the server deduplicates it).
 //!   When the attempts are spent, the caller gets the last response, unchanged.
 //! - Hedges only for idempotent methods (GET, HEAD, PUT, DELETE, OPTIONS, TRACE).
 
@@ -22,7 +23,7 @@ use http::{HeaderMap, Method, Request, Response, Uri, Version};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::http::{Attempt, KeyOf, call_options, failing, settle, unreachable_replay};
+use super::http::{Attempt, KeyOf, Sent, failing, settle, unreachable_replay};
 use crate::error::Error;
 use crate::executor::Executor;
 
@@ -222,13 +223,13 @@ where
             extensions: parts.extensions,
         };
         let spare = body.replay();
-        let options = call_options(&template.method, spare.is_some());
+        let sent = Sent::new(&template.method, &template.headers);
+        let options = sent.call_options(spare.is_some());
         // Behind a lock so the call's future is Send for bodies that are not Sync (tonic's).
         let spare = std::sync::Mutex::new(spare);
         let (exec, inner) = (self.exec.clone(), self.inner.clone());
         Box::pin(async move {
             let mut first = Some(body);
-            let method = template.method.clone();
             let (result, _) = exec
                 .call_with(&key, &options, |_attempt| {
                     // The original body first; copies of the spare after (none without one,
@@ -239,20 +240,20 @@ where
                     });
                     let request = body.map(|b| template.with(b));
                     let mut svc = inner.clone();
-                    let method = method.clone();
+                    let sent = sent.clone();
                     async move {
                         let Some(request) = request else {
                             unreachable_replay()
                         };
                         std::future::poll_fn(|cx| svc.poll_ready(cx))
                             .await
-                            .map_err(|error| Attempt::transport(&method, error))?;
+                            .map_err(|error| Attempt::transport(&sent, error))?;
                         match svc.call(request).await {
                             Ok(response) if failing(response.status()) => {
-                                Err(Attempt::status(&method, response))
+                                Err(Attempt::status(&sent, response))
                             }
                             Ok(response) => Ok(response),
-                            Err(error) => Err(Attempt::transport(&method, error)),
+                            Err(error) => Err(Attempt::transport(&sent, error)),
                         }
                     }
                 })

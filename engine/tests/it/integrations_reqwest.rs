@@ -5,6 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use http::Extensions;
 use recourse_engine::integrations::reqwest::{RecourseMiddleware, ResendCount, send};
 use reqwest_middleware::{ClientBuilder, Middleware, Next};
@@ -72,6 +73,30 @@ async fn a_post_is_not_retried_and_its_response_body_is_kept() {
     assert_eq!(resp.status(), 503);
     assert_eq!(resp.text().await.unwrap(), "status 503");
     assert_eq!(server.requests("/b").len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_with_an_idempotency_key_is_retried() {
+    let (server, addr) = serve().await;
+    server.script("/orders", &[(503, None, Duration::ZERO)]);
+    let resp = client("orders.Create", &Resends::default())
+        .post(format!("http://{addr}/orders"))
+        .header("Idempotency-Key", "order-7")
+        .body("order")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status(),
+        200,
+        "the server deduplicates: resending is safe"
+    );
+    let bodies: Vec<Bytes> = server
+        .requests("/orders")
+        .into_iter()
+        .map(|r| r.2)
+        .collect();
+    assert_eq!(bodies, [Bytes::from("order"), Bytes::from("order")]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

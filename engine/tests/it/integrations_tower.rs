@@ -86,6 +86,32 @@ async fn a_post_is_not_retried_and_the_last_response_comes_back() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_with_an_idempotency_key_is_retried() {
+    let (server, addr) = serve().await;
+    server.script("/orders", &[(503, None, Duration::ZERO)]);
+    let mut post = request(
+        Method::POST,
+        addr,
+        "/orders",
+        Full::new(Bytes::from("{\"n\":1}")),
+    );
+    post.headers_mut()
+        .insert("idempotency-key", "order-7".parse().unwrap());
+    let resp = layered("orders.Create").call(post).await.unwrap();
+    assert_eq!(
+        resp.status(),
+        200,
+        "the server deduplicates: resending is safe"
+    );
+    let bodies: Vec<Bytes> = server
+        .requests("/orders")
+        .into_iter()
+        .map(|r| r.2)
+        .collect();
+    assert_eq!(bodies, [Bytes::from("{\"n\":1}"), Bytes::from("{\"n\":1}")]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_that_cannot_be_replayed_is_sent_once() {
     let (server, addr) = serve().await;
     server.script(

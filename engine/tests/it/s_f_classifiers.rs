@@ -198,6 +198,47 @@ fn s042_context_errors_and_idempotency() {
 }
 
 #[test]
+fn a_post_with_an_idempotency_key_is_retried_like_a_get() {
+    // The carrier says the request may be resent (an `Idempotency-Key` header): its method
+    // no longer decides.
+    let h = Http::default();
+    let keyed = |e: HttpStatusError| e.idempotent(true);
+    assert_eq!(
+        kr(&err(&h, &keyed(status(503, "POST")))),
+        (Kind::Retryable, "http_5xx")
+    );
+    assert_eq!(
+        kr(&err(
+            &h,
+            &keyed(HttpStatusError::transport("POST", DeadlineExceeded))
+        )),
+        (Kind::Retryable, "context_deadline_exceeded")
+    );
+    assert_eq!(
+        kr(&err(
+            &h,
+            &keyed(HttpStatusError::transport("PATCH", "reset"))
+        )),
+        (Kind::Retryable, "http_transport_error")
+    );
+    // Still not for statuses that are final for anyone.
+    assert_eq!(
+        kr(&err(&h, &keyed(status(400, "POST")))),
+        (Kind::NonRetryable, "http_non_retryable_status")
+    );
+    // And a carrier can say the opposite of its method.
+    assert_eq!(
+        kr(&err(&h, &status(503, "GET").idempotent(false))),
+        (Kind::NonRetryable, "http_non_idempotent")
+    );
+    // `auto` reads the same carrier.
+    assert_eq!(
+        kr(&err(&Auto::default(), &keyed(status(503, "POST")))),
+        (Kind::Retryable, "http_5xx")
+    );
+}
+
+#[test]
 fn s043_auto_classifier_dispatch() {
     let a = Auto::default();
     assert_eq!(err(&a, &status(404, "GET")).kind, Kind::NonRetryable);
