@@ -106,6 +106,15 @@ pub(crate) enum PolicyCommand {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
+        /// A classifier the service registers in code (repeatable): not reported as unknown.
+        #[arg(long = "known-classifier", value_name = "NAME")]
+        known_classifiers: Vec<String>,
+        /// A budget the service builds in code (repeatable): not reported as unknown.
+        #[arg(long = "known-budget", value_name = "NAME")]
+        known_budgets: Vec<String>,
+        /// A hedge trigger the service registers in code (repeatable): not reported as unknown.
+        #[arg(long = "known-trigger", value_name = "NAME")]
+        known_triggers: Vec<String>,
     },
     /// What a policy change does, key by key, with the worst case before and after and a risk.
     Diff {

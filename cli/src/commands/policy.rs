@@ -8,12 +8,25 @@ use serde_json::json;
 
 use crate::args::{Format, PolicyCommand};
 use crate::exit::Status;
-use crate::validate::validate_paths;
+use crate::validate::{Known, validate_paths};
 use crate::{diag, output};
 
 pub(crate) fn run(cmd: PolicyCommand, color: bool) -> Status {
     match cmd {
-        PolicyCommand::Validate { paths, format } => validate(&paths, format, color),
+        PolicyCommand::Validate {
+            paths,
+            format,
+            known_classifiers,
+            known_budgets,
+            known_triggers,
+        } => {
+            let known = Known {
+                classifiers: known_classifiers,
+                budgets: known_budgets,
+                triggers: known_triggers,
+            };
+            validate(&paths, &known, format, color)
+        }
         PolicyCommand::Diff {
             old,
             new,
@@ -33,8 +46,8 @@ pub(crate) fn run(cmd: PolicyCommand, color: bool) -> Status {
     }
 }
 
-fn validate(paths: &[PathBuf], format: Format, color: bool) -> Status {
-    let reports = validate_paths(paths);
+fn validate(paths: &[PathBuf], known: &Known, format: Format, color: bool) -> Status {
+    let reports = validate_paths(paths, known);
     match format {
         Format::Json => output::data(
             &serde_json::to_string_pretty(&json!({"version": 1, "files": reports}))

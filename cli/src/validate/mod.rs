@@ -55,6 +55,15 @@ impl Diagnostic {
     }
 }
 
+/// Names a service registers in code (`--known-classifier`, `--known-budget`,
+/// `--known-trigger`): accepted instead of reported as unknown.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Known {
+    pub(crate) classifiers: Vec<String>,
+    pub(crate) budgets: Vec<String>,
+    pub(crate) triggers: Vec<String>,
+}
+
 /// One file's verdict.
 #[derive(Clone, Debug, Serialize)]
 pub(crate) struct FileReport {
@@ -67,7 +76,7 @@ pub(crate) struct FileReport {
 }
 
 /// Validates one file.
-pub(crate) fn validate_file(path: &Path) -> FileReport {
+pub(crate) fn validate_file(path: &Path, known: &Known) -> FileReport {
     let display = path.display().to_string();
     let finish = |text: String, diagnostics: Vec<Diagnostic>| FileReport {
         path: display.clone(),
@@ -111,12 +120,12 @@ pub(crate) fn validate_file(path: &Path) -> FileReport {
         let d = Diagnostic::error(p.code, &p.pointer, p.position, p.message, p.help);
         return finish(text, vec![d]);
     }
-    let diagnostics = validate_text(&text);
+    let diagnostics = validate_text(&text, known);
     finish(text, diagnostics)
 }
 
 /// Every problem of one document's text.
-pub(crate) fn validate_text(text: &str) -> Vec<Diagnostic> {
+pub(crate) fn validate_text(text: &str, known: &Known) -> Vec<Diagnostic> {
     let tree = match parse_source(text) {
         Ok(t) => t,
         Err(p) => {
@@ -130,7 +139,7 @@ pub(crate) fn validate_text(text: &str) -> Vec<Diagnostic> {
         return out;
     }
     match load_document(text) {
-        Ok((doc, tree)) => out.extend(semantic::check(&doc, &tree)),
+        Ok((doc, tree)) => out.extend(semantic::check(&doc, &tree, known)),
         // The schema and the types agree (a test checks it); should they not, say so.
         Err(p) => out.push(Diagnostic::error(
             p.code, &p.pointer, p.position, p.message, p.help,
@@ -141,7 +150,7 @@ pub(crate) fn validate_text(text: &str) -> Vec<Diagnostic> {
 
 /// The files to validate under `paths` (directories: their `*.yaml`, `*.yml`, `*.json`), and the
 /// duplicate definitions across the files of each directory.
-pub(crate) fn validate_paths(paths: &[PathBuf]) -> Vec<FileReport> {
+pub(crate) fn validate_paths(paths: &[PathBuf], known: &Known) -> Vec<FileReport> {
     let mut reports = Vec::new();
     for p in paths {
         if p.is_dir() {
@@ -153,7 +162,8 @@ pub(crate) fn validate_paths(paths: &[PathBuf]) -> Vec<FileReport> {
                     .is_some_and(|e| e == "yaml" || e == "yml" || e == "json")
             });
             files.sort();
-            let mut dir_reports: Vec<FileReport> = files.iter().map(|f| validate_file(f)).collect();
+            let mut dir_reports: Vec<FileReport> =
+                files.iter().map(|f| validate_file(f, known)).collect();
             // Keys defined twice across the directory's files.
             if dir_reports.iter().all(|r| r.valid) {
                 let mut set = PolicySet::new();
@@ -178,7 +188,7 @@ pub(crate) fn validate_paths(paths: &[PathBuf]) -> Vec<FileReport> {
             }
             reports.extend(dir_reports);
         } else {
-            reports.push(validate_file(p));
+            reports.push(validate_file(p, known));
         }
     }
     reports

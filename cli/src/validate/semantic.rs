@@ -3,7 +3,7 @@
 use recourse_engine::Key;
 use recourse_engine::policy::{Document, Layer, Policy, PolicySet, SourceTree, pointer_segment};
 
-use super::{Diagnostic, Level};
+use super::{Diagnostic, Known, Level};
 
 const CLASSIFIERS: [&str; 3] = ["always", "http", "auto"];
 const TRIGGERS: [&str; 5] = ["fixed_delay", "p50", "p90", "p95", "p99"];
@@ -13,27 +13,41 @@ fn at(tree: &SourceTree, pointer: &str) -> recourse_engine::policy::Position {
     tree.position(pointer)
 }
 
+/// `names` as a list for a message, the names passed with `--known-*` after the built-ins.
+fn listed(builtin: &[&str], known: &[String]) -> String {
+    let mut names: Vec<&str> = builtin.to_vec();
+    names.extend(known.iter().map(String::as_str));
+    names.join(", ")
+}
+
 fn check_policy(
     doc: &Document,
     tree: &SourceTree,
+    known: &Known,
     base: &str,
     p: &Policy,
     out: &mut Vec<Diagnostic>,
 ) {
-    let declared = |name: &str| doc.budgets.contains_key(name) || BUDGETS.contains(&name);
+    let declared = |name: &str| {
+        doc.budgets.contains_key(name)
+            || BUDGETS.contains(&name)
+            || known.budgets.iter().any(|k| k == name)
+    };
     for (section, r) in [("retry", &p.retry.budget), ("hedge", &p.hedge.budget)] {
         let name = r.name.trim();
         if !name.is_empty() && !declared(name) {
             let ptr = format!("{base}/{section}/budget/name");
             let mut names: Vec<&str> = doc.budgets.keys().map(String::as_str).collect();
             names.extend(BUDGETS);
+            names.extend(known.budgets.iter().map(String::as_str));
             out.push(Diagnostic::error(
                 "unknown-budget",
                 &ptr,
                 at(tree, &ptr),
                 format!("budget {name:?} is neither declared under `budgets` nor built in"),
                 Some(format!(
-                    "declared and built-in budgets: {}",
+                    "declared, built-in and known budgets: {}; built in code with \
+                     ExecutorBuilder::budget? pass --known-budget {name}",
                     names.join(", ")
                 )),
             ));
@@ -42,30 +56,41 @@ fn check_policy(
     if let Some(c) = p.retry.classifier_name.as_deref().map(str::trim)
         && !c.is_empty()
         && !CLASSIFIERS.contains(&c)
+        && !known.classifiers.iter().any(|k| k == c)
     {
         let ptr = format!("{base}/retry/classifier_name");
         out.push(Diagnostic::error(
             "unknown-classifier",
             &ptr,
             at(tree, &ptr),
-            format!("classifier {c:?} is not built in (always, http, auto)"),
-            Some(
-                "register it in code with ExecutorBuilder::classifier, or use a built-in"
-                    .to_owned(),
+            format!(
+                "classifier {c:?} is not built in or known ({})",
+                listed(&CLASSIFIERS, &known.classifiers)
             ),
+            Some(format!(
+                "registered in code with ExecutorBuilder::classifier? pass \
+                 --known-classifier {c}; else use a built-in"
+            )),
         ));
     }
     if let Some(t) = p.hedge.trigger_name.as_deref().map(str::trim)
         && !t.is_empty()
         && !TRIGGERS.contains(&t)
+        && !known.triggers.iter().any(|k| k == t)
     {
         let ptr = format!("{base}/hedge/trigger_name");
         out.push(Diagnostic::error(
             "unknown-trigger",
             &ptr,
             at(tree, &ptr),
-            format!("trigger {t:?} is not built in (fixed_delay, p50, p90, p95, p99)"),
-            Some("register it in code with ExecutorBuilder::trigger, or use a built-in".to_owned()),
+            format!(
+                "trigger {t:?} is not built in or known ({})",
+                listed(&TRIGGERS, &known.triggers)
+            ),
+            Some(format!(
+                "registered in code with ExecutorBuilder::trigger? pass --known-trigger {t}; \
+                 else use a built-in"
+            )),
         ));
     }
     if let (Some(i), Some(m)) = (p.retry.initial_backoff, p.retry.max_backoff)
@@ -83,15 +108,16 @@ fn check_policy(
 }
 
 /// Every semantic problem of a document that passed the schema.
-pub(crate) fn check(doc: &Document, tree: &SourceTree) -> Vec<Diagnostic> {
+pub(crate) fn check(doc: &Document, tree: &SourceTree, known: &Known) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     if let Some(d) = &doc.defaults {
-        check_policy(doc, tree, "/defaults", d, &mut out);
+        check_policy(doc, tree, known, "/defaults", d, &mut out);
     }
     for (key, p) in &doc.policies {
         check_policy(
             doc,
             tree,
+            known,
             &format!("/policies/{}", pointer_segment(key)),
             p,
             &mut out,

@@ -70,6 +70,45 @@ fn a_directory_reports_keys_defined_twice_across_files() {
 }
 
 #[test]
+fn names_registered_in_code_are_accepted_when_declared_known() {
+    // `magic` (classifier) and `nope` (budget) are unknown to the file...
+    let file = policies("invalid/unknown-budget-and-classifier.yaml");
+    let file = file.to_str().unwrap();
+    let codes = |out: &std::process::Output| -> Vec<String> {
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["files"][0]["diagnostics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["code"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let validate = |extra: &[&str]| {
+        let mut args = vec!["policy", "validate", "--format", "json", file];
+        args.extend(extra);
+        recourse(&args)
+    };
+    // ...known once the service says it registers them in code.
+    let out = validate(&["--known-classifier", "magic", "--known-budget", "nope"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(codes(&out).is_empty());
+    // A typo is still caught, and the message lists what is known.
+    let out = validate(&["--known-classifier", "magik", "--known-budget", "nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(codes(&out), ["unknown-classifier"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v["files"][0]["diagnostics"][0]["message"],
+        "classifier \"magic\" is not built in or known (always, http, auto, magik)"
+    );
+}
+
+#[test]
 fn a_missing_file_is_an_io_error_exit_2() {
     let (exit, report) = validate_json(std::path::Path::new("/no/such/policy.yaml"));
     assert_eq!(exit, Some(2));
