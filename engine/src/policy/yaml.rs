@@ -55,7 +55,7 @@ pub(crate) fn parse(text: &str) -> Result<SourceTree, LoadProblem> {
         ));
     }
     let mut tree = SourceTree::default();
-    tree.value = convert(&root, String::new(), &mut tree)?;
+    tree.value = convert(&root, text, String::new(), &mut tree)?;
     Ok(tree)
 }
 
@@ -83,8 +83,28 @@ fn nesting(text: &str) -> usize {
     max.max(indent)
 }
 
+/// An integer literal between `i64::MAX` and `u64::MAX` (a seed, say), which the YAML reader
+/// reads as a float: its digits, read again from the source, exactly.
+fn unsigned_past_i64(text: &str, node: &MarkedYaml<'_>, f: f64) -> Option<u64> {
+    if !((9.2e18..=1.9e19).contains(&f) && f.fract() == 0.0) {
+        return None;
+    }
+    let (start, end) = (node.span.start.index(), node.span.end.index());
+    let literal: String = text
+        .chars()
+        .skip(start)
+        .take(end.saturating_sub(start))
+        .collect();
+    let digits = literal.trim().strip_prefix('+').unwrap_or(literal.trim());
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
 fn convert(
     node: &MarkedYaml<'_>,
+    text: &str,
     pointer: String,
     tree: &mut SourceTree,
 ) -> Result<serde_json::Value, LoadProblem> {
@@ -98,6 +118,9 @@ fn convert(
             Scalar::Integer(i) => Value::from(*i),
             Scalar::FloatingPoint(f) => {
                 let f = f.into_inner();
+                if let Some(u) = unsigned_past_i64(text, node, f) {
+                    return Ok(Value::from(u));
+                }
                 let Some(n) = serde_json::Number::from_f64(f) else {
                     return Err(LoadProblem::schema(
                         &pointer,
@@ -115,7 +138,7 @@ fn convert(
             items
                 .iter()
                 .enumerate()
-                .map(|(i, item)| convert(item, format!("{pointer}/{i}"), tree))
+                .map(|(i, item)| convert(item, text, format!("{pointer}/{i}"), tree))
                 .collect::<Result<_, _>>()?,
         ),
         YamlData::Mapping(map) => {
@@ -136,12 +159,29 @@ fn convert(
                 };
                 let child = format!("{pointer}/{}", pointer_segment(&key));
                 tree.keys.insert(child.clone(), position(&k.span.start));
-                let value = convert(v, child, tree)?;
+                let value = convert(v, text, child, tree)?;
                 out.insert(key, value);
             }
             Value::Object(out)
         }
-        YamlData::Tagged(_, inner) => return convert(inner, pointer, tree),
+        YamlData::Tagged(_, inner) => return convert(inner, text, pointer, tree),
         YamlData::Alias(_) | YamlData::BadValue => Value::Null,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integers_past_i64_max_are_read_exactly() {
+        let value = |text: &str| parse(text).unwrap().value["n"].clone();
+        assert_eq!(value("n: 18446744073709551615"), u64::MAX);
+        assert_eq!(value("n: 9223372036854775808"), 1u64 << 63);
+        assert_eq!(value("n: 9223372036854775807"), i64::MAX);
+        // Floats stay floats; past u64::MAX is a float too (and fails a u64 field).
+        assert!(value("n: 1.5e19").is_f64());
+        assert!(value("n: 18446744073709551616").is_f64());
+        assert!(value("n: 10000000000000000000.0").is_f64());
+    }
 }
