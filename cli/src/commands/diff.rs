@@ -203,22 +203,29 @@ fn load(spec: &str) -> Result<PolicySet, String> {
     };
     git(&["rev-parse", "--git-dir"])
         .map_err(|_| format!("{spec}: the current directory is not in a git repository"))?;
-    let listing = git(&[
-        "ls-tree",
-        "-r",
-        "--name-only",
-        "--full-name",
-        rev,
-        "--",
-        rel,
-    ])?;
-    let names: Vec<String> = String::from_utf8_lossy(&listing)
-        .lines()
-        .map(str::to_owned)
-        .collect();
-    if names.is_empty() {
-        return Err(format!("{spec}: no such path at {rev}"));
-    }
+    // `(type, repository path)` of what `path` names at `rev` (a directory's entries when it
+    // ends with `/`).
+    let entries = |path: &str| -> Result<Vec<(String, String)>, String> {
+        let listing = git(&["ls-tree", "--full-name", rev, "--", path])?;
+        Ok(String::from_utf8_lossy(&listing)
+            .lines()
+            .filter_map(|line| {
+                let (meta, name) = line.split_once('\t')?;
+                Some((meta.split_whitespace().nth(1)?.to_owned(), name.to_owned()))
+            })
+            .collect())
+    };
+    let rel = rel.trim_end_matches('/');
+    let names: Vec<String> = match entries(rel)?.as_slice() {
+        [] => return Err(format!("{spec}: no such path at {rev}")),
+        [(kind, name)] if kind == "blob" => vec![name.clone()],
+        // A directory: its own files, one level, as for a directory on disk.
+        _ => entries(&format!("{rel}/"))?
+            .into_iter()
+            .filter(|(kind, _)| kind == "blob")
+            .map(|(_, name)| name)
+            .collect(),
+    };
     let mut set = PolicySet::new();
     for name in names
         .iter()

@@ -251,6 +251,31 @@ fn a_git_revision_is_compared_with_the_working_copy() {
         ],
     );
     assert_usage_error(&out, "nosuchrev");
+
+    // A directory at a revision reads its own files, one level, like a directory on disk: a
+    // file in a subdirectory is not part of the set on either side.
+    std::fs::create_dir(repo.path().join("policies/old")).unwrap();
+    std::fs::copy(
+        case("more-attempts", "old"),
+        repo.path().join("policies/old/archived.yaml"),
+    )
+    .unwrap();
+    git(repo.path(), &["add", "."]);
+    git(repo.path(), &["commit", "-q", "-m", "second"]);
+    for old in ["HEAD:policies", "HEAD:policies/"] {
+        let out = recourse_in(
+            repo.path(),
+            &["policy", "diff", "--format", "json", old, "policies"],
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{old}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(json["changes"], serde_json::json!([]), "{old}: {json}");
+    }
 }
 
 /// docs/diff.md shows the real output of `testdata/diff/more-attempts`.
