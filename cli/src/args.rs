@@ -215,6 +215,30 @@ impl TailEvent {
     }
 }
 
+/// Which calls `tail` asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub(crate) enum TailCalls {
+    /// Every call.
+    #[default]
+    All,
+    /// All but a first attempt that succeeded on its own: retries, hedges, budget denials,
+    /// failures.
+    Interesting,
+    /// Failed calls only.
+    Failed,
+}
+
+impl TailCalls {
+    /// The wire name.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            TailCalls::All => "all",
+            TailCalls::Interesting => "interesting",
+            TailCalls::Failed => "failed",
+        }
+    }
+}
+
 /// `recourse tail`.
 #[derive(Debug, Args, Clone)]
 pub(crate) struct TailArgs {
@@ -247,6 +271,9 @@ pub(crate) struct TailArgs {
     /// Most calls per second each service sends (it caps the value; 500 when absent).
     #[arg(long, value_name = "N")]
     pub(crate) max_rate: Option<u32>,
+    /// Which calls the services send; the counters (stats) count every call either way.
+    #[arg(long, value_enum, default_value_t = TailCalls::All)]
+    pub(crate) calls: TailCalls,
     /// A token for services on TCP that require one (or RECOURSE_TAIL_TOKEN).
     #[arg(long)]
     pub(crate) token: Option<String>,

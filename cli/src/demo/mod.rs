@@ -8,7 +8,7 @@ use std::sync::Arc;
 use recourse_engine::export::{Endpoint, ExportConfig, ExportServer};
 use recourse_engine::{Executor, PolicySet};
 
-use crate::args::{DemoArgs, TailArgs, TailEvent, TailOutput};
+use crate::args::{DemoArgs, TailArgs, TailCalls, TailEvent, TailOutput};
 use crate::exit::Status;
 use crate::tail::Spec;
 use service::{Counting, Tally};
@@ -92,6 +92,7 @@ async fn demo(args: &DemoArgs, color: bool) -> Status {
         speed: 1.0,
         duration: args.duration,
         max_rate: None,
+        calls: TailCalls::All,
         token: None,
     };
     let status = crate::tail::tail(tail, color, vec![Spec::Unix(path)]).await;

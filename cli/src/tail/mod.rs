@@ -102,7 +102,13 @@ pub(crate) async fn tail(args: TailArgs, color: bool, extra: Vec<Spec>) -> Statu
             .token
             .clone()
             .or_else(|| std::env::var("RECOURSE_TAIL_TOKEN").ok());
-        let sub = target::subscribe_line(&args.keys, &events, args.max_rate, token.as_deref());
+        let sub = target::subscribe_line(
+            &args.keys,
+            &events,
+            args.max_rate,
+            args.calls,
+            token.as_deref(),
+        );
         names = specs.iter().map(Spec::label).collect();
         for (i, spec) in specs.iter().enumerate() {
             tokio::spawn(target::follow(i, spec.clone(), sub.clone(), tx.clone()));

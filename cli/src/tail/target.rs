@@ -8,6 +8,8 @@ use recourse_engine::export::wire::{self, Hello, Message};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 
+use crate::args::TailCalls;
+
 /// What the readers hand to the consumer (line printer or TUI), in arrival order per target.
 #[derive(Debug)]
 pub(crate) enum Feed {
@@ -233,11 +235,12 @@ async fn read_line<R: AsyncRead + Unpin>(
     Ok(true)
 }
 
-/// The `subscribe` line for these keys, message types and rate.
+/// The `subscribe` line for these keys, message types, rate and calls.
 pub(crate) fn subscribe_line(
     keys: &[String],
     events: &[&str],
     max_rate: Option<u32>,
+    calls: TailCalls,
     token: Option<&str>,
 ) -> Vec<u8> {
     let mut v = serde_json::json!({
@@ -249,6 +252,9 @@ pub(crate) fn subscribe_line(
     });
     if let Some(r) = max_rate {
         v["max_rate"] = r.into();
+    }
+    if calls != TailCalls::All {
+        v["calls"] = calls.name().into();
     }
     if let Some(t) = token {
         v["token"] = t.into();

@@ -91,19 +91,25 @@ fn json_output_holds_exactly_the_matching_calls_as_schema_valid_messages() {
         .unwrap();
     let server = rt.block_on(ExportServer::start(&exec)).unwrap();
     // No --target: the service is discovered in the socket directory.
-    let (child, _stderr) = tail_subscribed(
-        bin()
-            .args([
-                "tail",
-                "--output",
-                "json",
-                "--duration",
-                "2s",
-                "--key",
-                "payments.*",
-            ])
-            .env("RECOURSE_SOCKET_DIR", dir.path()),
-    );
+    let tail = |extra: &[&str]| {
+        tail_subscribed(
+            bin()
+                .args([
+                    "tail",
+                    "--output",
+                    "json",
+                    "--duration",
+                    "2s",
+                    "--key",
+                    "payments.*",
+                ])
+                .args(extra)
+                .env("RECOURSE_SOCKET_DIR", dir.path()),
+        )
+    };
+    let (child, _stderr) = tail(&[]);
+    // Beside it, one that asks for the interesting calls only (no first-try successes).
+    let (interesting, _stderr2) = tail(&["--calls", "interesting"]);
     let mut expected = Vec::new();
     rt.block_on(async {
         for i in 0..30u32 {
@@ -121,24 +127,34 @@ fn json_output_holds_exactly_the_matching_calls_as_schema_valid_messages() {
             }
         }
     });
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(0));
     let validator = schema();
-    let mut calls = Vec::new();
-    for line in String::from_utf8(out.stdout).unwrap().lines() {
-        let m: Value = serde_json::from_str(line).unwrap();
-        assert!(validator.is_valid(&m), "{m}");
-        assert_eq!(m["target"], format!("checkout-{}", std::process::id()));
-        if m["t"] == "call" {
-            let attempts = m["attempts"].as_array().unwrap().len();
-            calls.push((
-                m["key"].as_str().unwrap().to_owned(),
-                attempts,
-                m["outcome"] == "success",
-            ));
+    let calls_of = |child: Child| {
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        let mut calls = Vec::new();
+        for line in String::from_utf8(out.stdout).unwrap().lines() {
+            let m: Value = serde_json::from_str(line).unwrap();
+            assert!(validator.is_valid(&m), "{m}");
+            assert_eq!(m["target"], format!("checkout-{}", std::process::id()));
+            assert_ne!(m["t"], "gap", "{m}");
+            if m["t"] == "call" {
+                let attempts = m["attempts"].as_array().unwrap().len();
+                calls.push((
+                    m["key"].as_str().unwrap().to_owned(),
+                    attempts,
+                    m["outcome"] == "success",
+                ));
+            }
         }
-    }
-    assert_eq!(calls, expected);
+        calls
+    };
+    assert_eq!(calls_of(child), expected);
+    let retried_or_failed: Vec<_> = expected
+        .into_iter()
+        .filter(|&(_, attempts, ok)| attempts > 1 || !ok)
+        .collect();
+    assert_eq!(retried_or_failed.len(), 14); // of 20 payments calls, 6 succeed at once
+    assert_eq!(calls_of(interesting), retried_or_failed);
     drop(server);
 }
 

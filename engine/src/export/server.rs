@@ -25,7 +25,7 @@ use super::{ExportConfig, ExportError};
 use crate::Executor;
 use crate::hedge::SUB;
 use crate::key::Key;
-use crate::observe::Timeline;
+use crate::observe::{CallSummary, Timeline};
 
 /// The longest line a client may send.
 const MAX_CLIENT_LINE: usize = 64 * 1024;
@@ -340,7 +340,43 @@ struct Subscription {
     filter: Option<KeyFilter>,
     events: u8,
     max_rate: u32,
+    calls: Calls,
     version: u64,
+}
+
+/// Which calls a subscription sends (its `calls` field).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Calls {
+    All,
+    /// All but a first attempt that succeeded on its own.
+    Interesting,
+    Failed,
+}
+
+impl Calls {
+    fn parse(value: Option<&str>) -> Calls {
+        match value {
+            Some("interesting") => Calls::Interesting,
+            Some("failed") => Calls::Failed,
+            _ => Calls::All,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Calls::All => "all",
+            Calls::Interesting => "interesting",
+            Calls::Failed => "failed",
+        }
+    }
+
+    fn admits(self, s: &CallSummary) -> bool {
+        match self {
+            Calls::All => true,
+            Calls::Interesting => !s.is_routine(),
+            Calls::Failed => !s.succeeded,
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -416,6 +452,12 @@ impl Client {
             .or_insert_with(|| filter.matches(key.as_str()))
     }
 
+    /// Whether the subscription asked for calls like this one (checked before the rate cap:
+    /// a call left out by request is neither sent nor counted as lost).
+    fn shows(&self, summary: &CallSummary) -> bool {
+        lock(&self.sub).calls.admits(summary)
+    }
+
     /// Takes one token of the subscription's rate.
     fn admit(&self, route: &mut Route) -> bool {
         let rate = f64::from(lock(&self.sub).max_rate);
@@ -477,11 +519,13 @@ impl Shared {
             .max_rate
             .unwrap_or(self.config.default_max_rate)
             .clamp(1, self.config.max_rate_cap);
+        let calls = Calls::parse(s.calls.as_deref());
         {
             let mut sub = lock(&client.sub);
             sub.filter = Some(filter.clone());
             sub.events = events;
             sub.max_rate = max_rate;
+            sub.calls = calls;
             sub.version += 1;
         }
         let matched: Vec<String> = self
@@ -495,7 +539,7 @@ impl Shared {
         self.hub.set_filter(client.id, Some(filter));
         let frame = Frame::control(
             "subscribed",
-            json!({ "matched": matched, "max_rate": max_rate }),
+            json!({ "matched": matched, "max_rate": max_rate, "calls": calls.as_str() }),
             &self.now(),
         );
         client.push(frame, self.limits());
@@ -507,9 +551,13 @@ impl Shared {
             timeline.attempts.iter_mut().for_each(|a| a.error = None);
         }
         let mut body: Option<Arc<[u8]>> = None;
+        let summary = timeline.summary();
         for c in self.clients.load().iter() {
             let mut route = lock(&c.route);
-            if !c.wants(&timeline.key, CALL, &mut route) || !c.admit(&mut route) {
+            if !c.wants(&timeline.key, CALL, &mut route)
+                || !c.shows(&summary)
+                || !c.admit(&mut route)
+            {
                 continue;
             }
             drop(route);
@@ -660,6 +708,7 @@ where
             filter: None,
             events: ALL_EVENTS,
             max_rate: shared.config.default_max_rate,
+            calls: Calls::All,
             version: 0,
         }),
         route: Mutex::default(),

@@ -106,6 +106,10 @@ pub struct Subscribe {
     /// Most `call` messages per second.
     #[serde(default)]
     pub max_rate: Option<u32>,
+    /// Which calls: `all` (default), `interesting` (all but a first attempt that succeeded on
+    /// its own) or `failed`. Unknown values mean `all`.
+    #[serde(default)]
+    pub calls: Option<String>,
     /// The token a protected server requires.
     #[serde(default)]
     pub token: Option<String>,
@@ -120,6 +124,9 @@ pub struct Subscribed {
     /// The rate cap in effect.
     #[serde(default)]
     pub max_rate: Option<u32>,
+    /// The calls sent (`all`, `interesting`, `failed`).
+    #[serde(default)]
+    pub calls: Option<String>,
     /// Common fields.
     #[serde(flatten)]
     pub common: Common,

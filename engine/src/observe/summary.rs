@@ -17,6 +17,8 @@
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CallSummary {
+    /// The call succeeded.
+    pub succeeded: bool,
     /// Attempts that ran (budget denials excluded), hedges included.
     pub attempts: u32,
     /// Primary attempts after the first that ran.
@@ -43,7 +45,10 @@ impl CallSummary {
     /// Counts `attempts` (in completion order) of a call that `succeeded` or not; the winner
     /// is the last successful attempt.
     pub(crate) fn of(succeeded: bool, attempts: impl IntoIterator<Item = AttemptFacts>) -> Self {
-        let mut s = CallSummary::default();
+        let mut s = CallSummary {
+            succeeded,
+            ..CallSummary::default()
+        };
         let mut winner = None;
         for a in attempts {
             if !a.budget_allowed {
@@ -65,6 +70,14 @@ impl CallSummary {
             s.hedge_won = is_hedge;
         }
         s
+    }
+}
+
+impl CallSummary {
+    /// A first attempt that succeeded on its own: no retry, no hedge, no budget denial (what
+    /// `recourse tail --calls interesting` leaves out).
+    pub fn is_routine(&self) -> bool {
+        self.succeeded && self.attempts == 1 && self.budget_denied == 0
     }
 }
 
@@ -95,6 +108,7 @@ mod tests {
             ],
         );
         let want = CallSummary {
+            succeeded: true,
             attempts: 3,
             retries: 1,
             hedges: 1,
@@ -103,13 +117,19 @@ mod tests {
             hedge_won: true,
         };
         assert_eq!(s, want);
+        assert!(!s.is_routine());
     }
 
     #[test]
     fn a_failed_call_has_no_winner() {
         let s = CallSummary::of(false, [a(0, false, true, true)]);
         assert!(!s.first_try_success && !s.hedge_won);
+        assert!(!s.is_routine());
         let s = CallSummary::of(true, [a(0, false, true, true)]);
         assert!(s.first_try_success && !s.hedge_won);
+        assert!(s.is_routine());
+        // A denied hedge makes a first-try success worth a look.
+        let s = CallSummary::of(true, [a(0, true, false, false), a(0, false, true, true)]);
+        assert!(s.first_try_success && !s.is_routine());
     }
 }

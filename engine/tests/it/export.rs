@@ -385,6 +385,74 @@ async fn the_rate_cap_limits_calls_and_reports_the_rest() {
     assert_eq!(calls + limited, 100);
 }
 
+/// `(key, attempts)` of each call a client receives, up to the first call of `last`; a `gap`
+/// fails the test.
+async fn calls_until(c: &mut Client, last: &str) -> Vec<(String, usize)> {
+    let mut out = Vec::new();
+    loop {
+        let m = c.next().await;
+        assert_ne!(m["t"], "gap", "left out by request is not lost: {m}");
+        if m["t"] == "call" {
+            let attempts = m["attempts"].as_array().unwrap().len();
+            out.push((m["key"].as_str().unwrap().to_owned(), attempts));
+            if m["key"] == last {
+                return out;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_can_ask_for_interesting_or_failed_calls_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let exec = exporting(ExportConfig::new("svc").socket_path(socket(&dir)));
+    let _server = ExportServer::start(&exec).await.unwrap();
+    let mut interesting = Client::connect(&socket(&dir)).await;
+    let mut failed = Client::connect(&socket(&dir)).await;
+    let sub = interesting
+        .subscribe(json!({"t": "subscribe", "calls": "interesting"}))
+        .await;
+    assert_eq!(sub["calls"], "interesting");
+    let sub = failed
+        .subscribe(json!({"t": "subscribe", "calls": "failed", "events": ["call"]}))
+        .await;
+    assert_eq!(sub["calls"], "failed");
+
+    ok_call(&exec, "payments.Charge"); // routine: first attempt, alone
+    let mut left = 1;
+    let r = exec
+        .call("payments.Charge", |_| {
+            left -= 1;
+            let fail = left >= 0;
+            async move { if fail { Err(E(1)) } else { Ok(()) } }
+        })
+        .await;
+    assert!(r.is_ok()); // a success after a retry: interesting
+    let r = ready_now(exec.call("inventory.Get", |_| async { Err::<(), _>(E(2)) }));
+    assert!(r.is_err()); // a failure
+
+    assert_eq!(
+        calls_until(&mut interesting, "inventory.Get").await,
+        [
+            ("payments.Charge".to_owned(), 2),
+            ("inventory.Get".to_owned(), 1)
+        ]
+    );
+    assert_eq!(
+        calls_until(&mut failed, "inventory.Get").await,
+        [("inventory.Get".to_owned(), 1)]
+    );
+    // The counters still count every call.
+    let stats = loop {
+        let m = interesting.next_of("stats").await;
+        if m["keys"]["inventory.Get"]["calls"] == 1 {
+            break m;
+        }
+    };
+    assert_eq!(stats["keys"]["payments.Charge"]["calls"], 2);
+    assert_eq!(stats["keys"]["payments.Charge"]["first_try_successes"], 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn breaker_changes_are_streamed() {
     let dir = tempfile::tempdir().unwrap();
