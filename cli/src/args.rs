@@ -229,6 +229,16 @@ pub(crate) enum TailCalls {
 }
 
 impl TailCalls {
+    /// Whether a call is one of these (services filter before sending; tail filters again,
+    /// for recordings and older services).
+    pub(crate) fn shows(self, call: &recourse_engine::export::wire::CallEvent) -> bool {
+        match self {
+            TailCalls::All => true,
+            TailCalls::Interesting => !call.summary().is_routine(),
+            TailCalls::Failed => !call.ok(),
+        }
+    }
+
     /// The wire name.
     pub(crate) fn name(self) -> &'static str {
         match self {

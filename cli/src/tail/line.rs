@@ -9,7 +9,7 @@ use recourse_engine::export::wire::{CallEvent, CircuitEvent, Message};
 
 use super::target::{Feed, with_target};
 use super::{Consumer, Step};
-use crate::args::TailEvent;
+use crate::args::{TailCalls, TailEvent};
 
 /// How calls and changes are printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +23,7 @@ pub(crate) struct Lines {
     mode: LineMode,
     events: BTreeSet<&'static str>,
     filter: KeyFilter,
+    calls: TailCalls,
     out: BufWriter<std::io::Stdout>,
     broken: bool,
 }
@@ -34,9 +35,16 @@ impl Lines {
             mode,
             events,
             filter,
+            calls: TailCalls::All,
             out: BufWriter::with_capacity(64 * 1024, std::io::stdout()),
             broken: false,
         }
+    }
+
+    /// Prints only these calls.
+    pub(crate) fn calls(mut self, calls: TailCalls) -> Lines {
+        self.calls = calls;
+        self
     }
 
     fn emit(&mut self, bytes: &[u8]) {
@@ -58,7 +66,11 @@ impl Consumer for Lines {
             }
             Feed::Line { target, raw, msg } => {
                 let wanted = match &**msg {
-                    Message::Call(c) => self.events.contains("call") && self.filter.matches(&c.key),
+                    Message::Call(c) => {
+                        self.events.contains("call")
+                            && self.filter.matches(&c.key)
+                            && self.calls.shows(c)
+                    }
                     Message::Circuit(c) => {
                         self.events.contains("circuit") && self.filter.matches(&c.key)
                     }

@@ -19,7 +19,7 @@ pub(crate) use line::{clock_of, human_us, target_colour};
 pub(crate) use replay::parse_ts_micros;
 pub(crate) use target::{Feed, Spec};
 
-use crate::args::{TailArgs, TailOutput};
+use crate::args::{TailArgs, TailCalls, TailOutput};
 use crate::exit::Status;
 use line::{LineMode, Lines};
 use record::Recording;
@@ -143,12 +143,16 @@ pub(crate) async fn tail(args: TailArgs, color: bool, extra: Vec<Spec>) -> Statu
     let filter = KeyFilter::new(&args.keys);
     let status = match output {
         TailOutput::Tui => {
-            let title = if args.keys.is_empty() {
+            let mut title = if args.keys.is_empty() {
                 "*".to_owned()
             } else {
                 args.keys.join(",")
             };
-            crate::tui::run(rx, early, &mut session, deadline, filter, title).await
+            // The log shows only what was asked for: say so where the operator looks.
+            if args.calls != TailCalls::All {
+                title.push_str(&format!(" ({} calls)", args.calls.name()));
+            }
+            crate::tui::run(rx, early, &mut session, deadline, filter, title, args.calls).await
         }
         TailOutput::Text | TailOutput::Json => {
             let mode = if output == TailOutput::Json {
@@ -157,7 +161,7 @@ pub(crate) async fn tail(args: TailArgs, color: bool, extra: Vec<Spec>) -> Statu
                 let on = color && std::io::stdout().is_terminal();
                 LineMode::Text { color: on }
             };
-            let mut lines = Lines::new(mode, &args.events, filter);
+            let mut lines = Lines::new(mode, &args.events, filter).calls(args.calls);
             drive(rx, early, &mut session, &mut lines, deadline).await
         }
     };

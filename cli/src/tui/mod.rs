@@ -13,6 +13,7 @@ use futures_util::StreamExt;
 use recourse_engine::export::KeyFilter;
 use tokio::sync::mpsc;
 
+use crate::args::TailCalls;
 use crate::exit::Status;
 use crate::tail::{Feed, Session};
 use state::App;
@@ -30,8 +31,10 @@ pub(crate) async fn run(
     deadline: Option<tokio::time::Instant>,
     keep: KeyFilter,
     title: String,
+    calls: TailCalls,
 ) -> Status {
     let mut app = App::new(title, keep);
+    app.calls = calls;
     let now = Instant::now();
     for f in &early {
         if let Err(e) = session.absorb(f) {

@@ -10,6 +10,7 @@ use recourse_engine::export::wire::{CallEvent, CircuitEvent, Histogram, KeyStats
 use rustc_hash::FxHashMap;
 
 use super::keymap::{self, Action, Scope};
+use crate::args::TailCalls;
 use crate::exit::Status;
 use crate::tail::{Feed, parse_ts_micros};
 
@@ -155,6 +156,8 @@ pub(crate) struct Losses {
 pub(crate) struct App {
     pub(crate) title: String,
     pub(crate) keep: KeyFilter,
+    /// The calls the log shows (every call is counted).
+    pub(crate) calls: TailCalls,
     pub(crate) targets: Vec<Target>,
     pub(crate) keys: BTreeMap<String, KeyAgg>,
     pub(crate) events: VecDeque<Event>,
@@ -183,6 +186,7 @@ impl App {
         App {
             title: title.into(),
             keep,
+            calls: TailCalls::All,
             targets: Vec::new(),
             keys: BTreeMap::new(),
             events: VecDeque::new(),
@@ -326,7 +330,9 @@ impl App {
             *agg.reasons.entry(c.reason.clone()).or_default() += 1;
         }
         agg.latency_seen.record(c.duration_us);
-        self.push(target, EventKind::Call(Box::new(c.clone())));
+        if self.calls.shows(c) {
+            self.push(target, EventKind::Call(Box::new(c.clone())));
+        }
     }
 
     fn push(&mut self, target: usize, kind: EventKind) {

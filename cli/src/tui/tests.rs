@@ -381,3 +381,43 @@ fn notices_leave_the_footer_after_a_few_seconds() {
     app.tick(now);
     assert_eq!(app.status, None);
 }
+
+#[test]
+fn the_log_shows_only_the_calls_asked_for_and_the_keys_count_them_all() {
+    use super::state::EventKind;
+    use crate::args::TailCalls;
+    let calls_in_log = |app: &App| -> Vec<wire::CallEvent> {
+        app.events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::Call(c) => Some((**c).clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    let all = app();
+    let ingest = |calls: TailCalls| {
+        let mut app = App::new("*", KeyFilter::default());
+        app.calls = calls;
+        let now = Instant::now();
+        for f in feeds(RECORDING) {
+            app.ingest(&f, now);
+        }
+        app
+    };
+    let failed = ingest(TailCalls::Failed);
+    let interesting = ingest(TailCalls::Interesting);
+    let every = calls_in_log(&all);
+    let want_failed: Vec<_> = every.iter().filter(|c| !c.ok()).cloned().collect();
+    let want_interesting: Vec<_> = every
+        .iter()
+        .filter(|c| !c.summary().is_routine())
+        .cloned()
+        .collect();
+    assert!(!want_failed.is_empty() && want_interesting.len() > want_failed.len());
+    assert!(want_interesting.len() < every.len());
+    assert_eq!(calls_in_log(&failed), want_failed);
+    assert_eq!(calls_in_log(&interesting), want_interesting);
+    // The keys table is the same: every call counts.
+    assert_eq!(format!("{:?}", failed.rows()), format!("{:?}", all.rows()));
+}

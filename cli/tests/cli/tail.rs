@@ -180,6 +180,25 @@ fn text_output_is_one_line_per_call_and_notices_go_to_stderr() {
 }
 
 #[test]
+fn a_replay_shows_only_the_calls_asked_for() {
+    let out = replay_demo()
+        .args(["--output", "text", "--calls", "failed"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let calls: Vec<&str> = stdout.lines().filter(|l| !l.contains("CIRCUIT")).collect();
+    let recorded = std::fs::read_to_string("../testdata/events/demo.ndjson").unwrap();
+    let failures = recorded
+        .lines()
+        .filter(|l| l.contains(r#""t":"call""#) && l.contains(r#""outcome":"failure""#))
+        .count();
+    assert!(failures > 0);
+    assert_eq!(calls.len(), failures, "{stdout}");
+    assert!(calls.iter().all(|l| l.contains("FAIL")), "{stdout}");
+}
+
+#[test]
 fn a_recording_replays_to_the_same_messages() {
     let dir = tempfile::tempdir().unwrap();
     let copy = dir.path().join("copy.ndjson");
