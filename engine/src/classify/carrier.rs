@@ -132,7 +132,7 @@ impl HttpStatusError {
     /// ```
     /// use recourse_engine::classify::{HttpCarrier, HttpStatusError};
     /// let e = HttpStatusError::new(503, "POST").idempotent(true);
-    /// assert_eq!(e.idempotent(), Some(true));
+    /// assert_eq!(HttpCarrier::idempotent(&e), Some(true));
     /// ```
     pub fn idempotent(mut self, yes: bool) -> HttpStatusError {
         self.idempotent = Some(yes);
