@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use recourse_engine::export::wire::CallFilter;
 
 /// Policy-driven resilience for Rust services: lint call-site keys, validate and simulate
 /// policies, tail live services.
@@ -215,40 +217,6 @@ impl TailEvent {
     }
 }
 
-/// Which calls `tail` asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
-pub(crate) enum TailCalls {
-    /// Every call.
-    #[default]
-    All,
-    /// All but a first attempt that succeeded on its own: retries, hedges, budget denials,
-    /// failures.
-    Interesting,
-    /// Failed calls only.
-    Failed,
-}
-
-impl TailCalls {
-    /// Whether a call is one of these (services filter before sending; tail filters again,
-    /// for recordings and older services).
-    pub(crate) fn shows(self, call: &recourse_engine::export::wire::CallEvent) -> bool {
-        match self {
-            TailCalls::All => true,
-            TailCalls::Interesting => !call.summary().is_routine(),
-            TailCalls::Failed => !call.ok(),
-        }
-    }
-
-    /// The wire name.
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            TailCalls::All => "all",
-            TailCalls::Interesting => "interesting",
-            TailCalls::Failed => "failed",
-        }
-    }
-}
-
 /// `recourse tail`.
 #[derive(Debug, Args, Clone)]
 pub(crate) struct TailArgs {
@@ -282,8 +250,8 @@ pub(crate) struct TailArgs {
     #[arg(long, value_name = "N")]
     pub(crate) max_rate: Option<u32>,
     /// Which calls the services send; the counters (stats) count every call either way.
-    #[arg(long, value_enum, default_value_t = TailCalls::All)]
-    pub(crate) calls: TailCalls,
+    #[arg(long, value_name = "WHICH", default_value_t, value_parser = call_filter())]
+    pub(crate) calls: CallFilter,
     /// A token for services on TCP that require one (or RECOURSE_TAIL_TOKEN).
     #[arg(long)]
     pub(crate) token: Option<String>,
@@ -298,6 +266,13 @@ pub(crate) struct DemoArgs {
     /// Stop after this long (`30s`, `5m`); the TUI runs until `q` otherwise.
     #[arg(long, value_name = "D", value_parser = parse_duration)]
     pub(crate) duration: Option<std::time::Duration>,
+}
+
+/// `--calls`: the engine's filter names, each with its help line.
+fn call_filter() -> impl TypedValueParser<Value = CallFilter> {
+    let names = CallFilter::EVERY.map(|c| PossibleValue::new(c.as_str()).help(c.describe()));
+    // The names were checked against the same list, so the parse cannot miss.
+    PossibleValuesParser::new(names).map(|name| name.parse().unwrap_or_default())
 }
 
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {

@@ -8,9 +8,10 @@ use std::sync::Arc;
 use recourse_engine::export::{Endpoint, ExportConfig, ExportServer};
 use recourse_engine::{Executor, PolicySet};
 
-use crate::args::{DemoArgs, TailArgs, TailCalls, TailEvent, TailOutput};
+use crate::args::{DemoArgs, TailArgs, TailEvent, TailOutput};
 use crate::exit::Status;
 use crate::tail::Spec;
+use recourse_engine::export::wire::CallFilter;
 use service::{Counting, Tally};
 
 /// Runs the demo on its own runtime.
@@ -92,7 +93,7 @@ async fn demo(args: &DemoArgs, color: bool) -> Status {
         speed: 1.0,
         duration: args.duration,
         max_rate: None,
-        calls: TailCalls::All,
+        calls: CallFilter::All,
         token: None,
     };
     let status = crate::tail::tail(tail, color, vec![Spec::Unix(path)]).await;

@@ -9,7 +9,8 @@ use recourse_engine::export::wire::{CallEvent, CircuitEvent, Message};
 
 use super::target::{Feed, with_target};
 use super::{Consumer, Step};
-use crate::args::{TailCalls, TailEvent};
+use crate::args::TailEvent;
+use recourse_engine::export::wire::CallFilter;
 
 /// How calls and changes are printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,7 +24,7 @@ pub(crate) struct Lines {
     mode: LineMode,
     events: BTreeSet<&'static str>,
     filter: KeyFilter,
-    calls: TailCalls,
+    calls: CallFilter,
     out: BufWriter<std::io::Stdout>,
     broken: bool,
 }
@@ -35,14 +36,14 @@ impl Lines {
             mode,
             events,
             filter,
-            calls: TailCalls::All,
+            calls: CallFilter::All,
             out: BufWriter::with_capacity(64 * 1024, std::io::stdout()),
             broken: false,
         }
     }
 
     /// Prints only these calls.
-    pub(crate) fn calls(mut self, calls: TailCalls) -> Lines {
+    pub(crate) fn calls(mut self, calls: CallFilter) -> Lines {
         self.calls = calls;
         self
     }
@@ -69,7 +70,7 @@ impl Consumer for Lines {
                     Message::Call(c) => {
                         self.events.contains("call")
                             && self.filter.matches(&c.key)
-                            && self.calls.shows(c)
+                            && self.calls.admits(&c.summary())
                     }
                     Message::Circuit(c) => {
                         self.events.contains("circuit") && self.filter.matches(&c.key)

@@ -19,10 +19,11 @@ pub(crate) use line::{clock_of, human_us, target_colour};
 pub(crate) use replay::parse_ts_micros;
 pub(crate) use target::{Feed, Spec};
 
-use crate::args::{TailArgs, TailCalls, TailOutput};
+use crate::args::{TailArgs, TailOutput};
 use crate::exit::Status;
 use line::{LineMode, Lines};
 use record::Recording;
+use recourse_engine::export::wire::CallFilter;
 
 /// What a consumer says after a feed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,8 +150,8 @@ pub(crate) async fn tail(args: TailArgs, color: bool, extra: Vec<Spec>) -> Statu
                 args.keys.join(",")
             };
             // The log shows only what was asked for: say so where the operator looks.
-            if args.calls != TailCalls::All {
-                title.push_str(&format!(" ({} calls)", args.calls.name()));
+            if args.calls != CallFilter::All {
+                title.push_str(&format!(" ({} calls)", args.calls.as_str()));
             }
             crate::tui::run(rx, early, &mut session, deadline, filter, title, args.calls).await
         }

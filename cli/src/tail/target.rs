@@ -8,7 +8,7 @@ use recourse_engine::export::wire::{self, Hello, Message};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 
-use crate::args::TailCalls;
+use recourse_engine::export::wire::CallFilter;
 
 /// What the readers hand to the consumer (line printer or TUI), in arrival order per target.
 #[derive(Debug)]
@@ -240,7 +240,7 @@ pub(crate) fn subscribe_line(
     keys: &[String],
     events: &[&str],
     max_rate: Option<u32>,
-    calls: TailCalls,
+    calls: CallFilter,
     token: Option<&str>,
 ) -> Vec<u8> {
     let mut v = serde_json::json!({
@@ -253,8 +253,8 @@ pub(crate) fn subscribe_line(
     if let Some(r) = max_rate {
         v["max_rate"] = r.into();
     }
-    if calls != TailCalls::All {
-        v["calls"] = calls.name().into();
+    if calls != CallFilter::All {
+        v["calls"] = calls.as_str().into();
     }
     if let Some(t) = token {
         v["token"] = t.into();

@@ -13,9 +13,9 @@ use futures_util::StreamExt;
 use recourse_engine::export::KeyFilter;
 use tokio::sync::mpsc;
 
-use crate::args::TailCalls;
 use crate::exit::Status;
 use crate::tail::{Feed, Session};
+use recourse_engine::export::wire::CallFilter;
 use state::App;
 
 /// The shortest time between two frames.
@@ -31,7 +31,7 @@ pub(crate) async fn run(
     deadline: Option<tokio::time::Instant>,
     keep: KeyFilter,
     title: String,
-    calls: TailCalls,
+    calls: CallFilter,
 ) -> Status {
     let mut app = App::new(title, keep);
     app.calls = calls;

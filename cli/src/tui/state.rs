@@ -10,9 +10,9 @@ use recourse_engine::export::wire::{CallEvent, CircuitEvent, Histogram, KeyStats
 use rustc_hash::FxHashMap;
 
 use super::keymap::{self, Action, Scope};
-use crate::args::TailCalls;
 use crate::exit::Status;
 use crate::tail::{Feed, parse_ts_micros};
+use recourse_engine::export::wire::CallFilter;
 
 /// Calls (and breaker changes) kept for the event log.
 pub(crate) const RING: usize = 10_000;
@@ -157,7 +157,7 @@ pub(crate) struct App {
     pub(crate) title: String,
     pub(crate) keep: KeyFilter,
     /// The calls the log shows (every call is counted).
-    pub(crate) calls: TailCalls,
+    pub(crate) calls: CallFilter,
     pub(crate) targets: Vec<Target>,
     pub(crate) keys: BTreeMap<String, KeyAgg>,
     pub(crate) events: VecDeque<Event>,
@@ -186,7 +186,7 @@ impl App {
         App {
             title: title.into(),
             keep,
-            calls: TailCalls::All,
+            calls: CallFilter::All,
             targets: Vec::new(),
             keys: BTreeMap::new(),
             events: VecDeque::new(),
@@ -330,7 +330,7 @@ impl App {
             *agg.reasons.entry(c.reason.clone()).or_default() += 1;
         }
         agg.latency_seen.record(c.duration_us);
-        if self.calls.shows(c) {
+        if self.calls.admits(&c.summary()) {
             self.push(target, EventKind::Call(Box::new(c.clone())));
         }
     }

@@ -385,7 +385,7 @@ fn notices_leave_the_footer_after_a_few_seconds() {
 #[test]
 fn the_log_shows_only_the_calls_asked_for_and_the_keys_count_them_all() {
     use super::state::EventKind;
-    use crate::args::TailCalls;
+    use recourse_engine::export::wire::CallFilter;
     let calls_in_log = |app: &App| -> Vec<wire::CallEvent> {
         app.events
             .iter()
@@ -396,7 +396,7 @@ fn the_log_shows_only_the_calls_asked_for_and_the_keys_count_them_all() {
             .collect()
     };
     let all = app();
-    let ingest = |calls: TailCalls| {
+    let ingest = |calls: CallFilter| {
         let mut app = App::new("*", KeyFilter::default());
         app.calls = calls;
         let now = Instant::now();
@@ -405,8 +405,8 @@ fn the_log_shows_only_the_calls_asked_for_and_the_keys_count_them_all() {
         }
         app
     };
-    let failed = ingest(TailCalls::Failed);
-    let interesting = ingest(TailCalls::Interesting);
+    let failed = ingest(CallFilter::Failed);
+    let interesting = ingest(CallFilter::Interesting);
     let every = calls_in_log(&all);
     let want_failed: Vec<_> = every.iter().filter(|c| !c.ok()).cloned().collect();
     let want_interesting: Vec<_> = every

@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::filter::KeyFilter;
 use super::hub::{Hub, KeyCounters, SourceEvent};
-use super::wire::{self, Message, Subscribe};
+use super::wire::{self, CallFilter, Message, Subscribe};
 use super::{ExportConfig, ExportError};
 use crate::Executor;
 use crate::hedge::SUB;
@@ -340,43 +340,8 @@ struct Subscription {
     filter: Option<KeyFilter>,
     events: u8,
     max_rate: u32,
-    calls: Calls,
+    calls: CallFilter,
     version: u64,
-}
-
-/// Which calls a subscription sends (its `calls` field).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Calls {
-    All,
-    /// All but a first attempt that succeeded on its own.
-    Interesting,
-    Failed,
-}
-
-impl Calls {
-    fn parse(value: Option<&str>) -> Calls {
-        match value {
-            Some("interesting") => Calls::Interesting,
-            Some("failed") => Calls::Failed,
-            _ => Calls::All,
-        }
-    }
-
-    fn as_str(self) -> &'static str {
-        match self {
-            Calls::All => "all",
-            Calls::Interesting => "interesting",
-            Calls::Failed => "failed",
-        }
-    }
-
-    fn admits(self, s: &CallSummary) -> bool {
-        match self {
-            Calls::All => true,
-            Calls::Interesting => !s.is_routine(),
-            Calls::Failed => !s.succeeded,
-        }
-    }
 }
 
 #[derive(Debug, Default)]
@@ -519,7 +484,7 @@ impl Shared {
             .max_rate
             .unwrap_or(self.config.default_max_rate)
             .clamp(1, self.config.max_rate_cap);
-        let calls = Calls::parse(s.calls.as_deref());
+        let calls = CallFilter::from_wire(s.calls.as_deref());
         {
             let mut sub = lock(&client.sub);
             sub.filter = Some(filter.clone());
@@ -708,7 +673,7 @@ where
             filter: None,
             events: ALL_EVENTS,
             max_rate: shared.config.default_max_rate,
-            calls: Calls::All,
+            calls: CallFilter::All,
             version: 0,
         }),
         route: Mutex::default(),
