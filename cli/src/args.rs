@@ -130,6 +130,11 @@ pub(crate) enum PolicyCommand {
         /// Exit 1 when a change reaches this risk.
         #[arg(long, value_enum, default_value_t = FailOn::None)]
         fail_on: FailOn,
+        /// Rust sources to check removed policies against (repeatable): a removed policy that
+        /// code still calls is high risk. Scanned as `recourse lint` scans (recourse.toml
+        /// honoured).
+        #[arg(long = "source", value_name = "PATH")]
+        sources: Vec<PathBuf>,
     },
     /// Run the real engine on virtual time against scripted attempt outcomes.
     Simulate {

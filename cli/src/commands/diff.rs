@@ -1,13 +1,15 @@
 //! `recourse policy diff OLD NEW`: a semantic diff of two policy sets with risk notes.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use recourse_engine::policy::{
-    Change, ChangeKind, PolicySet, Risk, WorstCase, diff, format_duration,
+    Change, ChangeKind, PolicySet, Risk, WorstCase, diff, format_duration, mark_still_called,
 };
+use recourse_lints::scan_paths;
 use serde_json::json;
 
+use super::lint;
 use crate::args::{DiffFormat, FailOn};
 use crate::exit::Status;
 use crate::{diag, output};
@@ -15,6 +17,7 @@ use crate::{diag, output};
 pub(crate) fn run(
     old: &str,
     new: &str,
+    sources: &[PathBuf],
     format: DiffFormat,
     fail_on: FailOn,
     color: bool,
@@ -26,7 +29,34 @@ pub(crate) fn run(
             return Status::Usage;
         }
     };
-    let changes = diff(&old_set, &new_set);
+    let mut changes = diff(&old_set, &new_set);
+    let removed = changes
+        .iter()
+        .filter(|c| c.kind == ChangeKind::Removed)
+        .count();
+    if sources.is_empty() {
+        if removed > 0 && format == DiffFormat::Human {
+            diag::notice(&format!(
+                "{removed} removed {} not checked against code: pass --source <PATH> to rate one that code still calls as high risk",
+                if removed == 1 { "policy" } else { "policies" }
+            ));
+        }
+    } else if removed > 0 {
+        let report = match lint::config(None).and_then(|c| scan_paths(sources, &c, None)) {
+            Ok(r) => r,
+            Err(e) => {
+                diag::error(&e, color);
+                return Status::Usage;
+            }
+        };
+        let sites = report.keys.iter().map(|s| {
+            (
+                s.key.as_str(),
+                format!("{}:{}:{}", s.path, s.line, s.column),
+            )
+        });
+        mark_still_called(&mut changes, &old_set, sites);
+    }
     let count = |k: ChangeKind| changes.iter().filter(|c| c.kind == k).count();
     let highest = changes.iter().map(|c| c.risk).max();
     match format {

@@ -20,8 +20,10 @@ pub(crate) fn run(args: &LintArgs, color: bool) -> Status {
     }
 }
 
-fn config(args: &LintArgs) -> Result<Config, LintError> {
-    match &args.config {
+/// The lint configuration: `path`, else `recourse.toml` in the working directory, else the
+/// defaults (`policy diff --source` scans with the same one).
+pub(crate) fn config(path: Option<&Path>) -> Result<Config, LintError> {
+    match path {
         Some(path) => Config::from_file(path),
         None if Path::new("recourse.toml").is_file() => {
             Config::from_file(Path::new("recourse.toml"))
@@ -54,7 +56,7 @@ fn policy_keys(paths: &[PathBuf]) -> Result<Option<PolicyKeys>, LoadError> {
 }
 
 fn lint(args: &LintArgs, color: bool) -> Result<Status, LintError> {
-    let config = config(args)?;
+    let config = config(args.config.as_deref())?;
     let paths = if args.paths.is_empty() {
         vec![PathBuf::from(".")]
     } else {

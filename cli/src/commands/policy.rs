@@ -32,7 +32,8 @@ pub(crate) fn run(cmd: PolicyCommand, color: bool) -> Status {
             new,
             format,
             fail_on,
-        } => super::diff::run(&old, &new, format, fail_on, color),
+            sources,
+        } => super::diff::run(&old, &new, &sources, format, fail_on, color),
         PolicyCommand::Simulate {
             scenario,
             policies,

@@ -30,3 +30,8 @@ pub(crate) fn message(text: &str, color: bool) {
     let _ = handler(color).render_report(&mut out, &Plain(text.to_owned()));
     eprint!("{out}");
 }
+
+/// Prints a note that did not stop the command (stderr, so data on stdout stays clean).
+pub(crate) fn notice(text: &str) {
+    eprintln!("note: {text}");
+}

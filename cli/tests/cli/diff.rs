@@ -337,3 +337,111 @@ fn a_removed_key_is_judged_by_its_fallback() {
     assert!(notes.contains("fall back to `payments.*`"), "{notes}");
     assert!(notes.contains("circuit breaking disabled"), "{notes}");
 }
+
+/// With `--source`, a removed policy that code still calls is high risk and the note says
+/// where; one nobody calls stays medium. Without it, stderr says the check was not made.
+#[test]
+fn a_removed_policy_that_code_still_calls_is_high_risk() {
+    let dir =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/diff/removed-still-called");
+    let args = ["policy", "diff", "--format", "json", "old.yaml", "new.yaml"];
+    let risks = |out: &std::process::Output| -> Vec<(String, String, String)> {
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        json["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                let key = c["key"].as_str().unwrap().to_owned();
+                let risk = c["risk"].as_str().unwrap().to_owned();
+                (key, risk, c["notes"].to_string())
+            })
+            .collect()
+    };
+
+    let scanned = recourse_in(&dir, &[&args[..], &["--source", "src"]].concat());
+    assert_eq!(scanned.status.code(), Some(0));
+    let by_key = risks(&scanned);
+    let [
+        (export, export_risk, export_notes),
+        (fetch, fetch_risk, fetch_notes),
+        (orders, orders_risk, orders_notes),
+    ] = &by_key[..]
+    else {
+        panic!("three removed policies: {by_key:?}");
+    };
+    assert_eq!(
+        (export.as_str(), export_risk.as_str()),
+        ("legacy.Export", "medium")
+    );
+    assert!(!export_notes.contains("code still calls"), "{export_notes}");
+    assert_eq!(
+        (fetch.as_str(), fetch_risk.as_str()),
+        ("legacy.Fetch", "high")
+    );
+    assert!(
+        fetch_notes.contains("code still calls it: src/calls.rs:6:15 and 1 more place"),
+        "{fetch_notes}"
+    );
+    // orders.Create had no policy of its own: it used the removed glob.
+    assert_eq!(
+        (orders.as_str(), orders_risk.as_str()),
+        ("orders.*", "high")
+    );
+    assert!(orders_notes.contains("src/calls.rs:7:15"), "{orders_notes}");
+
+    let gated = recourse_in(
+        &dir,
+        &[
+            "policy",
+            "diff",
+            "old.yaml",
+            "new.yaml",
+            "--source",
+            "src",
+            "--fail-on",
+            "high",
+        ],
+    );
+    assert_eq!(gated.status.code(), Some(1));
+
+    let unscanned = recourse_in(&dir, &["policy", "diff", "old.yaml", "new.yaml"]);
+    assert_eq!(unscanned.status.code(), Some(0));
+    let note = String::from_utf8_lossy(&unscanned.stderr);
+    assert!(
+        note.contains("3 removed policies not checked against code: pass --source"),
+        "{note}"
+    );
+    let plain = risks(&recourse_in(&dir, &args));
+    assert!(
+        plain.iter().all(|(_, risk, _)| risk == "medium"),
+        "{plain:?}"
+    );
+
+    // docs/diff.md shows this run.
+    let human = recourse_in(
+        &dir,
+        &[
+            "--color", "never", "policy", "diff", "old.yaml", "new.yaml", "--source", "src",
+        ],
+    );
+    let shown = String::from_utf8(human.stdout).unwrap();
+    let doc = include_str!("../../../docs/diff.md");
+    assert!(
+        doc.contains(shown.trim_end()),
+        "docs/diff.md is out of date:\n{shown}"
+    );
+}
+
+#[test]
+fn a_source_path_that_does_not_exist_is_a_usage_error() {
+    let out = recourse(&[
+        "policy",
+        "diff",
+        &case("removed-still-called", "old"),
+        &case("removed-still-called", "new"),
+        "--source",
+        "no/such/dir",
+    ]);
+    assert_usage_error(&out, "no/such/dir");
+}

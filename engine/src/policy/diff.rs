@@ -129,6 +129,47 @@ fn fmt_us(us: Option<u64>) -> String {
     })
 }
 
+/// Raises each removed policy that code still calls to high risk (DESIGN.md §6.3) and says
+/// where it is called from.
+///
+/// `sites` are the keys call sites name, each with its location (`src/pay.rs:12:9`), as
+/// `recourse lint` finds them. A site uses a removed entry when its key resolved to that entry
+/// in `old`: `payments.Charge` itself, or `payments.*` for a key with no policy of its own.
+/// Returns how many removed policies are still called.
+pub fn mark_still_called<'a>(
+    changes: &mut [Change],
+    old: &PolicySet,
+    sites: impl IntoIterator<Item = (&'a str, String)>,
+) -> usize {
+    let mut callers: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut entries: BTreeMap<&str, Option<String>> = BTreeMap::new();
+    for (key, location) in sites {
+        let entry = entries
+            .entry(key)
+            .or_insert_with(|| old.resolve(&Key::parse(key)).entry);
+        if let Some(entry) = entry {
+            callers.entry(entry.clone()).or_default().push(location);
+        }
+    }
+    let mut marked = 0;
+    for change in changes.iter_mut().filter(|c| c.kind == ChangeKind::Removed) {
+        let Some(sites) = callers.get(&change.key) else {
+            continue;
+        };
+        marked += 1;
+        change.risk = Risk::High;
+        let more = match sites.len() {
+            1 => String::new(),
+            2 => " and 1 more place".to_owned(),
+            n => format!(" and {} more places", n - 1),
+        };
+        change
+            .notes
+            .push(format!("code still calls it: {}{more}", sites[0]));
+    }
+    marked
+}
+
 /// The changes from `old` to `new`, by key.
 pub fn diff(old: &PolicySet, new: &PolicySet) -> Vec<Change> {
     let keys: BTreeSet<String> = old
@@ -194,9 +235,7 @@ pub fn diff(old: &PolicySet, new: &PolicySet) -> Vec<Change> {
                 .map_or("the defaults".to_owned(), |e| format!("`{e}`"));
             raise(
                 Risk::Medium,
-                format!(
-                    "policy removed: calls with {key} fall back to {fallback}; `recourse lint --policies` shows who uses it"
-                ),
+                format!("policy removed: calls with {key} fall back to {fallback}"),
             );
         }
         // An added or removed key is compared with what its calls get without the entry (a

@@ -15,7 +15,9 @@ mod set;
 #[cfg(feature = "yaml")]
 mod yaml;
 
-pub use diff::{Change, ChangeKind, FieldChange, Risk, WorstCase, WorstCases, diff};
+pub use diff::{
+    Change, ChangeKind, FieldChange, Risk, WorstCase, WorstCases, diff, mark_still_called,
+};
 pub use document::{BudgetSpec, Document, Position, SourceTree, pointer_segment};
 pub use duration::{DurationError, FormatDuration, format_duration, parse_duration};
 pub use envelope::Envelope;
