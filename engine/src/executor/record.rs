@@ -8,7 +8,7 @@ use super::keyed::Compiled;
 use super::tap::Tap;
 use crate::circuit::Transition;
 use crate::classify::Attributes;
-use crate::clock::Clock;
+use crate::clock::{Clock, Timestamp};
 use crate::error::{Error, Reason};
 use crate::key::Key;
 use crate::observe::{AttemptRecord, CallOutcome, Observer, Timeline};
@@ -25,6 +25,9 @@ pub(crate) struct Recorder<'a> {
     out: Option<&'a mut Option<Box<Timeline>>>,
     /// A `recourse tail` client wants this call.
     tap: Option<Tap<'a>>,
+    /// The end of the attempt recorded last, while nothing has been awaited since: a call
+    /// that ends then ends at that reading (one clock read fewer; see [`Recorder::waited`]).
+    last_end: Option<Timestamp>,
     done: bool,
 }
 
@@ -46,6 +49,7 @@ impl<'a> Recorder<'a> {
             timeline,
             out,
             tap,
+            last_end: None,
             done: false,
         }
     }
@@ -53,6 +57,20 @@ impl<'a> Recorder<'a> {
     #[inline]
     pub(crate) fn on(&self) -> bool {
         self.timeline.is_some()
+    }
+
+    /// When the timeline opened (the call's start), if one is recorded: a call that reaches
+    /// its first attempt without awaiting anything reuses this reading.
+    #[inline]
+    pub(crate) fn opened_at(&self) -> Option<Timestamp> {
+        self.timeline.as_ref().map(|tl| tl.start)
+    }
+
+    /// The call awaited something (a backoff, a hedged group) since the last attempt was
+    /// recorded: its end must be read afresh.
+    #[inline]
+    pub(crate) fn waited(&mut self) {
+        self.last_end = None;
     }
 
     pub(crate) fn observer(&self) -> Option<&'a dyn Observer> {
@@ -111,6 +129,7 @@ impl<'a> Recorder<'a> {
             if let Some(o) = self.observer {
                 o.on_attempt(self.key, &record);
             }
+            self.last_end = Some(record.end);
             tl.attempts.push(record);
         }
     }
@@ -143,7 +162,7 @@ impl<'a> Recorder<'a> {
         result: &Result<T, Error<E>>,
         outcome: CallOutcome,
     ) {
-        tl.end = self.clock.now();
+        tl.end = self.last_end.take().unwrap_or_else(|| self.clock.now());
         tl.outcome = outcome;
         match result {
             Ok(_) => tl.reason = Reason::SUCCESS,

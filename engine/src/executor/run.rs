@@ -426,6 +426,7 @@ where
     let mut rec = Recorder::new(key, clock, inner.observer.as_deref(), timeline, tap);
 
     let current = snapshot.filter(|c| c.generation == inner.provider.generation());
+    let mut fetched = false;
     let resolved = match current {
         Some(c) => Ok(CompiledRef::Borrowed(c)),
         None => match state.current(inner) {
@@ -434,6 +435,7 @@ where
                 // A provider may need to fetch first (bounded by its own timeout).
                 if let Some(prepare) = inner.provider.prepare(key) {
                     prepare.await;
+                    fetched = true;
                 }
                 state.compiled(inner)
             }
@@ -505,9 +507,13 @@ where
 
     // The clock is read once per attempt, and only when something needs it (a deadline, the
     // timeline, a budget, the latency tracker); the first attempt shares the reading that
-    // armed the overall deadline.
+    // armed the overall deadline, which is the timeline's opening one when a timeline is
+    // recorded and no policy had to be fetched.
     let reads_clock = compiled.reads_clock || rec.on();
-    let mut now = reads_clock.then(|| clock.now());
+    let mut now = match rec.opened_at() {
+        Some(opened) if !fetched => Some(opened),
+        _ => reads_clock.then(|| clock.now()),
+    };
     let deadline = compiled.overall_timeout.zip(now).map(|(d, n)| n.plus(d));
     let mut base = compiled.backoff.initial;
     let mut slept = Duration::ZERO;
@@ -583,7 +589,9 @@ where
                 primary_started: started,
                 started_at: now.unwrap_or_else(|| clock.now()),
             };
-            match run_group(group, &mut rec, &mut op).await {
+            let end = run_group(group, &mut rec, &mut op).await;
+            rec.waited();
+            match end {
                 GroupEnd::Verdict(output, verdict) => (output, verdict),
                 GroupEnd::Canceled => {
                     let err = Error::Canceled { last: last_err };
@@ -662,8 +670,10 @@ where
                     return done(&mut rec, &mut circuit, clock, Err(err), Nothing);
                 }
             };
-            if let Some(tracker) = tracker {
-                tracker.record(clock.now().since(attempt_start));
+            // One reading ends the attempt for the tracker and the timeline alike.
+            let ended = (tracker.is_some() || rec.on()).then(|| clock.now());
+            if let (Some(tracker), Some(ended)) = (tracker, ended) {
+                tracker.record(ended.since(attempt_start));
             }
             // A value under a classifier that calls every value a success, on a call nobody
             // records: nothing to classify or record.
@@ -707,7 +717,7 @@ where
                     executed_record(&output, &verdict, fallback_from, budget_reason.clone());
                 r.attempt = attempt;
                 r.start = started;
-                r.end = clock.now();
+                r.end = ended.unwrap_or_else(|| clock.now());
                 r.backoff = slept;
                 r
             });
@@ -756,6 +766,7 @@ where
             return done(&mut rec, &mut circuit, clock, Err(err), Failure);
         }
         last_err = output.into_error();
+        rec.waited();
         if !wait.is_zero()
             && let Race::Canceled = race(clock.sleep(wait), None, clock, cancel).await
         {

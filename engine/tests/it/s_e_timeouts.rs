@@ -74,16 +74,16 @@ fn s033_canceled_during_sleep() {
     let (exec, vc) = with_policy(zero().max_attempts(3).backoff(ms(100), ms(250), 2.0));
     let token = CancellationToken::new();
     let calls = Calls::default();
-    let opts = CallOptions::cancel_on(token.clone());
+    let opts = CallOptions::cancel_on(token.clone()).traced();
     let clock = exec.clock().clone();
-    let res = run(&vc, async {
+    let (res, tl) = run(&vc, async {
         let call = exec.call_with("svc.op", &opts, always_fails(&calls));
         let canceller = async {
             clock.sleep(ms(50)).await;
             token.cancel();
             pending::<()>().await
         };
-        tokio::select! { (r, _) = call => r, _ = canceller => unreachable!() }
+        tokio::select! { r = call => r, _ = canceller => unreachable!() }
     });
     assert_eq!(calls.get(), 1);
     assert!(matches!(
@@ -94,6 +94,10 @@ fn s033_canceled_during_sleep() {
         vc.now().since(recourse_engine::clock::VIRTUAL_EPOCH),
         ms(50)
     );
+    // The call ends when it was cancelled, not when its last attempt ended.
+    let tl = tl.expect("traced");
+    assert_eq!(tl.attempts[0].end, tl.start);
+    assert_eq!(tl.duration(), ms(50));
 }
 
 #[test]
