@@ -18,10 +18,10 @@ pub struct Envelope {
 impl Envelope {
     /// The envelope of `policy` (normalized first).
     ///
-    /// The duration is an upper bound: every group lasts at most its hedges' launch delays plus
-    /// one per-attempt timeout each, every wait between groups is at most the larger of the
-    /// backoff and `max_retry_after` (a server may ask for that, unless the classifier is `always`), and the overall timeout caps
-    /// everything.
+    /// The duration is an upper bound: every group lasts at most until its last hedge's launch
+    /// plus one per-attempt timeout (see [`last_launch`]), every wait between groups is at most
+    /// the larger of the backoff and `max_retry_after` (a server may ask for that, unless the
+    /// classifier is `always`), and the overall timeout caps everything.
     pub fn of(policy: &Policy) -> Envelope {
         let p = policy.clone().normalize();
         let r = &p.retry;
@@ -35,10 +35,9 @@ impl Envelope {
         let per_attempt = r.timeout_per_attempt.filter(|d| !d.is_zero());
         let overall = r.overall_timeout.filter(|d| !d.is_zero());
         let delay = p.hedge.hedge_delay.unwrap_or_default();
+        let trigger = p.hedge.trigger_name.as_deref().unwrap_or("fixed_delay");
         let sum = per_attempt.map(|t| {
-            let group = t
-                .saturating_mul(1 + hedges)
-                .saturating_add(delay.saturating_mul(hedges));
+            let group = t.saturating_add(last_launch(trigger, hedges, delay, t));
             let mut total = group.saturating_mul(groups);
             let (initial, max) = (
                 r.initial_backoff.unwrap_or_default(),
@@ -66,5 +65,26 @@ impl Envelope {
             (None, s) => s,
         };
         Envelope { attempts, duration }
+    }
+}
+
+/// The latest a group's last hedge can launch, from the group's start, when each attempt times
+/// out after `per_attempt`.
+///
+/// A hedge launches only while an attempt of its group is still running (the group ends when
+/// every launched attempt has reported), and a running attempt started at most `per_attempt`
+/// ago: so no gap between launches exceeds `per_attempt`, whatever the trigger. The built-in
+/// triggers bound the gaps further: `fixed_delay` launches hedge `i` at `i × hedge_delay`; a
+/// percentile trigger launches the first hedge at the key's percentile (not known in review:
+/// bounded as above) and each further one `hedge_delay` after the previous. A trigger
+/// registered in code under another name is bounded as above.
+fn last_launch(trigger: &str, hedges: u32, delay: Duration, per_attempt: Duration) -> Duration {
+    let gap = delay.min(per_attempt);
+    match trigger {
+        "fixed_delay" => gap.saturating_mul(hedges),
+        "p50" | "p90" | "p95" | "p99" if hedges > 0 => {
+            per_attempt.saturating_add(gap.saturating_mul(hedges - 1))
+        }
+        _ => per_attempt.saturating_mul(hedges),
     }
 }

@@ -157,6 +157,7 @@ mod envelope {
                 proptest::option::of(1u64..2000),
             ),
             any::<bool>(),
+            prop_oneof![Just("fixed_delay"), Just("p50"), Just("p99")],
         )
             .prop_map(
                 |(
@@ -165,13 +166,16 @@ mod envelope {
                     jitter,
                     (per, overall),
                     always,
+                    trigger,
                 )| {
                     let mut p = Policy::default()
                         .max_attempts(attempts)
                         .backoff(ms(initial), ms(max), mult)
                         .jitter(jitter);
                     if hedges > 0 {
-                        p = p.hedging(hedges, ms(delay)).hedge_trigger("fixed_delay");
+                        p = p.hedging(hedges, ms(delay)).hedge_trigger(trigger);
+                        // Percentile triggers hedge from the second call on.
+                        p.hedge.min_samples = Some(1);
                     }
                     if always {
                         p = p.classifier("always");
@@ -195,6 +199,26 @@ mod envelope {
         }
     }
 
+    /// The bound is reached, not only respected: one 50 ms hedge under a 100 ms per-attempt
+    /// timeout, every attempt hanging, lasts exactly 150 ms (it was reported as 250 ms when
+    /// every hedge was charged a full timeout of its own).
+    #[test]
+    fn hanging_hedged_call_lasts_its_worst_case() {
+        let policy = Policy::default()
+            .max_attempts(1)
+            .hedging(1, ms(50))
+            .timeout_per_attempt(ms(100));
+        let envelope = Envelope::of(&policy);
+        assert_eq!(envelope.attempts, 2);
+        assert_eq!(envelope.duration, Some(ms(150)));
+        let (exec, vc) = with_policy(policy);
+        let calls = Calls::default();
+        let start = exec.clock().now();
+        let _ = vc.block_on(exec.call("svc.op", hangs(&calls)));
+        assert_eq!(calls.get(), 2);
+        assert_eq!(exec.clock().now().since(start), ms(150));
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(256))]
 
@@ -208,26 +232,32 @@ mod envelope {
             let bound = envelope.duration.expect("a per-attempt timeout bounds the call");
             let vc = VirtualClock::new();
             let exec = Executor::builder().policy("w.op", policy).clock(vc.clock()).seed(seed).build().unwrap();
-            let invoked = Arc::new(Mutex::new(0usize));
-            let (inv, clock) = (invoked.clone(), exec.clock().clone());
-            let start = exec.clock().now();
             let script = Arc::new(script);
-            let _ = vc.block_on(exec.call("w.op", move |_| {
-                let i = { let mut n = inv.lock().unwrap(); *n += 1; *n - 1 };
-                let (latency, step) = script[i % script.len()].clone();
-                let clock = clock.clone();
-                async move {
-                    clock.sleep(ms(latency)).await;
-                    match step {
-                        Step::Fail => Err::<(), _>(E(i as u32)),
-                        _ => std::future::pending().await,
+            let total = Arc::new(Mutex::new(0usize));
+            // Three calls in a row: percentile triggers have latency samples from the second.
+            for _ in 0..3 {
+                let invoked = Arc::new(Mutex::new(0usize));
+                let (inv, all, clock) = (invoked.clone(), total.clone(), exec.clock().clone());
+                let script = script.clone();
+                let start = exec.clock().now();
+                let _ = vc.block_on(exec.call("w.op", move |_| {
+                    *inv.lock().unwrap() += 1;
+                    let i = { let mut n = all.lock().unwrap(); *n += 1; *n - 1 };
+                    let (latency, step) = script[i % script.len()].clone();
+                    let clock = clock.clone();
+                    async move {
+                        clock.sleep(ms(latency)).await;
+                        match step {
+                            Step::Fail => Err::<(), _>(E(i as u32)),
+                            _ => std::future::pending().await,
+                        }
                     }
-                }
-            }));
-            let took = exec.clock().now().since(start);
-            let invoked = *invoked.lock().unwrap() as u32;
-            prop_assert!(invoked <= envelope.attempts, "{invoked} invocations, worst case {}", envelope.attempts);
-            prop_assert!(took <= bound, "took {took:?}, worst case {bound:?}");
+                }));
+                let took = exec.clock().now().since(start);
+                let invoked = *invoked.lock().unwrap() as u32;
+                prop_assert!(invoked <= envelope.attempts, "{invoked} invocations, worst case {}", envelope.attempts);
+                prop_assert!(took <= bound, "took {took:?}, worst case {bound:?}");
+            }
         }
     }
 }
