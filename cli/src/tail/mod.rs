@@ -23,7 +23,6 @@ use crate::args::{TailArgs, TailOutput};
 use crate::exit::Status;
 use line::{LineMode, Lines};
 use record::Recording;
-use recourse_engine::export::wire::CallFilter;
 
 /// What a consumer says after a feed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,15 +143,11 @@ pub(crate) async fn tail(args: TailArgs, color: bool, extra: Vec<Spec>) -> Statu
     let filter = KeyFilter::new(&args.keys);
     let status = match output {
         TailOutput::Tui => {
-            let mut title = if args.keys.is_empty() {
+            let title = if args.keys.is_empty() {
                 "*".to_owned()
             } else {
                 args.keys.join(",")
             };
-            // The log shows only what was asked for: say so where the operator looks.
-            if args.calls != CallFilter::All {
-                title.push_str(&format!(" ({} calls)", args.calls.as_str()));
-            }
             crate::tui::run(rx, early, &mut session, deadline, filter, title, args.calls).await
         }
         TailOutput::Text | TailOutput::Json => {

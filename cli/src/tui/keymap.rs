@@ -24,6 +24,7 @@ pub(crate) enum Action {
     Invert,
     NextFail,
     PrevFail,
+    Calls,
 }
 
 /// Where a binding applies.
@@ -211,6 +212,14 @@ pub(crate) const KEYMAP: &[Binding] = &[
         help: "previous failed call",
         scope: S::Lists,
         hint: None,
+    },
+    Binding {
+        label: "c",
+        keys: &[Char('c')],
+        action: A::Calls,
+        help: "calls in the log: all, interesting, failed",
+        scope: S::Lists,
+        hint: Some("c calls"),
     },
 ];
 

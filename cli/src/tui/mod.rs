@@ -34,7 +34,7 @@ pub(crate) async fn run(
     calls: CallFilter,
 ) -> Status {
     let mut app = App::new(title, keep);
-    app.calls = calls;
+    app.keep_calls(calls);
     let now = Instant::now();
     for f in &early {
         if let Err(e) = session.absorb(f) {

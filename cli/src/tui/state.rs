@@ -156,8 +156,10 @@ pub(crate) struct Losses {
 pub(crate) struct App {
     pub(crate) title: String,
     pub(crate) keep: KeyFilter,
-    /// The calls the log shows (every call is counted).
+    /// The calls the services send and the log keeps (every call is counted).
     pub(crate) calls: CallFilter,
+    /// The calls the log shows now, of those it keeps (`c` cycles).
+    pub(crate) shown: CallFilter,
     pub(crate) targets: Vec<Target>,
     pub(crate) keys: BTreeMap<String, KeyAgg>,
     pub(crate) events: VecDeque<Event>,
@@ -187,6 +189,7 @@ impl App {
             title: title.into(),
             keep,
             calls: CallFilter::All,
+            shown: CallFilter::All,
             targets: Vec::new(),
             keys: BTreeMap::new(),
             events: VecDeque::new(),
@@ -413,6 +416,12 @@ impl App {
             .iter()
             .filter(|e| e.id <= last)
             .filter(|e| scope.is_none_or(|k| e.key() == k))
+            .filter(|e| match &e.kind {
+                EventKind::Call(c) => {
+                    self.shown == CallFilter::All || self.shown.admits(&c.summary())
+                }
+                _ => true,
+            })
             .filter(|e| {
                 let target = self.targets.get(e.target).map_or("", |t| t.name.as_str());
                 matcher.passes(&[e.key(), target, e.reason()])
@@ -544,7 +553,27 @@ impl App {
             }
             Action::NextFail => self.seek_failure(true),
             Action::PrevFail => self.seek_failure(false),
+            Action::Calls => self.cycle_calls(),
         }
+    }
+
+    /// Keeps only the calls of `filter`, as the services were asked to send them.
+    pub(crate) fn keep_calls(&mut self, filter: CallFilter) {
+        self.calls = filter;
+        self.shown = filter;
+    }
+
+    /// The next narrower set of calls in the log, back to all that are kept after `failed`
+    /// (the log cannot show what the services were told not to send).
+    fn cycle_calls(&mut self) {
+        let kept = CallFilter::EVERY
+            .iter()
+            .position(|c| *c == self.calls)
+            .unwrap_or(0);
+        let choices = &CallFilter::EVERY[kept..];
+        let at = choices.iter().position(|c| *c == self.shown).unwrap_or(0);
+        self.shown = choices[(at + 1) % choices.len()];
+        self.say(format!("log: {} calls", self.shown));
     }
 
     fn on_keys(&self) -> bool {

@@ -6,6 +6,7 @@ use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style, Stylize};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row as TableRow, Table, Wrap};
+use recourse_engine::export::wire::CallFilter;
 
 use super::keymap::KEYMAP;
 use super::state::{App, Event, EventKind, Focus, Row, SORTS, View};
@@ -43,8 +44,12 @@ fn header_line(app: &App, width: u16) -> Paragraph<'static> {
     let mut spans = vec![
         " recourse tail ".bold().reversed(),
         format!("  keys: {}", app.title).into(),
-        format!("  targets {connected}/{}", app.targets.len()).into(),
     ];
+    // The log shows only some calls: say so where the operator looks.
+    if app.shown != CallFilter::All {
+        spans.push(format!("  calls: {}", app.shown).yellow());
+    }
+    spans.push(format!("  targets {connected}/{}", app.targets.len()).into());
     spans.push(match &app.frozen {
         Some(_) => format!("  FROZEN +{}", app.frozen_behind()).yellow().bold(),
         None if app.ended => "  ENDED".dim(),
