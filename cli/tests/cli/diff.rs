@@ -278,6 +278,15 @@ fn a_git_revision_is_compared_with_the_working_copy() {
     }
 }
 
+/// docs/diff.md shows `shown` verbatim.
+fn assert_documented(shown: &str) {
+    let doc = include_str!("../../../docs/diff.md");
+    assert!(
+        doc.contains(shown.trim_end()),
+        "docs/diff.md is out of date:\n{shown}"
+    );
+}
+
 /// docs/diff.md shows the real output of `testdata/diff/more-attempts`.
 #[test]
 fn the_documented_example_is_real_output() {
@@ -286,11 +295,7 @@ fn the_documented_example_is_real_output() {
         &case("more-attempts", "old"),
         &case("more-attempts", "new"),
     );
-    let doc = include_str!("../../../docs/diff.md");
-    assert!(
-        doc.contains(shown.trim_end()),
-        "docs/diff.md is out of date:\n{shown}"
-    );
+    assert_documented(&shown);
 }
 
 #[test]
@@ -426,11 +431,7 @@ fn a_removed_policy_that_code_still_calls_is_high_risk() {
         ],
     );
     let shown = String::from_utf8(human.stdout).unwrap();
-    let doc = include_str!("../../../docs/diff.md");
-    assert!(
-        doc.contains(shown.trim_end()),
-        "docs/diff.md is out of date:\n{shown}"
-    );
+    assert_documented(&shown);
 }
 
 #[test]
