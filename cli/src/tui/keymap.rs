@@ -214,12 +214,12 @@ pub(crate) const KEYMAP: &[Binding] = &[
         hint: None,
     },
     Binding {
-        label: "c",
-        keys: &[Char('c')],
+        label: "v",
+        keys: &[Char('v')],
         action: A::Calls,
         help: "calls in the log: all, interesting, failed",
         scope: S::Lists,
-        hint: Some("c calls"),
+        hint: Some("v calls"),
     },
 ];
 

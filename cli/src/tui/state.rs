@@ -158,7 +158,7 @@ pub(crate) struct App {
     pub(crate) keep: KeyFilter,
     /// The calls the services send and the log keeps (every call is counted).
     pub(crate) calls: CallFilter,
-    /// The calls the log shows now, of those it keeps (`c` cycles).
+    /// The calls the log shows now, of those it keeps (`v` cycles).
     pub(crate) shown: CallFilter,
     pub(crate) targets: Vec<Target>,
     pub(crate) keys: BTreeMap<String, KeyAgg>,

@@ -422,11 +422,11 @@ fn the_log_shows_only_the_calls_asked_for_and_the_keys_count_them_all() {
     assert_eq!(format!("{:?}", failed.rows()), format!("{:?}", all.rows()));
 }
 
-/// `c` narrows the log to interesting calls, then failed ones, then back; the header says
+/// `v` narrows the log to interesting calls, then failed ones, then back; the header says
 /// which, and the keys table still counts every call. A log that keeps only some calls (the
 /// services were asked for fewer) cycles among what it keeps.
 #[test]
-fn c_cycles_the_calls_the_log_shows() {
+fn v_cycles_the_calls_the_log_shows() {
     use super::state::EventKind;
     use recourse_engine::export::wire::CallFilter;
     let shown = |app: &App| -> Vec<bool> {
@@ -444,13 +444,13 @@ fn c_cycles_the_calls_the_log_shows() {
     assert!(every.contains(&true) && every.contains(&false));
     assert!(!screen(&app, 120, 30).contains("calls: "));
 
-    press(&mut app, KeyCode::Char('c'));
+    press(&mut app, KeyCode::Char('v'));
     assert_eq!(app.shown, CallFilter::Interesting);
     let interesting = shown(&app);
     assert!(interesting.len() < every.len() && interesting.contains(&false));
     assert!(screen(&app, 120, 30).contains("calls: interesting"));
 
-    press(&mut app, KeyCode::Char('c'));
+    press(&mut app, KeyCode::Char('v'));
     assert_eq!(app.shown, CallFilter::Failed);
     let failed = shown(&app);
     assert_eq!(failed, vec![false; every.iter().filter(|ok| !**ok).count()]);
@@ -461,15 +461,15 @@ fn c_cycles_the_calls_the_log_shows() {
         "the keys count every call"
     );
 
-    press(&mut app, KeyCode::Char('c'));
+    press(&mut app, KeyCode::Char('v'));
     assert_eq!(app.shown, CallFilter::All);
     assert_eq!(shown(&app), every);
 
     let mut kept = App::new("*", KeyFilter::default());
     kept.keep_calls(CallFilter::Interesting);
-    press(&mut kept, KeyCode::Char('c'));
+    press(&mut kept, KeyCode::Char('v'));
     assert_eq!(kept.shown, CallFilter::Failed);
-    press(&mut kept, KeyCode::Char('c'));
+    press(&mut kept, KeyCode::Char('v'));
     assert_eq!(
         kept.shown,
         CallFilter::Interesting,
