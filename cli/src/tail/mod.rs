@@ -16,13 +16,13 @@ use recourse_engine::export::wire::Message;
 use tokio::sync::mpsc;
 
 pub(crate) use line::{clock_of, human_us, target_colour};
+pub(crate) use record::Recording;
 pub(crate) use replay::parse_ts_micros;
-pub(crate) use target::{Feed, Spec};
+pub(crate) use target::{Feed, Spec, with_target};
 
 use crate::args::{TailArgs, TailOutput};
 use crate::exit::Status;
 use line::{LineMode, Lines};
-use record::Recording;
 
 /// What a consumer says after a feed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

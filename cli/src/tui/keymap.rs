@@ -25,6 +25,7 @@ pub(crate) enum Action {
     NextFail,
     PrevFail,
     Calls,
+    Save,
 }
 
 /// Where a binding applies.
@@ -220,6 +221,14 @@ pub(crate) const KEYMAP: &[Binding] = &[
         help: "calls in the log: all, interesting, failed",
         scope: S::Lists,
         hint: Some("v calls"),
+    },
+    Binding {
+        label: "Ctrl-s",
+        keys: &[Ctrl('s')],
+        action: A::Save,
+        help: "save the event log as NDJSON (recourse tail --replay reads it)",
+        scope: S::Global,
+        hint: None,
     },
 ];
 

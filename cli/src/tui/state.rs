@@ -2,6 +2,7 @@
 //! terminal.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -11,7 +12,8 @@ use rustc_hash::FxHashMap;
 
 use super::keymap::{self, Action, Scope};
 use crate::exit::Status;
-use crate::tail::{Feed, parse_ts_micros};
+use crate::tail::{Feed, Recording, parse_ts_micros, with_target};
+use recourse_engine::clock::Timestamp;
 use recourse_engine::export::wire::CallFilter;
 
 /// Calls (and breaker changes) kept for the event log.
@@ -89,6 +91,8 @@ pub(crate) struct Event {
     pub(crate) id: u64,
     pub(crate) target: usize,
     pub(crate) kind: EventKind,
+    /// The line as the service sent it, for `Ctrl-s` (unknown fields kept).
+    pub(crate) raw: Box<[u8]>,
 }
 
 /// What a log line shows.
@@ -160,6 +164,8 @@ pub(crate) struct App {
     pub(crate) calls: CallFilter,
     /// The calls the log shows now, of those it keeps (`v` cycles).
     pub(crate) shown: CallFilter,
+    /// Where `Ctrl-s` writes the event log.
+    pub(crate) save_dir: PathBuf,
     pub(crate) targets: Vec<Target>,
     pub(crate) keys: BTreeMap<String, KeyAgg>,
     pub(crate) events: VecDeque<Event>,
@@ -190,6 +196,7 @@ impl App {
             keep,
             calls: CallFilter::All,
             shown: CallFilter::All,
+            save_dir: PathBuf::from("."),
             targets: Vec::new(),
             keys: BTreeMap::new(),
             events: VecDeque::new(),
@@ -262,21 +269,21 @@ impl App {
                 self.ended = true;
                 self.say("end of the recording");
             }
-            Feed::Line { target, msg, .. } => {
+            Feed::Line { target, msg, raw } => {
                 let t = self.target(*target);
                 t.last_seen = Some(now);
                 t.stale = false;
-                self.message(*target, msg);
+                self.message(*target, msg, raw);
             }
         }
     }
 
-    fn message(&mut self, target: usize, msg: &Message) {
+    fn message(&mut self, target: usize, msg: &Message, raw: &[u8]) {
         match msg {
-            Message::Call(c) if self.keep.matches(&c.key) => self.call(target, c),
+            Message::Call(c) if self.keep.matches(&c.key) => self.call(target, c, raw),
             Message::Circuit(c) if self.keep.matches(&c.key) => {
                 self.keys.entry(c.key.clone()).or_default().circuit = Some(c.to.clone());
-                self.push(target, EventKind::Circuit(c.clone()));
+                self.push(target, EventKind::Circuit(c.clone()), raw);
             }
             Message::Stats(s) => {
                 let ts = s
@@ -317,7 +324,7 @@ impl App {
         }
     }
 
-    fn call(&mut self, target: usize, c: &CallEvent) {
+    fn call(&mut self, target: usize, c: &CallEvent, raw: &[u8]) {
         let agg = self.keys.entry(c.key.clone()).or_default();
         let sum = c.summary();
         let s = &mut agg.seen;
@@ -334,14 +341,20 @@ impl App {
         }
         agg.latency_seen.record(c.duration_us);
         if self.calls.admits(&c.summary()) {
-            self.push(target, EventKind::Call(Box::new(c.clone())));
+            self.push(target, EventKind::Call(Box::new(c.clone())), raw);
         }
     }
 
-    fn push(&mut self, target: usize, kind: EventKind) {
+    fn push(&mut self, target: usize, kind: EventKind, raw: &[u8]) {
         let id = self.next_id;
         self.next_id += 1;
-        self.events.push_back(Event { id, target, kind });
+        let raw = raw.into();
+        self.events.push_back(Event {
+            id,
+            target,
+            kind,
+            raw,
+        });
         if self.events.len() > RING {
             self.events.pop_front();
         }
@@ -554,6 +567,51 @@ impl App {
             Action::NextFail => self.seek_failure(true),
             Action::PrevFail => self.seek_failure(false),
             Action::Calls => self.cycle_calls(),
+            Action::Save => self.save(),
+        }
+    }
+
+    /// Writes the event log (every call and breaker change it holds, as the services sent
+    /// them, each with its `target`) to a new file in `save_dir`, in the `--record` format so
+    /// `recourse tail --replay` plays it back. The file appears whole or not at all.
+    fn save(&mut self) {
+        let stamp = Timestamp::from_nanos(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() * 1_000_000_000),
+        )
+        .to_rfc3339();
+        // 2026-11-28T23:30:12.000000Z -> 2026-11-28T23-30-12Z: no ':' in file names.
+        let stamp = format!("{}Z", stamp.get(..19).unwrap_or(&stamp).replace(':', "-"));
+        // A second save within the same second gets its own file.
+        let path = (1..)
+            .map(|n| match n {
+                1 => format!("recourse-tail-{stamp}.ndjson"),
+                n => format!("recourse-tail-{stamp}-{n}.ndjson"),
+            })
+            .map(|name| self.save_dir.join(name))
+            .find(|p| !p.exists())
+            .unwrap_or_default();
+        let written = Recording::create(&path).and_then(|mut out| {
+            for e in &self.events {
+                let name = self.targets.get(e.target).map_or("", |t| t.name.as_str());
+                let mut line = with_target(&e.raw, name);
+                if line.last() != Some(&b'\n') {
+                    line.push(b'\n');
+                }
+                out.write(&line)?;
+            }
+            out.finish()
+        });
+        match written {
+            Ok(path) => {
+                let n = self.events.len();
+                self.say(format!(
+                    "saved {n} events to {} (recourse tail --replay plays it)",
+                    path.display()
+                ));
+            }
+            Err(e) => self.say(format!("not saved: {e}")),
         }
     }
 
