@@ -26,6 +26,7 @@ pub(crate) enum Action {
     PrevFail,
     Calls,
     Save,
+    Copy,
 }
 
 /// Where a binding applies.
@@ -221,6 +222,14 @@ pub(crate) const KEYMAP: &[Binding] = &[
         help: "calls in the log: all, interesting, failed",
         scope: S::Lists,
         hint: Some("v calls"),
+    },
+    Binding {
+        label: "c",
+        keys: &[Char('c')],
+        action: A::Copy,
+        help: "copy the selected call as JSON (terminal clipboard)",
+        scope: S::Lists,
+        hint: None,
     },
     Binding {
         label: "Ctrl-s",

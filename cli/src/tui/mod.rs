@@ -6,6 +6,7 @@ mod keymap;
 pub(crate) mod state;
 pub(crate) mod view;
 
+use std::io::Write as _;
 use std::time::{Duration, Instant};
 
 use crossterm::event::{Event as TermEvent, EventStream, KeyEventKind};
@@ -64,6 +65,10 @@ pub(crate) async fn run(
             ev = input.next() => match ev {
                 Some(Ok(TermEvent::Key(k))) if k.kind == KeyEventKind::Press => {
                     app.key(k);
+                    if let Some(text) = app.clipboard.take() {
+                        let mut out = std::io::stdout();
+                        let _ = out.write_all(osc52(&text).as_bytes()).and_then(|()| out.flush());
+                    }
                     dirty = true;
                 }
                 Some(Ok(TermEvent::Resize(..))) => dirty = true,
@@ -111,6 +116,16 @@ pub(crate) async fn run(
     };
     ratatui::restore();
     status
+}
+
+/// The OSC 52 sequence that asks the terminal to put `text` on the system clipboard
+/// (xterm, kitty, WezTerm, iTerm2, Windows Terminal; tmux with `set-clipboard on`).
+pub(crate) fn osc52(text: &str) -> String {
+    use base64::Engine as _;
+    format!(
+        "\x1b]52;c;{}\x07",
+        base64::engine::general_purpose::STANDARD.encode(text)
+    )
 }
 
 fn fail(e: &str) -> Status {

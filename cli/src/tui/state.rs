@@ -166,6 +166,8 @@ pub(crate) struct App {
     pub(crate) shown: CallFilter,
     /// Where `Ctrl-s` writes the event log.
     pub(crate) save_dir: PathBuf,
+    /// Text `c` copied, for the loop to hand to the terminal's clipboard.
+    pub(crate) clipboard: Option<String>,
     pub(crate) targets: Vec<Target>,
     pub(crate) keys: BTreeMap<String, KeyAgg>,
     pub(crate) events: VecDeque<Event>,
@@ -197,6 +199,7 @@ impl App {
             calls: CallFilter::All,
             shown: CallFilter::All,
             save_dir: PathBuf::from("."),
+            clipboard: None,
             targets: Vec::new(),
             keys: BTreeMap::new(),
             events: VecDeque::new(),
@@ -568,7 +571,35 @@ impl App {
             Action::PrevFail => self.seek_failure(false),
             Action::Calls => self.cycle_calls(),
             Action::Save => self.save(),
+            Action::Copy => self.copy(),
         }
+    }
+
+    /// Puts the selected call (or breaker change), as the service sent it and with its
+    /// `target`, on the clipboard.
+    fn copy(&mut self) {
+        let chosen = match self.shown_call() {
+            Some(e) => Some(e),
+            None if self.on_keys() => None,
+            None => {
+                let visible = self.visible();
+                self.selected(&visible)
+                    .and_then(|i| visible.get(i).copied())
+            }
+        };
+        let Some(e) = chosen else {
+            self.say("nothing to copy: select a call (Tab moves to the events)");
+            return;
+        };
+        let name = self.targets.get(e.target).map_or("", |t| t.name.as_str());
+        let line = with_target(&e.raw, name);
+        let text = String::from_utf8_lossy(line.trim_ascii_end()).into_owned();
+        let what = match e.kind {
+            EventKind::Call(_) => "the call",
+            EventKind::Circuit(_) => "the breaker change",
+        };
+        self.clipboard = Some(text);
+        self.say(format!("copied {what} as JSON to the terminal's clipboard"));
     }
 
     /// Writes the event log (every call and breaker change it holds, as the services sent

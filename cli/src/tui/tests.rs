@@ -527,3 +527,42 @@ fn a_failed_save_says_why() {
     assert!(status.starts_with("not saved: "), "{status}");
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
+
+/// `c` copies the selected event's line, with its target; on the keys table it says how to
+/// select one instead.
+#[test]
+fn c_copies_the_selected_call_with_its_target() {
+    let mut app = app();
+    press(&mut app, KeyCode::Char('c'));
+    assert_eq!(app.clipboard, None);
+    assert!(
+        app.status
+            .as_deref()
+            .unwrap_or_default()
+            .starts_with("nothing to copy")
+    );
+
+    press(&mut app, KeyCode::Tab);
+    press(&mut app, KeyCode::Char('E'));
+    press(&mut app, KeyCode::Char('c'));
+    let copied = app.clipboard.take().expect("copied");
+    let v: serde_json::Value = serde_json::from_str(&copied).unwrap();
+    assert_eq!(v["t"], "call");
+    assert_ne!(
+        v["outcome"], "success",
+        "E selected a failed call: {copied}"
+    );
+    assert_eq!(v["target"], app.targets[0].name.as_str());
+    assert_eq!(
+        super::osc52(&copied),
+        format!("\x1b]52;c;{}\x07", {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD.encode(&copied)
+        })
+    );
+}
+
+#[test]
+fn osc52_encodes_the_text_in_base64() {
+    assert_eq!(super::osc52("hi"), "\x1b]52;c;aGk=\x07");
+}

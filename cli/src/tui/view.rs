@@ -2,7 +2,7 @@
 //! panes from the bottom; nothing is drawn for rows that are not visible.
 
 use ratatui::Frame;
-use ratatui::layout::{Alignment, Constraint, Layout, Rect};
+use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style, Stylize};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row as TableRow, Table, Wrap};
@@ -632,25 +632,20 @@ fn waterfall(frame: &mut Frame<'_>, app: &App, area: Rect) {
 
 fn help(frame: &mut Frame<'_>, area: Rect) {
     let width = area.width.min(86);
-    let height = (KEYMAP.len() as u16 + 4).min(area.height);
+    let height = (KEYMAP.len() as u16 + 2).min(area.height);
     let popup = Rect::new(
         area.x + (area.width - width) / 2,
         area.y + (area.height - height) / 2,
         width,
         height,
     );
-    let mut lines: Vec<Line<'_>> = KEYMAP
+    let lines: Vec<Line<'_>> = KEYMAP
         .iter()
         .map(|b| Line::from(vec![format!(" {:<14}", b.label).bold(), Span::raw(b.help)]))
         .collect();
-    lines.push(
-        Line::from(" ? or Esc closes this help")
-            .dim()
-            .alignment(Alignment::Center),
-    );
+    // The way out sits in the bottom border, so it shows even when the rows fill the screen.
+    let block = bordered(" keys ".into(), true)
+        .title_bottom(Line::from(" ? or Esc closes this help ").dim().centered());
     frame.render_widget(Clear, popup);
-    frame.render_widget(
-        Paragraph::new(lines).block(bordered(" keys ".into(), true)),
-        popup,
-    );
+    frame.render_widget(Paragraph::new(lines).block(block), popup);
 }

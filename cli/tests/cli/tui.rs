@@ -78,6 +78,16 @@ impl Tmux {
         }
     }
 
+    /// Runs a tmux command against this server; its stdout.
+    fn tmux(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .args(["-L", &self.socket])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     fn screen(&self) -> String {
         let out = Command::new("tmux")
             .args(["-L", &self.socket, "capture-pane", "-p", "-t", "t"])
@@ -161,6 +171,51 @@ fn filter_drill_down_waterfall_back_and_quit() {
     t.keys(&["?"]);
     t.wait("the help", |s| s.contains("this help"));
     t.keys(&["q", "q"]);
+    t.exited(0);
+}
+
+/// `c` puts the selected call on the clipboard through OSC 52 (tmux keeps it as a paste
+/// buffer) and `Ctrl-s` saves the log in the working directory, ready for `--replay`.
+#[test]
+fn c_copies_a_call_and_ctrl_s_saves_the_log() {
+    if !have_tmux() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let t = Tmux::start(
+        "copy",
+        &format!("cd {} && {}", dir.path().display(), replay_command()),
+    );
+    t.tmux(&["set-option", "-s", "set-clipboard", "on"]);
+    t.wait("the keys", |s| s.contains("Keys (4)"));
+    t.keys(&["c"]);
+    t.wait("the hint", |s| s.contains("nothing to copy"));
+    t.keys(&["Tab", "c"]);
+    t.wait("the copy", |s| s.contains("copied the call as JSON"));
+    let copied = t.tmux(&["show-buffer"]);
+    let call: serde_json::Value = serde_json::from_str(copied.trim()).expect("a JSON line");
+    assert_eq!(call["t"], "call", "{copied}");
+    assert!(
+        call["target"].is_string() && call["key"].is_string(),
+        "{copied}"
+    );
+
+    t.keys(&["C-s"]);
+    t.wait("the save", |s| {
+        s.contains("saved ") && s.contains(" events to ")
+    });
+    let saved: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(saved.len(), 1, "{saved:?}");
+    let text = std::fs::read_to_string(&saved[0]).unwrap();
+    assert!(text.lines().count() > 10, "{text}");
+    assert!(
+        text.contains(copied.trim()),
+        "the copied call is in the saved log"
+    );
+    t.keys(&["q"]);
     t.exited(0);
 }
 
