@@ -27,6 +27,8 @@ pub(crate) enum Action {
     Calls,
     Save,
     Copy,
+    Longer,
+    Shorter,
 }
 
 /// Where a binding applies.
@@ -200,10 +202,10 @@ pub(crate) const KEYMAP: &[Binding] = &[
         hint: None,
     },
     Binding {
-        label: "e",
+        label: "e, E",
         keys: &[Char('e')],
         action: A::NextFail,
-        help: "next failed call",
+        help: "next / previous failed call",
         scope: S::Lists,
         hint: Some("e/E failures"),
     },
@@ -211,7 +213,8 @@ pub(crate) const KEYMAP: &[Binding] = &[
         label: "E",
         keys: &[Char('E')],
         action: A::PrevFail,
-        help: "previous failed call",
+        // Listed with `e`.
+        help: "",
         scope: S::Lists,
         hint: None,
     },
@@ -222,6 +225,23 @@ pub(crate) const KEYMAP: &[Binding] = &[
         help: "calls in the log: all, interesting, failed",
         scope: S::Lists,
         hint: Some("v calls"),
+    },
+    Binding {
+        label: "z, Z",
+        keys: &[Char('z')],
+        action: A::Longer,
+        help: "rates over a longer / shorter window: 10s, 1m, 5m, 15m",
+        scope: S::Global,
+        hint: None,
+    },
+    Binding {
+        label: "Z",
+        keys: &[Char('Z')],
+        action: A::Shorter,
+        // Listed with `z`.
+        help: "",
+        scope: S::Global,
+        hint: None,
     },
     Binding {
         label: "c",

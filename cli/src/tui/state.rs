@@ -20,6 +20,12 @@ use recourse_engine::export::wire::CallFilter;
 pub(crate) const RING: usize = 10_000;
 /// `stats` snapshots kept per key and target: rates are over the last 10 intervals.
 const WINDOW: usize = 11;
+/// The windows `z`/`Z` choose between, in seconds; the first is the default.
+pub(crate) const WINDOWS: [(i64, &str); 4] = [(10, "10s"), (60, "1m"), (300, "5m"), (900, "15m")];
+/// One `stats` snapshot is kept per this many microseconds for the longer windows.
+const COARSE_US: i64 = 10_000_000;
+/// Coarse snapshots kept: the longest window, plus one.
+const COARSE: usize = 91;
 /// Points of a key's sparkline.
 const SPARK: usize = 60;
 /// A target that sent nothing for this long is stale.
@@ -39,6 +45,8 @@ pub(crate) struct Target {
 #[derive(Debug, Default)]
 struct Series {
     snaps: VecDeque<(i64, KeyStats)>,
+    /// One snapshot per `COARSE_US`, for the windows past the recent one.
+    coarse: VecDeque<(i64, KeyStats)>,
     spark: VecDeque<u64>,
 }
 
@@ -179,6 +187,8 @@ pub(crate) struct App {
     pub(crate) filter: String,
     pub(crate) frozen: Option<Frozen>,
     pub(crate) sort: usize,
+    /// The window of the keys table's rates and ratios, an index into `WINDOWS` (`z`/`Z`).
+    pub(crate) window: usize,
     pub(crate) descending: bool,
     pub(crate) focus: Focus,
     pub(crate) key_sel: usize,
@@ -211,6 +221,7 @@ impl App {
             filter: String::new(),
             frozen: None,
             sort: 1,
+            window: 0,
             descending: true,
             focus: Focus::Keys,
             key_sel: 0,
@@ -312,6 +323,16 @@ impl App {
                             series.spark.pop_front();
                         }
                     }
+                    if series
+                        .coarse
+                        .back()
+                        .is_none_or(|(t, _)| ts - t >= COARSE_US)
+                    {
+                        series.coarse.push_back((ts, stats.clone()));
+                        if series.coarse.len() > COARSE {
+                            series.coarse.pop_front();
+                        }
+                    }
                     series.snaps.push_back((ts, stats.clone()));
                     if series.snaps.len() > WINDOW {
                         series.snaps.pop_front();
@@ -384,7 +405,11 @@ impl App {
     pub(crate) fn rows(&self) -> Vec<Row> {
         let mut rows: Vec<Row> = match &self.frozen {
             Some(f) => f.rows.clone(),
-            None => self.keys.iter().map(|(k, a)| row(k, a)).collect(),
+            None => self
+                .keys
+                .iter()
+                .map(|(k, a)| row(k, a, self.window))
+                .collect(),
         };
         let matcher = self.matcher();
         rows.retain(|r| matcher.passes(&[&r.key]));
@@ -540,7 +565,11 @@ impl App {
                     Some(_) => None,
                     None => Some(Frozen {
                         at_id: self.next_id - 1,
-                        rows: self.keys.iter().map(|(k, a)| row(k, a)).collect(),
+                        rows: self
+                            .keys
+                            .iter()
+                            .map(|(k, a)| row(k, a, self.window))
+                            .collect(),
                     }),
                 }
             }
@@ -572,6 +601,13 @@ impl App {
             Action::Calls => self.cycle_calls(),
             Action::Save => self.save(),
             Action::Copy => self.copy(),
+            Action::Longer | Action::Shorter => {
+                self.window = match action {
+                    Action::Longer => (self.window + 1).min(WINDOWS.len() - 1),
+                    _ => self.window.saturating_sub(1),
+                };
+                self.say(format!("rates over the last {}", WINDOWS[self.window].1));
+            }
         }
     }
 
@@ -780,7 +816,24 @@ fn contains_folded(haystack: &str, needle: &str) -> bool {
 }
 
 /// The row of one key: rates over the stats window, percentages, latencies, top reason.
-fn row(key: &str, a: &KeyAgg) -> Row {
+/// The snapshot a window over `s` starts from: the newest at least `window` seconds before
+/// the last one, else the oldest kept (the window is then shorter than asked).
+fn window_start(s: &Series, window: usize) -> Option<&(i64, KeyStats)> {
+    let (t1, _) = s.snaps.back()?;
+    let (secs, _) = WINDOWS[window.min(WINDOWS.len() - 1)];
+    if window == 0 {
+        return s.snaps.front();
+    }
+    let from = t1 - secs * 1_000_000;
+    s.coarse
+        .iter()
+        .chain(&s.snaps)
+        .filter(|(t, _)| *t <= from)
+        .max_by_key(|(t, _)| *t)
+        .or_else(|| s.coarse.iter().chain(&s.snaps).min_by_key(|(t, _)| *t))
+}
+
+fn row(key: &str, a: &KeyAgg, window: usize) -> Row {
     let mut r = Row {
         key: key.to_owned(),
         circuit: a.circuit.clone(),
@@ -789,7 +842,8 @@ fn row(key: &str, a: &KeyAgg) -> Row {
     let (mut d, mut rate, mut lat) = (KeyStats::default(), None::<[f64; 3]>, Histogram::default());
     let mut spark: Vec<u64> = Vec::new();
     for s in a.series.values() {
-        let (Some((t1, last)), Some((t0, first))) = (s.snaps.back(), s.snaps.front()) else {
+        let (Some((t1, last)), Some((t0, first))) = (s.snaps.back(), window_start(s, window))
+        else {
             continue;
         };
         let windowed = s.snaps.len() > 1 && t1 > t0;

@@ -114,6 +114,45 @@ fn rates_come_from_the_stats_window() {
     });
 }
 
+/// `z` widens the window the rates are over (10s, 1m, 5m, 15m), `Z` narrows it; a window
+/// longer than what was received starts at the oldest snapshot kept.
+#[test]
+fn z_and_shift_z_zoom_the_rate_window() {
+    // Two minutes of one stats message a second: 100 calls/s, then 10 calls/s for the last
+    // 20 s.
+    let mut calls = 0u64;
+    let lines: Vec<String> = (0..=120u64)
+        .map(|s| {
+            if s > 0 {
+                calls += if s > 100 { 10 } else { 100 };
+            }
+            let ts = format!("2026-01-01T00:{:02}:{:02}.000000Z", s / 60, s % 60);
+            format!(
+                r#"{{"target":"svc-1","t":"stats","seq":{s},"ts":"{ts}","keys":{{"a.B":{{"calls":{calls},"successes":{calls},"attempts":{calls},"latency":{{"sub_buckets":16,"counts":[]}}}}}}}}"#
+            )
+        })
+        .collect();
+    let mut app = app_with(&lines.join("\n"));
+    let rate = |app: &App| app.rows()[0].calls_s.unwrap();
+    assert_eq!(rate(&app), 10.0);
+    assert!(!screen(&app, 120, 30).contains("· last"));
+    press(&mut app, KeyCode::Char('z'));
+    // The last minute: 40 s at 100/s and 20 s at 10/s.
+    assert_eq!(rate(&app), (40.0 * 100.0 + 20.0 * 10.0) / 60.0);
+    assert!(screen(&app, 120, 30).contains("· last 1m"));
+    press(&mut app, KeyCode::Char('z'));
+    // Five minutes asked, two received: from the first snapshot.
+    assert_eq!(rate(&app), (100.0 * 100.0 + 20.0 * 10.0) / 120.0);
+    press(&mut app, KeyCode::Char('z'));
+    press(&mut app, KeyCode::Char('z'));
+    assert_eq!(app.window, 3, "15m is the longest");
+    assert!(screen(&app, 120, 30).contains("· last 15m"));
+    for _ in 0..4 {
+        press(&mut app, KeyCode::Char('Z'));
+    }
+    assert_eq!(rate(&app), 10.0);
+}
+
 #[test]
 fn gaps_are_counted_by_cause() {
     let text = r#"{"target":"s","t":"gap","seq":1,"dropped":5,"cause":"client_slow"}

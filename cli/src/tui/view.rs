@@ -9,7 +9,7 @@ use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row as TableRow, 
 use recourse_engine::export::wire::CallFilter;
 
 use super::keymap::KEYMAP;
-use super::state::{App, Event, EventKind, Focus, Row, SORTS, View};
+use super::state::{App, Event, EventKind, Focus, Row, SORTS, View, WINDOWS};
 use crate::tail::{clock_of, human_us};
 
 const SPARKS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
@@ -331,7 +331,11 @@ fn keys_table(frame: &mut Frame<'_>, app: &App, rows: &[Row], area: Rect) {
         })
         .collect();
     let sort = SORTS[app.sort];
-    let title = format!(" Keys ({}) · sort: {sort} ", rows.len());
+    let window = match app.window {
+        0 => String::new(),
+        w => format!(" · last {}", WINDOWS[w].1),
+    };
+    let title = format!(" Keys ({}) · sort: {sort}{window} ", rows.len());
     let empty = rows.is_empty();
     let table = Table::new(body, widths).header(header).block(bordered(
         title,
@@ -632,15 +636,16 @@ fn waterfall(frame: &mut Frame<'_>, app: &App, area: Rect) {
 
 fn help(frame: &mut Frame<'_>, area: Rect) {
     let width = area.width.min(86);
-    let height = (KEYMAP.len() as u16 + 2).min(area.height);
+    // A binding without help text is listed with the one before it (`z, Z`).
+    let listed = || KEYMAP.iter().filter(|b| !b.help.is_empty());
+    let height = (listed().count() as u16 + 2).min(area.height);
     let popup = Rect::new(
         area.x + (area.width - width) / 2,
         area.y + (area.height - height) / 2,
         width,
         height,
     );
-    let lines: Vec<Line<'_>> = KEYMAP
-        .iter()
+    let lines: Vec<Line<'_>> = listed()
         .map(|b| Line::from(vec![format!(" {:<14}", b.label).bold(), Span::raw(b.help)]))
         .collect();
     // The way out sits in the bottom border, so it shows even when the rows fill the screen.
