@@ -606,7 +606,15 @@ impl App {
                     Action::Longer => (self.window + 1).min(WINDOWS.len() - 1),
                     _ => self.window.saturating_sub(1),
                 };
-                self.say(format!("rates over the last {}", WINDOWS[self.window].1));
+                let when = if self.frozen.is_some() {
+                    " once unfrozen"
+                } else {
+                    ""
+                };
+                self.say(format!(
+                    "rates over the last {}{when}",
+                    WINDOWS[self.window].1
+                ));
             }
         }
     }
@@ -642,6 +650,10 @@ impl App {
     /// them, each with its `target`) to a new file in `save_dir`, in the `--record` format so
     /// `recourse tail --replay` plays it back. The file appears whole or not at all.
     fn save(&mut self) {
+        if self.events.is_empty() {
+            self.say("nothing to save yet: the log is empty");
+            return;
+        }
         let stamp = Timestamp::from_nanos(
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)

@@ -151,6 +151,16 @@ fn z_and_shift_z_zoom_the_rate_window() {
         press(&mut app, KeyCode::Char('Z'));
     }
     assert_eq!(rate(&app), 10.0);
+    // A frozen table keeps its figures and says when the new window applies.
+    press(&mut app, KeyCode::Char(' '));
+    press(&mut app, KeyCode::Char('z'));
+    assert_eq!(rate(&app), 10.0);
+    assert_eq!(
+        app.status.as_deref(),
+        Some("rates over the last 1m once unfrozen")
+    );
+    press(&mut app, KeyCode::Char(' '));
+    assert_eq!(rate(&app), (40.0 * 100.0 + 20.0 * 10.0) / 60.0);
 }
 
 #[test]
@@ -553,6 +563,20 @@ fn ctrl_s_saves_the_log_for_replay() {
 
     save(&mut app);
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+}
+
+/// An empty log writes no file.
+#[test]
+fn an_empty_log_is_not_saved() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = App::new("*", KeyFilter::default());
+    app.save_dir = dir.path().to_owned();
+    app.key(KeyEvent::new(KeyCode::Char('s'), KeyModifiers::CONTROL));
+    assert_eq!(
+        app.status.as_deref(),
+        Some("nothing to save yet: the log is empty")
+    );
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
 
 /// A save that cannot be written says why and leaves nothing behind.
