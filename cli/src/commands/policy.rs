@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use recourse_engine::Key;
-use recourse_engine::policy::PolicySet;
+use recourse_engine::policy::{Envelope, PolicySet, WorstCase};
 use serde_json::json;
 
 use crate::args::{Format, PolicyCommand};
@@ -126,6 +126,7 @@ fn explain(key: &str, policies: &[PathBuf], format: Format, color: bool) -> Stat
     }
     let resolved = set.resolve(&Key::parse(key));
     let value = serde_json::to_value(&resolved.policy).unwrap_or_default();
+    let worst_case = WorstCase::from(Envelope::of(&resolved.policy));
     let fields: Vec<serde_json::Value> = resolved
         .origins
         .iter()
@@ -143,6 +144,7 @@ fn explain(key: &str, policies: &[PathBuf], format: Format, color: bool) -> Stat
                 "source": resolved.policy.meta.source.as_str(),
                 "policy": value,
                 "fields": fields,
+                "worst_case": worst_case,
             }))
             .expect("JSON serializes"),
         ),
@@ -166,6 +168,10 @@ fn explain(key: &str, policies: &[PathBuf], format: Format, color: bool) -> Stat
                     f["origin"].as_str().unwrap_or_default()
                 ));
             }
+            output::data(&format!(
+                "  worst case per call: {}",
+                super::diff::worst(worst_case)
+            ));
         }
     }
     Status::Ok

@@ -163,6 +163,11 @@ fn explain_says_where_each_value_came_from() {
     assert_eq!(field("retry.max_attempts")["origin"], "namespace");
     assert_eq!(field("retry.max_attempts")["value"], 2);
     assert_eq!(field("retry.initial_backoff")["origin"], "built-in");
+    // Two attempts, no timeout: no bound on the duration.
+    assert_eq!(
+        r["worst_case"],
+        serde_json::json!({"attempts": 2, "duration_us": null})
+    );
     let clamped = policies("valid/clamped-warning.yaml");
     let out = recourse(&[
         "policy",
@@ -192,7 +197,12 @@ fn explain_says_where_each_value_came_from() {
         "--policies",
         clamped.to_str().unwrap(),
     ]);
-    assert!(String::from_utf8_lossy(&human.stdout).contains("retry.max_attempts"));
+    let human = String::from_utf8_lossy(&human.stdout);
+    assert!(human.contains("retry.max_attempts"));
+    assert!(
+        human.contains("worst case per call: 10 attempts, 270.01s"),
+        "{human}"
+    );
 }
 
 #[test]
