@@ -259,7 +259,7 @@ impl KeyState {
     ///
     /// On a hit: one atomic load and no reference-count traffic (an `arc_swap` guard).
     #[inline]
-    pub(crate) fn compiled(&self, inner: &Inner) -> Result<CompiledRef<'static>, ProviderError> {
+    pub(crate) fn compiled(&self, inner: &Inner) -> Result<CompiledRef, ProviderError> {
         if let Some(current) = self.current(inner) {
             return Ok(current);
         }
@@ -274,7 +274,7 @@ impl KeyState {
 
     /// The cached resolution, when it is current (no provider preparation needed).
     #[inline]
-    pub(crate) fn current(&self, inner: &Inner) -> Option<CompiledRef<'static>> {
+    pub(crate) fn current(&self, inner: &Inner) -> Option<CompiledRef> {
         let generation = inner.provider.generation();
         let guard = self.compiled.load();
         guard
@@ -289,21 +289,19 @@ impl KeyState {
     }
 }
 
-/// A compiled policy held for the length of one call.
-pub(crate) enum CompiledRef<'a> {
-    /// A key handle's own snapshot, still current: no atomic operation at all.
-    Borrowed(&'a Compiled),
+/// A compiled policy held for the length of one call (a key handle's current snapshot is
+/// used through a plain reference instead).
+pub(crate) enum CompiledRef {
     Guard(arc_swap::Guard<Option<Arc<Compiled>>>),
     Owned(Arc<Compiled>),
 }
 
-impl std::ops::Deref for CompiledRef<'_> {
+impl std::ops::Deref for CompiledRef {
     type Target = Compiled;
 
     #[inline]
     fn deref(&self) -> &Compiled {
         match self {
-            CompiledRef::Borrowed(c) => c,
             CompiledRef::Guard(g) => g
                 .as_deref()
                 .expect("a guard is only kept when it holds a policy"),

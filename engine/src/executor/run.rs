@@ -427,32 +427,36 @@ where
 
     let current = snapshot.filter(|c| c.generation == inner.provider.generation());
     let mut fetched = false;
-    let resolved = match current {
-        Some(c) => Ok(CompiledRef::Borrowed(c)),
-        None => match state.current(inner) {
-            Some(current) => Ok(current),
-            None => {
-                // A provider may need to fetch first (bounded by its own timeout).
-                if let Some(prepare) = inner.provider.prepare(key) {
-                    prepare.await;
-                    fetched = true;
+    // A handle's current snapshot is used through a plain reference: no enum is built and
+    // moved on that path (the move cost a store-forwarding stall).
+    let mut held: Option<CompiledRef> = None;
+    let compiled: &Compiled = match current {
+        Some(c) => c,
+        None => {
+            let resolved = match state.current(inner) {
+                Some(current) => Ok(current),
+                None => {
+                    // A provider may need to fetch first (bounded by its own timeout).
+                    if let Some(prepare) = inner.provider.prepare(key) {
+                        prepare.await;
+                        fetched = true;
+                    }
+                    state.compiled(inner)
                 }
-                state.compiled(inner)
-            }
-        },
-    };
-    let compiled = match resolved {
-        Ok(c) => c,
-        Err(source) => {
-            rec.start(None);
-            let err = Error::NoPolicy {
-                key: key.clone(),
-                source: Box::new(source),
             };
-            return rec.finish(Err(err), CallOutcome::Failure);
+            match resolved {
+                Ok(c) => held.insert(c),
+                Err(source) => {
+                    rec.start(None);
+                    let err = Error::NoPolicy {
+                        key: key.clone(),
+                        source: Box::new(source),
+                    };
+                    return rec.finish(Err(err), CallOutcome::Failure);
+                }
+            }
         }
     };
-    let compiled: &Compiled = &compiled;
     rec.start(Some(compiled));
 
     // One breaker admission per call, before the classifier (§4.3).
