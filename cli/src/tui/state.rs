@@ -619,6 +619,12 @@ impl App {
         }
     }
 
+    /// `e`'s line as the service sent it, with its `target` (the `--record` format).
+    fn recorded(&self, e: &Event) -> Vec<u8> {
+        let name = self.targets.get(e.target).map_or("", |t| t.name.as_str());
+        with_target(&e.raw, name)
+    }
+
     /// Puts the selected call (or breaker change), as the service sent it and with its
     /// `target`, on the clipboard.
     fn copy(&mut self) {
@@ -635,8 +641,7 @@ impl App {
             self.say("nothing to copy: select a call (Tab moves to the events)");
             return;
         };
-        let name = self.targets.get(e.target).map_or("", |t| t.name.as_str());
-        let line = with_target(&e.raw, name);
+        let line = self.recorded(e);
         let text = String::from_utf8_lossy(line.trim_ascii_end()).into_owned();
         let what = match e.kind {
             EventKind::Call(_) => "the call",
@@ -673,8 +678,7 @@ impl App {
             .unwrap_or_default();
         let written = Recording::create(&path).and_then(|mut out| {
             for e in &self.events {
-                let name = self.targets.get(e.target).map_or("", |t| t.name.as_str());
-                let mut line = with_target(&e.raw, name);
+                let mut line = self.recorded(e);
                 if line.last() != Some(&b'\n') {
                     line.push(b'\n');
                 }

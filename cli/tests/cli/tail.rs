@@ -158,16 +158,27 @@ fn json_output_holds_exactly_the_matching_calls_as_schema_valid_messages() {
     drop(server);
 }
 
-#[test]
-fn text_output_is_one_line_per_call_and_notices_go_to_stderr() {
+/// The demo recording replayed in text mode with `args`: its stdout, its stderr, and the
+/// recording itself.
+fn replay_text(args: &[&str]) -> (String, String, String) {
     let out = replay_demo()
-        .args(["--output", "text", "--key", "payments.Charge"])
+        .args(["--output", "text"])
+        .args(args)
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    let lines: Vec<&str> = stdout.lines().collect();
     let recorded = std::fs::read_to_string("../testdata/events/demo.ndjson").unwrap();
+    (
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+        recorded,
+    )
+}
+
+#[test]
+fn text_output_is_one_line_per_call_and_notices_go_to_stderr() {
+    let (stdout, stderr, recorded) = replay_text(&["--key", "payments.Charge"]);
+    let lines: Vec<&str> = stdout.lines().collect();
     let charges = recorded
         .lines()
         .filter(|l| l.contains(r#""t":"call""#) && l.contains(r#""key":"payments.Charge""#))
@@ -175,20 +186,13 @@ fn text_output_is_one_line_per_call_and_notices_go_to_stderr() {
     assert_eq!(lines.len(), charges);
     assert!(lines.iter().all(|l| l.contains(" payments.Charge ")));
     insta::assert_snapshot!("tail_text_replay", lines[..12].join("\n"));
-    let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(stderr.contains("connected"), "{stderr}");
 }
 
 #[test]
 fn a_replay_shows_only_the_calls_asked_for() {
-    let out = replay_demo()
-        .args(["--output", "text", "--calls", "failed"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    let stdout = String::from_utf8(out.stdout).unwrap();
+    let (stdout, _, recorded) = replay_text(&["--calls", "failed"]);
     let calls: Vec<&str> = stdout.lines().filter(|l| !l.contains("CIRCUIT")).collect();
-    let recorded = std::fs::read_to_string("../testdata/events/demo.ndjson").unwrap();
     let failures = recorded
         .lines()
         .filter(|l| l.contains(r#""t":"call""#) && l.contains(r#""outcome":"failure""#))
