@@ -146,7 +146,7 @@ pub fn mark_still_called<'a>(
     for (key, location) in sites {
         let entry = entries
             .entry(key)
-            .or_insert_with(|| old.resolve(&Key::parse(key)).entry);
+            .or_insert_with(|| old.entry_for(&Key::parse(key)).map(|(e, ..)| e.to_owned()));
         if let Some(entry) = entry {
             callers.entry(entry.clone()).or_default().push(location);
         }

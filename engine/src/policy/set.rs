@@ -460,7 +460,7 @@ impl PolicySet {
     }
 
     /// The entry covering `key`: its own, else its `namespace.*`.
-    fn entry_for(&self, key: &Key) -> Option<(&str, &Policy, Layer)> {
+    pub(crate) fn entry_for(&self, key: &Key) -> Option<(&str, &Policy, Layer)> {
         if let Some((k, (p, _))) = self.entries.get_key_value(key.as_str()) {
             return Some((k, p, Layer::Entry));
         }
