@@ -364,7 +364,7 @@ impl App {
             *agg.reasons.entry(c.reason.clone()).or_default() += 1;
         }
         agg.latency_seen.record(c.duration_us);
-        if self.calls.admits(&c.summary()) {
+        if self.calls.admits(&sum) {
             self.push(target, EventKind::Call(Box::new(c.clone())), raw);
         }
     }
