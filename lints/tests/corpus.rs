@@ -97,6 +97,23 @@ fn policies_cross_check_uncovered_and_unused_keys() {
             "shipping.Track"
         ]
     );
+    // An uncovered key is underlined whole, as the other key rules underline it.
+    let search = report
+        .findings
+        .iter()
+        .find(|f| f.key.as_deref() == Some("search.Query"))
+        .unwrap();
+    let text = std::fs::read_to_string(&search.path).unwrap();
+    let line = text.lines().nth(search.line - 1).unwrap();
+    let flagged: String = line
+        .chars()
+        .skip(search.column - 1)
+        .take(search.end_column - search.column)
+        .collect();
+    assert_eq!(
+        (flagged.as_str(), search.end_line),
+        ("\"search.Query\"", search.line)
+    );
     let unused: Vec<_> = report
         .findings
         .iter()

@@ -44,6 +44,13 @@ pub struct KeySite {
     pub line: usize,
     /// 1-based column of the key argument.
     pub column: usize,
+    /// 1-based line where the key argument ends (not in the JSON report, whose `keys` shape is
+    /// fixed: it lets `uncovered-key` underline the whole argument).
+    #[serde(skip)]
+    pub end_line: usize,
+    /// 1-based column just past the key argument (not in the JSON report either).
+    #[serde(skip)]
+    pub end_column: usize,
 }
 
 /// Counts.

@@ -168,11 +168,14 @@ fn analyze(
             KeyArg::Unparsable => continue,
         };
         let (line, column) = lines.position(span.0);
+        let (end_line, end_column) = lines.position(span.1);
         out.keys.push(KeySite {
             key: key.clone(),
             path: path.to_owned(),
             line,
             column,
+            end_line,
+            end_column,
         });
         if let Some(kind) = high_cardinality_kind(&key) {
             out.findings.push(finding(
@@ -357,8 +360,8 @@ fn check_policies(report: &mut Report, policies: &PolicyKeys, config: &Config) {
                 path: site.path.clone(),
                 line: site.line,
                 column: site.column,
-                end_line: site.line,
-                end_column: site.column,
+                end_line: site.end_line,
+                end_column: site.end_column,
                 key: Some(site.key.clone()),
                 message: format!("no policy covers key {:?}", site.key),
                 help: Rule::UncoveredKey.help().to_owned(),
