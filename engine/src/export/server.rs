@@ -136,13 +136,15 @@ impl ExportServer {
         self.shared.hub.source_dropped.load(Ordering::Relaxed)
     }
 
-    /// Says `bye` to every client, stops serving and removes the socket.
+    /// Says `bye` to every client, stops serving and removes the socket. The socket goes first,
+    /// so a client that sees its connection close finds the service gone (nothing new can
+    /// connect meanwhile: the listener stops at once).
     pub async fn shutdown(mut self) {
         self.shared.shutdown.cancel();
+        self.remove_socket();
         for t in self.tasks.drain(..) {
             let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
         }
-        self.remove_socket();
     }
 
     fn remove_socket(&mut self) {
