@@ -226,7 +226,7 @@ impl TailEvent {
 #[derive(Debug, Args, Clone)]
 pub(crate) struct TailArgs {
     /// A service to tail: a socket path, `unix:///path`, or `tcp://host:port`. Repeat for several;
-    /// none means every service found in the socket directory.
+    /// none means every service in the socket directory, as services start and stop.
     #[arg(long = "target", short = 't', value_name = "T")]
     pub(crate) targets: Vec<String>,
     /// Keys to show (`payments.*`; a leading `!` excludes). Repeat for several; none means all.

@@ -3,6 +3,7 @@
 //! Followers (one per target, or a replay) feed one channel; a consumer (the line printer or
 //! the TUI) reads it. Notices go to stderr in the line modes and to the status line in the TUI.
 
+mod discovery;
 mod line;
 mod record;
 mod replay;
@@ -66,8 +67,10 @@ pub(crate) async fn tail(args: TailArgs, color: bool, extra: Vec<Spec>) -> Statu
                 }
             }
         }
+        // Without targets, the socket directory's services, as they come and go.
+        let mut discovered = None;
         if specs.is_empty() {
-            let (dir, found, stale) = target::discover();
+            let (dir, found, stale) = discovery::discover();
             if stale > 0 {
                 eprintln!(
                     "tail: skipped {stale} stale socket{} in {}",
@@ -83,7 +86,8 @@ pub(crate) async fn tail(args: TailArgs, color: bool, extra: Vec<Spec>) -> Statu
                 );
                 return Status::Usage;
             }
-            specs = found;
+            specs = found.iter().cloned().map(Spec::Unix).collect();
+            discovered = Some((dir, found));
         }
         let events: Vec<&str> = match output {
             TailOutput::Tui => vec!["call", "circuit", "stats"],
@@ -110,11 +114,22 @@ pub(crate) async fn tail(args: TailArgs, color: bool, extra: Vec<Spec>) -> Statu
             token.as_deref(),
         );
         names = specs.iter().map(Spec::label).collect();
-        for (i, spec) in specs.iter().enumerate() {
-            tokio::spawn(target::follow(i, spec.clone(), sub.clone(), tx.clone()));
+        match discovered {
+            Some((dir, found)) => discovery::follow_all(dir, found, sub, tx),
+            None => {
+                for (i, spec) in specs.iter().enumerate() {
+                    tokio::spawn(target::follow(
+                        i,
+                        spec.clone(),
+                        sub.clone(),
+                        tx.clone(),
+                        false,
+                    ));
+                }
+                drop(tx);
+            }
         }
-        drop(tx);
-        match reachable(&mut rx, specs.len(), &mut early).await {
+        match reachable(&mut rx, &names, &mut early).await {
             Ok(()) => {}
             Err(whys) => {
                 eprintln!("error: no target reachable");
@@ -174,13 +189,14 @@ pub(crate) async fn tail(args: TailArgs, color: bool, extra: Vec<Spec>) -> Statu
     }
 }
 
-/// Waits until every target connected or failed once (at most 5 s); an error when none did.
+/// Waits until each of the first `names.len()` targets connected or failed once (at most 5 s);
+/// an error when none did. (Targets discovered meanwhile are not waited for.)
 async fn reachable(
     rx: &mut mpsc::Receiver<Feed>,
-    targets: usize,
+    names: &[String],
     early: &mut Vec<Feed>,
 ) -> Result<(), Vec<String>> {
-    let mut heard = vec![false; targets];
+    let mut heard = vec![false; names.len()];
     let mut connected = 0;
     let mut whys = Vec::new();
     let until = tokio::time::Instant::now() + Duration::from_secs(5);
@@ -188,16 +204,18 @@ async fn reachable(
         let Ok(Some(feed)) = tokio::time::timeout_at(until, rx.recv()).await else {
             break;
         };
-        match &feed {
-            Feed::Connected { target, .. } if !heard[*target] => {
-                heard[*target] = true;
-                connected += 1;
+        let (target, why) = match &feed {
+            Feed::Connected { target, .. } => (*target, None),
+            Feed::Lost { target, why } => (*target, Some(why.clone())),
+            Feed::Gone { target } => (*target, names.get(*target).map(|n| format!("{n}: stopped"))),
+            _ => (usize::MAX, None),
+        };
+        if let Some(h) = heard.get_mut(target).filter(|h| !**h) {
+            *h = true;
+            match why {
+                None => connected += 1,
+                Some(why) => whys.push(why),
             }
-            Feed::Lost { target, why } if !heard[*target] => {
-                heard[*target] = true;
-                whys.push(why.clone());
-            }
-            _ => {}
         }
         early.push(feed);
     }
@@ -270,6 +288,12 @@ impl Session {
                     let name = self.name(*target);
                     self.notice(format!("{name}: {why}; reconnecting"));
                 }
+            }
+            Feed::Gone { target } => {
+                let name = self.name(*target);
+                self.notice(format!(
+                    "{name}: stopped (its socket is gone); a restart shows up as a new target"
+                ));
             }
             Feed::Notice { target, text } => {
                 let name = self.name(*target);

@@ -1,5 +1,5 @@
-//! Where `tail` reads from: target specs, discovery in the socket directory, and one follower
-//! task per target that connects, subscribes, reads lines and reconnects with capped backoff.
+//! Where `tail` reads from: target specs and one follower task per target that connects,
+//! subscribes, reads lines and reconnects with capped backoff.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -28,6 +28,9 @@ pub(crate) enum Feed {
     },
     /// A target went away or could not be reached; its follower retries.
     Lost { target: usize, why: String },
+    /// A discovered service stopped (its socket was removed, or nobody listens on it any more):
+    /// its follower has ended. A restart comes back under a new socket, found as a new target.
+    Gone { target: usize },
     /// Something worth telling the operator (on stderr in line modes).
     Notice { target: usize, text: String },
     /// A replay reached its end.
@@ -58,6 +61,11 @@ impl Spec {
         Ok(Spec::Unix(PathBuf::from(path)))
     }
 
+    /// Whether it is a socket whose file is gone.
+    fn removed(&self) -> bool {
+        matches!(self, Spec::Unix(p) if !p.exists())
+    }
+
     /// How notices name it before its hello arrives.
     pub(crate) fn label(&self) -> String {
         match self {
@@ -65,27 +73,6 @@ impl Spec {
             Spec::Tcp(a) => format!("tcp://{a}"),
         }
     }
-}
-
-/// The live sockets in the socket directory, sorted, and how many stale ones (left by
-/// processes that died: the connection is refused) were skipped.
-pub(crate) fn discover() -> (PathBuf, Vec<Spec>, usize) {
-    let dir = recourse_engine::export::socket_dir();
-    let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .map(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|x| x == "sock"))
-                .collect()
-        })
-        .unwrap_or_default();
-    found.sort();
-    let total = found.len();
-    #[cfg(unix)]
-    found.retain(|p| std::os::unix::net::UnixStream::connect(p).is_ok());
-    let stale = total - found.len();
-    (dir, found.into_iter().map(Spec::Unix).collect(), stale)
 }
 
 type Halves = (
@@ -119,18 +106,37 @@ async fn connect(spec: &Spec) -> std::io::Result<Halves> {
 }
 
 /// Follows one target until the consumer goes away: connect, hello, subscribe, read; on loss,
-/// retry after 100 ms, doubling up to 5 s.
-pub(crate) async fn follow(target: usize, spec: Spec, subscribe: Vec<u8>, tx: mpsc::Sender<Feed>) {
+/// retry after 100 ms, doubling up to 5 s. A `discovered` socket is let go instead once its
+/// service is gone: the file removed, or nobody listening on it.
+pub(crate) async fn follow(
+    target: usize,
+    spec: Spec,
+    subscribe: Vec<u8>,
+    tx: mpsc::Sender<Feed>,
+    discovered: bool,
+) {
     let mut backoff = Duration::from_millis(100);
     loop {
-        let why = match connect(&spec).await {
+        let (why, gone) = match connect(&spec).await {
             Ok((r, w)) => {
                 backoff = Duration::from_millis(100);
-                session(target, r, w, &subscribe, &tx).await
+                let why = session(target, r, w, &subscribe, &tx).await;
+                (why, discovered && spec.removed())
             }
-            Err(e) => format!("{}: {e}", spec.label()),
+            Err(e) => {
+                let dead = matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+                );
+                (format!("{}: {e}", spec.label()), discovered && dead)
+            }
         };
-        if tx.send(Feed::Lost { target, why }).await.is_err() {
+        let feed = if gone {
+            Feed::Gone { target }
+        } else {
+            Feed::Lost { target, why }
+        };
+        if tx.send(feed).await.is_err() || gone {
             return;
         }
         tokio::time::sleep(backoff).await;

@@ -37,6 +37,9 @@ pub(crate) struct Target {
     pub(crate) name: String,
     pub(crate) connected: bool,
     pub(crate) stale: bool,
+    /// A discovered service that stopped: no longer followed nor listed (its events keep its
+    /// name).
+    pub(crate) gone: bool,
     pub(crate) last_seen: Option<Instant>,
     /// The engine version the service runs, from its hello.
     pub(crate) engine: Option<String>,
@@ -240,6 +243,7 @@ impl App {
                 name: format!("target {n}"),
                 connected: false,
                 stale: false,
+                gone: false,
                 last_seen: None,
                 engine: None,
             });
@@ -277,6 +281,11 @@ impl App {
                     let name = t.name.clone();
                     self.say(format!("{name}: {why}; reconnecting"));
                 }
+            }
+            Feed::Gone { target } => {
+                let t = self.target(*target);
+                t.connected = false;
+                t.gone = true;
             }
             Feed::Notice { text, .. } => self.say(text.clone()),
             Feed::Ended => {

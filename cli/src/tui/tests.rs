@@ -629,3 +629,31 @@ fn c_copies_the_selected_call_with_its_target() {
 fn osc52_encodes_the_text_in_base64() {
     assert_eq!(super::osc52("hi"), "\x1b]52;c;aGk=\x07");
 }
+
+/// A discovered service that stopped leaves the targets line and the header's count; its
+/// calls stay in the log under its name.
+#[test]
+fn a_stopped_target_is_no_longer_listed() {
+    let mut app = app();
+    let now = Instant::now();
+    let first = app.targets[0].name.clone();
+    let mut restarted = feeds(RECORDING).remove(0);
+    if let Feed::Connected { target, name, .. } = &mut restarted {
+        *target = 1;
+        *name = "recourse-demo-2".into();
+    }
+    app.ingest(&restarted, now);
+    let both = screen(&app, 120, 30);
+    assert!(
+        both.contains("targets 2/2") && both.contains(&first),
+        "{both}"
+    );
+    app.ingest(&Feed::Gone { target: 0 }, now);
+    let after = screen(&app, 120, 30);
+    assert!(after.contains("targets 1/1"), "{after}");
+    assert!(after.contains("● recourse-demo-2"), "{after}");
+    assert!(!after.contains(&format!("● {first}")), "{after}");
+    assert!(!after.contains(&format!("○ {first}")), "{after}");
+    // The log keeps the stopped service's calls.
+    assert!(app.visible().len() > 300);
+}

@@ -41,6 +41,7 @@ pub(crate) fn render(frame: &mut Frame<'_>, app: &App) {
 
 fn header_line(app: &App, width: u16) -> Paragraph<'static> {
     let connected = app.targets.iter().filter(|t| t.connected).count();
+    let followed = app.targets.iter().filter(|t| !t.gone).count();
     let mut spans = vec![
         " recourse tail ".bold().reversed(),
         format!("  keys: {}", app.title).into(),
@@ -49,7 +50,7 @@ fn header_line(app: &App, width: u16) -> Paragraph<'static> {
     if app.shown != CallFilter::All {
         spans.push(format!("  calls: {}", app.shown).yellow());
     }
-    spans.push(format!("  targets {connected}/{}", app.targets.len()).into());
+    spans.push(format!("  targets {connected}/{followed}").into());
     spans.push(match &app.frozen {
         Some(_) => format!("  FROZEN +{}", app.frozen_behind()).yellow().bold(),
         None if app.ended => "  ENDED".dim(),
@@ -72,7 +73,7 @@ fn header_line(app: &App, width: u16) -> Paragraph<'static> {
 
 fn targets_line(app: &App) -> Paragraph<'static> {
     let mut spans = Vec::new();
-    for t in &app.targets {
+    for t in app.targets.iter().filter(|t| !t.gone) {
         let colour = target_colour(&t.name);
         let (dot, style, note) = match (t.connected, t.stale) {
             (true, false) => ("●", Style::new().fg(colour), ""),

@@ -487,3 +487,71 @@ fn a_service_that_restarts_is_reconnected() {
         "{notices:#?}"
     );
 }
+
+/// Reads `stderr` into `notices` until a line contains `what`.
+fn notice_until(stderr: &mpsc::Receiver<String>, notices: &mut Vec<String>, what: &str) {
+    loop {
+        match stderr.recv_timeout(Duration::from_secs(10)) {
+            Ok(line) => {
+                notices.push(line.clone());
+                if line.contains(what) {
+                    return;
+                }
+            }
+            Err(_) => panic!("no notice with {what:?}: {notices:#?}"),
+        }
+    }
+}
+
+#[test]
+fn discovery_follows_services_that_start_later_and_lets_stopped_ones_go() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let service = |name: &str| {
+        Executor::builder()
+            .export(ExportConfig::new(name).socket_path(dir.path().join(format!("{name}.sock"))))
+            .build()
+            .unwrap()
+    };
+    let old = service("old");
+    let old_server = rt.block_on(ExportServer::start(&old)).unwrap();
+    let mut cmd = bin();
+    cmd.args(["tail", "--output", "json", "--duration", "8s"])
+        .env("RECOURSE_SOCKET_DIR", dir.path());
+    let (child, stderr) = tail_subscribed(&mut cmd);
+    let pid = std::process::id();
+    let mut notices = Vec::new();
+    // The service stops: its follower lets it go rather than retrying a socket that is gone.
+    rt.block_on(old_server.shutdown());
+    notice_until(&stderr, &mut notices, &format!("old-{pid}: stopped"));
+    let stopped_at = notices.len();
+    // A service that starts after tail did (as a restart under a new pid would) is followed.
+    let new = service("new");
+    let _new_server = rt.block_on(ExportServer::start(&new)).unwrap();
+    notice_until(&stderr, &mut notices, &format!("new-{pid}: no key called"));
+    rt.block_on(new.call("new.Call", |_| async { Ok::<_, E>(()) }))
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let calls: Vec<(String, String)> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|m| m["t"] == "call")
+        .map(|m| (m["target"].to_string(), m["key"].to_string()))
+        .collect();
+    assert_eq!(
+        calls,
+        [(format!("\"new-{pid}\""), "\"new.Call\"".to_owned())],
+        "{notices:#?}"
+    );
+    notices.extend(stderr.try_iter());
+    let after: Vec<&String> = notices[stopped_at..]
+        .iter()
+        .filter(|n| n.contains(&format!("old-{pid}")))
+        .collect();
+    assert!(
+        after.is_empty(),
+        "the stopped service is still followed: {after:#?}"
+    );
+}
