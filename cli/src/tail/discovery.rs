@@ -7,10 +7,10 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::target::{Feed, Spec, follow};
+use super::follow::Followers;
+use super::target::Spec;
 
 /// How often the directory is scanned for new sockets.
 const EVERY: Duration = Duration::from_secs(1);
@@ -26,21 +26,14 @@ pub(crate) fn discover() -> (PathBuf, Vec<PathBuf>, usize) {
     (dir, found, stale)
 }
 
-/// Follows `found` (targets `0..found.len()`) and every live socket that appears in `dir`
+/// Follows `found` (the next targets, in order) and every live socket that appears in `dir`
 /// later, until the consumer goes away.
-pub(crate) fn follow_all(
-    dir: PathBuf,
-    found: Vec<PathBuf>,
-    subscribe: Vec<u8>,
-    tx: mpsc::Sender<Feed>,
-) {
+pub(crate) fn follow_all(dir: PathBuf, found: Vec<PathBuf>, followers: Followers) {
     let mut watch = Watch {
         dir,
-        subscribe,
-        tx,
+        followers,
         followed: HashMap::new(),
         stale: HashMap::new(),
-        next: 0,
     };
     for path in found {
         watch.follow(path);
@@ -50,28 +43,18 @@ pub(crate) fn follow_all(
 
 struct Watch {
     dir: PathBuf,
-    subscribe: Vec<u8>,
-    tx: mpsc::Sender<Feed>,
+    followers: Followers,
     /// Sockets with a follower (a finished one is dropped at the next scan, so a socket that
     /// comes back is followed again, as a new target).
     followed: HashMap<PathBuf, JoinHandle<()>>,
     /// Stale sockets and their modification time: not probed again until the file changes.
     stale: HashMap<PathBuf, Option<SystemTime>>,
-    /// The next target number.
-    next: usize,
 }
 
 impl Watch {
     fn follow(&mut self, path: PathBuf) {
-        let task = follow(
-            self.next,
-            Spec::Unix(path.clone()),
-            self.subscribe.clone(),
-            self.tx.clone(),
-            true,
-        );
-        self.followed.insert(path, tokio::spawn(task));
-        self.next += 1;
+        let (_, task) = self.followers.spawn(Spec::Unix(path.clone()), true);
+        self.followed.insert(path, task);
     }
 
     async fn run(mut self) {
@@ -80,7 +63,7 @@ impl Watch {
         tick.tick().await; // the first tick is now: the start's scan was just done
         loop {
             tick.tick().await;
-            if self.tx.is_closed() {
+            if self.followers.closed() {
                 return;
             }
             self.scan();

@@ -101,7 +101,7 @@ impl Consumer for Lines {
                 }
             }
             Feed::Ended => return Step::Stop,
-            Feed::Lost { .. } | Feed::Gone { .. } | Feed::Notice { .. } => {}
+            Feed::Started { .. } | Feed::Lost { .. } | Feed::Gone { .. } | Feed::Notice { .. } => {}
         }
         if self.broken { Step::Stop } else { Step::Go }
     }

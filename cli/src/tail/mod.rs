@@ -4,6 +4,7 @@
 //! the TUI) reads it. Notices go to stderr in the line modes and to the status line in the TUI.
 
 mod discovery;
+mod follow;
 mod line;
 mod record;
 mod replay;
@@ -16,10 +17,13 @@ use recourse_engine::export::KeyFilter;
 use recourse_engine::export::wire::Message;
 use tokio::sync::mpsc;
 
+pub(crate) use follow::Followers;
 pub(crate) use line::{clock_of, human_us, target_colour};
 pub(crate) use record::Recording;
 pub(crate) use replay::parse_ts_micros;
 pub(crate) use target::{Feed, Spec, with_target};
+
+use follow::Subscription;
 
 use crate::args::{TailArgs, TailOutput};
 use crate::exit::Status;
@@ -54,6 +58,8 @@ pub(crate) async fn tail(args: TailArgs, color: bool, extra: Vec<Spec>) -> Statu
     let (tx, mut rx) = mpsc::channel::<Feed>(8192);
     let mut names: Vec<String> = Vec::new();
     let mut early = Vec::new();
+    // Who starts followers and holds their subscription (none in a replay).
+    let mut live = None;
     if let Some(path) = args.replay.clone() {
         tokio::spawn(replay::replay(path, args.speed.max(0.0), tx));
     } else {
@@ -89,10 +95,10 @@ pub(crate) async fn tail(args: TailArgs, color: bool, extra: Vec<Spec>) -> Statu
             specs = found.iter().cloned().map(Spec::Unix).collect();
             discovered = Some((dir, found));
         }
-        let events: Vec<&str> = match output {
+        let events: Vec<&'static str> = match output {
             TailOutput::Tui => vec!["call", "circuit", "stats"],
             _ => {
-                let mut e: Vec<&str> = args.events.iter().map(|e| e.name()).collect();
+                let mut e: Vec<&'static str> = args.events.iter().map(|e| e.name()).collect();
                 // A recording keeps everything, so a replay can drive the TUI.
                 if args.record.is_some() {
                     e.extend(["call", "circuit", "stats"]);
@@ -106,29 +112,26 @@ pub(crate) async fn tail(args: TailArgs, color: bool, extra: Vec<Spec>) -> Statu
             .token
             .clone()
             .or_else(|| std::env::var("RECOURSE_TAIL_TOKEN").ok());
-        let sub = target::subscribe_line(
-            &args.keys,
-            &events,
-            args.max_rate,
-            args.calls,
-            token.as_deref(),
+        let followers = Followers::new(
+            tx,
+            Subscription {
+                keys: args.keys.clone(),
+                events,
+                max_rate: args.max_rate,
+                calls: args.calls,
+                token,
+            },
         );
         names = specs.iter().map(Spec::label).collect();
         match discovered {
-            Some((dir, found)) => discovery::follow_all(dir, found, sub, tx),
+            Some((dir, found)) => discovery::follow_all(dir, found, followers.clone()),
             None => {
-                for (i, spec) in specs.iter().enumerate() {
-                    tokio::spawn(target::follow(
-                        i,
-                        spec.clone(),
-                        sub.clone(),
-                        tx.clone(),
-                        false,
-                    ));
+                for spec in specs {
+                    followers.spawn(spec, false);
                 }
-                drop(tx);
             }
         }
+        live = Some(followers);
         match reachable(&mut rx, &names, &mut early).await {
             Ok(()) => {}
             Err(whys) => {
@@ -155,23 +158,24 @@ pub(crate) async fn tail(args: TailArgs, color: bool, extra: Vec<Spec>) -> Statu
         to_stderr: output != TailOutput::Tui,
     };
     let deadline = args.duration.map(|d| tokio::time::Instant::now() + d);
-    let filter = KeyFilter::new(&args.keys);
     let status = match output {
         TailOutput::Tui => {
-            let title = if args.keys.is_empty() {
-                "*".to_owned()
-            } else {
-                args.keys.join(",")
+            let start = crate::tui::Start {
+                keys: &args.keys,
+                calls: args.calls,
+                live,
             };
-            crate::tui::run(rx, early, &mut session, deadline, filter, title, args.calls).await
+            crate::tui::run(rx, early, &mut session, deadline, start).await
         }
         TailOutput::Text | TailOutput::Json => {
+            drop(live); // the line modes add no targets
             let mode = if output == TailOutput::Json {
                 LineMode::Json
             } else {
                 let on = color && std::io::stdout().is_terminal();
                 LineMode::Text { color: on }
             };
+            let filter = KeyFilter::new(&args.keys);
             let mut lines = Lines::new(mode, &args.events, filter).calls(args.calls);
             drive(rx, early, &mut session, &mut lines, deadline).await
         }
@@ -242,6 +246,12 @@ impl Session {
             }
         }
         match feed {
+            Feed::Started { target, label } => {
+                grow(&mut self.names, *target);
+                if self.names[*target].is_empty() {
+                    self.names[*target].clone_from(label);
+                }
+            }
             Feed::Connected {
                 target, name, raw, ..
             } => {

@@ -33,8 +33,17 @@ impl Recording {
             .map_err(|e| format!("recording to {}: {e}", self.path.display()))
     }
 
-    /// Moves the recording into place.
+    /// Moves the recording into place, replacing a file of that name.
     pub(crate) fn finish(self) -> Result<PathBuf, String> {
+        self.put(false)
+    }
+
+    /// Moves the recording into place unless a file of that name exists.
+    pub(crate) fn finish_new(self) -> Result<PathBuf, String> {
+        self.put(true)
+    }
+
+    fn put(self, no_clobber: bool) -> Result<PathBuf, String> {
         let path = self.path;
         let file = self
             .out
@@ -43,8 +52,12 @@ impl Recording {
         file.as_file()
             .sync_all()
             .map_err(|e| format!("recording to {}: {e}", path.display()))?;
-        file.persist(&path)
-            .map_err(|e| format!("cannot write {}: {}", path.display(), e.error))?;
+        let put = if no_clobber {
+            file.persist_noclobber(&path)
+        } else {
+            file.persist(&path)
+        };
+        put.map_err(|e| format!("cannot write {}: {}", path.display(), e.error))?;
         Ok(path)
     }
 }

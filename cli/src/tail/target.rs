@@ -1,18 +1,15 @@
-//! Where `tail` reads from: target specs and one follower task per target that connects,
-//! subscribes, reads lines and reconnects with capped backoff.
+//! What `tail` reads from: target specs, and the feeds their followers (`follow.rs`) hand to
+//! the consumer.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
-use recourse_engine::export::wire::{self, Hello, Message};
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
-use tokio::sync::mpsc;
-
-use recourse_engine::export::wire::CallFilter;
+use recourse_engine::export::wire::{Hello, Message};
 
 /// What the readers hand to the consumer (line printer or TUI), in arrival order per target.
 #[derive(Debug)]
 pub(crate) enum Feed {
+    /// A follower started: the target's name until its hello gives a better one.
+    Started { target: usize, label: String },
     /// A target said hello.
     Connected {
         target: usize,
@@ -62,7 +59,7 @@ impl Spec {
     }
 
     /// Whether it is a socket whose file is gone.
-    fn removed(&self) -> bool {
+    pub(crate) fn removed(&self) -> bool {
         matches!(self, Spec::Unix(p) if !p.exists())
     }
 
@@ -73,201 +70,6 @@ impl Spec {
             Spec::Tcp(a) => format!("tcp://{a}"),
         }
     }
-}
-
-type Halves = (
-    Box<dyn AsyncRead + Send + Unpin>,
-    Box<dyn AsyncWrite + Send + Unpin>,
-);
-
-async fn connect(spec: &Spec) -> std::io::Result<Halves> {
-    let timeout = Duration::from_secs(3);
-    let timed_out = || std::io::Error::new(std::io::ErrorKind::TimedOut, "connection timed out");
-    match spec {
-        #[cfg(unix)]
-        Spec::Unix(path) => {
-            let s = tokio::time::timeout(timeout, tokio::net::UnixStream::connect(path))
-                .await
-                .map_err(|_| timed_out())??;
-            let (r, w) = s.into_split();
-            Ok((Box::new(r), Box::new(w)))
-        }
-        #[cfg(not(unix))]
-        Spec::Unix(_) => Err(std::io::Error::other("Unix sockets need a Unix system")),
-        Spec::Tcp(addr) => {
-            let s = tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr))
-                .await
-                .map_err(|_| timed_out())??;
-            let _ = s.set_nodelay(true);
-            let (r, w) = s.into_split();
-            Ok((Box::new(r), Box::new(w)))
-        }
-    }
-}
-
-/// Follows one target until the consumer goes away: connect, hello, subscribe, read; on loss,
-/// retry after 100 ms, doubling up to 5 s. A `discovered` socket is let go instead once its
-/// service is gone: the file removed, or nobody listening on it.
-pub(crate) async fn follow(
-    target: usize,
-    spec: Spec,
-    subscribe: Vec<u8>,
-    tx: mpsc::Sender<Feed>,
-    discovered: bool,
-) {
-    let mut backoff = Duration::from_millis(100);
-    loop {
-        let (why, gone) = match connect(&spec).await {
-            Ok((r, w)) => {
-                backoff = Duration::from_millis(100);
-                let why = session(target, r, w, &subscribe, &tx).await;
-                (why, discovered && spec.removed())
-            }
-            Err(e) => {
-                let dead = matches!(
-                    e.kind(),
-                    std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
-                );
-                (format!("{}: {e}", spec.label()), discovered && dead)
-            }
-        };
-        let feed = if gone {
-            Feed::Gone { target }
-        } else {
-            Feed::Lost { target, why }
-        };
-        if tx.send(feed).await.is_err() || gone {
-            return;
-        }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(5));
-    }
-}
-
-async fn session(
-    target: usize,
-    r: Box<dyn AsyncRead + Send + Unpin>,
-    mut w: Box<dyn AsyncWrite + Send + Unpin>,
-    subscribe: &[u8],
-    tx: &mpsc::Sender<Feed>,
-) -> String {
-    let mut reader = BufReader::with_capacity(64 * 1024, r);
-    let mut line = Vec::with_capacity(1024);
-    let first = tokio::time::timeout(Duration::from_secs(5), read_line(&mut reader, &mut line));
-    match first.await {
-        Ok(Ok(true)) => {}
-        Ok(Ok(false)) => return "closed before saying hello".into(),
-        Ok(Err(e)) => return e,
-        Err(_) => return "no hello within 5 s".into(),
-    }
-    let hello = match wire::decode_line(&line) {
-        Ok(Message::Hello(h)) if h.v == wire::VERSION => h,
-        Ok(Message::Hello(h)) => {
-            return format!(
-                "speaks protocol version {}; this recourse speaks {}",
-                h.v,
-                wire::VERSION
-            );
-        }
-        _ => return "not a recourse export endpoint (no hello)".into(),
-    };
-    if let Err(e) = w.write_all(subscribe).await {
-        return format!("cannot subscribe: {e}");
-    }
-    let name = hello
-        .instance
-        .clone()
-        .unwrap_or_else(|| hello.service.clone());
-    let connected = Feed::Connected {
-        target,
-        name,
-        hello: Box::new(hello),
-        raw: std::mem::take(&mut line),
-    };
-    if tx.send(connected).await.is_err() {
-        return String::new();
-    }
-    loop {
-        line.clear();
-        match read_line(&mut reader, &mut line).await {
-            Ok(true) => {}
-            Ok(false) => return "the service closed the connection".into(),
-            Err(e) => return e,
-        }
-        let feed = match wire::decode_line(&line) {
-            Ok(Message::Unknown) => continue,
-            Ok(Message::Error(e)) if e.fatal => {
-                let _ = tx
-                    .send(Feed::Notice {
-                        target,
-                        text: format!("refused: {} ({})", e.msg, e.code),
-                    })
-                    .await;
-                continue;
-            }
-            Ok(msg) => Feed::Line {
-                target,
-                raw: line.clone(),
-                msg: Box::new(msg),
-            },
-            Err(e) => Feed::Notice {
-                target,
-                text: format!("skipped a line: {e}"),
-            },
-        };
-        if tx.send(feed).await.is_err() {
-            return String::new();
-        }
-    }
-}
-
-/// Reads one line (at most 1 MiB); `Ok(false)` at the end of the stream.
-async fn read_line<R: AsyncRead + Unpin>(
-    reader: &mut BufReader<R>,
-    line: &mut Vec<u8>,
-) -> Result<bool, String> {
-    let limit = wire::MAX_LINE as u64 + 1;
-    let n = (&mut *reader)
-        .take(limit)
-        .read_until(b'\n', line)
-        .await
-        .map_err(|e| format!("read failed: {e}"))?;
-    if n == 0 {
-        return Ok(false);
-    }
-    if line.len() > wire::MAX_LINE {
-        return Err("a line longer than 1 MiB; disconnecting".into());
-    }
-    Ok(true)
-}
-
-/// The `subscribe` line for these keys, message types, rate and calls.
-pub(crate) fn subscribe_line(
-    keys: &[String],
-    events: &[&str],
-    max_rate: Option<u32>,
-    calls: CallFilter,
-    token: Option<&str>,
-) -> Vec<u8> {
-    let mut v = serde_json::json!({
-        "t": "subscribe",
-        "v": wire::VERSION,
-        "client": concat!("recourse-cli ", env!("CARGO_PKG_VERSION")),
-        "keys": keys,
-        "events": events,
-    });
-    if let Some(r) = max_rate {
-        v["max_rate"] = r.into();
-    }
-    if calls != CallFilter::All {
-        v["calls"] = calls.as_str().into();
-    }
-    if let Some(t) = token {
-        v["token"] = t.into();
-    }
-    let mut line = serde_json::to_vec(&v).unwrap_or_default();
-    line.push(b'\n');
-    line
 }
 
 /// `raw` with `"target":name` as its first field (the `--record` and `--output json` format);

@@ -2,6 +2,7 @@
 //! key detail and a call waterfall. Input is handled before data; frames are drawn only when
 //! something changed, at most about 30 a second; the terminal is restored on every exit.
 
+mod command;
 mod keymap;
 pub(crate) mod state;
 pub(crate) mod view;
@@ -15,14 +16,24 @@ use recourse_engine::export::KeyFilter;
 use tokio::sync::mpsc;
 
 use crate::exit::Status;
-use crate::tail::{Feed, Session};
+use crate::tail::{Feed, Followers, Session};
 use recourse_engine::export::wire::CallFilter;
-use state::App;
+use state::{App, Request};
 
 /// The shortest time between two frames.
 const FRAME: Duration = Duration::from_millis(33);
 /// Feeds applied before the loop looks at input again.
 const BATCH: usize = 20_000;
+
+/// What the TUI starts from.
+pub(crate) struct Start<'a> {
+    /// The key globs the services were asked for.
+    pub(crate) keys: &'a [String],
+    /// The calls they were asked for.
+    pub(crate) calls: CallFilter,
+    /// The followers, for `:key` and `:target` (none in a replay).
+    pub(crate) live: Option<Followers>,
+}
 
 /// Runs the TUI until `q`, Ctrl-c, a signal or the deadline.
 pub(crate) async fn run(
@@ -30,12 +41,12 @@ pub(crate) async fn run(
     early: Vec<Feed>,
     session: &mut Session,
     deadline: Option<tokio::time::Instant>,
-    keep: KeyFilter,
-    title: String,
-    calls: CallFilter,
+    start: Start<'_>,
 ) -> Status {
-    let mut app = App::new(title, keep);
-    app.keep_calls(calls);
+    let mut app = App::new("*", KeyFilter::default());
+    app.set_keys(start.keys);
+    app.keep_calls(start.calls);
+    let live = start.live;
     let now = Instant::now();
     for f in &early {
         if let Err(e) = session.absorb(f) {
@@ -68,6 +79,9 @@ pub(crate) async fn run(
                     if let Some(text) = app.clipboard.take() {
                         let mut out = std::io::stdout();
                         let _ = out.write_all(osc52(&text).as_bytes()).and_then(|()| out.flush());
+                    }
+                    if let Some(r) = app.request.take() {
+                        carry_out(r, live.as_ref(), &mut app);
                     }
                     dirty = true;
                 }
@@ -116,6 +130,25 @@ pub(crate) async fn run(
     };
     ratatui::restore();
     status
+}
+
+/// Carries out what a `:` command asked for, with the followers of a live tail.
+fn carry_out(request: Request, live: Option<&Followers>, app: &mut App) {
+    let Some(live) = live else {
+        if let Request::Target(_) = request {
+            app.say("a replay has no targets to add");
+        }
+        // `:key` in a replay narrows what is shown, which `set_keys` did.
+        return;
+    };
+    match request {
+        Request::Keys(keys) => live.resubscribe(keys),
+        Request::Target(spec) => {
+            let label = spec.label();
+            live.spawn(spec, false);
+            app.say(format!("following {label}"));
+        }
+    }
 }
 
 /// The OSC 52 sequence that asks the terminal to put `text` on the system clipboard

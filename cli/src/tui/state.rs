@@ -12,7 +12,7 @@ use rustc_hash::FxHashMap;
 
 use super::keymap::{self, Action, Scope};
 use crate::exit::Status;
-use crate::tail::{Feed, Recording, parse_ts_micros, with_target};
+use crate::tail::{Feed, Recording, Spec, parse_ts_micros, with_target};
 use recourse_engine::clock::Timestamp;
 use recourse_engine::export::wire::CallFilter;
 
@@ -104,6 +104,8 @@ pub(crate) struct Event {
     pub(crate) kind: EventKind,
     /// The line as the service sent it, for `Ctrl-s` (unknown fields kept).
     pub(crate) raw: Box<[u8]>,
+    /// Its key is among those asked for now: a `:key` that leaves it out hides it.
+    pub(crate) kept: bool,
 }
 
 /// What a log line shows.
@@ -166,6 +168,15 @@ pub(crate) struct Losses {
     pub(crate) rate: u64,
 }
 
+/// What the app asks of the loop that runs it, which owns the followers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Request {
+    /// Subscribe every target to these key globs.
+    Keys(Vec<String>),
+    /// Follow one more target.
+    Target(Spec),
+}
+
 /// The whole TUI state.
 #[derive(Debug)]
 pub(crate) struct App {
@@ -179,6 +190,8 @@ pub(crate) struct App {
     pub(crate) save_dir: PathBuf,
     /// Text `c` copied, for the loop to hand to the terminal's clipboard.
     pub(crate) clipboard: Option<String>,
+    /// A `:` command's request, for the loop to carry out.
+    pub(crate) request: Option<Request>,
     pub(crate) targets: Vec<Target>,
     pub(crate) keys: BTreeMap<String, KeyAgg>,
     pub(crate) events: VecDeque<Event>,
@@ -187,6 +200,8 @@ pub(crate) struct App {
     pub(crate) view: View,
     pub(crate) help: bool,
     pub(crate) prompt: Option<String>,
+    /// The `:` command line being typed.
+    pub(crate) command: Option<String>,
     pub(crate) filter: String,
     pub(crate) frozen: Option<Frozen>,
     pub(crate) sort: usize,
@@ -213,6 +228,7 @@ impl App {
             shown: CallFilter::All,
             save_dir: PathBuf::from("."),
             clipboard: None,
+            request: None,
             targets: Vec::new(),
             keys: BTreeMap::new(),
             events: VecDeque::new(),
@@ -221,6 +237,7 @@ impl App {
             view: View::Overview,
             help: false,
             prompt: None,
+            command: None,
             filter: String::new(),
             frozen: None,
             sort: 1,
@@ -261,6 +278,7 @@ impl App {
     /// Applies one feed; `now` marks the target alive.
     pub(crate) fn ingest(&mut self, feed: &Feed, now: Instant) {
         match feed {
+            Feed::Started { target, label } => self.target(*target).name.clone_from(label),
             Feed::Connected {
                 target,
                 name,
@@ -387,6 +405,7 @@ impl App {
             target,
             kind,
             raw,
+            kept: true,
         });
         if self.events.len() > RING {
             self.events.pop_front();
@@ -464,7 +483,7 @@ impl App {
         let last = self.frozen.as_ref().map_or(u64::MAX, |f| f.at_id);
         self.events
             .iter()
-            .filter(|e| e.id <= last)
+            .filter(|e| e.id <= last && e.kept)
             .filter(|e| scope.is_none_or(|k| e.key() == k))
             .filter(|e| match &e.kind {
                 EventKind::Call(c) => {
@@ -512,6 +531,10 @@ impl App {
 
     /// Handles a key press.
     pub(crate) fn key(&mut self, key: KeyEvent) {
+        if self.command.is_some() {
+            self.command_key(key);
+            return;
+        }
         if let Some(prompt) = &mut self.prompt {
             match key.code {
                 KeyCode::Enter => {
@@ -569,6 +592,7 @@ impl App {
                 }
             }
             Action::Filter => self.prompt = Some(self.filter.clone()),
+            Action::Command => self.command = Some(String::new()),
             Action::Freeze => {
                 self.frozen = match self.frozen {
                     Some(_) => None,
@@ -608,23 +632,50 @@ impl App {
             Action::NextFail => self.seek_failure(true),
             Action::PrevFail => self.seek_failure(false),
             Action::Calls => self.cycle_calls(),
-            Action::Save => self.save(),
+            Action::Save => self.save(None),
             Action::Copy => self.copy(),
-            Action::Longer | Action::Shorter => {
-                self.window = match action {
-                    Action::Longer => (self.window + 1).min(WINDOWS.len() - 1),
-                    _ => self.window.saturating_sub(1),
-                };
-                let when = if self.frozen.is_some() {
-                    " once unfrozen"
-                } else {
-                    ""
-                };
-                self.say(format!(
-                    "rates over the last {}{when}",
-                    WINDOWS[self.window].1
-                ));
-            }
+            Action::Longer => self.set_window((self.window + 1).min(WINDOWS.len() - 1)),
+            Action::Shorter => self.set_window(self.window.saturating_sub(1)),
+        }
+    }
+
+    /// Rates over `WINDOWS[window]` from now on.
+    pub(crate) fn set_window(&mut self, window: usize) {
+        self.window = window;
+        let when = if self.frozen.is_some() {
+            " once unfrozen"
+        } else {
+            ""
+        };
+        self.say(format!(
+            "rates over the last {}{when}",
+            WINDOWS[self.window].1
+        ));
+    }
+
+    /// Shows and keeps only `keys` (globs; none: every key) from now on: the keys table drops
+    /// the others (their stats stop coming), the log hides their calls (`Ctrl-s` still saves
+    /// them, and a `:key` that covers them again shows them).
+    pub(crate) fn set_keys(&mut self, keys: &[String]) {
+        self.keep = KeyFilter::new(keys);
+        self.title = if keys.is_empty() {
+            "*".to_owned()
+        } else {
+            keys.join(",")
+        };
+        let keep = &self.keep;
+        self.keys.retain(|k, _| keep.matches(k));
+        if let Some(f) = &mut self.frozen {
+            f.rows.retain(|r| keep.matches(&r.key));
+        }
+        for e in &mut self.events {
+            e.kept = keep.matches(e.key());
+        }
+        self.key_sel = 0;
+        if let View::Key(k) | View::Call { key: Some(k), .. } = &self.view
+            && !keep.matches(k)
+        {
+            self.view = View::Overview;
         }
     }
 
@@ -661,30 +712,25 @@ impl App {
     }
 
     /// Writes the event log (every call and breaker change it holds, as the services sent
-    /// them, each with its `target`) to a new file in `save_dir`, in the `--record` format so
-    /// `recourse tail --replay` plays it back. The file appears whole or not at all.
-    fn save(&mut self) {
+    /// them, each with its `target`) to `file` (relative to `save_dir`; an existing file is
+    /// not overwritten) or to a new `recourse-tail-<time>.ndjson` there, in the `--record`
+    /// format so `recourse tail --replay` plays it back. The file appears whole or not at all.
+    pub(crate) fn save(&mut self, file: Option<PathBuf>) {
         if self.events.is_empty() {
             self.say("nothing to save yet: the log is empty");
             return;
         }
-        let stamp = Timestamp::from_nanos(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs() * 1_000_000_000),
-        )
-        .to_rfc3339();
-        // 2026-11-28T23:30:12.000000Z -> 2026-11-28T23-30-12Z: no ':' in file names.
-        let stamp = format!("{}Z", stamp.get(..19).unwrap_or(&stamp).replace(':', "-"));
-        // A second save within the same second gets its own file.
-        let path = (1..)
-            .map(|n| match n {
-                1 => format!("recourse-tail-{stamp}.ndjson"),
-                n => format!("recourse-tail-{stamp}-{n}.ndjson"),
-            })
-            .map(|name| self.save_dir.join(name))
-            .find(|p| !p.exists())
-            .unwrap_or_default();
+        let path = match file {
+            Some(file) => {
+                let path = self.save_dir.join(file);
+                if path.exists() {
+                    self.say(format!("not saved: {} exists", path.display()));
+                    return;
+                }
+                path
+            }
+            None => self.new_save_path(),
+        };
         let written = Recording::create(&path).and_then(|mut out| {
             for e in &self.events {
                 let mut line = self.recorded(e);
@@ -693,7 +739,7 @@ impl App {
                 }
                 out.write(&line)?;
             }
-            out.finish()
+            out.finish_new()
         });
         match written {
             Ok(path) => {
@@ -705,6 +751,26 @@ impl App {
             }
             Err(e) => self.say(format!("not saved: {e}")),
         }
+    }
+
+    /// `recourse-tail-<time>.ndjson` in `save_dir`, numbered when a file of that second exists.
+    fn new_save_path(&self) -> PathBuf {
+        let stamp = Timestamp::from_nanos(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() * 1_000_000_000),
+        )
+        .to_rfc3339();
+        // 2026-11-28T23:30:12.000000Z -> 2026-11-28T23-30-12Z: no ':' in file names.
+        let stamp = format!("{}Z", stamp.get(..19).unwrap_or(&stamp).replace(':', "-"));
+        (1..)
+            .map(|n| match n {
+                1 => format!("recourse-tail-{stamp}.ndjson"),
+                n => format!("recourse-tail-{stamp}-{n}.ndjson"),
+            })
+            .map(|name| self.save_dir.join(name))
+            .find(|p| !p.exists())
+            .unwrap_or_default()
     }
 
     /// Keeps only the calls of `filter`, as the services were asked to send them.

@@ -10,7 +10,7 @@ use recourse_engine::export::KeyFilter;
 use recourse_engine::export::wire::{self, Message};
 
 use super::keymap::Action;
-use super::state::{App, View};
+use super::state::{App, Request, View};
 use super::view;
 use crate::exit::Status;
 use crate::tail::Feed;
@@ -656,4 +656,98 @@ fn a_stopped_target_is_no_longer_listed() {
     assert!(!after.contains(&format!("○ {first}")), "{after}");
     // The log keeps the stopped service's calls.
     assert!(app.visible().len() > 300);
+}
+
+/// Types `:text` and Enter.
+fn command(app: &mut App, text: &str) {
+    press(app, KeyCode::Char(':'));
+    type_text(app, text);
+    press(app, KeyCode::Enter);
+}
+
+#[test]
+fn colon_key_narrows_the_view_and_asks_the_services() {
+    let mut app = app();
+    command(&mut app, "key inventory.*");
+    assert_eq!(
+        app.request,
+        Some(Request::Keys(vec!["inventory.*".to_owned()]))
+    );
+    assert_eq!(app.title, "inventory.*");
+    let keys: Vec<String> = app.rows().into_iter().map(|r| r.key).collect();
+    assert_eq!(keys, ["inventory.Get"]);
+    let visible = app.visible();
+    assert!(!visible.is_empty());
+    assert!(visible.iter().all(|e| e.key() == "inventory.Get"));
+    // Every key again: the log shows what it held all along.
+    app.request = None;
+    command(&mut app, "key *");
+    assert_eq!(app.request, Some(Request::Keys(vec![])));
+    assert_eq!(app.title, "*");
+    assert!(app.visible().len() > 300);
+    assert!(screen(&app, 80, 24).contains("keys: *"));
+}
+
+#[test]
+fn colon_commands_set_the_window_save_quit_and_report_mistakes() {
+    let mut app = app();
+    command(&mut app, "window 15m");
+    assert_eq!(app.window, 3);
+    assert_eq!(app.status.as_deref(), Some("rates over the last 15m"));
+
+    let dir = tempfile::tempdir().unwrap();
+    app.save_dir = dir.path().to_owned();
+    command(&mut app, "save incident.ndjson");
+    let saved = std::fs::read_to_string(dir.path().join("incident.ndjson")).unwrap();
+    assert_eq!(saved.lines().count(), app.events.len());
+    // A file is never overwritten.
+    command(&mut app, "save incident.ndjson");
+    let status = app.status.clone().unwrap_or_default();
+    assert!(
+        status.starts_with("not saved: ") && status.ends_with("exists"),
+        "{status}"
+    );
+
+    command(&mut app, "target http://nope");
+    assert!(app.request.is_none());
+    let status = app.status.clone().unwrap_or_default();
+    assert!(status.contains("expected a socket path"), "{status}");
+    command(&mut app, "target tcp://127.0.0.1:7079");
+    assert_eq!(
+        app.request,
+        Some(Request::Target(crate::tail::Spec::Tcp(
+            "127.0.0.1:7079".into()
+        )))
+    );
+
+    command(&mut app, "nonsense");
+    assert!(
+        app.status
+            .as_deref()
+            .unwrap_or_default()
+            .starts_with("no command :nonsense")
+    );
+    assert_eq!(app.quit, None);
+    command(&mut app, "q");
+    assert_eq!(app.quit, Some(Status::Ok));
+}
+
+#[test]
+fn the_colon_line_shows_what_is_typed_and_esc_leaves_it() {
+    let mut app = app();
+    press(&mut app, KeyCode::Char(':'));
+    type_text(&mut app, "window 5");
+    let typed = screen(&app, 120, 30);
+    assert!(typed.contains(" :window 5"), "{typed}");
+    assert!(typed.contains("key GLOB…"), "{typed}");
+    press(&mut app, KeyCode::Esc);
+    assert_eq!(app.command, None);
+    assert_eq!(app.window, 0, "nothing ran");
+    // Keys typed on the line are not actions: `q` did not quit.
+    press(&mut app, KeyCode::Char(':'));
+    type_text(&mut app, "q");
+    assert_eq!(app.quit, None);
+    press(&mut app, KeyCode::Backspace);
+    press(&mut app, KeyCode::Backspace);
+    assert_eq!(app.command, None, "backspace on an empty line closes it");
 }

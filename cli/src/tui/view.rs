@@ -86,6 +86,14 @@ fn targets_line(app: &App) -> Paragraph<'static> {
 }
 
 fn footer_line(app: &App) -> Paragraph<'static> {
+    if let Some(c) = &app.command {
+        return Paragraph::new(Line::from(vec![
+            " :".bold(),
+            Span::raw(c.clone()),
+            "█".slow_blink(),
+            format!("   {}", super::command::SUMMARY).dim(),
+        ]));
+    }
     if let Some(p) = &app.prompt {
         return Paragraph::new(Line::from(vec![
             " filter: /".bold(),

@@ -219,6 +219,43 @@ fn c_copies_a_call_and_ctrl_s_saves_the_log() {
     t.exited(0);
 }
 
+/// `:key` asks the running services for other keys (they confirm, and only those keys are
+/// shown from then on); `:q` quits.
+#[test]
+fn colon_key_resubscribes_a_live_service() {
+    if !have_tmux() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let t = Tmux::start(
+        "command",
+        &format!(
+            "RECOURSE_SOCKET_DIR={} {} demo",
+            dir.path().display(),
+            env!("CARGO_BIN_EXE_recourse")
+        ),
+    );
+    t.wait("both namespaces", |s| {
+        s.contains("payments.Charge") && s.contains("inventory.Get")
+    });
+    t.keys(&[":"]);
+    t.wait("the command line", |s| s.contains("key GLOB…"));
+    t.keys(&["key inventory.*", "Enter"]);
+    // The service answers the new subscription with the keys it matches.
+    t.wait("the service's confirmation", |s| {
+        s.contains("matching 1 key: inventory.Get")
+    });
+    let s = t.wait("only inventory keys", |s| {
+        let rows = s.lines().filter(|l| l.starts_with('│'));
+        s.contains("keys: inventory.*")
+            && s.contains("Keys (1)")
+            && rows.clone().all(|l| !l.contains("payments."))
+    });
+    assert!(s.contains("inventory.Get"), "{s}");
+    t.keys(&[":", "q", "Enter"]);
+    t.exited(0);
+}
+
 #[test]
 fn ctrl_c_restores_the_terminal_and_exits_130() {
     if !have_tmux() {

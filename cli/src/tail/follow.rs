@@ -1,0 +1,353 @@
+//! One follower task per target: connect, hello, subscribe, read lines, reconnect with capped
+//! backoff. Every follower subscribes with the current [`Subscription`]; a change (the TUI's
+//! `:key`) reaches every connected target at once, as a new `subscribe` replacing the old one.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use recourse_engine::export::wire::{self, CallFilter, Message};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use super::target::{Feed, Spec};
+
+/// What the services are asked to send.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Subscription {
+    /// Key globs (a leading `!` excludes); none means every key.
+    pub(crate) keys: Vec<String>,
+    /// Message types.
+    pub(crate) events: Vec<&'static str>,
+    pub(crate) max_rate: Option<u32>,
+    pub(crate) calls: CallFilter,
+    pub(crate) token: Option<String>,
+}
+
+impl Subscription {
+    /// The `subscribe` line.
+    pub(crate) fn line(&self) -> Vec<u8> {
+        let mut v = serde_json::json!({
+            "t": "subscribe",
+            "v": wire::VERSION,
+            "client": concat!("recourse-cli ", env!("CARGO_PKG_VERSION")),
+            "keys": self.keys,
+            "events": self.events,
+        });
+        if let Some(r) = self.max_rate {
+            v["max_rate"] = r.into();
+        }
+        if self.calls != CallFilter::All {
+            v["calls"] = self.calls.as_str().into();
+        }
+        if let Some(t) = &self.token {
+            v["token"] = t.as_str().into();
+        }
+        let mut line = serde_json::to_vec(&v).unwrap_or_default();
+        line.push(b'\n');
+        line
+    }
+}
+
+/// Starts followers, numbering targets in order, all on one subscription. Cloned by whoever
+/// adds targets (discovery, the TUI's `:target`).
+#[derive(Clone)]
+pub(crate) struct Followers {
+    tx: mpsc::Sender<Feed>,
+    subscription: Arc<watch::Sender<Subscription>>,
+    next: Arc<AtomicUsize>,
+}
+
+impl Followers {
+    pub(crate) fn new(tx: mpsc::Sender<Feed>, subscription: Subscription) -> Followers {
+        Followers {
+            tx,
+            subscription: Arc::new(watch::Sender::new(subscription)),
+            next: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// Follows `spec` as the next target; a `discovered` one is let go once its service is gone.
+    pub(crate) fn spawn(&self, spec: Spec, discovered: bool) -> (usize, JoinHandle<()>) {
+        let target = self.next.fetch_add(1, Ordering::Relaxed);
+        let task = follow(
+            target,
+            spec,
+            self.subscription.subscribe(),
+            self.tx.clone(),
+            discovered,
+        );
+        (target, tokio::spawn(task))
+    }
+
+    /// Asks every target for `keys` from now on (and every target connected later).
+    pub(crate) fn resubscribe(&self, keys: Vec<String>) {
+        self.subscription.send_modify(|s| s.keys = keys);
+    }
+
+    /// Whether the consumer has gone.
+    pub(crate) fn closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+}
+
+type Halves = (
+    Box<dyn AsyncRead + Send + Unpin>,
+    Box<dyn AsyncWrite + Send + Unpin>,
+);
+
+async fn connect(spec: &Spec) -> std::io::Result<Halves> {
+    let timeout = Duration::from_secs(3);
+    let timed_out = || std::io::Error::new(std::io::ErrorKind::TimedOut, "connection timed out");
+    match spec {
+        #[cfg(unix)]
+        Spec::Unix(path) => {
+            let s = tokio::time::timeout(timeout, tokio::net::UnixStream::connect(path))
+                .await
+                .map_err(|_| timed_out())??;
+            let (r, w) = s.into_split();
+            Ok((Box::new(r), Box::new(w)))
+        }
+        #[cfg(not(unix))]
+        Spec::Unix(_) => Err(std::io::Error::other("Unix sockets need a Unix system")),
+        Spec::Tcp(addr) => {
+            let s = tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr))
+                .await
+                .map_err(|_| timed_out())??;
+            let _ = s.set_nodelay(true);
+            let (r, w) = s.into_split();
+            Ok((Box::new(r), Box::new(w)))
+        }
+    }
+}
+
+/// Follows one target until the consumer goes away: connect, hello, subscribe, read; on loss,
+/// retry after 100 ms, doubling up to 5 s. A `discovered` socket is let go instead once its
+/// service is gone: the file removed, or nobody listening on it.
+async fn follow(
+    target: usize,
+    spec: Spec,
+    mut subscription: watch::Receiver<Subscription>,
+    tx: mpsc::Sender<Feed>,
+    discovered: bool,
+) {
+    let label = spec.label();
+    if tx.send(Feed::Started { target, label }).await.is_err() {
+        return;
+    }
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let (why, gone) = match connect(&spec).await {
+            Ok((r, w)) => {
+                backoff = Duration::from_millis(100);
+                let why = session(target, r, w, &mut subscription, &tx).await;
+                (why, discovered && spec.removed())
+            }
+            Err(e) => {
+                let dead = matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+                );
+                (format!("{}: {e}", spec.label()), discovered && dead)
+            }
+        };
+        let feed = if gone {
+            Feed::Gone { target }
+        } else {
+            Feed::Lost { target, why }
+        };
+        if tx.send(feed).await.is_err() || gone {
+            return;
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+async fn session(
+    target: usize,
+    r: Box<dyn AsyncRead + Send + Unpin>,
+    mut w: Box<dyn AsyncWrite + Send + Unpin>,
+    subscription: &mut watch::Receiver<Subscription>,
+    tx: &mpsc::Sender<Feed>,
+) -> String {
+    let mut reader = BufReader::with_capacity(64 * 1024, r);
+    let mut line = Vec::with_capacity(1024);
+    let first = tokio::time::timeout(Duration::from_secs(5), read_line(&mut reader, &mut line));
+    match first.await {
+        Ok(Ok(true)) => {}
+        Ok(Ok(false)) => return "closed before saying hello".into(),
+        Ok(Err(e)) => return e,
+        Err(_) => return "no hello within 5 s".into(),
+    }
+    let hello = match wire::decode_line(&line) {
+        Ok(Message::Hello(h)) if h.v == wire::VERSION => h,
+        Ok(Message::Hello(h)) => {
+            return format!(
+                "speaks protocol version {}; this recourse speaks {}",
+                h.v,
+                wire::VERSION
+            );
+        }
+        _ => return "not a recourse export endpoint (no hello)".into(),
+    };
+    let subscribe = subscription.borrow_and_update().line();
+    if let Err(e) = w.write_all(&subscribe).await {
+        return format!("cannot subscribe: {e}");
+    }
+    let name = hello
+        .instance
+        .clone()
+        .unwrap_or_else(|| hello.service.clone());
+    let connected = Feed::Connected {
+        target,
+        name,
+        hello: Box::new(hello),
+        raw: std::mem::take(&mut line),
+    };
+    if tx.send(connected).await.is_err() {
+        return String::new();
+    }
+    // Reading and resubscribing run side by side; the session ends when either fails.
+    let resubscribe = async {
+        while subscription.changed().await.is_ok() {
+            let line = subscription.borrow_and_update().line();
+            if let Err(e) = w.write_all(&line).await {
+                return format!("cannot resubscribe: {e}");
+            }
+        }
+        std::future::pending().await
+    };
+    let read = async {
+        loop {
+            line.clear();
+            match read_line(&mut reader, &mut line).await {
+                Ok(true) => {}
+                Ok(false) => return "the service closed the connection".into(),
+                Err(e) => return e,
+            }
+            let feed = match wire::decode_line(&line) {
+                Ok(Message::Unknown) => continue,
+                Ok(Message::Error(e)) if e.fatal => {
+                    let _ = tx
+                        .send(Feed::Notice {
+                            target,
+                            text: format!("refused: {} ({})", e.msg, e.code),
+                        })
+                        .await;
+                    continue;
+                }
+                Ok(msg) => Feed::Line {
+                    target,
+                    raw: line.clone(),
+                    msg: Box::new(msg),
+                },
+                Err(e) => Feed::Notice {
+                    target,
+                    text: format!("skipped a line: {e}"),
+                },
+            };
+            if tx.send(feed).await.is_err() {
+                return String::new();
+            }
+        }
+    };
+    tokio::select! {
+        why = read => why,
+        why = resubscribe => why,
+    }
+}
+
+/// Reads one line (at most 1 MiB); `Ok(false)` at the end of the stream.
+async fn read_line<R: AsyncRead + Unpin>(
+    reader: &mut BufReader<R>,
+    line: &mut Vec<u8>,
+) -> Result<bool, String> {
+    let limit = wire::MAX_LINE as u64 + 1;
+    let n = (&mut *reader)
+        .take(limit)
+        .read_until(b'\n', line)
+        .await
+        .map_err(|e| format!("read failed: {e}"))?;
+    if n == 0 {
+        return Ok(false);
+    }
+    if line.len() > wire::MAX_LINE {
+        return Err("a line longer than 1 MiB; disconnecting".into());
+    }
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use recourse_engine::Executor;
+    use recourse_engine::export::{ExportConfig, ExportServer};
+
+    /// The next feed, within 10 s.
+    async fn next(rx: &mut mpsc::Receiver<Feed>) -> Feed {
+        tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .expect("a feed within 10 s")
+            .expect("the follower runs")
+    }
+
+    /// Waits for the service to confirm a subscription; no call may come first.
+    async fn subscribed(rx: &mut mpsc::Receiver<Feed>) {
+        loop {
+            if let Feed::Line { msg, .. } = next(rx).await {
+                match *msg {
+                    Message::Subscribed(_) => return,
+                    Message::Call(c) => panic!("{} came before the subscription", c.key),
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// The next call's key.
+    async fn call(rx: &mut mpsc::Receiver<Feed>) -> String {
+        loop {
+            if let Feed::Line { msg, .. } = next(rx).await
+                && let Message::Call(c) = *msg
+            {
+                return c.key;
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_new_subscription_reaches_a_connected_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("svc.sock");
+        let exec = Executor::builder()
+            .export(ExportConfig::new("svc").socket_path(&sock))
+            .build()
+            .unwrap();
+        let _server = ExportServer::start(&exec).await.unwrap();
+        let (tx, mut rx) = mpsc::channel(256);
+        let followers = Followers::new(
+            tx,
+            Subscription {
+                keys: vec!["a.*".into()],
+                events: vec!["call"],
+                max_rate: None,
+                calls: CallFilter::All,
+                token: None,
+            },
+        );
+        followers.spawn(Spec::Unix(sock), false);
+        let ok = |_| async { Ok::<_, std::io::Error>(()) };
+        subscribed(&mut rx).await;
+        exec.call("b.Before", ok).await.unwrap();
+        exec.call("a.Before", ok).await.unwrap();
+        assert_eq!(call(&mut rx).await, "a.Before");
+
+        followers.resubscribe(vec!["b.*".into()]);
+        subscribed(&mut rx).await;
+        exec.call("a.After", ok).await.unwrap();
+        exec.call("b.After", ok).await.unwrap();
+        assert_eq!(call(&mut rx).await, "b.After", "a.* is no longer sent");
+    }
+}
