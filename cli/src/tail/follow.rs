@@ -149,7 +149,7 @@ async fn follow(
                     e.kind(),
                     std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
                 );
-                (format!("{}: {e}", spec.label()), discovered && dead)
+                (e.to_string(), discovered && dead)
             }
         };
         let feed = if gone {

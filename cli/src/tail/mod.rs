@@ -208,10 +208,11 @@ async fn reachable(
         let Ok(Some(feed)) = tokio::time::timeout_at(until, rx.recv()).await else {
             break;
         };
+        let name = |t: &usize| names.get(*t).map_or("?", String::as_str);
         let (target, why) = match &feed {
             Feed::Connected { target, .. } => (*target, None),
-            Feed::Lost { target, why } => (*target, Some(why.clone())),
-            Feed::Gone { target } => (*target, names.get(*target).map(|n| format!("{n}: stopped"))),
+            Feed::Lost { target, why } => (*target, Some(format!("{}: {why}", name(target)))),
+            Feed::Gone { target } => (*target, Some(format!("{}: stopped", name(target)))),
             _ => (usize::MAX, None),
         };
         if let Some(h) = heard.get_mut(target).filter(|h| !**h) {
