@@ -73,6 +73,14 @@ fn tail_subscribed(cmd: &mut Command) -> (Child, mpsc::Receiver<String>) {
     }
 }
 
+/// An executor exporting as `name` on `<dir>/<name>.sock`.
+fn exporting(dir: &Path, name: &str) -> Executor {
+    Executor::builder()
+        .export(ExportConfig::new(name).socket_path(dir.join(format!("{name}.sock"))))
+        .build()
+        .unwrap()
+}
+
 fn zero() -> Policy {
     Policy::builtin()
         .max_attempts(3)
@@ -373,12 +381,7 @@ fn the_docs_show_real_text_lines() {
 fn several_targets_are_tailed_at_once_each_under_its_name() {
     let dir = tempfile::tempdir().unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let service = |name: &str| {
-        Executor::builder()
-            .export(ExportConfig::new(name).socket_path(dir.path().join(format!("{name}.sock"))))
-            .build()
-            .unwrap()
-    };
+    let service = |name: &str| exporting(dir.path(), name);
     let (a, b) = (service("checkout"), service("billing"));
     let _servers = (
         rt.block_on(ExportServer::start(&a)).unwrap(),
@@ -507,12 +510,7 @@ fn notice_until(stderr: &mpsc::Receiver<String>, notices: &mut Vec<String>, what
 fn discovery_follows_services_that_start_later_and_lets_stopped_ones_go() {
     let dir = tempfile::tempdir().unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let service = |name: &str| {
-        Executor::builder()
-            .export(ExportConfig::new(name).socket_path(dir.path().join(format!("{name}.sock"))))
-            .build()
-            .unwrap()
-    };
+    let service = |name: &str| exporting(dir.path(), name);
     let old = service("old");
     let old_server = rt.block_on(ExportServer::start(&old)).unwrap();
     let mut cmd = bin();
