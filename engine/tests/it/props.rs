@@ -1,14 +1,16 @@
 //! Property tests of the call loop (DESIGN.md §9): with any scripted outcomes, a call never
 //! invokes the operation more than `max_attempts` times and never runs past its overall
-//! deadline on the virtual clock.
+//! deadline on the virtual clock; and a call nobody records ends exactly as a traced one
+//! (Part 1 D2-D4: one code path).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use proptest::prelude::*;
 use recourse_engine::classify::{HttpStatusError, RetryAfter};
+use recourse_engine::clock::{Clock, VirtualClock};
 use recourse_engine::policy::Jitter;
-use recourse_engine::{Executor, Policy};
+use recourse_engine::{AttemptInfo, Executor, Policy};
 
 use crate::support::*;
 
@@ -105,5 +107,66 @@ proptest! {
         if let Some(limit) = overall {
             prop_assert!(elapsed <= limit, "ran {elapsed:?} past the {limit:?} deadline");
         }
+    }
+}
+
+/// The operation `script` describes, counting its invocations in `invoked`.
+fn scripted(
+    script: Arc<Vec<(u64, Step)>>,
+    invoked: Arc<Mutex<usize>>,
+    clock: Clock,
+) -> impl FnMut(AttemptInfo) -> std::pin::Pin<Box<dyn Future<Output = Result<(), HttpStatusError>>>>
+{
+    move |_| {
+        let i = {
+            let mut n = invoked.lock().unwrap();
+            *n += 1;
+            *n - 1
+        };
+        let (latency, step) = script[i.min(script.len() - 1)].clone();
+        let clock = clock.clone();
+        Box::pin(async move {
+            clock.sleep(ms(latency)).await;
+            match step {
+                Step::Ok => Ok(()),
+                Step::Fail => Err(HttpStatusError::transport("GET", "reset")),
+                Step::Status(code, ra) => Err(HttpStatusError::new(code, "GET")
+                    .with_retry_after(ra.map(|s| RetryAfter::Delay(Duration::from_secs(s))))),
+                Step::Hang => std::future::pending().await,
+            }
+        })
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Through a key handle, untraced (a plain policy's first attempt then runs before the
+    /// loop), and by key string, traced: the same result, the same invocations, the same
+    /// virtual time.
+    #[test]
+    fn an_unrecorded_call_ends_as_a_traced_one((policy, script) in arb_case(), seed in any::<u64>()) {
+        let script = Arc::new(script);
+        let run = |traced: bool| {
+            let vc = VirtualClock::new();
+            let exec = Executor::builder()
+                .policy("p.q", policy.clone())
+                .clock(vc.clock())
+                .seed(seed)
+                .build()
+                .unwrap();
+            let invoked = Arc::new(Mutex::new(0usize));
+            let op = scripted(script.clone(), invoked.clone(), exec.clock().clone());
+            let start = vc.now();
+            let result = if traced {
+                vc.block_on(exec.call_traced("p.q", op)).0
+            } else {
+                let handle = exec.key("p.q");
+                vc.block_on(handle.call(op))
+            };
+            let invoked = *invoked.lock().unwrap();
+            (result.map_err(|e| format!("{e:?}")), invoked, vc.now().since(start))
+        };
+        prop_assert_eq!(run(false), run(true));
     }
 }
