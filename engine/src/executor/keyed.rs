@@ -122,10 +122,6 @@ pub(crate) struct Compiled {
     /// An attempt needs the clock even when nothing records: a timeout, a retry budget or
     /// hedging (its latency tracker) is configured.
     pub(crate) reads_clock: bool,
-    /// Nothing but the attempts themselves: no timeout, budget, hedging or breaker, and a
-    /// classifier that calls every value a success. A first attempt that succeeds on a call
-    /// nobody records is then the whole call.
-    pub(crate) plain: bool,
     pub(crate) retry_budget: BudgetSlot,
     pub(crate) hedge: Option<HedgePlan>,
     pub(crate) circuit: Option<CircuitPlan>,
@@ -191,12 +187,10 @@ impl Compiled {
             || overall_timeout.is_some()
             || hedge.is_some()
             || !matches!(retry_budget, BudgetSlot::None);
-        let plain = !reads_clock && values_succeed && circuit.is_none();
         Compiled {
             id: policy.id.clone(),
             values_succeed,
             reads_clock,
-            plain,
             source: policy.meta.source,
             normalized,
             policy_error: None,

@@ -1,6 +1,4 @@
 //! The one call loop (Part 1 D2-D4): every call, observed or not, traced or not, runs here.
-//! A plain policy's first attempt on an unrecorded call is awaited before the loop is set up;
-//! its failure becomes the loop's attempt 0, so the call ends exactly as the loop would end it.
 //!
 //! Order per call (engine-behavior.md §4): resolve the policy, resolve the classifier, arm the
 //! overall deadline, then per retry group: pre-attempt checks, budget gate, the attempt raced
@@ -425,54 +423,28 @@ where
     let clock = &inner.clock;
     let key = &state.key;
     let tap = tap(inner, state);
-    // A handle's current snapshot is used through a plain reference: no enum is built and
-    // moved on that path (the move cost a store-forwarding stall). A key's cached policy is
-    // held for the call.
-    let mut held: Option<CompiledRef> = None;
-    let ready: Option<&Compiled> =
-        match snapshot.filter(|c| c.generation == inner.provider.generation()) {
-            Some(c) => Some(c),
-            None => {
-                held = state.current(inner);
-                held.as_deref()
-            }
-        };
-
-    // The first attempt of a plain policy on a call nobody records: if it succeeds, that is
-    // the whole call. If it fails, the loop below takes its error as attempt 0's output,
-    // under the same compiled policy, exactly as if it had run the attempt itself.
-    let mut first: Option<E> = None;
-    if let Some(c) = ready
-        && c.plain
-        && options.is_none()
-        && timeline.is_none()
-        && tap.is_none()
-        && inner.observer.is_none()
-    {
-        let info = AttemptInfo {
-            attempt: 0,
-            hedge_index: 0,
-            is_hedge: false,
-            policy_id: c.id.clone(),
-            deadline: None,
-        };
-        match op(info).await {
-            Ok(v) => return Ok(v),
-            Err(e) => first = Some(e),
-        }
-    }
     let mut rec = Recorder::new(key, clock, inner.observer.as_deref(), timeline, tap);
 
+    let current = snapshot.filter(|c| c.generation == inner.provider.generation());
     let mut fetched = false;
-    let compiled: &Compiled = match ready {
+    // A handle's current snapshot is used through a plain reference: no enum is built and
+    // moved on that path (the move cost a store-forwarding stall).
+    let mut held: Option<CompiledRef> = None;
+    let compiled: &Compiled = match current {
         Some(c) => c,
         None => {
-            // A provider may need to fetch first (bounded by its own timeout).
-            if let Some(prepare) = inner.provider.prepare(key) {
-                prepare.await;
-                fetched = true;
-            }
-            match state.compiled(inner) {
+            let resolved = match state.current(inner) {
+                Some(current) => Ok(current),
+                None => {
+                    // A provider may need to fetch first (bounded by its own timeout).
+                    if let Some(prepare) = inner.provider.prepare(key) {
+                        prepare.await;
+                        fetched = true;
+                    }
+                    state.compiled(inner)
+                }
+            };
+            match resolved {
                 Ok(c) => held.insert(c),
                 Err(source) => {
                     rec.start(None);
@@ -662,9 +634,7 @@ where
                 policy_id: compiled.id.clone(),
                 deadline: timer,
             };
-            let raced = if let Some(e) = first.take() {
-                Race::Done(Err(e))
-            } else if timer.is_none() && cancel.is_none() {
+            let raced = if timer.is_none() && cancel.is_none() {
                 // Nothing to race against: no timer armed, nothing polled but the attempt.
                 Race::Done(op(info).await)
             } else {

@@ -141,9 +141,8 @@ fn scripted(
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
-    /// Through a key handle, untraced (a plain policy's first attempt then runs before the
-    /// loop), and by key string, traced: the same result, the same invocations, the same
-    /// virtual time.
+    /// Through a key handle, untraced (the shortest way through the loop), and by key
+    /// string, traced: the same result, the same invocations, the same virtual time.
     #[test]
     fn an_unrecorded_call_ends_as_a_traced_one((policy, script) in arb_case(), seed in any::<u64>()) {
         let script = Arc::new(script);
