@@ -74,32 +74,12 @@ proptest! {
         let normalized = policy.clone().normalize();
         let max = normalized.retry.max_attempts.unwrap();
         let overall = normalized.retry.overall_timeout.filter(|d| !d.is_zero());
-        let vc = recourse_engine::clock::VirtualClock::new();
+        let vc = VirtualClock::new();
         let exec = Executor::builder().policy("p.q", policy).clock(vc.clock()).seed(seed).build().unwrap();
-        let clock = exec.clock().clone();
-        let script = Arc::new(script);
         let invoked = Arc::new(Mutex::new(0usize));
-        let (s, n) = (script.clone(), invoked.clone());
+        let op = scripted(Arc::new(script), invoked.clone(), exec.clock().clone());
         let start = vc.now();
-        let (_, tl) = vc.block_on(exec.call_traced("p.q", move |_| {
-            let i = {
-                let mut n = n.lock().unwrap();
-                *n += 1;
-                *n - 1
-            };
-            let (latency, step) = s[i.min(s.len() - 1)].clone();
-            let clock = clock.clone();
-            async move {
-                clock.sleep(ms(latency)).await;
-                match step {
-                    Step::Ok => Ok(()),
-                    Step::Fail => Err(HttpStatusError::transport("GET", "reset")),
-                    Step::Status(code, ra) => Err(HttpStatusError::new(code, "GET")
-                        .with_retry_after(ra.map(|s| RetryAfter::Delay(Duration::from_secs(s))))),
-                    Step::Hang => std::future::pending().await,
-                }
-            }
-        }));
+        let (_, tl) = vc.block_on(exec.call_traced("p.q", op));
         let invoked = *invoked.lock().unwrap();
         prop_assert!(invoked as u32 <= max, "{invoked} invocations, max {max}");
         prop_assert_eq!(tl.attempts.len(), invoked);
