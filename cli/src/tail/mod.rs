@@ -303,7 +303,8 @@ impl Session {
             Feed::Gone { target } => {
                 let name = self.name(*target);
                 self.notice(format!(
-                    "{name}: stopped (its socket is gone); a restart shows up as a new target"
+                    "{name}: stopped (its socket is gone, or nothing listens on it); \
+                     a restart shows up as a new target"
                 ));
             }
             Feed::Notice { target, text } => {
