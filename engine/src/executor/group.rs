@@ -199,8 +199,7 @@ where
         };
         // The overall deadline is watched by the group itself, so a member only races its own
         // per-attempt timeout.
-        let fut = op(info);
-        async move { race(fut, per_attempt, clock, None).await }
+        race(op(info), per_attempt, clock, None)
     };
 
     let max_hedges = plan.max_hedges.min(SLOTS as u32 - 1);

@@ -1,7 +1,8 @@
 //! Call futures are `Send` (so services can `tokio::spawn` them) when the operation's future
-//! is; a compile-time check.
+//! is; a compile-time check. And they stay small beside the operation's future: a service
+//! spawns or stores one per request.
 
-use recourse_engine::{CallOptions, Executor};
+use recourse_engine::{AttemptInfo, CallOptions, Executor};
 
 fn assert_send<T: Send>(_: &T) {}
 
@@ -36,5 +37,30 @@ async fn calls_run_on_spawned_tasks() {
         .collect();
     for (i, t) in tasks.into_iter().enumerate() {
         assert_eq!(t.await.unwrap().unwrap(), i);
+    }
+}
+
+/// An operation whose future holds 1 KiB across an await, as a real HTTP client's does.
+async fn big(_: AttemptInfo) -> Result<u8, std::io::Error> {
+    let buf = [1u8; 1024];
+    tokio::task::yield_now().await;
+    Ok(std::hint::black_box(&buf)[0])
+}
+
+#[test]
+fn a_call_future_holds_the_operation_once_per_group_member() {
+    let exec = Executor::new();
+    let handle = exec.key("svc.op");
+    let op = std::mem::size_of_val(&big(AttemptInfo::default()));
+    let call = std::mem::size_of_val(&handle.call(big));
+    let by_key = std::mem::size_of_val(&exec.call("svc.op", big));
+    // A hedged group keeps up to four attempts in flight, inline (no allocation); the loop's
+    // own bookkeeping is a few KiB at most. Wrapping each member in an `async` block stored
+    // its future three times (17 KiB here).
+    for size in [call, by_key] {
+        assert!(
+            size <= 5 * op + 3 * 1024,
+            "a call future of {size} bytes for an operation of {op}"
+        );
     }
 }
