@@ -9,9 +9,9 @@
 
 use std::any::Any;
 use std::error::Error as StdError;
-use std::future::Future;
+use std::future::{Future, poll_fn};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::pin::Pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -181,10 +181,10 @@ async fn race_in_place<F: Future>(
     clock: &Clock,
     cancel: Option<&CancellationToken>,
 ) -> Race<F::Output> {
-    let mut fut = std::pin::pin!(fut);
-    let mut sleep = std::pin::pin!(None::<Sleep>);
-    let mut cancelled = std::pin::pin!(cancel.map(CancellationToken::cancelled));
-    std::future::poll_fn(|cx| {
+    let mut fut = pin!(fut);
+    let mut sleep = pin!(None::<Sleep>);
+    let mut cancelled = pin!(cancel.map(CancellationToken::cancelled));
+    poll_fn(|cx| {
         poll_race(
             fut.as_mut(),
             sleep.as_mut(),
