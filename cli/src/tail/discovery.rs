@@ -53,7 +53,7 @@ struct Watch {
 
 impl Watch {
     fn follow(&mut self, path: PathBuf) {
-        let (_, task) = self.followers.spawn(Spec::Unix(path.clone()), true);
+        let task = self.followers.spawn(Spec::Unix(path.clone()), true);
         self.followed.insert(path, task);
     }
 

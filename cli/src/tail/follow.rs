@@ -69,7 +69,7 @@ impl Followers {
     }
 
     /// Follows `spec` as the next target; a `discovered` one is let go once its service is gone.
-    pub(crate) fn spawn(&self, spec: Spec, discovered: bool) -> (usize, JoinHandle<()>) {
+    pub(crate) fn spawn(&self, spec: Spec, discovered: bool) -> JoinHandle<()> {
         let target = self.next.fetch_add(1, Ordering::Relaxed);
         let task = follow(
             target,
@@ -78,7 +78,7 @@ impl Followers {
             self.tx.clone(),
             discovered,
         );
-        (target, tokio::spawn(task))
+        tokio::spawn(task)
     }
 
     /// Asks every target for `keys` from now on (and every target connected later).
