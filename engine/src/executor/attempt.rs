@@ -1,10 +1,9 @@
-use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::Timestamp;
 
 /// What the operation is told about the attempt it is running.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct AttemptInfo {
     /// The retry index (group), from 0.
     pub attempt: u32,
@@ -12,8 +11,8 @@ pub struct AttemptInfo {
     pub hedge_index: u32,
     /// True for a hedge.
     pub is_hedge: bool,
-    /// The policy's id, if it has one.
-    pub policy_id: Option<Arc<str>>,
+    /// The policy's id, if it has one (interned: one copy for the life of the process).
+    pub policy_id: Option<&'static str>,
     /// When this attempt must be done: the earlier of its per-attempt timeout and the call's
     /// overall deadline, on the executor's clock.
     pub deadline: Option<Timestamp>,

@@ -194,7 +194,7 @@ where
             attempt: g.attempt,
             hedge_index,
             is_hedge: hedge_index > 0,
-            policy_id: g.compiled.id.clone(),
+            policy_id: g.compiled.id,
             deadline,
         };
         // The overall deadline is watched by the group itself, so a member only races its own

@@ -15,7 +15,7 @@ use crate::circuit::Breaker;
 use crate::classify::Classifier;
 use crate::hedge::{FixedDelay, LatencyTracker, Trigger};
 use crate::key::Key;
-use crate::policy::{BudgetRef, Policy, PolicySource, bounds};
+use crate::policy::{BudgetRef, Policy, PolicySource, bounds, intern_id};
 use crate::provider::{ProviderError, ProviderFailure};
 
 /// The classifier a policy selects, resolved against the registry.
@@ -106,7 +106,7 @@ pub(crate) struct CircuitPlan {
 pub(crate) struct Compiled {
     /// The normalized policy, as observers' `on_start` sees it.
     pub(crate) policy: Policy,
-    pub(crate) id: Option<Arc<str>>,
+    pub(crate) id: Option<&'static str>,
     pub(crate) source: PolicySource,
     pub(crate) normalized: Option<Arc<str>>,
     /// The provider error handled by a non-deny missing-policy mode, if any.
@@ -188,7 +188,7 @@ impl Compiled {
             || hedge.is_some()
             || !matches!(retry_budget, BudgetSlot::None);
         Compiled {
-            id: policy.id.clone(),
+            id: policy.id.as_deref().map(intern_id),
             values_succeed,
             reads_clock,
             source: policy.meta.source,

@@ -90,7 +90,7 @@ impl<'a> Recorder<'a> {
         if let Some(tl) = &mut self.timeline
             && let Some(c) = compiled
         {
-            tl.policy_id = c.id.clone();
+            tl.policy_id = c.id;
             tl.policy_source = c.source;
             tl.policy_normalized = c.normalized.clone();
             if let Some(e) = &c.policy_error {

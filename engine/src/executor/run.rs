@@ -703,7 +703,7 @@ where
                 attempt,
                 hedge_index: 0,
                 is_hedge: false,
-                policy_id: compiled.id.clone(),
+                policy_id: compiled.id,
                 deadline: timer,
             };
             let raced = if timer.is_none() && cancel.is_none() {

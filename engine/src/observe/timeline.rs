@@ -74,8 +74,8 @@ pub type Attempts = SmallVec<[AttemptRecord; 3]>;
 pub struct Timeline {
     /// The call's key.
     pub key: Key,
-    /// The policy id, if the policy has one.
-    pub policy_id: Option<Arc<str>>,
+    /// The policy id, if the policy has one (interned: one copy for the life of the process).
+    pub policy_id: Option<&'static str>,
     /// Where the policy came from (attribute `policy_source`).
     pub policy_source: PolicySource,
     /// Field paths normalization changed (attribute `policy_normalized`), if any.
@@ -192,7 +192,7 @@ impl Serialize for Timeline {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut st = s.serialize_struct("Timeline", 10)?;
         st.serialize_field("key", &self.key)?;
-        st.serialize_field("policy_id", &self.policy_id.as_deref())?;
+        st.serialize_field("policy_id", &self.policy_id)?;
         st.serialize_field("start", &self.start.to_rfc3339())?;
         st.serialize_field("outcome", self.outcome.as_str())?;
         st.serialize_field("reason", &self.reason)?;

@@ -9,6 +9,7 @@ mod diff;
 mod document;
 mod duration;
 mod envelope;
+mod id;
 mod model;
 mod normalize;
 mod set;
@@ -21,6 +22,7 @@ pub use diff::{
 pub use document::{BudgetSpec, Document, Position, SourceTree, pointer_segment};
 pub use duration::{DurationError, FormatDuration, format_duration, parse_duration};
 pub use envelope::Envelope;
+pub(crate) use id::intern as intern_id;
 pub use model::{
     BudgetRef, CircuitPolicy, HedgePolicy, Jitter, Policy, PolicyMeta, PolicySource, RetryPolicy,
 };

@@ -63,10 +63,9 @@ async fn calls_see_whole_versions_while_the_file_is_rewritten() {
                     let (_, tl) = exec
                         .call_traced("svc.op", |_| async { Err::<(), _>(E(0)) })
                         .await;
-                    seen.lock().unwrap().push((
-                        tl.policy_id.as_deref().map(str::to_owned),
-                        tl.attempts.len(),
-                    ));
+                    seen.lock()
+                        .unwrap()
+                        .push((tl.policy_id.map(str::to_owned), tl.attempts.len()));
                 }
             })
         })

@@ -213,7 +213,7 @@ fn s105_attempt_info_round_trip() {
     let infos = infos.lock().unwrap();
     assert_eq!(infos.len(), 2);
     assert_eq!(infos[1].attempt, 1);
-    assert_eq!(infos[1].policy_id.as_deref(), Some("pid-9"));
+    assert_eq!(infos[1].policy_id, Some("pid-9"));
     let deadline = infos[0]
         .deadline
         .expect("the overall deadline is passed on");
@@ -307,8 +307,8 @@ fn s107_policy_id_propagation() {
             Ok::<_, E>(info.policy_id)
         }),
     );
-    assert_eq!(res.unwrap().as_deref(), Some("pid-1"));
-    assert_eq!(tl.policy_id.as_deref(), Some("pid-1"));
+    assert_eq!(res.unwrap(), Some("pid-1"));
+    assert_eq!(tl.policy_id, Some("pid-1"));
 }
 
 #[test]
