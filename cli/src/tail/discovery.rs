@@ -53,8 +53,10 @@ struct Watch {
 
 impl Watch {
     fn follow(&mut self, path: PathBuf) {
-        let task = self.followers.spawn(Spec::Unix(path.clone()), true);
-        self.followed.insert(path, task);
+        // None: the TUI's `:target` follows it already.
+        if let Some(task) = self.followers.spawn(Spec::Unix(path.clone()), true) {
+            self.followed.insert(path, task);
+        }
     }
 
     async fn run(mut self) {

@@ -2,14 +2,14 @@
 //! backoff. Every follower subscribes with the current [`Subscription`]; a change (the TUI's
 //! `:key`) reaches every connected target at once, as a new `subscribe` replacing the old one.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use recourse_engine::export::wire::{self, CallFilter, Message};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::{mpsc, watch};
-use tokio::task::JoinHandle;
+use tokio::task::{AbortHandle, JoinHandle};
 
 use super::target::{Feed, Spec};
 
@@ -57,6 +57,9 @@ pub(crate) struct Followers {
     tx: mpsc::Sender<Feed>,
     subscription: Arc<watch::Sender<Subscription>>,
     next: Arc<AtomicUsize>,
+    /// The target each follower follows (as [`Spec::identity`]), so one is never followed
+    /// twice at once.
+    following: Arc<Mutex<Vec<(Spec, AbortHandle)>>>,
 }
 
 impl Followers {
@@ -65,11 +68,22 @@ impl Followers {
             tx,
             subscription: Arc::new(watch::Sender::new(subscription)),
             next: Arc::new(AtomicUsize::new(0)),
+            following: Arc::default(),
         }
     }
 
     /// Follows `spec` as the next target; a `discovered` one is let go once its service is gone.
-    pub(crate) fn spawn(&self, spec: Spec, discovered: bool) -> JoinHandle<()> {
+    /// `None` when a follower already follows that target.
+    pub(crate) fn spawn(&self, spec: Spec, discovered: bool) -> Option<JoinHandle<()>> {
+        let identity = spec.identity();
+        let mut following = self
+            .following
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        following.retain(|(_, task)| !task.is_finished());
+        if following.iter().any(|(s, _)| *s == identity) {
+            return None;
+        }
         let target = self.next.fetch_add(1, Ordering::Relaxed);
         let task = follow(
             target,
@@ -78,7 +92,9 @@ impl Followers {
             self.tx.clone(),
             discovered,
         );
-        tokio::spawn(task)
+        let task = tokio::spawn(task);
+        following.push((identity, task.abort_handle()));
+        Some(task)
     }
 
     /// Asks every target for `keys` from now on (and every target connected later).
@@ -349,5 +365,36 @@ mod tests {
         exec.call("a.After", ok).await.unwrap();
         exec.call("b.After", ok).await.unwrap();
         assert_eq!(call(&mut rx).await, "b.After", "a.* is no longer sent");
+    }
+
+    #[tokio::test]
+    async fn a_target_is_followed_once_however_it_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("svc.sock");
+        let _listener = tokio::net::UnixListener::bind(&sock).unwrap();
+        let (tx, _rx) = mpsc::channel(16);
+        let followers = Followers::new(
+            tx,
+            Subscription {
+                keys: vec![],
+                events: vec!["call"],
+                max_rate: None,
+                calls: CallFilter::All,
+                token: None,
+            },
+        );
+        let first = followers.spawn(Spec::Unix(sock.clone()), true).unwrap();
+        let again = dir.path().join(".").join("svc.sock");
+        assert!(followers.spawn(Spec::Unix(again.clone()), false).is_none());
+        assert!(
+            followers
+                .spawn(Spec::Tcp("127.0.0.1:1".into()), false)
+                .is_some()
+        );
+
+        // Once its follower is done, the target can be followed again.
+        first.abort();
+        let _ = first.await;
+        assert!(followers.spawn(Spec::Unix(again), false).is_some());
     }
 }

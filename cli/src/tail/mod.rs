@@ -73,6 +73,14 @@ pub(crate) async fn tail(args: TailArgs, color: bool, extra: Vec<Spec>) -> Statu
                 }
             }
         }
+        // A target named twice (`./a.sock` and `/tmp/a.sock`) is followed once.
+        let mut seen = Vec::new();
+        specs.retain(|s| {
+            let identity = s.identity();
+            let first = !seen.contains(&identity);
+            seen.push(identity);
+            first
+        });
         // Without targets, the socket directory's services, as they come and go.
         let mut discovered = None;
         if specs.is_empty() {

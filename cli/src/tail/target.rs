@@ -64,6 +64,19 @@ impl Spec {
     }
 
     /// How notices name it before its hello arrives.
+    /// The target itself, whatever way it was written: a socket's path made absolute, with
+    /// links resolved when it exists.
+    pub(crate) fn identity(&self) -> Spec {
+        match self {
+            Spec::Unix(p) => Spec::Unix(
+                std::fs::canonicalize(p)
+                    .or_else(|_| std::path::absolute(p))
+                    .unwrap_or_else(|_| p.clone()),
+            ),
+            Spec::Tcp(a) => Spec::Tcp(a.clone()),
+        }
+    }
+
     pub(crate) fn label(&self) -> String {
         match self {
             Spec::Unix(p) => p.display().to_string(),

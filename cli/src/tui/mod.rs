@@ -145,8 +145,10 @@ fn carry_out(request: Request, live: Option<&Followers>, app: &mut App) {
         Request::Keys(keys) => live.resubscribe(keys),
         Request::Target(spec) => {
             let label = spec.label();
-            live.spawn(spec, false);
-            app.say(format!("following {label}"));
+            match live.spawn(spec, false) {
+                Some(_) => app.say(format!("following {label}")),
+                None => app.say(format!("{label} is followed already")),
+            }
         }
     }
 }
