@@ -67,6 +67,73 @@ impl Timestamp {
             rem % 60
         )
     }
+
+    /// Reads what [`to_rfc3339`](Timestamp::to_rfc3339) writes: RFC 3339 in UTC (`Z`), with
+    /// up to nine fraction digits, from 1970 on. `None` for anything else.
+    pub fn parse_rfc3339(text: &str) -> Option<Timestamp> {
+        let b = text.as_bytes();
+        let digits = |r: std::ops::Range<usize>| -> Option<u64> {
+            let part = b.get(r)?;
+            part.iter().try_fold(0u64, |n, &c| {
+                c.is_ascii_digit().then(|| n * 10 + u64::from(c - b'0'))
+            })
+        };
+        let seps = [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')];
+        if seps.iter().any(|&(i, c)| b.get(i) != Some(&c)) || b.last() != Some(&b'Z') {
+            return None;
+        }
+        let (y, m, d) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
+        let (h, min, s) = (digits(11..13)?, digits(14..16)?, digits(17..19)?);
+        let nanos = match b.get(19) {
+            Some(b'Z') if b.len() == 20 => 0,
+            Some(b'.') if (22..=30).contains(&b.len()) => {
+                let frac = b.len() - 21;
+                digits(20..b.len() - 1)? * 10u64.pow(9 - frac as u32)
+            }
+            _ => return None,
+        };
+        let month_days = [
+            31,
+            28 + u64::from(leap(y)),
+            31,
+            30,
+            31,
+            30,
+            31,
+            31,
+            30,
+            31,
+            30,
+            31,
+        ];
+        if y < 1970 || !(1..=12).contains(&m) || d == 0 || d > month_days[m as usize - 1] {
+            return None;
+        }
+        if h > 23 || min > 59 || s > 59 {
+            return None;
+        }
+        let days = u64::try_from(days_from_civil(y as i64, m as u32, d as u32)).ok()?;
+        let secs = days * 86_400 + h * 3600 + min * 60 + s;
+        secs.checked_mul(1_000_000_000)?
+            .checked_add(nanos)
+            .map(Timestamp)
+    }
+}
+
+fn leap(y: u64) -> bool {
+    y.is_multiple_of(4) && (!y.is_multiple_of(100) || y.is_multiple_of(400))
+}
+
+/// A proleptic Gregorian date to days since 1970-01-01 (H. Hinnant's algorithm), the inverse
+/// of [`civil_from_days`].
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = i64::from(if m > 2 { m - 3 } else { m + 9 });
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }
 
 impl fmt::Debug for Timestamp {
@@ -428,6 +495,48 @@ mod tests {
         assert_eq!(VIRTUAL_EPOCH.to_rfc3339(), "2026-01-01T00:00:00.000000Z");
         let t = Timestamp(951_782_400_000_000_000 + 1_500); // 2000-02-29
         assert_eq!(t.to_rfc3339(), "2000-02-29T00:00:00.000001Z");
+    }
+
+    #[test]
+    fn rfc3339_reads_back_what_it_writes() {
+        for nanos in [
+            0,
+            951_782_400_000_001_000,
+            VIRTUAL_EPOCH.0,
+            4_102_444_799_999_999_000,
+        ] {
+            let t = Timestamp(nanos);
+            assert_eq!(Timestamp::parse_rfc3339(&t.to_rfc3339()), Some(t));
+        }
+        let at = |s| Timestamp::parse_rfc3339(s).map(Timestamp::as_nanos);
+        assert_eq!(at("1970-01-01T00:00:01Z"), Some(1_000_000_000));
+        assert_eq!(at("1970-01-01T00:00:00.5Z"), Some(500_000_000));
+        assert_eq!(at("1970-01-01T00:00:00.000000007Z"), Some(7));
+        for bad in [
+            "",
+            "2026-11-29",
+            "2026-11-29T03:05:12",
+            "2026-11-29T03:05:12+01:00",
+            "2026-02-29T00:00:00Z",
+            "2026-13-01T00:00:00Z",
+            "2026-11-29T24:00:00Z",
+            "2026-11-29T03:05:12.Z",
+            "2026-11-29T03:05:12.0000000001Z",
+            "1969-12-31T23:59:59Z",
+            "2026-1a-29T03:05:12Z",
+            "2026-11-29T03:05:12Zé",
+        ] {
+            assert_eq!(at(bad), None, "{bad}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Any instant a timestamp holds (to 2554), written and read back, to the microsecond.
+        #[test]
+        fn rfc3339_round_trips(micros in 0..u64::MAX / 1_000) {
+            let t = Timestamp(micros * 1_000);
+            proptest::prop_assert_eq!(Timestamp::parse_rfc3339(&t.to_rfc3339()), Some(t));
+        }
     }
 
     #[test]
