@@ -257,6 +257,10 @@ pub(crate) struct TailArgs {
     /// Which calls the services send; the counters (stats) count every call either way.
     #[arg(long, value_name = "WHICH", default_value_t, value_parser = call_filter())]
     pub(crate) calls: CallFilter,
+    /// List the services (the targets, or every socket in the socket directory) with their
+    /// pid, engine version, uptime and keys (those matching --key), then exit.
+    #[arg(long, short = 'l', conflicts_with_all = ["replay", "record", "duration"])]
+    pub(crate) list: bool,
     /// A token for services on TCP that require one (or RECOURSE_TAIL_TOKEN).
     #[arg(long)]
     pub(crate) token: Option<String>,

@@ -94,6 +94,7 @@ async fn demo(args: &DemoArgs, color: bool) -> Status {
         duration: args.duration,
         max_rate: None,
         calls: CallFilter::All,
+        list: false,
         token: None,
     };
     let status = crate::tail::tail(tail, color, vec![Spec::Unix(path)]).await;

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use recourse_engine::export::wire::{self, CallFilter, Message};
+use recourse_engine::export::wire::{self, CallFilter, Hello, Message};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::{mpsc, watch};
 use tokio::task::{AbortHandle, JoinHandle};
@@ -108,12 +108,12 @@ impl Followers {
     }
 }
 
-type Halves = (
+pub(super) type Halves = (
     Box<dyn AsyncRead + Send + Unpin>,
     Box<dyn AsyncWrite + Send + Unpin>,
 );
 
-async fn connect(spec: &Spec) -> std::io::Result<Halves> {
+pub(super) async fn connect(spec: &Spec) -> std::io::Result<Halves> {
     let timeout = Duration::from_secs(3);
     let timed_out = || std::io::Error::new(std::io::ErrorKind::TimedOut, "connection timed out");
     match spec {
@@ -190,23 +190,9 @@ async fn session(
 ) -> String {
     let mut reader = BufReader::with_capacity(64 * 1024, r);
     let mut line = Vec::with_capacity(1024);
-    let first = tokio::time::timeout(Duration::from_secs(5), read_line(&mut reader, &mut line));
-    match first.await {
-        Ok(Ok(true)) => {}
-        Ok(Ok(false)) => return "closed before saying hello".into(),
-        Ok(Err(e)) => return e,
-        Err(_) => return "no hello within 5 s".into(),
-    }
-    let hello = match wire::decode_line(&line) {
-        Ok(Message::Hello(h)) if h.v == wire::VERSION => h,
-        Ok(Message::Hello(h)) => {
-            return format!(
-                "speaks protocol version {}; this recourse speaks {}",
-                h.v,
-                wire::VERSION
-            );
-        }
-        _ => return "not a recourse export endpoint (no hello)".into(),
+    let hello = match greet(&mut reader, &mut line).await {
+        Ok(hello) => hello,
+        Err(why) => return why,
     };
     let subscribe = subscription.borrow_and_update().line();
     if let Err(e) = w.write_all(&subscribe).await {
@@ -275,8 +261,32 @@ async fn session(
     }
 }
 
+/// Reads the service's `hello` (it speaks first) into `line`, within 5 s; the reason it cannot
+/// be followed otherwise.
+pub(super) async fn greet<R: AsyncRead + Unpin>(
+    reader: &mut BufReader<R>,
+    line: &mut Vec<u8>,
+) -> Result<Hello, String> {
+    let first = tokio::time::timeout(Duration::from_secs(5), read_line(reader, line));
+    match first.await {
+        Ok(Ok(true)) => {}
+        Ok(Ok(false)) => return Err("closed before saying hello".into()),
+        Ok(Err(e)) => return Err(e),
+        Err(_) => return Err("no hello within 5 s".into()),
+    }
+    match wire::decode_line(line) {
+        Ok(Message::Hello(h)) if h.v == wire::VERSION => Ok(h),
+        Ok(Message::Hello(h)) => Err(format!(
+            "speaks protocol version {}; this recourse speaks {}",
+            h.v,
+            wire::VERSION
+        )),
+        _ => Err("not a recourse export endpoint (no hello)".into()),
+    }
+}
+
 /// Reads one line (at most 1 MiB); `Ok(false)` at the end of the stream.
-async fn read_line<R: AsyncRead + Unpin>(
+pub(super) async fn read_line<R: AsyncRead + Unpin>(
     reader: &mut BufReader<R>,
     line: &mut Vec<u8>,
 ) -> Result<bool, String> {

@@ -6,6 +6,7 @@
 mod discovery;
 mod follow;
 mod line;
+mod list;
 mod record;
 mod replay;
 mod target;
@@ -41,6 +42,10 @@ pub(crate) trait Consumer {
     fn feed(&mut self, feed: &Feed, names: &[String]) -> Step;
     /// The channel is empty for now (flush).
     fn idle(&mut self) {}
+}
+
+fn token_from_env() -> Option<String> {
+    std::env::var("RECOURSE_TAIL_TOKEN").ok()
 }
 
 /// Runs `recourse tail` on its own runtime.
@@ -81,6 +86,10 @@ pub(crate) async fn tail(args: TailArgs, color: bool, extra: Vec<Spec>) -> Statu
             seen.push(identity);
             first
         });
+        if args.list {
+            let token = args.token.clone().or_else(token_from_env);
+            return list::list(specs, args.keys.clone(), token, output == TailOutput::Json).await;
+        }
         // Without targets, the socket directory's services, as they come and go.
         let mut discovered = None;
         if specs.is_empty() {
@@ -116,10 +125,7 @@ pub(crate) async fn tail(args: TailArgs, color: bool, extra: Vec<Spec>) -> Statu
                 e
             }
         };
-        let token = args
-            .token
-            .clone()
-            .or_else(|| std::env::var("RECOURSE_TAIL_TOKEN").ok());
+        let token = args.token.clone().or_else(token_from_env);
         let followers = Followers::new(
             tx,
             Subscription {

@@ -553,3 +553,83 @@ fn discovery_follows_services_that_start_later_and_lets_stopped_ones_go() {
         "the stopped service is still followed: {after:#?}"
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn list_shows_each_service_with_its_keys_and_a_stale_socket_with_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (a, b) = (
+        exporting(dir.path(), "checkout"),
+        exporting(dir.path(), "billing"),
+    );
+    let _servers = (
+        rt.block_on(ExportServer::start(&a)).unwrap(),
+        rt.block_on(ExportServer::start(&b)).unwrap(),
+    );
+    rt.block_on(async {
+        for key in ["checkout.Pay", "checkout.Quote", "audit.Write"] {
+            a.call(key, |_| async { Ok::<_, E>(()) }).await.unwrap();
+        }
+    });
+    // A socket left by a process that died: the file stays, nobody listens.
+    drop(std::os::unix::net::UnixListener::bind(dir.path().join("old-7.sock")).unwrap());
+
+    let list = |args: &[&str]| {
+        bin()
+            .args(["tail", "--list"])
+            .args(args)
+            .env("RECOURSE_SOCKET_DIR", dir.path())
+            .output()
+            .unwrap()
+    };
+    let out = list(&["--output", "json", "--key", "checkout.*"]);
+    assert_eq!(out.status.code(), Some(0));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["version"], 1);
+    let services = doc["services"].as_array().unwrap();
+    let target = |name: &str| dir.path().join(name).display().to_string();
+    let pid = std::process::id();
+    assert_eq!(services.len(), 3, "{doc}");
+    let by_target = |t: String| services.iter().find(|s| s["target"] == t).unwrap();
+    let checkout = by_target(target("checkout.sock"));
+    assert_eq!(checkout["instance"], format!("checkout-{pid}"));
+    assert_eq!(checkout["pid"], pid);
+    assert_eq!(
+        checkout["keys"],
+        serde_json::json!(["checkout.Pay", "checkout.Quote"])
+    );
+    assert!(checkout["uptime_s"].as_u64().unwrap() < 60);
+    assert_eq!(
+        by_target(target("billing.sock"))["keys"],
+        serde_json::json!([])
+    );
+    let stale = by_target(target("old-7.sock"));
+    assert_eq!(stale["reachable"], false);
+    assert!(
+        stale["error"].as_str().unwrap().contains("stale"),
+        "{stale}"
+    );
+
+    let out = list(&[]);
+    assert_eq!(out.status.code(), Some(0));
+    let table = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(lines[0].starts_with("SERVICE "), "{table}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with(&format!("checkout-{pid} ")) && l.contains(" 3 ")),
+        "{table}"
+    );
+
+    // Nothing answers: listed all the same, exit 2.
+    let dead = dir.path().join("old-7.sock");
+    let out = bin()
+        .args(["tail", "--list", "--target"])
+        .arg(&dead)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("stale"));
+}
