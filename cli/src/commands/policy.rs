@@ -59,7 +59,7 @@ fn validate(paths: &[PathBuf], known: &Known, format: Format, color: bool) -> St
     let io = reports
         .iter()
         .flat_map(|r| &r.diagnostics)
-        .any(|d| d.code == "io");
+        .any(|d| d.code == "io" || d.code == "no-policy-files");
     if io || reports.is_empty() {
         Status::Usage
     } else if reports.iter().all(|r| r.valid) {

@@ -10,7 +10,8 @@ pub(crate) use schema::SCHEMA;
 use std::path::{Path, PathBuf};
 
 use recourse_engine::policy::{
-    PolicySet, Position, check_strict_json, load_document, parse_source,
+    NO_POLICY_FILES, PolicySet, Position, check_strict_json, load_document, parse_source,
+    policy_files,
 };
 use serde::Serialize;
 
@@ -154,14 +155,23 @@ pub(crate) fn validate_paths(paths: &[PathBuf], known: &Known) -> Vec<FileReport
     let mut reports = Vec::new();
     for p in paths {
         if p.is_dir() {
-            let mut files: Vec<PathBuf> = std::fs::read_dir(p)
-                .map(|rd| rd.flatten().map(|e| e.path()).collect())
-                .unwrap_or_default();
-            files.retain(|f| {
-                f.extension()
-                    .is_some_and(|e| e == "yaml" || e == "yml" || e == "json")
-            });
-            files.sort();
+            let files = match policy_files(p) {
+                Ok(files) if !files.is_empty() => files,
+                listed => {
+                    let (code, message) = match listed {
+                        Err(e) => ("io", e.to_string()),
+                        Ok(_) => ("no-policy-files", NO_POLICY_FILES.to_owned()),
+                    };
+                    let at = Position { line: 1, column: 1 };
+                    reports.push(FileReport {
+                        path: p.display().to_string(),
+                        valid: false,
+                        diagnostics: vec![Diagnostic::error(code, "", at, message, None)],
+                        text: String::new(),
+                    });
+                    continue;
+                }
+            };
             let mut dir_reports: Vec<FileReport> =
                 files.iter().map(|f| validate_file(f, known)).collect();
             // Keys defined twice across the directory's files.

@@ -115,6 +115,32 @@ fn a_missing_file_is_an_io_error_exit_2() {
     assert_eq!(report["files"][0]["diagnostics"][0]["code"], "io");
 }
 
+/// `testdata/policies` itself holds only subdirectories: a directory with no policy file is a
+/// wrong path, said out loud, never an empty (or all-defaults) success.
+#[test]
+fn a_directory_without_policy_files_is_refused_by_every_command() {
+    let (exit, report) = validate_json(&policies(""));
+    assert_eq!(exit, Some(2));
+    assert_eq!(report["files"][0]["valid"], false);
+    assert_eq!(
+        report["files"][0]["diagnostics"][0]["code"],
+        "no-policy-files"
+    );
+
+    let dir = policies("");
+    let dir = dir.to_str().unwrap();
+    let explain = recourse(&["policy", "explain", "payments.Charge", "--policies", dir]);
+    assert_eq!(explain.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&explain.stderr);
+    assert!(stderr.contains("no policy files here"), "{stderr}");
+    assert!(explain.stdout.is_empty(), "no policy explained");
+
+    let lint = recourse(&["lint", "--policies", dir, "src/main.rs"]);
+    assert_eq!(lint.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&lint.stderr);
+    assert!(stderr.contains("no policy files here"), "{stderr}");
+}
+
 #[test]
 fn human_output_points_at_the_node() {
     let out = recourse(&[

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
@@ -301,6 +301,29 @@ pub fn load_document(text: &str) -> Result<(Document, SourceTree), LoadProblem> 
     Ok((doc, tree))
 }
 
+/// What a directory of policies without any policy file says.
+pub const NO_POLICY_FILES: &str =
+    "no policy files here (*.yaml, *.yml, *.json; subdirectories are not read)";
+
+/// The policy files of a directory (`*.yaml`, `*.yml`, `*.json`, not in subdirectories), sorted:
+/// the files [`PolicySet::from_path`] loads.
+///
+/// # Errors
+///
+/// The directory cannot be read.
+pub fn policy_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.extension()
+                .is_some_and(|e| e == "yaml" || e == "yml" || e == "json")
+        })
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
 impl PolicySet {
     /// An empty set (every key gets the built-in default).
     pub fn new() -> PolicySet {
@@ -348,7 +371,9 @@ impl PolicySet {
     ///
     /// # Errors
     ///
-    /// An unreadable path (code `io`), an invalid file, or a duplicate definition.
+    /// An unreadable path (code `io`), a directory with no policy file in it (code
+    /// `no-policy-files`: a wrong path, or a directory emptied by mistake, never silently means
+    /// "built-in defaults for every key"), an invalid file, or a duplicate definition.
     pub fn from_path(path: &Path) -> Result<PolicySet, LoadError> {
         let io = |p: &Path, e: std::io::Error| LoadError {
             path: p.display().to_string(),
@@ -364,16 +389,19 @@ impl PolicySet {
             let bytes = std::fs::read(path).map_err(|e| io(path, e))?;
             return PolicySet::from_bytes(bytes, &path.display().to_string());
         }
-        let mut files: Vec<_> = std::fs::read_dir(path)
-            .map_err(|e| io(path, e))?
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| {
-                p.extension()
-                    .is_some_and(|e| e == "yaml" || e == "yml" || e == "json")
-            })
-            .collect();
-        files.sort();
+        let files = policy_files(path).map_err(|e| io(path, e))?;
+        if files.is_empty() {
+            return Err(LoadError {
+                path: path.display().to_string(),
+                problem: Box::new(LoadProblem {
+                    code: "no-policy-files",
+                    pointer: String::new(),
+                    position: Position { line: 1, column: 1 },
+                    message: NO_POLICY_FILES.to_owned(),
+                    help: None,
+                }),
+            });
+        }
         let mut set = PolicySet::new();
         for f in files {
             set.merge(PolicySet::from_path(&f)?)?;

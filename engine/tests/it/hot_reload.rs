@@ -166,3 +166,22 @@ fn reload_if_changed_notices_a_rewrite_and_watch_follows_it() {
     drop(watch);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn a_directory_emptied_by_mistake_keeps_the_last_good_policies() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("p.yaml");
+    std::fs::write(&file, version(3)).unwrap();
+    let provider = FileProvider::load([dir.path()]).unwrap();
+    std::fs::remove_file(&file).unwrap();
+    std::fs::write(dir.path().join("README.md"), "policies live here\n").unwrap();
+
+    let e = provider.reload().unwrap_err();
+    assert_eq!(e.problem.code, "no-policy-files");
+    let key = recourse_engine::Key::parse("svc.op");
+    assert_eq!(
+        provider.current().resolve(&key).policy.id.as_deref(),
+        Some("v3"),
+        "still the last good set"
+    );
+}

@@ -171,3 +171,19 @@ fn a_directory_is_the_union_of_its_files_and_duplicates_name_both_places() {
         e.problem.message
     );
 }
+
+#[test]
+fn a_directory_without_policy_files_is_an_error_not_an_empty_set() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("valid")).unwrap();
+    std::fs::write(dir.path().join("valid/a.yaml"), "version: 1\n").unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "not a policy\n").unwrap();
+    let e = PolicySet::from_path(dir.path()).unwrap_err();
+    assert_eq!(e.problem.code, "no-policy-files");
+    assert_eq!(e.path, dir.path().display().to_string());
+    assert!(e.problem.message.contains("subdirectories are not read"));
+    assert_eq!(
+        recourse_engine::policy::policy_files(&dir.path().join("valid")).unwrap(),
+        [dir.path().join("valid/a.yaml")]
+    );
+}
