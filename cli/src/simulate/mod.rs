@@ -147,7 +147,8 @@ pub(crate) fn load(
     policies: &[std::path::PathBuf],
 ) -> Result<(Scenario, PolicySet), String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let scenario = Scenario::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    // Every parse error starts with its line and column.
+    let scenario = Scenario::parse(&text).map_err(|e| format!("{}:{e}", path.display()))?;
     let mut set = PolicySet::new();
     if !policies.is_empty() {
         for p in policies {

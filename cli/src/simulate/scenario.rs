@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use recourse_engine::Timeline;
-use recourse_engine::policy::{parse_duration, parse_source};
+use recourse_engine::policy::{
+    PolicySet, SourceTree, parse_duration, parse_source, pointer_segment,
+};
 use serde::Deserialize;
 
 /// What one attempt does.
@@ -110,8 +112,36 @@ struct Raw {
     expect: Vec<Expect>,
 }
 
-fn duration(field: &str, text: Option<&str>) -> Result<Option<Duration>, String> {
-    text.map(|t| parse_duration(t).map_err(|e| format!("{field}: {e}")))
+/// `message` at the line and column of the node at `pointer`, naming the field as written.
+fn at(tree: &SourceTree, pointer: &str, message: impl std::fmt::Display) -> String {
+    let p = tree.position(pointer);
+    let field: String = pointer
+        .split('/')
+        .skip(1)
+        .map(|s| match s.parse::<usize>() {
+            Ok(i) => format!("[{i}]"),
+            Err(_) => format!(".{s}"),
+        })
+        .collect();
+    let field = field.trim_start_matches('.');
+    format!("{}:{}: {field}: {message}", p.line, p.column)
+}
+
+/// The JSON pointer of a serde path.
+fn pointer(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    path.iter()
+        .map(|s| match s {
+            Segment::Seq { index } => format!("/{index}"),
+            Segment::Map { key } => format!("/{}", pointer_segment(key)),
+            Segment::Enum { variant } => format!("/{}", pointer_segment(variant)),
+            Segment::Unknown => String::new(),
+        })
+        .collect()
+}
+
+fn duration(tree: &SourceTree, ptr: &str, text: Option<&str>) -> Result<Option<Duration>, String> {
+    text.map(|t| parse_duration(t).map_err(|e| at(tree, ptr, e)))
         .transpose()
 }
 
@@ -121,29 +151,41 @@ impl Scenario {
         let tree = parse_source(text)
             .map_err(|p| format!("{}:{}: {}", p.position.line, p.position.column, p.message))?;
         let raw: Raw = serde_path_to_error::deserialize(&tree.value).map_err(|e| {
-            let at = tree.position(&format!("/{}", e.path().to_string().replace('.', "/")));
-            format!("{}:{}: {} (at {})", at.line, at.column, e.inner(), e.path())
+            let ptr = pointer(e.path());
+            let p = tree.key_position(&ptr);
+            format!("{}:{}: {} (at {})", p.line, p.column, e.inner(), e.path())
         })?;
         if raw.version != 1 {
-            return Err(format!("unsupported scenario version {}", raw.version));
+            let message = format!("unsupported scenario version {} (1 is)", raw.version);
+            return Err(at(&tree, "/version", message));
         }
         let inline = raw.policy.map(|p| {
             serde_json::json!({"version": 1, "policies": {raw.key.clone(): p}}).to_string()
         });
+        // An inline policy's problems are reported where they are in the scenario, not in
+        // the document built around it.
+        if let Some(doc) = &inline
+            && let Err(e) = PolicySet::from_str(doc, "")
+        {
+            let within = format!("/policies/{}", pointer_segment(&raw.key));
+            let rest = e.problem.pointer.strip_prefix(&within).unwrap_or("");
+            return Err(at(&tree, &format!("/policy{rest}"), &e.problem.message));
+        }
         let mut calls = Vec::new();
         for (i, c) in raw.calls.into_iter().enumerate() {
             if c.attempts.is_empty() {
-                return Err(format!("calls[{i}] has no attempts"));
+                return Err(at(&tree, &format!("/calls/{i}"), "no attempts"));
             }
             let mut attempts = Vec::new();
             for (j, s) in c.attempts.into_iter().enumerate() {
-                let field = format!("calls[{i}].attempts[{j}]");
+                let field = format!("/calls/{i}/attempts/{j}");
                 let outcome = match (s.ok, s.status, s.error, s.timeout) {
                     (Some(true), None, None, None) => Outcome::Ok,
                     (None, Some(status), None, None) => Outcome::Status {
                         status,
                         retry_after: duration(
-                            &format!("{field}.retry_after"),
+                            &tree,
+                            &format!("{field}/retry_after"),
                             s.retry_after.as_deref(),
                         )?,
                         method: s.method,
@@ -151,19 +193,21 @@ impl Scenario {
                     (None, None, Some(e), None) => Outcome::Error(e),
                     (None, None, None, Some(true)) => Outcome::Timeout,
                     _ => {
-                        return Err(format!(
-                            "{field}: give exactly one of ok: true, status, error, timeout: true"
+                        return Err(at(
+                            &tree,
+                            &field,
+                            "give exactly one of ok: true, status, error, timeout: true",
                         ));
                     }
                 };
                 attempts.push(Step {
-                    latency: duration(&format!("{field}.latency"), s.latency.as_deref())?
+                    latency: duration(&tree, &format!("{field}/latency"), s.latency.as_deref())?
                         .unwrap_or_default(),
                     outcome,
                 });
             }
             calls.push(CallScript {
-                at: duration(&format!("calls[{i}].at"), c.at.as_deref())?,
+                at: duration(&tree, &format!("/calls/{i}/at"), c.at.as_deref())?,
                 repeat: c.repeat.unwrap_or(1).max(1),
                 attempts,
             });
@@ -226,5 +270,51 @@ impl Scenario {
             }
         }
         failed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Scenario;
+
+    /// Each mistake is reported at its own line and column in the scenario file.
+    #[test]
+    fn every_problem_is_located_in_the_scenario() {
+        let cases = [
+            (
+                "calls:\n  - outcomes: []\n",
+                "4:5: unknown field `outcomes`",
+            ),
+            (
+                "calls:\n  - attempts: [ { latency: 5ms, ok: true, error: x } ]\n",
+                "4:17: calls[0].attempts[0]: give exactly one of",
+            ),
+            (
+                "calls:\n  - attempts:\n      - { latency: 5, ok: true }\n",
+                "5:11: invalid type: integer `5`",
+            ),
+            (
+                "calls:\n  - attempts:\n      - { latency: 5x, ok: true }\n",
+                "5:20: calls[0].attempts[0].latency: ",
+            ),
+            ("calls:\n  - attempts: []\n", "4:5: calls[0]: no attempts"),
+            (
+                "policy:\n  retry: { max_attempts: \"x\" }\ncalls: []\n",
+                "4:26: policy.retry.max_attempts: invalid type",
+            ),
+            (
+                "policy:\n  retry: { initial_backoff: 5 }\ncalls: []\n",
+                "4:29: policy.retry.initial_backoff: duration \"5\" has no unit",
+            ),
+        ];
+        for (body, expected) in cases {
+            let text = format!("version: 1\nkey: a.B\n{body}");
+            let e = Scenario::parse(&text).map(|_| ()).unwrap_err();
+            assert!(e.starts_with(expected), "{e}\nfor\n{text}");
+        }
+        let e = Scenario::parse("version: 2\nkey: a.B\ncalls: []\n")
+            .map(|_| ())
+            .unwrap_err();
+        assert!(e.starts_with("1:10: version: unsupported"), "{e}");
     }
 }
