@@ -375,32 +375,25 @@ impl PolicySet {
     /// `no-policy-files`: a wrong path, or a directory emptied by mistake, never silently means
     /// "built-in defaults for every key"), an invalid file, or a duplicate definition.
     pub fn from_path(path: &Path) -> Result<PolicySet, LoadError> {
-        let io = |p: &Path, e: std::io::Error| LoadError {
-            path: p.display().to_string(),
+        // A problem with the path itself, not with a document in it.
+        let refused = |code: &'static str, message: String| LoadError {
+            path: path.display().to_string(),
             problem: Box::new(LoadProblem {
-                code: "io",
+                code,
                 pointer: String::new(),
                 position: Position { line: 1, column: 1 },
-                message: e.to_string(),
+                message,
                 help: None,
             }),
         };
+        let io = |e: std::io::Error| refused("io", e.to_string());
         if !path.is_dir() {
-            let bytes = std::fs::read(path).map_err(|e| io(path, e))?;
+            let bytes = std::fs::read(path).map_err(io)?;
             return PolicySet::from_bytes(bytes, &path.display().to_string());
         }
-        let files = policy_files(path).map_err(|e| io(path, e))?;
+        let files = policy_files(path).map_err(io)?;
         if files.is_empty() {
-            return Err(LoadError {
-                path: path.display().to_string(),
-                problem: Box::new(LoadProblem {
-                    code: "no-policy-files",
-                    pointer: String::new(),
-                    position: Position { line: 1, column: 1 },
-                    message: NO_POLICY_FILES.to_owned(),
-                    help: None,
-                }),
-            });
+            return Err(refused("no-policy-files", NO_POLICY_FILES.to_owned()));
         }
         let mut set = PolicySet::new();
         for f in files {
