@@ -17,7 +17,7 @@ use arc_swap::ArcSwap;
 use super::{Provider, ProviderFailure};
 use crate::key::Key;
 use crate::observe::Observer;
-use crate::policy::{LoadError, Policy, PolicySet};
+use crate::policy::{LoadError, Policy, PolicySet, policy_files};
 
 type Listener = Box<dyn Fn(&LoadError) + Send + Sync>;
 
@@ -53,12 +53,9 @@ fn load_all(paths: &[PathBuf]) -> Result<PolicySet, LoadError> {
 fn fingerprint(paths: &[PathBuf]) -> Vec<(PathBuf, Option<SystemTime>, u64)> {
     let mut out = Vec::new();
     for p in paths {
+        // Exactly the files a load reads: a note or a subdirectory changing is no reload.
         let files: Vec<PathBuf> = if p.is_dir() {
-            let mut v: Vec<PathBuf> = std::fs::read_dir(p)
-                .map(|rd| rd.flatten().map(|e| e.path()).collect())
-                .unwrap_or_default();
-            v.sort();
-            v
+            policy_files(p).unwrap_or_default()
         } else {
             vec![p.clone()]
         };
