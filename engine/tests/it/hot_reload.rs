@@ -176,12 +176,30 @@ fn a_directory_emptied_by_mistake_keeps_the_last_good_policies() {
     std::fs::remove_file(&file).unwrap();
     std::fs::write(dir.path().join("README.md"), "policies live here\n").unwrap();
 
-    let e = provider.reload().unwrap_err();
+    let e = provider.reload_if_changed().unwrap_err();
     assert_eq!(e.problem.code, "no-policy-files");
     let key = recourse_engine::Key::parse("svc.op");
     assert_eq!(
         provider.current().resolve(&key).policy.id.as_deref(),
         Some("v3"),
         "still the last good set"
+    );
+}
+
+#[test]
+fn a_note_beside_the_policies_is_no_reason_to_reload() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("p.yaml"), version(1)).unwrap();
+    let provider = FileProvider::load([dir.path()]).unwrap();
+    std::fs::write(dir.path().join("README.md"), "policies live here\n").unwrap();
+    std::fs::create_dir(dir.path().join("old")).unwrap();
+    assert!(
+        !provider.reload_if_changed().unwrap(),
+        "nothing loaded changed"
+    );
+    std::fs::write(dir.path().join("q.yml"), "version: 1\n").unwrap();
+    assert!(
+        provider.reload_if_changed().unwrap(),
+        "a new policy file is"
     );
 }
