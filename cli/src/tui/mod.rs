@@ -6,6 +6,7 @@ mod command;
 mod keymap;
 pub(crate) mod state;
 pub(crate) mod view;
+mod warnings;
 
 use std::io::Write as _;
 use std::time::{Duration, Instant};

@@ -10,6 +10,7 @@ use recourse_engine::export::wire::CallFilter;
 
 use super::keymap::KEYMAP;
 use super::state::{App, Event, EventKind, Focus, Row, SORTS, View, WINDOWS};
+use super::warnings::{Level, warnings};
 use crate::tail::{clock_of, human_us};
 
 const SPARKS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
@@ -17,9 +18,11 @@ const SPARKS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█
 /// Draws the whole screen.
 pub(crate) fn render(frame: &mut Frame<'_>, app: &App) {
     let area = frame.area();
-    let [header, targets, body, footer] = Layout::vertical([
+    let in_overview = matches!(app.view, View::Overview);
+    let [header, targets, warned, body, footer] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(u16::from(area.height >= 16)),
+        Constraint::Length(u16::from(area.height >= 20 && in_overview)),
         Constraint::Min(1),
         Constraint::Length(1),
     ])
@@ -27,6 +30,9 @@ pub(crate) fn render(frame: &mut Frame<'_>, app: &App) {
     frame.render_widget(header_line(app, area.width), header);
     if targets.height > 0 {
         frame.render_widget(targets_line(app), targets);
+    }
+    if warned.height > 0 {
+        frame.render_widget(warnings_line(app, area.width), warned);
     }
     match &app.view {
         View::Overview => overview(frame, app, body),
@@ -81,6 +87,44 @@ fn targets_line(app: &App) -> Paragraph<'static> {
             (false, _) => ("○", Style::new().dim(), " (reconnecting)"),
         };
         spans.push(Span::styled(format!(" {dot} {}{note} ", t.name), style));
+    }
+    Paragraph::new(Line::from(spans))
+}
+
+/// What needs a look first, worst first, as many whole warnings as fit in `width` and a count
+/// of the rest; a quiet line when nothing needs a look.
+fn warnings_line(app: &App, width: u16) -> Paragraph<'static> {
+    let rows = app.rows();
+    let found = warnings(&rows);
+    if found.is_empty() {
+        let quiet = if rows.is_empty() {
+            ""
+        } else {
+            " ✓ no warnings"
+        };
+        return Paragraph::new(quiet.dim());
+    }
+    let total = found.len();
+    let mut spans = vec![" ⚠ ".yellow().bold()];
+    // Room for " · +N more" after the last whole warning shown.
+    let mut room = usize::from(width).saturating_sub(3 + 12);
+    for (shown, w) in found.into_iter().enumerate() {
+        let what = format!(" {}", w.what.join(", "));
+        let needed = w.key.chars().count() + what.chars().count() + 3;
+        let last = shown + 1 == total;
+        if shown > 0 && needed > room + if last { 12 } else { 0 } {
+            spans.push(format!(" · +{} more", total - shown).dim());
+            break;
+        }
+        room = room.saturating_sub(needed);
+        if shown > 0 {
+            spans.push(" · ".dim());
+        }
+        spans.push(match w.level {
+            Level::Failing => w.key.red().bold(),
+            Level::Strained => w.key.yellow(),
+        });
+        spans.push(Span::raw(what));
     }
     Paragraph::new(Line::from(spans))
 }

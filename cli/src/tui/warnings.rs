@@ -1,0 +1,142 @@
+//! The warnings line: what in the keys table needs a look first, worst first, so the operator
+//! does not have to scan every column of every row (research/tail.md §6, "warnings panel").
+//! Each rule reads the same windowed figures the table shows.
+
+use super::state::Row;
+
+/// How bad a warning is, worst first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Level {
+    /// Calls are being refused or failing.
+    Failing,
+    /// Retries are adding load or hiding trouble.
+    Strained,
+}
+
+/// What is wrong with one key.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Warning {
+    pub(crate) key: String,
+    pub(crate) level: Level,
+    /// Short phrases, worst first (`circuit open`, `1.55 att/call`).
+    pub(crate) what: Vec<String>,
+}
+
+/// Attempts per call from which retries count as a load problem.
+const AMPLIFIED: f64 = 1.5;
+/// Percentage points between final and first-try success from which retries hide an outage.
+const RESCUED: f64 = 10.0;
+/// Success rate below which a key is failing.
+const FAILING: f64 = 90.0;
+
+/// The warnings for `rows`, the worst key first (then by key).
+pub(crate) fn warnings(rows: &[Row]) -> Vec<Warning> {
+    let mut out: Vec<Warning> = rows.iter().filter_map(warning).collect();
+    out.sort_by(|a, b| a.level.cmp(&b.level).then_with(|| a.key.cmp(&b.key)));
+    out
+}
+
+fn warning(r: &Row) -> Option<Warning> {
+    let mut failing = Vec::new();
+    let mut strained = Vec::new();
+    match r.circuit.as_deref() {
+        Some("open") => failing.push("circuit open".to_owned()),
+        Some("half-open") => failing.push("circuit half-open".to_owned()),
+        _ => {}
+    }
+    if let Some(ok) = r.ok_pct.filter(|&ok| ok < FAILING) {
+        failing.push(format!("{ok:.0}% ok"));
+    }
+    if let Some(d) = r.deny_s.filter(|&d| d > 0.0) {
+        strained.push(format!("budget denies {d:.1}/s"));
+    }
+    if let Some(a) = r.att_per_call.filter(|&a| a >= AMPLIFIED) {
+        strained.push(format!("{a:.2} att/call"));
+    }
+    if let (Some(ok), Some(first)) = (r.ok_pct, r.first_pct)
+        && ok - first >= RESCUED
+    {
+        strained.push(format!("retries rescue {:.0}%", ok - first));
+    }
+    let level = if failing.is_empty() {
+        Level::Strained
+    } else {
+        Level::Failing
+    };
+    failing.extend(strained);
+    (!failing.is_empty()).then(|| Warning {
+        key: r.key.clone(),
+        level,
+        what: failing,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(key: &str) -> Row {
+        Row {
+            key: key.into(),
+            ok_pct: Some(100.0),
+            first_pct: Some(99.0),
+            att_per_call: Some(1.01),
+            deny_s: Some(0.0),
+            ..Row::default()
+        }
+    }
+
+    #[test]
+    fn the_worst_keys_come_first_each_with_what_is_wrong() {
+        let rows = [
+            Row {
+                first_pct: Some(81.8),
+                att_per_call: Some(1.55),
+                ..row("payments.Refund")
+            },
+            row("payments.Auth"),
+            Row {
+                ok_pct: Some(0.0),
+                first_pct: Some(0.0),
+                circuit: Some("open".into()),
+                ..row("inventory.Get")
+            },
+            Row {
+                ok_pct: Some(54.6),
+                first_pct: Some(50.4),
+                deny_s: Some(18.0),
+                ..row("payments.Charge")
+            },
+        ];
+        let found = warnings(&rows);
+        let shown: Vec<(&str, Level, String)> = found
+            .iter()
+            .map(|w| (w.key.as_str(), w.level, w.what.join(", ")))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                (
+                    "inventory.Get",
+                    Level::Failing,
+                    "circuit open, 0% ok".into()
+                ),
+                (
+                    "payments.Charge",
+                    Level::Failing,
+                    "55% ok, budget denies 18.0/s".into()
+                ),
+                (
+                    "payments.Refund",
+                    Level::Strained,
+                    "1.55 att/call, retries rescue 18%".into()
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_key_without_figures_yet_is_no_warning() {
+        assert!(warnings(&[Row::default(), row("payments.Auth")]).is_empty());
+    }
+}
