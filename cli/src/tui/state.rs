@@ -89,6 +89,8 @@ pub(crate) struct Row {
     pub(crate) deny_s: Option<f64>,
     pub(crate) denied: u64,
     pub(crate) win_pct: Option<f64>,
+    /// Hedges launched per 100 calls.
+    pub(crate) hedged_pct: Option<f64>,
     pub(crate) circuit: Option<String>,
     pub(crate) p50_us: Option<u64>,
     pub(crate) p99_us: Option<u64>,
@@ -996,6 +998,7 @@ fn row(key: &str, a: &KeyAgg, window: usize) -> Row {
     r.first_pct = pct(d.first_try_successes, d.calls);
     r.att_per_call = (d.calls > 0).then(|| d.attempts as f64 / d.calls as f64);
     r.win_pct = pct(d.hedge_wins, d.hedges);
+    r.hedged_pct = pct(d.hedges, d.calls);
     if let Some([c, re, de]) = rate {
         (r.calls_s, r.retry_s, r.deny_s) = (Some(c), Some(re), Some(de));
     }

@@ -28,6 +28,10 @@ const AMPLIFIED: f64 = 1.5;
 const RESCUED: f64 = 10.0;
 /// Success rate below which a key is failing.
 const FAILING: f64 = 90.0;
+/// Hedges per 100 calls from which hedging is a cost worth checking...
+const HEDGED: f64 = 10.0;
+/// ...when fewer than this share of them win.
+const HEDGES_WIN: f64 = 5.0;
 
 /// The warnings for `rows`, the worst key first (then by key).
 pub(crate) fn warnings(rows: &[Row]) -> Vec<Warning> {
@@ -57,6 +61,12 @@ fn warning(r: &Row) -> Option<Warning> {
         && ok - first >= RESCUED
     {
         strained.push(format!("retries rescue {:.0}%", ok - first));
+    }
+    if let (Some(win), Some(hedged)) = (r.win_pct, r.hedged_pct)
+        && hedged >= HEDGED
+        && win < HEDGES_WIN
+    {
+        strained.push(format!("hedges win {win:.0}%"));
     }
     let level = if failing.is_empty() {
         Level::Strained
@@ -132,6 +142,27 @@ mod tests {
                     "1.55 att/call, retries rescue 18%".into()
                 ),
             ]
+        );
+    }
+
+    #[test]
+    fn hedging_that_rarely_wins_is_named_only_when_it_is_frequent() {
+        let hedging = |hedged: f64, win: f64| Row {
+            hedged_pct: Some(hedged),
+            win_pct: Some(win),
+            ..row("search.Query")
+        };
+        let what = |r: Row| {
+            warnings(&[r])
+                .into_iter()
+                .flat_map(|w| w.what)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(what(hedging(40.0, 2.0)), ["hedges win 2%"]);
+        assert!(what(hedging(40.0, 30.0)).is_empty(), "hedges that win pay");
+        assert!(
+            what(hedging(3.0, 0.0)).is_empty(),
+            "a few hedges cost little"
         );
     }
 
