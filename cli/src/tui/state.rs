@@ -51,6 +51,36 @@ struct Series {
     /// One snapshot per `COARSE_US`, for the windows past the recent one.
     coarse: VecDeque<(i64, KeyStats)>,
     spark: VecDeque<u64>,
+    /// When this target's breaker opened from closed, over the last minute (µs). Reopening
+    /// after a failed half-open probe is not counted: that is a dependency still down, not a
+    /// breaker flapping.
+    openings: VecDeque<i64>,
+}
+
+/// The span over which breaker openings are counted.
+const OPENINGS_SPAN_US: i64 = 60_000_000;
+
+impl Series {
+    fn opened(&mut self, ts: i64) {
+        self.openings.push_back(ts);
+        let old = |t: &i64| *t < ts - OPENINGS_SPAN_US;
+        while self.openings.len() > 64 || self.openings.front().is_some_and(old) {
+            self.openings.pop_front();
+        }
+    }
+
+    /// Openings in the minute before the newest thing heard from this target.
+    fn openings_last_minute(&self) -> u32 {
+        let newest = self.snaps.back().map(|(t, _)| *t);
+        let Some(newest) = newest.max(self.openings.back().copied()) else {
+            return 0;
+        };
+        let recent = self
+            .openings
+            .iter()
+            .filter(|&&t| t >= newest - OPENINGS_SPAN_US);
+        recent.count() as u32
+    }
 }
 
 /// Counts from the calls seen (when a recording has no `stats`).
@@ -91,6 +121,8 @@ pub(crate) struct Row {
     pub(crate) win_pct: Option<f64>,
     /// Hedges launched per 100 calls.
     pub(crate) hedged_pct: Option<f64>,
+    /// Times the breaker opened from closed in the last minute, on the target with the most.
+    pub(crate) opened_min: u32,
     pub(crate) circuit: Option<String>,
     pub(crate) p50_us: Option<u64>,
     pub(crate) p99_us: Option<u64>,
@@ -325,7 +357,15 @@ impl App {
         match msg {
             Message::Call(c) if self.keep.matches(&c.key) => self.call(target, c, raw),
             Message::Circuit(c) if self.keep.matches(&c.key) => {
-                self.keys.entry(c.key.clone()).or_default().circuit = Some(c.to.clone());
+                let agg = self.keys.entry(c.key.clone()).or_default();
+                agg.circuit = Some(c.to.clone());
+                if c.from == "closed" && c.to == "open" {
+                    let ts = c.common.ts.as_deref().and_then(parse_ts_micros);
+                    agg.series
+                        .entry(target)
+                        .or_default()
+                        .opened(ts.unwrap_or(0));
+                }
                 self.push(target, EventKind::Circuit(c.clone()), raw);
             }
             Message::Stats(s) => {
@@ -935,6 +975,7 @@ fn row(key: &str, a: &KeyAgg, window: usize) -> Row {
     let (mut d, mut rate, mut lat) = (KeyStats::default(), None::<[f64; 3]>, Histogram::default());
     let mut spark: Vec<u64> = Vec::new();
     for s in a.series.values() {
+        r.opened_min = r.opened_min.max(s.openings_last_minute());
         let (Some((t1, last)), Some((t0, first))) = (s.snaps.back(), window_start(s, window))
         else {
             continue;

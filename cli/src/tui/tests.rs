@@ -114,6 +114,45 @@ fn rates_come_from_the_stats_window() {
     });
 }
 
+/// A breaker that closes and opens again is flapping; one that reopens after failed probes is
+/// guarding a dependency still down, and is not.
+#[test]
+fn a_breaker_opening_again_and_again_is_flapping() {
+    let circuit = |secs: u32, from: &str, to: &str| {
+        format!(
+            r#"{{"target":"svc-1","t":"circuit","seq":1,"ts":"2026-01-01T00:{:02}:{:02}.000000Z","key":"a.B","from":"{from}","to":"{to}","reason":"x"}}"#,
+            secs / 60,
+            secs % 60
+        )
+    };
+    let down = [
+        circuit(0, "closed", "open"),
+        circuit(5, "open", "half-open"),
+        circuit(5, "half-open", "open"),
+        circuit(10, "open", "half-open"),
+        circuit(10, "half-open", "open"),
+    ];
+    let row = app_with(&down.join("\n")).rows().remove(0);
+    assert_eq!(row.opened_min, 1, "still down, not flapping");
+
+    let mut flapping = Vec::new();
+    for at in [0, 20, 40, 100] {
+        flapping.extend([
+            circuit(at, "closed", "open"),
+            circuit(at + 5, "open", "half-open"),
+            circuit(at + 5, "half-open", "closed"),
+        ]);
+    }
+    // Openings at 0, 20, 40 and 100 s: the minute before the last has two (40, 100).
+    let row = app_with(&flapping.join("\n")).rows().remove(0);
+    assert_eq!(row.opened_min, 2);
+    let screen = screen(&app_with(&flapping.join("\n")), 100, 20);
+    assert!(
+        screen.contains("a.B circuit flapping: opened 2× in 1m"),
+        "{screen}"
+    );
+}
+
 /// `z` widens the window the rates are over (10s, 1m, 5m, 15m), `Z` narrows it; a window
 /// longer than what was received starts at the oldest snapshot kept.
 #[test]

@@ -28,6 +28,8 @@ const AMPLIFIED: f64 = 1.5;
 const RESCUED: f64 = 10.0;
 /// Success rate below which a key is failing.
 const FAILING: f64 = 90.0;
+/// Openings a minute from which a breaker is flapping (it closed and opened again).
+const FLAPPING: u32 = 2;
 /// Hedges per 100 calls from which hedging is a cost worth checking...
 const HEDGED: f64 = 10.0;
 /// ...when fewer than this share of them win.
@@ -47,6 +49,9 @@ fn warning(r: &Row) -> Option<Warning> {
         Some("open") => failing.push("circuit open".to_owned()),
         Some("half-open") => failing.push("circuit half-open".to_owned()),
         _ => {}
+    }
+    if r.opened_min >= FLAPPING {
+        failing.push(format!("circuit flapping: opened {}× in 1m", r.opened_min));
     }
     if let Some(ok) = r.ok_pct.filter(|&ok| ok < FAILING) {
         failing.push(format!("{ok:.0}% ok"));
