@@ -19,6 +19,8 @@ const SPARKS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█
 pub(crate) fn render(frame: &mut Frame<'_>, app: &App) {
     let area = frame.area();
     let in_overview = matches!(app.view, View::Overview);
+    // The overview's rows, computed once a frame for the warnings and the table.
+    let rows = if in_overview { app.rows() } else { Vec::new() };
     let [header, targets, warned, body, footer] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(u16::from(area.height >= 16)),
@@ -32,10 +34,10 @@ pub(crate) fn render(frame: &mut Frame<'_>, app: &App) {
         frame.render_widget(targets_line(app), targets);
     }
     if warned.height > 0 {
-        frame.render_widget(warnings_line(app, area.width), warned);
+        frame.render_widget(warnings_line(&rows, area.width), warned);
     }
     match &app.view {
-        View::Overview => overview(frame, app, body),
+        View::Overview => overview(frame, app, &rows, body),
         View::Key(k) => key_detail(frame, app, k, body),
         View::Call { .. } => waterfall(frame, app, body),
     }
@@ -93,9 +95,8 @@ fn targets_line(app: &App) -> Paragraph<'static> {
 
 /// What needs a look first, worst first, as many whole warnings as fit in `width` and a count
 /// of the rest; a quiet line when nothing needs a look.
-fn warnings_line(app: &App, width: u16) -> Paragraph<'static> {
-    let rows = app.rows();
-    let found = warnings(&rows);
+fn warnings_line(rows: &[Row], width: u16) -> Paragraph<'static> {
+    let found = warnings(rows);
     if found.is_empty() {
         let quiet = if rows.is_empty() {
             ""
@@ -167,8 +168,7 @@ pub(crate) fn target_colour(name: &str) -> Color {
     }
 }
 
-fn overview(frame: &mut Frame<'_>, app: &App, area: Rect) {
-    let rows = app.rows();
+fn overview(frame: &mut Frame<'_>, app: &App, rows: &[Row], area: Rect) {
     let keys_height = if area.height < 8 {
         area.height
     } else {
@@ -176,7 +176,7 @@ fn overview(frame: &mut Frame<'_>, app: &App, area: Rect) {
     };
     let [keys, events] =
         Layout::vertical([Constraint::Length(keys_height), Constraint::Min(0)]).areas(area);
-    keys_table(frame, app, &rows, keys);
+    keys_table(frame, app, rows, keys);
     if events.height >= 3 {
         let visible = app.visible();
         let focused = app.focus == Focus::Events;
