@@ -55,6 +55,8 @@ struct Series {
     /// after a failed half-open probe is not counted: that is a dependency still down, not a
     /// breaker flapping.
     openings: VecDeque<i64>,
+    /// This target's breaker for the key, as it last said.
+    circuit: Option<String>,
 }
 
 /// The span over which breaker openings are counted.
@@ -359,12 +361,11 @@ impl App {
             Message::Circuit(c) if self.keep.matches(&c.key) => {
                 let agg = self.keys.entry(c.key.clone()).or_default();
                 agg.circuit = Some(c.to.clone());
+                let series = agg.series.entry(target).or_default();
+                series.circuit = Some(c.to.clone());
                 if c.from == "closed" && c.to == "open" {
                     let ts = c.common.ts.as_deref().and_then(parse_ts_micros);
-                    agg.series
-                        .entry(target)
-                        .or_default()
-                        .opened(ts.unwrap_or(0));
+                    series.opened(ts.unwrap_or(0));
                 }
                 self.push(target, EventKind::Circuit(c.clone()), raw);
             }
@@ -384,6 +385,9 @@ impl App {
                         agg.circuit.clone_from(&stats.circuit);
                     }
                     let series = agg.series.entry(target).or_default();
+                    if stats.circuit.is_some() {
+                        series.circuit.clone_from(&stats.circuit);
+                    }
                     if let Some((_, prev)) = series.snaps.back() {
                         series
                             .spark
@@ -500,6 +504,28 @@ impl App {
             rows.reverse();
         }
         rows
+    }
+
+    /// `key`'s figures on each target that sent stats for it, by target name: which
+    /// instance is sick. The top reason is the key's, so it is left out.
+    pub(crate) fn target_rows(&self, key: &str) -> Vec<(String, Row)> {
+        let Some(a) = self.keys.get(key) else {
+            return Vec::new();
+        };
+        let mut out: Vec<(String, Row)> = a
+            .series
+            .iter()
+            .filter(|(_, s)| !s.snaps.is_empty())
+            .map(|(&t, s)| {
+                let name = self.targets.get(t).map_or("?", |t| t.name.as_str());
+                let mut r = row_over(key, a, std::iter::once(s), self.window);
+                r.circuit.clone_from(&s.circuit);
+                r.top = None;
+                (name.to_owned(), r)
+            })
+            .collect();
+        out.sort_by(|x, y| x.0.cmp(&y.0));
+        out
     }
 
     /// The typed filter, parsed once per listing (not once per row).
@@ -967,6 +993,16 @@ fn window_start(s: &Series, window: usize) -> Option<&(i64, KeyStats)> {
 }
 
 fn row(key: &str, a: &KeyAgg, window: usize) -> Row {
+    row_over(key, a, a.series.values(), window)
+}
+
+/// The row of `key` over some of its targets' series.
+fn row_over<'a>(
+    key: &str,
+    a: &KeyAgg,
+    series: impl Iterator<Item = &'a Series>,
+    window: usize,
+) -> Row {
     let mut r = Row {
         key: key.to_owned(),
         circuit: a.circuit.clone(),
@@ -974,7 +1010,7 @@ fn row(key: &str, a: &KeyAgg, window: usize) -> Row {
     };
     let (mut d, mut rate, mut lat) = (KeyStats::default(), None::<[f64; 3]>, Histogram::default());
     let mut spark: Vec<u64> = Vec::new();
-    for s in a.series.values() {
+    for s in series {
         r.opened_min = r.opened_min.max(s.openings_last_minute());
         let (Some((t1, last)), Some((t0, first))) = (s.snaps.back(), window_start(s, window))
         else {

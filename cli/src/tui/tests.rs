@@ -114,6 +114,56 @@ fn rates_come_from_the_stats_window() {
     });
 }
 
+/// With two services making a key, its detail shows each one's figures: the sick one stands
+/// out even when the key's totals look merely degraded.
+#[test]
+fn a_key_detail_shows_which_target_is_sick() {
+    let stats = |ts: &str, calls: u64, ok: u64, circuit: &str| {
+        format!(
+            r#"{{"t":"stats","seq":1,"ts":"{ts}","keys":{{"a.B":{{"calls":{calls},"successes":{ok},"first_try_successes":{ok},"attempts":{calls},"circuit":"{circuit}","latency":{{"sub_buckets":16,"counts":[[100,{calls}]]}}}}}}}}"#
+        )
+    };
+    let mut app = App::new("*", KeyFilter::default());
+    let now = Instant::now();
+    let feed = |target: usize, line: String| {
+        let msg = wire::decode_line(line.as_bytes()).unwrap();
+        Feed::Line {
+            target,
+            raw: line.into_bytes(),
+            msg: Box::new(msg),
+        }
+    };
+    for (target, label) in [(0, "checkout-1"), (1, "checkout-2")] {
+        let label = label.to_owned();
+        app.ingest(&Feed::Started { target, label }, now);
+    }
+    for f in [
+        feed(0, stats("2026-01-01T00:00:00.000000Z", 100, 100, "closed")),
+        feed(0, stats("2026-01-01T00:00:02.000000Z", 300, 300, "closed")),
+        feed(1, stats("2026-01-01T00:00:00.000000Z", 100, 100, "closed")),
+        feed(1, stats("2026-01-01T00:00:02.000000Z", 300, 120, "open")),
+    ] {
+        app.ingest(&f, now);
+    }
+    let by_target = app.target_rows("a.B");
+    let shown: Vec<String> = by_target
+        .iter()
+        .map(|(n, r)| format!("{n} {:?} {:?} {:?}", r.calls_s, r.ok_pct, r.circuit))
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            r#"checkout-1 Some(100.0) Some(100.0) Some("closed")"#,
+            r#"checkout-2 Some(100.0) Some(10.0) Some("open")"#,
+        ]
+    );
+    app.view = View::Key("a.B".into());
+    let screen = screen(&app, 100, 24);
+    assert!(screen.contains(" By target "), "{screen}");
+    let sick = screen.lines().find(|l| l.contains("│checkout-2")).unwrap();
+    assert!(sick.contains("10.0") && sick.contains("OPEN"), "{screen}");
+}
+
 /// A breaker that closes and opens again is flapping; one that reopens after failed probes is
 /// guarding a dependency still down, and is not.
 #[test]

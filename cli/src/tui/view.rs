@@ -544,10 +544,44 @@ fn key_detail(frame: &mut Frame<'_>, app: &App, key: &str, area: Rect) {
         .wrap(Wrap { trim: true })
         .block(bordered(format!(" {key} "), false));
     frame.render_widget(p, summary);
+    // With several services making the key, which one is sick.
+    let by_target = app.target_rows(key);
+    let calls = if by_target.len() >= 2 && calls.height >= by_target.len() as u16 + 6 {
+        let [table, calls] = Layout::vertical([
+            Constraint::Length(by_target.len() as u16 + 3),
+            Constraint::Min(0),
+        ])
+        .areas(calls);
+        targets_table(frame, &by_target, table);
+        calls
+    } else {
+        calls
+    };
     if calls.height >= 3 {
         let visible = app.visible();
         event_log(frame, app, &visible, calls, " Recent calls ", true);
     }
+}
+
+/// A key's figures on each target, in the keys table's cells.
+fn targets_table(frame: &mut Frame<'_>, by_target: &[(String, Row)], area: Rect) {
+    // CALL/s, OK%, 1ST%, ATT/C, p99, CIRCUIT of COLUMNS.
+    const SHOWN: [usize; 6] = [1, 2, 3, 4, 10, 8];
+    let header = TableRow::new(
+        std::iter::once("TARGET")
+            .chain(SHOWN.iter().map(|&c| COLUMNS[c].title))
+            .map(|t| Cell::from(t).style(Style::new().bold())),
+    );
+    let body = by_target.iter().map(|(name, r)| {
+        let name = Cell::from(name.clone()).style(Style::new().fg(target_colour(name)));
+        TableRow::new(std::iter::once(name).chain(SHOWN.iter().map(|&c| cell(r, c))))
+    });
+    let widths = std::iter::once(Constraint::Min(12))
+        .chain(SHOWN.iter().map(|&c| Constraint::Length(COLUMNS[c].width)));
+    let table = Table::new(body, widths)
+        .header(header)
+        .block(bordered(" By target ".into(), false));
+    frame.render_widget(table, area);
 }
 
 fn waterfall(frame: &mut Frame<'_>, app: &App, area: Rect) {
