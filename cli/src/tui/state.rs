@@ -506,6 +506,13 @@ impl App {
         rows
     }
 
+    /// The `n` most common reasons among `key`'s failed calls seen, with their share (%).
+    pub(crate) fn top_reasons(&self, key: &str, n: usize) -> Vec<(String, f64)> {
+        self.keys
+            .get(key)
+            .map_or_else(Vec::new, |a| top_reasons(a, n))
+    }
+
     /// `key`'s figures on each target that sent stats for it, by target name: which
     /// instance is sick. The top reason is the key's, so it is left out.
     pub(crate) fn target_rows(&self, key: &str) -> Vec<(String, Row)> {
@@ -992,6 +999,18 @@ fn window_start(s: &Series, window: usize) -> Option<&(i64, KeyStats)> {
         .or_else(|| s.coarse.iter().chain(&s.snaps).min_by_key(|(t, _)| *t))
 }
 
+/// The `n` most common reasons among the failed calls seen, with their share of them (%).
+fn top_reasons(a: &KeyAgg, n: usize) -> Vec<(String, f64)> {
+    let total: u64 = a.reasons.values().sum();
+    let mut counted: Vec<(&String, &u64)> = a.reasons.iter().collect();
+    counted.sort_by(|x, y| y.1.cmp(x.1).then_with(|| x.0.cmp(y.0)));
+    counted
+        .into_iter()
+        .take(n)
+        .map(|(k, c)| (k.clone(), *c as f64 * 100.0 / total as f64))
+        .collect()
+}
+
 fn row(key: &str, a: &KeyAgg, window: usize) -> Row {
     row_over(key, a, a.series.values(), window)
 }
@@ -1081,12 +1100,7 @@ fn row_over<'a>(
     }
     r.p50_us = lat.quantile_us(0.5);
     r.p99_us = lat.quantile_us(0.99);
-    let total: u64 = a.reasons.values().sum();
-    r.top = a
-        .reasons
-        .iter()
-        .max_by(|x, y| x.1.cmp(y.1).then_with(|| y.0.cmp(x.0)))
-        .map(|(k, n)| (k.clone(), *n as f64 * 100.0 / total as f64));
+    r.top = top_reasons(a, 1).pop();
     if spark.iter().any(|&v| v > 0) {
         r.spark = spark;
     }

@@ -508,7 +508,7 @@ fn key_detail(frame: &mut Frame<'_>, app: &App, key: &str, area: Rect) {
         .into_iter()
         .find(|r| r.key == key)
         .unwrap_or_default();
-    let summary_height = if area.height >= 12 { 5 } else { 3 };
+    let summary_height = if area.height >= 12 { 6 } else { 3 };
     let [summary, calls] =
         Layout::vertical([Constraint::Length(summary_height), Constraint::Min(0)]).areas(area);
     let line1 = Line::from(vec![
@@ -533,14 +533,16 @@ fn key_detail(frame: &mut Frame<'_>, app: &App, key: &str, area: Rect) {
         .into(),
         format!("   circuit {}", row.circuit.as_deref().unwrap_or("-")).into(),
     ]);
-    let line3 = Line::from(format!(
-        " top failure: {}   trend {}",
-        row.top.as_ref().map_or("-".into(), |(k, p)| format!(
-            "{k} ({p:.0}% of failures seen)"
-        )),
-        sparkline(&row.spark, 30)
-    ));
-    let p = Paragraph::new(vec![line1, line2, line3])
+    let top = app.top_reasons(key, 3);
+    let failures = if top.is_empty() {
+        "-".to_owned()
+    } else {
+        let shares: Vec<String> = top.iter().map(|(k, p)| format!("{k} {p:.0}%")).collect();
+        shares.join(" · ")
+    };
+    let line3 = Line::from(format!(" failures seen: {failures}"));
+    let line4 = Line::from(format!(" trend {}", sparkline(&row.spark, 30)));
+    let p = Paragraph::new(vec![line1, line2, line3, line4])
         .wrap(Wrap { trim: true })
         .block(bordered(format!(" {key} "), false));
     frame.render_widget(p, summary);
