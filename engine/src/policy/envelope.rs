@@ -19,9 +19,10 @@ impl Envelope {
     /// The envelope of `policy` (normalized first).
     ///
     /// The duration is an upper bound: every group lasts at most until its last hedge's launch
-    /// plus one per-attempt timeout (see [`last_launch`]), every wait between groups is at most
-    /// the larger of the backoff and `max_retry_after` (a server may ask for that, unless the
-    /// classifier is `always`), and the overall timeout caps everything.
+    /// plus one per-attempt timeout (a hedge launches at most one per-attempt timeout after
+    /// the one before it, whatever the trigger; `fixed_delay` sooner), every wait between
+    /// groups is at most the larger of the backoff and `max_retry_after` (a server may ask for
+    /// that, unless the classifier is `always`), and the overall timeout caps everything.
     pub fn of(policy: &Policy) -> Envelope {
         let p = policy.clone().normalize();
         let r = &p.retry;
