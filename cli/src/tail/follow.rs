@@ -198,10 +198,7 @@ async fn session(
     if let Err(e) = w.write_all(&subscribe).await {
         return format!("cannot subscribe: {e}");
     }
-    let name = hello
-        .instance
-        .clone()
-        .unwrap_or_else(|| hello.service.clone());
+    let name = shown_name(&hello);
     let connected = Feed::Connected {
         target,
         name,
@@ -259,6 +256,14 @@ async fn session(
         why = read => why,
         why = resubscribe => why,
     }
+}
+
+/// The name tail shows a service under: its instance, else its service name.
+pub(super) fn shown_name(hello: &Hello) -> String {
+    hello
+        .instance
+        .clone()
+        .unwrap_or_else(|| hello.service.clone())
 }
 
 /// Reads the service's `hello` (it speaks first) into `line`, within 5 s; the reason it cannot

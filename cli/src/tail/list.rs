@@ -10,7 +10,7 @@ use recourse_engine::export::wire::{self, CallFilter, Hello, Message};
 use serde_json::json;
 use tokio::io::{AsyncWriteExt, BufReader};
 
-use super::follow::{Subscription, connect, greet, read_line};
+use super::follow::{Subscription, connect, greet, read_line, shown_name};
 use super::target::Spec;
 use crate::exit::Status;
 
@@ -147,7 +147,7 @@ fn table(listed: &[Listed], now: SystemTime) -> String {
         .iter()
         .map(|l| match &l.answer {
             Ok(a) => [
-                name(&a.hello),
+                shown_name(&a.hello),
                 a.hello.pid.map_or("-".into(), |p| p.to_string()),
                 a.hello.engine.clone().unwrap_or_else(|| "-".into()),
                 uptime(&a.hello, now).map_or("-".into(), short),
@@ -185,14 +185,6 @@ fn table(listed: &[Listed], now: SystemTime) -> String {
         out.push('\n');
     }
     out
-}
-
-/// The name tail shows a service under: its instance, else its service name.
-fn name(hello: &Hello) -> String {
-    hello
-        .instance
-        .clone()
-        .unwrap_or_else(|| hello.service.clone())
 }
 
 fn document(listed: &[Listed], now: SystemTime) -> serde_json::Value {
