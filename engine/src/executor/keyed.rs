@@ -123,6 +123,9 @@ pub(crate) struct Compiled {
     /// hedging (its latency tracker) is configured.
     pub(crate) reads_clock: bool,
     pub(crate) retry_budget: BudgetSlot,
+    /// Nothing surrounds the first attempt (no clock, hedge or breaker; values need no
+    /// classifying): unless it is recorded, the attempt may run bare ([`super::first`]).
+    pub(crate) bare_first: bool,
     pub(crate) hedge: Option<HedgePlan>,
     pub(crate) circuit: Option<CircuitPlan>,
     pub(crate) generation: u64,
@@ -187,7 +190,9 @@ impl Compiled {
             || overall_timeout.is_some()
             || hedge.is_some()
             || !matches!(retry_budget, BudgetSlot::None);
+        let bare_first = !reads_clock && values_succeed && circuit.is_none();
         Compiled {
+            bare_first,
             id: policy.id.as_deref().map(intern_id),
             values_succeed,
             reads_clock,

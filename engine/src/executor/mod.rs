@@ -8,6 +8,7 @@
 mod attempt;
 mod backoff;
 mod builder;
+mod first;
 mod global;
 mod group;
 mod keyed;
@@ -238,7 +239,7 @@ impl Executor {
         Fut: Future<Output = Result<T, E>>,
     {
         let state = self.inner.state(key);
-        run(self.inner.call(&state, None, None), op).await
+        run(self.inner.call(&state, None, None), op, None).await
     }
 
     /// Like [`call`](Executor::call), also returning the call's [`Timeline`].
@@ -255,7 +256,7 @@ impl Executor {
     {
         let state = self.inner.state(key);
         let mut timeline = None;
-        let result = run(self.inner.call(&state, None, Some(&mut timeline)), op).await;
+        let result = run(self.inner.call(&state, None, Some(&mut timeline)), op, None).await;
         (result, timeline.map(|t| *t).unwrap_or_default())
     }
 
@@ -276,7 +277,7 @@ impl Executor {
         let state = self.inner.state(key);
         let mut timeline = None;
         let out = options.capture.then_some(&mut timeline);
-        let result = run(self.inner.call(&state, Some(options), out), op).await;
+        let result = run(self.inner.call(&state, Some(options), out), op, None).await;
         (result, timeline.map(|t| *t))
     }
 }
@@ -384,8 +385,12 @@ impl KeyHandle {
 
     /// [`Executor::call`] for this key.
     ///
-    /// Returns the call loop's future itself (no `async` wrapper around it: one state
-    /// machine fewer on the hot path). Like every future, it does nothing until awaited.
+    /// The fastest way to make a call. When the policy puts nothing around the first attempt
+    /// (no timeout, budget, breaker or hedge, and a classifier that takes every value as a
+    /// success) and nothing records the call (no observer, no `recourse tail` client), the
+    /// first attempt is polled bare: a success costs a few nanoseconds more than awaiting
+    /// the operation itself (docs/performance.md). A failed first attempt goes on in the
+    /// call loop, under the policy it started with; the result is the same either way. Like every future, it does nothing until awaited.
     pub fn call<T, E, F, Fut>(&self, op: F) -> impl Future<Output = Result<T, Error<E>>>
     where
         T: 'static,
@@ -393,7 +398,7 @@ impl KeyHandle {
         F: FnMut(AttemptInfo) -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        run(self.call_state(None, None), op)
+        first::Bare::new(self.call_state(None, None), op, run)
     }
 
     /// [`Executor::call_traced`] for this key.
@@ -405,7 +410,7 @@ impl KeyHandle {
         Fut: Future<Output = Result<T, E>>,
     {
         let mut timeline = None;
-        let result = run(self.call_state(None, Some(&mut timeline)), op).await;
+        let result = run(self.call_state(None, Some(&mut timeline)), op, None).await;
         (result, timeline.map(|t| *t).unwrap_or_default())
     }
 
@@ -423,7 +428,7 @@ impl KeyHandle {
     {
         let mut timeline = None;
         let out = options.capture.then_some(&mut timeline);
-        let result = run(self.call_state(Some(options), out), op).await;
+        let result = run(self.call_state(Some(options), out), op, None).await;
         (result, timeline.map(|t| *t))
     }
 }

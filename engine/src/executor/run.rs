@@ -473,8 +473,14 @@ fn not_replayable(rec: &mut Recorder<'_>) {
     rec.attribute("replayable", "false");
 }
 
-/// Runs one call to the end.
-pub(crate) async fn run<T, E, F, Fut>(call: Call<'_>, mut op: F) -> Result<T, Error<E>>
+/// Runs one call to the end. `first_error` is what a bare first attempt ([`super::first`])
+/// failed with: the loop takes it as attempt 0's outcome, under the policy that attempt ran
+/// with, instead of invoking the operation.
+pub(crate) async fn run<T, E, F, Fut>(
+    call: Call<'_>,
+    mut op: F,
+    mut first_error: Option<E>,
+) -> Result<T, Error<E>>
 where
     T: 'static,
     E: StdError + 'static,
@@ -494,10 +500,13 @@ where
     let (once, no_hedges) = options.map_or((false, false), |o| (o.once, o.no_hedges));
     let clock = &inner.clock;
     let key = &state.key;
-    let tap = tap(inner, state);
+    // A call whose first attempt ran bare records nothing, even if a `tail` client has
+    // subscribed since: its start went unrecorded.
+    let tap = tap(inner, state).filter(|_| first_error.is_none());
     let mut rec = Recorder::new(key, clock, inner.observer.as_deref(), timeline, tap);
 
-    let current = snapshot.filter(|c| c.generation == inner.provider.generation());
+    let current =
+        snapshot.filter(|c| first_error.is_some() || c.generation == inner.provider.generation());
     let mut fetched = false;
     // A handle's current snapshot is used through a plain reference: no enum is built and
     // moved on that path (the move cost a store-forwarding stall).
@@ -706,7 +715,9 @@ where
                 policy_id: compiled.id,
                 deadline: timer,
             };
-            let raced = if timer.is_none() && cancel.is_none() {
+            let raced = if let Some(e) = first_error.take() {
+                Race::Done(Err(e))
+            } else if timer.is_none() && cancel.is_none() {
                 // Nothing to race against: no timer armed, nothing polled but the attempt.
                 Race::Done(op(info).await)
             } else {

@@ -15,6 +15,7 @@ mod docs;
 mod event_schema;
 #[cfg(all(feature = "export", unix))]
 mod export;
+mod handles;
 #[cfg(feature = "yaml")]
 mod hot_reload;
 #[cfg(any(feature = "tower", feature = "reqwest"))]

@@ -2,13 +2,11 @@
 //! D8-D10). The breaker's own state machine (s085, s090, s091) is unit-tested in
 //! `src/circuit/breaker.rs`.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use recourse_engine::classify::Canceled;
 use recourse_engine::clock::Clock;
-use recourse_engine::provider::{Provider, ProviderFailure};
 use recourse_engine::{
     CallOptions, CancellationToken, CircuitState, Error, Executor, Key, Observer, Policy, Reason,
 };
@@ -245,29 +243,13 @@ fn s090_an_aborted_probe_never_wedges_the_breaker() {
     );
 }
 
-/// A provider whose policy can be changed at run time.
-#[derive(Debug)]
-struct Reloadable(Mutex<Policy>, AtomicU64);
-impl Provider for Reloadable {
-    fn policy(&self, _: &Key) -> Result<Policy, ProviderFailure> {
-        Ok(self.0.lock().unwrap().clone())
-    }
-    fn generation(&self) -> u64 {
-        self.1.load(Ordering::SeqCst)
-    }
-}
-
 #[test]
 fn the_breaker_follows_policy_changes_of_its_key() {
-    let provider = Arc::new(Reloadable(
-        Mutex::new(breaker(5, ms(100))),
-        AtomicU64::new(0),
-    ));
+    let provider = Reloadable::new(breaker(5, ms(100)));
     let (exec, vc) = vexec(Executor::builder().provider_arc(provider.clone()));
     let _ = run(&vc, exec.call("svc.op", always_fails(&Calls::default())));
     assert_eq!(exec.circuit_state("svc.op"), CircuitState::Closed);
-    *provider.0.lock().unwrap() = breaker(2, ms(100));
-    provider.1.fetch_add(1, Ordering::SeqCst);
+    provider.set(breaker(2, ms(100)));
     let _ = run(&vc, exec.call("svc.op", always_fails(&Calls::default())));
     assert_eq!(
         exec.circuit_state("svc.op"),

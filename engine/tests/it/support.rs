@@ -2,13 +2,14 @@
 
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use recourse_engine::budget::{BudgetEvent, BudgetKind};
 use recourse_engine::classify::Kind;
 use recourse_engine::clock::VirtualClock;
+use recourse_engine::provider::{Provider, ProviderFailure};
 use recourse_engine::{
     AttemptRecord, Executor, ExecutorBuilder, Key, Observer, Policy, Reason, Timeline,
 };
@@ -195,7 +196,7 @@ pub fn fails_then<T: Clone + 'static>(
     calls: &Calls,
     fails: u32,
     value: T,
-) -> impl FnMut(recourse_engine::AttemptInfo) -> std::future::Ready<Result<T, E>> {
+) -> impl FnMut(recourse_engine::AttemptInfo) -> std::future::Ready<Result<T, E>> + use<T> {
     let calls = calls.clone();
     move |_| {
         let n = calls.hit();
@@ -207,11 +208,10 @@ pub fn fails_then<T: Clone + 'static>(
     }
 }
 
-/// An operation that always fails with `E(i)`.
 /// An operation that counts its invocations and never answers.
 pub fn hangs(
     calls: &Calls,
-) -> impl FnMut(recourse_engine::AttemptInfo) -> std::future::Pending<Result<(), E>> {
+) -> impl FnMut(recourse_engine::AttemptInfo) -> std::future::Pending<Result<(), E>> + use<> {
     let calls = calls.clone();
     move |_| {
         calls.hit();
@@ -219,8 +219,34 @@ pub fn hangs(
     }
 }
 
+/// An operation that always fails with `E(i)`.
 pub fn always_fails(
     calls: &Calls,
-) -> impl FnMut(recourse_engine::AttemptInfo) -> std::future::Ready<Result<(), E>> {
+) -> impl FnMut(recourse_engine::AttemptInfo) -> std::future::Ready<Result<(), E>> + use<> {
     fails_then(calls, u32::MAX, ())
+}
+
+/// A provider whose policy can be changed at run time.
+#[derive(Debug)]
+pub struct Reloadable(Mutex<Policy>, AtomicU64);
+
+impl Reloadable {
+    pub fn new(policy: Policy) -> Arc<Reloadable> {
+        Arc::new(Reloadable(Mutex::new(policy), AtomicU64::new(0)))
+    }
+
+    /// Serves `policy` from now on (a new generation).
+    pub fn set(&self, policy: Policy) {
+        *self.0.lock().unwrap() = policy;
+        self.1.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+impl Provider for Reloadable {
+    fn policy(&self, _: &Key) -> Result<Policy, ProviderFailure> {
+        Ok(self.0.lock().unwrap().clone())
+    }
+    fn generation(&self) -> u64 {
+        self.1.load(Ordering::SeqCst)
+    }
 }

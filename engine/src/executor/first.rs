@@ -1,0 +1,131 @@
+//! The bare first attempt: a call whose policy needs nothing around its first attempt (no
+//! clock, timer, budget, breaker, hedge or classification of values) and that nobody records
+//! polls that attempt directly. A value ends the call there; an error hands the call to the
+//! one call loop, which classifies it as attempt 0 and goes on as with any other call.
+//!
+//! This is not a second path in the sense of Part 1 D2-D4: it decides no outcome. A value
+//! it returns is one the policy's classifier declared a success in advance
+//! ([`Classifier::values_succeed`](crate::classify::Classifier::values_succeed)), so the loop
+//! would have returned it too; everything else is the loop's to decide. `tests/it/props.rs`
+//! holds both to the same result, attempts and virtual time.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use pin_project_lite::pin_project;
+
+use super::attempt::AttemptInfo;
+use super::keyed::Compiled;
+use super::run::Call;
+use super::tap::tap;
+use crate::error::Error;
+
+pin_project! {
+    /// A call through a key handle. The operation is first invoked on the first poll, as in
+    /// the call loop, so the future does nothing until awaited.
+    pub(crate) struct Bare<'a, F, A, G, S> {
+        call: Option<Call<'a>>,
+        op: Option<F>,
+        // Starts the call loop: `run` itself (a function item, so no space).
+        start: G,
+        #[pin]
+        first: Option<A>,
+        #[pin]
+        rest: Option<S>,
+    }
+}
+
+impl<'a, F, A, G, S> Bare<'a, F, A, G, S> {
+    pub(crate) fn new(call: Call<'a>, op: F, start: G) -> Self {
+        Bare {
+            call: Some(call),
+            op: Some(op),
+            start,
+            first: None,
+            rest: None,
+        }
+    }
+}
+
+impl<'a> Call<'a> {
+    /// The compiled policy, when this call may poll its first attempt bare.
+    #[inline]
+    fn bare(&self) -> Option<&'a Compiled> {
+        let compiled = self.snapshot?;
+        let bare = compiled.bare_first
+            && self.options.is_none()
+            && self.timeline.is_none()
+            && self.inner.observer.is_none()
+            && compiled.generation == self.inner.provider.generation()
+            && tap(self.inner, self.state).is_none();
+        bare.then_some(compiled)
+    }
+}
+
+impl<'a, T, E, F, A, G, S> Future for Bare<'a, F, A, G, S>
+where
+    F: FnMut(AttemptInfo) -> A,
+    A: Future<Output = Result<T, E>>,
+    G: Fn(Call<'a>, F, Option<E>) -> S,
+    S: Future<Output = Result<T, Error<E>>>,
+{
+    type Output = Result<T, Error<E>>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        if let Some(rest) = this.rest.as_mut().as_pin_mut() {
+            return rest.poll(cx);
+        }
+        if this.first.is_none() {
+            let (Some(call), Some(op)) = (this.call.as_ref(), this.op.as_mut()) else {
+                panic!("a call polled after it finished");
+            };
+            match call.bare() {
+                Some(compiled) => this.first.set(Some(op(AttemptInfo {
+                    policy_id: compiled.id,
+                    ..AttemptInfo::default()
+                }))),
+                None => return start(this.call, this.op, this.start, this.rest, None, cx),
+            }
+        }
+        let Some(first) = this.first.as_mut().as_pin_mut() else {
+            unreachable!("set above")
+        };
+        match ready!(first.poll(cx)) {
+            // The spent attempt stays in place (polling this future again would poll it, and
+            // it would panic as any finished `async` block does).
+            Ok(value) => Poll::Ready(Ok(value)),
+            Err(e) => {
+                this.first.set(None);
+                start(this.call, this.op, this.start, this.rest, Some(e), cx)
+            }
+        }
+    }
+}
+
+/// Hands the call to the call loop (with the bare first attempt's error, if there was one)
+/// and polls it.
+#[cold]
+fn start<'a, T, E, F, G, S>(
+    call: &mut Option<Call<'a>>,
+    op: &mut Option<F>,
+    start: &G,
+    mut rest: Pin<&mut Option<S>>,
+    first_error: Option<E>,
+    cx: &mut Context<'_>,
+) -> Poll<Result<T, Error<E>>>
+where
+    G: Fn(Call<'a>, F, Option<E>) -> S,
+    S: Future<Output = Result<T, Error<E>>>,
+{
+    let (Some(call), Some(op)) = (call.take(), op.take()) else {
+        panic!("a call polled after it finished");
+    };
+    rest.set(Some(start(call, op, first_error)));
+    let Some(rest) = rest.as_pin_mut() else {
+        unreachable!("set above")
+    };
+    rest.poll(cx)
+}
