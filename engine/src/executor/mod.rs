@@ -239,7 +239,12 @@ impl Executor {
         Fut: Future<Output = Result<T, E>>,
     {
         let state = self.inner.state(key);
-        run(self.inner.call(&state, None, None), op, None).await
+        let current = state.current(&self.inner);
+        let call = Call {
+            snapshot: current.as_deref(),
+            ..self.inner.call(&state, None, None)
+        };
+        first::Bare::new(call, op, run).await
     }
 
     /// Like [`call`](Executor::call), also returning the call's [`Timeline`].

@@ -123,13 +123,13 @@ fn scripted(
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
-    /// Through a key handle, untraced (the shortest way: a bare first attempt where the
-    /// policy allows one), and by key string, traced: the same result, the same attempts
-    /// invoked, the same virtual time.
+    /// Untraced, through a key handle or by key string (the shortest way: a bare first
+    /// attempt where the policy allows one), and traced by key string: the same result, the
+    /// same attempts invoked, the same virtual time.
     #[test]
     fn an_unrecorded_call_ends_as_a_traced_one((policy, script) in arb_case(), seed in any::<u64>()) {
         let script = Arc::new(script);
-        let run = |traced: bool| {
+        let run = |way: Way| {
             let vc = VirtualClock::new();
             let exec = Executor::builder()
                 .policy("p.q", policy.clone())
@@ -140,15 +140,24 @@ proptest! {
             let invoked = Arc::default();
             let op = scripted(script.clone(), &invoked, exec.clock().clone());
             let start = vc.now();
-            let result = if traced {
-                vc.block_on(exec.call_traced("p.q", op)).0
-            } else {
-                let handle = exec.key("p.q");
-                vc.block_on(handle.call(op))
+            let result = match way {
+                Way::Handle => vc.block_on(exec.key("p.q").call(op)),
+                Way::Key => vc.block_on(exec.call("p.q", op)),
+                Way::Traced => vc.block_on(exec.call_traced("p.q", op)).0,
             };
             let invoked = invoked.lock().unwrap().clone();
             (result.map_err(|e| format!("{e:?}")), invoked, vc.now().since(start))
         };
-        prop_assert_eq!(run(false), run(true));
+        let traced = run(Way::Traced);
+        prop_assert_eq!(run(Way::Handle), traced.clone());
+        prop_assert_eq!(run(Way::Key), traced);
     }
+}
+
+/// How a property test makes its call.
+#[derive(Clone, Copy)]
+enum Way {
+    Handle,
+    Key,
+    Traced,
 }
