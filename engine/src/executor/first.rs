@@ -1,7 +1,7 @@
 //! The bare first attempt: a call whose policy needs nothing around its first attempt (no
-//! clock, timer, budget, breaker, hedge or classification of values) and that nobody records
-//! polls that attempt directly. A value ends the call there; an error hands the call to the
-//! one call loop, which classifies it as attempt 0 and goes on as with any other call.
+//! clock, timer, budget, breaker or hedge, and no classification of values) and that nobody
+//! records polls that attempt directly. A value ends the call there; an error hands the call
+//! to the one call loop, which classifies it as attempt 0 and goes on as with any other call.
 //!
 //! This is not a second path in the sense of Part 1 D2-D4: it decides no outcome. A value
 //! it returns is one the policy's classifier declared a success in advance
@@ -22,17 +22,26 @@ use super::tap::tap;
 use crate::error::Error;
 
 pin_project! {
-    /// A call through a key handle. The operation is first invoked on the first poll, as in
-    /// the call loop, so the future does nothing until awaited.
+    /// A call through a key handle or by key string. The operation is first invoked on the
+    /// first poll, as in the call loop, so the future does nothing until awaited.
     pub(crate) struct Bare<'a, F, A, G, S> {
         call: Option<Call<'a>>,
         op: Option<F>,
         // Starts the call loop: `run` itself (a function item, so no space).
         start: G,
+        // The bare attempt and the loop in one place: a call future holds one or the other,
+        // so the operation's future adds nothing to its size.
         #[pin]
-        first: Option<A>,
-        #[pin]
-        rest: Option<S>,
+        stage: Stage<A, S>,
+    }
+}
+
+pin_project! {
+    #[project = StageProj]
+    enum Stage<A, S> {
+        Unpolled,
+        First { #[pin] attempt: A },
+        Loop { #[pin] call: S },
     }
 }
 
@@ -42,8 +51,7 @@ impl<'a, F, A, G, S> Bare<'a, F, A, G, S> {
             call: Some(call),
             op: Some(op),
             start,
-            first: None,
-            rest: None,
+            stage: Stage::Unpolled,
         }
     }
 }
@@ -75,32 +83,32 @@ where
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        if let Some(rest) = this.rest.as_mut().as_pin_mut() {
-            return rest.poll(cx);
-        }
-        if this.first.is_none() {
-            let (Some(call), Some(op)) = (this.call.as_ref(), this.op.as_mut()) else {
-                panic!("a call polled after it finished");
+        loop {
+            let first_error = match this.stage.as_mut().project() {
+                StageProj::Loop { call } => return call.poll(cx),
+                // The spent attempt stays in place once it returns a value (polling this
+                // future again would poll it, and it would panic as any finished `async`
+                // block does).
+                StageProj::First { attempt } => match ready!(attempt.poll(cx)) {
+                    Ok(value) => return Poll::Ready(Ok(value)),
+                    Err(e) => Some(e),
+                },
+                StageProj::Unpolled => {
+                    let (Some(call), Some(op)) = (this.call.as_ref(), this.op.as_mut()) else {
+                        unreachable!("taken only when the loop starts");
+                    };
+                    if let Some(compiled) = call.bare() {
+                        let attempt = op(AttemptInfo {
+                            policy_id: compiled.id,
+                            ..AttemptInfo::default()
+                        });
+                        this.stage.set(Stage::First { attempt });
+                        continue;
+                    }
+                    None
+                }
             };
-            match call.bare() {
-                Some(compiled) => this.first.set(Some(op(AttemptInfo {
-                    policy_id: compiled.id,
-                    ..AttemptInfo::default()
-                }))),
-                None => return start(this.call, this.op, this.start, this.rest, None, cx),
-            }
-        }
-        let Some(first) = this.first.as_mut().as_pin_mut() else {
-            unreachable!("set above")
-        };
-        match ready!(first.poll(cx)) {
-            // The spent attempt stays in place (polling this future again would poll it, and
-            // it would panic as any finished `async` block does).
-            Ok(value) => Poll::Ready(Ok(value)),
-            Err(e) => {
-                this.first.set(None);
-                start(this.call, this.op, this.start, this.rest, Some(e), cx)
-            }
+            return start(this.call, this.op, this.start, this.stage, first_error, cx);
         }
     }
 }
@@ -108,11 +116,11 @@ where
 /// Hands the call to the call loop (with the bare first attempt's error, if there was one)
 /// and polls it.
 #[cold]
-fn start<'a, T, E, F, G, S>(
+fn start<'a, T, E, F, A, G, S>(
     call: &mut Option<Call<'a>>,
     op: &mut Option<F>,
     start: &G,
-    mut rest: Pin<&mut Option<S>>,
+    mut stage: Pin<&mut Stage<A, S>>,
     first_error: Option<E>,
     cx: &mut Context<'_>,
 ) -> Poll<Result<T, Error<E>>>
@@ -121,11 +129,13 @@ where
     S: Future<Output = Result<T, Error<E>>>,
 {
     let (Some(call), Some(op)) = (call.take(), op.take()) else {
-        panic!("a call polled after it finished");
+        unreachable!("the loop starts once");
     };
-    rest.set(Some(start(call, op, first_error)));
-    let Some(rest) = rest.as_pin_mut() else {
+    stage.set(Stage::Loop {
+        call: start(call, op, first_error),
+    });
+    let StageProj::Loop { call } = stage.project() else {
         unreachable!("set above")
     };
-    rest.poll(cx)
+    call.poll(cx)
 }
