@@ -58,17 +58,23 @@ fn first_attempt_success_allocates_nothing() {
             "payments.Charge",
             Policy::builtin().id("charge-v3").budget("unlimited"),
         )
+        // Nothing around the first attempt: it runs bare.
+        .policy("payments.Refund", Policy::builtin())
         .build()
         .unwrap();
-    let handle = exec.key("payments.Charge");
+    let handles = [exec.key("payments.Charge"), exec.key("payments.Refund")];
+    let calls = || async {
+        for handle in &handles {
+            exec.call(handle.key().as_str(), ok).await.unwrap();
+            handle.call(ok).await.unwrap();
+        }
+    };
     vc.block_on(async {
         // Warm-up: the key's state is resolved and cached on first use.
-        exec.call("payments.Charge", ok).await.unwrap();
-        handle.call(ok).await.unwrap();
+        calls().await;
         let before = allocations();
         for _ in 0..1000 {
-            exec.call("payments.Charge", ok).await.unwrap();
-            handle.call(ok).await.unwrap();
+            calls().await;
         }
         assert_eq!(allocations() - before, 0, "allocations on the fast path");
     });
