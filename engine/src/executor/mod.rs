@@ -395,7 +395,8 @@ impl KeyHandle {
     /// success) and nothing records the call (no observer, no `recourse tail` client), the
     /// first attempt is polled bare: a success costs a few nanoseconds more than awaiting
     /// the operation itself (docs/performance.md). A failed first attempt goes on in the
-    /// call loop, under the policy it started with; the result is the same either way. Like every future, it does nothing until awaited.
+    /// call loop, under the policy it started with; the result is the same either way.
+    /// Like every future, it does nothing until awaited.
     pub fn call<T, E, F, Fut>(&self, op: F) -> impl Future<Output = Result<T, Error<E>>>
     where
         T: 'static,
