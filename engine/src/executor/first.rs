@@ -46,7 +46,10 @@ pin_project! {
 }
 
 impl<'a, F, A, G, S> Bare<'a, F, A, G, S> {
+    /// A plain call: one made without options and without a timeline (those go straight to
+    /// the loop).
     pub(crate) fn new(call: Call<'a>, op: F, start: G) -> Self {
+        debug_assert!(call.options.is_none() && call.timeline.is_none());
         Bare {
             call: Some(call),
             op: Some(op),
@@ -60,10 +63,9 @@ impl<'a> Call<'a> {
     /// The compiled policy, when this call may poll its first attempt bare.
     #[inline]
     fn bare(&self) -> Option<&'a Compiled> {
+        // Built without options or a timeline (see `Bare::new`).
         let compiled = self.snapshot?;
         let bare = compiled.bare_first
-            && self.options.is_none()
-            && self.timeline.is_none()
             && self.inner.observer.is_none()
             && compiled.generation == self.inner.provider.generation()
             && tap(self.inner, self.state).is_none();
