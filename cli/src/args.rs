@@ -277,9 +277,21 @@ pub(crate) struct DemoArgs {
     pub(crate) duration: Option<std::time::Duration>,
 }
 
+/// One line of help for each `--calls` filter.
+fn describe(filter: CallFilter) -> &'static str {
+    match filter {
+        CallFilter::Interesting => {
+            "All but a first attempt that succeeded on its own: retries, hedges, budget \
+             denials, failures"
+        }
+        CallFilter::Failed => "Failed calls only",
+        _ => "Every call",
+    }
+}
+
 /// `--calls`: the engine's filter names, each with its help line.
 fn call_filter() -> impl TypedValueParser<Value = CallFilter> {
-    let names = CallFilter::EVERY.map(|c| PossibleValue::new(c.as_str()).help(c.describe()));
+    let names = CallFilter::EVERY.map(|c| PossibleValue::new(c.as_str()).help(describe(c)));
     // The names were checked against the same list, so the parse cannot miss.
     PossibleValuesParser::new(names).map(|name| name.parse().unwrap_or_default())
 }

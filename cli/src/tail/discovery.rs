@@ -16,14 +16,16 @@ use super::target::Spec;
 const EVERY: Duration = Duration::from_secs(1);
 
 /// The live sockets in the socket directory, sorted, and how many stale ones (left by
-/// processes that died: the connection is refused) were skipped.
-pub(crate) fn discover() -> (PathBuf, Vec<PathBuf>, usize) {
+/// processes that died: the connection is refused) were skipped; an error when the directory
+/// is not private (another user could have put sockets there).
+pub(crate) fn discover() -> Result<(PathBuf, Vec<PathBuf>, usize), String> {
     let dir = recourse_engine::export::socket_dir();
+    super::trust::socket_dir(&dir)?;
     let mut found = sockets(&dir);
     let total = found.len();
     found.retain(|p| live(p));
     let stale = total - found.len();
-    (dir, found, stale)
+    Ok((dir, found, stale))
 }
 
 /// Follows `found` (the next targets, in order) and every live socket that appears in `dir`

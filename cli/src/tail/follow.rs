@@ -6,12 +6,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use recourse_engine::export::wire::{self, CallFilter, Hello, Message};
+use recourse_engine::export::wire::{self, CallFilter, Common, Hello, Message, Subscribe};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::{mpsc, watch};
 use tokio::task::{AbortHandle, JoinHandle};
 
-use super::target::{Feed, Spec};
+use super::target::{Feed, MAX_TARGETS, Spec};
 
 /// What the services are asked to send.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,24 +28,18 @@ pub(crate) struct Subscription {
 impl Subscription {
     /// The `subscribe` line.
     pub(crate) fn line(&self) -> Vec<u8> {
-        let mut v = serde_json::json!({
-            "t": "subscribe",
-            "v": wire::VERSION,
-            "client": concat!("recourse-cli ", env!("CARGO_PKG_VERSION")),
-            "keys": self.keys,
-            "events": self.events,
+        let msg = Message::Subscribe(Subscribe {
+            v: Some(wire::VERSION),
+            client: Some(concat!("recourse-cli ", env!("CARGO_PKG_VERSION")).into()),
+            keys: self.keys.clone(),
+            events: self.events.iter().map(|e| (*e).to_owned()).collect(),
+            max_rate: self.max_rate,
+            calls: (self.calls != CallFilter::All).then(|| self.calls.as_str().into()),
+            token: self.token.clone(),
+            common: Common::default(),
         });
-        if let Some(r) = self.max_rate {
-            v["max_rate"] = r.into();
-        }
-        if self.calls != CallFilter::All {
-            v["calls"] = self.calls.as_str().into();
-        }
-        if let Some(t) = &self.token {
-            v["token"] = t.as_str().into();
-        }
-        let mut line = serde_json::to_vec(&v).unwrap_or_default();
-        line.push(b'\n');
+        let mut line = Vec::new();
+        msg.encode(&mut line);
         line
     }
 }
@@ -84,6 +78,11 @@ impl Followers {
         if following.iter().any(|(s, _)| *s == identity) {
             return None;
         }
+        if self.next.load(Ordering::Relaxed) >= MAX_TARGETS {
+            let text = format!("not followed: tail follows at most {MAX_TARGETS} targets");
+            let _ = self.tx.try_send(Feed::Notice { target: 0, text });
+            return None;
+        }
         let target = self.next.fetch_add(1, Ordering::Relaxed);
         let task = follow(
             target,
@@ -119,9 +118,11 @@ pub(super) async fn connect(spec: &Spec) -> std::io::Result<Halves> {
     match spec {
         #[cfg(unix)]
         Spec::Unix(path) => {
+            super::trust::socket_file(path)?;
             let s = tokio::time::timeout(timeout, tokio::net::UnixStream::connect(path))
                 .await
                 .map_err(|_| timed_out())??;
+            super::trust::peer(&s)?;
             let (r, w) = s.into_split();
             Ok((Box::new(r), Box::new(w)))
         }
@@ -198,6 +199,15 @@ async fn session(
     if let Err(e) = w.write_all(&subscribe).await {
         return format!("cannot subscribe: {e}");
     }
+    // A server that wants a token says who it is only once it has it.
+    let hello = if hello.anonymous() {
+        match introduced(&mut reader, &mut line).await {
+            Ok(hello) => hello,
+            Err(why) => return why,
+        }
+    } else {
+        hello
+    };
     let name = shown_name(&hello);
     let connected = Feed::Connected {
         target,
@@ -221,6 +231,8 @@ async fn session(
     let read = async {
         loop {
             line.clear();
+            // A 1 MiB line once does not keep 1 MiB for good.
+            line.shrink_to(64 * 1024);
             match read_line(&mut reader, &mut line).await {
                 Ok(true) => {}
                 Ok(false) => return "the service closed the connection".into(),
@@ -267,7 +279,7 @@ pub(super) fn shown_name(hello: &Hello) -> String {
 }
 
 /// Reads the service's `hello` (it speaks first) into `line`, within 5 s; the reason it cannot
-/// be followed otherwise.
+/// be followed otherwise (a refusal such as `too_many_clients` included).
 pub(super) async fn greet<R: AsyncRead + Unpin>(
     reader: &mut BufReader<R>,
     line: &mut Vec<u8>,
@@ -286,15 +298,43 @@ pub(super) async fn greet<R: AsyncRead + Unpin>(
             h.v,
             wire::VERSION
         )),
+        Ok(Message::Error(e)) => Err(format!("refused: {} ({})", e.msg, e.code)),
         _ => Err("not a recourse export endpoint (no hello)".into()),
     }
 }
 
-/// Reads one line (at most 1 MiB); `Ok(false)` at the end of the stream.
+/// After subscribing with a token: the complete `hello` that follows it, within 5 s, or why
+/// there is none (a wrong token is refused).
+pub(super) async fn introduced<R: AsyncRead + Unpin>(
+    reader: &mut BufReader<R>,
+    line: &mut Vec<u8>,
+) -> Result<Hello, String> {
+    let next = async {
+        line.clear();
+        match read_line(reader, line).await {
+            Ok(true) => {}
+            Ok(false) => return Err("closed: the service wants a token (--token)".into()),
+            Err(e) => return Err(e),
+        }
+        match wire::decode_line(line) {
+            Ok(Message::Hello(h)) if !h.anonymous() => Ok(h),
+            Ok(Message::Error(e)) => Err(format!("refused: {} ({})", e.msg, e.code)),
+            _ => Err("the service did not say who it is after the token".into()),
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), next)
+        .await
+        .unwrap_or_else(|_| Err("no answer to the token within 5 s".into()))
+}
+
+/// Reads one line (at most 1 MiB), cleaned of control characters; `Ok(false)` at the end of
+/// the stream.
 pub(super) async fn read_line<R: AsyncRead + Unpin>(
     reader: &mut BufReader<R>,
     line: &mut Vec<u8>,
 ) -> Result<bool, String> {
+    // However fast a service writes, the other tasks (the TUI) get their turn.
+    tokio::task::consume_budget().await;
     let limit = wire::MAX_LINE as u64 + 1;
     let n = (&mut *reader)
         .take(limit)
@@ -307,6 +347,7 @@ pub(super) async fn read_line<R: AsyncRead + Unpin>(
     if line.len() > wire::MAX_LINE {
         return Err("a line longer than 1 MiB; disconnecting".into());
     }
+    super::sanitize::clean_line(line);
     Ok(true)
 }
 

@@ -10,7 +10,7 @@ use recourse_engine::export::wire::{self, CallFilter, Hello, Message};
 use serde_json::json;
 use tokio::io::{AsyncWriteExt, BufReader};
 
-use super::follow::{Subscription, connect, greet, read_line, shown_name};
+use super::follow::{Subscription, connect, greet, introduced, read_line, shown_name};
 use super::target::Spec;
 use crate::exit::Status;
 
@@ -41,6 +41,10 @@ pub(crate) async fn list(
 ) -> Status {
     let specs = if specs.is_empty() {
         let dir = recourse_engine::export::socket_dir();
+        if let Err(e) = super::trust::socket_dir(&dir) {
+            eprintln!("error: {e}");
+            return Status::Usage;
+        }
         let found = super::discovery::sockets(&dir);
         if found.is_empty() {
             eprintln!(
@@ -107,6 +111,11 @@ async fn ask(spec: &Spec, subscription: &Subscription) -> Result<Answer, String>
     if w.write_all(&subscription.line()).await.is_err() {
         return Ok(Answer { hello, keys: None });
     }
+    let hello = if hello.anonymous() {
+        introduced(&mut reader, &mut line).await?
+    } else {
+        hello
+    };
     loop {
         line.clear();
         if !matches!(read_line(&mut reader, &mut line).await, Ok(true)) {

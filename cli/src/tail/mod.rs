@@ -9,7 +9,9 @@ mod line;
 mod list;
 mod record;
 mod replay;
+mod sanitize;
 mod target;
+mod trust;
 
 use std::io::IsTerminal;
 use std::time::Duration;
@@ -22,13 +24,18 @@ pub(crate) use follow::Followers;
 pub(crate) use line::{clock_of, human_us, target_colour};
 pub(crate) use record::Recording;
 pub(crate) use replay::parse_ts_micros;
-pub(crate) use target::{Feed, Spec, with_target};
+pub(crate) use target::{Feed, MAX_TARGETS, Spec, with_target};
 
 use follow::Subscription;
 
 use crate::args::{TailArgs, TailOutput};
 use crate::exit::Status;
 use line::{LineMode, Lines};
+
+/// Feeds waiting for the consumer, at most.
+const FEEDS: usize = 64;
+/// Feeds kept while waiting for the other targets to answer, once one did.
+const EARLY: usize = 1024;
 
 /// What a consumer says after a feed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,7 +67,9 @@ pub(crate) async fn tail(args: TailArgs, color: bool, extra: Vec<Spec>) -> Statu
     } else {
         TailOutput::Text
     });
-    let (tx, mut rx) = mpsc::channel::<Feed>(8192);
+    // Each feed holds up to a 1 MiB line and what it decodes to: a short channel bounds what
+    // waits for the consumer (the followers wait instead).
+    let (tx, mut rx) = mpsc::channel::<Feed>(FEEDS);
     let mut names: Vec<String> = Vec::new();
     let mut early = Vec::new();
     // Who starts followers and holds their subscription (none in a replay).
@@ -93,7 +102,13 @@ pub(crate) async fn tail(args: TailArgs, color: bool, extra: Vec<Spec>) -> Statu
         // Without targets, the socket directory's services, as they come and go.
         let mut discovered = None;
         if specs.is_empty() {
-            let (dir, found, stale) = discovery::discover();
+            let (dir, found, stale) = match discovery::discover() {
+                Ok(found) => found,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return Status::Usage;
+                }
+            };
             if stale > 0 {
                 eprintln!(
                     "tail: skipped {stale} stale socket{} in {}",
@@ -218,7 +233,7 @@ async fn reachable(
     let mut connected = 0;
     let mut whys = Vec::new();
     let until = tokio::time::Instant::now() + Duration::from_secs(5);
-    while heard.iter().any(|h| !h) {
+    while heard.iter().any(|h| !h) && !(connected > 0 && early.len() >= EARLY) {
         let Ok(Some(feed)) = tokio::time::timeout_at(until, rx.recv()).await else {
             break;
         };
@@ -346,6 +361,7 @@ impl Session {
     }
 
     fn notice(&mut self, text: String) {
+        let text = sanitize::clean_text(&text).into_owned();
         if self.to_stderr {
             eprintln!("tail: {text}");
         } else {

@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use recourse_engine::export::wire::{self, Hello, Message};
 use rustc_hash::FxHashMap;
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::sync::mpsc;
 
-use super::target::Feed;
+use super::target::{Feed, MAX_TARGETS};
 
 /// Plays `path` at `speed` (1 = real time, 0 = as fast as possible), then sends
 /// [`Feed::Ended`].
@@ -27,11 +27,23 @@ pub(crate) async fn replay(path: PathBuf, speed: f64, tx: mpsc::Sender<Feed>) {
     let mut line = Vec::new();
     let mut clock: Option<(i64, tokio::time::Instant)> = None;
     let mut number = 0usize;
+    let mut told = false;
     loop {
         line.clear();
-        match reader.read_until(b'\n', &mut line).await {
-            Ok(0) => break,
-            Ok(_) => number += 1,
+        match next_line(&mut reader, &mut line).await {
+            Ok(Next::End) => break,
+            Ok(Next::Line) => number += 1,
+            Ok(Next::TooLong) => {
+                number += 1;
+                let text = format!(
+                    "{}:{number}: skipped: a line longer than 1 MiB",
+                    path.display()
+                );
+                if tx.send(Feed::Notice { target: 0, text }).await.is_err() {
+                    return;
+                }
+                continue;
+            }
             Err(e) => {
                 let text = format!("{}: read failed: {e}", path.display());
                 let _ = tx.send(Feed::Notice { target: 0, text }).await;
@@ -53,7 +65,11 @@ pub(crate) async fn replay(path: PathBuf, speed: f64, tx: mpsc::Sender<Feed>) {
             }
         };
         let (name, ts) = origin(&msg);
+        // A hello's time says when a connection began, not when anything happened: it does
+        // not set the pace (recordings of older services put the service's start there).
+        let paced = !matches!(msg, Message::Hello(_));
         if speed > 0.0
+            && paced
             && let Some(ts) = ts.and_then(parse_ts_micros)
         {
             let (t0, wall0) = *clock.get_or_insert((ts, tokio::time::Instant::now()));
@@ -62,6 +78,20 @@ pub(crate) async fn replay(path: PathBuf, speed: f64, tx: mpsc::Sender<Feed>) {
         }
         let name = name.unwrap_or("recording").to_owned();
         let next = targets.len();
+        if next >= MAX_TARGETS && !targets.contains_key(&name) {
+            if !told {
+                told = true;
+                let text = format!(
+                    "{}:{number}: more than {MAX_TARGETS} targets; the lines of further ones \
+                     are skipped",
+                    path.display()
+                );
+                if tx.send(Feed::Notice { target: 0, text }).await.is_err() {
+                    return;
+                }
+            }
+            continue;
+        }
         let target = *targets.entry(name.clone()).or_insert(next);
         if target == next {
             let hello = match &msg {
@@ -96,18 +126,59 @@ pub(crate) async fn replay(path: PathBuf, speed: f64, tx: mpsc::Sender<Feed>) {
     let _ = tx.send(Feed::Ended).await;
 }
 
+/// What reading one line of a recording gave.
+enum Next {
+    Line,
+    TooLong,
+    End,
+}
+
+/// Reads the next line into `line` (at most 1 MiB, as live tail reads, cleaned of control
+/// characters); a longer one is skipped to its end.
+async fn next_line<R: AsyncBufRead + Unpin>(
+    reader: &mut R,
+    line: &mut Vec<u8>,
+) -> std::io::Result<Next> {
+    let n = (&mut *reader)
+        .take(wire::MAX_LINE as u64 + 1)
+        .read_until(b'\n', line)
+        .await?;
+    if n == 0 {
+        return Ok(Next::End);
+    }
+    if line.len() <= wire::MAX_LINE {
+        super::sanitize::clean_line(line);
+        return Ok(Next::Line);
+    }
+    let ended = line.last() == Some(&b'\n');
+    line.clear();
+    if !ended {
+        skip_line(reader).await?;
+    }
+    Ok(Next::TooLong)
+}
+
+/// Consumes the rest of the current line, its newline included.
+async fn skip_line<R: AsyncBufRead + Unpin>(reader: &mut R) -> std::io::Result<()> {
+    loop {
+        let buf = reader.fill_buf().await?;
+        if buf.is_empty() {
+            return Ok(());
+        }
+        if let Some(i) = buf.iter().position(|&b| b == b'\n') {
+            reader.consume(i + 1);
+            return Ok(());
+        }
+        let all = buf.len();
+        reader.consume(all);
+    }
+}
+
 fn origin(msg: &Message) -> (Option<&str>, Option<&str>) {
-    let c = match msg {
-        Message::Hello(h) => &h.common,
-        Message::Call(c) => &c.common,
-        Message::Stats(s) => &s.common,
-        Message::Circuit(c) => &c.common,
-        Message::Gap(g) => &g.common,
-        Message::Subscribed(s) => &s.common,
-        Message::Pong(c) | Message::Ping(c) | Message::Bye(c) => c,
-        _ => return (None, None),
-    };
-    (c.target.as_deref(), c.ts.as_deref())
+    match msg.common() {
+        Some(c) => (c.target.as_deref(), c.ts.as_deref()),
+        None => (None, None),
+    }
 }
 
 /// Microseconds since the Unix epoch of an RFC 3339 UTC time (`2026-11-28T15:22:09.118164Z`).

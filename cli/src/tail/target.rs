@@ -5,6 +5,9 @@ use std::path::PathBuf;
 
 use recourse_engine::export::wire::{Hello, Message};
 
+/// The most targets tail follows (or a replay tells apart) at once.
+pub(crate) const MAX_TARGETS: usize = 128;
+
 /// What the readers hand to the consumer (line printer or TUI), in arrival order per target.
 #[derive(Debug)]
 pub(crate) enum Feed {
@@ -32,6 +35,21 @@ pub(crate) enum Feed {
     Notice { target: usize, text: String },
     /// A replay reached its end.
     Ended,
+}
+
+impl Feed {
+    /// The target it is about, if any.
+    pub(crate) fn target(&self) -> Option<usize> {
+        match self {
+            Feed::Started { target, .. }
+            | Feed::Connected { target, .. }
+            | Feed::Line { target, .. }
+            | Feed::Lost { target, .. }
+            | Feed::Gone { target }
+            | Feed::Notice { target, .. } => Some(*target),
+            Feed::Ended => None,
+        }
+    }
 }
 
 /// A target as given on the command line.
@@ -78,10 +96,11 @@ impl Spec {
     }
 
     pub(crate) fn label(&self) -> String {
-        match self {
+        let label = match self {
             Spec::Unix(p) => p.display().to_string(),
             Spec::Tcp(a) => format!("tcp://{a}"),
-        }
+        };
+        super::sanitize::clean_text(&label).into_owned()
     }
 }
 

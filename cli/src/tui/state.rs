@@ -12,12 +12,23 @@ use rustc_hash::FxHashMap;
 
 use super::keymap::{self, Action, Scope};
 use crate::exit::Status;
-use crate::tail::{Feed, Recording, Spec, parse_ts_micros, with_target};
+use crate::tail::{Feed, MAX_TARGETS, Recording, Spec, parse_ts_micros, with_target};
 use recourse_engine::clock::Timestamp;
 use recourse_engine::export::wire::CallFilter;
 
-/// Calls (and breaker changes) kept for the event log.
+/// Calls (and breaker changes) kept for the event log...
 pub(crate) const RING: usize = 10_000;
+/// ...and the most bytes they may take (each counted as twice its line, for what it decodes to).
+pub(crate) const RING_BYTES: usize = 64 << 20;
+/// Keys the table tracks; the calls and stats of further keys are counted, not kept.
+pub(crate) const MAX_KEYS: usize = 2_000;
+/// `stats` series (a key on a target) kept.
+pub(crate) const MAX_SERIES: usize = 2_000;
+/// Latency buckets one series keeps over its snapshots (each snapshot holds at most 656); past
+/// it the oldest long-window snapshots go, so a window can only get shorter.
+pub(crate) const SERIES_BUCKETS: usize = 4_096;
+/// Failure reasons counted per key; further ones count as `other`.
+pub(crate) const MAX_REASONS: usize = 64;
 /// `stats` snapshots kept per key and target: rates are over the last 10 intervals.
 const WINDOW: usize = 11;
 /// The windows `z`/`Z` choose between, in seconds; the first is the default.
@@ -85,17 +96,27 @@ impl Series {
     }
 }
 
-/// Counts from the calls seen (when a recording has no `stats`).
-#[derive(Debug, Default, Clone, Copy)]
-struct Seen {
-    calls: u64,
-    ok: u64,
-    first_ok: u64,
-    attempts: u64,
-    retries: u64,
-    hedges: u64,
-    hedge_wins: u64,
-    denied: u64,
+impl Series {
+    /// Latency buckets held over every snapshot.
+    fn buckets(&self) -> usize {
+        self.snaps
+            .iter()
+            .chain(&self.coarse)
+            .map(|(_, k)| k.latency.counts.len())
+            .sum()
+    }
+
+    /// Drops the oldest long-window snapshots until the series holds at most
+    /// [`SERIES_BUCKETS`] latency buckets.
+    fn trim(&mut self) {
+        let mut held = self.buckets();
+        while held > SERIES_BUCKETS {
+            let Some((_, old)) = self.coarse.pop_front() else {
+                break;
+            };
+            held -= old.latency.counts.len();
+        }
+    }
 }
 
 /// Everything known about one key.
@@ -104,8 +125,8 @@ pub(crate) struct KeyAgg {
     series: BTreeMap<usize, Series>,
     circuit: Option<String>,
     reasons: FxHashMap<String, u64>,
-    seen: Seen,
-    latency_seen: Histogram,
+    /// The calls seen, counted as the services count them (for a recording without `stats`).
+    seen: KeyStats,
 }
 
 /// One row of the keys table.
@@ -204,6 +225,21 @@ pub(crate) struct Losses {
     pub(crate) rate: u64,
 }
 
+/// What tail left out to stay within its memory bounds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Capped {
+    /// Messages about keys past [`MAX_KEYS`].
+    pub(crate) keys: u64,
+    /// Snapshots of series past [`MAX_SERIES`].
+    pub(crate) series: u64,
+}
+
+impl Capped {
+    pub(crate) fn any(&self) -> bool {
+        self.keys + self.series > 0
+    }
+}
+
 /// What the app asks of the loop that runs it, which owns the followers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Request {
@@ -231,8 +267,13 @@ pub(crate) struct App {
     pub(crate) targets: Vec<Target>,
     pub(crate) keys: BTreeMap<String, KeyAgg>,
     pub(crate) events: VecDeque<Event>,
+    /// What the events take, as counted against [`RING_BYTES`].
+    event_bytes: usize,
+    /// Series of stats snapshots kept, against [`MAX_SERIES`].
+    series: usize,
     next_id: u64,
     pub(crate) lost: Losses,
+    pub(crate) capped: Capped,
     pub(crate) view: View,
     pub(crate) help: bool,
     pub(crate) prompt: Option<String>,
@@ -268,8 +309,11 @@ impl App {
             targets: Vec::new(),
             keys: BTreeMap::new(),
             events: VecDeque::new(),
+            event_bytes: 0,
+            series: 0,
             next_id: 1,
             lost: Losses::default(),
+            capped: Capped::default(),
             view: View::Overview,
             help: false,
             prompt: None,
@@ -313,6 +357,9 @@ impl App {
 
     /// Applies one feed; `now` marks the target alive.
     pub(crate) fn ingest(&mut self, feed: &Feed, now: Instant) {
+        if feed.target().is_some_and(|t| t >= MAX_TARGETS) {
+            return; // followers and replays stop short of it; this keeps the state bounded
+        }
         match feed {
             Feed::Started { target, label } => self.target(*target).name.clone_from(label),
             Feed::Connected {
@@ -355,17 +402,50 @@ impl App {
         }
     }
 
+    /// The aggregate of `key`, made on first sight while under [`MAX_KEYS`]; `None` (and
+    /// counted) past it.
+    fn agg(&mut self, key: &str) -> Option<&mut KeyAgg> {
+        if !self.keys.contains_key(key) {
+            if self.keys.len() >= MAX_KEYS {
+                if !self.capped.any() {
+                    self.say(format!(
+                        "over {MAX_KEYS} keys: further keys are counted, not shown (:key narrows)"
+                    ));
+                }
+                self.capped.keys += 1;
+                return None;
+            }
+            self.keys.insert(key.to_owned(), KeyAgg::default());
+        }
+        self.keys.get_mut(key)
+    }
+
+    /// The series of `key` on `target`, made on first sight while under [`MAX_SERIES`].
+    fn series(&mut self, key: &str, target: usize) -> Option<&mut Series> {
+        let known = self.keys.get(key)?.series.contains_key(&target);
+        if !known {
+            if self.series >= MAX_SERIES {
+                self.capped.series += 1;
+                return None;
+            }
+            self.series += 1;
+        }
+        Some(self.agg(key)?.series.entry(target).or_default())
+    }
+
     fn message(&mut self, target: usize, msg: &Message, raw: &[u8]) {
         match msg {
             Message::Call(c) if self.keep.matches(&c.key) => self.call(target, c, raw),
             Message::Circuit(c) if self.keep.matches(&c.key) => {
-                let agg = self.keys.entry(c.key.clone()).or_default();
-                agg.circuit = Some(c.to.clone());
-                let series = agg.series.entry(target).or_default();
-                series.circuit = Some(c.to.clone());
-                if c.from == "closed" && c.to == "open" {
-                    let ts = c.common.ts.as_deref().and_then(parse_ts_micros);
-                    series.opened(ts.unwrap_or(0));
+                if let Some(agg) = self.agg(&c.key) {
+                    agg.circuit = Some(c.to.clone());
+                }
+                if let Some(series) = self.series(&c.key, target) {
+                    series.circuit = Some(c.to.clone());
+                    if c.from == "closed" && c.to == "open" {
+                        let ts = c.common.ts.as_deref().and_then(parse_ts_micros);
+                        series.opened(ts.unwrap_or(0));
+                    }
                 }
                 self.push(target, EventKind::Circuit(c.clone()), raw);
             }
@@ -380,11 +460,15 @@ impl App {
                     if !self.keep.matches(key) {
                         continue;
                     }
-                    let agg = self.keys.entry(key.clone()).or_default();
+                    let Some(agg) = self.agg(key) else { continue };
                     if stats.circuit.is_some() {
                         agg.circuit.clone_from(&stats.circuit);
                     }
-                    let series = agg.series.entry(target).or_default();
+                    let Some(series) = self.series(key, target) else {
+                        continue;
+                    };
+                    let mut stats = stats.clone();
+                    stats.latency.tidy();
                     if stats.circuit.is_some() {
                         series.circuit.clone_from(&stats.circuit);
                     }
@@ -406,10 +490,11 @@ impl App {
                             series.coarse.pop_front();
                         }
                     }
-                    series.snaps.push_back((ts, stats.clone()));
+                    series.snaps.push_back((ts, stats));
                     if series.snaps.len() > WINDOW {
                         series.snaps.pop_front();
                     }
+                    series.trim();
                 }
             }
             Message::Gap(g) => match g.cause.as_str() {
@@ -422,22 +507,19 @@ impl App {
     }
 
     fn call(&mut self, target: usize, c: &CallEvent, raw: &[u8]) {
-        let agg = self.keys.entry(c.key.clone()).or_default();
-        let sum = c.summary();
-        let s = &mut agg.seen;
-        s.calls += 1;
-        s.ok += u64::from(c.ok());
-        s.first_ok += u64::from(sum.first_try_success);
-        s.hedge_wins += u64::from(sum.hedge_won);
-        s.attempts += u64::from(sum.attempts);
-        s.hedges += u64::from(sum.hedges);
-        s.retries += u64::from(sum.retries);
-        s.denied += u64::from(sum.budget_denied);
-        if !c.ok() {
-            *agg.reasons.entry(c.reason.clone()).or_default() += 1;
+        if let Some(agg) = self.agg(&c.key) {
+            agg.seen.count(&c.counts());
+            if !c.ok() {
+                let reason =
+                    if agg.reasons.len() < MAX_REASONS || agg.reasons.contains_key(&c.reason) {
+                        c.reason.as_str()
+                    } else {
+                        "other"
+                    };
+                *agg.reasons.entry(reason.to_owned()).or_default() += 1;
+            }
         }
-        agg.latency_seen.record(c.duration_us);
-        if self.calls.admits(&sum) {
+        if self.calls.admits(&c.summary()) {
             self.push(target, EventKind::Call(Box::new(c.clone())), raw);
         }
     }
@@ -445,16 +527,19 @@ impl App {
     fn push(&mut self, target: usize, kind: EventKind, raw: &[u8]) {
         let id = self.next_id;
         self.next_id += 1;
-        let raw = raw.into();
+        self.event_bytes += event_size(raw);
         self.events.push_back(Event {
             id,
             target,
             kind,
-            raw,
+            raw: raw.into(),
             kept: true,
         });
-        if self.events.len() > RING {
-            self.events.pop_front();
+        while self.events.len() > RING || self.event_bytes > RING_BYTES {
+            let Some(old) = self.events.pop_front() else {
+                break;
+            };
+            self.event_bytes -= event_size(&old.raw);
         }
     }
 
@@ -740,6 +825,7 @@ impl App {
         };
         let keep = &self.keep;
         self.keys.retain(|k, _| keep.matches(k));
+        self.series = self.keys.values().map(|a| a.series.len()).sum();
         if let Some(f) = &mut self.frozen {
             f.rows.retain(|r| keep.matches(&r.key));
         }
@@ -999,6 +1085,12 @@ fn window_start(s: &Series, window: usize) -> Option<&(i64, KeyStats)> {
         .or_else(|| s.coarse.iter().chain(&s.snaps).min_by_key(|(t, _)| *t))
 }
 
+/// What an event is counted as against [`RING_BYTES`]: its line, and as much again for what
+/// it decodes to.
+fn event_size(raw: &[u8]) -> usize {
+    2 * raw.len() + 256
+}
+
 /// The `n` most common reasons among the failed calls seen, with their share of them (%).
 fn top_reasons(a: &KeyAgg, n: usize) -> Vec<(String, f64)> {
     let total: u64 = a.reasons.values().sum();
@@ -1073,21 +1165,10 @@ fn row_over<'a>(
         }
     }
     if a.series.is_empty() {
-        let s = a.seen;
-        d = KeyStats {
-            calls: s.calls,
-            successes: s.ok,
-            first_try_successes: s.first_ok,
-            attempts: s.attempts,
-            retries: s.retries,
-            hedges: s.hedges,
-            hedge_wins: s.hedge_wins,
-            budget_denied: s.denied,
-            ..KeyStats::default()
-        };
-        r.calls = s.calls;
-        r.denied = s.denied;
-        lat = a.latency_seen.clone();
+        d = a.seen.clone();
+        r.calls = d.calls;
+        r.denied = d.budget_denied;
+        lat = std::mem::take(&mut d.latency);
     }
     let pct = |n: u64, of: u64| (of > 0).then(|| n as f64 * 100.0 / of as f64);
     r.ok_pct = pct(d.successes, d.calls);

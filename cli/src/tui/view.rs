@@ -72,9 +72,16 @@ fn header_line(app: &App, width: u16) -> Paragraph<'static> {
     let lossy = l.source + l.slow + l.rate > 0;
     if width >= 100 {
         spans.push(if lossy { loss.yellow() } else { loss.dim() });
-        spans.push("  ?:help".dim());
     } else {
         spans.push(format!("  lost {}", l.source + l.slow + l.rate).dim());
+    }
+    // Past its memory bounds tail counts what it leaves out: say so.
+    if app.capped.any() {
+        let c = app.capped;
+        spans.push(format!("  over caps: {}", c.keys + c.series).yellow());
+    }
+    if width >= 100 {
+        spans.push("  ?:help".dim());
     }
     Paragraph::new(Line::from(spans))
 }

@@ -287,6 +287,69 @@ impl Executor {
     }
 }
 
+/// What the export server reads of its executor: the keys called so far, their breakers and
+/// the clock. A narrow handle, so the server never reaches into the executor's state.
+#[cfg(feature = "export")]
+#[derive(Clone)]
+pub(crate) struct KeyDirectory {
+    inner: Arc<Inner>,
+}
+
+#[cfg(feature = "export")]
+impl KeyDirectory {
+    /// Every key called so far (canonical spellings), sorted.
+    pub(crate) fn keys(&self) -> Vec<Key> {
+        let mut keys: Vec<Key> = self
+            .inner
+            .keys
+            .load()
+            .values()
+            .map(|s| s.key.clone())
+            .collect();
+        keys.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        keys.dedup();
+        keys
+    }
+
+    /// The breaker state of `key`, for keys whose policy has a breaker.
+    pub(crate) fn circuit(&self, key: &Key) -> Option<crate::CircuitState> {
+        let inner = &self.inner;
+        let state = inner.keys.load().get(key.as_str())?.clone();
+        let cooldown = state.compiled(inner).ok()?.circuit?.cooldown;
+        Some(state.runtime.breaker.state(inner.clock.now(), cooldown))
+    }
+
+    /// The executor's clock, now.
+    pub(crate) fn now(&self) -> crate::clock::Timestamp {
+        self.inner.clock.now()
+    }
+}
+
+#[cfg(feature = "export")]
+impl fmt::Debug for KeyDirectory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyDirectory").finish_non_exhaustive()
+    }
+}
+
+#[cfg(feature = "export")]
+impl Executor {
+    /// The export hub, its configuration and a key directory, when the executor exports.
+    pub(crate) fn export_parts(
+        &self,
+    ) -> Option<(
+        Arc<crate::export::hub::Hub>,
+        crate::export::ExportConfig,
+        KeyDirectory,
+    )> {
+        let export = self.inner.export.as_ref()?;
+        let directory = KeyDirectory {
+            inner: self.inner.clone(),
+        };
+        Some((export.hub.clone(), export.config.clone(), directory))
+    }
+}
+
 impl Default for Executor {
     fn default() -> Executor {
         Executor::new()
@@ -317,23 +380,6 @@ impl Inner {
             options,
             timeline,
         }
-    }
-
-    /// Every key called so far (canonical spellings).
-    #[cfg(feature = "export")]
-    pub(crate) fn known_keys(&self) -> Vec<Key> {
-        let mut keys: Vec<Key> = self.keys.load().values().map(|s| s.key.clone()).collect();
-        keys.sort_by(|a, b| a.as_str().cmp(b.as_str()));
-        keys.dedup();
-        keys
-    }
-
-    /// The breaker state of `key`, for keys whose policy has a breaker.
-    #[cfg(feature = "export")]
-    pub(crate) fn circuit_of(&self, key: &Key) -> Option<crate::CircuitState> {
-        let state = self.keys.load().get(key.as_str())?.clone();
-        let cooldown = state.compiled(self).ok()?.circuit?.cooldown;
-        Some(state.runtime.breaker.state(self.clock.now(), cooldown))
     }
 
     /// The state of `raw` (as written at the call site), created on first use. At most

@@ -9,12 +9,13 @@ use rustc_hash::FxHashMap;
 use tokio::sync::mpsc;
 
 use super::filter::KeyFilter;
+use super::wire::{CallCounts, Histogram, KeyStats};
 use crate::circuit::Transition;
 use crate::clock::Timestamp;
 use crate::error::Reason;
-use crate::hedge::{BUCKETS, bucket_of};
+use crate::hedge::{BUCKETS, SUB};
 use crate::key::Key;
-use crate::observe::{CallOutcome, Timeline};
+use crate::observe::Timeline;
 
 /// What the call path hands to the exporter task.
 #[derive(Debug)]
@@ -182,21 +183,22 @@ impl Tap<'_> {
     }
 }
 
-/// Exact cumulative counters of one key (DESIGN.md §5 `stats`).
+/// Exact cumulative counters of one key: the atomic mirror of [`KeyStats`], moved by
+/// [`CallCounts`] so a call counts the same here and in a reader's tally.
 #[derive(Debug)]
 pub(crate) struct KeyCounters {
-    pub(crate) calls: AtomicU64,
-    pub(crate) successes: AtomicU64,
-    pub(crate) first_try_successes: AtomicU64,
-    pub(crate) failures: AtomicU64,
-    pub(crate) attempts: AtomicU64,
-    pub(crate) retries: AtomicU64,
-    pub(crate) hedges: AtomicU64,
-    pub(crate) hedge_wins: AtomicU64,
-    pub(crate) budget_denied: AtomicU64,
-    pub(crate) circuit_rejected: AtomicU64,
+    calls: AtomicU64,
+    successes: AtomicU64,
+    first_try_successes: AtomicU64,
+    failures: AtomicU64,
+    attempts: AtomicU64,
+    retries: AtomicU64,
+    hedges: AtomicU64,
+    hedge_wins: AtomicU64,
+    budget_denied: AtomicU64,
+    circuit_rejected: AtomicU64,
     /// Call durations, log-linear buckets of microseconds (16 per power of two).
-    pub(crate) latency: Box<[AtomicU64]>,
+    latency: Box<[AtomicU64]>,
 }
 
 impl Default for KeyCounters {
@@ -225,35 +227,87 @@ fn add(counter: &AtomicU64, n: u64) {
 
 impl KeyCounters {
     pub(crate) fn record(&self, t: &Timeline) {
-        let s = t.summary();
-        add(&self.calls, 1);
-        add(&self.attempts, s.attempts.into());
-        add(&self.retries, s.retries.into());
-        add(&self.hedges, s.hedges.into());
-        add(&self.budget_denied, s.budget_denied.into());
-        add(&self.first_try_successes, s.first_try_success.into());
-        add(&self.hedge_wins, s.hedge_won.into());
-        match t.outcome {
-            CallOutcome::Success => add(&self.successes, 1),
-            CallOutcome::Failure => {
-                add(&self.failures, 1);
-                add(
-                    &self.circuit_rejected,
-                    u64::from(t.reason == Reason::CIRCUIT_OPEN),
-                );
-            }
-        }
         let micros = u64::try_from(t.duration().as_micros()).unwrap_or(u64::MAX);
-        add(&self.latency[bucket_of(micros)], 1);
+        let c = CallCounts::of(&t.summary(), t.reason == Reason::CIRCUIT_OPEN, micros);
+        add(&self.calls, 1);
+        add(&self.successes, c.successes);
+        add(&self.first_try_successes, c.first_try_successes);
+        add(&self.failures, c.failures);
+        add(&self.attempts, c.attempts);
+        add(&self.retries, c.retries);
+        add(&self.hedges, c.hedges);
+        add(&self.hedge_wins, c.hedge_wins);
+        add(&self.budget_denied, c.budget_denied);
+        add(&self.circuit_rejected, c.circuit_rejected);
+        add(&self.latency[c.latency_bucket], 1);
     }
 
-    /// `(bucket, count)` for the non-empty latency buckets.
-    pub(crate) fn latency_counts(&self) -> Vec<(usize, u64)> {
-        self.latency
+    /// The counters now, as `stats` sends them (without the breaker's state).
+    pub(crate) fn snapshot(&self) -> KeyStats {
+        let n = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let counts = self
+            .latency
             .iter()
             .enumerate()
-            .map(|(i, c)| (i, c.load(Ordering::Relaxed)))
+            .map(|(i, c)| (i, n(c)))
             .filter(|&(_, c)| c > 0)
-            .collect()
+            .collect();
+        KeyStats {
+            calls: n(&self.calls),
+            successes: n(&self.successes),
+            first_try_successes: n(&self.first_try_successes),
+            failures: n(&self.failures),
+            attempts: n(&self.attempts),
+            retries: n(&self.retries),
+            hedges: n(&self.hedges),
+            hedge_wins: n(&self.hedge_wins),
+            budget_denied: n(&self.budget_denied),
+            circuit_rejected: n(&self.circuit_rejected),
+            circuit: None,
+            latency: Histogram {
+                sub_buckets: SUB as u32,
+                counts,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::export::wire::CallEvent;
+
+    #[test]
+    fn a_call_counts_the_same_in_the_service_and_in_a_reader() {
+        let clock = crate::clock::VirtualClock::new();
+        let exec = crate::Executor::builder()
+            .clock(clock.clock())
+            .policy(
+                "a.B",
+                crate::Policy::builtin().max_attempts(3).backoff(
+                    std::time::Duration::ZERO,
+                    std::time::Duration::ZERO,
+                    1.0,
+                ),
+            )
+            .build()
+            .unwrap();
+        let counters = KeyCounters::default();
+        let mut tally = KeyStats::default();
+        for fails in [0u32, 1, 5] {
+            let (_, t) = clock.block_on(exec.call_traced("a.B", move |info| async move {
+                if info.attempt < fails {
+                    Err(std::io::Error::other("x"))
+                } else {
+                    Ok(())
+                }
+            }));
+            counters.record(&t);
+            let line = serde_json::to_vec(&t).unwrap();
+            let call: CallEvent = serde_json::from_slice(&line).unwrap();
+            tally.count(&call.counts());
+        }
+        assert_eq!(counters.snapshot(), tally);
+        assert_eq!(tally.calls, 3);
     }
 }

@@ -1,5 +1,5 @@
-//! Live event export (feature `export`): the stream `recourse tail` reads (DESIGN.md §5,
-//! docs/export.md).
+//! Live event export (feature `export`): the stream `recourse tail` reads (docs/export.md,
+//! docs/wire-protocol.md).
 //!
 //! Register an [`ExportConfig`] on the builder, then start the server inside a tokio runtime:
 //!
@@ -21,10 +21,17 @@
 //! call records its timeline, bumps exact per-key counters and offers the timeline to a bounded
 //! queue, dropping (and counting) when it is full. Everything else (matching, rate caps,
 //! serialization, slow clients) happens on the server's tasks.
+//!
+//! The server holds against hostile peers: every queue is bounded in messages and bytes, a
+//! client that sends garbage is disconnected, each connection's reads are rate-limited,
+//! connections are capped (unauthenticated ones more tightly, with a deadline), and a TCP
+//! client learns nothing about the service before it authenticates (docs/export.md,
+//! "Security").
 
 mod filter;
 pub(crate) mod hub;
 mod server;
+mod socket_dir;
 pub mod wire;
 
 use std::net::SocketAddr;
@@ -33,8 +40,9 @@ use std::time::Duration;
 
 pub use filter::KeyFilter;
 pub use server::{Endpoint, ExportServer};
+pub use socket_dir::{UnsafeDir, check_dir, socket_dir};
 
-/// How the export server is set up. [`ExportConfig::new`] gives the defaults of DESIGN.md §5.
+/// How the export server is set up. [`ExportConfig::new`] gives the defaults (docs/export.md).
 #[derive(Clone, Debug)]
 pub struct ExportConfig {
     pub(crate) service: String,
@@ -50,13 +58,18 @@ pub struct ExportConfig {
     pub(crate) max_rate_cap: u32,
     pub(crate) stats_interval: Duration,
     pub(crate) write_timeout: Duration,
+    pub(crate) max_clients: usize,
+    pub(crate) max_unauthenticated: usize,
+    pub(crate) auth_timeout: Duration,
 }
 
 impl ExportConfig {
     /// Defaults for a service named `service`: a Unix socket at
     /// `<socket dir>/<service>-<pid>.sock`, no TCP, no error texts, a source queue of 8,192
     /// calls, client queues of 1,024 messages or 1 MiB, 500 calls/s per subscription (at most
-    /// 2,000), `stats` every second, a client that reads nothing for 30 s is disconnected.
+    /// 2,000), `stats` every second, a client that reads nothing for 30 s is disconnected, at
+    /// most 32 clients at once, of which at most 8 TCP clients still to authenticate, each
+    /// within 5 s.
     pub fn new(service: impl Into<String>) -> ExportConfig {
         let service: String = service.into();
         let service = service
@@ -83,6 +96,9 @@ impl ExportConfig {
             max_rate_cap: 2000,
             stats_interval: Duration::from_secs(1),
             write_timeout: Duration::from_secs(30),
+            max_clients: 32,
+            max_unauthenticated: 8,
+            auth_timeout: Duration::from_secs(5),
         }
     }
 
@@ -149,22 +165,26 @@ impl ExportConfig {
         self
     }
 
+    /// The most clients connected at once (at least 1); further connections are told
+    /// `too_many_clients` and closed. Each client holds at most its queue's bytes
+    /// ([`client_queue`](ExportConfig::client_queue)) plus about 200 KiB of buffers.
+    pub fn max_clients(mut self, n: usize) -> ExportConfig {
+        self.max_clients = n.max(1);
+        self
+    }
+
+    /// The most TCP connections still to send their token at once (at least 1), and how long
+    /// each has to send it before it is closed.
+    pub fn unauthenticated(mut self, n: usize, deadline: Duration) -> ExportConfig {
+        self.max_unauthenticated = n.max(1);
+        self.auth_timeout = deadline;
+        self
+    }
+
     /// The service's name as it appears in `hello` and in the socket's name.
     pub fn service(&self) -> &str {
         &self.service
     }
-}
-
-/// Where services put their sockets and where `recourse tail` looks for them:
-/// `$RECOURSE_SOCKET_DIR`, else `$XDG_RUNTIME_DIR/recourse`, else `/tmp/recourse-<uid>`.
-pub fn socket_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("RECOURSE_SOCKET_DIR").filter(|d| !d.is_empty()) {
-        return PathBuf::from(dir);
-    }
-    if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
-        return PathBuf::from(dir).join("recourse");
-    }
-    std::env::temp_dir().join(format!("recourse-{}", server::uid()))
 }
 
 /// Why the export server could not start.
@@ -182,6 +202,9 @@ pub enum ExportError {
         "refusing to serve on {0} without a token: set ExportConfig::token, or bind to loopback"
     )]
     TokenRequired(SocketAddr),
+    /// The socket's directory is not private: another user could replace the socket.
+    #[error(transparent)]
+    UnsafeDir(#[from] UnsafeDir),
     /// Another live process serves on the socket path.
     #[error("{0} is in use by a running process")]
     InUse(PathBuf),

@@ -15,6 +15,8 @@ mod docs;
 mod event_schema;
 #[cfg(all(feature = "export", unix))]
 mod export;
+#[cfg(all(feature = "export", target_os = "linux"))]
+mod export_hostile;
 mod handles;
 #[cfg(feature = "yaml")]
 mod hot_reload;
