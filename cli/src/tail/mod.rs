@@ -33,7 +33,7 @@ use crate::exit::Status;
 use line::{LineMode, Lines};
 
 /// Feeds waiting for the consumer, at most.
-const FEEDS: usize = 64;
+const FEEDS: usize = 16;
 /// Feeds kept while waiting for the other targets to answer, once one did.
 const EARLY: usize = 1024;
 

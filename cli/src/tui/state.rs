@@ -18,8 +18,8 @@ use recourse_engine::export::wire::CallFilter;
 
 /// Calls (and breaker changes) kept for the event log...
 pub(crate) const RING: usize = 10_000;
-/// ...and the most bytes they may take (each counted as twice its line, for what it decodes to).
-pub(crate) const RING_BYTES: usize = 64 << 20;
+/// ...and the most bytes they may take (each counted as its line and what it decodes to).
+pub(crate) const RING_BYTES: usize = 32 << 20;
 /// Keys the table tracks; the calls and stats of further keys are counted, not kept.
 pub(crate) const MAX_KEYS: usize = 2_000;
 /// `stats` series (a key on a target) kept.
@@ -527,19 +527,20 @@ impl App {
     fn push(&mut self, target: usize, kind: EventKind, raw: &[u8]) {
         let id = self.next_id;
         self.next_id += 1;
-        self.event_bytes += event_size(raw);
-        self.events.push_back(Event {
+        let event = Event {
             id,
             target,
             kind,
             raw: raw.into(),
             kept: true,
-        });
+        };
+        self.event_bytes += event_size(&event);
+        self.events.push_back(event);
         while self.events.len() > RING || self.event_bytes > RING_BYTES {
             let Some(old) = self.events.pop_front() else {
                 break;
             };
-            self.event_bytes -= event_size(&old.raw);
+            self.event_bytes -= event_size(&old);
         }
     }
 
@@ -1085,10 +1086,30 @@ fn window_start(s: &Series, window: usize) -> Option<&(i64, KeyStats)> {
         .or_else(|| s.coarse.iter().chain(&s.snaps).min_by_key(|(t, _)| *t))
 }
 
-/// What an event is counted as against [`RING_BYTES`]: its line, and as much again for what
-/// it decodes to.
-fn event_size(raw: &[u8]) -> usize {
-    2 * raw.len() + 256
+/// What an event is counted as against [`RING_BYTES`]: its line, and what it decodes to
+/// (every string, and the allocations around each attempt and attribute).
+fn event_size(e: &Event) -> usize {
+    let attributes = |a: &BTreeMap<String, String>| -> usize {
+        a.iter().map(|(k, v)| k.len() + v.len() + 96).sum()
+    };
+    let decoded = match &e.kind {
+        EventKind::Call(c) => {
+            let attempts: usize = c
+                .attempts
+                .iter()
+                .map(|a| {
+                    256 + a.outcome.len()
+                        + a.reason.len()
+                        + a.budget_reason.len()
+                        + a.error.as_ref().map_or(0, String::len)
+                        + attributes(&a.attributes)
+                })
+                .sum();
+            256 + c.key.len() + c.reason.len() + attributes(&c.attributes) + attempts
+        }
+        EventKind::Circuit(c) => 256 + c.key.len() + c.from.len() + c.to.len() + c.reason.len(),
+    };
+    e.raw.len() + decoded
 }
 
 /// The `n` most common reasons among the failed calls seen, with their share of them (%).

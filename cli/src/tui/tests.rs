@@ -450,6 +450,49 @@ fn the_log_stays_bounded_whatever_the_duration() {
     assert_eq!(app.keys.len(), 4);
 }
 
+#[test]
+fn the_log_is_bounded_by_bytes_too() {
+    use super::state::{RING, RING_BYTES};
+    // Calls of about 256 KiB: the byte bound holds long before the count does.
+    let attempt = r#"{"attempt":1,"outcome":"retryable","reason":"http_5xx","error":"x"}"#;
+    let attempts = vec![attempt; 256 * 1024 / attempt.len()].join(",");
+    let line = format!(
+        r#"{{"t":"call","seq":1,"key":"a.B","outcome":"failure","reason":"x","attempts":[{attempts}]}}"#
+    );
+    let mut app = App::new("*", KeyFilter::default());
+    let now = Instant::now();
+    for f in feeds(&line) {
+        for _ in 0..1_000 {
+            app.ingest(&f, now);
+        }
+    }
+    let held: usize = app.events.iter().map(|e| e.raw.len()).sum();
+    assert!(app.events.len() < RING / 10, "{} events", app.events.len());
+    assert!(held <= RING_BYTES, "{held} bytes of lines held");
+    assert!(!app.events.is_empty());
+}
+
+#[test]
+fn keys_past_the_cap_are_counted_and_said_not_kept() {
+    use super::state::MAX_KEYS;
+    let keys: Vec<String> = (0..MAX_KEYS + 10)
+        .map(|i| format!(r#""k.K{i}":{{"calls":1}}"#))
+        .collect();
+    let line = format!(r#"{{"t":"stats","seq":1,"keys":{{{}}}}}"#, keys.join(","));
+    let app = app_with(&line);
+    assert_eq!(app.keys.len(), MAX_KEYS);
+    assert_eq!(app.capped.keys, 10);
+    let shown = screen(&app, 120, 30);
+    assert!(shown.contains("over caps: 10"), "{shown}");
+    assert!(
+        app.status
+            .as_deref()
+            .is_some_and(|s| s.contains("2000 keys")),
+        "{:?}",
+        app.status
+    );
+}
+
 /// The client's ingest rate: decode and apply a recorded stream (run in release:
 /// `cargo test --release -p recourse-cli --bin recourse ingest_rate -- --ignored --nocapture`).
 #[test]

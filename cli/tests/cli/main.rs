@@ -8,6 +8,8 @@ mod lint;
 mod policy;
 mod simulate;
 mod tail;
+#[cfg(target_os = "linux")]
+mod tail_hostile;
 mod tui;
 
 fn recourse(args: &[&str]) -> std::process::Output {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-struct Tmux {
+pub(crate) struct Tmux {
     socket: String,
 }
 
@@ -21,7 +21,7 @@ impl Drop for Tmux {
     }
 }
 
-fn have_tmux() -> bool {
+pub(crate) fn have_tmux() -> bool {
     let found = Command::new("tmux")
         .arg("-V")
         .output()
@@ -42,7 +42,7 @@ fn fixture() -> PathBuf {
 
 impl Tmux {
     /// Runs `command` (then prints its exit status and the terminal mode) in a 120x30 pane.
-    fn start(name: &str, command: &str) -> Tmux {
+    pub(crate) fn start(name: &str, command: &str) -> Tmux {
         let socket = format!("recourse-test-{name}-{}", std::process::id());
         let script = format!(
             "{command}; echo EXIT=$?; stty -a | tr ' ' '\\n' | grep -x -- '-\\{{0,1\\}}icanon'; sleep 120"
@@ -79,7 +79,7 @@ impl Tmux {
     }
 
     /// Runs a tmux command against this server; its stdout.
-    fn tmux(&self, args: &[&str]) -> String {
+    pub(crate) fn tmux(&self, args: &[&str]) -> String {
         let out = Command::new("tmux")
             .args(["-L", &self.socket])
             .args(args)
@@ -88,7 +88,7 @@ impl Tmux {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    fn screen(&self) -> String {
+    pub(crate) fn screen(&self) -> String {
         let out = Command::new("tmux")
             .args(["-L", &self.socket, "capture-pane", "-p", "-t", "t"])
             .output()
@@ -97,7 +97,7 @@ impl Tmux {
     }
 
     /// Waits until the screen satisfies `ok`; dumps it on timeout.
-    fn wait(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
+    pub(crate) fn wait(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
         let until = Instant::now() + Duration::from_secs(20);
         loop {
             let s = self.screen();
