@@ -14,9 +14,16 @@ pub(crate) struct Cli {
     /// When to colour output.
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub(crate) color: ColorChoice,
+    /// The largest input file read (policies, scenarios, Rust sources): a number of bytes or
+    /// a size such as 64MiB. A larger file is refused (exit 2) before it is parsed.
+    #[arg(long, global = true, value_name = "SIZE", default_value = DEFAULT_MAX_FILE_SIZE, value_parser = crate::input::parse_size)]
+    pub(crate) max_file_size: u64,
     #[command(subcommand)]
     pub(crate) command: Option<Command>,
 }
+
+/// `--max-file-size`'s default, as help shows it (the engine's limit for policy files).
+pub(crate) const DEFAULT_MAX_FILE_SIZE: &str = "8MiB";
 
 /// When to colour output (`NO_COLOR` is respected under `auto`).
 #[derive(Debug, Clone, Copy, ValueEnum)]

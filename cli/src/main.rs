@@ -9,6 +9,7 @@ mod commands;
 mod demo;
 mod diag;
 mod exit;
+mod input;
 mod output;
 mod simulate;
 mod tail;
@@ -24,8 +25,8 @@ fn main() -> ExitCode {
             let _ = args::Cli::command().print_help();
             exit::Status::Usage
         }
-        Some(args::Command::Lint(a)) => commands::lint::run(&a, color),
-        Some(args::Command::Policy(p)) => commands::policy::run(p, color),
+        Some(args::Command::Lint(a)) => commands::lint::run(&a, color, cli.max_file_size),
+        Some(args::Command::Policy(p)) => commands::policy::run(p, color, cli.max_file_size),
         Some(args::Command::Tail(a)) => tail::run(&a, color),
         Some(args::Command::Demo(a)) => demo::run(&a, color),
         Some(args::Command::Schema { which }) => commands::schema::run(which),

@@ -48,7 +48,14 @@ pub struct Config {
     /// Scan every Rust file, even those that never mention recourse in a crate that does not
     /// depend on it (for audits and benchmarks; expect look-alike call sites). Default false.
     pub scan_all: bool,
+    /// The largest file scanned, in bytes ([`DEFAULT_MAX_FILE_SIZE`] by default); a larger
+    /// one stops the scan with [`LintError::TooLarge`] rather than cost seconds unnoticed.
+    pub max_file_size: u64,
 }
+
+/// The largest file scanned unless configured otherwise (8 MiB: the biggest hand-written
+/// Rust files are a few hundred kilobytes).
+pub const DEFAULT_MAX_FILE_SIZE: u64 = 8 << 20;
 
 /// The default key shape: a namespace and a name, letters, digits, `_` and `-`.
 pub const DEFAULT_KEY_FORMAT: &str = r"^[A-Za-z][A-Za-z0-9_-]*\.[A-Za-z*][A-Za-z0-9_.-]*$";
@@ -61,6 +68,7 @@ impl Default for Config {
             key_format: Regex::new(DEFAULT_KEY_FORMAT).expect("the default key format is valid"),
             exclude: Vec::new(),
             scan_all: false,
+            max_file_size: DEFAULT_MAX_FILE_SIZE,
         }
     }
 }

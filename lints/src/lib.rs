@@ -5,7 +5,7 @@
 //! `namespace.Name` (`key-format`), and, given the keys of a policy set, keys no policy covers
 //! (`uncovered-key`) and policies no call site uses (`unused-policy`).
 //!
-//! The scanner is built for speed and for broken code (DESIGN.md §7): a byte prefilter skips
+//! The scanner is built for speed and for broken code: a byte prefilter skips
 //! files that cannot hold a call site, rustc's own lexer tokenizes the rest (it never fails, and
 //! it sees inside macro bodies), a token matcher finds call sites, and only a key argument is
 //! parsed with `syn`. A file that does not lex cleanly still yields the call sites in its sound
@@ -37,7 +37,7 @@ mod rules;
 mod scanner;
 mod suppress;
 
-pub use config::{Config, DEFAULT_KEY_FORMAT, Severity};
+pub use config::{Config, DEFAULT_KEY_FORMAT, DEFAULT_MAX_FILE_SIZE, Severity};
 pub use error::LintError;
 pub use report::{Finding, KeySite, Report, Summary, sarif};
 pub use rules::{Rule, high_cardinality_kind};

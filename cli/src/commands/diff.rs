@@ -12,6 +12,7 @@ use serde_json::json;
 use super::lint;
 use crate::args::{DiffFormat, FailOn};
 use crate::exit::Status;
+use crate::input::{self, LoadFailure};
 use crate::{diag, output};
 
 pub(crate) fn run(
@@ -21,11 +22,12 @@ pub(crate) fn run(
     format: DiffFormat,
     fail_on: FailOn,
     color: bool,
+    limit: u64,
 ) -> Status {
-    let (old_set, new_set) = match (load(old), load(new)) {
+    let (old_set, new_set) = match (load(old, limit), load(new, limit)) {
         (Ok(a), Ok(b)) => (a, b),
         (Err(e), _) | (_, Err(e)) => {
-            diag::message(&e, color);
+            diag::refused(&e, color);
             return Status::Usage;
         }
     };
@@ -42,7 +44,11 @@ pub(crate) fn run(
             ));
         }
     } else if removed > 0 {
-        let report = match lint::config(None).and_then(|c| scan_paths(sources, &c, None)) {
+        let scanned = lint::config(None).and_then(|mut c| {
+            c.max_file_size = limit;
+            scan_paths(sources, &c, None)
+        });
+        let report = match scanned {
             Ok(r) => r,
             Err(e) => {
                 diag::error(&e, color);
@@ -207,15 +213,15 @@ fn markdown(changes: &[Change]) -> String {
 }
 
 /// A file, a directory, or `GITREV:path` read from the git repository of the current directory.
-fn load(spec: &str) -> Result<PolicySet, String> {
+fn load(spec: &str, limit: u64) -> Result<PolicySet, LoadFailure> {
     let path = Path::new(spec);
     if path.exists() {
-        return PolicySet::from_path(path).map_err(|e| e.to_string());
+        return input::policies(&[path.to_owned()], limit);
     }
     let Some((rev, rel)) = spec.split_once(':') else {
-        return Err(format!(
+        return Err(LoadFailure::Other(format!(
             "{spec}: no such file or directory (and not of the form GITREV:path)"
-        ));
+        )));
     };
     let git = |args: &[&str]| -> Result<Vec<u8>, String> {
         let out = Command::new("git")
@@ -232,8 +238,11 @@ fn load(spec: &str) -> Result<PolicySet, String> {
             ))
         }
     };
-    git(&["rev-parse", "--git-dir"])
-        .map_err(|_| format!("{spec}: the current directory is not in a git repository"))?;
+    git(&["rev-parse", "--git-dir"]).map_err(|_| {
+        LoadFailure::Other(format!(
+            "{spec}: the current directory is not in a git repository"
+        ))
+    })?;
     // `(type, repository path)` of what `path` names at `rev` (a directory's entries when it
     // ends with `/`).
     let entries = |path: &str| -> Result<Vec<(String, String)>, String> {
@@ -247,11 +256,14 @@ fn load(spec: &str) -> Result<PolicySet, String> {
             .collect())
     };
     let rel = rel.trim_end_matches('/');
-    let names: Vec<String> = match entries(rel)?.as_slice() {
-        [] => return Err(format!("{spec}: no such path at {rev}")),
+    let names: Vec<String> = match entries(rel).map_err(LoadFailure::Other)?.as_slice() {
+        [] => {
+            return Err(LoadFailure::Other(format!("{spec}: no such path at {rev}")));
+        }
         [(kind, name)] if kind == "blob" => vec![name.clone()],
         // A directory: its own files, one level, as for a directory on disk.
-        _ => entries(&format!("{rel}/"))?
+        _ => entries(&format!("{rel}/"))
+            .map_err(LoadFailure::Other)?
             .into_iter()
             .filter(|(kind, _)| kind == "blob")
             .map(|(_, name)| name)
@@ -263,10 +275,10 @@ fn load(spec: &str) -> Result<PolicySet, String> {
         .filter(|n| n.ends_with(".yaml") || n.ends_with(".yml") || n.ends_with(".json"))
     {
         let object = format!("{rev}:{name}");
-        let bytes = git(&["show", &object])?;
+        let bytes = git(&["show", &object]).map_err(LoadFailure::Other)?;
+        input::check(&object, &bytes, limit)?;
         // Errors name the file as `REV:path`, with their line and column.
-        set.merge(PolicySet::from_bytes(bytes, &object).map_err(|e| e.to_string())?)
-            .map_err(|e| e.to_string())?;
+        set.merge(PolicySet::from_bytes(bytes, &object)?)?;
     }
     Ok(set)
 }

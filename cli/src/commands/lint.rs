@@ -2,16 +2,16 @@
 
 use std::path::{Path, PathBuf};
 
-use recourse_engine::policy::{LoadError, PolicySet};
 use recourse_lints::{Config, LintError, PolicyKeys, sarif, scan_paths};
 
 use crate::args::{LintArgs, LintFormat};
 use crate::diag;
 use crate::exit::Status;
+use crate::input::{self, LoadFailure};
 use crate::output;
 
-pub(crate) fn run(args: &LintArgs, color: bool) -> Status {
-    match lint(args, color) {
+pub(crate) fn run(args: &LintArgs, color: bool, limit: u64) -> Status {
+    match lint(args, color, limit) {
         Ok(status) => status,
         Err(e) => {
             diag::error(&e, color);
@@ -33,14 +33,11 @@ pub(crate) fn config(path: Option<&Path>) -> Result<Config, LintError> {
 }
 
 /// The keys of the policy sets under `paths`, with where each is defined.
-fn policy_keys(paths: &[PathBuf]) -> Result<Option<PolicyKeys>, LoadError> {
+fn policy_keys(paths: &[PathBuf], limit: u64) -> Result<Option<PolicyKeys>, LoadFailure> {
     if paths.is_empty() {
         return Ok(None);
     }
-    let mut set = PolicySet::new();
-    for p in paths {
-        set.merge(PolicySet::from_path(p)?)?;
-    }
+    let set = input::policies(paths, limit)?;
     let entries = set
         .entries()
         .map(|(key, _, o)| {
@@ -55,17 +52,18 @@ fn policy_keys(paths: &[PathBuf]) -> Result<Option<PolicyKeys>, LoadError> {
     Ok(Some(PolicyKeys { entries }))
 }
 
-fn lint(args: &LintArgs, color: bool) -> Result<Status, LintError> {
-    let config = config(args.config.as_deref())?;
+fn lint(args: &LintArgs, color: bool, limit: u64) -> Result<Status, LintError> {
+    let mut config = config(args.config.as_deref())?;
+    config.max_file_size = limit;
     let paths = if args.paths.is_empty() {
         vec![PathBuf::from(".")]
     } else {
         args.paths.clone()
     };
-    let policies = match policy_keys(&args.policies) {
+    let policies = match policy_keys(&args.policies, limit) {
         Ok(p) => p,
         Err(e) => {
-            diag::error(&e, color);
+            diag::refused(&e, color);
             return Ok(Status::Usage);
         }
     };
@@ -79,7 +77,7 @@ fn lint(args: &LintArgs, color: bool) -> Result<Status, LintError> {
                 &serde_json::to_string_pretty(&sarif::to_sarif(&report)).expect("SARIF serializes"),
             );
         }
-        LintFormat::Human => diag::lint::print(&report, color),
+        LintFormat::Human => diag::lint::print(&report, color, limit),
     }
     Ok(if report.has_errors() {
         Status::Findings

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use recourse_engine::Key;
-use recourse_engine::policy::{Envelope, PolicySet, WorstCase};
+use recourse_engine::policy::{Envelope, WorstCase};
 use serde_json::json;
 
 use crate::args::{Format, PolicyCommand};
@@ -11,7 +11,7 @@ use crate::exit::Status;
 use crate::validate::{Known, validate_paths};
 use crate::{diag, output};
 
-pub(crate) fn run(cmd: PolicyCommand, color: bool) -> Status {
+pub(crate) fn run(cmd: PolicyCommand, color: bool, limit: u64) -> Status {
     match cmd {
         PolicyCommand::Validate {
             paths,
@@ -25,7 +25,7 @@ pub(crate) fn run(cmd: PolicyCommand, color: bool) -> Status {
                 budgets: known_budgets,
                 triggers: known_triggers,
             };
-            validate(&paths, &known, format, color)
+            validate(&paths, &known, format, color, limit)
         }
         PolicyCommand::Diff {
             old,
@@ -33,22 +33,22 @@ pub(crate) fn run(cmd: PolicyCommand, color: bool) -> Status {
             format,
             fail_on,
             sources,
-        } => super::diff::run(&old, &new, &sources, format, fail_on, color),
+        } => super::diff::run(&old, &new, &sources, format, fail_on, color, limit),
         PolicyCommand::Simulate {
             scenario,
             policies,
             format,
-        } => simulate(&scenario, &policies, format, color),
+        } => simulate(&scenario, &policies, format, color, limit),
         PolicyCommand::Explain {
             key,
             policies,
             format,
-        } => explain(&key, &policies, format, color),
+        } => explain(&key, &policies, format, color, limit),
     }
 }
 
-fn validate(paths: &[PathBuf], known: &Known, format: Format, color: bool) -> Status {
-    let reports = validate_paths(paths, known);
+fn validate(paths: &[PathBuf], known: &Known, format: Format, color: bool, limit: u64) -> Status {
+    let reports = validate_paths(paths, known, limit);
     match format {
         Format::Json => output::data(
             &serde_json::to_string_pretty(&json!({"version": 1, "files": reports}))
@@ -59,7 +59,7 @@ fn validate(paths: &[PathBuf], known: &Known, format: Format, color: bool) -> St
     let io = reports
         .iter()
         .flat_map(|r| &r.diagnostics)
-        .any(|d| d.code == "io" || d.code == "no-policy-files");
+        .any(|d| matches!(d.code, "io" | "no-policy-files" | "too-large" | "binary"));
     if io || reports.is_empty() {
         Status::Usage
     } else if reports.iter().all(|r| r.valid) {
@@ -74,31 +74,36 @@ fn simulate(
     policies: &[PathBuf],
     format: Format,
     color: bool,
+    limit: u64,
 ) -> Status {
-    let (scenario, set) = match crate::simulate::load(scenario, policies) {
+    let (scenario, set) = match crate::simulate::load(scenario, policies, limit) {
         Ok(x) => x,
-        Err(message) => {
-            diag::message(&message, color);
+        Err(e) => {
+            diag::refused(&e, color);
             return Status::Usage;
         }
     };
-    let sim = crate::simulate::run(&scenario, set);
-    match format {
-        Format::Json => output::data(
-            &serde_json::to_string_pretty(&json!({
-                "version": 1,
-                "calls": sim.calls,
-                "final_state": sim.final_state,
-            }))
-            .expect("timelines serialize"),
-        ),
-        Format::Human => {
-            for (i, tl) in sim.calls.iter().enumerate() {
-                output::data(crate::simulate::waterfall(i, tl).trim_end());
-            }
-            output::data(&format!("final state: {}", sim.final_state));
-        }
+    // Each call is written as it finishes: a scenario of 100,000 calls holds one at a time.
+    let mut out = output::Stream::stdout();
+    if format == Format::Json {
+        out.write("{\"version\":1,\"calls\":[\n");
     }
+    let sim = crate::simulate::run(&scenario, set, |i, tl| match format {
+        Format::Json => {
+            let line = serde_json::to_string(tl).expect("timelines serialize");
+            out.write(if i == 0 { "" } else { ",\n" });
+            out.write(&line);
+        }
+        Format::Human => {
+            out.write(crate::simulate::waterfall(i, tl).trim_end());
+            out.write("\n");
+        }
+    });
+    match format {
+        Format::Json => out.write(&format!("\n],\"final_state\":{}}}\n", sim.final_state)),
+        Format::Human => out.write(&format!("final state: {}\n", sim.final_state)),
+    }
+    out.flush();
     for f in &sim.failed {
         eprintln!("expectation failed: {f}");
     }
@@ -109,21 +114,18 @@ fn simulate(
     }
 }
 
-fn explain(key: &str, policies: &[PathBuf], format: Format, color: bool) -> Status {
-    let mut set = PolicySet::new();
-    for p in policies {
-        match PolicySet::from_path(p).and_then(|one| set.merge(one)) {
-            Ok(()) => {}
-            Err(e) => {
-                diag::error(&e, color);
-                return if e.problem.code == "io" {
-                    Status::Usage
-                } else {
-                    Status::Findings
-                };
-            }
+fn explain(key: &str, policies: &[PathBuf], format: Format, color: bool, limit: u64) -> Status {
+    let set = match crate::input::policies(policies, limit) {
+        Ok(set) => set,
+        Err(e) => {
+            diag::refused(&e, color);
+            return if e.unreadable() {
+                Status::Usage
+            } else {
+                Status::Findings
+            };
         }
-    }
+    };
     let resolved = set.resolve(&Key::parse(key));
     let value = serde_json::to_value(&resolved.policy).unwrap_or_default();
     let worst_case = WorstCase::from(Envelope::of(&resolved.policy));

@@ -1,14 +1,15 @@
 //! Lint findings as miette diagnostics with the source snippet.
 
-use miette::{Diagnostic, LabeledSpan, NamedSource, Severity as MietteSeverity};
+use miette::{Diagnostic, LabeledSpan, Severity as MietteSeverity};
 use recourse_lints::{Finding, Report, Severity};
+
+use super::snippet::{Excerpt, Source};
 
 /// One finding, rendered with its file's text.
 #[derive(Debug)]
 struct Rendered<'a> {
     finding: &'a Finding,
-    source: NamedSource<String>,
-    span: (usize, usize),
+    source: Excerpt,
 }
 
 impl std::fmt::Display for Rendered<'_> {
@@ -41,46 +42,33 @@ impl Diagnostic for Rendered<'_> {
             (None, recourse_lints::Rule::DynamicKey) => "built at run time".to_owned(),
             (None, _) => "here".to_owned(),
         };
-        Some(Box::new(std::iter::once(LabeledSpan::new(
+        Some(Box::new(std::iter::once(LabeledSpan::new_with_span(
             Some(label),
-            self.span.0,
-            self.span.1.saturating_sub(self.span.0),
+            self.source.span(),
         ))))
     }
 }
 
-/// Byte offset of a 1-based line and character column.
-fn offset(text: &str, line: usize, column: usize) -> usize {
-    let start: usize = text
-        .split_inclusive('\n')
-        .take(line - 1)
-        .map(str::len)
-        .sum();
-    let rest = &text[start.min(text.len())..];
-    start
-        + rest
-            .char_indices()
-            .nth(column - 1)
-            .map_or(rest.len(), |(i, _)| i)
-}
-
-/// Prints every finding, then a summary line.
-pub(crate) fn print(report: &Report, color: bool) {
+/// Prints every finding, then a summary line. Each file is read once, however many findings it
+/// has.
+pub(crate) fn print(report: &Report, color: bool, limit: u64) {
     let handler = super::handler(color);
-    for f in &report.findings {
-        let text = std::fs::read(&f.path)
+    for findings in report.findings.chunk_by(|a, b| a.path == b.path) {
+        let path = &findings[0].path;
+        // The file was scanned already: only a file changed since can fail here.
+        let text = crate::input::read(std::path::Path::new(path), limit)
             .map(|b| String::from_utf8_lossy(&b).into_owned())
             .unwrap_or_default();
-        let start = offset(&text, f.line, f.column);
-        let end = offset(&text, f.end_line, f.end_column).max(start);
-        let rendered = Rendered {
-            finding: f,
-            source: NamedSource::new(&f.path, text),
-            span: (start, end),
-        };
-        let mut out = String::new();
-        let _ = handler.render_report(&mut out, &rendered);
-        eprint!("{out}");
+        let source = Source::new(path, &text);
+        for f in findings {
+            let rendered = Rendered {
+                finding: f,
+                source: source.excerpt((f.line, f.column), (f.end_line, f.end_column)),
+            };
+            let mut out = String::new();
+            let _ = handler.render_report(&mut out, &rendered);
+            eprint!("{out}");
+        }
     }
     let s = &report.summary;
     let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });

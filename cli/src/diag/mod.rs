@@ -2,6 +2,7 @@
 
 pub(crate) mod lint;
 pub(crate) mod policy;
+mod snippet;
 
 use miette::{GraphicalReportHandler, GraphicalTheme};
 
@@ -17,18 +18,31 @@ pub(crate) fn handler(color: bool) -> GraphicalReportHandler {
 
 /// Prints an error that stopped a command.
 pub(crate) fn error(e: &(dyn std::error::Error + 'static), color: bool) {
-    message(&e.to_string(), color);
+    message(&e.to_string(), None, color);
 }
 
-/// Prints a message that stopped a command, as an error diagnostic.
-pub(crate) fn message(text: &str, color: bool) {
+/// Prints a message that stopped a command, as an error diagnostic, with what to do about it.
+pub(crate) fn message(text: &str, help: Option<&str>, color: bool) {
     #[derive(Debug, thiserror::Error, miette::Diagnostic)]
-    #[error("{0}")]
+    #[error("{text}")]
     #[diagnostic(code(recourse::error))]
-    struct Plain(String);
+    struct Plain {
+        text: String,
+        #[help]
+        help: Option<String>,
+    }
+    let plain = Plain {
+        text: text.to_owned(),
+        help: help.map(str::to_owned),
+    };
     let mut out = String::new();
-    let _ = handler(color).render_report(&mut out, &Plain(text.to_owned()));
+    let _ = handler(color).render_report(&mut out, &plain);
     eprint!("{out}");
+}
+
+/// Prints why an input was refused or did not load.
+pub(crate) fn refused(e: &crate::input::LoadFailure, color: bool) {
+    message(&e.to_string(), e.help().as_deref(), color);
 }
 
 /// Prints a note that did not stop the command (stderr, so data on stdout stays clean).

@@ -1,14 +1,14 @@
 //! Policy validation diagnostics with the source snippet.
 
-use miette::{Diagnostic, LabeledSpan, NamedSource, Severity};
+use miette::{Diagnostic, LabeledSpan, Severity};
 
+use super::snippet::{Excerpt, Source};
 use crate::validate::{self, FileReport, Level};
 
 #[derive(Debug)]
 struct Rendered<'a> {
     d: &'a validate::Diagnostic,
-    source: NamedSource<String>,
-    offset: usize,
+    source: Excerpt,
 }
 
 impl std::fmt::Display for Rendered<'_> {
@@ -44,37 +44,22 @@ impl Diagnostic for Rendered<'_> {
         } else {
             self.d.pointer.clone()
         };
-        Some(Box::new(std::iter::once(LabeledSpan::new(
+        Some(Box::new(std::iter::once(LabeledSpan::new_with_span(
             Some(label),
-            self.offset,
-            1,
+            self.source.span(),
         ))))
     }
-}
-
-fn offset(text: &str, line: usize, column: usize) -> usize {
-    let start: usize = text
-        .split_inclusive('\n')
-        .take(line.saturating_sub(1))
-        .map(str::len)
-        .sum();
-    let rest = &text[start.min(text.len())..];
-    start.min(text.len())
-        + rest
-            .char_indices()
-            .nth(column.saturating_sub(1))
-            .map_or(rest.len(), |(i, _)| i)
 }
 
 /// Prints every diagnostic of every file, then a summary line per file.
 pub(crate) fn print(reports: &[FileReport], color: bool) {
     let handler = super::handler(color);
     for r in reports {
+        let source = Source::new(&r.path, &r.text);
         for d in &r.diagnostics {
             let rendered = Rendered {
                 d,
-                source: NamedSource::new(&r.path, r.text.clone()),
-                offset: offset(&r.text, d.line, d.column).min(r.text.len().saturating_sub(1)),
+                source: source.excerpt((d.line, d.column), (d.line, d.column + 1)),
             };
             let mut out = String::new();
             let _ = handler.render_report(&mut out, &rendered);

@@ -17,10 +17,11 @@ use serde_json::{Value, json};
 
 pub(crate) use scenario::{Outcome, Scenario, Step};
 
-/// The simulation of a scenario.
+use crate::input::{self, LoadFailure};
+
+/// How a simulation ended (its calls went to the caller one by one, as they finished).
 #[derive(Debug)]
 pub(crate) struct Simulation {
-    pub(crate) calls: Vec<Timeline>,
     pub(crate) final_state: Value,
     /// Failed expectations, as sentences.
     pub(crate) failed: Vec<String>,
@@ -62,8 +63,13 @@ impl std::error::Error for Failure {
     }
 }
 
-/// Runs `scenario`, its policies resolved relative to `base` (or given as `policies`).
-pub(crate) fn run(scenario: &Scenario, set: PolicySet) -> Simulation {
+/// Runs `scenario` against `set`, handing each call's timeline to `each` as it finishes: only
+/// one call is held at a time, however many the scenario repeats.
+pub(crate) fn run(
+    scenario: &Scenario,
+    set: PolicySet,
+    mut each: impl FnMut(usize, &Timeline),
+) -> Simulation {
     let vc = VirtualClock::new();
     let exec = Executor::builder()
         .policy_set(set)
@@ -73,8 +79,9 @@ pub(crate) fn run(scenario: &Scenario, set: PolicySet) -> Simulation {
         .expect("a simulation executor builds");
     let start = vc.now();
     let clock = exec.clock().clone();
-    let mut calls = Vec::new();
-    for script in scenario.expanded() {
+    let mut failed = Vec::new();
+    let mut count = 0;
+    for (index, script) in scenario.expanded().enumerate() {
         if let Some(at) = script.at {
             vc.advance_to(start.plus(at));
         }
@@ -107,20 +114,21 @@ pub(crate) fn run(scenario: &Scenario, set: PolicySet) -> Simulation {
             })
             .await
         });
-        match traced {
-            Some(tl) => calls.push(tl),
-            None => calls.push(Timeline {
-                key: Key::parse(&scenario.key),
-                reason: recourse_engine::Reason::new("simulation_limit"),
-                error: Some(format!(
-                    "did not finish within {} of virtual time: an attempt never answers and no timeout ends it",
-                    format_duration(CALL_LIMIT)
-                )),
-                outcome: recourse_engine::observe::CallOutcome::Failure,
-                ..Timeline::default()
-            }),
-        }
+        let tl = traced.unwrap_or_else(|| Timeline {
+            key: Key::parse(&scenario.key),
+            reason: recourse_engine::Reason::new("simulation_limit"),
+            error: Some(format!(
+                "did not finish within {} of virtual time: an attempt never answers and no timeout ends it",
+                format_duration(CALL_LIMIT)
+            )),
+            outcome: recourse_engine::observe::CallOutcome::Failure,
+            ..Timeline::default()
+        });
+        failed.extend(scenario.check(index, &tl));
+        each(index, &tl);
+        count = index + 1;
     }
+    failed.extend(scenario.missing(count));
     let mut budgets = serde_json::Map::new();
     for name in &scenario.budget_names {
         if let Some(level) = exec.budget_level(name) {
@@ -132,9 +140,7 @@ pub(crate) fn run(scenario: &Scenario, set: PolicySet) -> Simulation {
         "budgets": budgets,
         "circuit": exec.circuit_state(&scenario.key).as_str(),
     });
-    let failed = scenario.check(&calls);
     Simulation {
-        calls,
         final_state,
         failed,
     }
@@ -145,21 +151,22 @@ pub(crate) fn run(scenario: &Scenario, set: PolicySet) -> Simulation {
 pub(crate) fn load(
     path: &Path,
     policies: &[std::path::PathBuf],
-) -> Result<(Scenario, PolicySet), String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    limit: u64,
+) -> Result<(Scenario, PolicySet), LoadFailure> {
+    let bytes = input::read(path, limit)?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| LoadFailure::Other(format!("{}: not valid UTF-8", path.display())))?;
     // Every parse error starts with its line and column.
-    let scenario = Scenario::parse(&text).map_err(|e| format!("{}:{e}", path.display()))?;
+    let scenario = Scenario::parse(&text)
+        .map_err(|e| LoadFailure::Other(format!("{}:{e}", path.display())))?;
     let mut set = PolicySet::new();
     if !policies.is_empty() {
-        for p in policies {
-            set.merge(PolicySet::from_path(p).map_err(|e| e.to_string())?)
-                .map_err(|e| e.to_string())?;
-        }
+        set = input::policies(policies, limit)?;
     } else if let Some(rel) = &scenario.policies {
         let p = path.parent().unwrap_or(Path::new(".")).join(rel);
-        set = PolicySet::from_path(&p).map_err(|e| e.to_string())?;
+        set = input::policies(&[p], limit)?;
     } else if let Some(doc) = &scenario.inline {
-        set = PolicySet::from_str(doc, &path.display().to_string()).map_err(|e| e.to_string())?;
+        set = PolicySet::from_str(doc, &path.display().to_string())?;
     }
     let mut scenario = scenario;
     scenario.budget_names = set.budgets().map(|(n, ..)| n.to_owned()).collect();

@@ -1,4 +1,4 @@
-//! The scenario file (DESIGN.md §8).
+//! The scenario file (docs/simulate.md).
 
 use std::time::Duration;
 
@@ -7,6 +7,10 @@ use recourse_engine::policy::{
     PolicySet, SourceTree, parse_duration, parse_source, pointer_segment,
 };
 use serde::Deserialize;
+
+/// The most calls one scenario runs, repeats included: enough for any what-if, and a bound on
+/// its time (each call runs the real engine) whatever `repeat` says.
+pub(crate) const MAX_CALLS: u64 = 100_000;
 
 /// What one attempt does.
 #[derive(Clone, Debug, PartialEq)]
@@ -172,9 +176,23 @@ impl Scenario {
             return Err(at(&tree, &format!("/policy{rest}"), &e.problem.message));
         }
         let mut calls = Vec::new();
+        let mut total: u64 = 0;
         for (i, c) in raw.calls.into_iter().enumerate() {
             if c.attempts.is_empty() {
                 return Err(at(&tree, &format!("/calls/{i}"), "no attempts"));
+            }
+            total += u64::from(c.repeat.unwrap_or(1).max(1));
+            if total > MAX_CALLS {
+                let message = format!(
+                    "{total} calls in all: a scenario runs at most {MAX_CALLS} (split it, or \
+                     lower repeat)"
+                );
+                let field = if c.repeat.is_some() {
+                    format!("/calls/{i}/repeat")
+                } else {
+                    format!("/calls/{i}")
+                };
+                return Err(at(&tree, &field, message));
             }
             let mut attempts = Vec::new();
             for (j, s) in c.attempts.into_iter().enumerate() {
@@ -230,18 +248,10 @@ impl Scenario {
             .flat_map(|c| std::iter::repeat_n(c, c.repeat as usize))
     }
 
-    /// The expectations that do not hold, as sentences.
-    pub(crate) fn check(&self, calls: &[Timeline]) -> Vec<String> {
+    /// The expectations on call `index` that its timeline does not meet, as sentences.
+    pub(crate) fn check(&self, index: usize, tl: &Timeline) -> Vec<String> {
         let mut failed = Vec::new();
-        for e in &self.expect {
-            let Some(tl) = calls.get(e.call) else {
-                failed.push(format!(
-                    "call {}: there are only {} calls",
-                    e.call,
-                    calls.len()
-                ));
-                continue;
-            };
+        for e in self.expect.iter().filter(|e| e.call == index) {
             if let Some(o) = &e.outcome
                 && o != tl.outcome.as_str()
             {
@@ -270,6 +280,15 @@ impl Scenario {
             }
         }
         failed
+    }
+
+    /// The expectations on calls past the `count` the scenario made.
+    pub(crate) fn missing(&self, count: usize) -> Vec<String> {
+        self.expect
+            .iter()
+            .filter(|e| e.call >= count)
+            .map(|e| format!("call {}: there are only {count} calls", e.call))
+            .collect()
     }
 }
 

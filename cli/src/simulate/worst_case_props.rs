@@ -65,9 +65,9 @@ proptest! {
             .map_err(|e| TestCaseError::fail(format!("{e}\n{policy}")))?;
         let envelope = Envelope::of(&set.resolve(&Key::parse("w.Op")).policy);
         let bound = envelope.duration.expect("a per-attempt timeout bounds every call");
-        let sim = run(&scenario, set);
+        let mut attempts = 0;
+        let sim = run(&scenario, set, |_, tl| attempts = tl.attempts.len() as u32);
         let took_us = sim.final_state["virtual_time_us"].as_u64().unwrap();
-        let attempts = sim.calls[0].attempts.len() as u32;
         prop_assert!(attempts <= envelope.attempts, "{attempts} attempts, worst case {}\n{text}", envelope.attempts);
         prop_assert!(
             u128::from(took_us) <= bound.as_micros(),

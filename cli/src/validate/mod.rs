@@ -77,7 +77,7 @@ pub(crate) struct FileReport {
 }
 
 /// Validates one file.
-pub(crate) fn validate_file(path: &Path, known: &Known) -> FileReport {
+pub(crate) fn validate_file(path: &Path, known: &Known, limit: u64) -> FileReport {
     let display = path.display().to_string();
     let finish = |text: String, diagnostics: Vec<Diagnostic>| FileReport {
         path: display.clone(),
@@ -85,16 +85,19 @@ pub(crate) fn validate_file(path: &Path, known: &Known) -> FileReport {
         diagnostics,
         text,
     };
-    let bytes = match std::fs::read(path) {
+    let bytes = match crate::input::read(path, limit) {
         Ok(b) => b,
         Err(e) => {
-            let d = Diagnostic::error(
-                "io",
-                "",
-                Position { line: 1, column: 1 },
-                e.to_string(),
-                None,
-            );
+            let at = Position { line: 1, column: 1 };
+            let message = match &e {
+                crate::input::InputError::Io { source, .. } => source.to_string(),
+                // The file's path is the report's: the message says the rest.
+                other => other
+                    .to_string()
+                    .split_once(": ")
+                    .map_or(other.to_string(), |(_, m)| m.to_owned()),
+            };
+            let d = Diagnostic::error(e.code(), "", at, message, e.help().map(str::to_owned));
             return finish(String::new(), vec![d]);
         }
     };
@@ -151,7 +154,7 @@ pub(crate) fn validate_text(text: &str, known: &Known) -> Vec<Diagnostic> {
 
 /// The files to validate under `paths` (directories: their `*.yaml`, `*.yml`, `*.json`), and the
 /// duplicate definitions across the files of each directory.
-pub(crate) fn validate_paths(paths: &[PathBuf], known: &Known) -> Vec<FileReport> {
+pub(crate) fn validate_paths(paths: &[PathBuf], known: &Known, limit: u64) -> Vec<FileReport> {
     let mut reports = Vec::new();
     for p in paths {
         if p.is_dir() {
@@ -172,15 +175,19 @@ pub(crate) fn validate_paths(paths: &[PathBuf], known: &Known) -> Vec<FileReport
                     continue;
                 }
             };
-            let mut dir_reports: Vec<FileReport> =
-                files.iter().map(|f| validate_file(f, known)).collect();
+            let mut dir_reports: Vec<FileReport> = files
+                .iter()
+                .map(|f| validate_file(f, known, limit))
+                .collect();
             // Keys defined twice across the directory's files.
             if dir_reports.iter().all(|r| r.valid) {
                 let mut set = PolicySet::new();
-                for f in &files {
-                    let Ok(one) = PolicySet::from_path(f) else {
-                        continue;
-                    };
+                // The texts were read (and checked) once already.
+                let loaded: Vec<PolicySet> = dir_reports
+                    .iter()
+                    .filter_map(|r| PolicySet::from_str(&r.text, &r.path).ok())
+                    .collect();
+                for one in loaded {
                     if let Err(e) = set.merge(one)
                         && let Some(r) = dir_reports.iter_mut().find(|r| r.path == e.path)
                     {
@@ -198,7 +205,7 @@ pub(crate) fn validate_paths(paths: &[PathBuf], known: &Known) -> Vec<FileReport
             }
             reports.extend(dir_reports);
         } else {
-            reports.push(validate_file(p, known));
+            reports.push(validate_file(p, known, limit));
         }
     }
     reports

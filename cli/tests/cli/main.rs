@@ -4,6 +4,7 @@ use std::process::Command;
 
 mod diff;
 mod fuzz_smoke;
+mod hostile_input;
 mod lint;
 mod policy;
 mod simulate;

@@ -130,7 +130,11 @@ fn a_directory_without_policy_files_is_refused_by_every_command() {
     let dir = policies("");
     let dir = dir.to_str().unwrap();
     let explain = recourse(&["policy", "explain", "payments.Charge", "--policies", dir]);
-    assert_eq!(explain.status.code(), Some(1));
+    assert_eq!(
+        explain.status.code(),
+        Some(2),
+        "a wrong path, as for validate and lint"
+    );
     let stderr = String::from_utf8_lossy(&explain.stderr);
     assert!(stderr.contains("no policy files here"), "{stderr}");
     assert!(explain.stdout.is_empty(), "no policy explained");

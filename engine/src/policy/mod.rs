@@ -28,6 +28,6 @@ pub use model::{
 };
 pub use normalize::bounds;
 pub use set::{
-    Layer, LoadError, LoadProblem, NO_POLICY_FILES, Origin, PolicySet, Resolved, check_strict_json,
-    load_document, parse_source, policy_files, suggest,
+    Layer, LoadError, LoadProblem, MAX_FILE_BYTES, NO_POLICY_FILES, Origin, PolicySet, Resolved,
+    check_strict_json, load_document, parse_source, policy_files, suggest,
 };

@@ -301,6 +301,11 @@ pub fn load_document(text: &str) -> Result<(Document, SourceTree), LoadProblem> 
     Ok((doc, tree))
 }
 
+/// The largest policy file [`PolicySet::from_path`] reads (8 MiB): a policy set is a few
+/// kilobytes, and a file far past that is a mistake (or an attack) that would cost seconds and
+/// gigabytes to parse.
+pub const MAX_FILE_BYTES: u64 = 8 << 20;
+
 /// What a directory of policies without any policy file says.
 pub const NO_POLICY_FILES: &str =
     "no policy files here (*.yaml, *.yml, *.json; subdirectories are not read)";
@@ -371,9 +376,10 @@ impl PolicySet {
     ///
     /// # Errors
     ///
-    /// An unreadable path (code `io`), a directory with no policy file in it (code
-    /// `no-policy-files`: a wrong path, or a directory emptied by mistake, never silently means
-    /// "built-in defaults for every key"), an invalid file, or a duplicate definition.
+    /// An unreadable path (code `io`), a file larger than [`MAX_FILE_BYTES`] (code
+    /// `too-large`), a directory with no policy file in it (code `no-policy-files`: a wrong path,
+    /// or a directory emptied by mistake, never silently means "built-in defaults for every
+    /// key"), an invalid file, or a duplicate definition.
     pub fn from_path(path: &Path) -> Result<PolicySet, LoadError> {
         // A problem with the path itself, not with a document in it.
         let refused = |code: &'static str, message: String| LoadError {
@@ -388,7 +394,26 @@ impl PolicySet {
         };
         let io = |e: std::io::Error| refused("io", e.to_string());
         if !path.is_dir() {
-            let bytes = std::fs::read(path).map_err(io)?;
+            // At most one byte past the limit is read, whatever the file claims to be
+            // (`/dev/zero` has no size).
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(
+                &mut std::io::Read::take(
+                    std::fs::File::open(path).map_err(io)?,
+                    MAX_FILE_BYTES + 1,
+                ),
+                &mut bytes,
+            )
+            .map_err(io)?;
+            if bytes.len() as u64 > MAX_FILE_BYTES {
+                return Err(refused(
+                    "too-large",
+                    format!(
+                        "the file is larger than {} MiB, the most a policy file may be",
+                        MAX_FILE_BYTES >> 20
+                    ),
+                ));
+            }
             return PolicySet::from_bytes(bytes, &path.display().to_string());
         }
         let files = policy_files(path).map_err(io)?;

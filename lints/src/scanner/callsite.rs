@@ -1,13 +1,13 @@
 //! The token matcher: where a key is passed to recourse.
 //!
-//! Recognised by default (DESIGN.md §6.1): `.call(key, op)`, `.call_traced(key, op)`,
+//! Recognised by default: `.call(key, op)`, `.call_traced(key, op)`,
 //! `.call_with(key, options, op)` and the facade `call(key, op)` / `call_traced(key, op)` (two
 //! or more arguments: tower's one-argument `Service::call(req)` is not a call site),
 //! `.key(key)` (a pre-resolved handle), `Key::parse(key)`, `Key::from_static(key)`,
 //! `Key::new(namespace, name)` and `key!(key)`; plus the names configured in
 //! `[lint] call_patterns`, whose first argument is the key.
 
-use super::lexer::{Tok, Token};
+use super::lexer::{Lexed, Tok, Token, UNCLOSED};
 
 /// One call site: the callee's name and the token ranges of its arguments.
 #[derive(Debug)]
@@ -22,24 +22,24 @@ fn text<'a>(src: &'a str, t: &Token) -> &'a str {
 }
 
 /// The arguments of the call whose `(` is at token `open`: `(start, end)` token ranges split at
-/// top-level commas, or `None` when the parenthesis is never closed.
-fn arguments(tokens: &[Token], open: usize) -> Option<Vec<(usize, usize)>> {
-    let mut depth = 0usize;
+/// top-level commas, or `None` when the parenthesis is never closed. Nested groups are jumped
+/// over, so each token is looked at by the call that directly encloses it only.
+fn arguments(lexed: &Lexed, open: usize) -> Option<Vec<(usize, usize)>> {
+    let close = *lexed.closes.get(open)?;
+    if close == UNCLOSED {
+        return None;
+    }
+    let close = close as usize;
     let mut args = Vec::new();
     let mut start = open + 1;
-    for (i, t) in tokens.iter().enumerate().skip(open) {
-        match t.tok {
-            Tok::Open(_) => depth += 1,
-            Tok::Close(_) => {
-                depth -= 1;
-                if depth == 0 {
-                    if i > start {
-                        args.push((start, i));
-                    }
-                    return Some(args);
-                }
-            }
-            Tok::Punct(b',') if depth == 1 => {
+    let mut i = open + 1;
+    while i < close {
+        match lexed.tokens[i].tok {
+            Tok::Open(_) => match lexed.closes[i] {
+                UNCLOSED => return None,
+                c => i = c as usize,
+            },
+            Tok::Punct(b',') => {
                 // An empty argument (`f(, x)`, broken code) is no argument.
                 if i > start {
                     args.push((start, i));
@@ -48,16 +48,21 @@ fn arguments(tokens: &[Token], open: usize) -> Option<Vec<(usize, usize)>> {
             }
             _ => {}
         }
+        i += 1;
     }
-    None
+    if close > start {
+        args.push((start, close));
+    }
+    Some(args)
 }
 
 fn is_punct(tokens: &[Token], i: usize, c: u8) -> bool {
     tokens.get(i).is_some_and(|t| t.tok == Tok::Punct(c))
 }
 
-/// Every call site in `tokens`.
-pub(crate) fn find(src: &str, tokens: &[Token], extra: &[String]) -> Vec<CallSite> {
+/// Every call site in a lexed file.
+pub(crate) fn find(src: &str, lexed: &Lexed, extra: &[String]) -> Vec<CallSite> {
+    let tokens = &lexed.tokens;
     let mut sites = Vec::new();
     for i in 0..tokens.len() {
         if tokens[i].tok != Tok::Ident {
@@ -75,7 +80,7 @@ pub(crate) fn find(src: &str, tokens: &[Token], extra: &[String]) -> Vec<CallSit
             && is_punct(tokens, i + 1, b'!')
             && matches!(tokens.get(i + 2).map(|t| t.tok), Some(Tok::Open(_)))
         {
-            if let Some(args) = arguments(tokens, i + 2).filter(|a| !a.is_empty()) {
+            if let Some(args) = arguments(lexed, i + 2).filter(|a| !a.is_empty()) {
                 sites.push(CallSite {
                     args,
                     two_part: false,
@@ -86,7 +91,7 @@ pub(crate) fn find(src: &str, tokens: &[Token], extra: &[String]) -> Vec<CallSit
         if tokens.get(i + 1).map(|t| t.tok) != Some(Tok::Open(b'(')) {
             continue;
         }
-        let Some(args) = arguments(tokens, i + 1) else {
+        let Some(args) = arguments(lexed, i + 1) else {
             continue;
         };
         let key_path = after_path && i > 2 && text(src, &tokens[i - 3]) == "Key";
@@ -118,7 +123,7 @@ mod tests {
 
     fn keys(src: &str) -> Vec<String> {
         let l = lex(src);
-        find(src, &l.tokens, &[])
+        find(src, &l, &[])
             .iter()
             .map(|c| {
                 let (s, e) = c.args[0];

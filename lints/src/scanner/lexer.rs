@@ -26,15 +26,25 @@ pub(crate) struct Token {
 #[derive(Debug, Default)]
 pub(crate) struct Lexed {
     pub(crate) tokens: Vec<Token>,
+    /// For each token, the index of the token that closes it when it opens a group (matched
+    /// by nesting, whatever the delimiter), else [`UNCLOSED`].
+    pub(crate) closes: Vec<u32>,
+    /// For each token, how many groups enclose it.
+    pub(crate) depth: Vec<u32>,
     pub(crate) comments: Vec<(u32, u32)>,
     pub(crate) broken: Option<(u32, &'static str)>,
 }
+
+/// No closing token.
+pub(crate) const UNCLOSED: u32 = u32::MAX;
 
 pub(crate) fn lex(src: &str) -> Lexed {
     let mut out = Lexed::default();
     let body_start = ra_ap_rustc_lexer::strip_shebang(src).unwrap_or(0);
     let mut pos = body_start as u32;
     let mut depth: Vec<u8> = Vec::new();
+    // Open tokens not yet closed, by index, matched by nesting alone.
+    let mut open: Vec<usize> = Vec::new();
     for t in tokenize(&src[body_start..], FrontmatterAllowed::Yes) {
         let (start, end) = (pos, pos + t.len);
         pos = end;
@@ -101,6 +111,17 @@ pub(crate) fn lex(src: &str) -> Lexed {
             Tok::Close(c) if depth.pop() != Some(c) => broken("unbalanced delimiter"),
             _ => {}
         }
+        let index = out.tokens.len();
+        if matches!(tok, Tok::Close(_))
+            && let Some(o) = open.pop()
+        {
+            out.closes[o] = index as u32;
+        }
+        out.depth.push(open.len() as u32);
+        if matches!(tok, Tok::Open(_)) {
+            open.push(index);
+        }
+        out.closes.push(UNCLOSED);
         out.tokens.push(Token { tok, start, end });
     }
     if !depth.is_empty() {

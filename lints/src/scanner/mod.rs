@@ -23,6 +23,14 @@ use crate::suppress::Suppressions;
 /// never mentions recourse has no recourse call sites, however many `call(a, b)` it has.
 const NEEDLE: &[u8] = b"recourse";
 
+/// How deeply a key argument may nest its parentheses, brackets and braces before it is
+/// reported as unparsable rather than handed to the parser (whose recursion would overflow
+/// the stack on thousands of levels).
+const MAX_ARG_DEPTH: u32 = 32;
+
+/// Bytes looked at for a NUL byte, the sign of a binary file.
+const SNIFF: usize = 8 * 1024;
+
 /// The keys of a policy set, for `uncovered-key` and `unused-policy`.
 #[derive(Clone, Debug, Default)]
 pub struct PolicyKeys {
@@ -108,9 +116,7 @@ fn analyze(
     let mut suppress = Suppressions::default();
     for &(s, e) in &lexed.comments {
         let (line, column) = lines.position(s as usize);
-        let before = &text[..s as usize];
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        let standalone = column == 1 || before[line_start..].trim().is_empty();
+        let standalone = column == 1 || text[lines.line_start(line)..s as usize].trim().is_empty();
         suppress.add(line, standalone, &text[s as usize..e as usize]);
     }
     if let Some((at, what)) = lexed
@@ -129,11 +135,41 @@ fn analyze(
         ));
     }
     let tokens = &lexed.tokens;
-    for site in callsite::find(text, tokens, &config.call_patterns) {
+    for site in callsite::find(text, lexed, &config.call_patterns) {
         let span_of =
             |(s, e): (usize, usize)| (tokens[s].start as usize, tokens[e - 1].end as usize);
         let (start, end) = span_of(site.args[0]);
         let arg_text = &text[start..end];
+        let nesting = |(s, e): (usize, usize)| {
+            let base = lexed.depth[s];
+            lexed.depth[s..e]
+                .iter()
+                .map(|d| d - base)
+                .max()
+                .unwrap_or(0)
+        };
+        let deepest = site
+            .args
+            .iter()
+            .take(2)
+            .map(|&a| nesting(a))
+            .max()
+            .unwrap_or(0);
+        if deepest > MAX_ARG_DEPTH {
+            out.findings.push(finding(
+                config,
+                Rule::ParseError,
+                path,
+                &lines,
+                (start, start),
+                None,
+                format!(
+                    "a key argument nested {deepest} levels deep (more than {MAX_ARG_DEPTH}) \
+                     is not parsed"
+                ),
+            ));
+            continue;
+        }
         let (key, span) = if site.two_part {
             let (_, end2) = span_of(site.args[1]);
             let ns = key_arg::classify(arg_text);
@@ -210,11 +246,53 @@ fn analyze(
     out
 }
 
+/// Reads a file to scan: at most `limit` bytes, whatever it claims to be.
+fn read_source(path: &Path, limit: u64) -> Result<Vec<u8>, LintError> {
+    use std::io::Read;
+    let io = |source| LintError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let too_large = || LintError::TooLarge {
+        path: path.to_owned(),
+        limit,
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    if file.metadata().map_err(io)?.len() > limit {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::new();
+    file.take(limit + 1).read_to_end(&mut bytes).map_err(io)?;
+    if bytes.len() as u64 > limit {
+        return Err(too_large());
+    }
+    Ok(bytes)
+}
+
+/// What a binary file yields: a `parse-error`, and nothing else.
+fn binary_file(path: &str, config: &Config) -> FileScan {
+    let lines = Lines::new("");
+    FileScan {
+        findings: vec![finding(
+            config,
+            Rule::ParseError,
+            path,
+            &lines,
+            (0, 0),
+            None,
+            "a binary file (a NUL byte in its first 8 KiB): not scanned".to_owned(),
+        )],
+        keys: Vec::new(),
+    }
+}
+
 /// A file read for scanning.
 struct Source {
     path: String,
     text: String,
     not_utf8: bool,
+    /// A NUL byte near its start: not text, not scanned.
+    binary: bool,
     lexed: lexer::Lexed,
     /// Constants resolve within a crate; files outside any crate share one table.
     crate_root: Option<PathBuf>,
@@ -234,7 +312,8 @@ fn crate_root(path: &Path) -> Option<PathBuf> {
 ///
 /// # Errors
 ///
-/// A path that does not exist or cannot be read.
+/// A path that does not exist or cannot be read, or a file larger than
+/// [`Config::max_file_size`].
 pub fn scan_paths(
     paths: &[PathBuf],
     config: &Config,
@@ -286,16 +365,13 @@ pub fn scan_paths(
                     let Some((path, explicit)) = files.get(i) else {
                         break;
                     };
-                    let bytes = match std::fs::read(path) {
+                    let bytes = match read_source(path, config.max_file_size) {
                         Ok(b) => b,
-                        Err(source) => {
+                        Err(e) => {
                             failed
                                 .lock()
                                 .unwrap_or_else(|e| e.into_inner())
-                                .get_or_insert(LintError::Io {
-                                    path: path.clone(),
-                                    source,
-                                });
+                                .get_or_insert(e);
                             continue;
                         }
                     };
@@ -305,16 +381,23 @@ pub fn scan_paths(
                     if !candidate && !crate_uses_recourse(root.as_deref(), &crates) {
                         continue;
                     }
+                    let binary = bytes[..bytes.len().min(SNIFF)].contains(&0);
                     let (text, not_utf8) = match String::from_utf8(bytes) {
                         Ok(t) => (t, false),
                         Err(e) => (String::from_utf8_lossy(e.as_bytes()).into_owned(), true),
                     };
-                    let lexed = lexer::lex(&text);
+                    // A binary file is not lexed: it holds no call site worth reporting.
+                    let lexed = if binary {
+                        lexer::Lexed::default()
+                    } else {
+                        lexer::lex(&text)
+                    };
                     let source = Source {
                         path: path.display().to_string(),
                         crate_root: root,
                         text,
                         not_utf8,
+                        binary,
                         lexed,
                     };
                     read.lock().unwrap_or_else(|e| e.into_inner()).push(source);
@@ -340,7 +423,11 @@ pub fn scan_paths(
     let mut report = Report::default();
     for s in &sources {
         let table = consts.get(&s.crate_root.as_deref()).unwrap_or(&empty);
-        let scan = analyze(&s.path, &s.text, &s.lexed, table, config, s.not_utf8);
+        let scan = if s.binary {
+            binary_file(&s.path, config)
+        } else {
+            analyze(&s.path, &s.text, &s.lexed, table, config, s.not_utf8)
+        };
         report.findings.extend(scan.findings);
         report.keys.extend(scan.keys);
     }
