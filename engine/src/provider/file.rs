@@ -10,14 +10,14 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
 use super::{Provider, ProviderFailure};
 use crate::key::Key;
 use crate::observe::Observer;
-use crate::policy::{LoadError, Policy, PolicySet, policy_files};
+use crate::policy::{LoadError, MAX_FILE_BYTES, Policy, PolicySet, policy_files};
 
 type Listener = Box<dyn Fn(&LoadError) + Send + Sync>;
 
@@ -26,7 +26,7 @@ pub struct FileProvider {
     paths: Vec<PathBuf>,
     current: ArcSwap<PolicySet>,
     generation: AtomicU64,
-    fingerprint: Mutex<Vec<(PathBuf, Option<SystemTime>, u64)>>,
+    fingerprint: Mutex<Vec<(PathBuf, Option<u64>)>>,
     last_rejection: Mutex<Option<LoadError>>,
     listener: Mutex<Option<Listener>>,
     observers: Mutex<Vec<Arc<dyn Observer>>>,
@@ -49,8 +49,13 @@ fn load_all(paths: &[PathBuf]) -> Result<PolicySet, LoadError> {
     Ok(set)
 }
 
-/// What identifies the files' current contents cheaply: every file's modification time and size.
-fn fingerprint(paths: &[PathBuf]) -> Vec<(PathBuf, Option<SystemTime>, u64)> {
+/// What identifies the files' current contents: a hash of every file's bytes (`None` for a
+/// file that cannot be read). Modification times miss an update made by a tool that keeps them
+/// (`cp -p`, `rsync -t`, `tar`) or two writes within their granularity; the bytes do not. A
+/// policy set is a few kilobytes, so reading it every poll costs little.
+fn fingerprint(paths: &[PathBuf]) -> Vec<(PathBuf, Option<u64>)> {
+    use std::hash::{Hash, Hasher};
+    use std::io::Read;
     let mut out = Vec::new();
     for p in paths {
         // Exactly the files a load reads: a note or a subdirectory changing is no reload.
@@ -60,12 +65,15 @@ fn fingerprint(paths: &[PathBuf]) -> Vec<(PathBuf, Option<SystemTime>, u64)> {
             vec![p.clone()]
         };
         for f in files {
-            let meta = std::fs::metadata(&f).ok();
-            out.push((
-                f,
-                meta.as_ref().and_then(|m| m.modified().ok()),
-                meta.map_or(0, |m| m.len()),
-            ));
+            let hash = std::fs::File::open(&f).ok().and_then(|file| {
+                let mut bytes = Vec::new();
+                // One byte past the limit tells a file too large to load from any other.
+                file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes).ok()?;
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                bytes.hash(&mut h);
+                Some(h.finish())
+            });
+            out.push((f, hash));
         }
     }
     out
@@ -148,7 +156,8 @@ impl FileProvider {
         }
     }
 
-    /// Reloads when a file's modification time or size changed since the last look.
+    /// Reloads when the bytes of a file changed since the last look (a file added or removed
+    /// too), whatever its modification time says.
     ///
     /// # Errors
     ///

@@ -203,3 +203,71 @@ fn a_note_beside_the_policies_is_no_reason_to_reload() {
         "a new policy file is"
     );
 }
+
+/// An update that keeps the file's size and modification time (`cp -p`, `rsync -t`, `tar`,
+/// or two writes within the same second) was once never noticed.
+#[test]
+fn an_update_that_keeps_size_and_modification_time_is_reloaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("p.yaml");
+    std::fs::write(&file, version(1)).unwrap();
+    let mtime = std::fs::metadata(&file).unwrap().modified().unwrap();
+    let provider = FileProvider::load([&file]).unwrap();
+    // Same length (ids v1 and v6 have the same attempts: 1 + 1 % 5 == 1 + 6 % 5).
+    assert_eq!(version(1).len(), version(6).len());
+    std::fs::write(&file, version(6)).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    let meta = std::fs::metadata(&file).unwrap();
+    assert_eq!(
+        (meta.modified().unwrap(), meta.len()),
+        (mtime, version(1).len() as u64)
+    );
+    assert!(provider.reload_if_changed().unwrap(), "the bytes changed");
+    let key = recourse_engine::Key::parse("svc.op");
+    assert_eq!(
+        provider.current().resolve(&key).policy.id.as_deref(),
+        Some("v6")
+    );
+    assert!(!provider.reload_if_changed().unwrap(), "and once only");
+}
+
+/// A Kubernetes ConfigMap volume: each file is a link through `..data`, a link to a
+/// timestamped directory that an update replaces by renaming a new link over it.
+#[cfg(unix)]
+#[test]
+fn a_configmap_update_through_its_data_link_is_reloaded() {
+    use std::os::unix::fs::symlink;
+    let dir = tempfile::tempdir().unwrap();
+    let volume = dir.path();
+    let publish = |stamp: &str, text: &str| {
+        let data = volume.join(stamp);
+        std::fs::create_dir(&data).unwrap();
+        std::fs::write(data.join("p.yaml"), text).unwrap();
+        let link = volume.join("..data_tmp");
+        symlink(stamp, &link).unwrap();
+        std::fs::rename(&link, volume.join("..data")).unwrap();
+    };
+    publish("..2026_12_01_00_00_00.1", &version(1));
+    symlink("..data/p.yaml", volume.join("p.yaml")).unwrap();
+    let provider = FileProvider::load([volume]).unwrap();
+    let key = recourse_engine::Key::parse("svc.op");
+    assert_eq!(
+        provider.current().resolve(&key).policy.id.as_deref(),
+        Some("v1")
+    );
+    assert!(!provider.reload_if_changed().unwrap());
+    publish("..2026_12_01_00_05_00.2", &version(6));
+    assert!(
+        provider.reload_if_changed().unwrap(),
+        "the link swap is an update"
+    );
+    assert_eq!(
+        provider.current().resolve(&key).policy.id.as_deref(),
+        Some("v6")
+    );
+}
