@@ -14,7 +14,7 @@ const SNIFF: usize = 8 * 1024;
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum InputError {
     /// Larger than the limit.
-    #[error("{path}: {size} is more than the {limit} an input file may have", size = size.map_or("the file".to_owned(), |s| format!("the file's {}", human(s))), limit = human(*limit))]
+    #[error("{path}: {reason}", reason = self.reason())]
     TooLarge {
         /// The file.
         path: String,
@@ -24,7 +24,7 @@ pub(crate) enum InputError {
         limit: u64,
     },
     /// A NUL byte: not text.
-    #[error("{path}: a binary file (a NUL byte at byte {offset}), not text")]
+    #[error("{path}: {reason}", reason = self.reason())]
     Binary {
         /// The file.
         path: String,
@@ -32,7 +32,7 @@ pub(crate) enum InputError {
         offset: usize,
     },
     /// Cannot be read.
-    #[error("{path}: {source}")]
+    #[error("{path}: {reason}", reason = self.reason())]
     Io {
         /// The file.
         path: String,
@@ -42,6 +42,24 @@ pub(crate) enum InputError {
 }
 
 impl InputError {
+    /// What is wrong, without the file's name.
+    pub(crate) fn reason(&self) -> String {
+        match self {
+            InputError::TooLarge { size, limit, .. } => format!(
+                "{} is more than the {} an input file may have",
+                size.map_or("the file".to_owned(), |s| format!(
+                    "the file's {}",
+                    human(s)
+                )),
+                human(*limit)
+            ),
+            InputError::Binary { offset, .. } => {
+                format!("a binary file (a NUL byte at byte {offset}), not text")
+            }
+            InputError::Io { source, .. } => source.to_string(),
+        }
+    }
+
     /// What to do about it.
     pub(crate) fn help(&self) -> Option<&'static str> {
         match self {

@@ -32,8 +32,8 @@ pub(crate) fn message(text: &str, help: Option<&str>, color: bool) {
         help: Option<String>,
     }
     let plain = Plain {
-        text: text.to_owned(),
-        help: help.map(str::to_owned),
+        text: crate::terminal::clean(text).into_owned(),
+        help: help.map(|h| crate::terminal::clean(h).into_owned()),
     };
     let mut out = String::new();
     let _ = handler(color).render_report(&mut out, &plain);

@@ -128,7 +128,7 @@ impl<'a> Source<'a> {
             text.push('\n');
         }
         Excerpt {
-            name: self.name.to_owned(),
+            name: crate::terminal::clean(self.name).into_owned(),
             first_line: first - 1,
             // miette counts columns in bytes, the `…` in front of a cut line included.
             first_column: if from > 0 { from - CUT.len() } else { 0 },
@@ -145,11 +145,7 @@ fn window(part: &str, before: bool, after: bool) -> (String, usize) {
     if before {
         out.push_str(CUT);
     }
-    out.extend(part.chars().map(|c| match c {
-        '\t' => ' ',
-        c if c.is_control() => '\u{FFFD}',
-        c => c,
-    }));
+    out.push_str(&crate::terminal::clean(part));
     if after {
         out.push_str(CUT);
     }

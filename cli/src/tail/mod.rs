@@ -21,9 +21,10 @@ use recourse_engine::export::wire::Message;
 use tokio::sync::mpsc;
 
 pub(crate) use follow::Followers;
-pub(crate) use line::{clock_of, human_us, target_colour};
+pub(crate) use line::{call_line, circuit_line, clock_of, human_us, target_colour};
 pub(crate) use record::Recording;
 pub(crate) use replay::parse_ts_micros;
+pub(crate) use sanitize::clean_line;
 pub(crate) use target::{Feed, MAX_TARGETS, Spec, with_target};
 
 use follow::Subscription;
@@ -361,7 +362,7 @@ impl Session {
     }
 
     fn notice(&mut self, text: String) {
-        let text = sanitize::clean_text(&text).into_owned();
+        let text = crate::terminal::clean(&text).into_owned();
         if self.to_stderr {
             eprintln!("tail: {text}");
         } else {

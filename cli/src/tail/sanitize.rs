@@ -7,33 +7,7 @@
 //! with the same structure, so the JSON output and recordings stay readable by `jq` and by
 //! `--replay`.
 
-use std::borrow::Cow;
-
-/// Whether `c` must not reach a terminal as it is.
-fn hostile(c: char) -> bool {
-    c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
-}
-
-/// What a hostile character becomes.
-fn replacement(c: char) -> char {
-    if matches!(c, '\t' | '\n' | '\r') {
-        ' '
-    } else {
-        '\u{FFFD}'
-    }
-}
-
-/// `text` with every control character replaced (for notices and labels).
-pub(crate) fn clean_text(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(hostile) {
-        return Cow::Borrowed(text);
-    }
-    Cow::Owned(
-        text.chars()
-            .map(|c| if hostile(c) { replacement(c) } else { c })
-            .collect(),
-    )
-}
+use crate::terminal::{hostile, replacement};
 
 /// Cleans one line read from a service in place (its final newline, if any, is kept). Inside
 /// JSON strings, control characters and their escapes are replaced; outside them, a tab or a
@@ -125,15 +99,6 @@ mod tests {
         assert_eq!(cleaned(fine), fine);
         // A carriage return between tokens moves no cursor.
         assert_eq!(cleaned("{\"a\":1,\r\"b\":2}"), "{\"a\":1, \"b\":2}");
-    }
-
-    #[test]
-    fn text_loses_its_controls() {
-        assert_eq!(clean_text("ok"), Cow::Borrowed("ok"));
-        assert_eq!(
-            clean_text("a\u{1b}]52;c;x\u{7}b"),
-            "a\u{FFFD}]52;c;x\u{FFFD}b"
-        );
     }
 
     proptest! {

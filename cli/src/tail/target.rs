@@ -100,7 +100,7 @@ impl Spec {
             Spec::Unix(p) => p.display().to_string(),
             Spec::Tcp(a) => format!("tcp://{a}"),
         };
-        super::sanitize::clean_text(&label).into_owned()
+        crate::terminal::clean(&label).into_owned()
     }
 }
 

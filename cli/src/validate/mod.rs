@@ -76,31 +76,32 @@ pub(crate) struct FileReport {
     pub(crate) text: String,
 }
 
-/// Validates one file.
-pub(crate) fn validate_file(path: &Path, known: &Known, limit: u64) -> FileReport {
-    let display = path.display().to_string();
-    let finish = |text: String, diagnostics: Vec<Diagnostic>| FileReport {
-        path: display.clone(),
+/// A report of `diagnostics` on the file at `path` whose text is `text`.
+fn report(path: &Path, text: String, diagnostics: Vec<Diagnostic>) -> FileReport {
+    FileReport {
+        path: path.display().to_string(),
         valid: diagnostics.iter().all(|d| d.severity == Level::Warning),
         diagnostics,
         text,
-    };
-    let bytes = match crate::input::read(path, limit) {
-        Ok(b) => b,
+    }
+}
+
+/// Validates one file.
+pub(crate) fn validate_file(path: &Path, known: &Known, limit: u64) -> FileReport {
+    match crate::input::read(path, limit) {
+        Ok(bytes) => validate_bytes(path, bytes, known),
         Err(e) => {
             let at = Position { line: 1, column: 1 };
-            let message = match &e {
-                crate::input::InputError::Io { source, .. } => source.to_string(),
-                // The file's path is the report's: the message says the rest.
-                other => other
-                    .to_string()
-                    .split_once(": ")
-                    .map_or(other.to_string(), |(_, m)| m.to_owned()),
-            };
-            let d = Diagnostic::error(e.code(), "", at, message, e.help().map(str::to_owned));
-            return finish(String::new(), vec![d]);
+            let help = e.help().map(str::to_owned);
+            let d = Diagnostic::error(e.code(), "", at, e.reason(), help);
+            report(path, String::new(), vec![d])
         }
-    };
+    }
+}
+
+/// Validates the bytes read from the file at `path`.
+pub(crate) fn validate_bytes(path: &Path, bytes: Vec<u8>, known: &Known) -> FileReport {
+    let finish = |text: String, diagnostics: Vec<Diagnostic>| report(path, text, diagnostics);
     let text = match String::from_utf8(bytes) {
         Ok(t) => t,
         Err(e) => {

@@ -1,19 +1,17 @@
-//! The three fuzz targets (`fuzz/fuzz_targets/`), run briefly on every `cargo test`: each
-//! target's body over the committed test data and a few thousand deterministic mutants of it
+//! The fuzz targets (`fuzz/fuzz_targets/`), run briefly on every `cargo test`: each
+//! target's body (`recourse_cli::fuzzing`) over the committed test data and a few thousand
+//! deterministic mutants of it
 //! (byte flips, insertions of interesting bytes, deletions, duplications, splices of two inputs,
-//! truncations). Real fuzzing is `cargo +nightly fuzz run <target>` (README, Checks); this keeps
-//! CI honest between fuzzing sessions, with the same invariants.
+//! truncations). Real fuzzing is `fuzz/run` (README, Checks); this keeps CI honest between
+//! fuzzing sessions, with the same invariants.
 //!
 //! A failing input is written to `target/tmp/fuzz-smoke/<target>-<n>` and named in the failure,
-//! ready for `cargo +nightly fuzz run <target> <file>`.
+//! ready for `fuzz/run <target> <file>`.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
-use recourse_engine::Key;
-use recourse_engine::export::wire::{Message, decode_line};
-use recourse_engine::policy::PolicySet;
-use recourse_lints::{Config, scan_source};
+use recourse_cli::fuzzing;
 
 /// Mutants per target (deterministic: the same inputs on every run).
 const MUTANTS: usize = 10_000;
@@ -141,7 +139,7 @@ fn smoke(target: &str, seeds: &[Vec<u8>], body: impl Fn(&[u8])) {
             std::fs::write(&file, &input).unwrap();
             panic!(
                 "{target} panicked on input {n}, saved to {} \
-                 (cargo +nightly fuzz run {target} {})",
+                 (fuzz/run {target} {})",
                 file.display(),
                 file.display()
             );
@@ -149,49 +147,57 @@ fn smoke(target: &str, seeds: &[Vec<u8>], body: impl Fn(&[u8])) {
     }
 }
 
-/// `fuzz/fuzz_targets/policy_loader.rs`: any text loads or fails cleanly; a set that loads
-/// resolves any key.
+/// `fuzz/fuzz_targets/policy_loader.rs`.
 #[test]
 fn policy_loader() {
     let mut seeds = seeds("policies", "yaml");
     seeds.extend(self::seeds("diff", "yaml"));
-    smoke("policy_loader", &seeds, |data| {
-        let text = String::from_utf8_lossy(data);
-        if let Ok(set) = PolicySet::from_str(&text, "fuzz.yaml") {
-            let _ = set.resolve(&Key::parse("a.B"));
-        }
-    });
+    smoke("policy_loader", &seeds, fuzzing::policy_loader);
 }
 
-/// `fuzz/fuzz_targets/event_line.rs`: any line decodes or fails cleanly; decoded histograms
-/// answer quantiles.
-#[test]
-fn event_line() {
-    let lines: Vec<Vec<u8>> = seeds("events", "ndjson")
+/// Every line of the recorded streams.
+fn event_lines() -> Vec<Vec<u8>> {
+    seeds("events", "ndjson")
         .iter()
         .flat_map(|f| f.split(|&b| b == b'\n').map(<[u8]>::to_vec))
         .filter(|l| !l.is_empty())
-        .collect();
-    smoke("event_line", &lines, |data| {
-        if let Ok(Message::Stats(s)) = decode_line(data) {
-            for k in s.keys.values() {
-                let _ = k.latency.quantile_us(0.99);
-                let _ = k.latency.since(&k.latency);
-            }
-        }
-    });
+        .collect()
 }
 
-/// `fuzz/fuzz_targets/lint_scanner.rs`: any bytes scan without a panic, and every finding
-/// points inside the text.
+/// `fuzz/fuzz_targets/event_line.rs`.
+#[test]
+fn event_line() {
+    smoke("event_line", &event_lines(), fuzzing::event_line);
+}
+
+/// `fuzz/fuzz_targets/lint_scanner.rs`.
 #[test]
 fn lint_scanner() {
-    smoke("lint_scanner", &seeds("lint", "rs"), |data| {
-        let text = String::from_utf8_lossy(data);
-        let scan = scan_source("fuzz.rs", &text, &Config::default());
-        let lines = text.lines().count().max(1);
-        for f in &scan.findings {
-            assert!(f.line >= 1 && f.line <= lines + 1, "line {}", f.line);
-        }
-    });
+    smoke("lint_scanner", &seeds("lint", "rs"), fuzzing::lint_scanner);
+}
+
+/// `fuzz/fuzz_targets/validate_render.rs`.
+#[test]
+fn validate_render() {
+    let mut seeds = seeds("policies", "yaml");
+    seeds.extend(self::seeds("policies", "json"));
+    smoke("validate_render", &seeds, fuzzing::validate_and_render);
+}
+
+/// `fuzz/fuzz_targets/lint_render.rs`.
+#[test]
+fn lint_render() {
+    smoke(
+        "lint_render",
+        &seeds("lint", "rs"),
+        fuzzing::lint_and_render,
+    );
+}
+
+/// `fuzz/fuzz_targets/tail_reader.rs`: whole recordings, and single lines.
+#[test]
+fn tail_reader() {
+    let mut seeds = seeds("events", "ndjson");
+    seeds.extend(event_lines());
+    smoke("tail_reader", &seeds, fuzzing::tail_reader);
 }
