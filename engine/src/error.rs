@@ -266,7 +266,7 @@ pub enum Error<E> {
         /// The requested name.
         name: String,
     },
-    /// A classifier or budget panicked and `recover_panics` is on.
+    /// The policy provider, a classifier or a retry budget panicked and `recover_panics` is on.
     #[error("recourse: panic in {}: {message}", component.as_str())]
     Panicked {
         /// Which part panicked.

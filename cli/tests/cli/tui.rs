@@ -98,7 +98,8 @@ impl Tmux {
 
     /// Waits until the screen satisfies `ok`; dumps it on timeout.
     pub(crate) fn wait(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
-        let until = Instant::now() + Duration::from_secs(20);
+        // Generous: under load (a loaded CI host) a debug TUI can take seconds to draw.
+        let until = Instant::now() + Duration::from_secs(60);
         loop {
             let s = self.screen();
             if ok(&s) {

@@ -146,6 +146,25 @@ impl Ratio {
             .is_ok()
     }
 
+    /// Starts the budget holding `tokens` retries at `now` when that is more than its floor
+    /// gives: what a budget rebuilt with a new ratio keeps of the old one (the difference is
+    /// a deposit, expiring after the window like any other).
+    pub(crate) fn hold(&self, tokens: f64, now: Timestamp) {
+        let floor = self.available(now);
+        if tokens.is_nan() || tokens <= floor {
+            return;
+        }
+        let units = ((tokens - floor) * self.withdraw as f64)
+            .round()
+            .min(VALUE_MAX as f64) as i64;
+        let epoch = self.epoch(now);
+        let slot = &self.slots[(epoch % SLOTS as u64) as usize];
+        let _ = slot.fetch_update(Ordering::AcqRel, Ordering::Acquire, |w| {
+            let v = Ratio::current_value(w, epoch);
+            Some(pack(epoch, v.saturating_add(units).min(VALUE_MAX)))
+        });
+    }
+
     /// Retries available now, in tokens.
     pub fn available(&self, now: Timestamp) -> f64 {
         let epoch = self.epoch(now);

@@ -79,6 +79,21 @@ impl TokenBucket {
         }
     }
 
+    /// Empties the bucket to `tokens` at `now` (never fills it past what it holds): what a
+    /// bucket rebuilt with a new capacity keeps of the old one.
+    pub(crate) fn hold(&self, tokens: f64, now: Timestamp) {
+        let tokens = tokens.clamp(0.0, self.capacity as f64);
+        if self.interval_ns == 0 {
+            let used = self.capacity - tokens.floor() as u64;
+            self.state.fetch_max(used, Ordering::AcqRel);
+            return;
+        }
+        // Full again once the missing tokens have refilled.
+        let missing = (self.capacity as f64 - tokens) * self.interval_ns as f64;
+        let full_at = now.as_nanos().saturating_add(missing.round() as u64);
+        self.state.fetch_max(full_at, Ordering::AcqRel);
+    }
+
     /// Tokens available at `now` (fractional while refilling).
     pub fn available(&self, now: Timestamp) -> f64 {
         let state = self.state.load(Ordering::Acquire);
@@ -119,6 +134,18 @@ mod tests {
         assert!(b.try_take(0, T0));
         assert!(b.try_take(0, T0));
         assert!(!b.try_take(0, T0));
+    }
+
+    #[test]
+    fn a_bucket_holds_what_it_is_told_and_refills_from_there() {
+        let b = TokenBucket::new(10, 1.0);
+        b.hold(3.0, T0);
+        assert!((b.available(T0) - 3.0).abs() < 1e-9);
+        assert!(b.try_take(3, T0) && !b.try_take(1, T0));
+        assert!(b.try_take(1, T0.plus(Duration::from_secs(1))));
+        let never = TokenBucket::new(5, 0.0);
+        never.hold(2.0, T0);
+        assert!(never.try_take(2, T0) && !never.try_take(1, T0));
     }
 
     #[test]

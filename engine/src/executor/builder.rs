@@ -12,7 +12,9 @@ use crate::clock::Clock;
 use crate::hedge::{FixedDelay, Percentile, Trigger};
 use crate::observe::{Fanout, Observer};
 use crate::policy::Policy;
-use crate::provider::{Provider, StaticProvider};
+use crate::provider::{Layered, Provider, StaticProvider};
+
+use super::budgets::BudgetRegistry;
 
 /// Why an executor could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -30,6 +32,14 @@ pub enum BuildError {
     /// The default classifier names no registered classifier.
     #[error("default classifier {0:?} is not registered")]
     UnknownDefaultClassifier(String),
+    /// A default policy was given in code along with a provider, which answers every key
+    /// itself (its own defaults included): the default policy would never be used.
+    #[error(
+        "a default policy and a provider were both given: the provider answers every key the \
+         policies given in code do not; put the default in the provider (a policy file's \
+         `defaults`)"
+    )]
+    DefaultPolicyWithProvider,
 }
 
 /// Builds an [`Executor`]. Registries are filled here and are immutable afterwards.
@@ -89,38 +99,36 @@ impl ExecutorBuilder {
         }
     }
 
-    /// Uses `provider` for policies (policies given with [`policy`](Self::policy) are then
-    /// ignored).
+    /// Uses `provider` for policies. Policies given with [`policy`](Self::policy) still win for
+    /// the keys (and `namespace.*`) they name; every other key is the provider's. The budgets
+    /// its policies declare are built and follow its reloads ([`Provider::budgets`]).
     pub fn provider(mut self, provider: impl Provider + 'static) -> Self {
         self.provider = Some(Arc::new(provider));
         self
     }
 
-    /// Uses a shared provider.
+    /// Uses a shared provider (see [`provider`](Self::provider)).
     pub fn provider_arc(mut self, provider: Arc<dyn Provider>) -> Self {
         self.provider = Some(provider);
         self
     }
 
-    /// Uses a loaded [`PolicySet`](crate::PolicySet) for policies and registers the budgets it
-    /// declares (budgets registered in code with the same name win).
-    pub fn policy_set(mut self, set: crate::PolicySet) -> Self {
-        for (name, spec, _) in set.budgets() {
-            self.budgets
-                .entry(name.to_owned())
-                .or_insert_with(|| spec.build());
-        }
-        self.provider = Some(Arc::new(set));
-        self
+    /// Uses a loaded [`PolicySet`](crate::PolicySet) for policies, and the budgets it declares
+    /// (budgets registered in code with the same name win): [`provider`](Self::provider) with
+    /// a set.
+    pub fn policy_set(self, set: crate::PolicySet) -> Self {
+        self.provider(set)
     }
 
-    /// A static policy for `key` (`namespace.*` for a namespace default). Later calls win.
+    /// A policy for `key` (`namespace.*` for a namespace default), given in code. Later calls
+    /// win; with a [`provider`](Self::provider) too, it wins over the provider's for that key.
     pub fn policy(mut self, key: &str, policy: Policy) -> Self {
         self.statics.insert(key, policy);
         self
     }
 
-    /// A static policy for every key nothing else covers.
+    /// A policy for every key nothing else covers, for an executor without a provider (one
+    /// with a provider fails to build: the provider answers every such key).
     pub fn default_policy(mut self, policy: Policy) -> Self {
         self.statics = std::mem::take(&mut self.statics).with_default(policy);
         self
@@ -181,7 +189,8 @@ impl ExecutorBuilder {
         self
     }
 
-    /// Registers a budget under `name` (trimmed).
+    /// Registers a budget under `name` (trimmed). It wins over a budget of the same name that
+    /// the provider's policies declare.
     pub fn budget(self, name: &str, budget: impl Budget + 'static) -> Self {
         self.budget_arc(name, Arc::new(budget))
     }
@@ -285,6 +294,7 @@ impl ExecutorBuilder {
         let mut budgets: FxHashMap<String, Arc<dyn Budget>> = FxHashMap::default();
         budgets.insert("unlimited".into(), Arc::new(Unlimited));
         budgets.extend(self.budgets);
+        let budgets = BudgetRegistry::new(budgets);
         let mut triggers: FxHashMap<String, Arc<dyn Trigger>> = FxHashMap::default();
         triggers.insert("fixed_delay".into(), Arc::new(FixedDelay));
         for p in ["p50", "p90", "p95", "p99"] {
@@ -298,9 +308,17 @@ impl ExecutorBuilder {
             1 => self.observers.into_iter().next(),
             _ => Some(Arc::new(Fanout::new(self.observers))),
         };
-        let provider = self
-            .provider
-            .unwrap_or_else(|| Arc::new(self.statics) as Arc<dyn Provider>);
+        let provider: Arc<dyn Provider> = match self.provider {
+            None => Arc::new(self.statics),
+            Some(_) if self.statics.has_default() => {
+                return Err(BuildError::DefaultPolicyWithProvider);
+            }
+            Some(base) if self.statics.is_empty() => base,
+            Some(base) => Arc::new(Layered {
+                statics: self.statics,
+                base,
+            }),
+        };
         let seed = self.seed.unwrap_or_else(|| {
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)

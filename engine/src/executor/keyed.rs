@@ -57,7 +57,7 @@ impl BudgetSlot {
         if name.is_empty() {
             return BudgetSlot::None;
         }
-        match inner.budgets.get(name) {
+        match inner.budgets.get(name, &*inner.provider, &inner.clock) {
             Some(b) => BudgetSlot::Found {
                 name: Arc::from(name),
                 budget: b.clone(),

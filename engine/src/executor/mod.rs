@@ -7,6 +7,7 @@
 
 mod attempt;
 mod backoff;
+mod budgets;
 mod builder;
 mod first;
 mod global;
@@ -37,7 +38,6 @@ use keyed::{Compiled, KeyState, Runtime};
 use mode::Modes;
 use run::{Call, run};
 
-use crate::budget::Budget;
 use crate::classify::Classifier;
 use crate::clock::Clock;
 use crate::error::Error;
@@ -78,7 +78,7 @@ pub(crate) struct Inner {
     pub(crate) rng: Rng,
     pub(crate) classifiers: FxHashMap<String, Arc<dyn Classifier>>,
     pub(crate) default_classifier: Arc<dyn Classifier>,
-    pub(crate) budgets: FxHashMap<String, Arc<dyn Budget>>,
+    pub(crate) budgets: budgets::BudgetRegistry,
     pub(crate) triggers: FxHashMap<String, Arc<dyn Trigger>>,
     pub(crate) modes: Modes,
     pub(crate) recover_panics: bool,
@@ -169,10 +169,12 @@ impl Executor {
         self.inner.overflow_calls.load(Ordering::Relaxed)
     }
 
-    /// The level of the budget registered as `name` now (tokens, or retries available), when the
-    /// budget has one.
+    /// The level of the budget called `name` now (tokens, or retries available), when the
+    /// budget has one: registered in code, or declared by the provider's policies.
     pub fn budget_level(&self, name: &str) -> Option<f64> {
-        self.inner.budgets.get(name)?.level(self.inner.clock.now())
+        let inner = &self.inner;
+        let budget = inner.budgets.get(name, &*inner.provider, &inner.clock)?;
+        budget.level(inner.clock.now())
     }
 
     /// The state of `key`'s circuit breaker now (closed for keys without one).

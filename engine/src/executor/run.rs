@@ -34,6 +34,7 @@ use crate::clock::{Clock, Sleep, Timestamp};
 use crate::error::{Component, Error, Reason};
 use crate::key::Key;
 use crate::observe::{AttemptRecord, CallOutcome, Timeline};
+use crate::provider::ProviderError;
 
 /// What one call needs from its caller.
 pub(crate) struct Call<'a> {
@@ -220,6 +221,8 @@ pub(crate) enum Gate {
     Denied {
         budget: Arc<str>,
         reason: Reason,
+        /// The budget panicked (with `recover_panics`): its message.
+        panic: Option<String>,
     },
 }
 
@@ -275,6 +278,7 @@ impl GateRequest<'_> {
             now: self.now.unwrap_or_else(|| self.inner.clock.now()),
         };
         let ungated = self.kind == BudgetKind::Retry && self.attempt == 0 && !gate_first;
+        let mut panic = None;
         let (mode, decision) = match slot {
             BudgetSlot::Found { budget, .. } if ungated => {
                 budget.record_first_attempt(&req);
@@ -291,7 +295,8 @@ impl GateRequest<'_> {
             }
             BudgetSlot::Found { budget, .. } => {
                 let decision = if self.inner.recover_panics {
-                    catch_unwind(AssertUnwindSafe(|| budget.allow(&req))).unwrap_or_else(|_| {
+                    catch_unwind(AssertUnwindSafe(|| budget.allow(&req))).unwrap_or_else(|p| {
+                        panic = Some(panic_message(&*p));
                         Decision {
                             allowed: false,
                             reason: Reason::PANIC_IN_BUDGET,
@@ -347,6 +352,7 @@ impl GateRequest<'_> {
             Gate::Denied {
                 budget: name.clone(),
                 reason,
+                panic,
             }
         }
     }
@@ -529,9 +535,15 @@ where
                 Ok(c) => held.insert(c),
                 Err(source) => {
                     rec.start(None);
-                    let err = Error::NoPolicy {
-                        key: key.clone(),
-                        source: Box::new(source),
+                    let err = match source {
+                        ProviderError::Panicked { message } => Error::Panicked {
+                            component: Component::PolicyProvider,
+                            message,
+                        },
+                        source => Error::NoPolicy {
+                            key: key.clone(),
+                            source: Box::new(source),
+                        },
                     };
                     return rec.finish(Err(err), CallOutcome::Failure);
                 }
@@ -635,7 +647,11 @@ where
         };
         let (budget_reason, release) = match gate.ask(&compiled.retry_budget, &rec) {
             Gate::Pass { reason, release } => (reason, release),
-            Gate::Denied { budget, reason } => {
+            Gate::Denied {
+                budget,
+                reason,
+                panic,
+            } => {
                 rec.attempt(|| AttemptRecord {
                     attempt,
                     start: started,
@@ -647,10 +663,16 @@ where
                     budget_reason: reason.clone(),
                     ..AttemptRecord::default()
                 });
-                let err = Error::BudgetDenied {
-                    budget,
-                    reason,
-                    last: last_err,
+                let err = match panic {
+                    Some(message) => Error::Panicked {
+                        component: Component::Budget,
+                        message,
+                    },
+                    None => Error::BudgetDenied {
+                        budget,
+                        reason,
+                        last: last_err,
+                    },
                 };
                 return done(&mut rec, &mut circuit, clock, Err(err), Nothing);
             }

@@ -37,23 +37,46 @@ pub enum BudgetSpec {
 }
 
 impl BudgetSpec {
-    /// The budget this spec describes.
+    /// The budget this spec describes, full.
     pub fn build(&self) -> std::sync::Arc<dyn crate::budget::Budget> {
+        self.build_from(None, crate::clock::Timestamp::EPOCH)
+    }
+
+    /// The budget this spec describes, holding at `now` what `previous` (the budget it
+    /// replaces, when a policy file changed it) held, up to its own capacity.
+    pub(crate) fn build_from(
+        &self,
+        previous: Option<&dyn crate::budget::Budget>,
+        now: crate::clock::Timestamp,
+    ) -> std::sync::Arc<dyn crate::budget::Budget> {
         use crate::budget::{Ratio, TokenBucket, Unlimited};
+        let held = previous.and_then(|b| b.level(now));
         match self {
             BudgetSpec::TokenBucket {
                 capacity,
                 refill_per_second,
-            } => std::sync::Arc::new(TokenBucket::new(*capacity, *refill_per_second)),
+            } => {
+                let bucket = TokenBucket::new(*capacity, *refill_per_second);
+                if let Some(tokens) = held {
+                    bucket.hold(tokens, now);
+                }
+                std::sync::Arc::new(bucket)
+            }
             BudgetSpec::Ratio {
                 ratio,
                 min_per_second,
                 window,
-            } => std::sync::Arc::new(Ratio::new(
-                *ratio,
-                *min_per_second,
-                window.unwrap_or(Duration::from_secs(10)),
-            )),
+            } => {
+                let budget = Ratio::new(
+                    *ratio,
+                    *min_per_second,
+                    window.unwrap_or(Duration::from_secs(10)),
+                );
+                if let Some(tokens) = held {
+                    budget.hold(tokens, now);
+                }
+                std::sync::Arc::new(budget)
+            }
             BudgetSpec::Unlimited => std::sync::Arc::new(Unlimited),
         }
     }

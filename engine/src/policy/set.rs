@@ -616,8 +616,21 @@ fn overlay(
     }
 }
 
+impl PolicySet {
+    /// The budgets the set declares, by name (what it tells an executor as a provider).
+    pub(crate) fn budgets_declared(&self) -> Vec<(String, BudgetSpec)> {
+        self.budgets()
+            .map(|(name, spec, _)| (name.to_owned(), spec.clone()))
+            .collect()
+    }
+}
+
 impl Provider for PolicySet {
     fn policy(&self, key: &Key) -> Result<Policy, ProviderFailure> {
         Ok(self.resolve(key).policy)
+    }
+
+    fn budgets(&self) -> Vec<(String, BudgetSpec)> {
+        self.budgets_declared()
     }
 }

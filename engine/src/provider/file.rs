@@ -17,7 +17,7 @@ use arc_swap::ArcSwap;
 use super::{Provider, ProviderFailure};
 use crate::key::Key;
 use crate::observe::Observer;
-use crate::policy::{LoadError, MAX_FILE_BYTES, Policy, PolicySet, policy_files};
+use crate::policy::{BudgetSpec, LoadError, MAX_FILE_BYTES, Policy, PolicySet, policy_files};
 
 type Listener = Box<dyn Fn(&LoadError) + Send + Sync>;
 
@@ -225,5 +225,9 @@ impl Provider for FileProvider {
 
     fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
+    }
+
+    fn budgets(&self) -> Vec<(String, BudgetSpec)> {
+        self.current.load().as_ref().budgets_declared()
     }
 }

@@ -43,12 +43,62 @@ impl StaticProvider {
         self
     }
 
-    /// Policies given in code are `static`, even when built from [`Policy::builtin`] (D36).
+    /// Whether an entry (the key's own, or its `namespace.*`) covers `key`.
+    pub(crate) fn covers(&self, key: &Key) -> bool {
+        self.policies.contains_key(key) || self.namespaces.contains_key(key.namespace())
+    }
+
+    /// Whether it has a policy for every key nothing else covers.
+    pub(crate) fn has_default(&self) -> bool {
+        self.default.is_some()
+    }
+
+    /// Whether it holds no policy at all.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.policies.is_empty() && self.namespaces.is_empty() && self.default.is_none()
+    }
+
+    /// Policies given in code are `static`, even when built from [`Policy::builtin`].
     fn label(mut p: Policy) -> Policy {
         if matches!(p.meta.source, PolicySource::Unknown | PolicySource::Default) {
             p.meta.source = PolicySource::Static;
         }
         p
+    }
+}
+
+/// Policies given in code over another provider: the code's entries (a key, or `namespace.*`)
+/// win, every other key is the provider's. The builder makes one when it is given both, so
+/// neither is dropped.
+#[derive(Debug)]
+pub(crate) struct Layered {
+    pub(crate) statics: StaticProvider,
+    pub(crate) base: std::sync::Arc<dyn Provider>,
+}
+
+impl Provider for Layered {
+    fn policy(&self, key: &Key) -> Result<Policy, ProviderFailure> {
+        if self.statics.covers(key) {
+            self.statics.policy(key)
+        } else {
+            self.base.policy(key)
+        }
+    }
+
+    fn generation(&self) -> u64 {
+        self.base.generation()
+    }
+
+    fn budgets(&self) -> Vec<(String, crate::policy::BudgetSpec)> {
+        self.base.budgets()
+    }
+
+    fn prepare<'a>(&'a self, key: &'a Key) -> Option<super::Prepare<'a>> {
+        if self.statics.covers(key) {
+            None
+        } else {
+            self.base.prepare(key)
+        }
     }
 }
 

@@ -14,13 +14,14 @@ use std::fmt;
 use std::sync::Arc;
 
 pub use file::{FileProvider, Watch};
+pub(crate) use fixed::Layered;
 pub use fixed::StaticProvider;
 #[cfg(feature = "remote-http")]
 pub use http::HttpSource;
 pub use remote::{FetchError, PolicySource, RemoteProvider, SourceFuture};
 
 use crate::key::Key;
-use crate::policy::Policy;
+use crate::policy::{BudgetSpec, Policy};
 
 /// Why a provider could not give a policy.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -82,6 +83,16 @@ pub trait Provider: Send + Sync + fmt::Debug {
     /// re-resolves cached keys when it does. Default: never changes.
     fn generation(&self) -> u64 {
         0
+    }
+
+    /// The budgets the provider's policies declare (a policy file's `budgets:`), by name, as
+    /// of its current [`generation`](Provider::generation). The executor builds each one and
+    /// follows every generation: a budget declared anew appears, a changed one is rebuilt
+    /// holding what it held (up to its new capacity), a removed one goes (the missing-budget
+    /// mode then decides). A budget registered in code wins over a declared one of the same
+    /// name. Default: none.
+    fn budgets(&self) -> Vec<(String, BudgetSpec)> {
+        Vec::new()
     }
 
     /// Work to await before [`policy`](Provider::policy) is asked for `key` (a remote provider

@@ -21,7 +21,7 @@ use tokio::sync::Notify;
 use super::{Prepare, Provider, ProviderError, ProviderFailure};
 use crate::clock::{Clock, Timestamp, duration_nanos};
 use crate::key::Key;
-use crate::policy::{Policy, PolicySource as Label};
+use crate::policy::{BudgetSpec, Policy, PolicySource as Label};
 
 /// Why a source could not give a policy.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -42,6 +42,13 @@ pub type SourceFuture<'a> = Pin<Box<dyn Future<Output = Result<Policy, FetchErro
 pub trait PolicySource: Send + Sync + fmt::Debug {
     /// Fetches the policy of `key`.
     fn fetch<'a>(&'a self, key: &'a Key) -> SourceFuture<'a>;
+
+    /// The budgets the source's policies use, by name, as [`Provider::budgets`] says (the
+    /// executor follows them on every generation of the provider). Default: none (budgets
+    /// are then registered in code).
+    fn budgets(&self) -> Vec<(String, BudgetSpec)> {
+        Vec::new()
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -290,6 +297,10 @@ impl Provider for RemoteProvider {
             .load(Ordering::Acquire)
             .wrapping_mul(0x9E37_79B9_7F4A_7C15)
             ^ epoch
+    }
+
+    fn budgets(&self) -> Vec<(String, BudgetSpec)> {
+        self.source.budgets()
     }
 
     fn prepare<'a>(&'a self, key: &'a Key) -> Option<Prepare<'a>> {

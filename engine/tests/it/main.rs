@@ -34,6 +34,8 @@ mod integrations_tower;
 mod policy_files;
 mod props;
 mod props_hedge;
+#[cfg(feature = "yaml")]
+mod provider_budgets;
 mod remote;
 #[cfg(feature = "remote-http")]
 mod remote_http;

@@ -52,10 +52,12 @@ fn s049_provider_and_budget_panics_recovered() {
     let calls = Calls::default();
     let err = run(&vc, exec.call("svc.op", always_fails(&calls))).unwrap_err();
     assert_eq!(calls.get(), 0);
+    // The reference wraps it in its no-policy error; recourse says what it was.
     assert!(
-        matches!(&err, Error::NoPolicy { source, .. } if matches!(&**source, ProviderError::Panicked { message } if message == "provider exploded")),
+        matches!(&err, Error::Panicked { component: Component::PolicyProvider, message } if message == "provider exploded"),
         "{err:?}"
     );
+    assert_eq!(err.reason_code(), Reason::PANIC_IN_PROVIDER);
 
     let rec = Recording::default();
     let mut p = zero();
@@ -70,9 +72,18 @@ fn s049_provider_and_budget_panics_recovered() {
     let calls = Calls::default();
     let (res, tl) = run(&vc, exec.call_traced("svc.op", always_fails(&calls)));
     assert_eq!(calls.get(), 0);
+    let err = res.unwrap_err();
     assert!(
-        matches!(res.unwrap_err(), Error::BudgetDenied { reason, .. } if reason == Reason::PANIC_IN_BUDGET)
+        matches!(
+            &err,
+            Error::Panicked {
+                component: Component::Budget,
+                ..
+            }
+        ),
+        "{err:?}"
     );
+    assert_eq!(err.reason_code(), Reason::PANIC_IN_BUDGET);
     assert_eq!(
         rec.budget_events(),
         [Ev::Budget {

@@ -1,0 +1,92 @@
+//! The executor's budgets: those registered in code, and those the provider's policies declare,
+//! kept in step with every generation of the provider.
+//!
+//! A declared budget appears when its file (or source) declares it, is rebuilt when its spec
+//! changes (keeping the tokens it holds, up to its new capacity) and goes when it is no longer
+//! declared (the missing-budget mode then decides). A budget registered in code wins over a
+//! declared one of the same name. Budgets are resolved when a key's policy is compiled (once
+//! per key and generation), never per call.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use rustc_hash::FxHashMap;
+
+use crate::budget::Budget;
+use crate::clock::Clock;
+use crate::policy::BudgetSpec;
+use crate::provider::Provider;
+
+/// Budgets by name.
+pub(crate) struct BudgetRegistry {
+    /// Registered in code (`unlimited` included): they win.
+    code: FxHashMap<String, Arc<dyn Budget>>,
+    declared: Mutex<Declared>,
+}
+
+/// The budgets the provider declared, as of one of its generations.
+#[derive(Default)]
+struct Declared {
+    generation: Option<u64>,
+    budgets: FxHashMap<String, (BudgetSpec, Arc<dyn Budget>)>,
+}
+
+impl std::fmt::Debug for BudgetRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut names: Vec<&str> = self.code.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        f.debug_struct("BudgetRegistry")
+            .field("code", &names)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BudgetRegistry {
+    pub(crate) fn new(code: FxHashMap<String, Arc<dyn Budget>>) -> BudgetRegistry {
+        BudgetRegistry {
+            code,
+            declared: Mutex::default(),
+        }
+    }
+
+    fn declared(&self) -> MutexGuard<'_, Declared> {
+        self.declared.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The budget called `name` for the provider's current generation.
+    pub(crate) fn get(
+        &self,
+        name: &str,
+        provider: &dyn Provider,
+        clock: &Clock,
+    ) -> Option<Arc<dyn Budget>> {
+        if let Some(b) = self.code.get(name) {
+            return Some(b.clone());
+        }
+        let mut declared = self.declared();
+        // The generation is read before the specs: should the provider move on meanwhile, the
+        // next look sees a newer generation and reconciles again.
+        let generation = provider.generation();
+        if declared.generation != Some(generation) {
+            declared.reconcile(provider.budgets(), clock);
+            declared.generation = Some(generation);
+        }
+        declared.budgets.get(name).map(|(_, b)| b.clone())
+    }
+}
+
+impl Declared {
+    /// Brings the budgets in line with `specs`: new ones built, changed ones rebuilt holding
+    /// what they held (up to their new capacity), unchanged ones kept as they are (their state
+    /// with them), the rest dropped.
+    fn reconcile(&mut self, specs: Vec<(String, BudgetSpec)>, clock: &Clock) {
+        let mut old = std::mem::take(&mut self.budgets);
+        for (name, spec) in specs {
+            let budget = match old.remove(&name) {
+                Some((was, budget)) if was == spec => budget,
+                Some((_, budget)) => spec.build_from(Some(&*budget), clock.now()),
+                None => spec.build_from(None, clock.now()),
+            };
+            self.budgets.insert(name, (spec, budget));
+        }
+    }
+}
