@@ -228,5 +228,64 @@ fn instrumented(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, single_success, three_attempts_fail, instrumented);
+/// Calls by key string to keys that have a state of their own, and to keys past `max_keys`
+/// (which share the overflow slots), under a policy set as a file provider serves it.
+fn past_max_keys(c: &mut Criterion) {
+    let rt = runtime();
+    let set = recourse_engine::PolicySet::from_str(
+        r#"{"version": 1, "policies": {"svc.*": {"retry": {"max_attempts": 3}}}}"#,
+        "p.json",
+    )
+    .unwrap();
+    let exec = Executor::builder()
+        .policy_set(set)
+        .max_keys(64)
+        .build()
+        .unwrap();
+    let keys = |prefix: &str| {
+        (0..16)
+            .map(|i| format!("svc.{prefix}{i}"))
+            .collect::<Vec<_>>()
+    };
+    let (under, past) = (keys("k"), keys("o"));
+    rt.block_on(async {
+        for key in &under {
+            exec.call(key, ok).await.unwrap();
+        }
+        for i in 0..64 {
+            exec.call(&format!("svc.fill{i}"), ok).await.unwrap();
+        }
+    });
+    // Round robin over 16 keys each.
+    let next = std::cell::Cell::new(0usize);
+    let pick = |keys: &'static [String]| {
+        let i = next.get();
+        next.set(i + 1);
+        keys[i % keys.len()].as_str()
+    };
+    let (under, past): (&'static [String], &'static [String]) = (under.leak(), past.leak());
+    let exec = &exec;
+    let mut g = c.benchmark_group("max_keys");
+    g.bench_function("under", |b| {
+        b.to_async(&rt).iter(|| {
+            let key = pick(under);
+            async move { exec.call(key, ok).await.unwrap() }
+        })
+    });
+    g.bench_function("past", |b| {
+        b.to_async(&rt).iter(|| {
+            let key = pick(past);
+            async move { exec.call(key, ok).await.unwrap() }
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    single_success,
+    three_attempts_fail,
+    instrumented,
+    past_max_keys
+);
 criterion_main!(benches);

@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use rustc_hash::FxHashMap;
 
 use super::backoff::Rng;
@@ -253,8 +253,10 @@ impl ExecutorBuilder {
         self
     }
 
-    /// At most this many key spellings get cached state (default 10,000); further keys are
-    /// resolved per call.
+    /// At most this many key spellings get a state of their own (default 10,000): a compiled
+    /// policy, a breaker, a latency tracker. Further keys share one breaker and tracker, and
+    /// the last 1,024 of them used keep their compiled policy (`overflow_calls` counts their
+    /// calls: such keys are not low-cardinality, `recourse lint` says why).
     pub fn max_keys(mut self, n: usize) -> Self {
         self.max_keys = n;
         self
@@ -340,6 +342,9 @@ impl ExecutorBuilder {
                 keys: ArcSwap::from_pointee(FxHashMap::default()),
                 max_keys: self.max_keys,
                 overflow: Arc::default(),
+                overflow_states: (0..super::OVERFLOW_SLOTS)
+                    .map(|_| ArcSwapOption::empty())
+                    .collect(),
                 overflow_calls: Default::default(),
                 #[cfg(feature = "export")]
                 export: self.export.map(|config| super::Export {

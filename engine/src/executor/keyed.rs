@@ -15,7 +15,7 @@ use crate::circuit::Breaker;
 use crate::classify::Classifier;
 use crate::hedge::{FixedDelay, LatencyTracker, Trigger};
 use crate::key::Key;
-use crate::policy::{BudgetRef, Policy, PolicySource, bounds, intern_id};
+use crate::policy::{NormalizedBudget, Policy, PolicySource, intern_id};
 use crate::provider::{ProviderError, ProviderFailure};
 
 /// The classifier a policy selects, resolved against the registry.
@@ -51,12 +51,11 @@ pub(crate) enum BudgetSlot {
 }
 
 impl BudgetSlot {
-    fn resolve(r: &BudgetRef, inner: &Inner) -> BudgetSlot {
-        let name = r.name.trim();
-        let cost = r.cost.unwrap_or(1).max(1);
-        if name.is_empty() {
+    fn resolve(r: &NormalizedBudget, inner: &Inner) -> BudgetSlot {
+        let Some(name) = r.name.as_deref() else {
             return BudgetSlot::None;
-        }
+        };
+        let cost = r.cost;
         match inner.budgets.get(name, &*inner.provider, &inner.clock) {
             Some(b) => BudgetSlot::Found {
                 name: Arc::from(name),
@@ -131,16 +130,12 @@ pub(crate) struct Compiled {
     pub(crate) generation: u64,
 }
 
-fn non_zero(d: Option<Duration>) -> Option<Duration> {
-    d.filter(|d| !d.is_zero())
-}
-
 impl Compiled {
     pub(crate) fn new(policy: Policy, inner: &Inner, generation: u64) -> Compiled {
-        let policy = policy.normalize();
-        let r = &policy.retry;
-        let classifier = match r.classifier_name.as_deref().map(str::trim) {
-            None | Some("") => ClassifierSlot::Found(inner.default_classifier.clone()),
+        let normalized = policy.normalize();
+        let r = &normalized.retry;
+        let classifier = match r.classifier_name.as_deref() {
+            None => ClassifierSlot::Found(inner.default_classifier.clone()),
             Some(name) => match inner.classifiers.get(name) {
                 Some(c) => ClassifierSlot::Found(c.clone()),
                 None if inner.modes.classifier == MissingMode::Deny => ClassifierSlot::Missing {
@@ -152,39 +147,36 @@ impl Compiled {
                 },
             },
         };
-        let hedge = policy.hedge.enabled.then(|| {
-            let h = &policy.hedge;
-            let trigger = match h.trigger_name.as_deref().map(str::trim) {
-                None | Some("") => TriggerSlot::Found(Arc::new(FixedDelay)),
-                Some(name) => match inner.triggers.get(name) {
-                    Some(t) => TriggerSlot::Found(t.clone()),
-                    None if inner.modes.trigger == MissingMode::Deny => TriggerSlot::Denied,
-                    None => TriggerSlot::Fallback(Arc::new(FixedDelay)),
-                },
+        let hedge = Some(&normalized.hedge).filter(|h| h.enabled).map(|h| {
+            let trigger = match inner.triggers.get(&h.trigger_name) {
+                Some(t) => TriggerSlot::Found(t.clone()),
+                None if inner.modes.trigger == MissingMode::Deny => TriggerSlot::Denied,
+                None => TriggerSlot::Fallback(Arc::new(FixedDelay)),
             };
             HedgePlan {
-                max_hedges: h.max_hedges.unwrap_or(2),
-                delay: h.hedge_delay.unwrap_or(Duration::from_millis(200)),
+                max_hedges: h.max_hedges,
+                delay: h.hedge_delay,
                 trigger,
                 cancel_on_first_terminal: h.cancel_on_first_terminal,
                 budget: BudgetSlot::resolve(&h.budget, inner),
-                min_samples: u64::from(h.min_samples.unwrap_or(20)),
+                min_samples: u64::from(h.min_samples),
             }
         });
-        let circuit = policy.circuit.enabled.then(|| CircuitPlan {
-            threshold: policy.circuit.threshold.unwrap_or(5).max(1),
-            cooldown: policy.circuit.cooldown.unwrap_or(Duration::from_secs(10)),
-        });
-        let normalized = (!policy.meta.changed_fields.is_empty())
-            .then(|| Arc::from(policy.meta.changed_fields.join(",")));
+        let circuit = Some(normalized.circuit)
+            .filter(|c| c.enabled)
+            .map(|c| CircuitPlan {
+                threshold: c.threshold,
+                cooldown: c.cooldown,
+            });
+        let changed = (!normalized.meta.changed_fields.is_empty())
+            .then(|| Arc::from(normalized.meta.changed_fields.join(",")));
         let values_succeed = match &classifier {
             ClassifierSlot::Found(c) | ClassifierSlot::Fallback { classifier: c, .. } => {
                 c.values_succeed()
             }
             ClassifierSlot::Missing { .. } => false,
         };
-        let timeout_per_attempt = non_zero(r.timeout_per_attempt);
-        let overall_timeout = non_zero(r.overall_timeout);
+        let (timeout_per_attempt, overall_timeout) = (r.timeout_per_attempt, r.overall_timeout);
         let retry_budget = BudgetSlot::resolve(&r.budget, inner);
         let reads_clock = timeout_per_attempt.is_some()
             || overall_timeout.is_some()
@@ -193,28 +185,28 @@ impl Compiled {
         let bare_first = !reads_clock && values_succeed && circuit.is_none();
         Compiled {
             bare_first,
-            id: policy.id.as_deref().map(intern_id),
+            id: normalized.id.as_deref().map(intern_id),
             values_succeed,
             reads_clock,
-            source: policy.meta.source,
-            normalized,
+            source: normalized.meta.source,
+            normalized: changed,
             policy_error: None,
-            max_attempts: r.max_attempts.unwrap_or(3).max(1),
+            max_attempts: r.max_attempts,
             backoff: Backoff {
-                initial: r.initial_backoff.unwrap_or_default(),
-                max: r.max_backoff.unwrap_or_default(),
-                multiplier: r.backoff_multiplier.unwrap_or(2.0),
-                jitter: r.jitter.unwrap_or_default(),
+                initial: r.initial_backoff,
+                max: r.max_backoff,
+                multiplier: r.backoff_multiplier,
+                jitter: r.jitter,
             },
             timeout_per_attempt,
             overall_timeout,
-            max_retry_after: r.max_retry_after.unwrap_or(bounds::DEFAULT_MAX_RETRY_AFTER),
+            max_retry_after: r.max_retry_after,
             classifier,
             retry_budget,
             hedge,
             circuit,
             generation,
-            policy,
+            policy: normalized.to_policy(),
         }
     }
 }

@@ -24,7 +24,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use rustc_hash::FxHashMap;
 use tokio_util::sync::CancellationToken;
 
@@ -84,8 +84,12 @@ pub(crate) struct Inner {
     pub(crate) recover_panics: bool,
     keys: ArcSwap<FxHashMap<Box<str>, Arc<KeyState>>>,
     max_keys: usize,
-    /// Shared by every key past `max_keys` (D9).
+    /// Shared by every key past `max_keys`: their breaker and latency tracker.
     overflow: Arc<Runtime>,
+    /// The states of keys past `max_keys` used lately: a fixed number of slots, each holding
+    /// the last key whose spelling hashed to it, so memory stays bounded while a key called
+    /// again soon still finds its compiled policy.
+    overflow_states: Box<[ArcSwapOption<OverflowState>]>,
     overflow_calls: AtomicU64,
     #[cfg(feature = "export")]
     pub(crate) export: Option<Export>,
@@ -385,17 +389,18 @@ impl Inner {
     }
 
     /// The state of `raw` (as written at the call site), created on first use. At most
-    /// `max_keys` spellings are cached; past that, states are built per call.
+    /// `max_keys` spellings get a state of their own; past that, see
+    /// [`overflow_state`](Inner::overflow_state).
     #[inline]
     fn state(&self, raw: &str) -> Arc<KeyState> {
         if let Some(s) = self.keys.load().get(raw) {
             return s.clone();
         }
-        let key = Key::parse(raw);
         if self.keys.load().len() >= self.max_keys {
             self.overflow_calls.fetch_add(1, Ordering::Relaxed);
-            return Arc::new(KeyState::new(key, self.overflow.clone()));
+            return self.overflow_state(raw);
         }
+        let key = Key::parse(raw);
         let fresh = Arc::new(KeyState::new(key.clone(), Arc::default()));
         let map = self.keys.rcu(|map| {
             let mut map = (**map).clone();
@@ -408,6 +413,39 @@ impl Inner {
         });
         drop(map);
         self.keys.load().get(raw).cloned().unwrap_or(fresh)
+    }
+}
+
+/// A key past `max_keys`, in the slot its spelling hashes to.
+#[derive(Debug)]
+pub(crate) struct OverflowState {
+    spelling: Box<str>,
+    state: Arc<KeyState>,
+}
+
+/// Slots for keys past `max_keys` (a power of two).
+pub(crate) const OVERFLOW_SLOTS: usize = 1024;
+
+impl Inner {
+    /// The state of a key past `max_keys`: the one in its slot when the slot holds it (its
+    /// policy compiled already), else a new one that takes the slot. All share the overflow
+    /// breaker and latency tracker.
+    #[cold]
+    fn overflow_state(&self, raw: &str) -> Arc<KeyState> {
+        use std::hash::BuildHasher;
+        let at = rustc_hash::FxBuildHasher.hash_one(raw) as usize & (OVERFLOW_SLOTS - 1);
+        let slot = &self.overflow_states[at];
+        if let Some(held) = &*slot.load()
+            && &*held.spelling == raw
+        {
+            return held.state.clone();
+        }
+        let state = Arc::new(KeyState::new(Key::parse(raw), self.overflow.clone()));
+        slot.store(Some(Arc::new(OverflowState {
+            spelling: raw.into(),
+            state: state.clone(),
+        })));
+        state
     }
 }
 

@@ -1,5 +1,5 @@
 //! The worst case of a policy: how many times a call can invoke the operation and how long it
-//! can take (DESIGN.md §6.3). Used in review (`recourse policy diff`).
+//! can take (docs/diff.md). Used in review (`recourse policy diff`).
 
 use std::time::Duration;
 
@@ -26,32 +26,26 @@ impl Envelope {
     pub fn of(policy: &Policy) -> Envelope {
         let p = policy.clone().normalize();
         let r = &p.retry;
-        let groups = r.max_attempts.unwrap_or(3).max(1);
-        let hedges = if p.hedge.enabled {
-            p.hedge.max_hedges.unwrap_or(2)
+        let groups = r.max_attempts;
+        let h = &p.hedge;
+        let (hedges, delay) = if h.enabled {
+            (h.max_hedges, h.hedge_delay)
         } else {
-            0
+            (0, Duration::ZERO)
         };
+        let trigger = h.trigger_name.as_str();
         let attempts = groups.saturating_mul(1 + hedges);
-        let per_attempt = r.timeout_per_attempt.filter(|d| !d.is_zero());
-        let overall = r.overall_timeout.filter(|d| !d.is_zero());
-        let delay = p.hedge.hedge_delay.unwrap_or_default();
-        let trigger = p.hedge.trigger_name.as_deref().unwrap_or("fixed_delay");
+        let (per_attempt, overall) = (r.timeout_per_attempt, r.overall_timeout);
         let sum = per_attempt.map(|t| {
             let group = t.saturating_add(last_launch(trigger, hedges, delay, t));
             let mut total = group.saturating_mul(groups);
-            let (initial, max) = (
-                r.initial_backoff.unwrap_or_default(),
-                r.max_backoff.unwrap_or_default(),
-            );
-            let mult = r.backoff_multiplier.unwrap_or(2.0);
+            let (initial, max, mult) = (r.initial_backoff, r.max_backoff, r.backoff_multiplier);
             // Only the `always` classifier never reads a server's Retry-After; `auto`, `http`
             // and custom classifiers may.
             let retry_after = if r.classifier_name.as_deref() == Some("always") {
                 Duration::ZERO
             } else {
                 r.max_retry_after
-                    .unwrap_or(super::bounds::DEFAULT_MAX_RETRY_AFTER)
             };
             let mut base = initial;
             for _ in 1..groups {

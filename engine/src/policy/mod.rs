@@ -5,6 +5,7 @@
 //! optional); [`Policy::normalize`] fills and clamps it; the executor compiles the normalized
 //! policy once per key into the form its hot path reads.
 
+pub mod defaults;
 mod diff;
 mod document;
 mod duration;
@@ -26,7 +27,9 @@ pub(crate) use id::intern as intern_id;
 pub use model::{
     BudgetRef, CircuitPolicy, HedgePolicy, Jitter, Policy, PolicyMeta, PolicySource, RetryPolicy,
 };
-pub use normalize::bounds;
+pub use normalize::{
+    Normalized, NormalizedBudget, NormalizedCircuit, NormalizedHedge, NormalizedRetry, bounds,
+};
 pub use set::{
     Layer, LoadError, LoadProblem, MAX_FILE_BYTES, NO_POLICY_FILES, Origin, PolicySet, Resolved,
     check_strict_json, load_document, parse_source, policy_files, suggest,

@@ -11,8 +11,9 @@ use super::duration::opt_serde;
 
 /// A policy for one key: the retry envelope, hedging and circuit breaking.
 ///
-/// Field names are those of the policy file format (DESIGN.md §4.1). `None` means "not set":
-/// normalization fills it from the defaults of `spec/engine-behavior.md` §2.2.
+/// Field names are those of the policy file format (docs/policy-files.md). `None` means "not
+/// set": normalization ([`Policy::normalize`]) fills it from the built-in
+/// [`defaults`](super::defaults).
 ///
 /// # Examples
 ///
@@ -25,7 +26,7 @@ use super::duration::opt_serde;
 ///     .backoff(Duration::from_millis(20), Duration::from_secs(1), 2.0)
 ///     .jitter(Jitter::Full)
 ///     .normalize();
-/// assert_eq!(p.retry.max_attempts, Some(4));
+/// assert_eq!(p.retry.max_attempts, 4);
 /// assert!(p.meta.changed_fields.is_empty());
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -156,6 +157,19 @@ impl BudgetRef {
     fn is_unset(&self) -> bool {
         self.name.is_empty() && self.cost.is_none() && !self.gate_first_attempt
     }
+
+    /// This reference's fields laid over `base`'s (see [`Policy::over`]).
+    fn over(&self, base: &BudgetRef) -> BudgetRef {
+        BudgetRef {
+            name: if self.name.is_empty() {
+                base.name.clone()
+            } else {
+                self.name.clone()
+            },
+            cost: self.cost.or(base.cost),
+            gate_first_attempt: self.gate_first_attempt || base.gate_first_attempt,
+        }
+    }
 }
 
 /// Randomization of backoffs.
@@ -224,26 +238,28 @@ pub struct PolicyMeta {
 }
 
 impl Policy {
-    /// The built-in default policy (engine-behavior.md §2.2): 3 attempts, 10ms → 250ms backoff
-    /// doubling, no jitter, no timeouts, no budgets, no hedging, no circuit. Source `default`.
+    /// The built-in default policy ([`defaults`](super::defaults)): 3 attempts, 10ms → 250ms
+    /// backoff doubling, no jitter, no timeouts, no budgets, no hedging, no circuit. Source
+    /// `default`.
     pub fn builtin() -> Policy {
+        use super::defaults;
         Policy {
             id: None,
             retry: RetryPolicy {
-                max_attempts: Some(3),
-                initial_backoff: Some(Duration::from_millis(10)),
-                max_backoff: Some(Duration::from_millis(250)),
-                backoff_multiplier: Some(2.0),
-                jitter: Some(Jitter::None),
+                max_attempts: Some(defaults::MAX_ATTEMPTS),
+                initial_backoff: Some(defaults::INITIAL_BACKOFF),
+                max_backoff: Some(defaults::MAX_BACKOFF),
+                backoff_multiplier: Some(defaults::BACKOFF_MULTIPLIER),
+                jitter: Some(defaults::JITTER),
                 budget: BudgetRef {
-                    cost: Some(1),
+                    cost: Some(defaults::BUDGET_COST),
                     ..BudgetRef::default()
                 },
                 ..RetryPolicy::default()
             },
             hedge: HedgePolicy {
                 budget: BudgetRef {
-                    cost: Some(1),
+                    cost: Some(defaults::BUDGET_COST),
                     ..BudgetRef::default()
                 },
                 ..HedgePolicy::default()
@@ -253,6 +269,48 @@ impl Policy {
                 source: PolicySource::Default,
                 changed_fields: Vec::new(),
             },
+        }
+    }
+
+    /// This policy's fields laid over `base`: each field set here wins, each field unset here
+    /// is `base`'s (a flag is on when either has it on, as in a file, where an absent flag is
+    /// off). How a key's entry, `namespace.*`, `defaults` and the built-in policy combine.
+    pub fn over(&self, base: &Policy) -> Policy {
+        let (r, b) = (&self.retry, &base.retry);
+        let (h, bh) = (&self.hedge, &base.hedge);
+        let (c, bc) = (&self.circuit, &base.circuit);
+        Policy {
+            id: self.id.clone().or_else(|| base.id.clone()),
+            retry: RetryPolicy {
+                max_attempts: r.max_attempts.or(b.max_attempts),
+                initial_backoff: r.initial_backoff.or(b.initial_backoff),
+                max_backoff: r.max_backoff.or(b.max_backoff),
+                backoff_multiplier: r.backoff_multiplier.or(b.backoff_multiplier),
+                jitter: r.jitter.or(b.jitter),
+                timeout_per_attempt: r.timeout_per_attempt.or(b.timeout_per_attempt),
+                overall_timeout: r.overall_timeout.or(b.overall_timeout),
+                classifier_name: r
+                    .classifier_name
+                    .clone()
+                    .or_else(|| b.classifier_name.clone()),
+                max_retry_after: r.max_retry_after.or(b.max_retry_after),
+                budget: r.budget.over(&b.budget),
+            },
+            hedge: HedgePolicy {
+                enabled: h.enabled || bh.enabled,
+                max_hedges: h.max_hedges.or(bh.max_hedges),
+                hedge_delay: h.hedge_delay.or(bh.hedge_delay),
+                trigger_name: h.trigger_name.clone().or_else(|| bh.trigger_name.clone()),
+                cancel_on_first_terminal: h.cancel_on_first_terminal || bh.cancel_on_first_terminal,
+                budget: h.budget.over(&bh.budget),
+                min_samples: h.min_samples.or(bh.min_samples),
+            },
+            circuit: CircuitPolicy {
+                enabled: c.enabled || bc.enabled,
+                threshold: c.threshold.or(bc.threshold),
+                cooldown: c.cooldown.or(bc.cooldown),
+            },
+            meta: self.meta.clone(),
         }
     }
 

@@ -1,12 +1,18 @@
-//! Normalization: fill unset fields with the built-in defaults and clamp every value into its
-//! bounds, reporting each changed field path (engine-behavior.md §2.3 with Part 1 D5-D7, D36-D38).
+//! Normalization: fill unset fields with the built-in defaults ([`super::defaults`]) and clamp
+//! every value into its bounds, reporting each changed field path (docs/policies.md). The
+//! result is a [`Normalized`] policy: every value in force, none optional, so what compiles it
+//! needs no fallback of its own and cannot drift from the defaults.
 //!
 //! Normalization is total (a policy that can be built can be normalized) and idempotent:
-//! `p.normalize().normalize() == p.normalize()`, change report included.
+//! `p.normalize().to_policy().normalize() == p.normalize()`, change report included.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use super::model::{Jitter, Policy};
+use super::defaults;
+use super::model::{
+    BudgetRef, CircuitPolicy, HedgePolicy, Jitter, Policy, PolicyMeta, RetryPolicy,
+};
 
 /// Bounds applied by normalization.
 pub mod bounds {
@@ -18,7 +24,7 @@ pub mod bounds {
     pub const MAX_HEDGES: u32 = 3;
     /// Smallest backoff.
     pub const MIN_BACKOFF: Duration = Duration::from_millis(1);
-    /// Largest backoff (initial and max, D6).
+    /// Largest backoff (initial and max).
     pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
     /// Largest backoff multiplier.
     pub const MAX_MULTIPLIER: f64 = 10.0;
@@ -28,217 +34,412 @@ pub mod bounds {
     pub const MIN_HEDGE_DELAY: Duration = Duration::from_millis(10);
     /// Smallest circuit cooldown.
     pub const MIN_COOLDOWN: Duration = Duration::from_millis(100);
-    /// Default longest Retry-After honoured.
-    pub const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 }
 
 use bounds::*;
 
-struct Report<'a>(&'a mut Vec<&'static str>);
+/// A normalized policy: every value in force, filled from the built-in defaults and clamped
+/// into its bounds. What the executor compiles and `recourse policy explain` shows; written
+/// back as a [`Policy`] (every field set) with [`to_policy`](Normalized::to_policy).
+///
+/// ```
+/// use std::time::Duration;
+/// use recourse_engine::Policy;
+///
+/// let n = Policy::default().max_attempts(50).normalize();
+/// assert_eq!(n.retry.max_attempts, 10);
+/// assert_eq!(n.retry.initial_backoff, Duration::from_millis(10));
+/// assert!(!n.hedge.enabled && !n.circuit.enabled);
+/// assert_eq!(n.meta.changed_fields[0], "retry.max_attempts");
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct Normalized {
+    /// The policy's id.
+    pub id: Option<Arc<str>>,
+    /// The retry envelope.
+    pub retry: NormalizedRetry,
+    /// Hedging (its values hold when it is on).
+    pub hedge: NormalizedHedge,
+    /// The circuit breaker (its values hold when it is on).
+    pub circuit: NormalizedCircuit,
+    /// Where the policy came from, and what normalization changed.
+    pub meta: PolicyMeta,
+}
 
-impl Report<'_> {
+/// The retry envelope of a [`Normalized`] policy.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct NormalizedRetry {
+    /// Retry groups per call, within 1..=10.
+    pub max_attempts: u32,
+    /// The first backoff, within 1ms..=30s.
+    pub initial_backoff: Duration,
+    /// The backoff ceiling, within `initial_backoff..=30s`.
+    pub max_backoff: Duration,
+    /// Growth between backoffs, within 1..=10.
+    pub backoff_multiplier: f64,
+    /// Randomization of backoffs.
+    pub jitter: Jitter,
+    /// The deadline of each attempt, if any (at least 1ms).
+    pub timeout_per_attempt: Option<Duration>,
+    /// The deadline of the whole call, if any (at least 1ms).
+    pub overall_timeout: Option<Duration>,
+    /// The classifier by name; `None` is the executor's default classifier.
+    pub classifier_name: Option<String>,
+    /// The longest server-requested wait (Retry-After) honoured.
+    pub max_retry_after: Duration,
+    /// The retry budget.
+    pub budget: NormalizedBudget,
+}
+
+/// A budget as a [`Normalized`] policy uses it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NormalizedBudget {
+    /// The budget's name; `None`: no budget.
+    pub name: Option<String>,
+    /// Units taken per attempt, at least 1.
+    pub cost: u32,
+    /// Whether it gates first attempts too (retry budgets only).
+    pub gate_first_attempt: bool,
+}
+
+/// Hedging of a [`Normalized`] policy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NormalizedHedge {
+    /// Whether hedging is on. When it is off, the other values are the defaults, unreported.
+    pub enabled: bool,
+    /// Hedges per group, within 1..=3.
+    pub max_hedges: u32,
+    /// The delay before each hedge, at least 10ms.
+    pub hedge_delay: Duration,
+    /// The trigger by name.
+    pub trigger_name: String,
+    /// End a group on its first non-retryable or abort result.
+    pub cancel_on_first_terminal: bool,
+    /// The hedge budget.
+    pub budget: NormalizedBudget,
+    /// Latency samples a key needs before a percentile trigger hedges.
+    pub min_samples: u32,
+}
+
+/// The circuit breaker of a [`Normalized`] policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NormalizedCircuit {
+    /// Whether the breaker is on. When it is off, the other values are the defaults,
+    /// unreported.
+    pub enabled: bool,
+    /// Consecutive failed calls that open it, at least 1.
+    pub threshold: u32,
+    /// Time open before one probe, at least 100ms.
+    pub cooldown: Duration,
+}
+
+/// The change report being written.
+struct Report(Vec<&'static str>);
+
+impl Report {
     fn mark(&mut self, path: &'static str) {
         if !self.0.contains(&path) {
             self.0.push(path);
         }
     }
-}
 
-fn fill<T: PartialEq + Copy>(
-    slot: &mut Option<T>,
-    zero: T,
-    default: T,
-    path: &'static str,
-    r: &mut Report<'_>,
-) {
-    match *slot {
-        None => {
-            *slot = Some(default);
-            r.mark(path);
-        }
-        Some(v) if v == zero => {
-            *slot = Some(default);
-            r.mark(path);
-        }
-        _ => {}
-    }
-}
-
-fn clamp<T: PartialOrd + Copy>(
-    slot: &mut Option<T>,
-    lo: T,
-    hi: Option<T>,
-    path: &'static str,
-    r: &mut Report<'_>,
-) {
-    if let Some(v) = *slot {
+    /// `value`, or `default` when unset or `zero`; then clamped into `lo..=hi`.
+    fn within<T: PartialOrd + Copy>(
+        &mut self,
+        value: Option<T>,
+        zero: T,
+        default: T,
+        (lo, hi): (T, Option<T>),
+        path: &'static str,
+    ) -> T {
+        let mut v = match value {
+            Some(v) if v != zero => v,
+            _ => {
+                self.mark(path);
+                default
+            }
+        };
         if v < lo {
-            *slot = Some(lo);
-            r.mark(path);
+            v = lo;
+            self.mark(path);
         } else if let Some(hi) = hi
             && v > hi
         {
-            *slot = Some(hi);
-            r.mark(path);
+            v = hi;
+            self.mark(path);
         }
+        v
     }
-}
 
-fn floor_timeout(slot: &mut Option<Duration>, path: &'static str, r: &mut Report<'_>) {
-    if let Some(v) = *slot
-        && !v.is_zero()
-        && v < MIN_TIMEOUT
-    {
-        *slot = Some(MIN_TIMEOUT);
-        r.mark(path);
+    /// A timeout: unset or zero is none; a positive one at least [`MIN_TIMEOUT`].
+    fn timeout(&mut self, value: Option<Duration>, path: &'static str) -> Option<Duration> {
+        let v = value.filter(|d| !d.is_zero())?;
+        if v < MIN_TIMEOUT {
+            self.mark(path);
+            return Some(MIN_TIMEOUT);
+        }
+        Some(v)
+    }
+
+    fn budget(&mut self, r: &BudgetRef, path: &'static str) -> NormalizedBudget {
+        let name = r.name.trim();
+        NormalizedBudget {
+            name: (!name.is_empty()).then(|| name.to_owned()),
+            cost: self.within(r.cost, 0, defaults::BUDGET_COST, (1, None), path),
+            gate_first_attempt: r.gate_first_attempt,
+        }
     }
 }
 
 impl Policy {
-    /// Fills unset fields and clamps values (see the module docs), recording each changed field
-    /// path in `meta.changed_fields`. A field already normalized is never reported again.
-    #[must_use]
-    pub fn normalize(mut self) -> Policy {
-        let mut fields = std::mem::take(&mut self.meta.changed_fields);
-        let r = &mut Report(&mut fields);
-        let retry = &mut self.retry;
-
-        fill(&mut retry.max_attempts, 0, 3, "retry.max_attempts", r);
-        clamp(
-            &mut retry.max_attempts,
-            1,
-            Some(MAX_ATTEMPTS),
+    /// Fills unset fields from the built-in defaults and clamps values into their bounds (see
+    /// the module docs), recording each changed field path in `meta.changed_fields` (after
+    /// those already there: a field already normalized is never reported again).
+    pub fn normalize(self) -> Normalized {
+        let mut r = Report(self.meta.changed_fields);
+        let w = &self.retry;
+        let max_attempts = r.within(
+            w.max_attempts,
+            0,
+            defaults::MAX_ATTEMPTS,
+            (1, Some(MAX_ATTEMPTS)),
             "retry.max_attempts",
-            r,
         );
-
-        fill(
-            &mut retry.initial_backoff,
+        let initial_backoff = r.within(
+            w.initial_backoff,
             Duration::ZERO,
-            Duration::from_millis(10),
+            defaults::INITIAL_BACKOFF,
+            (MIN_BACKOFF, Some(MAX_BACKOFF)),
             "retry.initial_backoff",
-            r,
         );
-        clamp(
-            &mut retry.initial_backoff,
-            MIN_BACKOFF,
-            Some(MAX_BACKOFF),
-            "retry.initial_backoff",
-            r,
-        );
-
-        fill(
-            &mut retry.max_backoff,
+        let mut max_backoff = r.within(
+            w.max_backoff,
             Duration::ZERO,
-            Duration::from_millis(250),
+            defaults::MAX_BACKOFF,
+            (Duration::ZERO, Some(MAX_BACKOFF)),
             "retry.max_backoff",
-            r,
         );
-        clamp(
-            &mut retry.max_backoff,
-            Duration::ZERO,
-            Some(MAX_BACKOFF),
-            "retry.max_backoff",
-            r,
-        );
-        if retry.max_backoff < retry.initial_backoff {
-            retry.max_backoff = retry.initial_backoff;
+        if max_backoff < initial_backoff {
+            max_backoff = initial_backoff;
             r.mark("retry.max_backoff");
         }
-
-        // D7: NaN and infinities are not numbers a policy can mean; they become the default.
-        if retry.backoff_multiplier.is_some_and(|m| !m.is_finite()) {
-            retry.backoff_multiplier = Some(2.0);
-            r.mark("retry.backoff_multiplier");
-        }
-        fill(
-            &mut retry.backoff_multiplier,
+        // NaN and infinities are not numbers a policy can mean: they become the default.
+        let multiplier = match w.backoff_multiplier {
+            Some(m) if !m.is_finite() => {
+                r.mark("retry.backoff_multiplier");
+                Some(defaults::BACKOFF_MULTIPLIER)
+            }
+            m => m,
+        };
+        let backoff_multiplier = r.within(
+            multiplier,
             0.0,
-            2.0,
+            defaults::BACKOFF_MULTIPLIER,
+            (1.0, Some(MAX_MULTIPLIER)),
             "retry.backoff_multiplier",
-            r,
         );
-        clamp(
-            &mut retry.backoff_multiplier,
-            1.0,
-            Some(MAX_MULTIPLIER),
-            "retry.backoff_multiplier",
-            r,
-        );
-
-        if retry.jitter.is_none() {
-            retry.jitter = Some(Jitter::None);
+        let jitter = w.jitter.unwrap_or_else(|| {
             r.mark("retry.jitter");
+            defaults::JITTER
+        });
+        let timeout_per_attempt = r.timeout(w.timeout_per_attempt, "retry.timeout_per_attempt");
+        let overall_timeout = r.timeout(w.overall_timeout, "retry.overall_timeout");
+        let retry_budget = r.budget(&w.budget, "retry.budget.cost");
+        let classifier_name = w
+            .classifier_name
+            .as_deref()
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(str::to_owned);
+        let retry = NormalizedRetry {
+            max_attempts,
+            initial_backoff,
+            max_backoff,
+            backoff_multiplier,
+            jitter,
+            timeout_per_attempt,
+            overall_timeout,
+            classifier_name,
+            max_retry_after: w.max_retry_after.unwrap_or(defaults::MAX_RETRY_AFTER),
+            budget: retry_budget,
+        };
+
+        // A section that is off is not normalized (nothing reported), but for the hedge
+        // budget's cost, as the policy format has always done.
+        let h = &self.hedge;
+        let hedge_budget = r.budget(&h.budget, "hedge.budget.cost");
+        let hedge = if h.enabled {
+            NormalizedHedge {
+                enabled: true,
+                max_hedges: r.within(
+                    h.max_hedges,
+                    0,
+                    defaults::MAX_HEDGES,
+                    (1, Some(MAX_HEDGES)),
+                    "hedge.max_hedges",
+                ),
+                hedge_delay: r.within(
+                    h.hedge_delay,
+                    Duration::ZERO,
+                    defaults::HEDGE_DELAY,
+                    (MIN_HEDGE_DELAY, None),
+                    "hedge.hedge_delay",
+                ),
+                trigger_name: h
+                    .trigger_name
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|n| !n.is_empty())
+                    .unwrap_or(defaults::TRIGGER)
+                    .to_owned(),
+                cancel_on_first_terminal: h.cancel_on_first_terminal,
+                budget: hedge_budget,
+                min_samples: h.min_samples.unwrap_or(defaults::MIN_SAMPLES),
+            }
+        } else {
+            NormalizedHedge {
+                budget: hedge_budget,
+                ..NormalizedHedge::off()
+            }
+        };
+
+        // The circuit is normalized whether or not hedging is on.
+        let c = &self.circuit;
+        let circuit = if c.enabled {
+            NormalizedCircuit {
+                enabled: true,
+                threshold: r.within(
+                    c.threshold,
+                    0,
+                    defaults::CIRCUIT_THRESHOLD,
+                    (1, None),
+                    "circuit.threshold",
+                ),
+                cooldown: r.within(
+                    c.cooldown,
+                    Duration::ZERO,
+                    defaults::CIRCUIT_COOLDOWN,
+                    (MIN_COOLDOWN, None),
+                    "circuit.cooldown",
+                ),
+            }
+        } else {
+            NormalizedCircuit::off()
+        };
+
+        Normalized {
+            id: self.id,
+            retry,
+            hedge,
+            circuit,
+            meta: PolicyMeta {
+                source: self.meta.source,
+                changed_fields: r.0,
+            },
         }
-
-        floor_timeout(
-            &mut retry.timeout_per_attempt,
-            "retry.timeout_per_attempt",
-            r,
-        );
-        floor_timeout(&mut retry.overall_timeout, "retry.overall_timeout", r);
-
-        fill(&mut retry.budget.cost, 0, 1, "retry.budget.cost", r);
-        fill(&mut self.hedge.budget.cost, 0, 1, "hedge.budget.cost", r);
-
-        let hedge = &mut self.hedge;
-        if hedge.enabled {
-            fill(&mut hedge.max_hedges, 0, 2, "hedge.max_hedges", r);
-            clamp(
-                &mut hedge.max_hedges,
-                1,
-                Some(MAX_HEDGES),
-                "hedge.max_hedges",
-                r,
-            );
-            fill(
-                &mut hedge.hedge_delay,
-                Duration::ZERO,
-                Duration::from_millis(200),
-                "hedge.hedge_delay",
-                r,
-            );
-            clamp(
-                &mut hedge.hedge_delay,
-                MIN_HEDGE_DELAY,
-                None,
-                "hedge.hedge_delay",
-                r,
-            );
-        }
-
-        // D5: the circuit is normalized whether or not hedging is on.
-        let circuit = &mut self.circuit;
-        if circuit.enabled {
-            fill(&mut circuit.threshold, 0, 5, "circuit.threshold", r);
-            fill(
-                &mut circuit.cooldown,
-                Duration::ZERO,
-                Duration::from_secs(10),
-                "circuit.cooldown",
-                r,
-            );
-            clamp(
-                &mut circuit.cooldown,
-                MIN_COOLDOWN,
-                None,
-                "circuit.cooldown",
-                r,
-            );
-        }
-
-        self.meta.changed_fields = fields;
-        self
     }
+}
 
+impl NormalizedHedge {
+    /// Hedging off, its values the defaults.
+    fn off() -> NormalizedHedge {
+        NormalizedHedge {
+            enabled: false,
+            max_hedges: defaults::MAX_HEDGES,
+            hedge_delay: defaults::HEDGE_DELAY,
+            trigger_name: defaults::TRIGGER.to_owned(),
+            cancel_on_first_terminal: false,
+            budget: NormalizedBudget {
+                name: None,
+                cost: defaults::BUDGET_COST,
+                gate_first_attempt: false,
+            },
+            min_samples: defaults::MIN_SAMPLES,
+        }
+    }
+}
+
+impl NormalizedCircuit {
+    /// The breaker off, its values the defaults.
+    fn off() -> NormalizedCircuit {
+        NormalizedCircuit {
+            enabled: false,
+            threshold: defaults::CIRCUIT_THRESHOLD,
+            cooldown: defaults::CIRCUIT_COOLDOWN,
+        }
+    }
+}
+
+impl NormalizedBudget {
+    fn to_ref(&self) -> BudgetRef {
+        BudgetRef {
+            name: self.name.clone().unwrap_or_default(),
+            cost: Some(self.cost),
+            gate_first_attempt: self.gate_first_attempt,
+        }
+    }
+}
+
+impl Normalized {
     /// True when normalization changed anything.
     pub fn normalization_changed(&self) -> bool {
         !self.meta.changed_fields.is_empty()
     }
+
+    /// The same policy written out, every field set (what a file would say to mean exactly
+    /// it). Normalizing it again gives the same policy and reports nothing new.
+    pub fn to_policy(&self) -> Policy {
+        let r = &self.retry;
+        Policy {
+            id: self.id.clone(),
+            retry: RetryPolicy {
+                max_attempts: Some(r.max_attempts),
+                initial_backoff: Some(r.initial_backoff),
+                max_backoff: Some(r.max_backoff),
+                backoff_multiplier: Some(r.backoff_multiplier),
+                jitter: Some(r.jitter),
+                timeout_per_attempt: r.timeout_per_attempt,
+                overall_timeout: r.overall_timeout,
+                classifier_name: r.classifier_name.clone(),
+                max_retry_after: Some(r.max_retry_after),
+                budget: r.budget.to_ref(),
+            },
+            hedge: match &self.hedge {
+                h if h.enabled => HedgePolicy {
+                    enabled: true,
+                    max_hedges: Some(h.max_hedges),
+                    hedge_delay: Some(h.hedge_delay),
+                    trigger_name: Some(h.trigger_name.clone()),
+                    cancel_on_first_terminal: h.cancel_on_first_terminal,
+                    budget: h.budget.to_ref(),
+                    min_samples: Some(h.min_samples),
+                },
+                // Off: nothing else holds, but the budget's cost, as normalization reports it.
+                h => HedgePolicy {
+                    budget: h.budget.to_ref(),
+                    ..HedgePolicy::default()
+                },
+            },
+            circuit: match self.circuit {
+                c if c.enabled => CircuitPolicy {
+                    enabled: true,
+                    threshold: Some(c.threshold),
+                    cooldown: Some(c.cooldown),
+                },
+                _ => CircuitPolicy::default(),
+            },
+            meta: self.meta.clone(),
+        }
+    }
 }
 
 #[cfg(test)]
-mod proptests {
+pub(crate) mod proptests {
     use super::*;
     use crate::policy::model::{BudgetRef, CircuitPolicy, HedgePolicy, RetryPolicy};
     use proptest::prelude::*;
@@ -329,7 +530,7 @@ mod proptests {
         #[test]
         fn normalize_is_idempotent_with_the_same_report(p in arb_policy()) {
             let once = p.normalize();
-            let twice = once.clone().normalize();
+            let twice = once.to_policy().normalize();
             prop_assert_eq!(&once.meta.changed_fields, &twice.meta.changed_fields);
             // NaN never survives, so PartialEq on the whole policy is meaningful.
             prop_assert_eq!(once, twice);
@@ -339,24 +540,55 @@ mod proptests {
         fn normalized_values_are_within_bounds(p in arb_policy()) {
             let n = p.normalize();
             let r = &n.retry;
-            let attempts = r.max_attempts.unwrap();
-            prop_assert!((1..=MAX_ATTEMPTS).contains(&attempts));
-            let (ib, mb) = (r.initial_backoff.unwrap(), r.max_backoff.unwrap());
+            prop_assert!((1..=MAX_ATTEMPTS).contains(&r.max_attempts));
+            let (ib, mb) = (r.initial_backoff, r.max_backoff);
             prop_assert!(ib >= MIN_BACKOFF && ib <= MAX_BACKOFF);
             prop_assert!(mb >= ib && mb <= MAX_BACKOFF);
-            let m = r.backoff_multiplier.unwrap();
+            let m = r.backoff_multiplier;
             prop_assert!(m.is_finite() && (1.0..=MAX_MULTIPLIER).contains(&m));
             for t in [r.timeout_per_attempt, r.overall_timeout].into_iter().flatten() {
-                prop_assert!(t.is_zero() || t >= MIN_TIMEOUT);
+                prop_assert!(t >= MIN_TIMEOUT);
             }
-            prop_assert!(r.budget.cost.unwrap() >= 1 && n.hedge.budget.cost.unwrap() >= 1);
-            if n.hedge.enabled {
-                prop_assert!((1..=MAX_HEDGES).contains(&n.hedge.max_hedges.unwrap()));
-                prop_assert!(n.hedge.hedge_delay.unwrap() >= MIN_HEDGE_DELAY);
+            prop_assert!(r.budget.cost >= 1);
+            let (h, c) = (&n.hedge, &n.circuit);
+            prop_assert!((1..=MAX_HEDGES).contains(&h.max_hedges));
+            prop_assert!(h.hedge_delay >= MIN_HEDGE_DELAY && h.budget.cost >= 1);
+            prop_assert!(c.threshold >= 1 && c.cooldown >= MIN_COOLDOWN);
+        }
+
+        /// Every field a policy leaves unset takes the default docs/policies.md lists
+        /// (the table is generated from `defaults`, and a test checks the docs against it).
+        #[test]
+        fn unset_fields_take_the_documented_defaults(p in arb_policy(), hedged: bool, broken: bool) {
+            let bare = Policy {
+                hedge: HedgePolicy { enabled: hedged, ..HedgePolicy::default() },
+                circuit: CircuitPolicy { enabled: broken, ..CircuitPolicy::default() },
+                ..Policy::default()
+            };
+            let table: std::collections::BTreeMap<&str, String> =
+                defaults::table().into_iter().collect();
+            let written = bare.normalize().to_policy();
+            let value = serde_json::to_value(&written).unwrap();
+            for (path, documented) in &table {
+                let pointer = format!("/{}", path.replace('.', "/"));
+                let Some(v) = value.pointer(&pointer) else {
+                    // Hedging and circuit fields exist only when the section is on.
+                    prop_assert!(
+                        (path.starts_with("hedge.") && !hedged)
+                            || (path.starts_with("circuit.") && !broken),
+                        "{} missing", path
+                    );
+                    continue;
+                };
+                match v.as_f64() {
+                    Some(n) => prop_assert_eq!(Some(n), documented.parse::<f64>().ok(), "{}", path),
+                    None => prop_assert_eq!(v.as_str(), Some(documented.as_str()), "{}", path),
+                }
             }
-            if n.circuit.enabled {
-                prop_assert!(n.circuit.threshold.unwrap() >= 1);
-                prop_assert!(n.circuit.cooldown.unwrap() >= MIN_COOLDOWN);
+            // A field set stays set: only what is unset takes a default.
+            let n = p.clone().normalize();
+            if let Some(a) = p.retry.max_attempts.filter(|a| (1..=MAX_ATTEMPTS).contains(a)) {
+                prop_assert_eq!(n.retry.max_attempts, a);
             }
         }
     }

@@ -516,6 +516,26 @@ impl PolicySet {
             .map(|(k, (p, _))| (k.as_str(), p, Layer::Namespace))
     }
 
+    /// The policy of `key` as a provider serves it (the executor normalizes it): its entry,
+    /// else its `namespace.*`, laid over `defaults` and the built-in policy, field by field.
+    pub(crate) fn layered(&self, key: &Key) -> Policy {
+        let mut policy = Policy::builtin();
+        if let Some((d, _)) = &self.defaults {
+            policy = d.over(&policy);
+        }
+        let entry = self.entry_for(key);
+        if let Some((_, p, _)) = entry {
+            policy = p.over(&policy);
+        }
+        policy.meta = Default::default();
+        policy.meta.source = if entry.is_some() || self.defaults.is_some() {
+            PolicySource::File
+        } else {
+            PolicySource::Default
+        };
+        policy
+    }
+
     /// The effective policy of `key` and where each field came from.
     pub fn resolve(&self, key: &Key) -> Resolved {
         let mut value = serde_json::to_value(Policy::builtin()).unwrap_or(Value::Null);
@@ -550,7 +570,7 @@ impl PolicySet {
         } else {
             PolicySource::Default
         };
-        let policy = policy.normalize();
+        let policy = policy.normalize().to_policy();
         for field in &policy.meta.changed_fields {
             origins.insert((*field).to_owned(), Layer::Clamped);
         }
@@ -627,10 +647,73 @@ impl PolicySet {
 
 impl Provider for PolicySet {
     fn policy(&self, key: &Key) -> Result<Policy, ProviderFailure> {
-        Ok(self.resolve(key).policy)
+        Ok(self.layered(key))
     }
 
     fn budgets(&self) -> Vec<(String, BudgetSpec)> {
         self.budgets_declared()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::policy::normalize::proptests::arb_policy;
+
+    fn origin() -> Origin {
+        Origin {
+            path: "p.yaml".into(),
+            position: Position::default(),
+        }
+    }
+
+    /// A policy with the named fields and flags the numeric strategy leaves out.
+    fn written() -> impl Strategy<Value = Policy> {
+        let name = || proptest::option::of("[a-z]{1,2}");
+        (
+            arb_policy(),
+            name(),
+            name(),
+            name(),
+            name(),
+            any::<(bool, bool)>(),
+            proptest::option::of(0u32..50),
+        )
+            .prop_map(
+                |(mut p, id, classifier, trigger, budget, (first, cancel), samples)| {
+                    p.id = id.map(|i| std::sync::Arc::from(i.as_str()));
+                    p.retry.classifier_name = classifier;
+                    p.hedge.trigger_name = trigger;
+                    p.retry.budget.name = budget.unwrap_or_default();
+                    p.retry.budget.gate_first_attempt = first;
+                    p.hedge.cancel_on_first_terminal = cancel;
+                    p.hedge.min_samples = samples;
+                    p
+                },
+            )
+    }
+
+    proptest! {
+        /// What a provider serves (a typed merge, field by field) is what `explain` shows
+        /// (a merge of the written fields, with their origins), once normalized.
+        #[test]
+        fn the_typed_merge_and_the_explained_one_agree(
+            defaults in proptest::option::of(written()),
+            namespace in written(),
+            own in written(),
+        ) {
+            let mut set = PolicySet::new();
+            set.defaults = defaults.map(|d| (d, origin()));
+            set.entries.insert("a.*".into(), (namespace, origin()));
+            set.entries.insert("a.B".into(), (own, origin()));
+            for key in ["a.B", "a.C", "z.Q"] {
+                let key = Key::parse(key);
+                let served = set.layered(&key).normalize().to_policy();
+                let explained = set.resolve(&key).policy;
+                prop_assert_eq!(&served, &explained, "{}", key);
+            }
+        }
     }
 }

@@ -72,7 +72,7 @@ proptest! {
     #[test]
     fn never_more_attempts_than_allowed_nor_past_the_deadline((policy, script) in arb_case(), seed in any::<u64>()) {
         let normalized = policy.clone().normalize();
-        let max = normalized.retry.max_attempts.unwrap();
+        let max = normalized.retry.max_attempts;
         let overall = normalized.retry.overall_timeout.filter(|d| !d.is_zero());
         let vc = VirtualClock::new();
         let exec = Executor::builder().policy("p.q", policy).clock(vc.clock()).seed(seed).build().unwrap();

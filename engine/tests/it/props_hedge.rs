@@ -73,7 +73,7 @@ proptest! {
         calls in 1usize..6,
     ) {
         let n = policy.clone().normalize();
-        let max = n.retry.max_attempts.unwrap() * (1 + n.hedge.max_hedges.unwrap());
+        let max = n.retry.max_attempts * (1 + n.hedge.max_hedges);
         let bounded = n.retry.timeout_per_attempt.is_some() || n.retry.overall_timeout.is_some();
         let order = Order::default();
         let vc = VirtualClock::new();

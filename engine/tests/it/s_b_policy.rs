@@ -2,11 +2,11 @@
 
 use std::time::Duration;
 
-use recourse_engine::policy::{Jitter, Policy, PolicySource};
+use recourse_engine::policy::{Jitter, Normalized, Policy, PolicySource};
 
 use crate::support::*;
 
-fn changed(p: &Policy) -> Vec<&'static str> {
+fn changed(p: &Normalized) -> Vec<&'static str> {
     p.meta.changed_fields.clone()
 }
 
@@ -14,13 +14,13 @@ fn changed(p: &Policy) -> Vec<&'static str> {
 fn s004_default_policy_values() {
     let p = Policy::builtin().normalize();
     let r = &p.retry;
-    assert_eq!(r.max_attempts, Some(3));
-    assert_eq!(r.initial_backoff, Some(ms(10)));
-    assert_eq!(r.max_backoff, Some(ms(250)));
-    assert_eq!(r.backoff_multiplier, Some(2.0));
-    assert_eq!(r.jitter, Some(Jitter::None));
+    assert_eq!(r.max_attempts, 3);
+    assert_eq!(r.initial_backoff, ms(10));
+    assert_eq!(r.max_backoff, ms(250));
+    assert_eq!(r.backoff_multiplier, 2.0);
+    assert_eq!(r.jitter, Jitter::None);
     assert_eq!((r.timeout_per_attempt, r.overall_timeout), (None, None));
-    assert_eq!((r.budget.cost, p.hedge.budget.cost), (Some(1), Some(1)));
+    assert_eq!((r.budget.cost, p.hedge.budget.cost), (1, 1));
     assert!(!p.hedge.enabled && !p.circuit.enabled);
     assert_eq!(p.meta.source, PolicySource::Default);
     assert!(!p.normalization_changed());
@@ -29,7 +29,7 @@ fn s004_default_policy_values() {
 #[test]
 fn s005_all_zero_policy_fill_in_and_change_list() {
     let p = zero().normalize();
-    assert_eq!(p.retry, Policy::builtin().retry);
+    assert_eq!(p.retry, Policy::builtin().normalize().retry);
     assert_eq!(
         changed(&p),
         [
@@ -47,13 +47,10 @@ fn s005_all_zero_policy_fill_in_and_change_list() {
 #[test]
 fn s006_attempt_backoff_and_multiplier_bounds() {
     // (a) a negative max_attempts cannot be built: the field is unsigned. Zero is the smallest.
-    assert_eq!(
-        zero().max_attempts(0).normalize().retry.max_attempts,
-        Some(3)
-    );
+    assert_eq!(zero().max_attempts(0).normalize().retry.max_attempts, 3);
     // (b)
     let b = zero().max_attempts(50).normalize();
-    assert_eq!(b.retry.max_attempts, Some(10));
+    assert_eq!(b.retry.max_attempts, 10);
     assert_eq!(
         changed(&b)
             .iter()
@@ -65,18 +62,18 @@ fn s006_attempt_backoff_and_multiplier_bounds() {
     let c = zero()
         .backoff(Duration::from_micros(500), Duration::from_secs(100), 0.5)
         .normalize();
-    assert_eq!(c.retry.initial_backoff, Some(ms(1)));
-    assert_eq!(c.retry.max_backoff, Some(Duration::from_secs(30)));
-    assert_eq!(c.retry.backoff_multiplier, Some(1.0));
+    assert_eq!(c.retry.initial_backoff, ms(1));
+    assert_eq!(c.retry.max_backoff, Duration::from_secs(30));
+    assert_eq!(c.retry.backoff_multiplier, 1.0);
     // (d)
     let mut d = zero();
     d.retry.backoff_multiplier = Some(50.0);
-    assert_eq!(d.normalize().retry.backoff_multiplier, Some(10.0));
+    assert_eq!(d.normalize().retry.backoff_multiplier, 10.0);
     // (e) Part 1 D7: an infinite multiplier is not a number a policy can mean: the default 2.
     let mut e = zero();
     e.retry.backoff_multiplier = Some(f64::INFINITY);
     let e = e.normalize();
-    assert_eq!(e.retry.backoff_multiplier, Some(2.0));
+    assert_eq!(e.retry.backoff_multiplier, 2.0);
     assert!(changed(&e).contains(&"retry.backoff_multiplier"));
 }
 
@@ -85,7 +82,7 @@ fn s007_max_raised_to_initial() {
     let p = zero()
         .backoff(Duration::from_secs(1), ms(10), 2.0)
         .normalize();
-    assert_eq!(p.retry.max_backoff, Some(Duration::from_secs(1)));
+    assert_eq!(p.retry.max_backoff, Duration::from_secs(1));
     assert!(changed(&p).contains(&"retry.max_backoff"));
 }
 
@@ -95,8 +92,8 @@ fn s008_initial_backoff_cannot_lift_the_ceiling() {
     let mut p = zero();
     p.retry.initial_backoff = Some(Duration::from_secs(40));
     let p = p.normalize();
-    assert_eq!(p.retry.initial_backoff, Some(Duration::from_secs(30)));
-    assert_eq!(p.retry.max_backoff, Some(Duration::from_secs(30)));
+    assert_eq!(p.retry.initial_backoff, Duration::from_secs(30));
+    assert_eq!(p.retry.max_backoff, Duration::from_secs(30));
 }
 
 #[test]
@@ -108,15 +105,8 @@ fn s009_timeout_and_cost_floors() {
     p.hedge.budget.cost = Some(0);
     let p = p.normalize();
     assert_eq!(p.retry.timeout_per_attempt, Some(ms(1)));
-    assert_eq!(
-        p.retry.overall_timeout,
-        Some(Duration::ZERO),
-        "0 means no overall timeout"
-    );
-    assert_eq!(
-        (p.retry.budget.cost, p.hedge.budget.cost),
-        (Some(1), Some(1))
-    );
+    assert_eq!(p.retry.overall_timeout, None, "0 means no overall timeout");
+    assert_eq!((p.retry.budget.cost, p.hedge.budget.cost), (1, 1));
     for f in [
         "retry.timeout_per_attempt",
         "retry.budget.cost",
@@ -138,26 +128,23 @@ fn s010_invalid_jitter_is_rejected_where_it_can_occur() {
 #[test]
 fn s011_hedge_fields_enabled_and_disabled() {
     let a = zero().hedging(0, Duration::ZERO).normalize();
-    assert_eq!(
-        (a.hedge.max_hedges, a.hedge.hedge_delay),
-        (Some(2), Some(ms(200)))
-    );
+    assert_eq!((a.hedge.max_hedges, a.hedge.hedge_delay), (2, ms(200)));
     let b = zero().hedging(1, ms(1)).normalize();
-    assert_eq!(
-        (b.hedge.max_hedges, b.hedge.hedge_delay),
-        (Some(1), Some(ms(10)))
-    );
+    assert_eq!((b.hedge.max_hedges, b.hedge.hedge_delay), (1, ms(10)));
     assert!(changed(&b).contains(&"hedge.hedge_delay"));
     let c = zero().hedging(9, ms(50)).normalize();
-    assert_eq!(c.hedge.max_hedges, Some(3));
+    assert_eq!(c.hedge.max_hedges, 3);
     assert!(changed(&c).contains(&"hedge.max_hedges"));
+    // Hedging off: its fields are not normalized (nothing reported) and nothing of them holds.
     let mut d = zero();
     d.hedge.max_hedges = Some(0);
     d.hedge.hedge_delay = Some(Duration::ZERO);
     let d = d.normalize();
+    assert!(!d.hedge.enabled);
+    let written = d.to_policy();
     assert_eq!(
-        (d.hedge.max_hedges, d.hedge.hedge_delay),
-        (Some(0), Some(Duration::ZERO))
+        (written.hedge.max_hedges, written.hedge.hedge_delay),
+        (None, None)
     );
     let hedge_fields: Vec<_> = changed(&d)
         .into_iter()
@@ -169,25 +156,19 @@ fn s011_hedge_fields_enabled_and_disabled() {
 #[test]
 fn s012_circuit_normalization_with_hedging_on() {
     let p = zero().enable_hedging().circuit(0, ms(1)).normalize();
-    assert_eq!(
-        (p.circuit.threshold, p.circuit.cooldown),
-        (Some(5), Some(ms(100)))
-    );
+    assert_eq!((p.circuit.threshold, p.circuit.cooldown), (5, ms(100)));
     let p = zero()
         .enable_hedging()
         .circuit(3, Duration::ZERO)
         .normalize();
-    assert_eq!(p.circuit.cooldown, Some(Duration::from_secs(10)));
+    assert_eq!(p.circuit.cooldown, Duration::from_secs(10));
 }
 
 #[test]
 fn s013_circuit_normalization_with_hedging_off() {
     // Part 1 D5: the same result as s012.
     let p = zero().circuit(0, ms(1)).normalize();
-    assert_eq!(
-        (p.circuit.threshold, p.circuit.cooldown),
-        (Some(5), Some(ms(100)))
-    );
+    assert_eq!((p.circuit.threshold, p.circuit.cooldown), (5, ms(100)));
 }
 
 #[test]
@@ -217,10 +198,7 @@ fn s015_invalid_policy_options_cannot_be_built() {
             .is_err()
     );
     let p = zero().max_attempts(7).jitter(Jitter::Equal).normalize();
-    assert_eq!(
-        (p.retry.max_attempts, p.retry.jitter),
-        (Some(7), Some(Jitter::Equal))
-    );
+    assert_eq!((p.retry.max_attempts, p.retry.jitter), (7, Jitter::Equal));
 }
 
 #[test]
@@ -230,38 +208,32 @@ fn s016_builder_options_and_presets() {
         .backoff(ms(100), ms(250), 2.0)
         .classifier("custom")
         .normalize();
-    assert_eq!(a.retry.max_attempts, Some(5));
-    assert_eq!(a.retry.initial_backoff, Some(ms(100)));
+    assert_eq!(a.retry.max_attempts, 5);
+    assert_eq!(a.retry.initial_backoff, ms(100));
     assert_eq!(a.retry.classifier_name.as_deref(), Some("custom"));
     let b = Policy::http_defaults().normalize();
     assert_eq!(b.retry.classifier_name.as_deref(), Some("http"));
-    assert_eq!(
-        (b.retry.backoff_multiplier, b.retry.max_attempts),
-        (Some(2.0), Some(3))
-    );
+    assert_eq!((b.retry.backoff_multiplier, b.retry.max_attempts), (2.0, 3));
     let c = Policy::low_latency_defaults().normalize();
     assert!(c.hedge.enabled);
-    assert_eq!(c.retry.max_attempts, Some(2));
+    assert_eq!(c.retry.max_attempts, 2);
     let d = zero()
         .exponential_backoff(ms(50), Duration::from_secs(5))
         .normalize();
     assert_eq!(
         (d.retry.initial_backoff, d.retry.max_backoff),
-        (Some(ms(50)), Some(Duration::from_secs(5)))
+        (ms(50), Duration::from_secs(5))
     );
-    assert_eq!(d.retry.jitter, Some(Jitter::Equal));
+    assert_eq!(d.retry.jitter, Jitter::Equal);
     let e = zero().enable_hedging().normalize();
-    assert_eq!(
-        (e.hedge.max_hedges, e.hedge.hedge_delay),
-        (Some(2), Some(ms(200)))
-    );
+    assert_eq!((e.hedge.max_hedges, e.hedge.hedge_delay), (2, ms(200)));
 }
 
 #[test]
 fn normalization_is_idempotent_with_the_same_report() {
     // Part 1 D36/D37.
     let once = zero().max_attempts(50).normalize();
-    let twice = once.clone().normalize();
+    let twice = once.to_policy().normalize();
     assert_eq!(once, twice);
     assert_eq!(once.meta.changed_fields, twice.meta.changed_fields);
 }

@@ -283,3 +283,36 @@ fn keys_past_max_keys_share_an_overflow_state_and_are_counted() {
         "cached keys keep their own"
     );
 }
+
+/// Counts the policies a provider is asked for.
+#[derive(Debug, Default)]
+struct Asked(std::sync::atomic::AtomicU32);
+
+impl recourse_engine::provider::Provider for Asked {
+    fn policy(
+        &self,
+        _: &recourse_engine::Key,
+    ) -> Result<Policy, recourse_engine::provider::ProviderFailure> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(zero().max_attempts(1))
+    }
+}
+
+/// Past `max_keys`, every call once resolved and compiled its key's policy again (with a
+/// policy set, a serde round trip per call): a key called again keeps its compiled policy.
+#[test]
+fn a_key_past_max_keys_called_again_is_not_resolved_again() {
+    let asked = std::sync::Arc::new(Asked::default());
+    let (exec, vc) = vexec(Executor::builder().provider_arc(asked.clone()).max_keys(2));
+    for key in ["a.One", "a.Two"] {
+        let _ = run(&vc, exec.call(key, fails_then(&Calls::default(), 0, ())));
+    }
+    for _ in 0..100 {
+        for key in ["b.Past", "b.Beyond"] {
+            let _ = run(&vc, exec.call(key, fails_then(&Calls::default(), 0, ())));
+        }
+    }
+    assert_eq!(exec.overflow_calls(), 200);
+    let asked = asked.0.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(asked, 4, "each key resolved once, past max_keys too");
+}

@@ -1,0 +1,56 @@
+//! The built-in defaults: the one place each default value of a policy is written.
+//! [`Policy::builtin`](super::Policy::builtin), normalization and the defaults table of
+//! docs/policies.md all come from here (a test checks the table against [`table`]).
+
+use std::time::Duration;
+
+use super::model::Jitter;
+
+/// Retry groups per call.
+pub const MAX_ATTEMPTS: u32 = 3;
+/// The first backoff.
+pub const INITIAL_BACKOFF: Duration = Duration::from_millis(10);
+/// The backoff ceiling.
+pub const MAX_BACKOFF: Duration = Duration::from_millis(250);
+/// Growth between backoffs.
+pub const BACKOFF_MULTIPLIER: f64 = 2.0;
+/// Randomization of backoffs.
+pub const JITTER: Jitter = Jitter::None;
+/// The longest server-requested wait (Retry-After) honoured.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+/// Units a budget takes per attempt.
+pub const BUDGET_COST: u32 = 1;
+/// Hedges per group, when hedging is on.
+pub const MAX_HEDGES: u32 = 2;
+/// The delay before each hedge, when hedging is on.
+pub const HEDGE_DELAY: Duration = Duration::from_millis(200);
+/// Latency samples a key needs before a percentile trigger hedges.
+pub const MIN_SAMPLES: u32 = 20;
+/// The trigger of hedges, when a policy names none.
+pub const TRIGGER: &str = "fixed_delay";
+/// Consecutive failed calls that open a breaker, when it is on.
+pub const CIRCUIT_THRESHOLD: u32 = 5;
+/// How long a breaker stays open before one probe, when it is on.
+pub const CIRCUIT_COOLDOWN: Duration = Duration::from_secs(10);
+
+/// Every default as docs/policies.md lists it: the field's path and its value as a policy
+/// file would write it (fields without a value, such as the timeouts, are left out).
+pub fn table() -> Vec<(&'static str, String)> {
+    let d = |d: Duration| super::format_duration(d);
+    vec![
+        ("retry.max_attempts", MAX_ATTEMPTS.to_string()),
+        ("retry.initial_backoff", d(INITIAL_BACKOFF)),
+        ("retry.max_backoff", d(MAX_BACKOFF)),
+        ("retry.backoff_multiplier", BACKOFF_MULTIPLIER.to_string()),
+        ("retry.jitter", JITTER.as_str().to_owned()),
+        ("retry.max_retry_after", d(MAX_RETRY_AFTER)),
+        ("retry.budget.cost", BUDGET_COST.to_string()),
+        ("hedge.max_hedges", MAX_HEDGES.to_string()),
+        ("hedge.hedge_delay", d(HEDGE_DELAY)),
+        ("hedge.trigger_name", TRIGGER.to_owned()),
+        ("hedge.min_samples", MIN_SAMPLES.to_string()),
+        ("hedge.budget.cost", BUDGET_COST.to_string()),
+        ("circuit.threshold", CIRCUIT_THRESHOLD.to_string()),
+        ("circuit.cooldown", d(CIRCUIT_COOLDOWN)),
+    ]
+}
