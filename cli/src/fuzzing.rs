@@ -120,3 +120,4 @@ pub fn tail_reader(bytes: &[u8]) {
     shown.push_str(&format!("{}", terminal.backend()));
     assert_printable("tail", &shown);
 }
+

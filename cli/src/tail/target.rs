@@ -107,7 +107,8 @@ impl Spec {
 /// `raw` with `"target":name` as its first field (the `--record` and `--output json` format);
 /// a line that already starts with its target (a replayed recording) is kept as it is.
 pub(crate) fn with_target(raw: &[u8], name: &str) -> Vec<u8> {
-    let raw = raw.trim_ascii_end();
+    // JSON allows blanks around the object; the `target` goes right after its brace.
+    let raw = raw.trim_ascii();
     if raw.starts_with(b"{\"target\":") {
         let mut out = raw.to_vec();
         out.push(b'\n');
@@ -167,5 +168,8 @@ mod tests {
         );
         let v: serde_json::Value = serde_json::from_slice(&with_target(line, "a\"b")).unwrap();
         assert_eq!(v["target"], "a\"b");
+        // Found by fuzzing: a line with blanks before its brace.
+        let padded = with_target(b"  \t{\"t\":\"ping\"}  ", "x");
+        assert_eq!(padded, b"{\"target\":\"x\",\"t\":\"ping\"}\n");
     }
 }
