@@ -304,5 +304,5 @@ fn call_filter() -> impl TypedValueParser<Value = CallFilter> {
 }
 
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    recourse_engine::policy::parse_duration(text).map_err(|e| e.to_string())
+    recourse_engine::tooling::parse_duration(text).map_err(|e| e.to_string())
 }

@@ -31,7 +31,7 @@ fn assert_printable(what: &str, shown: &str) {
 pub fn policy_loader(bytes: &[u8]) {
     let text = String::from_utf8_lossy(bytes);
     if let Ok(set) = PolicySet::from_str(&text, "fuzz.yaml") {
-        let _ = set.resolve(&Key::parse("a.B"));
+        let _ = recourse_engine::tooling::resolve(&set, &Key::parse("a.B"));
     }
 }
 
@@ -120,4 +120,3 @@ pub fn tail_reader(bytes: &[u8]) {
     shown.push_str(&format!("{}", terminal.backend()));
     assert_printable("tail", &shown);
 }
-

@@ -5,7 +5,8 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use recourse_engine::policy::{LoadError, NO_POLICY_FILES, PolicySet, policy_files};
+use recourse_engine::policy::{LoadError, PolicySet};
+use recourse_engine::tooling::{NO_POLICY_FILES, policy_files};
 
 /// Bytes looked at for a NUL byte, the sign of a binary file.
 const SNIFF: usize = 8 * 1024;

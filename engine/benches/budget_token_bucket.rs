@@ -9,19 +9,12 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use recourse_engine::Key;
-use recourse_engine::budget::{Budget, BudgetKind, Request, TokenBucket};
+use recourse_engine::budget::{Budget, Request, TokenBucket};
 use recourse_engine::clock::Clock;
 use tower::retry::budget::{Budget as _, TpsBudget};
 
 fn request<'a>(key: &'a Key, clock: &Clock) -> Request<'a> {
-    Request {
-        key,
-        attempt: 1,
-        hedge_index: 0,
-        kind: BudgetKind::Retry,
-        cost: 1,
-        now: clock.now(),
-    }
+    Request::retry(key, clock.now())
 }
 
 fn token_bucket(c: &mut Criterion) {

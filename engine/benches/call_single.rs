@@ -53,10 +53,9 @@ impl Classifier for RetryNow {
     fn classify(&self, input: &Input<'_>) -> Verdict {
         match input.result {
             recourse_engine::classify::Attempted::Value(_) => Verdict::success(),
-            _ => Verdict {
-                backoff_override: Some(Duration::ZERO),
-                ..Verdict::new(Kind::Retryable, Reason::RETRYABLE_ERROR)
-            },
+            _ => {
+                Verdict::new(Kind::Retryable, Reason::RETRYABLE_ERROR).with_backoff(Duration::ZERO)
+            }
         }
     }
 }

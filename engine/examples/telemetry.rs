@@ -10,8 +10,8 @@ use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
-use recourse_engine::integrations::log::TracingObserver;
-use recourse_engine::integrations::otel::OtelObserver;
+use recourse_engine::integrations::opentelemetry::OtelObserver;
+use recourse_engine::integrations::tracing::TracingObserver;
 use recourse_engine::{Executor, Policy};
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 

@@ -218,15 +218,19 @@ impl Clock {
                 let at = origin
                     .checked_add(Duration::from_nanos(offset))
                     .unwrap_or_else(far_future);
-                Sleep::Tokio {
-                    inner: tokio::time::sleep_until(at),
+                Sleep {
+                    timer: Timer::Tokio {
+                        inner: tokio::time::sleep_until(at),
+                    },
                 }
             }
-            Inner::Virtual(state) => Sleep::Virtual {
-                inner: VirtualSleep {
-                    state: state.clone(),
-                    deadline: deadline.0,
-                    id: None,
+            Inner::Virtual(state) => Sleep {
+                timer: Timer::Virtual {
+                    inner: VirtualSleep {
+                        state: state.clone(),
+                        deadline: deadline.0,
+                        id: None,
+                    },
                 },
             },
         }
@@ -268,9 +272,16 @@ pin_project_lite::pin_project! {
     /// # Cancellation
     ///
     /// Dropping it cancels the timer.
-    #[project = SleepProj]
-    #[allow(missing_docs)]
-    pub enum Sleep {
+    pub struct Sleep {
+        #[pin]
+        timer: Timer,
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The timer of the clock that made a [`Sleep`].
+    #[project = TimerProj]
+    enum Timer {
         Tokio { #[pin] inner: tokio::time::Sleep },
         Virtual { inner: VirtualSleep },
     }
@@ -286,16 +297,16 @@ impl Future for Sleep {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        match self.project() {
-            SleepProj::Tokio { inner } => inner.poll(cx),
-            SleepProj::Virtual { inner } => inner.poll_sleep(cx),
+        match self.project().timer.project() {
+            TimerProj::Tokio { inner } => inner.poll(cx),
+            TimerProj::Virtual { inner } => inner.poll_sleep(cx),
         }
     }
 }
 
-/// The virtual part of [`Sleep`]; not used directly.
+/// The timer of a virtual clock's [`Sleep`].
 #[derive(Debug)]
-pub struct VirtualSleep {
+struct VirtualSleep {
     state: Arc<VirtualState>,
     deadline: u64,
     id: Option<u64>,

@@ -163,6 +163,7 @@ impl Component {
 
 /// State of a circuit breaker, as reported in [`Error::CircuitOpen`] and to observers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum CircuitState {
     /// Calls flow.
     Closed,

@@ -1,3 +1,4 @@
+#![cfg_attr(docsrs, feature(doc_cfg))]
 //! # recourse-engine
 //!
 //! Policy-driven resilience for Rust services. A call site names a stable, low-cardinality
@@ -42,8 +43,24 @@
 //! # }
 //! ```
 //!
-//! Concepts and reference: the `docs/` folder of the repository. Behaviour: the engine follows
-//! `spec/engine-behavior.md` with its Part 1 decisions.
+//! Concepts and reference: the `docs/` folder of the repository.
+//!
+//! # Features
+//!
+//! Each integration is a cargo feature, so a service compiles only what it uses; `full` turns
+//! them all on.
+//!
+//! | Feature | What it adds |
+//! |---|---|
+//! | `yaml` | policy files in YAML (JSON is always read) |
+//! | `remote-http` | [`provider::HttpSource`], a control plane over HTTP |
+//! | `export` | the live event stream `recourse tail` reads |
+//! | `tracing` | an observer that logs each call through `tracing` |
+//! | `opentelemetry` | an observer with a span per call and `recourse.*` metrics |
+//! | `tower` | a tower layer for HTTP client services |
+//! | `reqwest` | a reqwest-middleware middleware and a `send` helper |
+//! | `tonic` | the `grpc` classifier for `tonic::Status` |
+//! | `tooling` | what the `recourse` tool builds on: policy diff, provenance, loaders |
 
 pub mod budget;
 pub mod circuit;
@@ -59,6 +76,8 @@ mod key;
 pub mod observe;
 pub mod policy;
 pub mod provider;
+#[cfg(feature = "tooling")]
+pub mod tooling;
 
 pub use error::{CircuitState, Component, Error, Reason};
 pub use executor::{

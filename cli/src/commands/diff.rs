@@ -3,8 +3,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use recourse_engine::policy::{
-    Change, ChangeKind, PolicySet, Risk, WorstCase, diff, format_duration, mark_still_called,
+use recourse_engine::PolicySet;
+use recourse_engine::tooling::{
+    Change, ChangeKind, Risk, WorstCase, diff, format_duration, mark_still_called,
 };
 use recourse_lints::scan_paths;
 use serde_json::json;

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use recourse_engine::Key;
-use recourse_engine::policy::{Envelope, WorstCase};
+use recourse_engine::tooling::{Envelope, WorstCase, resolve};
 use serde_json::json;
 
 use crate::args::{Format, PolicyCommand};
@@ -126,7 +126,7 @@ fn explain(key: &str, policies: &[PathBuf], format: Format, color: bool, limit: 
             };
         }
     };
-    let resolved = set.resolve(&Key::parse(key));
+    let resolved = resolve(&set, &Key::parse(key));
     let value = serde_json::to_value(&resolved.policy).unwrap_or_default();
     let worst_case = WorstCase::from(Envelope::of(&resolved.policy));
     let fields: Vec<serde_json::Value> = resolved

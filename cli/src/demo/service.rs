@@ -154,7 +154,7 @@ impl Observer for Counting {
         match to {
             CircuitState::Open => bump(&self.0.opened),
             CircuitState::Closed => bump(&self.0.closed),
-            CircuitState::HalfOpen => {}
+            _ => {}
         }
     }
     fn on_success(&self, _key: &Key, t: &Timeline) {
@@ -209,17 +209,18 @@ mod tests {
 
     #[test]
     fn the_demo_policies_load_and_use_every_feature() {
+        use recourse_engine::tooling::resolve;
         let set = recourse_engine::PolicySet::from_str(POLICIES, "demo.yaml").unwrap();
-        let charge = set.resolve(&Key::parse("payments.Charge")).policy;
+        let charge = resolve(&set, &Key::parse("payments.Charge")).policy;
         assert_eq!(charge.retry.budget.name, "payments-retries");
         assert!(
-            set.resolve(&Key::parse("payments.Refund"))
+            resolve(&set, &Key::parse("payments.Refund"))
                 .policy
                 .hedge
                 .enabled
         );
         assert!(
-            set.resolve(&Key::parse("inventory.Get"))
+            resolve(&set, &Key::parse("inventory.Get"))
                 .policy
                 .circuit
                 .enabled

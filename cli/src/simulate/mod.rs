@@ -9,9 +9,10 @@ mod worst_case_props;
 use std::path::Path;
 use std::time::Duration;
 
+use recourse_engine::PolicySet;
 use recourse_engine::classify::{HttpStatusError, RetryAfter};
 use recourse_engine::clock::VirtualClock;
-use recourse_engine::policy::{PolicySet, format_duration};
+use recourse_engine::tooling::format_duration;
 use recourse_engine::{Executor, Key, Timeline};
 use serde_json::{Value, json};
 
@@ -114,15 +115,16 @@ pub(crate) fn run(
             })
             .await
         });
-        let tl = traced.unwrap_or_else(|| Timeline {
-            key: Key::parse(&scenario.key),
-            reason: recourse_engine::Reason::new("simulation_limit"),
-            error: Some(format!(
+        let tl = traced.unwrap_or_else(|| {
+            let mut tl = Timeline::default();
+            tl.key = Key::parse(&scenario.key);
+            tl.reason = recourse_engine::Reason::new("simulation_limit");
+            tl.error = Some(format!(
                 "did not finish within {} of virtual time: an attempt never answers and no timeout ends it",
                 format_duration(CALL_LIMIT)
-            )),
-            outcome: recourse_engine::observe::CallOutcome::Failure,
-            ..Timeline::default()
+            ));
+            tl.outcome = recourse_engine::observe::CallOutcome::Failure;
+            tl
         });
         failed.extend(scenario.check(index, &tl));
         each(index, &tl);

@@ -2,10 +2,9 @@
 
 use std::time::Duration;
 
+use recourse_engine::PolicySet;
 use recourse_engine::Timeline;
-use recourse_engine::policy::{
-    PolicySet, SourceTree, parse_duration, parse_source, pointer_segment,
-};
+use recourse_engine::tooling::{SourceTree, parse_duration, parse_source, pointer_segment};
 use serde::Deserialize;
 
 /// The most calls one scenario runs, repeats included: enough for any what-if, and a bound on

@@ -4,7 +4,8 @@
 
 use proptest::prelude::*;
 use recourse_engine::Key;
-use recourse_engine::policy::{Envelope, PolicySet};
+use recourse_engine::PolicySet;
+use recourse_engine::tooling::{Envelope, resolve};
 
 use super::{Scenario, run};
 
@@ -63,7 +64,7 @@ proptest! {
         let nested = format!("  {}", policy.replace('\n', "\n  "));
         let set = PolicySet::from_str(&format!("version: 1\npolicies:\n  w.Op:\n{nested}\n"), "p.yaml")
             .map_err(|e| TestCaseError::fail(format!("{e}\n{policy}")))?;
-        let envelope = Envelope::of(&set.resolve(&Key::parse("w.Op")).policy);
+        let envelope = Envelope::of(&resolve(&set, &Key::parse("w.Op")).policy);
         let bound = envelope.duration.expect("a per-attempt timeout bounds every call");
         let mut attempts = 0;
         let sim = run(&scenario, set, |_, tl| attempts = tl.attempts.len() as u32);

@@ -9,9 +9,9 @@ pub(crate) use schema::SCHEMA;
 
 use std::path::{Path, PathBuf};
 
-use recourse_engine::policy::{
-    NO_POLICY_FILES, PolicySet, Position, check_strict_json, load_document, parse_source,
-    policy_files,
+use recourse_engine::policy::{PolicySet, Position};
+use recourse_engine::tooling::{
+    NO_POLICY_FILES, check_strict_json, load_document, parse_source, policy_files,
 };
 use serde::Serialize;
 

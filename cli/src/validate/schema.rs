@@ -3,7 +3,7 @@
 use std::sync::LazyLock;
 
 use jsonschema::error::ValidationErrorKind;
-use recourse_engine::policy::{SourceTree, pointer_segment, suggest};
+use recourse_engine::tooling::{SourceTree, pointer_segment, suggest};
 use serde_json::Value;
 
 use super::Diagnostic;

@@ -1,7 +1,8 @@
 //! Checks beyond the schema: names that resolve to nothing, backoff order, clamped values.
 
 use recourse_engine::Key;
-use recourse_engine::policy::{Document, Layer, Policy, PolicySet, SourceTree, pointer_segment};
+use recourse_engine::policy::{Policy, PolicySet};
+use recourse_engine::tooling::{Document, Layer, SourceTree, pointer_segment, resolve};
 
 use super::{Diagnostic, Known, Level};
 
@@ -130,7 +131,7 @@ pub(crate) fn check(doc: &Document, tree: &SourceTree, known: &Known) -> Vec<Dia
             let probe = key
                 .strip_suffix(".*")
                 .map_or_else(|| key.clone(), |ns| format!("{ns}.x"));
-            let resolved = set.resolve(&Key::parse(&probe));
+            let resolved = resolve(&set, &Key::parse(&probe));
             let used = serde_json::to_value(&resolved.policy).unwrap_or_default();
             for (field, layer) in &resolved.origins {
                 if *layer != Layer::Clamped {

@@ -25,6 +25,7 @@ use crate::key::Key;
 
 /// Whether a budget is asked for a primary attempt (retry budget) or a hedge.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum BudgetKind {
     /// A primary attempt of a retry group.
     Retry,
@@ -44,6 +45,7 @@ impl BudgetKind {
 
 /// What a budget is asked.
 #[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
 pub struct Request<'a> {
     /// The call's key.
     pub key: &'a Key,
@@ -57,6 +59,21 @@ pub struct Request<'a> {
     pub cost: u32,
     /// The executor clock's time.
     pub now: Timestamp,
+}
+
+impl<'a> Request<'a> {
+    /// The request for the first retry (attempt 1, the primary, cost 1) of `key` at `now`:
+    /// what a test of a budget starts from.
+    pub fn retry(key: &'a Key, now: Timestamp) -> Request<'a> {
+        Request {
+            key,
+            attempt: 1,
+            hedge_index: 0,
+            kind: BudgetKind::Retry,
+            cost: 1,
+            now,
+        }
+    }
 }
 
 /// Runs once after an admitted attempt finishes (however it ends, cancellation included).
@@ -146,6 +163,7 @@ pub trait Budget: Send + Sync + fmt::Debug {
 
 /// How a budget decision was reached, as reported to observers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum DecisionMode {
     /// The budget itself decided.
     Standard,
@@ -165,6 +183,7 @@ impl DecisionMode {
 
 /// One budget decision, as observers see it.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct BudgetEvent<'a> {
     /// The call's key.
     pub key: &'a Key,

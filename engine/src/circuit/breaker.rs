@@ -34,6 +34,7 @@ fn state_of(code: u64) -> CircuitState {
 
 /// A state change, for observers (`on_circuit_change`).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Transition {
     /// The state before.
     pub from: CircuitState,
@@ -45,6 +46,7 @@ pub struct Transition {
 
 /// What the breaker says to one call.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Admission<'a> {
     /// Closed: run the call, then report its verdict.
     Closed,

@@ -45,6 +45,7 @@ pub fn carrier_fn<T: HttpCarrier + StdError + 'static>() -> CarrierFn {
 
 /// A server's Retry-After: a delay in seconds or an HTTP date.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RetryAfter {
     /// `Retry-After: 120`.
     Delay(Duration),

@@ -1,7 +1,7 @@
 use super::carrier::{CarrierFn, HttpCarrier, HttpStatusError, carrier_fn};
 use super::{Attempted, Classifier, Input, Kind, Verdict, context_error};
 use crate::error::Reason;
-use crate::policy::format_duration;
+use crate::policy::duration::format_duration;
 
 /// HTTP rules (engine-behavior.md §5.3 with Part 1 D23-D25).
 ///

@@ -34,6 +34,7 @@ use crate::error::Reason;
 
 /// What an attempt's result means.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Kind {
     /// No verdict; the executor treats it as [`Kind::Abort`] with reason `unknown_outcome`.
     #[default]
@@ -75,6 +76,7 @@ impl Kind {
 
 /// A classifier's verdict on one attempt.
 #[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct Verdict {
     /// What to do next.
     pub kind: Kind,
@@ -103,6 +105,19 @@ impl Verdict {
         Verdict::new(Kind::Success, Reason::SUCCESS)
     }
 
+    /// This verdict with a server-requested wait before the next attempt (see
+    /// [`backoff_override`](Verdict::backoff_override)).
+    pub fn with_backoff(mut self, wait: Duration) -> Verdict {
+        self.backoff_override = Some(wait);
+        self
+    }
+
+    /// This verdict with an attribute for the attempt record.
+    pub fn with_attribute(mut self, name: &str, value: impl Into<String>) -> Verdict {
+        self.attributes.insert(name, value);
+        self
+    }
+
     /// Fills what the executor fills after every classification: `Unknown` becomes `Abort`
     /// (`unknown_outcome`), and an empty reason gets the kind's default.
     #[inline]
@@ -121,6 +136,7 @@ impl Verdict {
 
 /// What an attempt produced, as a classifier sees it.
 #[derive(Clone, Copy)]
+#[non_exhaustive]
 pub enum Attempted<'a> {
     /// The operation returned a value.
     Value(&'a dyn Any),
@@ -142,6 +158,7 @@ impl fmt::Debug for Attempted<'_> {
 
 /// Everything a classifier is given about one attempt.
 #[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
 pub struct Input<'a> {
     /// The result.
     pub result: Attempted<'a>,
@@ -152,6 +169,16 @@ pub struct Input<'a> {
 }
 
 impl<'a> Input<'a> {
+    /// What a classifier is given about an attempt that produced `result`, the operation's
+    /// error type being named `error_type`: what a test of a classifier starts from.
+    pub fn new(result: Attempted<'a>, error_type: &'static str, clock: &'a Clock) -> Input<'a> {
+        Input {
+            result,
+            error_type,
+            clock,
+        }
+    }
+
     /// The executor clock's current time.
     pub fn now(&self) -> Timestamp {
         self.clock.now()
@@ -191,6 +218,9 @@ impl<'a> Input<'a> {
 ///                 _ => Verdict::new(Kind::Retryable, Reason::RETRYABLE_ERROR),
 ///             },
 ///             Attempted::TimedOut => Verdict::new(Kind::Retryable, Reason::CONTEXT_DEADLINE_EXCEEDED),
+///             // A kind of result a later version adds: the executor settles `Unknown` as an
+///             // abort, reason `unknown_outcome`.
+///             _ => Verdict::new(Kind::Unknown, Reason::UNKNOWN_OUTCOME),
 ///         }
 ///     }
 /// }

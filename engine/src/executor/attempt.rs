@@ -1,9 +1,11 @@
 use std::time::Duration;
 
 use crate::clock::Timestamp;
+use crate::policy::PolicyId;
 
 /// What the operation is told about the attempt it is running.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct AttemptInfo {
     /// The retry index (group), from 0.
     pub attempt: u32,
@@ -11,8 +13,8 @@ pub struct AttemptInfo {
     pub hedge_index: u32,
     /// True for a hedge.
     pub is_hedge: bool,
-    /// The policy's id, if it has one (interned: one copy for the life of the process).
-    pub policy_id: Option<&'static str>,
+    /// The policy's id, if it has one: [`PolicyId::name`] reads it.
+    pub policy_id: Option<PolicyId>,
     /// When this attempt must be done: the earlier of its per-attempt timeout and the call's
     /// overall deadline, on the executor's clock.
     pub deadline: Option<Timestamp>,

@@ -101,7 +101,7 @@ where
                     };
                     if let Some(compiled) = call.bare() {
                         let attempt = op(AttemptInfo {
-                            policy_id: compiled.id,
+                            policy_id: compiled.policy_id(),
                             ..AttemptInfo::default()
                         });
                         this.stage.set(Stage::First { attempt });

@@ -26,7 +26,7 @@ use crate::budget::{BudgetKind, Release};
 use crate::classify::{Classifier, Kind, Verdict};
 use crate::clock::{Sleep, Timestamp};
 use crate::error::Reason;
-use crate::hedge::{Decision, LatencyTracker, Trigger, TriggerState};
+use crate::hedge::{HedgeDecision, LatencyTracker, Trigger, TriggerState};
 use crate::key::Key;
 use crate::observe::AttemptRecord;
 
@@ -182,9 +182,9 @@ where
             latency,
         };
         match trigger.decide(&state) {
-            Decision::Spawn => Some(now),
-            Decision::Wait(d) => Some(now.plus(d.max(Duration::from_nanos(1)))),
-            Decision::Stop => None,
+            HedgeDecision::Spawn => Some(now),
+            HedgeDecision::Wait(d) => Some(now.plus(d.max(Duration::from_nanos(1)))),
+            HedgeDecision::Stop => None,
         }
     };
     let launch = |op: &mut F, hedge_index: u32, now: Timestamp| {
@@ -194,7 +194,7 @@ where
             attempt: g.attempt,
             hedge_index,
             is_hedge: hedge_index > 0,
-            policy_id: g.compiled.id,
+            policy_id: g.compiled.policy_id(),
             deadline,
         };
         // The overall deadline is watched by the group itself, so a member only races its own

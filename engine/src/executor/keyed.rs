@@ -15,7 +15,7 @@ use crate::circuit::Breaker;
 use crate::classify::Classifier;
 use crate::hedge::{FixedDelay, LatencyTracker, Trigger};
 use crate::key::Key;
-use crate::policy::{NormalizedBudget, Policy, PolicySource, intern_id};
+use crate::policy::{IdLease, NormalizedBudget, Policy, PolicyId, PolicySource};
 use crate::provider::{ProviderError, ProviderFailure};
 
 /// The classifier a policy selects, resolved against the registry.
@@ -105,7 +105,7 @@ pub(crate) struct CircuitPlan {
 pub(crate) struct Compiled {
     /// The normalized policy, as observers' `on_start` sees it.
     pub(crate) policy: Policy,
-    pub(crate) id: Option<&'static str>,
+    pub(crate) id: Option<IdLease>,
     pub(crate) source: PolicySource,
     pub(crate) normalized: Option<Arc<str>>,
     /// The provider error handled by a non-deny missing-policy mode, if any.
@@ -131,6 +131,12 @@ pub(crate) struct Compiled {
 }
 
 impl Compiled {
+    /// The handle of the policy's id, as attempts carry it.
+    #[inline]
+    pub(crate) fn policy_id(&self) -> Option<PolicyId> {
+        self.id.as_ref().map(IdLease::id)
+    }
+
     pub(crate) fn new(policy: Policy, inner: &Inner, generation: u64) -> Compiled {
         let normalized = policy.normalize();
         let r = &normalized.retry;
@@ -185,7 +191,7 @@ impl Compiled {
         let bare_first = !reads_clock && values_succeed && circuit.is_none();
         Compiled {
             bare_first,
-            id: normalized.id.as_deref().map(intern_id),
+            id: normalized.id.as_ref().map(IdLease::take),
             values_succeed,
             reads_clock,
             source: normalized.meta.source,
@@ -338,7 +344,7 @@ fn resolve(key: &Key, inner: &Inner, generation: u64) -> Result<(Compiled, bool)
     let policy = match inner.modes.policy {
         MissingMode::Deny => return Err(failure.error),
         MissingMode::Allow => {
-            let mut p = Policy::default().max_attempts(1);
+            let mut p = Policy::new().max_attempts(1);
             p.meta.source = PolicySource::Default;
             p
         }

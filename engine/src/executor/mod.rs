@@ -105,6 +105,7 @@ pub(crate) struct Export {
 
 /// Per-call options: a cancellation token and whether to keep the timeline.
 #[derive(Clone, Debug, Default)]
+#[non_exhaustive]
 pub struct CallOptions {
     /// When this token is cancelled the call stops at the next opportunity (during an
     /// attempt or a backoff) with [`Error::Canceled`]. Dropping the call's future cancels it

@@ -8,6 +8,7 @@
 /// | `Fallback` | the provider's fallback policy, else the built-in default | default classifier (default) | allow, reason `budget_not_found` (D19) |
 /// | `AllowUnsafe` | as `Fallback` | as `Fallback` | as `Allow` |
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum MissingMode {
     /// Refuse.
     Deny,

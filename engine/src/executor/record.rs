@@ -90,7 +90,7 @@ impl<'a> Recorder<'a> {
         if let Some(tl) = &mut self.timeline
             && let Some(c) = compiled
         {
-            tl.policy_id = c.id;
+            tl.policy_id = c.id.as_ref().map(|id| id.name().clone());
             tl.policy_source = c.source;
             tl.policy_normalized = c.normalized.clone();
             if let Some(e) = &c.policy_error {
@@ -100,7 +100,7 @@ impl<'a> Recorder<'a> {
         if let Some(o) = self.observer {
             match compiled {
                 Some(c) => o.on_start(self.key, &c.policy),
-                None => o.on_start(self.key, &Policy::default()),
+                None => o.on_start(self.key, &Policy::new()),
             }
         }
     }

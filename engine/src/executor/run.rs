@@ -734,7 +734,7 @@ where
                 attempt,
                 hedge_index: 0,
                 is_hedge: false,
-                policy_id: compiled.id,
+                policy_id: compiled.policy_id(),
                 deadline: timer,
             };
             let raced = if let Some(e) = first_error.take() {

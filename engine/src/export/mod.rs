@@ -44,6 +44,7 @@ pub use socket_dir::{UnsafeDir, check_dir, socket_dir};
 
 /// How the export server is set up. [`ExportConfig::new`] gives the defaults (docs/export.md).
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct ExportConfig {
     pub(crate) service: String,
     pub(crate) unix: Option<PathBuf>,

@@ -50,7 +50,7 @@ pub(crate) enum Rule {
 }
 
 /// Checks `dir` without following a symbolic link: it must be a directory owned by this user
-/// (or root, for a [`Rule::Chosen`] one) that no other user can replace files in.
+/// that no other user can replace files in.
 ///
 /// # Errors
 ///

@@ -50,6 +50,7 @@ impl Window {
 
 /// Percentiles of a key's recent attempt latencies.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct LatencySnapshot {
     /// Samples the snapshot was computed from.
     pub samples: u64,

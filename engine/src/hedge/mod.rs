@@ -13,4 +13,4 @@ mod trigger;
 #[cfg(feature = "export")]
 pub(crate) use latency::{BUCKETS, SUB, bucket_of, bucket_value};
 pub use latency::{LatencySnapshot, LatencyTracker};
-pub use trigger::{Decision, FixedDelay, Percentile, Trigger, TriggerState};
+pub use trigger::{FixedDelay, HedgeDecision, Percentile, Trigger, TriggerState};

@@ -5,6 +5,7 @@ use super::LatencySnapshot;
 
 /// What a trigger knows when asked about the next hedge of a group.
 #[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
 pub struct TriggerState {
     /// Attempts launched in this group so far (the primary included).
     pub launched: u32,
@@ -22,7 +23,8 @@ pub struct TriggerState {
 
 /// A trigger's answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Decision {
+#[non_exhaustive]
+pub enum HedgeDecision {
     /// Launch a hedge now.
     Spawn,
     /// Ask again after this long.
@@ -35,7 +37,7 @@ pub enum Decision {
 /// [`ExecutorBuilder::trigger`](crate::ExecutorBuilder::trigger).
 pub trait Trigger: Send + Sync + fmt::Debug {
     /// Whether to launch the next hedge now.
-    fn decide(&self, state: &TriggerState) -> Decision;
+    fn decide(&self, state: &TriggerState) -> HedgeDecision;
 
     /// Whether this trigger reads latency percentiles (the key then needs `min_samples` samples
     /// before it hedges).
@@ -49,15 +51,15 @@ pub trait Trigger: Send + Sync + fmt::Debug {
 pub struct FixedDelay;
 
 impl Trigger for FixedDelay {
-    fn decide(&self, s: &TriggerState) -> Decision {
+    fn decide(&self, s: &TriggerState) -> HedgeDecision {
         if s.launched > s.max_hedges {
-            return Decision::Stop;
+            return HedgeDecision::Stop;
         }
         let target = s.hedge_delay.saturating_mul(s.launched);
         if s.elapsed >= target {
-            Decision::Spawn
+            HedgeDecision::Spawn
         } else {
-            Decision::Wait(target - s.elapsed)
+            HedgeDecision::Wait(target - s.elapsed)
         }
     }
 }
@@ -84,26 +86,26 @@ impl Percentile {
 }
 
 impl Trigger for Percentile {
-    fn decide(&self, s: &TriggerState) -> Decision {
+    fn decide(&self, s: &TriggerState) -> HedgeDecision {
         if s.launched > s.max_hedges {
-            return Decision::Stop;
+            return HedgeDecision::Stop;
         }
         if s.launched > 1 {
             return if s.since_last >= s.hedge_delay {
-                Decision::Spawn
+                HedgeDecision::Spawn
             } else {
-                Decision::Wait(s.hedge_delay - s.since_last)
+                HedgeDecision::Wait(s.hedge_delay - s.since_last)
             };
         }
         let threshold = s.latency.get(self.name).unwrap_or_default();
         if threshold.is_zero() {
-            return Decision::Stop;
+            return HedgeDecision::Stop;
         }
         if s.elapsed > threshold {
-            Decision::Spawn
+            HedgeDecision::Spawn
         } else {
             // Strictly past the threshold: ask again just after it.
-            Decision::Wait(threshold - s.elapsed + Duration::from_nanos(1))
+            HedgeDecision::Wait(threshold - s.elapsed + Duration::from_nanos(1))
         }
     }
 
@@ -137,19 +139,28 @@ mod tests {
         let d = ms(50);
         assert_eq!(
             FixedDelay.decide(&state(1, 2, ms(0), d)),
-            Decision::Wait(ms(50))
+            HedgeDecision::Wait(ms(50))
         );
-        assert_eq!(FixedDelay.decide(&state(1, 2, ms(50), d)), Decision::Spawn);
+        assert_eq!(
+            FixedDelay.decide(&state(1, 2, ms(50), d)),
+            HedgeDecision::Spawn
+        );
         assert_eq!(
             FixedDelay.decide(&state(2, 2, ms(60), d)),
-            Decision::Wait(ms(40))
+            HedgeDecision::Wait(ms(40))
         );
-        assert_eq!(FixedDelay.decide(&state(3, 2, ms(500), d)), Decision::Stop);
+        assert_eq!(
+            FixedDelay.decide(&state(3, 2, ms(500), d)),
+            HedgeDecision::Stop
+        );
         assert_eq!(
             FixedDelay.decide(&state(1, 2, ms(5), ms(10))),
-            Decision::Wait(ms(5))
+            HedgeDecision::Wait(ms(5))
         );
-        assert_eq!(FixedDelay.decide(&state(1, 0, ms(5), d)), Decision::Stop);
+        assert_eq!(
+            FixedDelay.decide(&state(1, 0, ms(5), d)),
+            HedgeDecision::Stop
+        );
     }
 
     #[test]
@@ -168,17 +179,17 @@ mod tests {
         };
         assert_eq!(
             at("p50", 1, ms(5)),
-            Some(Decision::Wait(ms(5) + Duration::from_nanos(1)))
+            Some(HedgeDecision::Wait(ms(5) + Duration::from_nanos(1)))
         );
-        assert_eq!(at("p50", 1, ms(11)), Some(Decision::Spawn));
+        assert_eq!(at("p50", 1, ms(11)), Some(HedgeDecision::Spawn));
         assert_eq!(
             at("p99", 1, ms(90)),
-            Some(Decision::Wait(ms(10) + Duration::from_nanos(1)))
+            Some(HedgeDecision::Wait(ms(10) + Duration::from_nanos(1)))
         );
-        assert_eq!(at("p99", 1, ms(101)), Some(Decision::Spawn));
+        assert_eq!(at("p99", 1, ms(101)), Some(HedgeDecision::Spawn));
         assert_eq!(
             at("p50", 2, ms(20)),
-            Some(Decision::Stop),
+            Some(HedgeDecision::Stop),
             "max hedges reached"
         );
         assert_eq!(
@@ -189,7 +200,7 @@ mod tests {
         let empty = Percentile::named("p50")
             .unwrap()
             .decide(&state(1, 1, ms(100), ms(20)));
-        assert_eq!(empty, Decision::Stop, "no samples: no hedge");
+        assert_eq!(empty, HedgeDecision::Stop, "no samples: no hedge");
     }
 
     #[test]
@@ -198,8 +209,8 @@ mod tests {
         let p = Percentile::named("p50").unwrap();
         let mut s = state(2, 3, ms(30), ms(20));
         s.since_last = ms(5);
-        assert_eq!(p.decide(&s), Decision::Wait(ms(15)));
+        assert_eq!(p.decide(&s), HedgeDecision::Wait(ms(15)));
         s.since_last = ms(20);
-        assert_eq!(p.decide(&s), Decision::Spawn);
+        assert_eq!(p.decide(&s), HedgeDecision::Spawn);
     }
 }

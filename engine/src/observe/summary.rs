@@ -16,6 +16,7 @@
 /// assert_eq!((s.attempts, s.retries, s.first_try_success), (2, 1, false));
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CallSummary {
     /// The call succeeded.
     pub succeeded: bool,

@@ -15,6 +15,7 @@ use super::summary::{AttemptFacts, CallSummary};
 
 /// How a call ended.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum CallOutcome {
     /// It succeeded.
     #[default]
@@ -35,6 +36,7 @@ impl CallOutcome {
 
 /// One attempt of a call: executed, or refused by its budget.
 #[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct AttemptRecord {
     /// The retry index (group), from 0.
     pub attempt: u32,
@@ -62,8 +64,34 @@ pub struct AttemptRecord {
     pub budget_reason: Reason,
 }
 
-/// Attempt records, stored inline for the common small counts.
-pub type Attempts = SmallVec<[AttemptRecord; 3]>;
+/// A call's attempt records, in completion order. Read it as a slice (`len`, `iter`,
+/// indexing); the records of the common small counts are stored inline, without an
+/// allocation.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Attempts(SmallVec<[AttemptRecord; 3]>);
+
+impl Attempts {
+    pub(crate) fn push(&mut self, record: AttemptRecord) {
+        self.0.push(record);
+    }
+}
+
+impl std::ops::Deref for Attempts {
+    type Target = [AttemptRecord];
+
+    fn deref(&self) -> &[AttemptRecord] {
+        &self.0
+    }
+}
+
+impl<'a> IntoIterator for &'a Attempts {
+    type Item = &'a AttemptRecord;
+    type IntoIter = std::slice::Iter<'a, AttemptRecord>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
 
 /// Everything that happened in one call: its attempts in the order they finished, the policy
 /// that governed it, and how it ended.
@@ -71,11 +99,12 @@ pub type Attempts = SmallVec<[AttemptRecord; 3]>;
 /// Serializes to the `call` object of the wire protocol (DESIGN.md §5, `schemas/event.schema.json`):
 /// durations in integer microseconds (`_us`), attempt times relative to the call's start.
 #[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct Timeline {
     /// The call's key.
     pub key: Key,
-    /// The policy id, if the policy has one (interned: one copy for the life of the process).
-    pub policy_id: Option<&'static str>,
+    /// The policy id, if the policy has one.
+    pub policy_id: Option<Arc<str>>,
     /// Where the policy came from (attribute `policy_source`).
     pub policy_source: PolicySource,
     /// Field paths normalization changed (attribute `policy_normalized`), if any.
@@ -135,9 +164,14 @@ impl Timeline {
     /// A copy without error texts (what an exporter sends unless the service opts in).
     pub fn without_errors(&self) -> Timeline {
         let mut t = self.clone();
-        t.error = None;
-        t.attempts.iter_mut().for_each(|a| a.error = None);
+        t.strip_errors();
         t
+    }
+
+    /// Drops the error texts of the call and of its attempts.
+    pub(crate) fn strip_errors(&mut self) {
+        self.error = None;
+        self.attempts.0.iter_mut().for_each(|a| a.error = None);
     }
 }
 

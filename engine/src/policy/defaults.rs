@@ -1,42 +1,43 @@
 //! The built-in defaults: the one place each default value of a policy is written.
 //! [`Policy::builtin`](super::Policy::builtin), normalization and the defaults table of
-//! docs/policies.md all come from here (a test checks the table against [`table`]).
+//! docs/policies.md all come from here (a test checks the table against `table()`).
 
 use std::time::Duration;
 
 use super::model::Jitter;
 
 /// Retry groups per call.
-pub const MAX_ATTEMPTS: u32 = 3;
+pub(crate) const MAX_ATTEMPTS: u32 = 3;
 /// The first backoff.
-pub const INITIAL_BACKOFF: Duration = Duration::from_millis(10);
+pub(crate) const INITIAL_BACKOFF: Duration = Duration::from_millis(10);
 /// The backoff ceiling.
-pub const MAX_BACKOFF: Duration = Duration::from_millis(250);
+pub(crate) const MAX_BACKOFF: Duration = Duration::from_millis(250);
 /// Growth between backoffs.
-pub const BACKOFF_MULTIPLIER: f64 = 2.0;
+pub(crate) const BACKOFF_MULTIPLIER: f64 = 2.0;
 /// Randomization of backoffs.
-pub const JITTER: Jitter = Jitter::None;
+pub(crate) const JITTER: Jitter = Jitter::None;
 /// The longest server-requested wait (Retry-After) honoured.
-pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 /// Units a budget takes per attempt.
-pub const BUDGET_COST: u32 = 1;
+pub(crate) const BUDGET_COST: u32 = 1;
 /// Hedges per group, when hedging is on.
-pub const MAX_HEDGES: u32 = 2;
+pub(crate) const MAX_HEDGES: u32 = 2;
 /// The delay before each hedge, when hedging is on.
-pub const HEDGE_DELAY: Duration = Duration::from_millis(200);
+pub(crate) const HEDGE_DELAY: Duration = Duration::from_millis(200);
 /// Latency samples a key needs before a percentile trigger hedges.
-pub const MIN_SAMPLES: u32 = 20;
+pub(crate) const MIN_SAMPLES: u32 = 20;
 /// The trigger of hedges, when a policy names none.
-pub const TRIGGER: &str = "fixed_delay";
+pub(crate) const TRIGGER: &str = "fixed_delay";
 /// Consecutive failed calls that open a breaker, when it is on.
-pub const CIRCUIT_THRESHOLD: u32 = 5;
+pub(crate) const CIRCUIT_THRESHOLD: u32 = 5;
 /// How long a breaker stays open before one probe, when it is on.
-pub const CIRCUIT_COOLDOWN: Duration = Duration::from_secs(10);
+pub(crate) const CIRCUIT_COOLDOWN: Duration = Duration::from_secs(10);
 
 /// Every default as docs/policies.md lists it: the field's path and its value as a policy
 /// file would write it (fields without a value, such as the timeouts, are left out).
-pub fn table() -> Vec<(&'static str, String)> {
-    let d = |d: Duration| super::format_duration(d);
+#[cfg(test)]
+pub(crate) fn table() -> Vec<(&'static str, String)> {
+    let d = |d: Duration| super::duration::format_duration(d);
     vec![
         ("retry.max_attempts", MAX_ATTEMPTS.to_string()),
         ("retry.initial_backoff", d(INITIAL_BACKOFF)),
@@ -53,4 +54,31 @@ pub fn table() -> Vec<(&'static str, String)> {
         ("circuit.threshold", CIRCUIT_THRESHOLD.to_string()),
         ("circuit.cooldown", d(CIRCUIT_COOLDOWN)),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::table;
+
+    /// The defaults table of docs/policies.md says what this module holds: every default
+    /// has a row whose default column starts with the value as a file writes it, and every row
+    /// with a value has a default behind it.
+    #[test]
+    fn the_defaults_table_is_the_codes() {
+        let doc = include_str!("../../../docs/policies.md");
+        let documented: std::collections::BTreeMap<&str, &str> = doc
+            .lines()
+            .filter_map(|l| {
+                let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+                let field = cells.get(1)?.strip_prefix('`')?.strip_suffix('`')?;
+                let value = cells.get(2)?.strip_prefix('`')?.split('`').next()?;
+                field.contains('.').then_some((field, value))
+            })
+            .collect();
+        let code = table();
+        for (field, value) in &code {
+            assert_eq!(documented.get(field), Some(&value.as_str()), "{field}");
+        }
+        assert_eq!(documented.len(), code.len(), "{documented:?}");
+    }
 }

@@ -12,6 +12,7 @@ use super::model::Policy;
 /// A budget declared in a policy document.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[non_exhaustive]
 pub enum BudgetSpec {
     /// [`TokenBucket`](crate::budget::TokenBucket).
     TokenBucket {

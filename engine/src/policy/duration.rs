@@ -24,13 +24,6 @@ pub enum DurationError {
 ///
 /// A bare number, an unknown unit, a negative, NaN or infinite value, or one past `u64`
 /// nanoseconds.
-///
-/// ```
-/// use std::time::Duration;
-/// use recourse_engine::policy::parse_duration;
-/// assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
-/// assert!(parse_duration("250").is_err());
-/// ```
 pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     let s = text.trim();
     let split = s

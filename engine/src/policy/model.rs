@@ -13,7 +13,7 @@ use super::duration::opt_serde;
 ///
 /// Field names are those of the policy file format (docs/policy-files.md). `None` means "not
 /// set": normalization ([`Policy::normalize`]) fills it from the built-in
-/// [`defaults`](super::defaults).
+/// defaults (listed in docs/policies.md).
 ///
 /// # Examples
 ///
@@ -29,8 +29,9 @@ use super::duration::opt_serde;
 /// assert_eq!(p.retry.max_attempts, 4);
 /// assert!(p.meta.changed_fields.is_empty());
 /// ```
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct Policy {
     /// Optional identifier shown in timelines (`charge-v3`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -52,6 +53,7 @@ pub struct Policy {
 /// The retry envelope.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct RetryPolicy {
     /// Retry groups per call (the first attempt included). Default 3, at most 10.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -89,6 +91,7 @@ pub struct RetryPolicy {
 /// Hedging: extra concurrent attempts within one retry group.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct HedgePolicy {
     /// Hedging on or off.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -116,6 +119,7 @@ pub struct HedgePolicy {
 /// Consecutive-failure circuit breaking.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct CircuitPolicy {
     /// Breaker on or off.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -175,6 +179,7 @@ impl BudgetRef {
 /// Randomization of backoffs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum Jitter {
     /// Exactly the computed backoff.
     #[default]
@@ -198,6 +203,7 @@ impl Jitter {
 
 /// Where a policy came from; reported as the timeline attribute `policy_source`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum PolicySource {
     /// Not known (a policy built in code and not yet served).
     #[default]
@@ -230,6 +236,7 @@ impl PolicySource {
 
 /// Provenance and normalization report of a policy.
 #[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct PolicyMeta {
     /// Where the policy came from.
     pub source: PolicySource,
@@ -238,7 +245,25 @@ pub struct PolicyMeta {
 }
 
 impl Policy {
-    /// The built-in default policy ([`defaults`](super::defaults)): 3 attempts, 10ms → 250ms
+    /// An empty policy: nothing set. Normalized, every field takes its built-in default
+    /// (listed in docs/policies.md), so `Policy::new()` and [`Policy::builtin`] govern a
+    /// call alike; they differ in what they write down, which matters when policies are laid
+    /// over each other ([`Policy::over`]): an unset field lets the layer below show through.
+    #[allow(
+        clippy::new_without_default,
+        reason = "`Policy::default()` would read as the default policy, which is `builtin()`"
+    )]
+    pub fn new() -> Policy {
+        Policy {
+            id: None,
+            retry: RetryPolicy::default(),
+            hedge: HedgePolicy::default(),
+            circuit: CircuitPolicy::default(),
+            meta: PolicyMeta::default(),
+        }
+    }
+
+    /// The built-in default policy (docs/policies.md lists it): 3 attempts, 10ms → 250ms
     /// backoff doubling, no jitter, no timeouts, no budgets, no hedging, no circuit. Source
     /// `default`.
     pub fn builtin() -> Policy {
@@ -409,7 +434,7 @@ impl Policy {
     /// Preset for HTTP clients: 3 attempts, 100ms → 2s full-jitter backoff, 10s per attempt,
     /// 30s overall, the `http` classifier.
     pub fn http_defaults() -> Policy {
-        Policy::default()
+        Policy::new()
             .max_attempts(3)
             .backoff(Duration::from_millis(100), Duration::from_secs(2), 2.0)
             .jitter(Jitter::Full)
@@ -421,7 +446,7 @@ impl Policy {
     /// Preset for database calls: 3 attempts, 100ms → 5s equal-jitter backoff, 30s per
     /// attempt, 60s overall.
     pub fn database_defaults() -> Policy {
-        Policy::default()
+        Policy::new()
             .max_attempts(3)
             .backoff(Duration::from_millis(100), Duration::from_secs(5), 2.0)
             .jitter(Jitter::Equal)
@@ -431,7 +456,7 @@ impl Policy {
 
     /// Preset for background jobs: 5 attempts, 1s → 30s full-jitter backoff, 5m overall.
     pub fn background_job_defaults() -> Policy {
-        Policy::default()
+        Policy::new()
             .max_attempts(5)
             .backoff(Duration::from_secs(1), Duration::from_secs(30), 2.0)
             .jitter(Jitter::Full)
@@ -441,7 +466,7 @@ impl Policy {
     /// Preset for latency-sensitive reads: 2 attempts, 10ms → 50ms equal jitter, 500ms per
     /// attempt, 1s overall, 2 hedges after 100ms.
     pub fn low_latency_defaults() -> Policy {
-        Policy::default()
+        Policy::new()
             .max_attempts(2)
             .backoff(Duration::from_millis(10), Duration::from_millis(50), 2.0)
             .jitter(Jitter::Equal)

@@ -15,25 +15,25 @@ use super::model::{
 };
 
 /// Bounds applied by normalization.
-pub mod bounds {
+pub(crate) mod bounds {
     use std::time::Duration;
 
     /// Most retry groups per call.
-    pub const MAX_ATTEMPTS: u32 = 10;
+    pub(crate) const MAX_ATTEMPTS: u32 = 10;
     /// Most hedges per group.
-    pub const MAX_HEDGES: u32 = 3;
+    pub(crate) const MAX_HEDGES: u32 = 3;
     /// Smallest backoff.
-    pub const MIN_BACKOFF: Duration = Duration::from_millis(1);
+    pub(crate) const MIN_BACKOFF: Duration = Duration::from_millis(1);
     /// Largest backoff (initial and max).
-    pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
+    pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(30);
     /// Largest backoff multiplier.
-    pub const MAX_MULTIPLIER: f64 = 10.0;
+    pub(crate) const MAX_MULTIPLIER: f64 = 10.0;
     /// Smallest non-zero timeout.
-    pub const MIN_TIMEOUT: Duration = Duration::from_millis(1);
+    pub(crate) const MIN_TIMEOUT: Duration = Duration::from_millis(1);
     /// Smallest hedge delay.
-    pub const MIN_HEDGE_DELAY: Duration = Duration::from_millis(10);
+    pub(crate) const MIN_HEDGE_DELAY: Duration = Duration::from_millis(10);
     /// Smallest circuit cooldown.
-    pub const MIN_COOLDOWN: Duration = Duration::from_millis(100);
+    pub(crate) const MIN_COOLDOWN: Duration = Duration::from_millis(100);
 }
 
 use bounds::*;
@@ -46,7 +46,7 @@ use bounds::*;
 /// use std::time::Duration;
 /// use recourse_engine::Policy;
 ///
-/// let n = Policy::default().max_attempts(50).normalize();
+/// let n = Policy::new().max_attempts(50).normalize();
 /// assert_eq!(n.retry.max_attempts, 10);
 /// assert_eq!(n.retry.initial_backoff, Duration::from_millis(10));
 /// assert!(!n.hedge.enabled && !n.circuit.enabled);
@@ -521,7 +521,7 @@ pub(crate) mod proptests {
                         threshold: th,
                         cooldown: cd,
                     },
-                    ..Policy::default()
+                    ..Policy::new()
                 },
             )
     }
@@ -563,7 +563,7 @@ pub(crate) mod proptests {
             let bare = Policy {
                 hedge: HedgePolicy { enabled: hedged, ..HedgePolicy::default() },
                 circuit: CircuitPolicy { enabled: broken, ..CircuitPolicy::default() },
-                ..Policy::default()
+                ..Policy::new()
             };
             let table: std::collections::BTreeMap<&str, String> =
                 defaults::table().into_iter().collect();

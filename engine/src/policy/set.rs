@@ -1,21 +1,20 @@
 //! A policy set: one or more policy documents (a file, or every `*.yaml`/`*.yml`/`*.json` of a
-//! directory), resolved per key with the provenance of every field (DESIGN.md §4.1):
-//! the key's own entry, else its `namespace.*` entry; missing fields from `defaults`, then the
-//! built-in defaults; then normalization.
+//! directory). A key gets its own entry, else its `namespace.*` entry; fields that entry leaves
+//! unset come from `defaults`, then from the built-in defaults; the executor then normalizes the
+//! result.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
-
 use super::document::{BudgetSpec, Document, Position, SourceTree};
-use super::model::{Policy, PolicySource};
+use super::model::{Policy, PolicyMeta, PolicySource};
 use crate::key::Key;
 use crate::provider::{Provider, ProviderFailure};
 
 /// One problem found while loading a policy source.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct LoadProblem {
     /// A stable code: `syntax`, `schema`, `duplicate-key`, `io`.
     pub code: &'static str,
@@ -68,6 +67,7 @@ pub struct LoadError {
 
 /// Where an entry was defined.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Origin {
     /// The file.
     pub path: String,
@@ -83,45 +83,6 @@ impl fmt::Display for Origin {
             self.path, self.position.line, self.position.column
         )
     }
-}
-
-/// Where a field of a resolved policy came from (`recourse policy explain`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Layer {
-    /// The key's own entry.
-    Entry,
-    /// The `namespace.*` entry.
-    Namespace,
-    /// The document's `defaults`.
-    Defaults,
-    /// The built-in defaults.
-    Builtin,
-    /// Normalization changed the value (a bound or a fill-in).
-    Clamped,
-}
-
-impl Layer {
-    /// `entry`, `namespace`, `defaults`, `builtin` or `clamped`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Layer::Entry => "entry",
-            Layer::Namespace => "namespace",
-            Layer::Defaults => "defaults",
-            Layer::Builtin => "built-in",
-            Layer::Clamped => "clamped",
-        }
-    }
-}
-
-/// A key's effective policy and where each field came from.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Resolved {
-    /// The normalized policy.
-    pub policy: Policy,
-    /// The entry used (`payments.Charge` or `payments.*`), if any.
-    pub entry: Option<String>,
-    /// Every field path (`retry.max_attempts`) and its layer.
-    pub origins: BTreeMap<String, Layer>,
 }
 
 /// One or more policy documents, merged.
@@ -160,12 +121,6 @@ fn distance(a: &str, b: &str) -> usize {
 }
 
 /// The candidate closest to `word` (at most 3 edits away), for "did you mean" help.
-///
-/// ```
-/// use recourse_engine::policy::suggest;
-/// assert_eq!(suggest("max_attempt", ["max_attempts", "jitter"]), Some("max_attempts"));
-/// assert_eq!(suggest("zzz", ["max_attempts"]), None);
-/// ```
 pub fn suggest<'c>(word: &str, candidates: impl IntoIterator<Item = &'c str>) -> Option<&'c str> {
     candidates
         .into_iter()
@@ -195,8 +150,8 @@ pub fn parse_source(text: &str) -> Result<SourceTree, LoadProblem> {
     }
     #[cfg(not(feature = "yaml"))]
     {
-        let value: Value =
-            serde_json::from_str(text.trim_start_matches('\u{feff}')).map_err(|e| {
+        let value: serde_json::Value = serde_json::from_str(text.trim_start_matches('\u{feff}'))
+            .map_err(|e| {
                 LoadProblem::syntax(
                     Position {
                         line: e.line(),
@@ -505,15 +460,21 @@ impl PolicySet {
         self.budgets.iter().map(|(k, (b, o))| (k.as_str(), b, o))
     }
 
-    /// The entry covering `key`: its own, else its `namespace.*`.
-    pub(crate) fn entry_for(&self, key: &Key) -> Option<(&str, &Policy, Layer)> {
+    /// The entry covering `key`: its own (`true`), else its `namespace.*` (`false`).
+    pub(crate) fn entry_for(&self, key: &Key) -> Option<(&str, &Policy, bool)> {
         if let Some((k, (p, _))) = self.entries.get_key_value(key.as_str()) {
-            return Some((k, p, Layer::Entry));
+            return Some((k, p, true));
         }
         let ns = format!("{}.*", key.namespace());
         self.entries
             .get_key_value(ns.as_str())
-            .map(|(k, (p, _))| (k.as_str(), p, Layer::Namespace))
+            .map(|(k, (p, _))| (k.as_str(), p, false))
+    }
+
+    /// The document's `defaults`, if it has them.
+    #[cfg(feature = "tooling")]
+    pub(crate) fn defaults(&self) -> Option<&Policy> {
+        self.defaults.as_ref().map(|(d, _)| d)
     }
 
     /// The policy of `key` as a provider serves it (the executor normalizes it): its entry,
@@ -527,111 +488,19 @@ impl PolicySet {
         if let Some((_, p, _)) = entry {
             policy = p.over(&policy);
         }
-        policy.meta = Default::default();
-        policy.meta.source = if entry.is_some() || self.defaults.is_some() {
-            PolicySource::File
-        } else {
-            PolicySource::Default
+        policy.meta = PolicyMeta {
+            source: self.source_for(entry.is_some()),
+            changed_fields: Vec::new(),
         };
         policy
     }
 
-    /// The effective policy of `key` and where each field came from.
-    pub fn resolve(&self, key: &Key) -> Resolved {
-        let mut value = serde_json::to_value(Policy::builtin()).unwrap_or(Value::Null);
-        let mut origins = BTreeMap::new();
-        leaves(&value, "", &mut |path, _| {
-            origins.insert(path, Layer::Builtin);
-        });
-        if let Some((d, _)) = &self.defaults {
-            overlay(
-                &mut value,
-                &serde_json::to_value(d).unwrap_or(Value::Null),
-                "",
-                Layer::Defaults,
-                &mut origins,
-            );
-        }
-        let entry = self.entry_for(key);
-        if let Some((_, p, layer)) = entry {
-            overlay(
-                &mut value,
-                &serde_json::to_value(p).unwrap_or(Value::Null),
-                "",
-                layer,
-                &mut origins,
-            );
-        }
-        let mut policy: Policy =
-            serde_json::from_value(value).unwrap_or_else(|_| Policy::builtin());
-        policy.meta = Default::default();
-        policy.meta.source = if entry.is_some() || self.defaults.is_some() {
+    /// Where a key's policy comes from: the file, when an entry or `defaults` covers it.
+    pub(crate) fn source_for(&self, has_entry: bool) -> PolicySource {
+        if has_entry || self.defaults.is_some() {
             PolicySource::File
         } else {
             PolicySource::Default
-        };
-        let policy = policy.normalize().to_policy();
-        for field in &policy.meta.changed_fields {
-            origins.insert((*field).to_owned(), Layer::Clamped);
-        }
-        // Fields normalization filled in (hedge and circuit bounds) show too.
-        if let Ok(v) = serde_json::to_value(&policy) {
-            leaves(&v, "", &mut |path, _| {
-                origins.entry(path).or_insert(Layer::Clamped);
-            });
-        }
-        Resolved {
-            policy,
-            entry: entry.map(|(k, ..)| k.to_owned()),
-            origins,
-        }
-    }
-}
-
-/// Calls `f` with the dotted path and value of every leaf of `v`.
-pub(super) fn leaves(v: &Value, prefix: &str, f: &mut dyn FnMut(String, &Value)) {
-    match v {
-        Value::Object(m) => {
-            for (k, child) in m {
-                let path = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
-                leaves(child, &path, f);
-            }
-        }
-        leaf => f(prefix.to_owned(), leaf),
-    }
-}
-
-/// Lays the leaves of `top` over `base`, recording their layer.
-fn overlay(
-    base: &mut Value,
-    top: &Value,
-    prefix: &str,
-    layer: Layer,
-    origins: &mut BTreeMap<String, Layer>,
-) {
-    let (Value::Object(b), Value::Object(t)) = (base, top) else {
-        return;
-    };
-    for (k, tv) in t {
-        let path = if prefix.is_empty() {
-            k.clone()
-        } else {
-            format!("{prefix}.{k}")
-        };
-        match (b.get_mut(k), tv) {
-            (Some(bv @ Value::Object(_)), Value::Object(_)) => {
-                overlay(bv, tv, &path, layer, origins)
-            }
-            _ => {
-                b.insert(k.clone(), tv.clone());
-                leaves(tv, &path, &mut |p, _| {
-                    origins.insert(p, layer);
-                });
-            }
         }
     }
 }
@@ -652,68 +521,5 @@ impl Provider for PolicySet {
 
     fn budgets(&self) -> Vec<(String, BudgetSpec)> {
         self.budgets_declared()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use proptest::prelude::*;
-
-    use super::*;
-    use crate::policy::normalize::proptests::arb_policy;
-
-    fn origin() -> Origin {
-        Origin {
-            path: "p.yaml".into(),
-            position: Position::default(),
-        }
-    }
-
-    /// A policy with the named fields and flags the numeric strategy leaves out.
-    fn written() -> impl Strategy<Value = Policy> {
-        let name = || proptest::option::of("[a-z]{1,2}");
-        (
-            arb_policy(),
-            name(),
-            name(),
-            name(),
-            name(),
-            any::<(bool, bool)>(),
-            proptest::option::of(0u32..50),
-        )
-            .prop_map(
-                |(mut p, id, classifier, trigger, budget, (first, cancel), samples)| {
-                    p.id = id.map(|i| std::sync::Arc::from(i.as_str()));
-                    p.retry.classifier_name = classifier;
-                    p.hedge.trigger_name = trigger;
-                    p.retry.budget.name = budget.unwrap_or_default();
-                    p.retry.budget.gate_first_attempt = first;
-                    p.hedge.cancel_on_first_terminal = cancel;
-                    p.hedge.min_samples = samples;
-                    p
-                },
-            )
-    }
-
-    proptest! {
-        /// What a provider serves (a typed merge, field by field) is what `explain` shows
-        /// (a merge of the written fields, with their origins), once normalized.
-        #[test]
-        fn the_typed_merge_and_the_explained_one_agree(
-            defaults in proptest::option::of(written()),
-            namespace in written(),
-            own in written(),
-        ) {
-            let mut set = PolicySet::new();
-            set.defaults = defaults.map(|d| (d, origin()));
-            set.entries.insert("a.*".into(), (namespace, origin()));
-            set.entries.insert("a.B".into(), (own, origin()));
-            for key in ["a.B", "a.C", "z.Q"] {
-                let key = Key::parse(key);
-                let served = set.layered(&key).normalize().to_policy();
-                let explained = set.resolve(&key).policy;
-                prop_assert_eq!(&served, &explained, "{}", key);
-            }
-        }
     }
 }

@@ -17,7 +17,8 @@ use arc_swap::ArcSwap;
 use super::{Provider, ProviderFailure};
 use crate::key::Key;
 use crate::observe::Observer;
-use crate::policy::{BudgetSpec, LoadError, MAX_FILE_BYTES, Policy, PolicySet, policy_files};
+use crate::policy::set::policy_files;
+use crate::policy::{BudgetSpec, LoadError, MAX_FILE_BYTES, Policy, PolicySet};
 
 type Listener = Box<dyn Fn(&LoadError) + Send + Sync>;
 
@@ -220,7 +221,7 @@ impl Drop for Watch {
 
 impl Provider for FileProvider {
     fn policy(&self, key: &Key) -> Result<Policy, ProviderFailure> {
-        Ok(self.current.load().resolve(key).policy)
+        Ok(self.current.load().layered(key))
     }
 
     fn generation(&self) -> u64 {

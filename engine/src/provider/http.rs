@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use super::remote::{FetchError, PolicySource, SourceFuture};
+use super::remote::{FetchError, RemoteSource, SourceFuture};
 use crate::key::Key;
 use crate::policy::Policy;
 
@@ -45,7 +45,7 @@ impl HttpSource {
     }
 }
 
-impl PolicySource for HttpSource {
+impl RemoteSource for HttpSource {
     fn fetch<'a>(&'a self, key: &'a Key) -> SourceFuture<'a> {
         Box::pin(async move {
             let failed = |e: &dyn std::fmt::Display| FetchError::Failed(e.to_string());

@@ -18,7 +18,7 @@ pub(crate) use fixed::Layered;
 pub use fixed::StaticProvider;
 #[cfg(feature = "remote-http")]
 pub use http::HttpSource;
-pub use remote::{FetchError, PolicySource, RemoteProvider, SourceFuture};
+pub use remote::{FetchError, RemoteProvider, RemoteSource, SourceFuture};
 
 use crate::key::Key;
 use crate::policy::{BudgetSpec, Policy};

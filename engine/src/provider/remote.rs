@@ -21,7 +21,7 @@ use tokio::sync::Notify;
 use super::{Prepare, Provider, ProviderError, ProviderFailure};
 use crate::clock::{Clock, Timestamp, duration_nanos};
 use crate::key::Key;
-use crate::policy::{BudgetSpec, Policy, PolicySource as Label};
+use crate::policy::{BudgetSpec, Policy, PolicySource};
 
 /// Why a source could not give a policy.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -39,7 +39,7 @@ pub enum FetchError {
 pub type SourceFuture<'a> = Pin<Box<dyn Future<Output = Result<Policy, FetchError>> + Send + 'a>>;
 
 /// A control plane: fetches the policy of one key.
-pub trait PolicySource: Send + Sync + fmt::Debug {
+pub trait RemoteSource: Send + Sync + fmt::Debug {
     /// Fetches the policy of `key`.
     fn fetch<'a>(&'a self, key: &'a Key) -> SourceFuture<'a>;
 
@@ -70,10 +70,10 @@ struct State {
     inflight: HashMap<Key, Arc<Notify>>,
 }
 
-/// A provider over a [`PolicySource`].
+/// A provider over a [`RemoteSource`].
 #[derive(Debug)]
 pub struct RemoteProvider {
-    source: Arc<dyn PolicySource>,
+    source: Arc<dyn RemoteSource>,
     clock: Clock,
     ttl: Duration,
     negative_ttl: Duration,
@@ -90,7 +90,7 @@ const MAX_ENTRIES: usize = 10_000;
 impl RemoteProvider {
     /// A provider over `source`: TTL 1 minute, negative TTL 10 seconds, fetch timeout 1 second,
     /// on a tokio clock (give it the executor's with [`clock`](RemoteProvider::clock)).
-    pub fn new(source: impl PolicySource + 'static) -> RemoteProvider {
+    pub fn new(source: impl RemoteSource + 'static) -> RemoteProvider {
         RemoteProvider {
             source: Arc::new(source),
             clock: Clock::tokio(),
@@ -269,7 +269,7 @@ impl Provider for RemoteProvider {
                 expires,
             }) if now <= *expires => {
                 let mut p = Policy::clone(p);
-                p.meta.source = Label::Remote;
+                p.meta.source = PolicySource::Remote;
                 Ok(p)
             }
             Some(Entry {
@@ -280,7 +280,7 @@ impl Provider for RemoteProvider {
                 // The source is failing (or slow): the last known good policy.
                 Some(p) => {
                     let mut p = p.clone();
-                    p.meta.source = Label::Lkg;
+                    p.meta.source = PolicySource::Lkg;
                     Ok(p)
                 }
                 None => Err(ProviderError::Unavailable.into()),

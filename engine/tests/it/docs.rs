@@ -13,28 +13,6 @@ fn every_engine_reason_code_is_documented() {
     assert!(missing.is_empty(), "docs/reason-codes.md lacks {missing:?}");
 }
 
-/// The defaults table of docs/policies.md says what `policy::defaults` holds: every default
-/// has a row whose default column starts with the value as a file writes it, and every row
-/// with a value has a default behind it.
-#[test]
-fn the_defaults_table_is_the_codes() {
-    let doc = include_str!("../../../docs/policies.md");
-    let documented: std::collections::BTreeMap<&str, &str> = doc
-        .lines()
-        .filter_map(|l| {
-            let cells: Vec<&str> = l.split('|').map(str::trim).collect();
-            let field = cells.get(1)?.strip_prefix('`')?.strip_suffix('`')?;
-            let value = cells.get(2)?.strip_prefix('`')?.split('`').next()?;
-            field.contains('.').then_some((field, value))
-        })
-        .collect();
-    let code = recourse_engine::policy::defaults::table();
-    for (field, value) in &code {
-        assert_eq!(documented.get(field), Some(&value.as_str()), "{field}");
-    }
-    assert_eq!(documented.len(), code.len(), "{documented:?}");
-}
-
 /// Every benchmark as `group/function`, read from the sources in `engine/benches/`.
 fn benchmark_ids() -> Vec<String> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches");

@@ -54,7 +54,10 @@ fn a_first_success_through_a_handle_is_attempt_zero_under_the_policy_id() {
     let seen = seen.lock().unwrap();
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].attempt, 0);
-    assert_eq!(seen[0].policy_id, Some("plain-v1"));
+    assert_eq!(
+        seen[0].policy_id.and_then(|id| id.name()).as_deref(),
+        Some("plain-v1")
+    );
     assert_eq!(seen[0].deadline, None);
 }
 

@@ -24,7 +24,7 @@ mod otel {
     use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
     use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
     use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
-    use recourse_engine::integrations::otel::OtelObserver;
+    use recourse_engine::integrations::opentelemetry::OtelObserver;
 
     use super::*;
 
@@ -229,7 +229,7 @@ mod log {
     use tracing::field::{Field, Visit};
     use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 
-    use recourse_engine::integrations::log::TracingObserver;
+    use recourse_engine::integrations::tracing::TracingObserver;
 
     use super::*;
 

@@ -1,5 +1,6 @@
-//! The engine's integration tests: one binary, one module per area. Conformance tests are named
-//! after the scenarios of `spec/conformance.md` (`s017_...`); all run on virtual time.
+//! The engine's integration tests: one binary, one module per area. Tests of the behaviour
+//! every call follows are numbered (`s017_...`) after the scenario they check; all run on
+//! virtual time.
 
 #![allow(
     unreachable_pub,
@@ -30,7 +31,7 @@ mod integrations_reqwest;
 mod integrations_tonic;
 #[cfg(feature = "tower")]
 mod integrations_tower;
-#[cfg(feature = "yaml")]
+#[cfg(all(feature = "yaml", feature = "tooling"))]
 mod policy_files;
 mod props;
 mod props_hedge;

@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use recourse_engine::policy::{Jitter, Layer, PolicySet, PolicySource};
+use recourse_engine::policy::{Jitter, PolicySet, PolicySource};
+use recourse_engine::tooling::{Layer, resolve};
 use recourse_engine::{Executor, Key};
 
 use crate::support::*;
@@ -30,7 +31,7 @@ fn problem(text: &str) -> (String, usize, usize, String) {
 #[test]
 fn the_design_document_example_loads_and_resolves_with_provenance() {
     let set = PolicySet::from_path(&testdata("valid/payments.yaml")).unwrap();
-    let r = set.resolve(&Key::parse("payments.Charge"));
+    let r = resolve(&set, &Key::parse("payments.Charge"));
     assert_eq!(r.entry.as_deref(), Some("payments.Charge"));
     let p = &r.policy;
     assert_eq!(p.id.as_deref(), Some("charge-v3"));
@@ -41,7 +42,7 @@ fn the_design_document_example_loads_and_resolves_with_provenance() {
     assert_eq!(p.meta.source, PolicySource::File);
     assert_eq!(r.origins["retry.max_attempts"], Layer::Entry);
     // A namespace entry, with the rest from defaults and built-ins.
-    let r = set.resolve(&Key::parse("payments.Refund"));
+    let r = resolve(&set, &Key::parse("payments.Refund"));
     assert_eq!(r.entry.as_deref(), Some("payments.*"));
     assert_eq!(r.policy.retry.max_attempts, Some(2));
     assert_eq!(r.policy.retry.jitter, Some(Jitter::Full));
@@ -49,7 +50,7 @@ fn the_design_document_example_loads_and_resolves_with_provenance() {
     assert_eq!(r.origins["retry.jitter"], Layer::Defaults);
     assert_eq!(r.origins["retry.initial_backoff"], Layer::Builtin);
     // Nothing but defaults.
-    let r = set.resolve(&Key::parse("inventory.Get"));
+    let r = resolve(&set, &Key::parse("inventory.Get"));
     assert_eq!((r.entry, r.policy.retry.max_attempts), (None, Some(3)));
 }
 
@@ -69,7 +70,7 @@ fn an_executor_runs_on_a_policy_set_and_its_budgets() {
 #[test]
 fn clamped_values_are_marked() {
     let set = load("version: 1\npolicies:\n  a.B:\n    retry: { max_attempts: 50 }\n").unwrap();
-    let r = set.resolve(&Key::parse("a.B"));
+    let r = resolve(&set, &Key::parse("a.B"));
     assert_eq!(r.policy.retry.max_attempts, Some(10));
     assert_eq!(r.origins["retry.max_attempts"], Layer::Clamped);
 }
@@ -122,9 +123,7 @@ fn tricky_inputs_are_clear_errors_never_panics() {
     // A BOM and CRLF line ends are fine.
     let ok = "\u{feff}version: 1\r\npolicies:\r\n  a.B:\r\n    retry: { max_attempts: 2 }\r\n";
     assert_eq!(
-        load(ok)
-            .unwrap()
-            .resolve(&Key::parse("a.B"))
+        resolve(&load(ok).unwrap(), &Key::parse("a.B"))
             .policy
             .retry
             .max_attempts,
@@ -158,7 +157,7 @@ fn a_directory_is_the_union_of_its_files_and_duplicates_name_both_places() {
     .unwrap();
     let set = PolicySet::from_path(&dir).unwrap();
     assert_eq!(
-        set.resolve(&Key::parse("c.D")).policy.retry.max_attempts,
+        resolve(&set, &Key::parse("c.D")).policy.retry.max_attempts,
         Some(4)
     );
     std::fs::write(dir.join("c.yml"), "version: 1\npolicies:\n  a.B: {}\n").unwrap();
@@ -183,7 +182,7 @@ fn a_directory_without_policy_files_is_an_error_not_an_empty_set() {
     assert_eq!(e.path, dir.path().display().to_string());
     assert!(e.problem.message.contains("subdirectories are not read"));
     assert_eq!(
-        recourse_engine::policy::policy_files(&dir.path().join("valid")).unwrap(),
+        recourse_engine::tooling::policy_files(&dir.path().join("valid")).unwrap(),
         [dir.path().join("valid/a.yaml")]
     );
 }

@@ -46,7 +46,7 @@ fn arb_case() -> impl Strategy<Value = (Policy, Vec<(u64, Step)>)> {
         proptest::option::of(0u64..60),
     )
         .prop_flat_map(|(attempts, (ib, mb, mult, j), per, overall, cls, mra)| {
-            let mut p = Policy::default()
+            let mut p = Policy::new()
                 .max_attempts(attempts)
                 .backoff(ms(ib), ms(mb), mult)
                 .jitter([Jitter::None, Jitter::Full, Jitter::Equal][j as usize])

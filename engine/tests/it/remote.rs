@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use recourse_engine::clock::{Clock, VirtualClock};
 use recourse_engine::provider::{
-    FetchError, PolicySource, ProviderError, RemoteProvider, SourceFuture,
+    FetchError, ProviderError, RemoteProvider, RemoteSource, SourceFuture,
 };
 use recourse_engine::{Error, Executor, Key, MissingMode, Policy};
 
@@ -49,14 +49,14 @@ impl Plane {
     }
 }
 
-impl PolicySource for Plane {
+impl RemoteSource for Plane {
     fn fetch<'a>(&'a self, _key: &'a Key) -> SourceFuture<'a> {
         self.fetches.fetch_add(1, Ordering::SeqCst);
         let mode = *self.mode.lock().unwrap();
         Box::pin(async move {
             self.clock.sleep(self.latency).await;
             match mode {
-                Mode::Found(n) => Ok(Policy::default().max_attempts(n)),
+                Mode::Found(n) => Ok(Policy::new().max_attempts(n)),
                 Mode::NotFound => Err(FetchError::NotFound),
                 Mode::Fail => Err(FetchError::Failed("connection refused".into())),
                 Mode::Hang => std::future::pending().await,

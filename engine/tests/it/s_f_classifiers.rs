@@ -13,11 +13,7 @@ use crate::support::*;
 
 fn classify(c: &dyn Classifier, result: Attempted<'_>) -> Verdict {
     let clock = Clock::tokio();
-    c.classify(&Input {
-        result,
-        error_type: "test::E",
-        clock: &clock,
-    })
+    c.classify(&Input::new(result, "test::E", &clock))
 }
 
 fn err(c: &dyn Classifier, e: &(dyn std::error::Error + 'static)) -> Verdict {

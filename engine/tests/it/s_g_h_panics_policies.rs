@@ -170,7 +170,7 @@ impl Provider for Stub {
     fn policy(&self, _: &Key) -> Result<Policy, ProviderFailure> {
         self.2.fetch_add(1, Ordering::SeqCst);
         match &self.1 {
-            None => Ok(self.0.clone().unwrap_or_default()),
+            None => Ok(self.0.clone().unwrap_or_else(Policy::new)),
             Some(e) => Err(ProviderFailure {
                 error: e.clone(),
                 fallback: self.0.clone().map(Box::new),

@@ -304,15 +304,9 @@ const T0: Timestamp = Timestamp::from_nanos(1_000_000_000_000);
 
 fn ask(b: &TokenBucket, cost: u32, now: Timestamp) -> bool {
     let key = recourse_engine::Key::parse("k.k");
-    b.allow(&Request {
-        key: &key,
-        attempt: 1,
-        hedge_index: 0,
-        kind: BudgetKind::Retry,
-        cost,
-        now,
-    })
-    .allowed
+    let mut request = Request::retry(&key, now);
+    request.cost = cost;
+    b.allow(&request).allowed
 }
 
 #[test]

@@ -23,7 +23,7 @@ async fn hundred_thousand_calls_never_hang_and_the_breaker_never_wedges() {
     let exec = Executor::builder()
         .policy(
             "stress.Hedged",
-            Policy::default()
+            Policy::new()
                 .max_attempts(3)
                 .backoff(ms(1), ms(2), 2.0)
                 .hedging(1, ms(10))
@@ -31,14 +31,14 @@ async fn hundred_thousand_calls_never_hang_and_the_breaker_never_wedges() {
         )
         .policy(
             "stress.Breaker",
-            Policy::default()
+            Policy::new()
                 .max_attempts(2)
                 .backoff(ms(1), ms(1), 1.0)
                 .circuit(3, ms(100)),
         )
         .policy(
             "stress.Plain",
-            Policy::default()
+            Policy::new()
                 .max_attempts(2)
                 .backoff(ms(1), ms(1), 1.0)
                 .overall_timeout(ms(50)),

@@ -77,7 +77,7 @@ pub fn run<F: Future>(vc: &VirtualClock, fut: F) -> F::Output {
 
 /// A policy with everything unset but what the test gives.
 pub fn zero() -> Policy {
-    Policy::default()
+    Policy::new()
 }
 
 #[derive(Debug, Clone, PartialEq)]

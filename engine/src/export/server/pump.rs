@@ -61,8 +61,7 @@ impl Shared {
 
     fn route_call(&self, mut timeline: Box<Timeline>) {
         if !self.config.include_errors {
-            timeline.error = None;
-            timeline.attempts.iter_mut().for_each(|a| a.error = None);
+            timeline.strip_errors();
         }
         let mut body: Option<Arc<[u8]>> = None;
         let summary = timeline.summary();

@@ -8,9 +8,9 @@
 
 use std::fmt;
 
-use opentelemetry::KeyValue;
-use opentelemetry::metrics::{Counter, Gauge, Histogram, Meter};
-use opentelemetry::trace::{Span, SpanBuilder, SpanKind, Status, Tracer};
+use ::opentelemetry::KeyValue;
+use ::opentelemetry::metrics::{Counter, Gauge, Histogram, Meter};
+use ::opentelemetry::trace::{Span, SpanBuilder, SpanKind, Status, Tracer};
 
 use super::attempt_kind;
 use crate::budget::BudgetEvent;
@@ -79,7 +79,7 @@ impl Instruments {
 /// ```
 /// use opentelemetry::global;
 /// use recourse_engine::Executor;
-/// use recourse_engine::integrations::otel::OtelObserver;
+/// use recourse_engine::integrations::opentelemetry::OtelObserver;
 ///
 /// let observer = OtelObserver::new(global::tracer("recourse"), &global::meter("recourse"));
 /// let exec = Executor::builder().observer(observer).build().unwrap();

@@ -26,7 +26,7 @@ impl TracingObserver {
         let reasons: Vec<&str> = t.attempts.iter().map(|a| a.reason.as_str()).collect();
         let reasons = reasons.join(",");
         let duration_us = u64::try_from(t.duration().as_micros()).unwrap_or(u64::MAX);
-        let policy_id = t.policy_id.unwrap_or("");
+        let policy_id = t.policy_id.as_deref().unwrap_or("");
         macro_rules! call_event {
             ($level:expr) => {
                 ::tracing::event!(

@@ -1,4 +1,4 @@
-//! A semantic diff of two policy sets with risk notes, as data (DESIGN.md §6.3). Keys are
+//! A semantic diff of two policy sets with risk notes, as data (`recourse policy diff`). Keys are
 //! compared after resolution and normalization: a value moved into `defaults` is no change; a
 //! clamped value is compared as used; a `defaults` or budget change shows on every key it affects.
 
@@ -8,9 +8,10 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::envelope::Envelope;
-use super::model::Policy;
-use super::set::PolicySet;
+use super::provenance::{leaves, resolve};
 use crate::key::Key;
+use crate::policy::duration::{format_duration, parse_duration};
+use crate::policy::{Policy, PolicySet};
 
 /// How risky a change is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -97,7 +98,7 @@ pub struct Change {
 
 fn flat(p: &Policy) -> BTreeMap<String, Value> {
     let mut out = BTreeMap::new();
-    super::set::leaves(
+    leaves(
         &serde_json::to_value(p).unwrap_or(Value::Null),
         "",
         &mut |path, leaf| {
@@ -125,7 +126,7 @@ fn spec(set: &PolicySet, name: &str) -> Value {
 
 fn fmt_us(us: Option<u64>) -> String {
     us.map_or("unbounded".to_owned(), |us| {
-        super::format_duration(std::time::Duration::from_micros(us))
+        format_duration(std::time::Duration::from_micros(us))
     })
 }
 
@@ -182,7 +183,7 @@ pub fn diff(old: &PolicySet, new: &PolicySet) -> Vec<Change> {
     for key in keys {
         let k = Key::parse(&key);
         let (in_old, in_new) = (has(old, &key), has(new, &key));
-        let (po, pn) = (old.resolve(&k).policy, new.resolve(&k).policy);
+        let (po, pn) = (resolve(old, &k).policy, resolve(new, &k).policy);
         let (eo, en) = (Envelope::of(&po), Envelope::of(&pn));
         let mut fields = Vec::new();
         let (fo, fnew) = (flat(&po), flat(&pn));
@@ -229,8 +230,7 @@ pub fn diff(old: &PolicySet, new: &PolicySet) -> Vec<Change> {
             notes.push(note);
         };
         if kind == ChangeKind::Removed {
-            let fallback = new
-                .resolve(&k)
+            let fallback = resolve(new, &k)
                 .entry
                 .map_or("the defaults".to_owned(), |e| format!("`{e}`"));
             raise(
@@ -332,7 +332,7 @@ pub fn diff(old: &PolicySet, new: &PolicySet) -> Vec<Change> {
 
 /// `"20ms"` > `"10ms"`; an unset timeout (null) after a set one is longer too.
 fn duration_grew(old: &Value, new: &Value) -> bool {
-    let parse = |v: &Value| v.as_str().and_then(|s| super::parse_duration(s).ok());
+    let parse = |v: &Value| v.as_str().and_then(|s| parse_duration(s).ok());
     match (parse(old), parse(new)) {
         (Some(a), Some(b)) => b > a,
         (Some(_), None) => true,

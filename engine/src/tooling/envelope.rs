@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::model::Policy;
+use crate::policy::Policy;
 
 /// The worst case of one call under a normalized policy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
