@@ -1,11 +1,11 @@
 //! A hedged retry group: the primary attempt plus up to `max_hedges` hedges, polled together by
-//! the calling task (engine-behavior.md §7.2 with Part 1 D1, D13-D17, D34).
+//! the calling task (docs/hedging.md).
 //!
 //! The group ends when an attempt succeeds (the others are dropped and recorded as
 //! `hedge_cancelled`), when `cancel_on_first_terminal` sees a non-retryable or abort verdict,
 //! or when every launched attempt has reported: it counts results against launches, so it can
-//! never wait for a result that will not come (D1). A failed group reports its most severe
-//! failure, not the last to arrive (D34).
+//! never wait for a result that will not come. A failed group reports its most severe
+//! failure, not the last to arrive.
 
 use std::error::Error as StdError;
 use std::future::{Future, poll_fn};
@@ -17,11 +17,12 @@ use tokio_util::sync::CancellationToken;
 
 use super::Inner;
 use super::attempt::AttemptInfo;
+use super::decide::Output;
+use super::gate::{Gate, GateRequest};
 use super::keyed::{Compiled, HedgePlan, TriggerSlot};
+use super::race::{Race, race, timer_fired};
 use super::record::Recorder;
-use super::run::{
-    Gate, GateRequest, Output, Race, classify, earliest, executed_record, race, timer_fired,
-};
+use super::run::{classify, earliest, executed_record};
 use crate::budget::{BudgetKind, Release};
 use crate::classify::{Classifier, Kind, Verdict};
 use crate::clock::{Sleep, Timestamp};
@@ -290,7 +291,7 @@ where
                     Race::Done(Err(e)) => Output::Error(e),
                     Race::Timer | Race::Canceled => Output::TimedOut,
                 };
-                // Every executed attempt is a latency sample, losers included (D13).
+                // Every executed attempt is a latency sample, losers included.
                 g.tracker.record(end.since(m.start));
                 let verdict = match classify(g.inner, g.classifier, &output) {
                     Ok(v) => v,

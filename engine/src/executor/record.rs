@@ -1,6 +1,6 @@
 //! The call's recorder: builds the timeline and reports to the observer, only when a timeline
 //! was asked for or an observer is attached. Whether it records never changes what the call
-//! does (Part 1 D2-D4).
+//! does.
 
 use std::fmt::Display;
 
@@ -147,13 +147,6 @@ impl<'a> Recorder<'a> {
             self.close(tl, &result, outcome);
         }
         result
-    }
-
-    /// Ends a call that records nothing (no timeline, observer or export).
-    #[inline]
-    pub(crate) fn finish_unrecorded(&mut self) {
-        debug_assert!(!self.on());
-        self.done = true;
     }
 
     fn close<T, E: Display>(
