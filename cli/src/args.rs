@@ -85,7 +85,7 @@ pub(crate) enum Format {
 pub(crate) enum DiffFormat {
     /// A summary per key, coloured on a terminal.
     Human,
-    /// JSON on stdout (DESIGN.md §6.3).
+    /// JSON on stdout (docs/diff.md).
     Json,
     /// One Markdown table, for a pull-request comment.
     Markdown,
@@ -172,7 +172,7 @@ pub(crate) enum PolicyCommand {
 pub(crate) enum LintFormat {
     /// Diagnostics with source snippets, on stderr.
     Human,
-    /// The JSON report (DESIGN.md §6.1), on stdout.
+    /// The JSON report (docs/lint.md), on stdout.
     Json,
     /// SARIF 2.1.0 for code scanning, on stdout.
     Sarif,

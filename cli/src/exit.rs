@@ -1,4 +1,4 @@
-//! Exit statuses (DESIGN.md §6).
+//! Exit statuses, the same for every command (README.md lists them).
 
 use std::process::ExitCode;
 

@@ -1,4 +1,4 @@
-//! Call-path benchmarks beside the peers of ANCHORS.md, in the same criterion groups so every
+//! Call-path benchmarks beside their peers (tower, backon), in the same criterion groups so every
 //! run prints the ratios on the same machine at the same moment. Everything runs inside one
 //! current-thread tokio runtime (`to_async`), as the anchors were measured.
 

@@ -1,4 +1,4 @@
-//! What the live export costs a call (DESIGN.md §3.2, research/tail.md §9): a first-attempt
+//! What the live export costs a call (docs/export.md): a first-attempt
 //! success through a key handle with no export configured, with export on and no client, with a
 //! client subscribed to other keys, and with a client subscribed to this key (and reading).
 //! Also the server's serialization rate through a fast reader.

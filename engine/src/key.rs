@@ -1,6 +1,7 @@
 //! Policy keys: the stable, low-cardinality name of a call site (`"payments.Charge"`).
 //!
-//! Parsing and display follow `spec/engine-behavior.md` §1 exactly: the input is trimmed, split at
+//! Parsing is that of the Go implementation recourse grew from (docs/keys.md): the input is
+//! trimmed, split at
 //! the first dot, and both halves trimmed again; a key whose name part would be empty keeps the
 //! whole trimmed input as its name.
 
@@ -44,7 +45,7 @@ enum Text {
 }
 
 impl Key {
-    /// Parses a key string as the reference does (§1.2). Never fails: an empty input gives the
+    /// Parses a key string (docs/keys.md). Never fails: an empty input gives the
     /// empty key.
     pub fn parse(input: &str) -> Key {
         let trimmed = input.trim();

@@ -1,4 +1,4 @@
-//! Proves the zero-allocation fast path (DESIGN.md §3.2): a first attempt that succeeds, with
+//! Proves the zero-allocation fast path (docs/performance.md): a first attempt that succeeds, with
 //! no timeline and no observer, allocates nothing; a traced or observed success allocates once
 //! (the boxed timeline; its attempts are stored inline). Its own test binary, because it installs a counting global allocator.
 

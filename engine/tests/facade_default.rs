@@ -1,4 +1,4 @@
-//! conformance.md s120: the facade before any `init` uses the default executor (its own test
+//! s120: the facade before any `init` uses the default executor (its own test
 //! binary, because the process-wide executor can be set only once).
 
 #![allow(missing_docs)]

@@ -1,5 +1,5 @@
 //! `recourse policy simulate`: the real executor, on virtual time, against scripted attempt
-//! outcomes (DESIGN.md §8). Calls run one after another so budgets and breakers carry state from
+//! outcomes (docs/simulate.md). Calls run one after another so budgets and breakers carry state from
 //! call to call; a seed makes jitter, and so the whole output, reproducible.
 
 mod scenario;

@@ -1,4 +1,4 @@
-//! `recourse tail`: live calls of running services (DESIGN.md §5, §6; docs/tail.md).
+//! `recourse tail`: live calls of running services (docs/tail.md, docs/wire-protocol.md).
 //!
 //! Followers (one per target, or a replay) feed one channel; a consumer (the line printer or
 //! the TUI) reads it. Notices go to stderr in the line modes and to the status line in the TUI.

@@ -1,5 +1,5 @@
 //! The warnings line: what in the keys table needs a look first, worst first, so the operator
-//! does not have to scan every column of every row (research/tail.md §6, "warnings panel").
+//! does not have to scan every column of every row.
 //! Each rule reads the same windowed figures the table shows.
 
 use super::state::Row;

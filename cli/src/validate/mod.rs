@@ -1,5 +1,5 @@
 //! `recourse policy validate`: every problem of a policy file at once, each at the line and
-//! column of the offending node (DESIGN.md §4.3, §6.2). Kept out of the engine so services never
+//! column of the offending node (docs/policy-files.md). Kept out of the engine so services never
 //! pull in a JSON Schema validator.
 
 mod schema;

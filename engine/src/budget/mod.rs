@@ -2,7 +2,8 @@
 //!
 //! A budget is asked before every gated attempt ([`Budget::allow`]) and answers with a
 //! [`Decision`]. By default `retry.budget` gates retries only (attempt index ≥ 1); the first
-//! attempt is gated too when the reference says `gate_first_attempt: true` (Part 1 D20). Hedges
+//! attempt is gated too when the reference says `gate_first_attempt: true`, so an empty retry
+//! budget never blocks first calls by accident. Hedges
 //! are gated by `hedge.budget`. Budgets run on the executor's clock (`now` in the [`Request`]),
 //! so they are deterministic on virtual time.
 //!

@@ -213,7 +213,7 @@ impl Breaker {
 
 /// The half-open probe slot of one call. Report the call's verdict with
 /// [`success`](Probe::success) or [`failure`](Probe::failure); dropped without one (the call
-/// was cancelled, aborted or denied), it frees the slot so the next call can probe (D8).
+/// was cancelled, aborted or denied), it frees the slot so the next call can probe.
 #[derive(Debug)]
 pub struct Probe<'a> {
     breaker: &'a Breaker,

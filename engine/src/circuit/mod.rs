@@ -1,5 +1,5 @@
 //! Circuit breaking: a consecutive-failure breaker per key, on the executor's clock
-//! (engine-behavior.md §9 with Part 1 D8-D10).
+//! (docs/circuit-breaking.md).
 //!
 //! Closed: calls flow; `threshold` consecutive failed calls open it. Open: calls are rejected
 //! with [`Error::CircuitOpen`](crate::Error::CircuitOpen) until `cooldown` has passed. Half-open:

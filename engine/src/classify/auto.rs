@@ -1,7 +1,7 @@
 use super::{Always, Classifier, Http, Input, Verdict};
 
 /// gRPC rules when a `tonic::Status` is in the error's `source()` chain (feature `tonic`),
-/// HTTP rules when an HTTP carrier is (D23), the [`Always`] rules otherwise. The default
+/// HTTP rules when an HTTP carrier is, the [`Always`] rules otherwise. The default
 /// classifier.
 #[derive(Debug, Clone, Default)]
 pub struct Auto {

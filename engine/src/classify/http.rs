@@ -3,7 +3,7 @@ use super::{Attempted, Classifier, Input, Kind, Verdict, context_error};
 use crate::error::Reason;
 use crate::policy::duration::format_duration;
 
-/// HTTP rules (engine-behavior.md §5.3 with Part 1 D23-D25).
+/// HTTP rules (docs/classifiers.md).
 ///
 /// | result | idempotent method | other methods |
 /// |---|---|---|
@@ -84,7 +84,7 @@ impl Classifier for Http {
                 return Verdict::new(Kind::Retryable, Reason::CONTEXT_DEADLINE_EXCEEDED);
             }
             Some(false) => {
-                // D24: a timed-out non-idempotent request may have been applied: never resend.
+                // A timed-out non-idempotent request may have been applied: never resend.
                 let mut v = Verdict::new(Kind::NonRetryable, Reason::HTTP_NON_IDEMPOTENT);
                 v.attributes.insert("method", method.unwrap_or_default());
                 return v;

@@ -1,4 +1,4 @@
-//! Backoff arithmetic (engine-behavior.md §4.7) and the seedable jitter source.
+//! Backoff arithmetic (docs/policies.md) and the seedable jitter source.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //! records polls that attempt directly. A value ends the call there; an error hands the call
 //! to the one call loop, which classifies it as attempt 0 and goes on as with any other call.
 //!
-//! This is not a second path in the sense of Part 1 D2-D4: it decides no outcome. A value
+//! It is not a second call loop: it decides no outcome. A value
 //! it returns is one the policy's classifier declared a success in advance
 //! ([`Classifier::values_succeed`](crate::classify::Classifier::values_succeed)), so the loop
 //! would have returned it too; everything else is the loop's to decide. `tests/it/props.rs`

@@ -76,9 +76,9 @@ impl BudgetSlot {
 #[derive(Debug)]
 pub(crate) enum TriggerSlot {
     Found(Arc<dyn Trigger>),
-    /// Not registered; fixed delay is used (missing-trigger mode other than deny, D15).
+    /// Not registered; fixed delay is used (missing-trigger mode other than deny).
     Fallback(Arc<dyn Trigger>),
-    /// Not registered and the mode is deny: the call runs without hedges (D16).
+    /// Not registered and the mode is deny: the call runs without hedges.
     Denied,
 }
 
@@ -323,7 +323,7 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-/// Asks the provider and applies the missing-policy mode (engine-behavior.md §4.2, Part 1).
+/// Asks the provider and applies the missing-policy mode.
 fn resolve(key: &Key, inner: &Inner, generation: u64) -> Result<(Compiled, bool), ProviderError> {
     let answer = if inner.recover_panics {
         catch_unwind(AssertUnwindSafe(|| inner.provider.policy(key))).unwrap_or_else(|p| {

@@ -5,7 +5,7 @@
 /// |---|---|---|---|
 /// | `Deny` | fail with `NoPolicy` (default) | fail with `NoClassifier` | deny the attempt (default) |
 /// | `Allow` | run once (1 attempt) | use the default classifier | allow, reason `budget_not_found` |
-/// | `Fallback` | the provider's fallback policy, else the built-in default | default classifier (default) | allow, reason `budget_not_found` (D19) |
+/// | `Fallback` | the provider's fallback policy, else the built-in default | default classifier (default) | allow, reason `budget_not_found` |
 /// | `AllowUnsafe` | as `Fallback` | as `Fallback` | as `Allow` |
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]

@@ -1,5 +1,5 @@
 //! Hedging: extra attempts launched while the first is still running, to cut tail latency
-//! (engine-behavior.md §7 with Part 1 D13-D17, D34).
+//! (docs/hedging.md).
 //!
 //! A retry group is a primary attempt plus up to `max_hedges` hedges, all polled by the calling
 //! task. The first success wins and the others are dropped (recorded as `hedge_cancelled`). A

@@ -65,7 +65,7 @@ impl Trigger for FixedDelay {
 }
 
 /// The first hedge once the group has run longer than a latency percentile of its key; each
-/// further hedge `hedge_delay` after the previous one (one hedge per decision, D14).
+/// further hedge `hedge_delay` after the previous one (one hedge per decision).
 #[derive(Debug, Clone)]
 pub struct Percentile {
     name: &'static str,
@@ -135,7 +135,7 @@ mod tests {
 
     #[test]
     fn s071_fixed_delay_table() {
-        // The policy delay is always set after normalization (D15): the cases use it.
+        // The policy delay is always set after normalization: the cases use it.
         let d = ms(50);
         assert_eq!(
             FixedDelay.decide(&state(1, 2, ms(0), d)),
@@ -205,7 +205,7 @@ mod tests {
 
     #[test]
     fn latency_trigger_spaces_further_hedges_by_the_delay() {
-        // D14: one hedge per decision, not all at once.
+        // One hedge per decision, not all at once.
         let p = Percentile::named("p50").unwrap();
         let mut s = state(2, 3, ms(30), ms(20));
         s.since_last = ms(5);

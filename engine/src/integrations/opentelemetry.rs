@@ -1,5 +1,5 @@
 //! OpenTelemetry (feature `opentelemetry`): one span per call, its attempts and decisions as span
-//! events, and metrics tagged with the key (research/tail.md §4; there is no semantic convention
+//! events, and metrics tagged with the key (there is no semantic convention
 //! for retries, hedging or breakers yet, so everything is namespaced `recourse.*`, and the final
 //! reason is `error.type`).
 //!

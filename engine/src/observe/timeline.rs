@@ -96,7 +96,8 @@ impl<'a> IntoIterator for &'a Attempts {
 /// Everything that happened in one call: its attempts in the order they finished, the policy
 /// that governed it, and how it ended.
 ///
-/// Serializes to the `call` object of the wire protocol (DESIGN.md §5, `schemas/event.schema.json`):
+/// Serializes to the `call` object of the wire protocol (docs/wire-protocol.md,
+/// `schemas/event.schema.json`):
 /// durations in integer microseconds (`_us`), attempt times relative to the call's start.
 #[derive(Clone, Debug, Default, PartialEq)]
 #[non_exhaustive]

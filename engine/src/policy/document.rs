@@ -1,4 +1,4 @@
-//! The policy document, version 1 (DESIGN.md §4.1), and the source tree it is read from: every
+//! The policy document, version 1 (docs/policy-files.md), and the source tree it is read from: every
 //! node's line and column by JSON pointer, so an error points at the offending node.
 
 use std::collections::{BTreeMap, HashMap};

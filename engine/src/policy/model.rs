@@ -339,7 +339,7 @@ impl Policy {
         }
     }
 
-    /// True when nothing is configured at all (the circuit section included, D38).
+    /// True when nothing is configured at all (the circuit section included).
     pub fn is_zero(&self) -> bool {
         self.id.is_none()
             && self.retry == RetryPolicy::default()

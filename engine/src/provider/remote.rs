@@ -1,4 +1,4 @@
-//! Policies from a control plane that never hangs a call (Part 1 D11).
+//! Policies from a control plane that never hangs a call.
 //!
 //! - A cache with a TTL for found policies and a negative TTL for keys the source does not know.
 //! - One fetch per key at a time: concurrent misses wait for the same fetch (single flight).

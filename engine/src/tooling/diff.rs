@@ -130,7 +130,7 @@ fn fmt_us(us: Option<u64>) -> String {
     })
 }
 
-/// Raises each removed policy that code still calls to high risk (DESIGN.md §6.3) and says
+/// Raises each removed policy that code still calls to high risk (docs/diff.md) and says
 /// where it is called from.
 ///
 /// `sites` are the keys call sites name, each with its location (`src/pay.rs:12:9`), as

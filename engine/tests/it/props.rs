@@ -1,7 +1,7 @@
-//! Property tests of the call loop (DESIGN.md §9): with any scripted outcomes, a call never
+//! Property tests of the call loop: with any scripted outcomes, a call never
 //! invokes the operation more than `max_attempts` times and never runs past its overall
 //! deadline on the virtual clock; and a call nobody records ends exactly as a traced one
-//! (Part 1 D2-D4: one code path).
+//! (one code path).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! Property tests of hedging and circuit breaking (DESIGN.md §9): a call never invokes the
+//! Property tests of hedging and circuit breaking: a call never invokes the
 //! operation more than `max_attempts × (1 + max_hedges)` times; a hedge is never launched after
 //! its group has a winner; at most one half-open probe is in flight at any moment.
 

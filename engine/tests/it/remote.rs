@@ -1,4 +1,5 @@
-//! conformance.md section L and issue 4: the remote provider on virtual time (Part 1 D11).
+//! The remote provider on virtual time: it never hangs a call, and serves the last known good
+//! policy while its source fails.
 
 use std::future::Future;
 use std::pin::Pin;

@@ -1,4 +1,4 @@
-//! conformance.md section A: policy keys.
+//! Policy keys.
 
 use recourse_engine::{Key, key};
 

@@ -1,4 +1,4 @@
-//! conformance.md section B: policy defaults and normalization (Part 1 D5-D7, D36-D38).
+//! Policy defaults and normalization.
 
 use std::time::Duration;
 
@@ -69,7 +69,7 @@ fn s006_attempt_backoff_and_multiplier_bounds() {
     let mut d = zero();
     d.retry.backoff_multiplier = Some(50.0);
     assert_eq!(d.normalize().retry.backoff_multiplier, 10.0);
-    // (e) Part 1 D7: an infinite multiplier is not a number a policy can mean: the default 2.
+    // (e) an infinite multiplier is not a number a policy can mean: the default 2.
     let mut e = zero();
     e.retry.backoff_multiplier = Some(f64::INFINITY);
     let e = e.normalize();
@@ -88,7 +88,7 @@ fn s007_max_raised_to_initial() {
 
 #[test]
 fn s008_initial_backoff_cannot_lift_the_ceiling() {
-    // Part 1 D6: both capped at 30s (the reference gives 40s and 40s).
+    // Both capped at 30s (the reference gives 40s and 40s).
     let mut p = zero();
     p.retry.initial_backoff = Some(Duration::from_secs(40));
     let p = p.normalize();
@@ -166,14 +166,14 @@ fn s012_circuit_normalization_with_hedging_on() {
 
 #[test]
 fn s013_circuit_normalization_with_hedging_off() {
-    // Part 1 D5: the same result as s012.
+    // The same result as s012.
     let p = zero().circuit(0, ms(1)).normalize();
     assert_eq!((p.circuit.threshold, p.circuit.cooldown), (5, ms(100)));
 }
 
 #[test]
 fn s014_nan_multiplier() {
-    // Part 1 D7: NaN becomes the default 2, so the sleeps grow: [10ms, 20ms, 40ms].
+    // NaN becomes the default 2, so the sleeps grow: [10ms, 20ms, 40ms].
     let mut p = zero().max_attempts(4);
     p.retry.backoff_multiplier = Some(f64::NAN);
     let (exec, vc) = with_policy(p);
@@ -231,7 +231,7 @@ fn s016_builder_options_and_presets() {
 
 #[test]
 fn normalization_is_idempotent_with_the_same_report() {
-    // Part 1 D36/D37.
+    // Normalizing twice changes nothing, the report included.
     let once = zero().max_attempts(50).normalize();
     let twice = once.to_policy().normalize();
     assert_eq!(once, twice);
@@ -240,7 +240,7 @@ fn normalization_is_idempotent_with_the_same_report() {
 
 #[test]
 fn circuit_only_policy_is_a_real_policy() {
-    // Part 1 D38.
+    // A policy that only configures a circuit is a real policy.
     assert!(!zero().circuit(3, Duration::from_secs(1)).is_zero());
     assert!(zero().is_zero());
 }

@@ -1,4 +1,4 @@
-//! conformance.md sections C (basic execution) and D (backoff and jitter).
+//! Basic execution, backoff and jitter.
 
 use std::time::Duration;
 
@@ -71,7 +71,7 @@ impl Classifier for AlwaysRetry {
 
 #[test]
 fn s022_value_on_failure_is_the_same_with_or_without_an_observer() {
-    // Part 1 D4: one path; the error carries no value either way.
+    // One path; the error carries no value either way.
     for observed in [false, true] {
         let mut b = Executor::builder()
             .policy("svc.op", zero().max_attempts(2).classifier("retry"))
@@ -183,7 +183,7 @@ fn s026_retry_after_overrides_jitter() {
 
 #[test]
 fn s027_override_capped_by_max_retry_after() {
-    // Part 1 D25: capped by retry.max_retry_after (default 30s), not by max_backoff (250ms).
+    // Capped by retry.max_retry_after (default 30s), not by max_backoff (250ms).
     let (exec, vc) = with_policy(zero().max_attempts(2).classifier("http"));
     let (_, tl) = run(
         &vc,

@@ -1,4 +1,4 @@
-//! conformance.md section E: timeouts and cancellation, on virtual time.
+//! Timeouts and cancellation, on virtual time.
 
 use std::future::pending;
 use std::time::Duration;
@@ -25,7 +25,7 @@ fn s030_per_attempt_timeout_is_retryable() {
 
 #[test]
 fn s031_overall_timeout_ends_the_loop_instead_of_sleeping() {
-    // Part 1: a backoff that would pass the overall deadline is not slept.
+    // A backoff that would pass the overall deadline is not slept.
     let (exec, vc) = with_policy(zero().max_attempts(10).overall_timeout(ms(5)).backoff(
         ms(100),
         ms(250),

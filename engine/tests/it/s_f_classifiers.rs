@@ -1,4 +1,4 @@
-//! conformance.md section F: classifiers (Part 1 D23-D25).
+//! Classifiers.
 
 use std::fmt;
 
@@ -133,7 +133,7 @@ fn s040_http_statuses_and_methods() {
         kr(&err(&h, &status(503, "PUT"))),
         (Kind::Retryable, "http_5xx")
     );
-    // (g) Part 1 D25: Retry-After is honoured on 503 too.
+    // (g) Retry-After is honoured on 503 too.
     let e = status(503, "GET")
         .with_retry_after(Some(RetryAfter::Delay(std::time::Duration::from_secs(2))));
     let v = err(&h, &e);
@@ -180,7 +180,7 @@ fn s042_context_errors_and_idempotency() {
     let h = Http::default();
     let cancelled = HttpStatusError::transport("POST", Canceled);
     assert_eq!(kr(&err(&h, &cancelled)), (Kind::Abort, "context_canceled"));
-    // Part 1 D24: a POST that hit a deadline may have been applied: never retried.
+    // A POST that hit a deadline may have been applied: never retried.
     let timed_out = HttpStatusError::transport("POST", DeadlineExceeded);
     assert_eq!(
         kr(&err(&h, &timed_out)),
@@ -239,7 +239,7 @@ fn s043_auto_classifier_dispatch() {
     let a = Auto::default();
     assert_eq!(err(&a, &status(404, "GET")).kind, Kind::NonRetryable);
     assert_eq!(kr(&err(&a, &E(1))), (Kind::Retryable, "retryable_error"));
-    // Part 1 D23: a wrapped HTTP error is found through the source chain.
+    // A wrapped HTTP error is found through the source chain.
     let wrapped = Wrapped(Box::new(status(404, "GET")));
     assert_eq!(
         kr(&err(&a, &wrapped)),

@@ -1,4 +1,4 @@
-//! conformance.md sections G (panics, Part 1 D33) and H (missing or failing policy).
+//! Panics, and a missing or failing policy.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -121,7 +121,7 @@ fn s050_classifier_panic_recovered_unobserved() {
 
 #[test]
 fn s051_classifier_panic_recovered_observed() {
-    // Part 1 D3: the same error with or without an observer; the record says panic_in_classifier.
+    // The same error with or without an observer; the record says panic_in_classifier.
     let rec = Recording::default();
     let (exec, vc) = vexec(
         Executor::builder()
@@ -145,7 +145,7 @@ fn s051_classifier_panic_recovered_observed() {
 
 #[test]
 fn operation_panics_unwind_to_the_caller() {
-    // Part 1 D33: attempts are polled by the calling task, so a panic is the caller's panic.
+    // Attempts are polled by the calling task, so a panic is the caller's panic.
     let (exec, vc) = vexec(Executor::builder());
     let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         run(
@@ -264,7 +264,7 @@ fn s055_fallback_and_allow_unsafe_without_a_usable_policy() {
 #[test]
 fn s056_invalid_policy_from_the_provider_per_mode() {
     // An invalid policy reaches the engine as a provider error (it cannot be built); allow_unsafe
-    // uses the built-in default rather than an all-zero policy (D39).
+    // Uses the built-in default rather than an all-zero policy.
     let invalid = || {
         Stub::new(
             Some(zero().max_attempts(5)),
@@ -317,7 +317,7 @@ fn s058_static_policies_via_the_builder() {
 
 #[test]
 fn s098_source_labels() {
-    // (b) key configured, (c) only a default, (d) empty, (e) circuit-only default (D38: real).
+    // (b) key configured, (c) only a default, (d) empty, (e) circuit-only default (a real policy).
     let exec = Executor::builder()
         .policy("svc.op", zero().max_attempts(4))
         .build()
@@ -378,7 +378,7 @@ fn namespace_defaults_cover_keys_without_their_own_entry() {
 
 #[test]
 fn the_provider_is_asked_once_per_key_not_per_call() {
-    // Part 1 D12: resolution is cached per key (until the provider's generation changes).
+    // Resolution is cached per key (until the provider's generation changes).
     let stub = Stub::new(Some(zero().max_attempts(2)), None);
     let asked = stub.2.clone();
     let rec = Recording::default();

@@ -1,4 +1,4 @@
-//! conformance.md section I: budgets (Part 1 D19-D22).
+//! Budgets.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -52,7 +52,7 @@ fn s059_denied_second_attempt_returns_the_previous_error() {
     let (res, tl) = run(&vc, exec.call_traced("svc.op", always_fails(&calls)));
     assert_eq!(calls.get(), 1);
     let err = res.unwrap_err();
-    // Part 1 D21: a typed denial carrying the budget, the reason and the last real error.
+    // A typed denial carrying the budget, the reason and the last real error.
     assert!(
         matches!(&err, Error::BudgetDenied { budget, reason, last: Some(E(0)) } if &**budget == "b" && *reason == Reason::BUDGET_DENIED)
     );
@@ -67,7 +67,7 @@ fn s059_denied_second_attempt_returns_the_previous_error() {
 
 #[test]
 fn s060_same_unobserved() {
-    // Part 1 D2: the same error without observer or capture.
+    // The same error without observer or capture.
     let (exec, vc) = vexec(
         Executor::builder()
             .policy("svc.op", zero().max_attempts(3).budget("b"))
@@ -90,7 +90,7 @@ fn s061_missing_budget_denies_by_default() {
     assert_eq!(tl.attempts.len(), 1);
     assert!(!tl.attempts[0].budget_allowed);
     assert_eq!(tl.attempts[0].budget_reason, Reason::BUDGET_NOT_FOUND);
-    // Part 1 D20: without gate_first_attempt the first attempt runs and the retry is denied.
+    // Without gate_first_attempt the first attempt runs and the retry is denied.
     let (exec, vc) = with_policy(zero().max_attempts(2).budget("missing"));
     first_attempt_runs_then_retry_is_denied(&exec, &vc);
 }
@@ -118,7 +118,7 @@ fn s062_missing_budget_unsafe_allow() {
 
 #[test]
 fn s063_missing_budget_fallback_allows_with_a_trace() {
-    // Part 1 D19: fallback allows and records the missing reason.
+    // Fallback allows and records the missing reason.
     let mut p = zero().max_attempts(2);
     p.retry.budget = gated("missing");
     let rec = Recording::default();
@@ -231,7 +231,7 @@ fn s065_budget_events() {
         rec.budget_events(),
         [budget_event(0, "unlimited", "standard", true, "allowed")]
     );
-    // (a') Part 1 D20: a retry budget does not gate the first attempt; no event, reason not_gated.
+    // (a') a retry budget does not gate the first attempt; no event, reason not_gated.
     let (exec, vc, rec) = recorded(zero().budget("unlimited"));
     let (_, tl) = run(
         &vc,
@@ -272,7 +272,7 @@ fn s065_budget_events() {
 
 #[test]
 fn s066_the_first_attempt_is_budgeted_only_when_asked() {
-    // Part 1 D20: an empty retry budget never blocks first calls...
+    // An empty retry budget never blocks first calls...
     let (exec, vc) = vexec(
         Executor::builder()
             .policy("svc.op", zero().budget("empty"))
@@ -368,7 +368,7 @@ fn s070_budget_registry_validation() {
     );
 }
 
-/// The first attempt runs (not gated, Part 1 D20) and fails; the retry is denied, and the
+/// The first attempt runs (not gated) and fails; the retry is denied, and the
 /// error carries that first failure.
 fn first_attempt_runs_then_retry_is_denied(exec: &Executor, vc: &VirtualClock) {
     let calls = Calls::default();

@@ -1,4 +1,4 @@
-//! conformance.md section J: hedging, on virtual time (Part 1 D1, D13-D17, D34).
+//! Hedging, on virtual time.
 //! The trigger and tracker tables (s071-s073) are unit tests in `src/hedge/`.
 
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -311,7 +311,7 @@ fn s081_a_denied_hedge_never_ends_the_group() {
 
 #[test]
 fn s082_trigger_fallbacks() {
-    // (a) an unregistered trigger falls back to the fixed delay (D15) and says so.
+    // (a) an unregistered trigger falls back to the fixed delay and says so.
     let (exec, vc, rec) = recorded(hedged(1, 1, ms(10)).hedge_trigger("nope"));
     let op = scripted(exec.clock(), &Calls::default(), |i| {
         if i.is_hedge {
@@ -330,7 +330,7 @@ fn s082_trigger_fallbacks() {
         1
     );
     assert_eq!(tl.attribute("hedge_trigger"), Some("fallback"));
-    // (a') in deny mode the call runs without hedges (D16).
+    // (a') in deny mode the call runs without hedges.
     let (exec, vc) = vexec(
         Executor::builder()
             .policy("svc.op", hedged(1, 1, ms(10)).hedge_trigger("nope"))
@@ -366,7 +366,7 @@ fn s082_trigger_fallbacks() {
 
 #[test]
 fn s083_hedged_event_order() {
-    // Part 1 D17: losers are recorded (`hedge_cancelled`) and reported with on_hedge_cancel.
+    // Losers are recorded (`hedge_cancelled`) and reported with on_hedge_cancel.
     let rec = Recording::default();
     let mut p = hedged(1, 2, ms(20)).hedge_budget("unlimited");
     p.retry.budget = BudgetRef {
@@ -441,7 +441,7 @@ impl Budget for SlowRelease {
 
 #[test]
 fn s084_the_retry_group_always_completes() {
-    // D1: no counter race; the call returns at once with the operation's error.
+    // No counter race; the call returns at once with the operation's error.
     let released = Arc::new(AtomicU32::new(0));
     let mut p = zero()
         .max_attempts(1)

@@ -1,5 +1,4 @@
-//! conformance.md section K: circuit breaking through the executor, on virtual time (Part 1
-//! D8-D10). The breaker's own state machine (s085, s090, s091) is unit-tested in
+//! Circuit breaking through the executor, on virtual time. The breaker's own state machine (s085, s090, s091) is unit-tested in
 //! `src/circuit/breaker.rs`.
 
 use std::sync::{Arc, Mutex};
@@ -191,7 +190,7 @@ fn s089_what_counts_as_a_failure() {
         exec.call("svc.op", |_| async { Err::<(), _>(Canceled) }),
     );
     assert_eq!(exec.circuit_state("svc.op"), CircuitState::Closed);
-    // (c) D10: an overall-timeout expiry counts.
+    // (c) an overall-timeout expiry counts.
     let (exec, vc) = with_policy(breaker(1, ms(100)).overall_timeout(ms(20)));
     let _ = run(
         &vc,
@@ -202,8 +201,8 @@ fn s089_what_counts_as_a_failure() {
 
 #[test]
 fn s090_an_aborted_probe_never_wedges_the_breaker() {
-    // D8: the probe's op cancels the caller; the slot is freed and a later call can probe.
-    // (The reference's 20ms cooldown normalizes to the 100ms floor, D5.)
+    // The probe's op cancels the caller; the slot is freed and a later call can probe.
+    // (The reference's 20ms cooldown normalizes to the 100ms floor.)
     let (exec, vc) = with_policy(breaker(1, ms(100)));
     let _ = run(&vc, exec.call("svc.op", always_fails(&Calls::default())));
     vc.advance(ms(130));

@@ -1,4 +1,4 @@
-//! conformance.md section M: observability (timelines, observers, attempt info).
+//! Observability: timelines, observers, attempt info.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -83,7 +83,7 @@ fn s100_attempt_info_without_an_observer() {
 
 #[test]
 fn s101_full_event_order_with_a_budget() {
-    // Part 1 D20: the first attempt is not gated, so its budget event is absent.
+    // The first attempt is not gated, so its budget event is absent.
     let (exec, vc, rec) = recorded(zero().max_attempts(3).budget("unlimited"));
     run(
         &vc,

@@ -1,4 +1,4 @@
-//! conformance.md section O: the facade. The process-wide executor is set once for this test
+//! The facade. The process-wide executor is set once for this test
 //! binary; the "never initialised" default is in `tests/facade_default.rs` (its own process).
 
 use std::sync::OnceLock;

@@ -1,4 +1,4 @@
-//! What a scan found: findings, the keys seen, a summary. JSON exactly as DESIGN.md §6.1
+//! What a scan found: findings, the keys seen, a summary. JSON exactly as docs/lint.md
 //! (`serde_json::to_string(&report)`); SARIF 2.1.0 in [`sarif`].
 
 pub mod sarif;
