@@ -9,13 +9,16 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::num::NonZeroU32;
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
 
 /// A policy's id (`charge-v3`), as [`AttemptInfo`](crate::AttemptInfo) carries it: a copyable
 /// handle. [`name`](PolicyId::name) reads the id while a policy with it is in use.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PolicyId {
-    slot: u32,
+    /// The slot's index plus one: `Option<PolicyId>` then needs no tag of its own and moves
+    /// in one register.
+    slot: NonZeroU32,
     generation: u32,
 }
 
@@ -24,10 +27,14 @@ impl PolicyId {
     /// replaced it and every call under it has ended).
     pub fn name(self) -> Option<Arc<str>> {
         let table = table();
-        let slot = table.slots.get(self.slot as usize)?;
+        let slot = table.slots.get(self.index())?;
         (slot.generation == self.generation)
             .then(|| slot.name.clone())
             .flatten()
+    }
+
+    fn index(self) -> usize {
+        self.slot.get() as usize - 1
     }
 }
 
@@ -77,7 +84,7 @@ impl IdLease {
             None => {
                 let index = table.free.pop().unwrap_or_else(|| {
                     table.slots.push(Slot::default());
-                    u32::try_from(table.slots.len() - 1).unwrap_or(u32::MAX)
+                    u32::try_from(table.slots.len() - 1).unwrap_or(u32::MAX - 1)
                 });
                 table.slots[index as usize].name = Some(name.clone());
                 table.by_name.insert(name.clone(), index);
@@ -88,7 +95,7 @@ impl IdLease {
         slot.leases += 1;
         IdLease {
             id: PolicyId {
-                slot: index,
+                slot: NonZeroU32::MIN.saturating_add(index),
                 generation: slot.generation,
             },
             name: slot.name.clone().unwrap_or_else(|| name.clone()),
@@ -110,7 +117,7 @@ impl Drop for IdLease {
     fn drop(&mut self) {
         let mut table = table();
         let table = &mut *table;
-        let Some(slot) = table.slots.get_mut(self.id.slot as usize) else {
+        let Some(slot) = table.slots.get_mut(self.id.index()) else {
             return;
         };
         slot.leases -= 1;
@@ -119,7 +126,7 @@ impl Drop for IdLease {
                 table.by_name.remove(&name);
             }
             slot.generation = slot.generation.wrapping_add(1);
-            table.free.push(self.id.slot);
+            table.free.push(self.id.slot.get() - 1);
         }
     }
 }
