@@ -188,7 +188,11 @@ fn c_copies_a_call_and_ctrl_s_saves_the_log() {
         &format!("cd {} && {}", dir.path().display(), replay_command()),
     );
     t.tmux(&["set-option", "-s", "set-clipboard", "on"]);
-    t.wait("the keys", |s| s.contains("Keys (4)"));
+    // The end of the replay says so in the notice line: wait for it, or it can replace the
+    // hint below before a capture sees it.
+    t.wait("the end of the replay", |s| {
+        s.contains("Keys (4)") && s.contains("ENDED")
+    });
     t.keys(&["c"]);
     t.wait("the hint", |s| s.contains("nothing to copy"));
     t.keys(&["Tab", "c"]);
