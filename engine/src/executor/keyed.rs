@@ -107,9 +107,6 @@ pub(crate) struct Compiled {
     pub(crate) policy: Policy,
     /// Keeps the policy id's slot in use while this policy is.
     pub(crate) id: Option<IdLease>,
-    /// The id's handle, copied from the lease once: every attempt reads it as one 8-byte
-    /// value (see docs/performance.md on store-forwarding stalls).
-    policy_id: Option<PolicyId>,
     pub(crate) source: PolicySource,
     pub(crate) normalized: Option<Arc<str>>,
     /// The provider error handled by a non-deny missing-policy mode, if any.
@@ -138,7 +135,7 @@ impl Compiled {
     /// The handle of the policy's id, as attempts carry it.
     #[inline]
     pub(crate) fn policy_id(&self) -> Option<PolicyId> {
-        self.policy_id
+        self.id.as_ref().map(IdLease::id)
     }
 
     pub(crate) fn new(policy: Policy, inner: &Inner, generation: u64) -> Compiled {
@@ -193,11 +190,9 @@ impl Compiled {
             || hedge.is_some()
             || !matches!(retry_budget, BudgetSlot::None);
         let bare_first = !reads_clock && values_succeed && circuit.is_none();
-        let id = normalized.id.as_ref().map(IdLease::take);
         Compiled {
             bare_first,
-            policy_id: id.as_ref().map(IdLease::id),
-            id,
+            id: normalized.id.as_ref().map(IdLease::take),
             values_succeed,
             reads_clock,
             source: normalized.meta.source,

@@ -27,14 +27,15 @@ impl PolicyId {
     /// replaced it and every call under it has ended).
     pub fn name(self) -> Option<Arc<str>> {
         let table = table();
-        let slot = table.slots.get(self.index())?;
+        let slot = table.slots.get(self.index() as usize)?;
         (slot.generation == self.generation)
             .then(|| slot.name.clone())
             .flatten()
     }
 
-    fn index(self) -> usize {
-        self.slot.get() as usize - 1
+    /// The slot's index in the table.
+    fn index(self) -> u32 {
+        self.slot.get() - 1
     }
 }
 
@@ -117,7 +118,7 @@ impl Drop for IdLease {
     fn drop(&mut self) {
         let mut table = table();
         let table = &mut *table;
-        let Some(slot) = table.slots.get_mut(self.id.index()) else {
+        let Some(slot) = table.slots.get_mut(self.id.index() as usize) else {
             return;
         };
         slot.leases -= 1;
@@ -126,7 +127,7 @@ impl Drop for IdLease {
                 table.by_name.remove(&name);
             }
             slot.generation = slot.generation.wrapping_add(1);
-            table.free.push(self.id.slot.get() - 1);
+            table.free.push(self.id.index());
         }
     }
 }
