@@ -181,6 +181,68 @@ impl Key {
     }
 }
 
+/// What a call can be keyed by: a `&str` (checked when the call runs) or a [`Key`] (checked
+/// when it was built, at compile time for [`key!`]), by value or by reference.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use recourse_engine::{Executor, key};
+///
+/// let exec = Executor::new();
+/// const CHARGE: recourse_engine::Key = key!("payments.Charge");
+/// let op = |_| async { Ok::<_, std::io::Error>(()) };
+/// exec.call(key!("payments.Charge"), op).await.unwrap();
+/// exec.call(&CHARGE, op).await.unwrap();
+/// exec.call("payments.Charge", op).await.unwrap();
+/// # }
+/// ```
+pub trait AsKey {
+    /// The key's text, as [`Key::as_str`] gives it.
+    fn key_str(&self) -> &str;
+}
+
+impl AsKey for str {
+    fn key_str(&self) -> &str {
+        self
+    }
+}
+
+impl AsKey for String {
+    fn key_str(&self) -> &str {
+        self
+    }
+}
+
+impl AsKey for std::sync::Arc<str> {
+    fn key_str(&self) -> &str {
+        self
+    }
+}
+
+impl AsKey for Box<str> {
+    fn key_str(&self) -> &str {
+        self
+    }
+}
+
+impl AsKey for std::borrow::Cow<'_, str> {
+    fn key_str(&self) -> &str {
+        self
+    }
+}
+
+impl AsKey for Key {
+    fn key_str(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl<T: AsKey + ?Sized> AsKey for &T {
+    fn key_str(&self) -> &str {
+        (**self).key_str()
+    }
+}
+
 /// Builds a [`Key`] from a string literal, rejecting a malformed literal at compile time.
 ///
 /// ```

@@ -84,7 +84,7 @@ pub use executor::{
     AttemptInfo, BuildError, CallOptions, Executor, ExecutorBuilder, KeyHandle, MissingMode, call,
     call_traced, global, init,
 };
-pub use key::{Key, MAX_KEY_LEN};
+pub use key::{AsKey, Key, MAX_KEY_LEN};
 pub use observe::{AttemptRecord, CallSummary, Observer, Timeline};
 pub use policy::{Policy, PolicySet};
 pub use tokio_util::sync::CancellationToken;

@@ -6,6 +6,7 @@ use std::sync::OnceLock;
 
 use super::{AttemptInfo, Executor};
 use crate::error::Error;
+use crate::key::AsKey;
 use crate::observe::Timeline;
 
 static GLOBAL: OnceLock<Executor> = OnceLock::new();
@@ -35,7 +36,7 @@ pub fn global() -> &'static Executor {
 /// assert_eq!(n.unwrap(), 3);
 /// # }
 /// ```
-pub async fn call<T, E, F, Fut>(key: &str, op: F) -> Result<T, Error<E>>
+pub async fn call<T, E, F, Fut>(key: impl AsKey, op: F) -> Result<T, Error<E>>
 where
     T: 'static,
     E: StdError + 'static,
@@ -46,7 +47,7 @@ where
 }
 
 /// [`Executor::call_traced`] on the process-wide executor.
-pub async fn call_traced<T, E, F, Fut>(key: &str, op: F) -> (Result<T, Error<E>>, Timeline)
+pub async fn call_traced<T, E, F, Fut>(key: impl AsKey, op: F) -> (Result<T, Error<E>>, Timeline)
 where
     T: 'static,
     E: StdError + 'static,

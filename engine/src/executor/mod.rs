@@ -45,7 +45,7 @@ use crate::classify::Classifier;
 use crate::clock::Clock;
 use crate::error::Error;
 use crate::hedge::Trigger;
-use crate::key::Key;
+use crate::key::{AsKey, Key};
 use crate::observe::{Observer, Timeline};
 use crate::policy::Policy;
 use crate::provider::{Provider, ProviderError};
@@ -212,8 +212,8 @@ impl Executor {
     }
 
     /// A handle for `key` that skips the per-call key look-up. Use it for hot call sites.
-    pub fn key(&self, key: &str) -> KeyHandle {
-        let state = self.inner.state(key);
+    pub fn key(&self, key: impl AsKey) -> KeyHandle {
+        let state = self.inner.state(key.key_str());
         // Resolve now, so calls through the handle read the policy without touching shared
         // state while the provider's generation stays the same.
         let _ = state.compiled(&self.inner);
@@ -241,14 +241,14 @@ impl Executor {
     ///
     /// A first attempt that succeeds, with no observer and no timeline, allocates nothing and
     /// takes no lock; a timer is armed only when the policy has a timeout.
-    pub async fn call<T, E, F, Fut>(&self, key: &str, op: F) -> Result<T, Error<E>>
+    pub async fn call<T, E, F, Fut>(&self, key: impl AsKey, op: F) -> Result<T, Error<E>>
     where
         T: 'static,
         E: StdError + 'static,
         F: FnMut(AttemptInfo) -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let state = self.inner.state(key);
+        let state = self.inner.state(key.key_str());
         let current = state.current(&self.inner);
         let call = Call {
             snapshot: current.as_deref(),
@@ -260,7 +260,7 @@ impl Executor {
     /// Like [`call`](Executor::call), also returning the call's [`Timeline`].
     pub async fn call_traced<T, E, F, Fut>(
         &self,
-        key: &str,
+        key: impl AsKey,
         op: F,
     ) -> (Result<T, Error<E>>, Timeline)
     where
@@ -269,7 +269,7 @@ impl Executor {
         F: FnMut(AttemptInfo) -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let state = self.inner.state(key);
+        let state = self.inner.state(key.key_str());
         let mut timeline = None;
         let result = run(self.inner.call(&state, None, Some(&mut timeline)), op, None).await;
         (result, timeline.map(|t| *t).unwrap_or_default())
@@ -279,7 +279,7 @@ impl Executor {
     /// `options.capture` is set.
     pub async fn call_with<T, E, F, Fut>(
         &self,
-        key: &str,
+        key: impl AsKey,
         options: &CallOptions,
         op: F,
     ) -> (Result<T, Error<E>>, Option<Timeline>)
@@ -289,7 +289,7 @@ impl Executor {
         F: FnMut(AttemptInfo) -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let state = self.inner.state(key);
+        let state = self.inner.state(key.key_str());
         let mut timeline = None;
         let out = options.capture.then_some(&mut timeline);
         let result = run(self.inner.call(&state, Some(options), out), op, None).await;
