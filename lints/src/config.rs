@@ -34,11 +34,32 @@ impl Severity {
     }
 }
 
+/// What happens to call sites in test code (`#[cfg(test)]` modules, `#[test]` functions).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TestCode {
+    /// Checked like any other code (the default).
+    #[default]
+    Check,
+    /// Checked, with errors reported as warnings.
+    Warn,
+    /// Not scanned.
+    Skip,
+}
+
 /// The lint configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Extra functions or methods whose first argument is a key (`my_client::get`, `fetch`).
     pub call_patterns: Vec<String>,
+    /// More receivers whose `.call(..)` and `.key(..)` are recourse's: names of bindings,
+    /// fields or functions (`resilience`), or types that wrap or re-export the executor
+    /// (`Platform`). Files that mention one are scanned even when they never say "recourse".
+    pub receivers: Vec<String>,
+    /// Receivers and call paths never taken for recourse's (`rpc`, `jsonrpc::call`).
+    pub ignore: Vec<String>,
+    /// Call sites in test code: checked, downgraded to warnings, or skipped.
+    pub test_code: TestCode,
     /// Severity overrides by rule id.
     pub severities: BTreeMap<Rule, Severity>,
     /// The shape keys must have (`key-format`).
@@ -64,6 +85,9 @@ impl Default for Config {
     fn default() -> Config {
         Config {
             call_patterns: Vec::new(),
+            receivers: Vec::new(),
+            ignore: Vec::new(),
+            test_code: TestCode::Check,
             severities: BTreeMap::new(),
             key_format: Regex::new(DEFAULT_KEY_FORMAT).expect("the default key format is valid"),
             exclude: Vec::new(),
@@ -91,6 +115,12 @@ struct LintTable {
     key_format: Option<String>,
     #[serde(default)]
     exclude: Vec<String>,
+    #[serde(default)]
+    receivers: Vec<String>,
+    #[serde(default)]
+    ignore: Vec<String>,
+    #[serde(default)]
+    test_code: TestCode,
 }
 
 impl Config {
@@ -139,6 +169,9 @@ impl Config {
         let mut config = Config {
             call_patterns: lint.call_patterns,
             exclude: lint.exclude,
+            receivers: lint.receivers,
+            ignore: lint.ignore,
+            test_code: lint.test_code,
             ..Config::default()
         };
         for (id, severity) in lint.severity {

@@ -37,7 +37,7 @@ mod rules;
 mod scanner;
 mod suppress;
 
-pub use config::{Config, DEFAULT_KEY_FORMAT, DEFAULT_MAX_FILE_SIZE, Severity};
+pub use config::{Config, DEFAULT_KEY_FORMAT, DEFAULT_MAX_FILE_SIZE, Severity, TestCode};
 pub use error::LintError;
 pub use report::{Finding, KeySite, Report, Summary, sarif};
 pub use rules::{Rule, high_cardinality_kind};

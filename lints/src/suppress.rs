@@ -1,38 +1,76 @@
-//! `// recourse-lint: allow(rule-id, ...)` on the finding's line or the line above.
+//! `// recourse-lint: allow(rule-id, ...)`: a comment alone on its line covers the whole
+//! statement that follows it (however rustfmt splits it); a comment after code covers its own
+//! line.
 
 use crate::rules::Rule;
 
-/// The rules allowed on lines (1-based) of a file, from its line comments: a comment alone on
-/// its line covers that line and the next; a comment after code covers its own line only.
+/// The rules allowed on ranges of lines (1-based, inclusive) of one file.
 #[derive(Debug, Default)]
 pub(crate) struct Suppressions(Vec<(usize, usize, Vec<Rule>)>);
 
+/// One parsed suppression comment.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Allow {
+    pub(crate) rules: Vec<Rule>,
+    /// Ids that name no rule: each is reported, never silently ignored.
+    pub(crate) unknown: Vec<String>,
+}
+
+/// The suppression a line comment holds, if it holds one.
+pub(crate) fn parse(comment: &str) -> Option<Allow> {
+    let rest = comment.split("recourse-lint:").nth(1)?;
+    let list = rest
+        .trim()
+        .strip_prefix("allow(")
+        .and_then(|r| r.split(')').next())?;
+    let mut allow = Allow {
+        rules: Vec::new(),
+        unknown: Vec::new(),
+    };
+    for id in list.split(',').map(str::trim).filter(|id| !id.is_empty()) {
+        match Rule::from_id(id) {
+            Some(rule) => allow.rules.push(rule),
+            None => allow.unknown.push(id.to_owned()),
+        }
+    }
+    Some(allow)
+}
+
 impl Suppressions {
-    pub(crate) fn add(&mut self, line: usize, standalone: bool, comment: &str) {
-        let Some(rest) = comment.split("recourse-lint:").nth(1) else {
-            return;
-        };
-        let Some(list) = rest
-            .trim()
-            .strip_prefix("allow(")
-            .and_then(|r| r.split(')').next())
-        else {
-            return;
-        };
-        let rules: Vec<Rule> = list
-            .split(',')
-            .filter_map(|id| Rule::from_id(id.trim()))
-            .collect();
+    /// Allows `rules` on lines `first..=last`.
+    pub(crate) fn add(&mut self, first: usize, last: usize, rules: Vec<Rule>) {
         if !rules.is_empty() {
-            self.0
-                .push((line, if standalone { line + 1 } else { line }, rules));
+            self.0.push((first, last.max(first), rules));
         }
     }
 
-    /// Whether `rule` is allowed at `line`.
-    pub(crate) fn allows(&self, rule: Rule, line: usize) -> bool {
-        self.0
+    /// The rules allowed anywhere on lines `first..=last`.
+    pub(crate) fn allowed(&self, first: usize, last: usize) -> Vec<Rule> {
+        let mut out: Vec<Rule> = self
+            .0
             .iter()
-            .any(|(first, last, rules)| (*first..=*last).contains(&line) && rules.contains(&rule))
+            .filter(|(a, b, _)| *a <= last && first <= *b)
+            .flat_map(|(_, _, rules)| rules.iter().copied())
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_rules_and_keeps_unknown_ids() {
+        assert_eq!(
+            parse("// recourse-lint: allow(dynamic-key, no-such-rule)"),
+            Some(Allow {
+                rules: vec![Rule::DynamicKey],
+                unknown: vec!["no-such-rule".into()]
+            })
+        );
+        assert_eq!(parse("// an ordinary comment"), None);
     }
 }

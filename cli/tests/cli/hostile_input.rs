@@ -200,13 +200,16 @@ fn lint_times(dir: &Path, calls: usize) -> (Duration, Duration) {
     let one = write(
         dir,
         "one.rs",
-        format!("// recourse\nfn f() {{ {} }}\n", call.repeat(calls)),
+        format!(
+            "// recourse\nfn f(exec: &Executor) {{ {} }}\n",
+            call.repeat(calls)
+        ),
     );
     let many = write(
         dir,
         "many.rs",
         format!(
-            "// recourse\nfn f() {{\n{}}}\n",
+            "// recourse\nfn f(exec: &Executor) {{\n{}}}\n",
             format!("{call}\n").repeat(calls)
         ),
     );

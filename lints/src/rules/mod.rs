@@ -23,17 +23,24 @@ pub enum Rule {
     UnusedPolicy,
     /// A file that does not lex cleanly; the scan goes on.
     ParseError,
+    /// A key constant defined more than once in the crate, with different values, and the
+    /// path does not say which one.
+    UnresolvedKey,
+    /// A suppression comment naming a rule that does not exist.
+    InvalidSuppression,
 }
 
 impl Rule {
     /// Every rule.
-    pub const ALL: [Rule; 6] = [
+    pub const ALL: [Rule; 8] = [
         Rule::DynamicKey,
         Rule::HighCardinalityKey,
         Rule::KeyFormat,
         Rule::UncoveredKey,
         Rule::UnusedPolicy,
         Rule::ParseError,
+        Rule::UnresolvedKey,
+        Rule::InvalidSuppression,
     ];
 
     /// The stable id.
@@ -45,6 +52,8 @@ impl Rule {
             Rule::UncoveredKey => "uncovered-key",
             Rule::UnusedPolicy => "unused-policy",
             Rule::ParseError => "parse-error",
+            Rule::UnresolvedKey => "unresolved-key",
+            Rule::InvalidSuppression => "invalid-suppression",
         }
     }
 
@@ -62,7 +71,11 @@ impl Rule {
     pub fn default_severity(self) -> Severity {
         match self {
             Rule::DynamicKey | Rule::HighCardinalityKey | Rule::UncoveredKey => Severity::Error,
-            Rule::KeyFormat | Rule::UnusedPolicy | Rule::ParseError => Severity::Warning,
+            Rule::KeyFormat
+            | Rule::UnusedPolicy
+            | Rule::ParseError
+            | Rule::UnresolvedKey
+            | Rule::InvalidSuppression => Severity::Warning,
         }
     }
 
@@ -83,6 +96,10 @@ impl Rule {
             Rule::ParseError => {
                 "the file was scanned as far as it could be; fix the syntax to scan the rest"
             }
+            Rule::UnresolvedKey => {
+                "name the constant by its path (`keys::inventory::GET`), or give it one definition"
+            }
+            Rule::InvalidSuppression => "use a rule id from `recourse lint --help`",
         }
     }
 
@@ -95,6 +112,10 @@ impl Rule {
             Rule::UncoveredKey => "No policy covers a recourse key used in code.",
             Rule::UnusedPolicy => "A policy key is used by no call site.",
             Rule::ParseError => "A Rust file could not be scanned completely.",
+            Rule::UnresolvedKey => {
+                "A key constant has several definitions the path cannot choose between."
+            }
+            Rule::InvalidSuppression => "A suppression comment names an unknown rule.",
         }
     }
 }

@@ -8,6 +8,8 @@ pub(crate) enum Tok {
     Ident,
     /// A string literal (plain or raw; byte and C strings are `Other`).
     Str,
+    /// A number literal.
+    Num,
     Open(u8),
     Close(u8),
     Punct(u8),
@@ -26,9 +28,10 @@ pub(crate) struct Token {
 #[derive(Debug, Default)]
 pub(crate) struct Lexed {
     pub(crate) tokens: Vec<Token>,
-    /// For each token, the index of the token that closes it when it opens a group (matched
-    /// by nesting, whatever the delimiter), else [`UNCLOSED`].
-    pub(crate) closes: Vec<u32>,
+    /// For each token that opens a group, the index of the token that closes it; for each
+    /// token that closes one, the index of its opener (matched by nesting, whatever the
+    /// delimiter); else [`UNCLOSED`].
+    pub(crate) partner: Vec<u32>,
     /// For each token, how many groups enclose it.
     pub(crate) depth: Vec<u32>,
     pub(crate) comments: Vec<(u32, u32)>,
@@ -84,6 +87,7 @@ pub(crate) fn lex(src: &str) -> Lexed {
                     broken("unterminated literal");
                     Tok::Other
                 }
+                LiteralKind::Int { .. } | LiteralKind::Float { .. } => Tok::Num,
                 _ => Tok::Other,
             },
             TokenKind::OpenParen => Tok::Open(b'('),
@@ -100,6 +104,13 @@ pub(crate) fn lex(src: &str) -> Lexed {
             TokenKind::Semi => Tok::Punct(b';'),
             TokenKind::And => Tok::Punct(b'&'),
             TokenKind::Plus => Tok::Punct(b'+'),
+            TokenKind::Or => Tok::Punct(b'|'),
+            TokenKind::Pound => Tok::Punct(b'#'),
+            TokenKind::Lt => Tok::Punct(b'<'),
+            TokenKind::Gt => Tok::Punct(b'>'),
+            TokenKind::Minus => Tok::Punct(b'-'),
+            TokenKind::Question => Tok::Punct(b'?'),
+            TokenKind::Dollar => Tok::Punct(b'$'),
             TokenKind::Unknown | TokenKind::InvalidIdent => {
                 broken("a character Rust does not allow here");
                 Tok::Other
@@ -112,16 +123,18 @@ pub(crate) fn lex(src: &str) -> Lexed {
             _ => {}
         }
         let index = out.tokens.len();
+        let mut partner = UNCLOSED;
         if matches!(tok, Tok::Close(_))
             && let Some(o) = open.pop()
         {
-            out.closes[o] = index as u32;
+            out.partner[o] = index as u32;
+            partner = o as u32;
         }
         out.depth.push(open.len() as u32);
         if matches!(tok, Tok::Open(_)) {
             open.push(index);
         }
-        out.closes.push(UNCLOSED);
+        out.partner.push(partner);
         out.tokens.push(Token { tok, start, end });
     }
     if !depth.is_empty() {
