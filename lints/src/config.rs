@@ -64,8 +64,12 @@ pub struct Config {
     pub severities: BTreeMap<Rule, Severity>,
     /// The shape keys must have (`key-format`).
     pub key_format: Regex,
-    /// Path globs to skip (relative to the scanned paths).
+    /// Path globs to skip, relative to [`Config::root`] (or to each scanned directory when it
+    /// is `None`). They apply to files named on the command line too.
     pub exclude: Vec<String>,
+    /// The directory `exclude` globs are relative to: the configuration file's own, as
+    /// [`Config::from_file`] sets it.
+    pub root: Option<std::path::PathBuf>,
     /// Scan every Rust file, even those that never mention recourse in a crate that does not
     /// depend on it (for audits and benchmarks; expect look-alike call sites). Default false.
     pub scan_all: bool,
@@ -91,6 +95,7 @@ impl Default for Config {
             severities: BTreeMap::new(),
             key_format: Regex::new(DEFAULT_KEY_FORMAT).expect("the default key format is valid"),
             exclude: Vec::new(),
+            root: None,
             scan_all: false,
             max_file_size: DEFAULT_MAX_FILE_SIZE,
         }
@@ -143,10 +148,15 @@ impl Config {
             path: path.to_owned(),
             source,
         })?;
-        Config::from_toml(&text).map_err(|message| LintError::Config {
+        let mut config = Config::from_toml(&text).map_err(|message| LintError::Config {
             path: path.to_owned(),
             message,
-        })
+        })?;
+        config.root = Some(match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
+            _ => std::path::PathBuf::from("."),
+        });
+        Ok(config)
     }
 
     /// Parses the `[lint]` table of a TOML document.

@@ -16,9 +16,19 @@ pub(crate) struct Allow {
     pub(crate) unknown: Vec<String>,
 }
 
-/// The suppression a line comment holds, if it holds one.
+/// The suppression a comment holds: a plain `//` or `/* */` comment whose text starts with
+/// `recourse-lint:`. Doc comments document, they never suppress.
 pub(crate) fn parse(comment: &str) -> Option<Allow> {
-    let rest = comment.split("recourse-lint:").nth(1)?;
+    if ["///", "//!", "/**", "/*!"]
+        .iter()
+        .any(|doc| comment.starts_with(doc))
+    {
+        return None;
+    }
+    let body = comment
+        .strip_prefix("//")
+        .or_else(|| comment.strip_prefix("/*"))?;
+    let rest = body.trim_start().strip_prefix("recourse-lint:")?;
     let list = rest
         .trim()
         .strip_prefix("allow(")
@@ -72,5 +82,11 @@ mod tests {
             })
         );
         assert_eq!(parse("// an ordinary comment"), None);
+        assert_eq!(
+            parse("/// `// recourse-lint: allow(rule-id, ...)` is documented"),
+            None
+        );
+        assert_eq!(parse("// see recourse-lint: allow(x) in the docs"), None);
+        assert!(parse("/* recourse-lint: allow(key-format) */").is_some());
     }
 }

@@ -271,6 +271,14 @@ pub(crate) fn analyze(
         }
     }
 
+    // A crate's `tests/` and `benches/` hold test code only.
+    let test_file = items.all_test
+        || out
+            .crate_root
+            .as_deref()
+            .and_then(|r| Path::new(path).strip_prefix(r).ok())
+            .and_then(|rel| rel.components().next())
+            .is_some_and(|c| matches!(c.as_os_str().to_str(), Some("tests" | "benches")));
     let found = callsite::find(text, &lexed, &items, config);
     let in_const = |i: usize| items.consts.iter().any(|c| c.value.0 <= i && i < c.value.1);
     let mut key_ranges: Vec<(usize, usize, usize)> = Vec::new(); // (start, end, site index)
@@ -278,7 +286,7 @@ pub(crate) fn analyze(
         if site.constructor && in_const(site.at) {
             continue;
         }
-        let test = items.in_test(site.at);
+        let test = test_file || items.in_test(site.at);
         if test && config.test_code == TestCode::Skip {
             continue;
         }

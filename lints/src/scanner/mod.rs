@@ -131,16 +131,39 @@ fn crate_root(path: &Path) -> Option<PathBuf> {
         .map(Path::to_path_buf)
 }
 
-/// The `exclude` globs, matched against a path relative to `root`.
-fn excluded(root: &Path, globs: &[String]) -> Option<ignore::overrides::Override> {
-    if globs.is_empty() {
-        return None;
+/// A path made absolute against the working directory (not canonical: no link is followed).
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
+}
+
+/// The `exclude` globs, matched against paths relative to `base`.
+struct Exclude {
+    base: PathBuf,
+    globs: Option<ignore::overrides::Override>,
+}
+
+impl Exclude {
+    fn new(base: &Path, globs: &[String]) -> Exclude {
+        let base = absolute(base);
+        let globs = (!globs.is_empty())
+            .then(|| {
+                let mut overrides = ignore::overrides::OverrideBuilder::new(&base);
+                for glob in globs {
+                    let _ = overrides.add(&format!("!{glob}"));
+                }
+                overrides.build().ok()
+            })
+            .flatten();
+        Exclude { base, globs }
     }
-    let mut overrides = ignore::overrides::OverrideBuilder::new(root);
-    for glob in globs {
-        let _ = overrides.add(&format!("!{glob}"));
+
+    fn excludes(&self, path: &Path, dir: bool) -> bool {
+        let Some(globs) = &self.globs else {
+            return false;
+        };
+        let path = absolute(path);
+        path.starts_with(&self.base) && globs.matched(&path, dir).is_ignore()
     }
-    overrides.build().ok()
 }
 
 /// The files to scan under `paths`, each with whether it was named on the command line.
@@ -156,23 +179,27 @@ fn walk(paths: &[PathBuf], config: &Config) -> Result<Vec<(PathBuf, bool)>, Lint
                 ),
             });
         }
+        let base = config.root.as_deref().unwrap_or(if root.is_dir() {
+            root.as_path()
+        } else {
+            Path::new(".")
+        });
+        let exclude = Exclude::new(base, &config.exclude);
         if !root.is_dir() {
-            let named = excluded(Path::new("."), &config.exclude);
-            if !named.is_some_and(|o| o.matched(root, false).is_ignore()) {
+            if !exclude.excludes(root, false) {
                 files.push((root.clone(), true));
             }
             continue;
         }
         let mut walk = ignore::WalkBuilder::new(root);
-        if let Some(o) = excluded(root, &config.exclude) {
-            walk.overrides(o);
-        }
-        walk.filter_entry(|e| {
+        walk.filter_entry(move |e| {
+            let dir = e.file_type().is_some_and(|t| t.is_dir());
             e.depth() == 0
-                || !(e.file_type().is_some_and(|t| t.is_dir())
+                || !((dir
                     && e.file_name()
                         .to_str()
                         .is_some_and(|n| SKIPPED_DIRS.contains(&n)))
+                    || exclude.excludes(e.path(), dir))
         });
         for entry in walk.build().flatten() {
             let p = entry.path();
