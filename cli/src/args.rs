@@ -171,29 +171,66 @@ pub(crate) enum PolicyCommand {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum LintFormat {
     /// Diagnostics with source snippets, on stderr.
-    Human,
+    #[value(alias = "human")]
+    Full,
+    /// One line per finding (`path:line:column: severity[rule] message`), on stdout.
+    Concise,
     /// The JSON report (docs/lint.md), on stdout.
     Json,
     /// SARIF 2.1.0 for code scanning, on stdout.
     Sarif,
+    /// GitHub Actions annotations (`::error file=..::..`), on stdout.
+    Github,
+}
+
+/// A rule id given on the command line.
+fn rule_id(id: &str) -> Result<recourse_lints::Rule, String> {
+    recourse_lints::Rule::from_id(id).ok_or_else(|| {
+        format!(
+            "no rule is called {id:?}; rules: {}",
+            recourse_lints::Rule::ids().join(", ")
+        )
+    })
 }
 
 /// `recourse lint`.
 #[derive(Debug, Args)]
 pub(crate) struct LintArgs {
-    /// Files or directories to scan (default: the current directory; .gitignore is honoured).
+    /// Files or directories to scan (default: the current directory). Directory walks honour
+    /// .gitignore and skip hidden directories and target/; `exclude` applies to named files
+    /// too.
     pub(crate) paths: Vec<PathBuf>,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = LintFormat::Human)]
+    /// Output format (`--format` is accepted too; `human` is `full`).
+    #[arg(
+        long = "output-format",
+        visible_alias = "format",
+        value_enum,
+        default_value_t = LintFormat::Full
+    )]
     pub(crate) format: LintFormat,
-    /// A recourse.toml whose `[lint]` table configures the rules (default: ./recourse.toml if
-    /// present).
+    /// A recourse.toml whose `[lint]` table configures the rules (default: the nearest
+    /// recourse.toml in the working directory or above it).
     #[arg(long)]
     pub(crate) config: Option<PathBuf>,
-    /// Policy files or directories: also report keys no policy covers (`uncovered-key`) and
-    /// policies no call site uses (`unused-policy`).
+    /// Policy files or directories: also report keys no policy covers (`uncovered-key`) and,
+    /// when only directories are scanned, policies no call site uses (`unused-policy`).
     #[arg(long = "policies", value_name = "P")]
     pub(crate) policies: Vec<PathBuf>,
+    /// Report only these rules (comma-separated ids).
+    #[arg(long, value_delimiter = ',', value_name = "RULE", value_parser = rule_id)]
+    pub(crate) select: Vec<recourse_lints::Rule>,
+    /// Do not report these rules (comma-separated ids).
+    #[arg(long, value_delimiter = ',', value_name = "RULE", value_parser = rule_id)]
+    pub(crate) ignore: Vec<recourse_lints::Rule>,
+    /// Print how many findings each rule has instead of the findings.
+    #[arg(long)]
+    pub(crate) statistics: bool,
+    /// Exit 0 even when errors are found (the report is unchanged).
+    #[arg(long)]
+    pub(crate) exit_zero: bool,
+    /// Scan every Rust file, also those in crates that never mention recourse (audits).
+    #[arg(long)]
+    pub(crate) scan_all: bool,
 }
 
 /// Output modes of `tail`.

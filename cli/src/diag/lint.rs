@@ -68,8 +68,7 @@ impl Diagnostic for Rendered<'_> {
     }
 }
 
-/// Prints every finding, then a summary line. Each file is read once, however many findings it
-/// has.
+/// Prints every finding with its snippet. Each file is read once, however many findings it has.
 pub(crate) fn print(report: &Report, color: bool, limit: u64) {
     for findings in report.findings.chunk_by(|a, b| a.path == b.path) {
         let path = &findings[0].path;
@@ -79,6 +78,10 @@ pub(crate) fn print(report: &Report, color: bool, limit: u64) {
             .unwrap_or_default();
         eprint!("{}", render(findings, &text, color));
     }
+}
+
+/// The summary line, on stderr: files, keys, errors, warnings.
+pub(crate) fn summary(report: &Report) {
     let s = &report.summary;
     let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
     eprintln!(
@@ -88,4 +91,78 @@ pub(crate) fn print(report: &Report, color: bool, limit: u64) {
         plural(s.errors, "error"),
         plural(s.warnings, "warning"),
     );
+}
+
+/// One line per finding: `path:line:column: severity[rule] message`.
+pub(crate) fn concise(report: &Report) -> String {
+    let mut out = String::new();
+    for f in &report.findings {
+        out.push_str(&format!(
+            "{}:{}:{}: {}[{}] {}\n",
+            f.path,
+            f.line,
+            f.column,
+            f.severity.as_str(),
+            f.rule.id(),
+            clean(&f.message)
+        ));
+    }
+    out
+}
+
+/// GitHub Actions workflow commands: one `::error` or `::warning` annotation per finding.
+pub(crate) fn github(report: &Report) -> String {
+    // Workflow-command escaping: data, then property values.
+    let data = |s: &str| {
+        s.replace('%', "%25")
+            .replace('\r', "%0D")
+            .replace('\n', "%0A")
+    };
+    let property = |s: &str| data(s).replace(':', "%3A").replace(',', "%2C");
+    let mut out = String::new();
+    for f in &report.findings {
+        let level = if f.severity == Severity::Error {
+            "error"
+        } else {
+            "warning"
+        };
+        out.push_str(&format!(
+            "::{level} title={},file={},line={},col={},endLine={},endColumn={}::{}\n",
+            property(&format!("recourse-lint ({})", f.rule.id())),
+            property(&f.path),
+            f.line,
+            f.column,
+            f.end_line,
+            f.end_column,
+            data(&format!("{} ({})", f.message, f.help)),
+        ));
+    }
+    out
+}
+
+/// Findings counted by rule, most first: `count  severity  rule  description`.
+pub(crate) fn statistics(report: &Report) -> String {
+    let mut counts: Vec<(usize, recourse_lints::Rule, Severity)> = Vec::new();
+    for f in &report.findings {
+        match counts
+            .iter_mut()
+            .find(|(_, r, s)| *r == f.rule && *s == f.severity)
+        {
+            Some((n, ..)) => *n += 1,
+            None => counts.push((1, f.rule, f.severity)),
+        }
+    }
+    counts.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    let width = counts.first().map_or(1, |c| c.0.to_string().len());
+    counts
+        .iter()
+        .map(|(n, rule, severity)| {
+            format!(
+                "{n:>width$}  {:<7}  {:<20}  {}\n",
+                severity.as_str(),
+                rule.id(),
+                rule.description()
+            )
+        })
+        .collect()
 }

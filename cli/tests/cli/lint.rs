@@ -231,3 +231,98 @@ fn policies_cross_check_keys_in_code() {
         "{err}"
     );
 }
+
+/// `recourse lint` from the repository's root, with its own recourse.toml found there.
+#[test]
+fn this_repository_lints_clean() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_recourse"))
+        .args(["lint", "--output-format", "concise"])
+        .current_dir(&root)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let summary = String::from_utf8_lossy(&out.stderr);
+    assert!(summary.contains("0 errors, 0 warnings"), "{summary}");
+}
+
+#[test]
+fn concise_github_and_statistics_outputs() {
+    let path = corpus("high-cardinality-key/ids.rs");
+    let concise = recourse(&["lint", "--output-format", "concise", &path]);
+    let text = String::from_utf8_lossy(&concise.stdout);
+    assert_eq!(text.lines().count(), 8, "{text}");
+    assert!(
+        text.lines().next().unwrap().ends_with(
+            "ids.rs:6:15: error[high-cardinality-key] key \"users.48213\" looks high-cardinality (digit-run)"
+        ),
+        "{text}"
+    );
+    assert!(
+        String::from_utf8_lossy(&concise.stderr).contains("1 file, 8 keys, 8 errors, 0 warnings")
+    );
+
+    let github = recourse(&["lint", "--output-format", "github", &path]);
+    let text = String::from_utf8_lossy(&github.stdout);
+    let first = text.lines().next().unwrap();
+    assert!(
+        first.starts_with("::error title=recourse-lint (high-cardinality-key),file="),
+        "{first}"
+    );
+    assert!(
+        first.contains(",line=6,col=15,endLine=6,endColumn=23::"),
+        "{first}"
+    );
+    // `:` and `,` in properties are escaped, so a path cannot end the property list early.
+    let url = text.lines().find(|l| l.contains("(url)")).unwrap();
+    assert!(url.contains("http.https://api.example.com"), "{url}");
+
+    let stats = recourse(&["lint", "--statistics", &corpus("")]);
+    let text = String::from_utf8_lossy(&stats.stdout);
+    let first = text.lines().next().unwrap();
+    // Most first: the corpus has ten ID-like keys, six dynamic ones.
+    assert!(
+        first.starts_with("10  error    high-cardinality-key"),
+        "{text}"
+    );
+    assert!(text.contains(" 6  error    dynamic-key"), "{text}");
+    assert_eq!(stats.status.code(), Some(1));
+}
+
+#[test]
+fn select_ignore_and_exit_zero() {
+    let path = corpus("");
+    let count = |args: &[&str]| {
+        let out =
+            recourse(&[&["lint", "--output-format", "json"], args, &[path.as_str()]].concat());
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let rules: std::collections::BTreeSet<String> = report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["rule"].as_str().unwrap().to_owned())
+            .collect();
+        (rules, out.status.code())
+    };
+    let (rules, exit) = count(&["--select", "key-format"]);
+    assert_eq!(rules.into_iter().collect::<Vec<_>>(), ["key-format"]);
+    assert_eq!(exit, Some(0), "key-format is a warning");
+    let (rules, _) = count(&["--ignore", "dynamic-key,key-format"]);
+    assert!(!rules.contains("dynamic-key") && !rules.contains("key-format"));
+    assert!(rules.contains("high-cardinality-key"));
+    let (_, exit) = count(&["--exit-zero"]);
+    assert_eq!(exit, Some(0));
+    let bad = recourse(&["lint", "--select", "no-such-rule", &path]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("rules: dynamic-key"));
+}
