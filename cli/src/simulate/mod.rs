@@ -104,6 +104,7 @@ pub(crate) fn run(
         };
         let limit = exec.clock().sleep(CALL_LIMIT);
         let traced = vc.block_on(async {
+            // recourse-lint: allow(dynamic-key) -- the scenario file names the key to simulate
             let call = exec.call_traced(&scenario.key, op);
             let mut call = std::pin::pin!(call);
             let mut limit = std::pin::pin!(limit);
@@ -117,6 +118,7 @@ pub(crate) fn run(
         });
         let tl = traced.unwrap_or_else(|| {
             let mut tl = Timeline::default();
+            // recourse-lint: allow(dynamic-key) -- the scenario file names the key to simulate
             tl.key = Key::parse(&scenario.key);
             tl.reason = recourse_engine::Reason::new("simulation_limit");
             tl.error = Some(format!(

@@ -131,6 +131,7 @@ pub(crate) fn check(doc: &Document, tree: &SourceTree, known: &Known) -> Vec<Dia
             let probe = key
                 .strip_suffix(".*")
                 .map_or_else(|| key.clone(), |ns| format!("{ns}.x"));
+            // recourse-lint: allow(dynamic-key) -- a probe for each key the policy file names
             let resolved = resolve(&set, &Key::parse(&probe));
             let used = serde_json::to_value(&resolved.policy).unwrap_or_default();
             for (field, layer) in &resolved.origins {

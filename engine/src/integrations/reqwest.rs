@@ -126,6 +126,7 @@ impl Middleware for RecourseMiddleware {
         let options = sent.call_options(spare.is_some());
         let base = extensions.clone();
         let mut first = Some(req);
+        // recourse-lint: allow(dynamic-key) -- the key the middleware was built with, or its route's
         let (result, _) = self
             .exec
             .call_with(&key, &options, |attempt| {

@@ -230,6 +230,7 @@ where
         let (exec, inner) = (self.exec.clone(), self.inner.clone());
         Box::pin(async move {
             let mut first = Some(body);
+            // recourse-lint: allow(dynamic-key) -- the key the layer was built with, or its route's
             let (result, _) = exec
                 .call_with(&key, &options, |_attempt| {
                     // The original body first; copies of the spare after (none without one,
