@@ -274,3 +274,30 @@ mod never_panics {
         }
     }
 }
+
+/// The look-alike corpus (`lints/tests/corpus/`): wasmtime, tower, S3, Kafka, JSON-RPC, mlua,
+/// pyo3 and TUI call shapes beside a real executor, in a crate that depends on recourse.
+#[test]
+fn look_alikes_give_no_key_and_no_finding_by_directory_or_by_file_list() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join("src"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 7);
+    let all = Config {
+        scan_all: true,
+        ..Config::default()
+    };
+    for (paths, config) in [
+        (vec![dir.clone()], Config::default()),
+        (vec![dir.clone()], all),
+        (files, Config::default()),
+    ] {
+        let report = scan_paths(&paths, &config, None).unwrap();
+        assert_eq!(report.summary.files, 7);
+        assert!(report.findings.is_empty(), "{:#?}", report.findings);
+        assert!(report.keys.is_empty(), "{:#?}", report.keys);
+    }
+}
