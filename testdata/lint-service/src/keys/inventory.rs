@@ -1,0 +1,2 @@
+pub const GET: &str = "inventory.Get";
+pub const RESERVE: &str = "inventory.Reserve";

@@ -1,0 +1,1 @@
+pub const GET: &str = "pricing.Get";
