@@ -40,6 +40,7 @@ pub(crate) enum ColorChoice {
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Find every call-site key in Rust source and check it (pre-commit).
+    #[command(after_long_help = rules_help())]
     Lint(LintArgs),
     /// Review policy files: validate them, explain a key's effective policy.
     #[command(subcommand)]
@@ -181,6 +182,21 @@ pub(crate) enum LintFormat {
     Sarif,
     /// GitHub Actions annotations (`::error file=..::..`), on stdout.
     Github,
+}
+
+/// The rules, for `recourse lint --help`.
+fn rules_help() -> String {
+    let mut out = String::from("Rules (default severity):\n");
+    for rule in recourse_lints::Rule::ALL {
+        out.push_str(&format!(
+            "  {:<21} {:<8} {}\n",
+            rule.id(),
+            rule.default_severity().as_str(),
+            rule.description()
+        ));
+    }
+    out.push_str("\nSuppress one with a comment: // recourse-lint: allow(rule-id)");
+    out
 }
 
 /// A rule id given on the command line.

@@ -168,12 +168,24 @@ impl Matcher<'_> {
         }
     }
 
+    /// Whether the group opened at `open` is a tuple (`()`, `(a, b)`, `(a,)`), not a
+    /// parenthesised expression (`(("a.B"))`).
+    fn tuple(&self, open: usize) -> bool {
+        match arguments(self.lexed, open) {
+            Some(args) => {
+                let close = self.lexed.partner[open] as usize;
+                args.len() != 1 || self.is(close - 1, b',')
+            }
+            None => false,
+        }
+    }
+
     /// A first argument that is never a key: `&mut x`, a number, a tuple.
     fn never_a_key(&self, (s, _): (usize, usize)) -> bool {
         let tokens = &self.lexed.tokens;
         (self.is(s, b'&') && self.text(s + 1) == "mut")
             || tokens[s].tok == Tok::Num
-            || tokens[s].tok == Tok::Open(b'(')
+            || (tokens[s].tok == Tok::Open(b'(') && self.tuple(s))
     }
 
     /// Whether the configuration says this call is never recourse's: an entry names its
@@ -452,12 +464,19 @@ mod tests {
     }
 
     #[test]
+    fn a_parenthesised_key_is_not_a_tuple() {
+        let src = "fn f(exec: &Executor) { exec.call((\"a.B\"), |_| async {}); exec.call((a, b), |_| async {}); exec.call((x,), |_| async {}); }";
+        assert_eq!(sites(src), [("(\"a.B\")".to_owned(), true)]);
+    }
+
+    #[test]
     fn skips_look_alikes() {
         let src = r#"
             fn look_alikes(svc: &mut Svc, func: Func, s3: S3Client) {
                 svc.call(req);
                 Service::call(&mut svc, req);
                 func.call(&mut store, (1, 2));
+                lua.call((1, 2), |_| async {});
                 typed.call(&mut store, 3)?;
                 map.key();
                 s3.put_object().key(object_key);
