@@ -9,7 +9,7 @@ mod key_arg;
 mod lexer;
 mod resolve;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -123,12 +123,29 @@ fn read_source(path: &Path, limit: u64) -> Result<Vec<u8>, LintError> {
 }
 
 /// The directory of the nearest `Cargo.toml` above `path` (for a relative path, the current
-/// directory counts), if any.
-fn crate_root(path: &Path) -> Option<PathBuf> {
-    path.ancestors()
-        .skip(1)
+/// directory counts), if any; looked up once per directory.
+fn crate_root(path: &Path, cache: &Mutex<HashMap<PathBuf, Option<PathBuf>>>) -> Option<PathBuf> {
+    let dir = path.parent()?;
+    if let Some(root) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(dir) {
+        return root.clone();
+    }
+    let root = dir
+        .ancestors()
         .find(|d| d.join("Cargo.toml").is_file())
-        .map(Path::to_path_buf)
+        .map(Path::to_path_buf);
+    cache
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(dir.to_owned(), root.clone());
+    root
+}
+
+/// Shared by the workers of one scan: what each directory's crate is, and whether each crate
+/// depends on recourse.
+#[derive(Default)]
+struct Crates {
+    roots: Mutex<HashMap<PathBuf, Option<PathBuf>>>,
+    uses_recourse: Mutex<HashMap<PathBuf, bool>>,
 }
 
 /// A path made absolute against the working directory (not canonical: no link is followed).
@@ -166,19 +183,21 @@ impl Exclude {
     }
 }
 
-/// The files to scan under `paths`, each with whether it was named on the command line.
-fn walk(paths: &[PathBuf], config: &Config) -> Result<Vec<(PathBuf, bool)>, LintError> {
-    let mut files = Vec::new();
+/// An error for the first path that does not exist.
+fn check_exist(paths: &[PathBuf]) -> Result<(), LintError> {
+    match paths.iter().find(|p| !p.exists()) {
+        Some(missing) => Err(LintError::Io {
+            path: missing.clone(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or directory"),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Hands each file to scan under `paths` to `found`, with whether it was named on the command
+/// line.
+fn walk(paths: &[PathBuf], config: &Config, mut found: impl FnMut(PathBuf, bool)) {
     for root in paths {
-        if !root.exists() {
-            return Err(LintError::Io {
-                path: root.clone(),
-                source: std::io::Error::new(
-                    std::io::ErrorKind::NotFound,
-                    "no such file or directory",
-                ),
-            });
-        }
         let base = config.root.as_deref().unwrap_or(if root.is_dir() {
             root.as_path()
         } else {
@@ -187,7 +206,7 @@ fn walk(paths: &[PathBuf], config: &Config) -> Result<Vec<(PathBuf, bool)>, Lint
         let exclude = Exclude::new(base, &config.exclude);
         if !root.is_dir() {
             if !exclude.excludes(root, false) {
-                files.push((root.clone(), true));
+                found(root.clone(), true);
             }
             continue;
         }
@@ -206,13 +225,10 @@ fn walk(paths: &[PathBuf], config: &Config) -> Result<Vec<(PathBuf, bool)>, Lint
             if p.extension().is_some_and(|e| e == "rs")
                 && entry.file_type().is_some_and(|t| t.is_file())
             {
-                files.push((p.to_path_buf(), false));
+                found(entry.into_path(), false);
             }
         }
     }
-    files.sort();
-    files.dedup_by(|a, b| a.0 == b.0);
-    Ok(files)
 }
 
 /// One file: read, prefiltered, analysed. `None` when the prefilter skips it.
@@ -221,14 +237,14 @@ fn scan_file(
     explicit: bool,
     config: &Config,
     needles: &[memchr::memmem::Finder<'_>],
-    crates: &Mutex<HashMap<PathBuf, bool>>,
+    crates: &Crates,
 ) -> Result<Option<FileFacts>, LintError> {
     let bytes = read_source(path, config.max_file_size)?;
-    let root = crate_root(path);
+    let root = crate_root(path, &crates.roots);
     let candidate = explicit
         || config.scan_all
         || needles.iter().any(|n| n.find(&bytes).is_some())
-        || crate_uses_recourse(root.as_deref(), crates);
+        || crate_uses_recourse(root.as_deref(), &crates.uses_recourse);
     if !candidate {
         return Ok(None);
     }
@@ -276,24 +292,39 @@ pub fn scan_paths(
     config: &Config,
     policies: Option<&PolicyKeys>,
 ) -> Result<Report, LintError> {
-    let files = walk(paths, config)?;
+    check_exist(paths)?;
     let needles = needles(config);
 
-    // Each worker reads, analyses and drops one file at a time: only its facts are kept.
-    let next = AtomicUsize::new(0);
+    // One thread walks; each worker reads, analyses and drops one file at a time, as the walk
+    // finds them: only each file's facts are kept.
+    let (found, queue) = std::sync::mpsc::sync_channel::<(PathBuf, bool)>(1024);
+    let queue = Mutex::new(queue);
+    let walked = AtomicUsize::new(0);
     let done: Mutex<Vec<FileFacts>> = Mutex::new(Vec::new());
     let failed: Mutex<Option<LintError>> = Mutex::new(None);
-    let crates: Mutex<HashMap<PathBuf, bool>> = Mutex::new(HashMap::new());
+    let crates = Crates::default();
     let workers = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
-        .min(16)
-        .min(files.len().max(1));
+        .min(16);
     std::thread::scope(|s| {
+        let walked = &walked;
+        s.spawn(move || {
+            let mut seen = HashSet::new();
+            walk(paths, config, |path, explicit| {
+                if seen.insert(path.clone()) {
+                    walked.fetch_add(1, Ordering::Relaxed);
+                    // A closed queue means every worker stopped: nothing is left to do.
+                    let _ = found.send((path, explicit));
+                }
+            });
+        });
         for _ in 0..workers {
             s.spawn(|| {
                 let mut mine = Vec::new();
-                while let Some((path, explicit)) = files.get(next.fetch_add(1, Ordering::Relaxed)) {
-                    match scan_file(path, *explicit, config, &needles, &crates) {
+                loop {
+                    let next = queue.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                    let Ok((path, explicit)) = next else { break };
+                    match scan_file(&path, explicit, config, &needles, &crates) {
                         Ok(Some(facts)) => mine.push(facts),
                         Ok(None) => {}
                         Err(e) => {
@@ -331,7 +362,7 @@ pub fn scan_paths(
         check_policies(&mut report, &keys, policies, complete, config);
     }
     report.keys = keys.into_iter().map(|(k, _)| k).collect();
-    Ok(report.finish(files.len()))
+    Ok(report.finish(walked.into_inner()))
 }
 
 fn check_policies(
