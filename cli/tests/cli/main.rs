@@ -6,6 +6,7 @@ mod diff;
 mod fuzz_smoke;
 mod hostile_input;
 mod lint;
+mod packaging;
 mod policy;
 mod pre_commit;
 mod simulate;

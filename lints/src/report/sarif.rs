@@ -18,7 +18,6 @@ pub fn to_sarif(report: &Report) -> Value {
                 "shortDescription": { "text": r.description() },
                 "fullDescription": { "text": r.description() },
                 "help": { "text": r.help(), "markdown": r.help() },
-                "helpUri": format!("https://github.com/recourse-rs/recourse/blob/main/docs/lint.md#{}", r.id()),
                 "defaultConfiguration": { "level": level(r.default_severity()) },
             })
         })
@@ -52,7 +51,6 @@ pub fn to_sarif(report: &Report) -> Value {
         "runs": [{
             "tool": { "driver": {
                 "name": "recourse-lint",
-                "informationUri": "https://github.com/recourse-rs/recourse",
                 "version": env!("CARGO_PKG_VERSION"),
                 "rules": rules,
             }},
