@@ -6,10 +6,19 @@ use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use recourse_engine::export::wire::CallFilter;
 
+use crate::examples;
+
 /// Policy-driven resilience for Rust services: lint call-site keys, validate and simulate
 /// policies, tail live services.
 #[derive(Debug, Parser)]
-#[command(name = "recourse", version, about, long_about = None, propagate_version = true)]
+#[command(
+    name = "recourse",
+    version,
+    about,
+    long_about = None,
+    propagate_version = true,
+    after_long_help = examples::TOP
+)]
 pub(crate) struct Cli {
     /// When to colour output.
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
@@ -43,19 +52,23 @@ pub(crate) enum Command {
     #[command(after_long_help = rules_help())]
     Lint(LintArgs),
     /// Review policy files: validate them, explain a key's effective policy.
-    #[command(subcommand)]
+    #[command(subcommand, after_long_help = examples::POLICY)]
     Policy(PolicyCommand),
     /// Watch live calls of running services (a TUI on a terminal, lines otherwise).
+    #[command(after_long_help = examples::TAIL)]
     Tail(TailArgs),
     /// A simulated flaky service, tailed live: the first thing to run.
+    #[command(after_long_help = examples::DEMO)]
     Demo(DemoArgs),
     /// Print a published JSON Schema.
+    #[command(after_long_help = examples::SCHEMA)]
     Schema {
         /// Which schema.
         #[arg(value_enum)]
         which: SchemaName,
     },
     /// Print shell completions (`recourse completions bash > /etc/bash_completion.d/recourse`).
+    #[command(after_long_help = examples::COMPLETIONS)]
     Completions {
         /// The shell.
         #[arg(value_enum)]
@@ -109,6 +122,7 @@ pub(crate) enum FailOn {
 #[derive(Debug, Subcommand)]
 pub(crate) enum PolicyCommand {
     /// Check policy files: every problem at once, at its line and column.
+    #[command(after_long_help = examples::VALIDATE)]
     Validate {
         /// Policy files or directories.
         #[arg(required = true)]
@@ -127,6 +141,7 @@ pub(crate) enum PolicyCommand {
         known_triggers: Vec<String>,
     },
     /// What a policy change does, key by key, with the worst case before and after and a risk.
+    #[command(after_long_help = examples::DIFF)]
     Diff {
         /// The old policies: a file, a directory, or `GITREV:path` from the current git repository.
         old: String,
@@ -145,6 +160,7 @@ pub(crate) enum PolicyCommand {
         sources: Vec<PathBuf>,
     },
     /// Run the real engine on virtual time against scripted attempt outcomes.
+    #[command(after_long_help = examples::SIMULATE)]
     Simulate {
         /// The scenario file.
         scenario: PathBuf,
@@ -156,6 +172,7 @@ pub(crate) enum PolicyCommand {
         format: Format,
     },
     /// The effective policy of a key, and where each value came from.
+    #[command(after_long_help = examples::EXPLAIN)]
     Explain {
         /// The key (`payments.Charge`).
         key: String,
@@ -195,7 +212,8 @@ fn rules_help() -> String {
             rule.description()
         ));
     }
-    out.push_str("\nSuppress one with a comment: // recourse-lint: allow(rule-id)");
+    out.push_str("\nSuppress one with a comment: // recourse-lint: allow(rule-id)\n\n");
+    out.push_str(examples::LINT);
     out
 }
 

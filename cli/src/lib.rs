@@ -10,6 +10,7 @@ mod args;
 mod commands;
 mod demo;
 mod diag;
+mod examples;
 mod exit;
 mod input;
 mod output;
