@@ -9,6 +9,7 @@ mod lint;
 mod packaging;
 mod policy;
 mod pre_commit;
+mod references;
 mod simulate;
 mod tail;
 #[cfg(target_os = "linux")]
