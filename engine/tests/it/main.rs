@@ -1,5 +1,5 @@
-//! The engine's integration tests: one binary, one module per area. Tests of the behaviour
-//! every call follows are numbered (`s017_...`) after the scenario they check; all run on
+//! The engine's integration tests: one binary, one module per behaviour. Tests of what
+//! every call follows keep the number of the scenario they check (`s017_...`); all run on
 //! virtual time.
 
 #![allow(
@@ -11,6 +11,9 @@
 
 mod support;
 
+mod budgets;
+mod circuit_breaking;
+mod classifiers;
 mod deps;
 mod docs;
 mod event_schema;
@@ -18,7 +21,9 @@ mod event_schema;
 mod export;
 #[cfg(all(feature = "export", target_os = "linux"))]
 mod export_hostile;
+mod facade;
 mod handles;
+mod hedging;
 #[cfg(feature = "yaml")]
 mod hot_reload;
 #[cfg(any(feature = "tower", feature = "reqwest"))]
@@ -31,6 +36,10 @@ mod integrations_reqwest;
 mod integrations_tonic;
 #[cfg(feature = "tower")]
 mod integrations_tower;
+mod keys;
+mod observability;
+mod panics_and_missing_policies;
+mod policy_defaults;
 #[cfg(all(feature = "yaml", feature = "tooling"))]
 mod policy_files;
 mod props;
@@ -40,18 +49,9 @@ mod provider_budgets;
 mod remote;
 #[cfg(feature = "remote-http")]
 mod remote_http;
-mod s_a_keys;
-mod s_b_policy;
-mod s_c_d_execution;
-mod s_e_timeouts;
-mod s_f_classifiers;
-mod s_g_h_panics_policies;
-mod s_i_budgets;
-mod s_j_hedging;
-mod s_k_circuit;
-mod s_m_observability;
-mod s_o_facade;
+mod retries_and_backoff;
 mod send;
 mod stress;
+mod timeouts_and_cancellation;
 #[cfg(feature = "export")]
 mod wire;
