@@ -1,4 +1,5 @@
-//! Exit statuses, the same for every command (README.md lists them).
+//! Exit statuses, the same for every command (README.md lists them), and what ends a command:
+//! the runtime it runs on, signals, its deadline.
 
 use std::process::ExitCode;
 
@@ -44,4 +45,31 @@ pub(crate) fn block_on(fut: impl std::future::Future<Output = Status>) -> Status
             Status::Usage
         }
     }
+}
+
+/// Sleeps until `deadline`, or forever without one.
+pub(crate) async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Ctrl-c, SIGTERM or SIGHUP.
+pub(crate) async fn interrupted() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let term = signal(SignalKind::terminate());
+        let hup = signal(SignalKind::hangup());
+        if let (Ok(mut term), Ok(mut hup)) = (term, hup) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+                _ = hup.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }

@@ -8,10 +8,10 @@ use clap::{CommandFactory, Parser};
 
 mod args;
 mod commands;
-mod demo;
 mod diag;
 mod examples;
 mod exit;
+mod format;
 mod input;
 mod output;
 mod simulate;
@@ -35,14 +35,10 @@ pub fn run() -> ExitCode {
         }
         Some(args::Command::Lint(a)) => commands::lint::run(&a, color, cli.max_file_size),
         Some(args::Command::Policy(p)) => commands::policy::run(p, color, cli.max_file_size),
-        Some(args::Command::Tail(a)) => tail::run(&a, color),
-        Some(args::Command::Demo(a)) => demo::run(&a, color),
+        Some(args::Command::Tail(a)) => commands::tail::run(&a, color),
+        Some(args::Command::Demo(a)) => commands::demo::run(&a, color),
         Some(args::Command::Schema { which }) => commands::schema::run(which),
-        Some(args::Command::Completions { shell }) => {
-            let mut cmd = args::Cli::command();
-            clap_complete::generate(shell, &mut cmd, "recourse", &mut std::io::stdout());
-            exit::Status::Ok
-        }
+        Some(args::Command::Completions { shell }) => commands::completions::run(shell),
     };
     status.into()
 }

@@ -10,6 +10,7 @@ use recourse_engine::export::wire::{CallEvent, CircuitEvent, Message};
 use super::target::{Feed, with_target};
 use super::{Consumer, Step};
 use crate::args::TailEvent;
+use crate::format::{clock_of, human_us, target_colour};
 use recourse_engine::export::wire::CallFilter;
 
 /// How calls and changes are printed.
@@ -113,41 +114,12 @@ impl Consumer for Lines {
     }
 }
 
-/// `HH:MM:SS.mmm` of an RFC 3339 time.
-pub(crate) fn clock_of(ts: Option<&str>) -> &str {
-    ts.and_then(|t| t.get(11..23)).unwrap_or("--:--:--.---")
-}
-
-/// `1.2s`, `812ms`, `95µs`.
-pub(crate) fn human_us(us: u64) -> String {
-    if us >= 10_000_000 {
-        format!("{:.0}s", us as f64 / 1e6)
-    } else if us >= 1_000_000 {
-        format!("{:.1}s", us as f64 / 1e6)
-    } else if us >= 1_000 {
-        format!("{}ms", us / 1_000)
-    } else {
-        format!("{us}µs")
-    }
-}
-
 fn paint(text: &str, code: &str, on: bool) -> String {
     if on {
         format!("\x1b[{code}m{text}\x1b[0m")
     } else {
         text.to_owned()
     }
-}
-
-/// A stable colour per target (FNV-1a over its name), avoiding red, yellow and green, which
-/// mean status.
-pub(crate) fn target_colour(name: &str) -> u8 {
-    const PALETTE: [u8; 4] = [34, 35, 36, 94];
-    let mut h: u32 = 0x811c_9dc5;
-    for b in name.bytes() {
-        h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
-    }
-    PALETTE[(h % PALETTE.len() as u32) as usize]
 }
 
 /// `12:03:04.118 checkout-4242 payments.Charge FAIL 812ms attempts=3 hedges=1 reason=budget_denied via=http_503,http_503`

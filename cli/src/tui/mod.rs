@@ -63,7 +63,7 @@ pub(crate) async fn run(
     }
     let mut terminal = ratatui::init();
     let mut input = EventStream::new();
-    let mut interrupted = std::pin::pin!(crate::tail::interrupted());
+    let mut interrupted = std::pin::pin!(crate::exit::interrupted());
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut dirty = true;
     let mut last_frame = tokio::time::Instant::now() - FRAME;
@@ -91,7 +91,7 @@ pub(crate) async fn run(
                 Some(Err(_)) | None => break Status::Usage,
             },
             _ = &mut interrupted => break Status::Interrupted,
-            _ = crate::tail::sleep_until(deadline) => break Status::Ok,
+            _ = crate::exit::sleep_until(deadline) => break Status::Ok,
             _ = tokio::time::sleep_until(next_frame), if dirty => {
                 if terminal.draw(|f| view::render(f, &app)).is_err() {
                     break Status::Usage;

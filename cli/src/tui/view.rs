@@ -11,7 +11,7 @@ use recourse_engine::export::wire::CallFilter;
 use super::keymap::KEYMAP;
 use super::state::{App, Event, EventKind, Focus, Row, SORTS, View, WINDOWS};
 use super::warnings::{Level, warnings};
-use crate::tail::{clock_of, human_us};
+use crate::format::{clock_of, human_us};
 
 const SPARKS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
 
@@ -167,7 +167,7 @@ fn footer_line(app: &App) -> Paragraph<'static> {
 }
 
 pub(crate) fn target_colour(name: &str) -> Color {
-    match crate::tail::target_colour(name) {
+    match crate::format::target_colour(name) {
         34 => Color::Blue,
         35 => Color::Magenta,
         36 => Color::Cyan,

@@ -97,7 +97,7 @@ async fn demo(args: &DemoArgs, color: bool) -> Status {
         list: false,
         token: None,
     };
-    let status = crate::tail::tail(tail, color, vec![Spec::Unix(path)]).await;
+    let status = crate::commands::tail::tail(tail, color, vec![Spec::Unix(path)]).await;
     server.shutdown().await;
     if args.no_tui {
         eprintln!("{}", tally.summary());
