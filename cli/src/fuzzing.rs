@@ -15,7 +15,7 @@ use recourse_engine::policy::PolicySet;
 use recourse_lints::{Config, scan_source};
 
 use crate::tail::{Feed, call_line, circuit_line, clean_line, with_target};
-use crate::tui::state::App;
+use crate::tui::app::App;
 use crate::validate::{Known, validate_bytes};
 
 /// Panics when `shown` holds a control character other than a line break: something that

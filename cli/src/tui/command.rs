@@ -1,11 +1,8 @@
-//! The `:` command line: what can be typed there, parsed into a [`Command`] the app carries out.
+//! The `:` command line: what can be typed there, parsed into a [`Command`] that `update` carries out.
 
 use std::path::PathBuf;
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-
-use super::state::{App, Request, WINDOWS};
-use crate::exit::Status;
+use super::model::WINDOWS;
 use crate::tail::Spec;
 
 /// What the commands are, for the prompt and the help overlay.
@@ -62,49 +59,6 @@ pub(crate) fn parse(text: &str) -> Result<Command, String> {
         },
         "q" | "quit" => Ok(Command::Quit),
         other => Err(format!("no command :{other}; commands: {SUMMARY}")),
-    }
-}
-
-impl App {
-    /// A key pressed while the `:` line is open: Enter runs it, Esc closes it.
-    pub(crate) fn command_key(&mut self, key: KeyEvent) {
-        let Some(line) = &mut self.command else {
-            return;
-        };
-        match key.code {
-            KeyCode::Enter => {
-                let text = std::mem::take(line);
-                self.command = None;
-                match parse(&text) {
-                    Ok(c) => self.run(c),
-                    Err(e) => self.say(e),
-                }
-            }
-            KeyCode::Esc => self.command = None,
-            KeyCode::Backspace if line.is_empty() => self.command = None,
-            KeyCode::Backspace => {
-                line.pop();
-            }
-            KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => {
-                self.quit = Some(Status::Interrupted);
-            }
-            KeyCode::Char(c) => line.push(c),
-            _ => {}
-        }
-    }
-
-    fn run(&mut self, command: Command) {
-        match command {
-            Command::Key(keys) => {
-                self.set_keys(&keys);
-                self.say(format!("keys: {}", self.title));
-                self.request = Some(Request::Keys(keys));
-            }
-            Command::Target(spec) => self.request = Some(Request::Target(spec)),
-            Command::Window(w) => self.set_window(w),
-            Command::Save(file) => self.save(file),
-            Command::Quit => self.quit = Some(Status::Ok),
-        }
     }
 }
 

@@ -1,14 +1,24 @@
 //! The `recourse tail` TUI (ratatui + crossterm): a keys table over a live event log, with a
 //! key detail and a call waterfall. Input is handled before data; frames are drawn only when
 //! something changed, at most about 30 a second; the terminal is restored on every exit.
+//!
+//! Model, update, view: `model` and `app` hold the state, `update` turns key presses into
+//! state changes and [`Effect`]s, `view` draws. This module is the driver: it owns the
+//! terminal and the followers, and carries the effects out.
 
+pub(crate) mod app;
 mod command;
+mod filter;
 mod keymap;
-pub(crate) mod state;
+mod model;
+mod notices;
+mod save;
+mod update;
 pub(crate) mod view;
 mod warnings;
 
 use std::io::Write as _;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crossterm::event::{Event as TermEvent, EventStream, KeyEventKind};
@@ -18,8 +28,9 @@ use tokio::sync::mpsc;
 
 use crate::exit::Status;
 use crate::tail::{Feed, Followers, Session};
+use app::App;
 use recourse_engine::export::wire::CallFilter;
-use state::{App, Request};
+use update::{Effect, Msg, update};
 
 /// The shortest time between two frames.
 const FRAME: Duration = Duration::from_millis(33);
@@ -55,6 +66,7 @@ pub(crate) async fn run(
         }
         app.ingest(f, now);
     }
+    take_notices(session, &mut app);
     if std::env::var_os("RECOURSE_TUI_TEST_PANIC").is_some() && cfg!(debug_assertions) {
         // Lets the tests prove the panic hook restores the terminal.
         let mut terminal = ratatui::init();
@@ -68,23 +80,16 @@ pub(crate) async fn run(
     let mut dirty = true;
     let mut last_frame = tokio::time::Instant::now() - FRAME;
     let status = loop {
-        if let Some(s) = app.quit {
-            break s;
-        }
         let next_frame = last_frame + FRAME;
         tokio::select! {
             biased;
             ev = input.next() => match ev {
                 Some(Ok(TermEvent::Key(k))) if k.kind == KeyEventKind::Press => {
-                    app.key(k);
-                    if let Some(text) = app.clipboard.take() {
-                        let mut out = std::io::stdout();
-                        let _ = out.write_all(osc52(&text).as_bytes()).and_then(|()| out.flush());
-                    }
-                    if let Some(r) = app.request.take() {
-                        carry_out(r, live.as_ref(), &mut app);
-                    }
+                    let effects = update(&mut app, Msg::Key(k));
                     dirty = true;
+                    if let Some(s) = carry_out(effects, live.as_ref(), &mut app, Path::new(".")) {
+                        break s;
+                    }
                 }
                 Some(Ok(TermEvent::Resize(..))) => dirty = true,
                 Some(Ok(_)) => {}
@@ -117,14 +122,11 @@ pub(crate) async fn run(
                         next = rx.try_recv().ok();
                     }
                 }
-                if let Some(n) = session.notices.pop() {
-                    app.say(n);
-                    session.notices.clear();
-                }
+                take_notices(session, &mut app);
                 dirty = true;
             }
             _ = tick.tick() => {
-                app.tick(Instant::now());
+                update(&mut app, Msg::Tick(Instant::now()));
                 dirty = true;
             }
         }
@@ -133,25 +135,51 @@ pub(crate) async fn run(
     status
 }
 
-/// Carries out what a `:` command asked for, with the followers of a live tail.
-fn carry_out(request: Request, live: Option<&Followers>, app: &mut App) {
-    let Some(live) = live else {
-        if let Request::Target(_) = request {
-            app.say("a replay has no targets to add");
-        }
-        // `:key` in a replay narrows what is shown, which `set_keys` did.
-        return;
-    };
-    match request {
-        Request::Keys(keys) => live.resubscribe(keys),
-        Request::Target(spec) => {
-            let label = spec.label();
-            match live.spawn(spec, false) {
-                Some(_) => app.say(format!("following {label}")),
-                None => app.say(format!("{label} is followed already")),
+/// Moves the session's notices (connections, losses, gaps) to the footer, every one.
+fn take_notices(session: &mut Session, app: &mut App) {
+    for n in session.notices.drain(..) {
+        app.notices.push(n);
+    }
+}
+
+/// Carries out `effects`: the clipboard, files in `dir`, the followers of a live tail (none
+/// in a replay). The status to end with, if one asked to quit.
+fn carry_out(
+    effects: Vec<Effect>,
+    live: Option<&Followers>,
+    app: &mut App,
+    dir: &Path,
+) -> Option<Status> {
+    for effect in effects {
+        match effect {
+            Effect::Quit(status) => return Some(status),
+            Effect::Copy(text) => {
+                let mut out = std::io::stdout();
+                let _ = out
+                    .write_all(osc52(&text).as_bytes())
+                    .and_then(|()| out.flush());
+            }
+            Effect::Save(file) => {
+                let said = save::save(app, dir, file);
+                app.say(said);
+            }
+            // `:key` in a replay narrows what is shown, which `update` did.
+            Effect::Subscribe(keys) => {
+                if let Some(live) = live {
+                    live.resubscribe(keys);
+                }
+            }
+            Effect::Follow(spec) => {
+                let label = spec.label();
+                match live.map(|l| l.spawn(spec, false)) {
+                    None => app.say("a replay has no targets to add"),
+                    Some(Some(_)) => app.say(format!("following {label}")),
+                    Some(None) => app.say(format!("{label} is followed already")),
+                }
             }
         }
     }
+    None
 }
 
 /// The OSC 52 sequence that asks the terminal to put `text` on the system clipboard

@@ -2,7 +2,7 @@
 //! does not have to scan every column of every row.
 //! Each rule reads the same windowed figures the table shows.
 
-use super::state::Row;
+use super::model::Row;
 
 /// How bad a warning is, worst first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

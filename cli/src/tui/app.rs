@@ -1,0 +1,476 @@
+//! The TUI's state: the aggregated data (see `model`) and what the operator is looking at.
+//! Feeds come in through [`App::ingest`]; key presses through `update`.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use recourse_engine::export::KeyFilter;
+use recourse_engine::export::wire::{CallEvent, CallFilter, Message};
+
+use super::filter::Matcher;
+use super::keymap::{self, Scope};
+use super::model::{Event, EventKind, KeyAgg, Log, Row, Series, Sort, WINDOWS};
+use super::notices::Notices;
+use crate::tail::{Feed, MAX_TARGETS, parse_ts_micros, with_target};
+
+/// Keys the table tracks; the calls and stats of further keys are counted, not kept.
+pub(crate) const MAX_KEYS: usize = 2_000;
+/// `stats` series (a key on a target) kept.
+pub(crate) const MAX_SERIES: usize = 2_000;
+/// A target that sent nothing for this long is stale.
+const STALE: Duration = Duration::from_secs(3);
+
+/// A service being tailed.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    pub(crate) name: String,
+    pub(crate) connected: bool,
+    pub(crate) stale: bool,
+    /// A discovered service that stopped: no longer followed nor listed (its events keep its
+    /// name).
+    pub(crate) gone: bool,
+    pub(crate) last_seen: Option<Instant>,
+    /// The engine version the service runs, from its hello.
+    pub(crate) engine: Option<String>,
+}
+
+/// Which screen is up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum View {
+    Overview,
+    Key(String),
+    Call { id: u64, key: Option<String> },
+}
+
+/// Which overview pane has the cursor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Focus {
+    Keys,
+    Events,
+}
+
+/// A frozen view: what was on screen, while data keeps arriving.
+#[derive(Debug, Clone)]
+pub(crate) struct Frozen {
+    pub(crate) at_id: u64,
+    pub(crate) rows: Vec<Row>,
+}
+
+/// Losses reported by the services (`gap` messages), by cause.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Losses {
+    pub(crate) source: u64,
+    pub(crate) slow: u64,
+    pub(crate) rate: u64,
+}
+
+/// What tail left out to stay within its memory bounds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Capped {
+    /// Messages about keys past [`MAX_KEYS`].
+    pub(crate) keys: u64,
+    /// Snapshots of series past [`MAX_SERIES`].
+    pub(crate) series: u64,
+}
+
+impl Capped {
+    pub(crate) fn any(&self) -> bool {
+        self.keys + self.series > 0
+    }
+}
+
+/// The whole TUI state.
+#[derive(Debug)]
+pub(crate) struct App {
+    pub(crate) title: String,
+    pub(crate) keep: KeyFilter,
+    /// The calls the services send and the log keeps (every call is counted).
+    pub(crate) calls: CallFilter,
+    /// The calls the log shows now, of those it keeps (`v` cycles).
+    pub(crate) shown: CallFilter,
+    pub(crate) targets: Vec<Target>,
+    pub(crate) keys: BTreeMap<String, KeyAgg>,
+    pub(crate) events: Log,
+    /// Series of stats snapshots kept, against [`MAX_SERIES`].
+    series: usize,
+    pub(crate) lost: Losses,
+    pub(crate) capped: Capped,
+    pub(crate) view: View,
+    pub(crate) help: bool,
+    pub(crate) prompt: Option<String>,
+    /// The `:` command line being typed.
+    pub(crate) command: Option<String>,
+    pub(crate) filter: String,
+    pub(crate) frozen: Option<Frozen>,
+    pub(crate) sort: Sort,
+    /// The window of the keys table's rates and ratios, an index into `WINDOWS` (`z`/`Z`).
+    pub(crate) window: usize,
+    pub(crate) descending: bool,
+    pub(crate) focus: Focus,
+    pub(crate) key_sel: usize,
+    /// The selected event; `None` follows the newest.
+    pub(crate) event_sel: Option<u64>,
+    pub(crate) notices: Notices,
+    /// The feeds ended (a replay played to its end).
+    pub(crate) ended: bool,
+}
+
+impl App {
+    pub(crate) fn new(title: impl Into<String>, keep: KeyFilter) -> App {
+        App {
+            title: title.into(),
+            keep,
+            calls: CallFilter::All,
+            shown: CallFilter::All,
+            targets: Vec::new(),
+            keys: BTreeMap::new(),
+            events: Log::default(),
+            series: 0,
+            lost: Losses::default(),
+            capped: Capped::default(),
+            view: View::Overview,
+            help: false,
+            prompt: None,
+            command: None,
+            filter: String::new(),
+            frozen: None,
+            sort: Sort::CallRate,
+            window: 0,
+            descending: true,
+            focus: Focus::Keys,
+            key_sel: 0,
+            event_sel: None,
+            notices: Notices::default(),
+            ended: false,
+        }
+    }
+
+    fn target(&mut self, t: usize) -> &mut Target {
+        while self.targets.len() <= t {
+            let n = self.targets.len();
+            self.targets.push(Target {
+                name: format!("target {n}"),
+                connected: false,
+                stale: false,
+                gone: false,
+                last_seen: None,
+                engine: None,
+            });
+        }
+        &mut self.targets[t]
+    }
+
+    /// Events added since the view froze.
+    pub(crate) fn frozen_behind(&self) -> u64 {
+        self.frozen
+            .as_ref()
+            .map_or(0, |f| self.events.last_id().saturating_sub(f.at_id))
+    }
+
+    /// Applies one feed; `now` marks the target alive. What the feed says about connections
+    /// (connected, lost, gaps) is the session's to tell: this only keeps the figures.
+    pub(crate) fn ingest(&mut self, feed: &Feed, now: Instant) {
+        if feed.target().is_some_and(|t| t >= MAX_TARGETS) {
+            return; // followers and replays stop short of it; this keeps the state bounded
+        }
+        match feed {
+            Feed::Started { target, label } => self.target(*target).name.clone_from(label),
+            Feed::Connected {
+                target,
+                name,
+                hello,
+                ..
+            } => {
+                let t = self.target(*target);
+                t.name = name.clone();
+                t.engine.clone_from(&hello.engine);
+                t.connected = true;
+                t.stale = false;
+                t.last_seen = Some(now);
+            }
+            Feed::Lost { target, .. } => self.target(*target).connected = false,
+            Feed::Gone { target } => {
+                let t = self.target(*target);
+                t.connected = false;
+                t.gone = true;
+            }
+            Feed::Notice { .. } => {}
+            Feed::Ended => {
+                self.ended = true;
+                self.notices.push("end of the recording".into());
+            }
+            Feed::Line { target, msg, raw } => {
+                let t = self.target(*target);
+                t.last_seen = Some(now);
+                t.stale = false;
+                self.message(*target, msg, raw);
+            }
+        }
+    }
+
+    /// The aggregate of `key`, made on first sight while under [`MAX_KEYS`]; `None` (and
+    /// counted) past it.
+    fn agg(&mut self, key: &str) -> Option<&mut KeyAgg> {
+        if !self.keys.contains_key(key) {
+            if self.keys.len() >= MAX_KEYS {
+                if !self.capped.any() {
+                    self.notices.push(format!(
+                        "over {MAX_KEYS} keys: further keys are counted, not shown (:key narrows)"
+                    ));
+                }
+                self.capped.keys += 1;
+                return None;
+            }
+            self.keys.insert(key.to_owned(), KeyAgg::default());
+        }
+        self.keys.get_mut(key)
+    }
+
+    /// The series of `key` on `target`, made on first sight while under [`MAX_SERIES`].
+    fn series(&mut self, key: &str, target: usize) -> Option<&mut Series> {
+        let known = self.keys.get(key)?.series.contains_key(&target);
+        if !known {
+            if self.series >= MAX_SERIES {
+                self.capped.series += 1;
+                return None;
+            }
+            self.series += 1;
+        }
+        Some(self.agg(key)?.series.entry(target).or_default())
+    }
+
+    fn message(&mut self, target: usize, msg: &Message, raw: &[u8]) {
+        match msg {
+            Message::Call(c) if self.keep.matches(&c.key) => self.call(target, c, raw),
+            Message::Circuit(c) if self.keep.matches(&c.key) => {
+                if let Some(agg) = self.agg(&c.key) {
+                    agg.circuit = Some(c.to.clone());
+                }
+                if let Some(series) = self.series(&c.key, target) {
+                    series.circuit = Some(c.to.clone());
+                    if c.from == "closed" && c.to == "open" {
+                        let ts = c.common.ts.as_deref().and_then(parse_ts_micros);
+                        series.opened(ts.unwrap_or(0));
+                    }
+                }
+                self.events.push(target, EventKind::Circuit(c.clone()), raw);
+            }
+            Message::Stats(s) => {
+                let ts = s.common.ts.as_deref().and_then(parse_ts_micros);
+                for (key, stats) in &s.keys {
+                    if !self.keep.matches(key) {
+                        continue;
+                    }
+                    let Some(agg) = self.agg(key) else { continue };
+                    if stats.circuit.is_some() {
+                        agg.circuit.clone_from(&stats.circuit);
+                    }
+                    if let Some(series) = self.series(key, target) {
+                        series.push(ts.unwrap_or(0), stats.clone());
+                    }
+                }
+            }
+            Message::Gap(g) => match g.cause.as_str() {
+                "source_queue_full" => self.lost.source += g.dropped,
+                "client_slow" => self.lost.slow += g.dropped,
+                _ => self.lost.rate += g.dropped,
+            },
+            _ => {}
+        }
+    }
+
+    fn call(&mut self, target: usize, c: &CallEvent, raw: &[u8]) {
+        if let Some(agg) = self.agg(&c.key) {
+            agg.count(c);
+        }
+        if self.calls.admits(&c.summary()) {
+            self.events
+                .push(target, EventKind::Call(Box::new(c.clone())), raw);
+        }
+    }
+
+    /// The notice the footer shows now.
+    pub(crate) fn status(&self) -> Option<&str> {
+        self.notices.current()
+    }
+
+    /// Replies to the operator at once, in the footer.
+    pub(crate) fn say(&mut self, text: impl Into<String>) {
+        self.notices.reply(text.into());
+    }
+
+    /// Marks targets that went quiet as stale; retires notices shown long enough.
+    pub(crate) fn tick(&mut self, now: Instant) {
+        self.notices.tick();
+        for t in &mut self.targets {
+            t.stale = t.connected && t.last_seen.is_some_and(|s| now.duration_since(s) > STALE);
+        }
+    }
+
+    /// The keys table, filtered and sorted (the frozen one while frozen).
+    pub(crate) fn rows(&self) -> Vec<Row> {
+        let mut rows: Vec<Row> = match &self.frozen {
+            Some(f) => f.rows.clone(),
+            None => self.live_rows(),
+        };
+        let matcher = Matcher::new(&self.filter);
+        rows.retain(|r| matcher.passes(&[&r.key]));
+        self.sort.sort(&mut rows);
+        if self.descending {
+            rows.reverse();
+        }
+        rows
+    }
+
+    /// Every key's row now, unsorted and unfiltered.
+    pub(crate) fn live_rows(&self) -> Vec<Row> {
+        self.keys
+            .iter()
+            .map(|(k, a)| a.row(k, self.window))
+            .collect()
+    }
+
+    /// The `n` most common reasons among `key`'s failed calls seen, with their share (%).
+    pub(crate) fn top_reasons(&self, key: &str, n: usize) -> Vec<(String, f64)> {
+        self.keys
+            .get(key)
+            .map_or_else(Vec::new, |a| a.top_reasons(n))
+    }
+
+    /// `key`'s figures on each target that sent stats for it, by target name: which
+    /// instance is sick. The top reason is the key's, so it is left out.
+    pub(crate) fn target_rows(&self, key: &str) -> Vec<(String, Row)> {
+        let Some(a) = self.keys.get(key) else {
+            return Vec::new();
+        };
+        let mut out: Vec<(String, Row)> = a
+            .series
+            .iter()
+            .filter(|(_, s)| !s.snaps.is_empty())
+            .map(|(&t, s)| {
+                let name = self.targets.get(t).map_or("?", |t| t.name.as_str());
+                let mut r = a.row_over(key, std::iter::once(s), self.window);
+                r.circuit.clone_from(&s.circuit);
+                r.top = None;
+                (name.to_owned(), r)
+            })
+            .collect();
+        out.sort_by(|x, y| x.0.cmp(&y.0));
+        out
+    }
+
+    /// The events the current view lists, oldest first.
+    pub(crate) fn visible(&self) -> Vec<&Event> {
+        let matcher = Matcher::new(&self.filter);
+        let scope = match &self.view {
+            View::Key(k) | View::Call { key: Some(k), .. } => Some(k.as_str()),
+            _ => None,
+        };
+        let last = self.frozen.as_ref().map_or(u64::MAX, |f| f.at_id);
+        self.events
+            .iter()
+            .filter(|e| e.id <= last && e.kept)
+            .filter(|e| scope.is_none_or(|k| e.key() == k))
+            .filter(|e| match &e.kind {
+                EventKind::Call(c) => {
+                    self.shown == CallFilter::All || self.shown.admits(&c.summary())
+                }
+                _ => true,
+            })
+            .filter(|e| {
+                let target = self.targets.get(e.target).map_or("", |t| t.name.as_str());
+                matcher.passes(&[e.key(), target, e.reason()])
+            })
+            .collect()
+    }
+
+    /// The index of the selected event in `visible` (the newest while following).
+    pub(crate) fn selected(&self, visible: &[&Event]) -> Option<usize> {
+        match self.event_sel {
+            None => visible.len().checked_sub(1),
+            Some(id) => visible
+                .iter()
+                .position(|e| e.id == id)
+                .or(visible.len().checked_sub(1)),
+        }
+    }
+
+    /// The call the waterfall shows.
+    pub(crate) fn shown_call(&self) -> Option<&Event> {
+        let View::Call { id, .. } = &self.view else {
+            return None;
+        };
+        self.events.iter().find(|e| e.id == *id)
+    }
+
+    /// The keymap scopes of the current view.
+    pub(crate) fn scopes(&self) -> Vec<Scope> {
+        match self.view {
+            View::Overview => vec![Scope::Overview, Scope::Lists],
+            _ => vec![Scope::Lists],
+        }
+    }
+
+    /// Footer hints for the current view.
+    pub(crate) fn hints(&self) -> Vec<&'static str> {
+        keymap::hints(&self.scopes())
+    }
+
+    /// The keys pane has the cursor.
+    pub(crate) fn on_keys(&self) -> bool {
+        self.view == View::Overview && self.focus == Focus::Keys
+    }
+
+    /// Rates over `WINDOWS[window]` from now on.
+    pub(crate) fn set_window(&mut self, window: usize) {
+        self.window = window;
+        let when = if self.frozen.is_some() {
+            " once unfrozen"
+        } else {
+            ""
+        };
+        self.say(format!(
+            "rates over the last {}{when}",
+            WINDOWS[self.window].1
+        ));
+    }
+
+    /// Shows and keeps only `keys` (globs; none: every key) from now on: the keys table drops
+    /// the others (their stats stop coming), the log hides their calls (`Ctrl-s` still saves
+    /// them, and a `:key` that covers them again shows them).
+    pub(crate) fn set_keys(&mut self, keys: &[String]) {
+        self.keep = KeyFilter::new(keys);
+        self.title = if keys.is_empty() {
+            "*".to_owned()
+        } else {
+            keys.join(",")
+        };
+        let keep = &self.keep;
+        self.keys.retain(|k, _| keep.matches(k));
+        self.series = self.keys.values().map(|a| a.series.len()).sum();
+        if let Some(f) = &mut self.frozen {
+            f.rows.retain(|r| keep.matches(&r.key));
+        }
+        for e in self.events.iter_mut() {
+            e.kept = keep.matches(e.key());
+        }
+        self.key_sel = 0;
+        if let View::Key(k) | View::Call { key: Some(k), .. } = &self.view
+            && !keep.matches(k)
+        {
+            self.view = View::Overview;
+        }
+    }
+
+    /// `e`'s line as the service sent it, with its `target` (the `--record` format).
+    pub(crate) fn recorded(&self, e: &Event) -> Vec<u8> {
+        let name = self.targets.get(e.target).map_or("", |t| t.name.as_str());
+        with_target(&e.raw, name)
+    }
+
+    /// Keeps only the calls of `filter`, as the services were asked to send them.
+    pub(crate) fn keep_calls(&mut self, filter: CallFilter) {
+        self.calls = filter;
+        self.shown = filter;
+    }
+}

@@ -1,0 +1,223 @@
+//! Everything known about one key, and the row of the keys table made from it.
+
+use std::collections::BTreeMap;
+
+use recourse_engine::export::wire::{CallEvent, Histogram, KeyStats};
+use rustc_hash::FxHashMap;
+
+use super::series::{SPARK, Series};
+
+/// Failure reasons counted per key; further ones count as `other`.
+const MAX_REASONS: usize = 64;
+
+/// Everything known about one key.
+#[derive(Debug, Default)]
+pub(crate) struct KeyAgg {
+    /// Its `stats` series, by target.
+    pub(crate) series: BTreeMap<usize, Series>,
+    pub(crate) circuit: Option<String>,
+    reasons: FxHashMap<String, u64>,
+    /// The calls seen, counted as the services count them (for a recording without `stats`).
+    seen: KeyStats,
+}
+
+impl KeyAgg {
+    /// Counts one call seen, and its reason when it failed.
+    pub(crate) fn count(&mut self, c: &CallEvent) {
+        self.seen.count(&c.counts());
+        if c.ok() {
+            return;
+        }
+        let reason = if self.reasons.len() < MAX_REASONS || self.reasons.contains_key(&c.reason) {
+            c.reason.as_str()
+        } else {
+            "other"
+        };
+        *self.reasons.entry(reason.to_owned()).or_default() += 1;
+    }
+
+    /// The `n` most common reasons among the failed calls seen, with their share of them (%).
+    pub(crate) fn top_reasons(&self, n: usize) -> Vec<(String, f64)> {
+        let total: u64 = self.reasons.values().sum();
+        let mut counted: Vec<(&String, &u64)> = self.reasons.iter().collect();
+        counted.sort_by(|x, y| y.1.cmp(x.1).then_with(|| x.0.cmp(y.0)));
+        counted
+            .into_iter()
+            .take(n)
+            .map(|(k, c)| (k.clone(), *c as f64 * 100.0 / total as f64))
+            .collect()
+    }
+
+    /// The row of this key (called `key`) over every target, with rates over
+    /// `WINDOWS[window]`.
+    pub(crate) fn row(&self, key: &str, window: usize) -> Row {
+        self.row_over(key, self.series.values(), window)
+    }
+
+    /// The row of this key over some of its targets' series.
+    pub(crate) fn row_over<'a>(
+        &self,
+        key: &str,
+        series: impl Iterator<Item = &'a Series>,
+        window: usize,
+    ) -> Row {
+        let mut r = Row {
+            key: key.to_owned(),
+            circuit: self.circuit.clone(),
+            ..Row::default()
+        };
+        let (mut d, mut rate, mut lat) =
+            (KeyStats::default(), None::<[f64; 3]>, Histogram::default());
+        let mut spark: Vec<u64> = Vec::new();
+        for s in series {
+            r.opened_min = r.opened_min.max(s.openings_last_minute());
+            let (Some((t1, last)), Some((t0, first))) = (s.snaps.back(), s.window_start(window))
+            else {
+                continue;
+            };
+            let windowed = s.snaps.len() > 1 && t1 > t0;
+            let base = if windowed {
+                first.clone()
+            } else {
+                KeyStats::default()
+            };
+            let delta = |f: fn(&KeyStats) -> u64| f(last).saturating_sub(f(&base));
+            d.calls += delta(|k| k.calls);
+            d.successes += delta(|k| k.successes);
+            d.first_try_successes += delta(|k| k.first_try_successes);
+            d.attempts += delta(|k| k.attempts);
+            d.retries += delta(|k| k.retries);
+            d.hedges += delta(|k| k.hedges);
+            d.hedge_wins += delta(|k| k.hedge_wins);
+            d.budget_denied += delta(|k| k.budget_denied);
+            r.calls += last.calls;
+            r.denied += last.budget_denied;
+            lat.merge(&last.latency.since(&base.latency));
+            if windowed {
+                let secs = (t1 - t0) as f64 / 1e6;
+                let per = |f: fn(&KeyStats) -> u64| delta(f) as f64 / secs;
+                let add = [
+                    per(|k| k.calls),
+                    per(|k| k.retries),
+                    per(|k| k.budget_denied),
+                ];
+                rate = Some(match rate {
+                    Some(x) => [x[0] + add[0], x[1] + add[1], x[2] + add[2]],
+                    None => add,
+                });
+            }
+            let offset = SPARK.saturating_sub(s.spark.len());
+            spark.resize(SPARK, 0);
+            for (i, v) in s.spark.iter().enumerate() {
+                spark[offset + i] += v;
+            }
+        }
+        if self.series.is_empty() {
+            d = self.seen.clone();
+            r.calls = d.calls;
+            r.denied = d.budget_denied;
+            lat = std::mem::take(&mut d.latency);
+        }
+        let pct = |n: u64, of: u64| (of > 0).then(|| n as f64 * 100.0 / of as f64);
+        r.ok_pct = pct(d.successes, d.calls);
+        r.first_pct = pct(d.first_try_successes, d.calls);
+        r.att_per_call = (d.calls > 0).then(|| d.attempts as f64 / d.calls as f64);
+        r.win_pct = pct(d.hedge_wins, d.hedges);
+        r.hedged_pct = pct(d.hedges, d.calls);
+        if let Some([c, re, de]) = rate {
+            (r.calls_s, r.retry_s, r.deny_s) = (Some(c), Some(re), Some(de));
+        }
+        r.p50_us = lat.quantile_us(0.5);
+        r.p99_us = lat.quantile_us(0.99);
+        r.top = self.top_reasons(1).pop();
+        if spark.iter().any(|&v| v > 0) {
+            r.spark = spark;
+        }
+        r
+    }
+}
+
+/// One row of the keys table.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Row {
+    pub(crate) key: String,
+    pub(crate) calls_s: Option<f64>,
+    pub(crate) calls: u64,
+    pub(crate) ok_pct: Option<f64>,
+    pub(crate) first_pct: Option<f64>,
+    pub(crate) att_per_call: Option<f64>,
+    pub(crate) retry_s: Option<f64>,
+    pub(crate) deny_s: Option<f64>,
+    pub(crate) denied: u64,
+    pub(crate) win_pct: Option<f64>,
+    /// Hedges launched per 100 calls.
+    pub(crate) hedged_pct: Option<f64>,
+    /// Times the breaker opened from closed in the last minute, on the target with the most.
+    pub(crate) opened_min: u32,
+    pub(crate) circuit: Option<String>,
+    pub(crate) p50_us: Option<u64>,
+    pub(crate) p99_us: Option<u64>,
+    pub(crate) top: Option<(String, f64)>,
+    pub(crate) spark: Vec<u64>,
+}
+
+/// What the keys table can be sorted by (`<`/`>` cycle in this order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sort {
+    Key,
+    CallRate,
+    OkPct,
+    AttemptsPerCall,
+    P99,
+}
+
+impl Sort {
+    /// Every sort, in cycling order.
+    pub(crate) const ALL: [Sort; 5] = [
+        Sort::Key,
+        Sort::CallRate,
+        Sort::OkPct,
+        Sort::AttemptsPerCall,
+        Sort::P99,
+    ];
+
+    /// Its name in the table's title.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Sort::Key => "key",
+            Sort::CallRate => "calls/s",
+            Sort::OkPct => "ok%",
+            Sort::AttemptsPerCall => "att/call",
+            Sort::P99 => "p99",
+        }
+    }
+
+    /// The next sort (`by` 1) or the previous one (`by` -1).
+    pub(crate) fn cycle(self, by: isize) -> Sort {
+        let n = Sort::ALL.len() as isize;
+        let at = Sort::ALL.iter().position(|s| *s == self).unwrap_or(0) as isize;
+        Sort::ALL[(at + by).rem_euclid(n) as usize]
+    }
+
+    /// Sorts `rows` ascending by this.
+    pub(crate) fn sort(self, rows: &mut [Row]) {
+        let value = |r: &Row| -> f64 {
+            match self {
+                Sort::Key => 0.0,
+                Sort::CallRate => r.calls_s.unwrap_or(r.calls as f64),
+                Sort::OkPct => r.ok_pct.unwrap_or(-1.0),
+                Sort::AttemptsPerCall => r.att_per_call.unwrap_or(0.0),
+                Sort::P99 => r.p99_us.unwrap_or(0) as f64,
+            }
+        };
+        if self == Sort::Key {
+            rows.sort_by(|a, b| a.key.cmp(&b.key));
+        } else {
+            rows.sort_by(|a, b| {
+                value(a)
+                    .total_cmp(&value(b))
+                    .then_with(|| b.key.cmp(&a.key))
+            });
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! The footer's notices. Every notice is shown, in the order it came, for a few seconds; a
+//! reply to the operator's own key press goes first.
+
+use std::collections::VecDeque;
+
+/// Notices waiting at most; past it the oldest waiting one is dropped (and counted).
+const MAX_WAITING: usize = 64;
+/// Ticks (seconds) a notice stays while nothing waits behind it...
+const ALONE: u32 = 6;
+/// ...and while others wait.
+const QUEUED: u32 = 2;
+
+/// Notices, the shown one first.
+#[derive(Debug, Default)]
+pub(crate) struct Notices {
+    queue: VecDeque<String>,
+    /// Ticks the shown notice has been up.
+    age: u32,
+    /// Notices dropped because too many waited.
+    pub(crate) dropped: u64,
+}
+
+impl Notices {
+    /// A notice about the feeds: shown after those already waiting.
+    pub(crate) fn push(&mut self, text: String) {
+        if self.queue.is_empty() {
+            self.age = 0;
+        }
+        self.queue.push_back(text);
+        if self.queue.len() > MAX_WAITING {
+            self.queue.remove(1);
+            self.dropped += 1;
+        }
+    }
+
+    /// A reply to a key press: shown now, before what waits.
+    pub(crate) fn reply(&mut self, text: String) {
+        self.queue.push_front(text);
+        self.age = 0;
+        if self.queue.len() > MAX_WAITING {
+            self.queue.remove(1);
+            self.dropped += 1;
+        }
+    }
+
+    /// What the footer shows.
+    pub(crate) fn current(&self) -> Option<&str> {
+        self.queue.front().map(String::as_str)
+    }
+
+    /// Notices waiting behind the shown one.
+    pub(crate) fn waiting(&self) -> usize {
+        self.queue.len().saturating_sub(1)
+    }
+
+    /// A second went by: the shown notice goes once it has been up long enough.
+    pub(crate) fn tick(&mut self) {
+        self.age += 1;
+        let limit = if self.queue.len() > 1 { QUEUED } else { ALONE };
+        if self.age >= limit {
+            self.queue.pop_front();
+            self.age = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_notice_is_shown_in_order_and_a_reply_goes_first() {
+        let mut n = Notices::default();
+        for i in 0..3 {
+            n.push(format!("feed {i}"));
+        }
+        n.reply("saved".into());
+        let mut seen = Vec::new();
+        while let Some(c) = n.current() {
+            if seen.last().map(String::as_str) != Some(c) {
+                seen.push(c.to_owned());
+            }
+            n.tick();
+        }
+        assert_eq!(seen, ["saved", "feed 0", "feed 1", "feed 2"]);
+    }
+
+    #[test]
+    fn a_flood_keeps_the_shown_notice_and_counts_what_it_drops() {
+        let mut n = Notices::default();
+        for i in 0..MAX_WAITING + 10 {
+            n.push(format!("{i}"));
+        }
+        assert_eq!(n.current(), Some("0"));
+        assert_eq!(n.waiting(), MAX_WAITING - 1);
+        assert_eq!(n.dropped, 10);
+    }
+}

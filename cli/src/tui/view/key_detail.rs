@@ -1,0 +1,105 @@
+//! The key detail: a key's figures, its top failure reasons, its figures on each target, and
+//! its recent calls.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::Line;
+use ratatui::widgets::{Cell, Paragraph, Row as TableRow, Table, Wrap};
+
+use super::columns::Column;
+use super::log::event_log;
+use super::{bordered, opt, sparkline, target_colour};
+use crate::format::human_us;
+use crate::tui::app::App;
+use crate::tui::model::Row;
+
+pub(super) fn key_detail(frame: &mut Frame<'_>, app: &App, key: &str, area: Rect) {
+    let row = app
+        .rows()
+        .into_iter()
+        .find(|r| r.key == key)
+        .unwrap_or_default();
+    let summary_height = if area.height >= 12 { 6 } else { 3 };
+    let [summary, calls] =
+        Layout::vertical([Constraint::Length(summary_height), Constraint::Min(0)]).areas(area);
+    let line1 = Line::from(vec![
+        format!(
+            " calls/s {}",
+            row.calls_s
+                .map_or(row.calls.to_string(), |v| format!("{v:.1}"))
+        )
+        .into(),
+        format!("   ok {}%", opt(row.ok_pct, 1)).into(),
+        format!("   first try {}%", opt(row.first_pct, 1)).into(),
+        format!("   attempts/call {}", opt(row.att_per_call, 2)).into(),
+    ]);
+    let line2 = Line::from(vec![
+        format!(" p50 {}", row.p50_us.map_or("-".into(), human_us)).into(),
+        format!("   p99 {}", row.p99_us.map_or("-".into(), human_us)).into(),
+        format!("   budget denials/s {}", opt(row.deny_s, 1)).into(),
+        format!(
+            "   hedge wins {}",
+            row.win_pct.map_or("-".into(), |v| format!("{v:.0}%"))
+        )
+        .into(),
+        format!("   circuit {}", row.circuit.as_deref().unwrap_or("-")).into(),
+    ]);
+    let top = app.top_reasons(key, 3);
+    let failures = if top.is_empty() {
+        "-".to_owned()
+    } else {
+        let shares: Vec<String> = top.iter().map(|(k, p)| format!("{k} {p:.0}%")).collect();
+        shares.join(" · ")
+    };
+    let line3 = Line::from(format!(" failures seen: {failures}"));
+    let line4 = Line::from(format!(" trend {}", sparkline(&row.spark, 30)));
+    let p = Paragraph::new(vec![line1, line2, line3, line4])
+        .wrap(Wrap { trim: true })
+        .block(bordered(format!(" {key} "), false));
+    frame.render_widget(p, summary);
+    // With several services making the key, which one is sick.
+    let by_target = app.target_rows(key);
+    let calls = if by_target.len() >= 2 && calls.height >= by_target.len() as u16 + 6 {
+        let [table, calls] = Layout::vertical([
+            Constraint::Length(by_target.len() as u16 + 3),
+            Constraint::Min(0),
+        ])
+        .areas(calls);
+        targets_table(frame, &by_target, table);
+        calls
+    } else {
+        calls
+    };
+    if calls.height >= 3 {
+        let visible = app.visible();
+        event_log(frame, app, &visible, calls, " Recent calls ", true);
+    }
+}
+
+/// A key's figures on each target, in the keys table's cells.
+fn targets_table(frame: &mut Frame<'_>, by_target: &[(String, Row)], area: Rect) {
+    const SHOWN: [Column; 6] = [
+        Column::CallRate,
+        Column::OkPct,
+        Column::FirstPct,
+        Column::AttemptsPerCall,
+        Column::P99,
+        Column::Circuit,
+    ];
+    let header = TableRow::new(
+        std::iter::once("TARGET")
+            .chain(SHOWN.iter().map(|c| c.title()))
+            .map(|t| Cell::from(t).style(Style::new().bold())),
+    );
+    let body = by_target.iter().map(|(name, r)| {
+        let name = Cell::from(name.clone()).style(Style::new().fg(target_colour(name)));
+        TableRow::new(std::iter::once(name).chain(SHOWN.iter().map(|c| c.cell(r))))
+    });
+    let widths = std::iter::once(Constraint::Min(12))
+        .chain(SHOWN.iter().map(|c| Constraint::Length(c.width())));
+    let table = Table::new(body, widths)
+        .header(header)
+        .block(bordered(" By target ".into(), false));
+    frame.render_widget(table, area);
+}

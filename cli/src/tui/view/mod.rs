@@ -1,0 +1,209 @@
+//! Drawing: a pure function of the state, one module per screen. Narrow terminals drop
+//! columns from the right and panes from the bottom; nothing is drawn for rows that are not
+//! visible.
+
+mod columns;
+mod help;
+mod key_detail;
+mod log;
+mod overview;
+mod waterfall;
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout};
+use ratatui::style::{Color, Style, Stylize};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph};
+use recourse_engine::export::wire::CallFilter;
+
+use super::app::{App, View};
+use super::model::Row;
+use super::warnings::{Level, warnings};
+
+const SPARKS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+
+/// Draws the whole screen.
+pub(crate) fn render(frame: &mut Frame<'_>, app: &App) {
+    let area = frame.area();
+    let in_overview = matches!(app.view, View::Overview);
+    // The overview's rows, computed once a frame for the warnings and the table.
+    let rows = if in_overview { app.rows() } else { Vec::new() };
+    let [header, targets, warned, body, footer] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(u16::from(area.height >= 16)),
+        Constraint::Length(u16::from(area.height >= 20 && in_overview)),
+        Constraint::Min(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    frame.render_widget(header_line(app, area.width), header);
+    if targets.height > 0 {
+        frame.render_widget(targets_line(app), targets);
+    }
+    if warned.height > 0 {
+        frame.render_widget(warnings_line(&rows, area.width), warned);
+    }
+    match &app.view {
+        View::Overview => overview::overview(frame, app, &rows, body),
+        View::Key(k) => key_detail::key_detail(frame, app, k, body),
+        View::Call { .. } => waterfall::waterfall(frame, app, body),
+    }
+    frame.render_widget(footer_line(app), footer);
+    if app.help {
+        help::help(frame, area);
+    }
+}
+
+fn header_line(app: &App, width: u16) -> Paragraph<'static> {
+    let connected = app.targets.iter().filter(|t| t.connected).count();
+    let followed = app.targets.iter().filter(|t| !t.gone).count();
+    let mut spans = vec![
+        " recourse tail ".bold().reversed(),
+        format!("  keys: {}", app.title).into(),
+    ];
+    // The log shows only some calls: say so where the operator looks.
+    if app.shown != CallFilter::All {
+        spans.push(format!("  calls: {}", app.shown).yellow());
+    }
+    spans.push(format!("  targets {connected}/{followed}").into());
+    spans.push(match &app.frozen {
+        Some(_) => format!("  FROZEN +{}", app.frozen_behind()).yellow().bold(),
+        None if app.ended => "  ENDED".dim(),
+        None => "  LIVE".green().bold(),
+    });
+    let l = app.lost;
+    let loss = format!(
+        "  lost: src {} · slow {} · rate {}",
+        l.source, l.slow, l.rate
+    );
+    let lossy = l.source + l.slow + l.rate > 0;
+    if width >= 100 {
+        spans.push(if lossy { loss.yellow() } else { loss.dim() });
+    } else {
+        spans.push(format!("  lost {}", l.source + l.slow + l.rate).dim());
+    }
+    // Past its memory bounds tail counts what it leaves out: say so.
+    if app.capped.any() {
+        let c = app.capped;
+        spans.push(format!("  over caps: {}", c.keys + c.series).yellow());
+    }
+    if width >= 100 {
+        spans.push("  ?:help".dim());
+    }
+    Paragraph::new(Line::from(spans))
+}
+
+fn targets_line(app: &App) -> Paragraph<'static> {
+    let mut spans = Vec::new();
+    for t in app.targets.iter().filter(|t| !t.gone) {
+        let colour = target_colour(&t.name);
+        let (dot, style, note) = match (t.connected, t.stale) {
+            (true, false) => ("●", Style::new().fg(colour), ""),
+            (true, true) => ("◌", Style::new().dim(), " (stale)"),
+            (false, _) => ("○", Style::new().dim(), " (reconnecting)"),
+        };
+        spans.push(Span::styled(format!(" {dot} {}{note} ", t.name), style));
+    }
+    Paragraph::new(Line::from(spans))
+}
+
+/// What needs a look first, worst first, as many whole warnings as fit in `width` and a count
+/// of the rest; a quiet line when nothing needs a look.
+fn warnings_line(rows: &[Row], width: u16) -> Paragraph<'static> {
+    let found = warnings(rows);
+    if found.is_empty() {
+        let quiet = if rows.is_empty() {
+            ""
+        } else {
+            " ✓ no warnings"
+        };
+        return Paragraph::new(quiet.dim());
+    }
+    let total = found.len();
+    let mut spans = vec![" ⚠ ".yellow().bold()];
+    // Room for " · +N more" after the last whole warning shown.
+    let mut room = usize::from(width).saturating_sub(3 + 12);
+    for (shown, w) in found.into_iter().enumerate() {
+        let what = format!(" {}", w.what.join(", "));
+        let needed = w.key.chars().count() + what.chars().count() + 3;
+        let last = shown + 1 == total;
+        if shown > 0 && needed > room + if last { 12 } else { 0 } {
+            spans.push(format!(" · +{} more", total - shown).dim());
+            break;
+        }
+        room = room.saturating_sub(needed);
+        if shown > 0 {
+            spans.push(" · ".dim());
+        }
+        spans.push(match w.level {
+            Level::Failing => w.key.red().bold(),
+            Level::Strained => w.key.yellow(),
+        });
+        spans.push(Span::raw(what));
+    }
+    Paragraph::new(Line::from(spans))
+}
+
+fn footer_line(app: &App) -> Paragraph<'static> {
+    if let Some(c) = &app.command {
+        return Paragraph::new(Line::from(vec![
+            " :".bold(),
+            Span::raw(c.clone()),
+            "█".slow_blink(),
+            format!("   {}", super::command::SUMMARY).dim(),
+        ]));
+    }
+    if let Some(p) = &app.prompt {
+        return Paragraph::new(Line::from(vec![
+            " filter: /".bold(),
+            Span::raw(p.clone()),
+            "█".slow_blink(),
+            "   Enter keep · Esc clear".dim(),
+        ]));
+    }
+    let mut spans: Vec<Span<'static>> = Vec::new();
+    if !app.filter.is_empty() {
+        spans.push(format!(" /{} ", app.filter).black().on_yellow());
+    }
+    if let Some(s) = app.status() {
+        spans.push(format!(" {s} ").italic());
+        let waiting = app.notices.waiting();
+        if waiting > 0 {
+            spans.push(format!("(+{waiting}) ").dim());
+        }
+        spans.push(" ·".dim());
+    }
+    spans.push(format!(" {}", app.hints().join("  ")).dim());
+    Paragraph::new(Line::from(spans))
+}
+
+pub(crate) fn target_colour(name: &str) -> Color {
+    match crate::format::target_colour(name) {
+        34 => Color::Blue,
+        35 => Color::Magenta,
+        36 => Color::Cyan,
+        _ => Color::LightBlue,
+    }
+}
+
+pub(super) fn bordered(title: String, focused: bool) -> Block<'static> {
+    let b = Block::default().borders(Borders::ALL).title(title);
+    if focused {
+        b.border_style(Style::new().cyan())
+    } else {
+        b
+    }
+}
+
+pub(super) fn opt(v: Option<f64>, decimals: usize) -> String {
+    v.map_or("-".into(), |v| format!("{v:.decimals$}"))
+}
+
+/// The last `width` points as block characters, scaled to their maximum.
+pub(super) fn sparkline(values: &[u64], width: usize) -> String {
+    let tail = &values[values.len().saturating_sub(width)..];
+    let max = tail.iter().copied().max().unwrap_or(0).max(1);
+    tail.iter()
+        .map(|&v| SPARKS[((v * 7).div_ceil(max)) as usize].to_string())
+        .collect()
+}
