@@ -27,6 +27,12 @@ impl From<Status> for ExitCode {
     }
 }
 
+/// Prints `e` as an error; the usage status.
+pub(crate) fn fail(e: &str) -> Status {
+    eprintln!("error: {e}");
+    Status::Usage
+}
+
 /// Runs `fut` on a two-worker runtime (the commands that do I/O: `tail`, `demo`).
 pub(crate) fn block_on(fut: impl std::future::Future<Output = Status>) -> Status {
     match tokio::runtime::Builder::new_multi_thread()

@@ -234,7 +234,7 @@ async fn drive(
         match step(session, lines, f) {
             Ok(Step::Go) => {}
             Ok(Step::Stop) => return Status::Ok,
-            Err(e) => return fail(&e),
+            Err(e) => return crate::exit::fail(&e),
         }
     }
     lines.idle();
@@ -259,7 +259,7 @@ async fn drive(
                     lines.idle();
                     return Status::Ok;
                 }
-                Err(e) => return fail(&e),
+                Err(e) => return crate::exit::fail(&e),
             }
             n += 1;
             if n < 4096 {
@@ -270,9 +270,4 @@ async fn drive(
     }
     lines.idle();
     Status::Ok
-}
-
-fn fail(e: &str) -> Status {
-    eprintln!("error: {e}");
-    Status::Usage
 }

@@ -62,7 +62,7 @@ pub(crate) async fn run(
     let now = Instant::now();
     for f in &early {
         if let Err(e) = session.absorb(f) {
-            return fail(&e);
+            return crate::exit::fail(&e);
         }
         app.ingest(f, now);
     }
@@ -190,11 +190,6 @@ pub(crate) fn osc52(text: &str) -> String {
         "\x1b]52;c;{}\x07",
         base64::engine::general_purpose::STANDARD.encode(text)
     )
-}
-
-fn fail(e: &str) -> Status {
-    eprintln!("error: {e}");
-    Status::Usage
 }
 
 #[cfg(test)]

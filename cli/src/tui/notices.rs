@@ -27,16 +27,18 @@ impl Notices {
             self.age = 0;
         }
         self.queue.push_back(text);
-        if self.queue.len() > MAX_WAITING {
-            self.queue.remove(1);
-            self.dropped += 1;
-        }
+        self.bound();
     }
 
     /// A reply to a key press: shown now, before what waits.
     pub(crate) fn reply(&mut self, text: String) {
         self.queue.push_front(text);
         self.age = 0;
+        self.bound();
+    }
+
+    /// Drops the oldest waiting notice past [`MAX_WAITING`], keeping the shown one.
+    fn bound(&mut self) {
         if self.queue.len() > MAX_WAITING {
             self.queue.remove(1);
             self.dropped += 1;
