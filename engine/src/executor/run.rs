@@ -468,8 +468,11 @@ where
                     None => (compiled.backoff.sleep_for(base, &inner.rng), false),
                 };
                 base = compiled.backoff.next(base);
+                // A server that will not be ready before the deadline is not asked again
+                // early: its own wait, not the capped one, is held against the deadline.
+                let needed = requested.map_or(wait, |asked| asked.max(wait));
                 outcome = if let Some(d) = deadline
-                    && clock.now().plus(wait) >= d
+                    && clock.now().plus(needed) >= d
                 {
                     Outcome::WaitPastDeadline { from_server }
                 } else {

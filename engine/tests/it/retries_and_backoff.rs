@@ -205,6 +205,46 @@ fn s027_override_capped_by_max_retry_after() {
 }
 
 #[test]
+fn a_server_wait_past_the_deadline_stops_the_call_even_when_the_cap_would_fit() {
+    // The server asks for 60s; the cap (30s) would fit before the 40s deadline, but the
+    // server said it will not be ready by then: the call stops at once, without a retry.
+    let (exec, vc) = with_policy(
+        zero()
+            .max_attempts(3)
+            .overall_timeout(Duration::from_secs(40))
+            .classifier("http"),
+    );
+    let calls = Calls::default();
+    let (result, tl) = run(
+        &vc,
+        exec.call_traced("svc.op", |_| {
+            calls.hit();
+            async { Err::<(), _>(http_429(Duration::from_secs(60))) }
+        }),
+    );
+    assert_eq!(calls.get(), 1);
+    assert_eq!(
+        result.unwrap_err().reason_code(),
+        Reason::RETRY_AFTER_EXCEEDS_DEADLINE
+    );
+    assert_eq!(tl.attempts.len(), 1);
+    // A wait that ends before the deadline is kept.
+    let (exec, vc) = with_policy(
+        zero()
+            .max_attempts(2)
+            .overall_timeout(Duration::from_secs(40))
+            .classifier("http"),
+    );
+    let (_, tl) = run(
+        &vc,
+        exec.call_traced("svc.op", |_| async {
+            Err::<(), _>(http_429(Duration::from_secs(20)))
+        }),
+    );
+    assert_eq!(tl.backoffs(), [Duration::from_secs(20)]);
+}
+
+#[test]
 fn s028_backoff_advances_under_override() {
     let (exec, vc) = with_policy(zero().max_attempts(3).classifier("http"));
     let calls = Calls::default();
