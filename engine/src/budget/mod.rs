@@ -160,6 +160,12 @@ pub trait Budget: Send + Sync + fmt::Debug {
         let _ = now;
         None
     }
+
+    /// The most its [`level`](Budget::level) can reach, when that is fixed (a token bucket's
+    /// capacity); `tail` draws the level against it. Default: none.
+    fn max_level(&self) -> Option<f64> {
+        None
+    }
 }
 
 /// How a budget decision was reached, as reported to observers.

@@ -118,6 +118,10 @@ impl Budget for TokenBucket {
     fn level(&self, now: Timestamp) -> Option<f64> {
         Some(self.available(now))
     }
+
+    fn max_level(&self) -> Option<f64> {
+        Some(self.capacity as f64)
+    }
 }
 
 #[cfg(test)]

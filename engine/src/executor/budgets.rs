@@ -62,6 +62,37 @@ impl BudgetRegistry {
         if let Some(b) = self.code.get(name) {
             return Some(b.clone());
         }
+        let declared = self.current(provider, clock);
+        declared.budgets.get(name).map(|(_, b)| b.clone())
+    }
+
+    /// Every budget with a level, by name, sorted: its level now and the most it can hold
+    /// (for the export's `stats`).
+    pub(crate) fn levels(&self, provider: &dyn Provider, clock: &Clock) -> Vec<BudgetLevel> {
+        let now = clock.now();
+        let declared = self.current(provider, clock);
+        let code = self.code.iter();
+        let declared_only = declared
+            .budgets
+            .iter()
+            .filter(|(name, _)| !self.code.contains_key(*name))
+            .map(|(name, (_, budget))| (name, budget));
+        let mut out: Vec<BudgetLevel> = code
+            .chain(declared_only)
+            .filter_map(|(name, budget)| {
+                Some(BudgetLevel {
+                    name: name.clone(),
+                    level: budget.level(now)?,
+                    capacity: budget.max_level(),
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
+    }
+
+    /// The declared budgets, reconciled with the provider's current generation.
+    fn current(&self, provider: &dyn Provider, clock: &Clock) -> MutexGuard<'_, Declared> {
         let mut declared = self.declared();
         // The generation is read before the specs: should the provider move on meanwhile, the
         // next look sees a newer generation and reconciles again.
@@ -70,8 +101,18 @@ impl BudgetRegistry {
             declared.reconcile(provider.budgets(), clock);
             declared.generation = Some(generation);
         }
-        declared.budgets.get(name).map(|(_, b)| b.clone())
+        declared
     }
+}
+
+/// A budget's fill, as the export reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct BudgetLevel {
+    pub(crate) name: String,
+    /// Tokens, or retries available, now.
+    pub(crate) level: f64,
+    /// The most it can hold, when bounded.
+    pub(crate) capacity: Option<f64>,
 }
 
 impl Declared {

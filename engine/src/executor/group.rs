@@ -375,17 +375,13 @@ where
                 };
                 match gate.ask(&plan.budget, rec) {
                     // A denied hedge is recorded and skipped; it never ends the group (#81).
-                    Gate::Denied { reason, .. } => rec.attempt(|| AttemptRecord {
+                    Gate::Denied { budget, reason, .. } => rec.attempt(|| AttemptRecord {
                         attempt: g.attempt,
                         hedge_index,
                         is_hedge: true,
                         start: now,
                         end: now,
-                        outcome: Kind::Abort,
-                        reason: reason.clone(),
-                        budget_allowed: false,
-                        budget_reason: reason,
-                        ..AttemptRecord::default()
+                        ..AttemptRecord::denied(&budget, reason)
                     }),
                     Gate::Pass { reason, release } => {
                         if let Some(o) = rec.observer() {

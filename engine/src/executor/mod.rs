@@ -329,6 +329,24 @@ impl KeyDirectory {
         Some(state.runtime.breaker.state(inner.clock.now(), cooldown))
     }
 
+    /// The name of the retry budget `key`'s policy uses, if it names one.
+    pub(crate) fn retry_budget(&self, key: &Key) -> Option<Arc<str>> {
+        let inner = &self.inner;
+        let state = inner.keys.load().get(key.as_str())?.clone();
+        match &state.compiled(inner).ok()?.retry_budget {
+            keyed::BudgetSlot::Found { name, .. } | keyed::BudgetSlot::Missing { name, .. } => {
+                Some(name.clone())
+            }
+            keyed::BudgetSlot::None => None,
+        }
+    }
+
+    /// Every budget with a level, sorted by name: its level now and its capacity.
+    pub(crate) fn budgets(&self) -> Vec<budgets::BudgetLevel> {
+        let inner = &self.inner;
+        inner.budgets.levels(&*inner.provider, &inner.clock)
+    }
+
     /// The executor's clock, now.
     pub(crate) fn now(&self) -> crate::clock::Timestamp {
         self.inner.clock.now()

@@ -138,28 +138,43 @@ fn not_replayable(rec: &mut Recorder<'_>) {
     rec.attribute("replayable", "false");
 }
 
-/// The record of an attempt that ended without a verdict of its own: its budget refused it
-/// (`admitted` is `None`), or the deadline or the caller's cancellation cut it short, or its
-/// classifier panicked (`admitted` is the budget's reason).
+/// The record of an attempt that ended without a verdict of its own: its budget refused it,
+/// or the deadline or the caller's cancellation cut it short, or its classifier panicked.
 #[cold]
 fn record_cut(
     rec: &mut Recorder<'_>,
     (attempt, started, backoff): (u32, Timestamp, Duration),
     reason: Reason,
-    admitted: Option<Reason>,
+    gated: Gated<'_>,
     clock: &Clock,
 ) {
-    rec.attempt(|| AttemptRecord {
-        attempt,
-        start: started,
-        end: clock.now(),
-        outcome: Kind::Abort,
-        reason: reason.clone(),
-        backoff,
-        budget_allowed: admitted.is_some(),
-        budget_reason: admitted.unwrap_or(reason),
-        ..AttemptRecord::default()
+    rec.attempt(|| {
+        let base = match gated {
+            Gated::Admitted(budget_reason) => AttemptRecord {
+                outcome: Kind::Abort,
+                reason: reason.clone(),
+                budget_allowed: true,
+                budget_reason,
+                ..AttemptRecord::default()
+            },
+            Gated::Denied(budget) => AttemptRecord::denied(budget, reason.clone()),
+        };
+        AttemptRecord {
+            attempt,
+            start: started,
+            end: clock.now(),
+            backoff,
+            ..base
+        }
     });
+}
+
+/// How far a cut attempt got past its budget.
+enum Gated<'b> {
+    /// Admitted, with the budget's reason.
+    Admitted(Reason),
+    /// Refused by the budget of this name.
+    Denied(&'b str),
 }
 
 /// The end of a call that never reaches an attempt.
@@ -334,7 +349,7 @@ where
                         reason,
                         panic,
                     } => {
-                        record_cut(&mut rec, cut, reason.clone(), None, clock);
+                        record_cut(&mut rec, cut, reason.clone(), Gated::Denied(&budget), clock);
                         break 'attempt match panic {
                             Some(message) => Outcome::Panicked(Component::Budget, message),
                             None => Outcome::Denied { budget, reason },
@@ -407,12 +422,12 @@ where
                     Race::Timer if !timer_is_overall => Output::TimedOut,
                     Race::Timer => {
                         let reason = Reason::CONTEXT_DEADLINE_EXCEEDED;
-                        record_cut(&mut rec, cut, reason, Some(budget_reason), clock);
+                        record_cut(&mut rec, cut, reason, Gated::Admitted(budget_reason), clock);
                         break 'attempt Outcome::DeadlineExceeded;
                     }
                     Race::Canceled => {
                         let reason = Reason::CONTEXT_CANCELED;
-                        record_cut(&mut rec, cut, reason, Some(budget_reason), clock);
+                        record_cut(&mut rec, cut, reason, Gated::Admitted(budget_reason), clock);
                         break 'attempt Outcome::Canceled(None);
                     }
                 };
@@ -434,14 +449,14 @@ where
                     && cancel.is_some_and(CancellationToken::is_cancelled)
                 {
                     let reason = Reason::CONTEXT_CANCELED;
-                    record_cut(&mut rec, cut, reason, Some(budget_reason), clock);
+                    record_cut(&mut rec, cut, reason, Gated::Admitted(budget_reason), clock);
                     break 'attempt Outcome::Canceled(output.into_error());
                 }
                 let verdict = match classify(inner, classifier, &output) {
                     Ok(v) => v,
                     Err(message) => {
                         let reason = Reason::PANIC_IN_CLASSIFIER;
-                        record_cut(&mut rec, cut, reason, Some(budget_reason), clock);
+                        record_cut(&mut rec, cut, reason, Gated::Admitted(budget_reason), clock);
                         break 'attempt Outcome::Panicked(Component::Classifier, message);
                     }
                 };

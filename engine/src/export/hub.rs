@@ -264,6 +264,7 @@ impl KeyCounters {
             budget_denied: n(&self.budget_denied),
             circuit_rejected: n(&self.circuit_rejected),
             circuit: None,
+            budget: None,
             latency: Histogram {
                 sub_buckets: SUB as u32,
                 counts,

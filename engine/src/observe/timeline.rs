@@ -64,6 +64,26 @@ pub struct AttemptRecord {
     pub budget_reason: Reason,
 }
 
+impl AttemptRecord {
+    /// The attribute naming the budget that refused an attempt.
+    pub const DENIED_BY: &'static str = "budget";
+
+    /// The record of an attempt the budget called `budget` refused with `reason`: outcome
+    /// `Abort`, not admitted, and the budget named in the attribute [`DENIED_BY`](Self::DENIED_BY)
+    /// so that a reader can tell which budget ran dry.
+    pub(crate) fn denied(budget: &str, reason: Reason) -> AttemptRecord {
+        let mut record = AttemptRecord {
+            outcome: Kind::Abort,
+            reason: reason.clone(),
+            budget_allowed: false,
+            budget_reason: reason,
+            ..AttemptRecord::default()
+        };
+        record.attributes.insert(Self::DENIED_BY, budget);
+        record
+    }
+}
+
 /// A call's attempt records, in completion order. Read it as a slice (`len`, `iter`,
 /// indexing); the records of the common small counts are stored inline, without an
 /// allocation.
@@ -79,6 +99,7 @@ impl Attempts {
 impl std::ops::Deref for Attempts {
     type Target = [AttemptRecord];
 
+    #[inline]
     fn deref(&self) -> &[AttemptRecord] {
         &self.0
     }
@@ -88,6 +109,7 @@ impl<'a> IntoIterator for &'a Attempts {
     type Item = &'a AttemptRecord;
     type IntoIter = std::slice::Iter<'a, AttemptRecord>;
 
+    #[inline]
     fn into_iter(self) -> Self::IntoIter {
         self.0.iter()
     }

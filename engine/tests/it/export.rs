@@ -531,6 +531,66 @@ async fn breaker_changes_are_streamed() {
     );
 }
 
+/// A denied retry names its budget, and `stats` say which budget each key uses and how full
+/// every budget is: the on-call engineer can tell which budget ran dry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn budgets_are_named_and_their_fill_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let exec = Executor::builder()
+        .policy(
+            "payments.Charge",
+            zero().max_attempts(3).budget("charge-retries"),
+        )
+        .budget(
+            "charge-retries",
+            recourse_engine::budget::TokenBucket::new(2, 0.0),
+        )
+        .export(
+            ExportConfig::new("svc")
+                .socket_path(socket(&dir))
+                .stats_interval(ms(50)),
+        )
+        .build()
+        .unwrap();
+    let _server = ExportServer::start(&exec).await.unwrap();
+    let mut c = Client::connect(&socket(&dir)).await;
+    c.subscribe(json!({"t": "subscribe", "events": ["call", "stats"]}))
+        .await;
+    // Two calls of three failing attempts: the bucket's two tokens pay the first call's
+    // retries, and the second call's first retry is refused.
+    for _ in 0..2 {
+        let _ = exec
+            .call("payments.Charge", |_| async { Err::<(), _>(E(1)) })
+            .await;
+    }
+    let schema = validator();
+    let first = c.next_of("call").await;
+    assert_eq!(first["reason"], "retryable_error", "{first}");
+    let denied_call = c.next_of("call").await;
+    assert!(schema.is_valid(&denied_call), "{denied_call}");
+    let denied = denied_call["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["budget_allowed"] == false)
+        .unwrap_or_else(|| panic!("a denied attempt in {denied_call}"));
+    assert_eq!(denied["attributes"]["budget"], "charge-retries");
+    let stats = loop {
+        let m = c.next_of("stats").await;
+        if m["keys"]["payments.Charge"]["calls"] == 2 {
+            break m;
+        }
+    };
+    assert!(schema.is_valid(&stats), "{stats}");
+    assert_eq!(stats["keys"]["payments.Charge"]["budget"], "charge-retries");
+    let fill = &stats["budgets"]["charge-retries"];
+    assert_eq!(
+        (fill["level"].as_f64(), fill["capacity"].as_f64()),
+        (Some(0.0), Some(2.0)),
+        "{stats}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sockets_are_private_and_stale_ones_are_replaced() {
     use std::os::unix::fs::PermissionsExt;

@@ -1,6 +1,7 @@
 //! The pump: one task that routes the source queue to the clients that want each event, and
 //! every stats interval queues each client's `stats` and due `gap`s.
 
+use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -11,7 +12,7 @@ use super::Shared;
 use super::client::{CALL, CIRCUIT, STATS, lock};
 use crate::circuit::Transition;
 use crate::export::hub::SourceEvent;
-use crate::export::wire::{CircuitEvent, Common, KeyStats, Message, Stats};
+use crate::export::wire::{BudgetFill, CircuitEvent, Common, KeyStats, Message, Stats};
 use crate::key::Key;
 use crate::observe::Timeline;
 
@@ -106,6 +107,7 @@ impl Shared {
         *source_seen = source;
         let counted = self.hub.counted();
         let mut snapshots: Vec<Option<KeyStats>> = vec![None; counted.len()];
+        let mut budgets: Option<BTreeMap<String, BudgetFill>> = None;
         for c in self.clients.load().iter() {
             let (events, filter) = {
                 let sub = lock(&c.sub);
@@ -114,8 +116,21 @@ impl Shared {
             let Some(filter) = filter else { continue };
             let mut parts = Vec::new();
             if events & STATS != 0 {
+                let budgets = budgets.get_or_insert_with(|| {
+                    let levels = self.keys.budgets().into_iter();
+                    levels
+                        .map(|b| {
+                            let fill = BudgetFill {
+                                level: b.level,
+                                capacity: b.capacity,
+                            };
+                            (b.name, fill)
+                        })
+                        .collect()
+                });
                 let mut part = Stats {
                     interval_ms: Some(self.config.stats_interval.as_millis() as u64),
+                    budgets: budgets.clone(),
                     common: Common::at(ts.clone()),
                     ..Stats::default()
                 };
@@ -127,6 +142,7 @@ impl Shared {
                     let stats = snapshots[i].get_or_insert_with(|| {
                         let mut s = counters.snapshot();
                         s.circuit = self.keys.circuit(key).map(|c| c.as_str().to_owned());
+                        s.budget = self.keys.retry_budget(key).map(|b| b.to_string());
                         s
                     });
                     size += 256 + key.as_str().len() + 24 * stats.latency.counts.len();
@@ -134,6 +150,7 @@ impl Shared {
                     if size >= STATS_PART {
                         let next = Stats {
                             keys: Default::default(),
+                            budgets: Default::default(),
                             ..part.clone()
                         };
                         parts.push(std::mem::replace(&mut part, next));

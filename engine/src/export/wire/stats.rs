@@ -21,9 +21,23 @@ pub struct Stats {
     /// Per key.
     #[serde(default)]
     pub keys: BTreeMap<String, KeyStats>,
+    /// The service's budgets with a level, by name: how full each is now. Sent in the first
+    /// `stats` of an interval (a split one carries them once).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub budgets: BTreeMap<String, BudgetFill>,
     /// Common fields.
     #[serde(flatten)]
     pub common: Common,
+}
+
+/// How full one budget is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct BudgetFill {
+    /// Tokens, or retries available, now.
+    pub level: f64,
+    /// The most it can hold, for budgets with a fixed capacity (a token bucket).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<f64>,
 }
 
 /// Loss counters, by cause.
@@ -76,6 +90,9 @@ pub struct KeyStats {
     /// The breaker's state, for keys with one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub circuit: Option<String>,
+    /// The retry budget the key's policy names, if any (its fill is in [`Stats::budgets`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<String>,
     /// Call latencies.
     #[serde(default)]
     pub latency: Histogram,
