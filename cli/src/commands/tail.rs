@@ -155,6 +155,7 @@ pub(crate) async fn tail(args: TailArgs, color: bool, extra: Vec<Spec>) -> Statu
                 keys: &args.keys,
                 calls: args.calls,
                 live,
+                replay: args.replay.is_some().then_some(args.speed.max(0.0)),
             };
             crate::tui::run(rx, early, &mut session, deadline, start).await
         }

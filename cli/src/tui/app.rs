@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use recourse_engine::export::KeyFilter;
-use recourse_engine::export::wire::{CallEvent, CallFilter, Message};
+use recourse_engine::export::wire::{BudgetFill, CallEvent, CallFilter, Message};
 
 use super::filter::Matcher;
 use super::keymap::{self, Scope};
@@ -29,9 +29,14 @@ pub(crate) struct Target {
     /// A discovered service that stopped: no longer followed nor listed (its events keep its
     /// name).
     pub(crate) gone: bool,
+    /// It disconnected (or is gone) since it last connected: its figures leave the totals
+    /// until it connects again.
+    pub(crate) departed: bool,
     pub(crate) last_seen: Option<Instant>,
     /// The engine version the service runs, from its hello.
     pub(crate) engine: Option<String>,
+    /// Its budgets' fill, as its last `stats` said.
+    pub(crate) budgets: BTreeMap<String, BudgetFill>,
 }
 
 /// Which screen is up.
@@ -113,6 +118,11 @@ pub(crate) struct App {
     pub(crate) notices: Notices,
     /// The feeds ended (a replay played to its end).
     pub(crate) ended: bool,
+    /// A replay's speed (0: as fast as possible); `None` when live.
+    pub(crate) replay: Option<f64>,
+    /// The newest time the feeds told of (µs since the epoch): in a replay, the recording's
+    /// wall-clock time.
+    pub(crate) clock_us: Option<i64>,
 }
 
 impl App {
@@ -142,6 +152,8 @@ impl App {
             event_sel: None,
             notices: Notices::default(),
             ended: false,
+            replay: None,
+            clock_us: None,
         }
     }
 
@@ -153,8 +165,10 @@ impl App {
                 connected: false,
                 stale: false,
                 gone: false,
+                departed: false,
                 last_seen: None,
                 engine: None,
+                budgets: BTreeMap::new(),
             });
         }
         &mut self.targets[t]
@@ -185,13 +199,19 @@ impl App {
                 t.name = name.clone();
                 t.engine.clone_from(&hello.engine);
                 t.connected = true;
+                t.departed = false;
                 t.stale = false;
                 t.last_seen = Some(now);
             }
-            Feed::Lost { target, .. } => self.target(*target).connected = false,
+            Feed::Lost { target, .. } => {
+                let t = self.target(*target);
+                t.connected = false;
+                t.departed = true;
+            }
             Feed::Gone { target } => {
                 let t = self.target(*target);
                 t.connected = false;
+                t.departed = true;
                 t.gone = true;
             }
             Feed::Notice { .. } => {}
@@ -203,6 +223,14 @@ impl App {
                 let t = self.target(*target);
                 t.last_seen = Some(now);
                 t.stale = false;
+                // Calls, breaker changes and stats tell the time; a hello's is when the
+                // connection began.
+                if !matches!(**msg, Message::Hello(_))
+                    && let Some(ts) = msg.common().and_then(|c| c.ts.as_deref())
+                    && let Some(us) = parse_ts_micros(ts)
+                {
+                    self.clock_us = Some(self.clock_us.map_or(us, |c| c.max(us)));
+                }
                 self.message(*target, msg, raw);
             }
         }
@@ -257,6 +285,10 @@ impl App {
             }
             Message::Stats(s) => {
                 let ts = s.common.ts.as_deref().and_then(parse_ts_micros);
+                // A split `stats` carries the budgets in its first part only.
+                if !s.budgets.is_empty() {
+                    self.target(target).budgets.clone_from(&s.budgets);
+                }
                 for (key, stats) in &s.keys {
                     if !self.keep.matches(key) {
                         continue;
@@ -264,6 +296,9 @@ impl App {
                     let Some(agg) = self.agg(key) else { continue };
                     if stats.circuit.is_some() {
                         agg.circuit.clone_from(&stats.circuit);
+                    }
+                    if stats.budget.is_some() {
+                        agg.budget.clone_from(&stats.budget);
                     }
                     if let Some(series) = self.series(key, target) {
                         series.push(ts.unwrap_or(0), stats.clone());
@@ -326,8 +361,15 @@ impl App {
     pub(crate) fn live_rows(&self) -> Vec<Row> {
         self.keys
             .iter()
-            .map(|(k, a)| a.row(k, self.window))
+            .map(|(k, a)| a.row(k, self.window, |t| self.present(t)))
             .collect()
+    }
+
+    /// Whether target `t` is still there: not disconnected or gone since it last connected, or
+    /// a replay's (a recording's targets stay to the end). A departed target's figures leave
+    /// the totals.
+    pub(crate) fn present(&self, t: usize) -> bool {
+        self.replay.is_some() || self.targets.get(t).is_none_or(|t| !t.departed)
     }
 
     /// The `n` most common reasons among `key`'s failed calls seen, with their share (%).
@@ -337,8 +379,21 @@ impl App {
             .map_or_else(Vec::new, |a| a.top_reasons(n))
     }
 
-    /// `key`'s figures on each target that sent stats for it, by target name: which
-    /// instance is sick. The top reason is the key's, so it is left out.
+    /// The budget `key` retries under (as its service said, or as a denied attempt named
+    /// it), with its fill on the target where it is lowest, if any target reported it.
+    pub(crate) fn budget_of(&self, key: &str) -> Option<(&str, Option<BudgetFill>)> {
+        let name = self.keys.get(key)?.budget.as_deref()?;
+        let lowest = self
+            .targets
+            .iter()
+            .filter(|t| !t.gone)
+            .filter_map(|t| t.budgets.get(name).copied())
+            .min_by(|a, b| a.level.total_cmp(&b.level));
+        Some((name, lowest))
+    }
+
+    /// `key`'s figures on each target that sent stats for it, worst first (lowest success,
+    /// then name): which instance is sick. The top reason is the key's, so it is left out.
     pub(crate) fn target_rows(&self, key: &str) -> Vec<(String, Row)> {
         let Some(a) = self.keys.get(key) else {
             return Vec::new();
@@ -355,7 +410,8 @@ impl App {
                 (name.to_owned(), r)
             })
             .collect();
-        out.sort_by(|x, y| x.0.cmp(&y.0));
+        let ok = |r: &Row| r.ok_pct.unwrap_or(100.0);
+        out.sort_by(|x, y| ok(&x.1).total_cmp(&ok(&y.1)).then_with(|| x.0.cmp(&y.0)));
         out
     }
 

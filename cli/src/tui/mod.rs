@@ -45,6 +45,8 @@ pub(crate) struct Start<'a> {
     pub(crate) calls: CallFilter,
     /// The followers, for `:key` and `:target` (none in a replay).
     pub(crate) live: Option<Followers>,
+    /// A replay's speed (0: as fast as possible); `None` when live.
+    pub(crate) replay: Option<f64>,
 }
 
 /// Runs the TUI until `q`, Ctrl-c, a signal or the deadline.
@@ -58,6 +60,7 @@ pub(crate) async fn run(
     let mut app = App::new("*", KeyFilter::default());
     app.set_keys(start.keys);
     app.keep_calls(start.calls);
+    app.replay = start.replay;
     let live = start.live;
     let now = Instant::now();
     for f in &early {

@@ -367,7 +367,12 @@ fn the_docs_show_real_text_lines() {
     let docs = std::fs::read_to_string("../docs/tail.md").unwrap();
     let out = replay_demo().args(["--output", "text"]).output().unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
-    let shown: Vec<&str> = docs.lines().filter(|l| l.starts_with("15:32:")).collect();
+    // The example lines: a clock time, then the demo's instance.
+    let example = |l: &&str| {
+        let b = l.as_bytes();
+        b.len() > 13 && b[2] == b':' && b[5] == b':' && l[12..].starts_with(" recourse-demo-")
+    };
+    let shown: Vec<&str> = docs.lines().filter(example).collect();
     assert!(shown.len() >= 3);
     for line in shown {
         assert!(

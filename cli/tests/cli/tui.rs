@@ -43,6 +43,11 @@ fn fixture() -> PathBuf {
 impl Tmux {
     /// Runs `command` (then prints its exit status and the terminal mode) in a 120x30 pane.
     pub(crate) fn start(name: &str, command: &str) -> Tmux {
+        Tmux::start_sized(name, command, (120, 30))
+    }
+
+    /// [`start`](Tmux::start) in a pane of `(columns, rows)`.
+    pub(crate) fn start_sized(name: &str, command: &str, (w, h): (u16, u16)) -> Tmux {
         let socket = format!("recourse-test-{name}-{}", std::process::id());
         let script = format!(
             "{command}; echo EXIT=$?; stty -a | tr ' ' '\\n' | grep -x -- '-\\{{0,1\\}}icanon'; sleep 120"
@@ -56,9 +61,9 @@ impl Tmux {
                 "new-session",
                 "-d",
                 "-x",
-                "120",
+                &w.to_string(),
                 "-y",
-                "30",
+                &h.to_string(),
             ])
             .args(["-s", "t", "sh", "-c", &script])
             .env("TERM", "xterm-256color")
@@ -304,4 +309,112 @@ fn a_panic_restores_the_terminal() {
         &format!("RECOURSE_TUI_TEST_PANIC=1 {} 2>/dev/null", replay_command()),
     );
     t.exited(101);
+}
+
+/// The reason codes the engine documents (`docs/reason-codes.md`).
+fn reason_codes() -> Vec<String> {
+    let doc = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/reason-codes.md"),
+    )
+    .unwrap();
+    doc.lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split('`').next())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The demo at 80x24, as an on-call engineer's laptop terminal shows it: the columns that say
+/// whether retries make things worse are all there, and nothing is cut without an ellipsis.
+#[test]
+fn the_demo_at_80x24_keeps_what_matters_and_marks_every_cut() {
+    if !have_tmux() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let t = Tmux::start_sized(
+        "narrow",
+        &format!(
+            "RECOURSE_SOCKET_DIR={} {} demo",
+            dir.path().display(),
+            env!("CARGO_BIN_EXE_recourse")
+        ),
+        (80, 24),
+    );
+    let s = t.wait("the keys and a few calls", |s| {
+        s.contains("payments.Charge") && s.contains("inventory.Get") && s.contains("budget_denied")
+    });
+    let header = s
+        .lines()
+        .find(|l| l.contains("KEY"))
+        .unwrap_or_else(|| panic!("no table header:\n{s}"));
+    for column in ["CALL/s", "BDENY/s", "OK%", "ATT/C", "CIRCUIT", "p99"] {
+        assert!(
+            header.contains(column),
+            "{column} is missing at 80x24:\n{s}"
+        );
+    }
+    let codes = reason_codes();
+    assert!(codes.iter().any(|c| c == "budget_denied"), "{codes:?}");
+    for line in s.lines() {
+        assert!(line.chars().count() <= 80, "{line}");
+        // The last word of a pane's row is whole, or ends in an ellipsis.
+        let Some(inner) = line.strip_prefix('│').and_then(|l| l.strip_suffix('│')) else {
+            continue;
+        };
+        let Some(last) = inner.split_whitespace().last() else {
+            continue;
+        };
+        if last.contains('_') && !last.ends_with('…') {
+            assert!(
+                codes.iter().any(|c| c == last),
+                "`{last}` is cut without an ellipsis:\n{s}"
+            );
+        }
+    }
+    t.keys(&["q"]);
+    t.exited(0);
+}
+
+/// A recording of a service that had been up a day before its first call: the replay shows the
+/// first call at once (it paces from the first call, not from the service's start), and says
+/// it is a replay.
+#[test]
+fn a_replay_starts_at_the_first_call_whatever_the_service_uptime() {
+    if !have_tmux() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let recording = dir.path().join("old.ndjson");
+    let call = |ts: &str, key: &str| {
+        format!(
+            r#"{{"target":"svc","t":"call","seq":1,"ts":"{ts}","key":"{key}","outcome":"success","reason":"success","duration_us":900,"attempts":[{{"attempt":0,"end_us":900,"outcome":"success","reason":"success"}}]}}"#
+        )
+    };
+    let lines = [
+        r#"{"target":"svc","t":"hello","v":1,"seq":0,"service":"svc","started_at":"2026-11-27T10:00:00.000000Z","ts":"2026-11-27T10:00:00.000000Z"}"#.to_owned(),
+        call("2026-11-28T10:00:00.000000Z", "first.Call"),
+        call("2026-11-28T10:01:00.000000Z", "later.Call"),
+    ];
+    std::fs::write(&recording, lines.join("\n") + "\n").unwrap();
+    let t = Tmux::start(
+        "uptime",
+        &format!(
+            "{} tail --replay {} --speed 1 --output tui",
+            env!("CARGO_BIN_EXE_recourse"),
+            recording.display()
+        ),
+    );
+    let started = Instant::now();
+    let s = t.wait("the first call", |s| s.contains("first.Call"));
+    // A paced hello would hold it back a day; a loaded CI host may take a few seconds to draw.
+    assert!(started.elapsed() < Duration::from_secs(20), "{s}");
+    assert!(s.contains("REPLAY ×1"), "{s}");
+    assert!(
+        s.contains("2026-11-28 10:00:00"),
+        "the recording's time:\n{s}"
+    );
+    assert!(!s.contains("later.Call"), "paced, not played at once:\n{s}");
+    t.keys(&["q"]);
+    t.exited(0);
 }

@@ -2,10 +2,15 @@
 
 use std::collections::BTreeMap;
 
+use recourse_engine::AttemptRecord;
 use recourse_engine::export::wire::{CallEvent, Histogram, KeyStats};
 use rustc_hash::FxHashMap;
 
 use super::series::{SPARK, Series};
+use crate::tail::parse_ts_micros;
+
+/// A second, in microseconds: the step of a key's figures made from its calls.
+const SECOND_US: i64 = 1_000_000;
 
 /// Failure reasons counted per key; further ones count as `other`.
 const MAX_REASONS: usize = 64;
@@ -16,15 +21,34 @@ pub(crate) struct KeyAgg {
     /// Its `stats` series, by target.
     pub(crate) series: BTreeMap<usize, Series>,
     pub(crate) circuit: Option<String>,
+    /// The retry budget it runs under, as its service or a denied attempt named it.
+    pub(crate) budget: Option<String>,
     reasons: FxHashMap<String, u64>,
     /// The calls seen, counted as the services count them (for a recording without `stats`).
     seen: KeyStats,
+    /// `seen` over time, one snapshot per second of the calls' own time: the rates of a key
+    /// no `stats` cover (a saved log, or the first second of a live one).
+    from_calls: Series,
 }
 
 impl KeyAgg {
     /// Counts one call seen, and its reason when it failed.
     pub(crate) fn count(&mut self, c: &CallEvent) {
         self.seen.count(&c.counts());
+        if !self.has_stats()
+            && let Some(ts) = c.common.ts.as_deref().and_then(parse_ts_micros)
+        {
+            self.from_calls
+                .push_within(ts, SECOND_US, self.seen.clone());
+        }
+        let denied_by = c
+            .attempts
+            .iter()
+            .filter(|a| !a.budget_allowed)
+            .find_map(|a| a.attributes.get(AttemptRecord::DENIED_BY));
+        if let Some(name) = denied_by {
+            self.budget = Some(name.clone());
+        }
         if c.ok() {
             return;
         }
@@ -48,10 +72,25 @@ impl KeyAgg {
             .collect()
     }
 
-    /// The row of this key (called `key`) over every target, with rates over
-    /// `WINDOWS[window]`.
-    pub(crate) fn row(&self, key: &str, window: usize) -> Row {
-        self.row_over(key, self.series.values(), window)
+    /// Whether some target sends `stats` for this key.
+    fn has_stats(&self) -> bool {
+        self.series.values().any(|s| !s.snaps.is_empty())
+    }
+
+    /// The row of this key (called `key`) over the targets `live` admits, with rates over
+    /// `WINDOWS[window]`: from their `stats`, or from the calls seen when no `stats` cover
+    /// the key. A departed target's figures leave the totals at once.
+    pub(crate) fn row(&self, key: &str, window: usize, live: impl Fn(usize) -> bool) -> Row {
+        if self.has_stats() {
+            let series = self.series.iter().filter(|(t, _)| live(**t));
+            self.row_over(key, series.map(|(_, s)| s), window)
+        } else {
+            let mut r = self.row_over(key, std::iter::once(&self.from_calls), window);
+            // Breaker changes come without `stats`: their series count the openings.
+            let openings = self.series.values().map(Series::openings_last_minute);
+            r.opened_min = openings.max().unwrap_or(0);
+            r
+        }
     }
 
     /// The row of this key over some of its targets' series.
@@ -111,12 +150,6 @@ impl KeyAgg {
             for (i, v) in s.spark.iter().enumerate() {
                 spark[offset + i] += v;
             }
-        }
-        if self.series.is_empty() {
-            d = self.seen.clone();
-            r.calls = d.calls;
-            r.denied = d.budget_denied;
-            lat = std::mem::take(&mut d.latency);
         }
         let pct = |n: u64, of: u64| (of > 0).then(|| n as f64 * 100.0 / of as f64);
         r.ok_pct = pct(d.successes, d.calls);

@@ -61,6 +61,27 @@ impl Series {
         self.trim();
     }
 
+    /// Adds `stats` at `ts` as [`push`](Self::push) does, unless the newest snapshot is less
+    /// than `step` µs after the one before it: then it replaces that newest one, so the series
+    /// holds one snapshot per `step` and its newest is always current.
+    pub(crate) fn push_within(&mut self, ts: i64, step: i64, mut stats: KeyStats) {
+        let len = self.snaps.len();
+        let recent = len >= 2
+            && self.snaps.back().is_some_and(|(t, _)| {
+                let before = self.snaps[len - 2].0;
+                *t - before < step
+            });
+        if !recent {
+            return self.push(ts, stats);
+        }
+        stats.latency.tidy();
+        let prev_calls = self.snaps[len - 2].1.calls;
+        if let Some(last) = self.spark.back_mut() {
+            *last = stats.calls.saturating_sub(prev_calls);
+        }
+        self.snaps[len - 1] = (ts, stats);
+    }
+
     /// The breaker went from closed to open at `ts` (µs).
     pub(crate) fn opened(&mut self, ts: i64) {
         self.openings.push_back(ts);

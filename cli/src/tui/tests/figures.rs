@@ -49,7 +49,7 @@ fn rates_come_from_the_stats_window() {
 }
 
 /// With two services making a key, its detail shows each one's figures: the sick one stands
-/// out even when the key's totals look merely degraded.
+/// out, listed first, even when the key's totals look merely degraded.
 #[test]
 fn a_key_detail_shows_which_target_is_sick() {
     let stats = |ts: &str, calls: u64, ok: u64, circuit: &str| {
@@ -84,11 +84,12 @@ fn a_key_detail_shows_which_target_is_sick() {
         .iter()
         .map(|(n, r)| format!("{n} {:?} {:?} {:?}", r.calls_s, r.ok_pct, r.circuit))
         .collect();
+    // Worst first: the instance with the lowest success leads, whatever its name.
     assert_eq!(
         shown,
         [
-            r#"checkout-1 Some(100.0) Some(100.0) Some("closed")"#,
             r#"checkout-2 Some(100.0) Some(10.0) Some("open")"#,
+            r#"checkout-1 Some(100.0) Some(100.0) Some("closed")"#,
         ]
     );
     app.view = View::Key("a.B".into());
@@ -355,4 +356,127 @@ fn a_stopped_target_is_no_longer_listed() {
     assert!(!after.contains(&format!("○ {first}")), "{after}");
     // The log keeps the stopped service's calls.
     assert!(app.visible().len() > 300);
+}
+
+/// A denied retry names its budget: the key detail shows the budget and how full it is, the
+/// waterfall marks the refused attempt with the budget's name.
+#[test]
+fn the_budget_that_denied_is_named_with_its_fill() {
+    let text = [
+        r#"{"t":"hello","v":1,"seq":0,"service":"checkout","ts":"2026-01-01T00:00:00.000000Z"}"#,
+        r#"{"t":"stats","seq":1,"ts":"2026-01-01T00:00:01.000000Z","keys":{"a.B":{"calls":1,"failures":1,"attempts":2,"retries":1,"budget_denied":1,"budget":"b-retries"}},"budgets":{"b-retries":{"level":1,"capacity":10}}}"#,
+        r#"{"t":"call","seq":2,"ts":"2026-01-01T00:00:01.500000Z","key":"a.B","outcome":"failure","reason":"budget_denied","duration_us":3000,"attempts":[{"attempt":0,"start_us":0,"end_us":1000,"outcome":"retryable","reason":"http_5xx","budget_reason":"not_gated"},{"attempt":1,"start_us":2000,"end_us":2000,"backoff_us":1000,"outcome":"abort","reason":"budget_denied","budget_allowed":false,"budget_reason":"budget_denied","attributes":{"budget":"b-retries"}}]}"#,
+    ]
+    .join("\n");
+    let mut app = app_with(&text);
+    app.view = View::Key("a.B".into());
+    let detail = screen(&app, 80, 24);
+    let line = detail
+        .lines()
+        .find(|l| l.contains("budget b-retries"))
+        .unwrap_or_else(|| panic!("no budget line:\n{detail}"));
+    assert!(line.contains("▕█░░░░░░░░░▏ 1/10"), "{line}");
+    press(&mut app, KeyCode::Char('E'));
+    press(&mut app, KeyCode::Enter);
+    assert!(matches!(app.view, View::Call { .. }));
+    let waterfall = screen(&app, 80, 24);
+    let denied = waterfall
+        .lines()
+        .find(|l| l.contains(" retry ") && l.contains("denied"))
+        .unwrap_or_else(|| panic!("no denied attempt:\n{waterfall}"));
+    assert!(denied.contains("⊘ b-retries"), "{waterfall}");
+}
+
+/// A saved log has calls and breaker changes but no `stats`: rates come from the calls' own
+/// times, for keys with breaker changes too.
+#[test]
+fn a_log_without_stats_shows_true_rates() {
+    let ts = |ms: u64| {
+        let (s, ms) = (ms / 1000, ms % 1000);
+        format!("2026-01-01T00:{:02}:{:02}.{ms:03}000Z", s / 60, s % 60)
+    };
+    let call = |ms: u64, key: &str| {
+        format!(
+            r#"{{"t":"call","seq":1,"ts":"{}","key":"{key}","outcome":"success","reason":"success","duration_us":1000,"attempts":[{{"attempt":0,"end_us":1000,"outcome":"success","reason":"success"}}]}}"#,
+            ts(ms)
+        )
+    };
+    let mut lines = Vec::new();
+    // 20 s of a.B at 40 calls/s and c.D at 10 calls/s, whose breaker opens and closes.
+    for ms in (0..20_000).step_by(25) {
+        lines.push(call(ms, "a.B"));
+        if ms % 100 == 0 {
+            lines.push(call(ms, "c.D"));
+        }
+        if ms == 5_000 || ms == 9_000 {
+            let (from, to) = if ms == 5_000 {
+                ("closed", "open")
+            } else {
+                ("open", "closed")
+            };
+            lines.push(format!(
+                r#"{{"t":"circuit","seq":1,"ts":"{}","key":"c.D","from":"{from}","to":"{to}","reason":"x"}}"#,
+                ts(ms)
+            ));
+        }
+    }
+    let app = app_with(&lines.join("\n"));
+    let rows = app.rows();
+    let rate = |key: &str| {
+        let r = rows.iter().find(|r| r.key == key).unwrap();
+        (r.calls_s.unwrap_or(0.0), r.calls)
+    };
+    let (ab, _) = rate("a.B");
+    assert!((ab - 40.0).abs() <= 4.0, "a.B at {ab}/s, not 40");
+    let (cd, calls) = rate("c.D");
+    assert!((cd - 10.0).abs() <= 1.0, "c.D at {cd}/s, not 10");
+    assert_eq!(
+        calls, 200,
+        "every call of the key with breaker changes is counted"
+    );
+}
+
+/// Two services make a key; one exits. Its figures leave the totals at once: the rates are
+/// the live one's alone, not the sum of a live and a dead instance.
+#[test]
+fn a_departed_service_leaves_the_totals() {
+    let stats = |ts: &str, calls: u64| {
+        format!(
+            r#"{{"t":"stats","seq":1,"ts":"{ts}","keys":{{"a.B":{{"calls":{calls},"successes":{calls},"attempts":{calls}}}}}}}"#
+        )
+    };
+    let mut app = App::new("*", KeyFilter::default());
+    let now = Instant::now();
+    for (target, name, per_s) in [(0, "svc-1", 20), (1, "svc-2", 30)] {
+        let hello = format!(
+            r#"{{"t":"hello","v":1,"seq":0,"service":"{name}","ts":"2026-01-01T00:00:00.000000Z"}}"#
+        );
+        for line in [
+            hello,
+            stats("2026-01-01T00:00:01.000000Z", per_s),
+            stats("2026-01-01T00:00:03.000000Z", per_s * 3),
+        ] {
+            let feed = match wire::decode_line(line.as_bytes()).unwrap() {
+                Message::Hello(h) => Feed::Connected {
+                    target,
+                    name: name.into(),
+                    hello: Box::new(h),
+                    raw: line.into_bytes(),
+                },
+                msg => Feed::Line {
+                    target,
+                    raw: line.into_bytes(),
+                    msg: Box::new(msg),
+                },
+            };
+            app.ingest(&feed, now);
+        }
+    }
+    assert_eq!(app.rows()[0].calls_s, Some(50.0));
+    let lost = Feed::Lost {
+        target: 1,
+        why: "connection reset".into(),
+    };
+    app.ingest(&lost, now);
+    assert_eq!(app.rows()[0].calls_s, Some(20.0), "svc-1's rate alone");
 }

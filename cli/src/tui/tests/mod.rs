@@ -113,7 +113,7 @@ fn snapshot_waterfall_120x30() {
 #[test]
 fn snapshot_key_detail_and_help_80x24() {
     let mut app = app();
-    app.view = View::Key("inventory.Get".into());
+    app.view = View::Key("payments.Charge".into());
     insta::assert_snapshot!("key_detail_80x24", screen(&app, 80, 24));
     app.view = View::Overview;
     press(&mut app, KeyCode::Char('?'));
@@ -139,7 +139,8 @@ fn status_colours_mark_open_breakers_and_failures() {
     assert!(saw_fail);
 }
 
-/// docs/tail.md shows the screens as they are: the overview and the waterfall drawn here.
+/// docs/tail.md shows the screens as they are: the overview and the waterfall at 120x30, the
+/// overview and a key's detail at 80x24, drawn here.
 #[test]
 fn the_docs_show_the_current_screens() {
     let docs = include_str!("../../../../docs/tail.md");
@@ -148,9 +149,17 @@ fn the_docs_show_the_current_screens() {
     waterfall.view = View::Key("payments.Charge".into());
     press(&mut waterfall, KeyCode::Char('E'));
     press(&mut waterfall, KeyCode::Enter);
-    let screens = [screen(&app(), 120, 30), screen(&waterfall, 120, 30)];
-    for (i, s) in screens.iter().enumerate() {
-        for line in s.lines().take(if i == 0 { 30 } else { 12 }) {
+    let mut detail = app();
+    detail.view = View::Key("payments.Charge".into());
+    // Whole screens, but the waterfall's first 12 rows (the rest is empty).
+    let screens = [
+        (screen(&app(), 120, 30), 30),
+        (screen(&waterfall, 120, 30), 12),
+        (screen(&app(), 80, 24), 24),
+        (screen(&detail, 80, 24), 24),
+    ];
+    for (s, rows) in &screens {
+        for line in s.lines().take(*rows) {
             let line = line.trim_matches('"').trim_end();
             assert!(
                 doc_lines.contains(&line),

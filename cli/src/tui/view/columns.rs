@@ -4,7 +4,7 @@
 use ratatui::style::Style;
 use ratatui::widgets::Cell;
 
-use super::{opt, sparkline};
+use super::{fit, opt, sparkline};
 use crate::format::human_us;
 use crate::tui::model::{Row, Sort};
 
@@ -62,9 +62,11 @@ impl Column {
         }
     }
 
+    /// Its width when its content does not decide it (the key and the top reason are sized
+    /// to the rows shown, see [`fitting`]).
     pub(super) fn width(self) -> u16 {
         match self {
-            Column::Key | Column::TopReason => 22,
+            Column::Key | Column::TopReason => 12,
             Column::CallRate | Column::P50 | Column::P99 => 7,
             Column::OkPct | Column::FirstPct | Column::AttemptsPerCall => 6,
             Column::RetryRate | Column::DenyRate => 8,
@@ -74,20 +76,22 @@ impl Column {
         }
     }
 
-    /// Lower goes first when space is short.
+    /// Lower stays longest when space is short: after the key and the call rate, what says
+    /// whether retries are making things worse (budget denials, success, amplification, the
+    /// breaker, the tail latency), then why, then the rest.
     fn priority(self) -> u8 {
         match self {
             Column::Key => 0,
             Column::CallRate => 1,
-            Column::OkPct => 2,
-            Column::Circuit => 3,
-            Column::P99 => 4,
-            Column::AttemptsPerCall => 5,
-            Column::FirstPct => 6,
-            Column::DenyRate => 7,
-            Column::TopReason => 8,
-            Column::P50 => 9,
-            Column::RetryRate => 10,
+            Column::DenyRate => 2,
+            Column::OkPct => 3,
+            Column::AttemptsPerCall => 4,
+            Column::Circuit => 5,
+            Column::P99 => 6,
+            Column::TopReason => 7,
+            Column::RetryRate => 8,
+            Column::FirstPct => 9,
+            Column::P50 => 10,
             Column::WinPct => 11,
             Column::Trend => 12,
         }
@@ -105,10 +109,11 @@ impl Column {
         }
     }
 
-    /// This column's cell of `r`.
-    pub(super) fn cell(self, r: &Row) -> Cell<'static> {
+    /// This column's cell of `r`, `width` wide (cut with an ellipsis when longer).
+    pub(super) fn cell(self, r: &Row, width: u16) -> Cell<'static> {
+        let width = usize::from(width);
         match self {
-            Column::Key => Cell::from(r.key.clone()),
+            Column::Key => Cell::from(fit(&r.key, width)),
             Column::CallRate => {
                 Cell::from(r.calls_s.map_or(r.calls.to_string(), |v| format!("{v:.1}")))
             }
@@ -137,30 +142,52 @@ impl Column {
             Column::Circuit => circuit_cell(r.circuit.as_deref()),
             Column::P50 => Cell::from(r.p50_us.map_or("-".into(), human_us)),
             Column::P99 => Cell::from(r.p99_us.map_or("-".into(), human_us)),
-            Column::TopReason => Cell::from(
-                r.top
-                    .as_ref()
-                    .map_or("-".into(), |(k, p)| format!("{k} {p:.0}%")),
-            ),
+            Column::TopReason => Cell::from(fit(&top_reason(r), width)),
             Column::Trend => Cell::from(sparkline(&r.spark, 12)),
         }
     }
 }
 
-/// The columns that fit in `width`, in display order.
-pub(super) fn fitting(width: u16) -> Vec<Column> {
+/// The top reason cell's text.
+fn top_reason(r: &Row) -> String {
+    r.top
+        .as_ref()
+        .map_or("-".into(), |(k, p)| format!("{k} {p:.0}%"))
+}
+
+/// Widest a key or a reason column grows to fit its content.
+const MAX_TEXT: u16 = 40;
+
+/// The columns that fit in `width` for `rows`, in display order, each with its width. The key
+/// and top-reason columns are as wide as the widest of the rows' (within bounds); columns go
+/// by priority when space is short.
+pub(super) fn fitting(width: u16, rows: &[Row]) -> Vec<(Column, u16)> {
+    let widest = |f: &dyn Fn(&Row) -> usize, least: u16| {
+        let most = rows.iter().map(f).max().unwrap_or(0);
+        u16::try_from(most)
+            .unwrap_or(MAX_TEXT)
+            .clamp(least, MAX_TEXT)
+    };
+    // The key column's title carries the sort mark when sorted by key ("KEY ▼").
+    let key = widest(&|r| r.key.chars().count(), 5);
+    let reason = widest(&|r| top_reason(r).chars().count(), 10);
+    let width_of = |c: Column| match c {
+        Column::Key => key,
+        Column::TopReason => reason,
+        c => c.width(),
+    };
     let mut order = Column::ALL.to_vec();
     order.sort_by_key(|c| c.priority());
     let mut used = 0u16;
     let mut chosen = Vec::new();
     for c in order {
-        let w = c.width() + 1;
+        let w = width_of(c) + 1;
         if used + w <= width {
             used += w;
-            chosen.push(c);
+            chosen.push((c, width_of(c)));
         }
     }
-    chosen.sort_by_key(|c| Column::ALL.iter().position(|x| x == c));
+    chosen.sort_by_key(|(c, _)| Column::ALL.iter().position(|x| x == c));
     chosen
 }
 

@@ -6,23 +6,53 @@ use ratatui::style::Stylize;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph};
 
-use super::bordered;
+use super::{bordered, fit};
 use crate::tui::keymap::KEYMAP;
+
+/// Columns of the key labels, their leading space included.
+const LABEL: u16 = 15;
+
+/// `text` in lines of at most `width` columns, broken between words (a word longer than a
+/// line is cut with an ellipsis).
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = vec![String::new()];
+    for word in text.split_whitespace() {
+        let line = lines.last_mut().expect("never empty");
+        let len = line.chars().count();
+        if len > 0 && len + 1 + word.chars().count() > width {
+            lines.push(fit(word, width));
+        } else {
+            if len > 0 {
+                line.push(' ');
+            }
+            line.push_str(&fit(word, width - len.min(width)));
+        }
+    }
+    lines
+}
 
 pub(super) fn help(frame: &mut Frame<'_>, area: Rect) {
     let width = area.width.min(86);
     // A binding without help text is listed with the one before it (`z, Z`).
     let listed = || KEYMAP.iter().filter(|b| !b.help.is_empty());
-    let height = (listed().count() as u16 + 2).min(area.height);
+    // Descriptions wrap under themselves rather than run off a narrow screen.
+    let room = usize::from(width.saturating_sub(2 + LABEL)).max(10);
+    let lines: Vec<Line<'_>> = listed()
+        .flat_map(|b| {
+            wrap(b.help, room).into_iter().enumerate().map(|(i, text)| {
+                let label = if i == 0 { b.label } else { "" };
+                let label = format!(" {label:<w$}", w = usize::from(LABEL) - 1);
+                Line::from(vec![label.bold(), Span::raw(text)])
+            })
+        })
+        .collect();
+    let height = (lines.len() as u16 + 2).min(area.height);
     let popup = Rect::new(
         area.x + (area.width - width) / 2,
         area.y + (area.height - height) / 2,
         width,
         height,
     );
-    let lines: Vec<Line<'_>> = listed()
-        .map(|b| Line::from(vec![format!(" {:<14}", b.label).bold(), Span::raw(b.help)]))
-        .collect();
     // The way out sits in the bottom border, so it shows even when the rows fill the screen.
     let block = bordered(" keys ".into(), true)
         .title_bottom(Line::from(" ? or Esc closes this help ").dim().centered());

@@ -4,12 +4,14 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
-use ratatui::text::Line;
+use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row as TableRow, Table, Wrap};
 
 use super::columns::Column;
 use super::log::event_log;
 use super::{bordered, opt, sparkline, target_colour};
+use recourse_engine::export::wire::BudgetFill;
+
 use crate::format::human_us;
 use crate::tui::app::App;
 use crate::tui::model::Row;
@@ -20,7 +22,11 @@ pub(super) fn key_detail(frame: &mut Frame<'_>, app: &App, key: &str, area: Rect
         .into_iter()
         .find(|r| r.key == key)
         .unwrap_or_default();
-    let summary_height = if area.height >= 12 { 6 } else { 3 };
+    let budget = app
+        .budget_of(key)
+        .map(|(name, fill)| budget_line(name, fill));
+    let lines = 4 + u16::from(budget.is_some());
+    let summary_height = if area.height >= 12 { lines + 2 } else { 3 };
     let [summary, calls] =
         Layout::vertical([Constraint::Length(summary_height), Constraint::Min(0)]).areas(area);
     let line1 = Line::from(vec![
@@ -54,7 +60,10 @@ pub(super) fn key_detail(frame: &mut Frame<'_>, app: &App, key: &str, area: Rect
     };
     let line3 = Line::from(format!(" failures seen: {failures}"));
     let line4 = Line::from(format!(" trend {}", sparkline(&row.spark, 30)));
-    let p = Paragraph::new(vec![line1, line2, line3, line4])
+    let mut text = vec![line1, line2];
+    text.extend(budget);
+    text.extend([line3, line4]);
+    let p = Paragraph::new(text)
         .wrap(Wrap { trim: true })
         .block(bordered(format!(" {key} "), false));
     frame.render_widget(p, summary);
@@ -77,6 +86,36 @@ pub(super) fn key_detail(frame: &mut Frame<'_>, app: &App, key: &str, area: Rect
     }
 }
 
+/// The budget a key retries under: its name, and its fill as a gauge when it has a capacity
+/// (the lowest of its targets').
+fn budget_line(name: &str, fill: Option<BudgetFill>) -> Line<'static> {
+    let mut spans = vec![Span::raw(format!(" budget {name} "))];
+    match fill {
+        Some(BudgetFill {
+            level,
+            capacity: Some(capacity),
+        }) if capacity > 0.0 => {
+            let share = (level / capacity).clamp(0.0, 1.0);
+            let style = match share {
+                s if s < 0.1 => Style::new().red(),
+                s if s < 0.5 => Style::new().yellow(),
+                _ => Style::new().green(),
+            };
+            spans.push(Span::styled(gauge(share, 10), style));
+            spans.push(Span::raw(format!(" {level:.0}/{capacity:.0}")));
+        }
+        Some(BudgetFill { level, .. }) => spans.push(Span::raw(format!("{level:.1} left"))),
+        None => spans.push(Span::raw("fill not reported")),
+    }
+    Line::from(spans)
+}
+
+/// `share` (0 to 1) of `width` cells, filled from the left.
+fn gauge(share: f64, width: usize) -> String {
+    let full = ((share * width as f64).round() as usize).min(width);
+    format!("▕{}{}▏", "█".repeat(full), "░".repeat(width - full))
+}
+
 /// A key's figures on each target, in the keys table's cells.
 fn targets_table(frame: &mut Frame<'_>, by_target: &[(String, Row)], area: Rect) {
     const SHOWN: [Column; 6] = [
@@ -94,7 +133,7 @@ fn targets_table(frame: &mut Frame<'_>, by_target: &[(String, Row)], area: Rect)
     );
     let body = by_target.iter().map(|(name, r)| {
         let name = Cell::from(name.clone()).style(Style::new().fg(target_colour(name)));
-        TableRow::new(std::iter::once(name).chain(SHOWN.iter().map(|c| c.cell(r))))
+        TableRow::new(std::iter::once(name).chain(SHOWN.iter().map(|c| c.cell(r, c.width()))))
     });
     let widths = std::iter::once(Constraint::Min(12))
         .chain(SHOWN.iter().map(|c| Constraint::Length(c.width())));

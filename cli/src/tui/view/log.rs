@@ -6,7 +6,7 @@ use ratatui::style::{Modifier, Style, Stylize};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::{bordered, target_colour};
+use super::{bordered, clip, target_colour};
 use crate::format::{clock_of, human_us};
 use crate::tui::app::App;
 use crate::tui::model::{Event, EventKind};
@@ -16,7 +16,8 @@ fn event_line(app: &App, e: &Event, width: u16) -> Line<'static> {
     let target = app.targets.get(e.target).map_or("?", |t| t.name.as_str());
     let tstyle = Style::new().fg(target_colour(target));
     let mut spans = Vec::new();
-    let narrow = width < 70;
+    // The target is named only when there is more than one to tell apart, and room for it.
+    let narrow = width < 70 || app.targets.len() < 2;
     match &e.kind {
         EventKind::Call(c) => {
             spans.push(Span::raw(format!("{} ", clock_of(c.common.ts.as_deref()))));
@@ -67,7 +68,8 @@ fn event_line(app: &App, e: &Event, width: u16) -> Line<'static> {
             spans.push(Span::raw(format!("  ({})", c.reason)).dim());
         }
     }
-    Line::from(spans)
+    // Whatever does not fit ends in an ellipsis, never mid-word without a mark.
+    clip(Line::from(spans), width.saturating_sub(2))
 }
 
 pub(super) fn event_log(
@@ -97,10 +99,11 @@ pub(super) fn event_log(
             }
         })
         .collect();
-    let follow = if app.event_sel.is_none() {
-        "follow ●"
-    } else {
-        "follow ○ (G resumes)"
+    // `G` resumes following only where it works: with the cursor in this pane.
+    let follow = match (app.event_sel.is_none(), focused) {
+        (true, _) => "follow ●",
+        (false, true) => "follow ○ (G resumes)",
+        (false, false) => "follow ○",
     };
     let title = format!("{title}· {} · {follow} ", visible.len());
     let p = Paragraph::new(lines).block(bordered(title, focused));

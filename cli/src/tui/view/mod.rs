@@ -19,6 +19,7 @@ use recourse_engine::export::wire::CallFilter;
 use super::app::{App, View};
 use super::model::Row;
 use super::warnings::{Level, warnings};
+use crate::format::clock_of_micros;
 
 const SPARKS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
 
@@ -38,7 +39,7 @@ pub(crate) fn render(frame: &mut Frame<'_>, app: &App) {
     .areas(area);
     frame.render_widget(header_line(app, area.width), header);
     if targets.height > 0 {
-        frame.render_widget(targets_line(app), targets);
+        frame.render_widget(targets_line(app, area.width), targets);
     }
     if warned.height > 0 {
         frame.render_widget(warnings_line(&rows, area.width), warned);
@@ -48,7 +49,7 @@ pub(crate) fn render(frame: &mut Frame<'_>, app: &App) {
         View::Key(k) => key_detail::key_detail(frame, app, k, body),
         View::Call { .. } => waterfall::waterfall(frame, app, body),
     }
-    frame.render_widget(footer_line(app), footer);
+    frame.render_widget(footer_line(app, area.width), footer);
     if app.help {
         help::help(frame, area);
     }
@@ -66,11 +67,18 @@ fn header_line(app: &App, width: u16) -> Paragraph<'static> {
         spans.push(format!("  calls: {}", app.shown).yellow());
     }
     spans.push(format!("  targets {connected}/{followed}").into());
-    spans.push(match &app.frozen {
-        Some(_) => format!("  FROZEN +{}", app.frozen_behind()).yellow().bold(),
-        None if app.ended => "  ENDED".dim(),
-        None => "  LIVE".green().bold(),
+    spans.push(match (&app.frozen, app.replay) {
+        (Some(_), _) => format!("  FROZEN +{}", app.frozen_behind()).yellow().bold(),
+        (None, _) if app.ended => "  ENDED".dim(),
+        (None, Some(speed)) => format!("  REPLAY {}", speed_label(speed)).cyan().bold(),
+        (None, None) => "  LIVE".green().bold(),
     });
+    // A replay says when its recording is at: the time of the newest message played.
+    if app.replay.is_some()
+        && let Some(us) = app.clock_us
+    {
+        spans.push(format!(" {}", clock_of_micros(us)).cyan());
+    }
     let l = app.lost;
     let loss = format!(
         "  lost: src {} · slow {} · rate {}",
@@ -90,10 +98,19 @@ fn header_line(app: &App, width: u16) -> Paragraph<'static> {
     if width >= 100 {
         spans.push("  ?:help".dim());
     }
-    Paragraph::new(Line::from(spans))
+    Paragraph::new(clip(Line::from(spans), width))
 }
 
-fn targets_line(app: &App) -> Paragraph<'static> {
+/// `×1`, `×0.5`, or `×max` for as fast as possible.
+fn speed_label(speed: f64) -> String {
+    if speed <= 0.0 {
+        "×max".to_owned()
+    } else {
+        format!("×{speed}")
+    }
+}
+
+fn targets_line(app: &App, width: u16) -> Paragraph<'static> {
     let mut spans = Vec::new();
     for t in app.targets.iter().filter(|t| !t.gone) {
         let colour = target_colour(&t.name);
@@ -104,7 +121,7 @@ fn targets_line(app: &App) -> Paragraph<'static> {
         };
         spans.push(Span::styled(format!(" {dot} {}{note} ", t.name), style));
     }
-    Paragraph::new(Line::from(spans))
+    Paragraph::new(clip(Line::from(spans), width))
 }
 
 /// What needs a look first, worst first, as many whole warnings as fit in `width` and a count
@@ -120,18 +137,24 @@ fn warnings_line(rows: &[Row], width: u16) -> Paragraph<'static> {
         return Paragraph::new(quiet.dim());
     }
     let total = found.len();
+    let room = usize::from(width);
     let mut spans = vec![" ⚠ ".yellow().bold()];
-    // Room for " · +N more" after the last whole warning shown.
-    let mut room = usize::from(width).saturating_sub(3 + 12);
+    let mut used = 3;
     for (shown, w) in found.into_iter().enumerate() {
         let what = format!(" {}", w.what.join(", "));
-        let needed = w.key.chars().count() + what.chars().count() + 3;
-        let last = shown + 1 == total;
-        if shown > 0 && needed > room + if last { 12 } else { 0 } {
+        let sep = if shown > 0 { 3 } else { 0 };
+        let needed = sep + w.key.chars().count() + what.chars().count();
+        // Room is kept for " · +N more" unless this is the last warning.
+        let more = if shown + 1 == total {
+            0
+        } else {
+            format!(" · +{} more", total - shown - 1).chars().count()
+        };
+        if shown > 0 && used + needed + more > room {
             spans.push(format!(" · +{} more", total - shown).dim());
             break;
         }
-        room = room.saturating_sub(needed);
+        used += needed;
         if shown > 0 {
             spans.push(" · ".dim());
         }
@@ -141,10 +164,10 @@ fn warnings_line(rows: &[Row], width: u16) -> Paragraph<'static> {
         });
         spans.push(Span::raw(what));
     }
-    Paragraph::new(Line::from(spans))
+    Paragraph::new(clip(Line::from(spans), width))
 }
 
-fn footer_line(app: &App) -> Paragraph<'static> {
+fn footer_line(app: &App, width: u16) -> Paragraph<'static> {
     if let Some(c) = &app.command {
         return Paragraph::new(Line::from(vec![
             " :".bold(),
@@ -174,7 +197,7 @@ fn footer_line(app: &App) -> Paragraph<'static> {
         spans.push(" ·".dim());
     }
     spans.push(format!(" {}", app.hints().join("  ")).dim());
-    Paragraph::new(Line::from(spans))
+    Paragraph::new(clip(Line::from(spans), width))
 }
 
 pub(crate) fn target_colour(name: &str) -> Color {
@@ -193,6 +216,44 @@ pub(super) fn bordered(title: String, focused: bool) -> Block<'static> {
     } else {
         b
     }
+}
+
+/// `text` cut to `width` columns, its last one an ellipsis when anything was cut: nothing is
+/// ever truncated without a mark.
+pub(super) fn fit(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_owned();
+    }
+    let mut out: String = text.chars().take(width.saturating_sub(1)).collect();
+    if width > 0 {
+        out.push('…');
+    }
+    out
+}
+
+/// `line` cut to `width` columns, ending in an ellipsis (in the style of the span it cuts)
+/// when anything was cut.
+pub(super) fn clip(line: Line<'static>, width: u16) -> Line<'static> {
+    let width = usize::from(width);
+    if line.width() <= width {
+        return line;
+    }
+    // Everything past `width - 1` columns goes; the ellipsis takes the last one.
+    let mut room = width.saturating_sub(1);
+    let mut spans = Vec::new();
+    for span in line.spans {
+        let n = span.content.chars().count();
+        if n <= room {
+            room -= n;
+            spans.push(span);
+            continue;
+        }
+        let mut kept: String = span.content.chars().take(room).collect();
+        kept.push('…');
+        spans.push(Span::styled(kept, span.style));
+        break;
+    }
+    Line { spans, ..line }
 }
 
 pub(super) fn opt(v: Option<f64>, decimals: usize) -> String {

@@ -28,11 +28,11 @@ pub(super) fn overview(frame: &mut Frame<'_>, app: &App, rows: &[Row], area: Rec
 }
 
 fn keys_table(frame: &mut Frame<'_>, app: &App, rows: &[Row], area: Rect) {
-    let columns = fitting(area.width.saturating_sub(3));
+    let columns = fitting(area.width.saturating_sub(3), rows);
     let inner_rows = area.height.saturating_sub(3) as usize;
     let sel = app.key_sel.min(rows.len().saturating_sub(1));
     let offset = sel.saturating_sub(inner_rows.saturating_sub(1));
-    let header = TableRow::new(columns.iter().map(|&c| {
+    let header = TableRow::new(columns.iter().map(|&(c, width)| {
         let title = c.title();
         let sorted = c.sort() == Some(app.sort);
         let mark = match (sorted, app.descending) {
@@ -41,7 +41,7 @@ fn keys_table(frame: &mut Frame<'_>, app: &App, rows: &[Row], area: Rect) {
             _ => "",
         };
         // A title that fills its column keeps the mark without the space (`CALL/s▼`).
-        let text = if title.chars().count() + mark.chars().count() > usize::from(c.width()) {
+        let text = if title.chars().count() + mark.chars().count() > usize::from(width) {
             format!("{title}{}", mark.trim_start())
         } else {
             format!("{title}{mark}")
@@ -54,7 +54,7 @@ fn keys_table(frame: &mut Frame<'_>, app: &App, rows: &[Row], area: Rect) {
         .skip(offset)
         .take(inner_rows.max(1))
         .map(|(i, r)| {
-            let row = TableRow::new(columns.iter().map(|c| c.cell(r)));
+            let row = TableRow::new(columns.iter().map(|&(c, w)| c.cell(r, w)));
             if i == sel && app.focus == Focus::Keys {
                 row.style(Style::new().add_modifier(Modifier::REVERSED))
             } else {
@@ -64,11 +64,11 @@ fn keys_table(frame: &mut Frame<'_>, app: &App, rows: &[Row], area: Rect) {
         .collect();
     let widths: Vec<Constraint> = columns
         .iter()
-        .map(|&c| {
+        .map(|&(c, width)| {
             if c == Column::Key {
-                Constraint::Min(c.width())
+                Constraint::Min(width)
             } else {
-                Constraint::Length(c.width())
+                Constraint::Length(width)
             }
         })
         .collect();

@@ -6,7 +6,10 @@ use ratatui::style::{Style, Stylize};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::bordered;
+use recourse_engine::AttemptRecord;
+use recourse_engine::export::wire::AttemptEvent;
+
+use super::{bordered, clip, fit};
 use crate::format::{clock_of, human_us};
 use crate::tui::app::App;
 use crate::tui::model::EventKind;
@@ -41,8 +44,22 @@ pub(super) fn waterfall(frame: &mut Frame<'_>, app: &App, area: Rect) {
         .unwrap_or(0)
         .max(c.duration_us)
         .max(1);
-    let fixed = 8 + 9 + 8 + 11 + 24 + 14;
-    let bar_width = (area.width as usize).saturating_sub(fixed + 4).clamp(8, 80);
+    // The budget column names the budget that refused an attempt (`⊘ name`), else its reason.
+    let budget_of = |a: &AttemptEvent| match a.attributes.get(AttemptRecord::DENIED_BY) {
+        Some(name) if !a.budget_allowed => format!("⊘ {name}"),
+        _ => a.budget_reason.clone(),
+    };
+    let widest = |f: &dyn Fn(&AttemptEvent) -> usize, least: usize, most: usize| {
+        let w = attempts.iter().map(|a| f(a)).max().unwrap_or(0);
+        w.clamp(least, most)
+    };
+    let reason_w = widest(&|a| a.reason.chars().count(), 6, 26);
+    let budget_w = widest(&|a| budget_of(a).chars().count(), 6, 26);
+    // Label, kind, duration and outcome columns, the reason and budget, and their gaps.
+    let fixed = 8 + 9 + 8 + 2 + 11 + reason_w + 1 + budget_w;
+    let inner_width = area.width.saturating_sub(2);
+    let inner = usize::from(inner_width);
+    let bar_width = inner.saturating_sub(fixed + 1).clamp(8, 80);
     let col = |us: u64| ((us as u128 * bar_width as u128) / span_us as u128) as usize;
     let mut lines = vec![
         Line::from(format!(
@@ -56,7 +73,7 @@ pub(super) fn waterfall(frame: &mut Frame<'_>, app: &App, area: Rect) {
     ];
     lines.push(
         Line::from(format!(
-            " {:<6} {:<8} {:<w$} {:>7}  {:<10} {:<22} {}",
+            " {:<6} {:<8} {:<w$} {:>7}  {:<10} {:<rw$} {}",
             "#",
             "kind",
             "0 → ".to_owned() + &human_us(span_us),
@@ -64,7 +81,8 @@ pub(super) fn waterfall(frame: &mut Frame<'_>, app: &App, area: Rect) {
             "outcome",
             "reason",
             "budget",
-            w = bar_width
+            w = bar_width,
+            rw = reason_w,
         ))
         .bold(),
     );
@@ -120,8 +138,9 @@ pub(super) fn waterfall(frame: &mut Frame<'_>, app: &App, area: Rect) {
             Span::raw(format!(" {label:<6} {kind:<8} ")),
             Span::styled(format!("{bar:<bar_width$}"), style),
             Span::raw(format!(
-                " {dur:>7}  {outcome:<10} {:<22} {}",
-                a.reason, a.budget_reason
+                " {dur:>7}  {outcome:<10} {:<reason_w$} {}",
+                a.reason,
+                budget_of(a)
             )),
         ]));
     }
@@ -144,6 +163,8 @@ pub(super) fn waterfall(frame: &mut Frame<'_>, app: &App, area: Rect) {
             .dim(),
         );
     }
+    let lines: Vec<Line<'static>> = lines.into_iter().map(|l| clip(l, inner_width)).collect();
+    let title = fit(&title, inner);
     let p = Paragraph::new(lines).block(bordered(title, true));
     frame.render_widget(p, area);
 }
