@@ -187,9 +187,13 @@ fn human(changes: &[Change], color: bool) -> String {
     out
 }
 
+/// One table for a pull-request comment; the notes that say why a change is risky are in its
+/// last column.
 fn markdown(changes: &[Change]) -> String {
+    let cell = |s: String| s.replace('|', "\\|");
     let mut out = String::from(
-        "| key | change | risk | fields | worst case (before → after) |\n|---|---|---|---|---|\n",
+        "| key | change | risk | fields | worst case (before → after) | why |\n\
+         |---|---|---|---|---|---|\n",
     );
     for c in changes {
         let fields: Vec<String> = c
@@ -198,17 +202,18 @@ fn markdown(changes: &[Change]) -> String {
             .map(|f| format!("`{}`: {} → {}", f.path, value(&f.old), value(&f.new)))
             .collect();
         out.push_str(&format!(
-            "| `{}` | {} | **{}** | {} | {} → {} |\n",
-            c.key,
+            "| `{}` | {} | **{}** | {} | {} → {} | {} |\n",
+            cell(c.key.clone()),
             kind_name(c.kind),
             risk_name(c.risk),
-            fields.join("<br>").replace('|', "\\|"),
+            cell(fields.join("<br>")),
             worst(c.worst_case.old),
-            worst(c.worst_case.new)
+            worst(c.worst_case.new),
+            cell(c.notes.join("<br>")),
         ));
     }
     if changes.is_empty() {
-        out.push_str("| | no changes | | | |\n");
+        out.push_str("| | no changes | | | | |\n");
     }
     out.trim_end().to_owned()
 }

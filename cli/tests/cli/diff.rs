@@ -137,12 +137,26 @@ fn markdown_is_one_table_a_pr_comment_can_carry() {
     );
     let lines: Vec<&str> = text.lines().collect();
     assert!(lines[0].starts_with("| key |"), "{text}");
-    assert_eq!(lines[1].matches("---").count(), 5, "{text}");
+    assert_eq!(lines[1].matches("---").count(), 6, "{text}");
     assert!(lines.iter().all(|l| l.starts_with('|')), "{text}");
     assert!(
         text.contains("`search.Suggest`") && text.contains("**high**"),
         "{text}"
     );
+    // The reviewer reads why the change is risky, as the human output says it.
+    let human = diff_text(
+        "human",
+        &case("more-hedges", "old"),
+        &case("more-hedges", "new"),
+    );
+    let notes: Vec<&str> = human
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("note: "))
+        .collect();
+    assert!(!notes.is_empty(), "{human}");
+    for note in notes {
+        assert!(text.contains(note), "the note `{note}` is missing:\n{text}");
+    }
 }
 
 #[test]
