@@ -342,6 +342,10 @@ pub(crate) struct TailArgs {
     /// A token for services on TCP that require one (or RECOURSE_TAIL_TOKEN).
     #[arg(long)]
     pub(crate) token: Option<String>,
+    /// Wait for services to start instead of exiting when none is found or reachable: the
+    /// socket directory is watched (or the targets retried) until one answers.
+    #[arg(long, conflicts_with_all = ["replay", "list"])]
+    pub(crate) wait: bool,
 }
 
 /// `recourse demo`.

@@ -91,7 +91,10 @@ Examples:
   recourse tail --replay incident.ndjson --speed 10
 
   # The services that are running, with their keys
-  recourse tail --list";
+  recourse tail --list
+
+  # Open now, before the service starts, and follow it when it does
+  recourse tail --wait --key 'payments.*'";
 
 /// `recourse demo`.
 pub(crate) const DEMO: &str = "\

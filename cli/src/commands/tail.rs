@@ -42,6 +42,8 @@ pub(crate) async fn tail(args: TailArgs, color: bool, extra: Vec<Spec>) -> Statu
     let mut early = Vec::new();
     // Who starts followers and holds their subscription (none in a replay).
     let mut live = None;
+    // With --wait and nothing to follow yet: what tail says while it waits.
+    let mut waiting: Option<String> = None;
     if let Some(path) = args.replay.clone() {
         tokio::spawn(replay::replay(path, args.speed.max(0.0), tx));
     } else {
@@ -84,7 +86,12 @@ pub(crate) async fn tail(args: TailArgs, color: bool, extra: Vec<Spec>) -> Statu
                     dir.display()
                 );
             }
-            if found.is_empty() {
+            if found.is_empty() && args.wait {
+                waiting = Some(format!(
+                    "waiting for a service to start in {} (Ctrl-c stops)",
+                    dir.display()
+                ));
+            } else if found.is_empty() {
                 eprintln!(
                     "error: no services found in {}\n  help: start a service with export on \
                      (or `recourse demo`), or pass --target",
@@ -131,6 +138,12 @@ pub(crate) async fn tail(args: TailArgs, color: bool, extra: Vec<Spec>) -> Statu
         live = Some(followers);
         match reachable(&mut rx, &names, &mut early).await {
             Ok(()) => {}
+            // The socket directory is watched, or the followers retry, until one answers.
+            Err(_) if args.wait => {
+                waiting.get_or_insert_with(|| {
+                    "waiting for a target to answer (Ctrl-c stops)".to_owned()
+                });
+            }
             Err(whys) => {
                 eprintln!("error: no target reachable");
                 for why in whys {
@@ -148,6 +161,12 @@ pub(crate) async fn tail(args: TailArgs, color: bool, extra: Vec<Spec>) -> Statu
         }
     };
     let mut session = Session::new(names, recording, output != TailOutput::Tui);
+    if let Some(text) = waiting {
+        match output {
+            TailOutput::Tui => session.notices.push(text),
+            _ => eprintln!("tail: {text}"),
+        }
+    }
     let deadline = args.duration.map(|d| tokio::time::Instant::now() + d);
     let status = match output {
         TailOutput::Tui => {

@@ -638,3 +638,38 @@ fn list_shows_each_service_with_its_keys_and_a_stale_socket_with_why() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stdout).contains("stale"));
 }
+
+/// `--wait`: with no service yet, tail says it is waiting instead of exiting, and follows the
+/// service that starts.
+#[test]
+fn wait_follows_a_service_that_starts_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut tail = bin()
+        .args(["tail", "--wait", "--output", "text", "--duration", "60s"])
+        .env("RECOURSE_SOCKET_DIR", dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(tail.stderr.take().unwrap());
+    let mut first = String::new();
+    stderr.read_line(&mut first).unwrap();
+    assert!(
+        first.contains("waiting for a service to start in"),
+        "{first}"
+    );
+    let mut demo = bin()
+        .args(["demo", "--no-tui", "--duration", "30s"])
+        .env("RECOURSE_SOCKET_DIR", dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = BufReader::new(tail.stdout.take().unwrap());
+    let call = stdout
+        .lines()
+        .map_while(Result::ok)
+        .find(|l| l.contains(" payments.") || l.contains(" inventory."));
+    let _ = (tail.kill(), demo.kill(), tail.wait(), demo.wait());
+    assert!(call.is_some(), "no call from the service that started");
+}

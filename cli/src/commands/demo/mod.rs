@@ -96,6 +96,7 @@ async fn demo(args: &DemoArgs, color: bool) -> Status {
         calls: CallFilter::All,
         list: false,
         token: None,
+        wait: false,
     };
     let status = crate::commands::tail::tail(tail, color, vec![Spec::Unix(path)]).await;
     server.shutdown().await;
