@@ -68,6 +68,7 @@ impl BudgetRegistry {
 
     /// Every budget with a level, by name, sorted: its level now and the most it can hold
     /// (for the export's `stats`).
+    #[cfg(feature = "export")]
     pub(crate) fn levels(&self, provider: &dyn Provider, clock: &Clock) -> Vec<BudgetLevel> {
         let now = clock.now();
         let declared = self.current(provider, clock);
@@ -106,6 +107,7 @@ impl BudgetRegistry {
 }
 
 /// A budget's fill, as the export reports it.
+#[cfg(feature = "export")]
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct BudgetLevel {
     pub(crate) name: String,
