@@ -1,8 +1,9 @@
 //! The call loop's decisions, apart from its effects.
 //!
 //! Given what just happened to a call ([`Outcome`]) and how far it has come ([`Progress`]),
-//! [`decide`] says what happens next ([`Step`]): another attempt, a wait before one, or the end
-//! of the call with its result and what its circuit breaker hears. It reads no clock, draws no
+//! [`decide`] says what happens next ([`Step`]): a wait before another attempt, or the end
+//! of the call with its result and what its circuit breaker hears; [`waited`] moves a call on
+//! after its wait. It reads no clock, draws no
 //! random number and calls nothing: the loop in `run` performs each step (attempts, waits,
 //! timers, budgets, recording) and reports back, for a single attempt and a hedged group alike.
 
@@ -83,8 +84,6 @@ impl<E> Progress<E> {
 pub(crate) enum Outcome<T, E> {
     /// An attempt, or a hedged group, finished and was classified.
     Classified(Output<T, E>, Verdict),
-    /// The wait before the next attempt is over.
-    Waited,
     /// The caller cancelled; with the error of the attempt that failed as it did, if one did.
     Canceled(Option<E>),
     /// The overall deadline passed, before an attempt or during one.
@@ -115,8 +114,6 @@ pub(crate) enum Heard {
 
 /// What happens next.
 pub(crate) enum Step<T, E> {
-    /// Run attempt [`Progress::attempt`].
-    Attempt,
     /// Wait before the next attempt: what the server asked for, else the policy's backoff.
     Wait { requested: Option<Duration> },
     /// The call ends.
@@ -125,8 +122,8 @@ pub(crate) enum Step<T, E> {
 
 /// The next step of a call after `outcome`.
 ///
-/// The steps every retried call takes (a value called a success, a retry, the end of a wait)
-/// are decided inline, in the loop; the rest, which end the call, out of line.
+/// The steps every retried call takes (a value called a success, a retry) are decided inline,
+/// in the loop; the rest, which end the call, out of line. The end of a wait is [`waited`].
 #[inline(always)]
 pub(crate) fn decide<T, E>(outcome: Outcome<T, E>, progress: &mut Progress<E>) -> Step<T, E> {
     match outcome {
@@ -141,12 +138,16 @@ pub(crate) fn decide<T, E>(outcome: Outcome<T, E>, progress: &mut Progress<E>) -
                 requested: verdict.backoff_override,
             }
         }
-        Outcome::Waited => {
-            progress.attempt += 1;
-            Step::Attempt
-        }
         other => end(other, progress),
     }
+}
+
+/// A wait ([`Step::Wait`]) that ended as it should: the next attempt is the next group. Not an
+/// [`Outcome`] for [`decide`], so the common retry does not build and move one only to learn
+/// that.
+#[inline(always)]
+pub(crate) fn waited<E>(progress: &mut Progress<E>) {
+    progress.attempt += 1;
 }
 
 /// The end of a call: the error it returns and what its breaker hears.
@@ -165,10 +166,6 @@ fn end<T, E>(outcome: Outcome<T, E>, progress: &mut Progress<E>) -> Step<T, E> {
                 Kind::Retryable | Kind::NonRetryable => (output.terminal(reason), Heard::Failure),
                 Kind::Abort | Kind::Unknown => (output.terminal(reason), Heard::Nothing),
             }
-        }
-        Outcome::Waited => {
-            progress.attempt += 1;
-            return Step::Attempt;
         }
         Outcome::Canceled(error) => {
             let last = error.or_else(|| last.take());
@@ -245,7 +242,6 @@ mod tests {
     fn ended(step: Next) -> (Result<&'static str, Error<Failed>>, Heard) {
         match step {
             Step::End(result, heard) => (result, heard),
-            Step::Attempt => panic!("another attempt"),
             Step::Wait { .. } => panic!("a wait"),
         }
     }
@@ -274,10 +270,7 @@ mod tests {
             Some(Failed(0)),
             "kept for a later deadline or cancellation"
         );
-        assert!(matches!(
-            decide::<&str, _>(Outcome::Waited, &mut p),
-            Step::Attempt
-        ));
+        waited(&mut p);
         assert_eq!(p.attempt, 1);
         let (result, heard) = ended(decide(
             classified(Output::Error(Failed(1)), Kind::Retryable),

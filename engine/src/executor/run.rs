@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Inner;
 use super::attempt::AttemptInfo;
-use super::decide::{Heard, Outcome, Output, Progress, Step, decide};
+use super::decide::{Heard, Outcome, Output, Progress, Step, decide, waited};
 use super::gate::{Gate, GateRequest};
 use super::group::{Group, GroupEnd, run_group};
 use super::keyed::{CircuitPlan, ClassifierSlot, Compiled, CompiledRef, KeyState, panic_message};
@@ -181,7 +181,7 @@ enum Gated<'b> {
 fn ended<T, E>(step: Step<T, E>) -> (Result<T, Error<E>>, Heard) {
     match step {
         Step::End(result, heard) => (result, heard),
-        Step::Attempt | Step::Wait { .. } => unreachable!("a refused call ends"),
+        Step::Wait { .. } => unreachable!("a refused call ends"),
     }
 }
 
@@ -474,7 +474,6 @@ where
             // an await.
             loop {
                 let requested = match decide(outcome, &mut progress) {
-                    Step::Attempt => break,
                     Step::End(result, heard) => break 'call (result, heard),
                     Step::Wait { requested } => requested,
                 };
@@ -493,13 +492,17 @@ where
                 } else {
                     rec.waited();
                     slept = wait;
-                    if wait.is_zero() {
-                        Outcome::Waited
+                    let canceled = !wait.is_zero()
+                        && matches!(
+                            race_in_place(clock.sleep(wait), None, clock, cancel).await,
+                            Race::Canceled
+                        );
+                    if canceled {
+                        Outcome::Canceled(None)
                     } else {
-                        match race_in_place(clock.sleep(wait), None, clock, cancel).await {
-                            Race::Canceled => Outcome::Canceled(None),
-                            _ => Outcome::Waited,
-                        }
+                        // Waited: straight to the next attempt (see `decide::waited`).
+                        waited(&mut progress);
+                        break;
                     }
                 };
             }
