@@ -1,6 +1,7 @@
 //! What the live export costs a call (docs/export.md): a first-attempt
-//! success through a key handle with no export configured, with export on and no client, with a
-//! client subscribed to other keys, and with a client subscribed to this key (and reading).
+//! success through a key handle with no export configured, with export on and no client, with
+//! backfill on and no client, with a client subscribed to other keys, and with a client
+//! subscribed to this key (and reading).
 //! Also the server's serialization rate through a fast reader.
 
 #![allow(missing_docs)]
@@ -58,12 +59,17 @@ fn client(
     })
 }
 
-fn exporting(rt: &tokio::runtime::Runtime, dir: &std::path::Path) -> (Executor, ExportServer) {
+fn exporting(
+    rt: &tokio::runtime::Runtime,
+    dir: &std::path::Path,
+    backfill: usize,
+) -> (Executor, ExportServer) {
     let exec = Executor::builder()
         .policy("bench.Op", Policy::builtin().max_attempts(3))
         .export(
             ExportConfig::new("bench")
-                .socket_path(dir.join("bench.sock"))
+                .socket_path(dir.join(format!("bench-{backfill}.sock")))
+                .backfill(backfill)
                 .max_rate(2_000_000, 2_000_000)
                 // Room for a whole burst, so the figure below is the server's throughput and
                 // not the default 1,024-message cap on a slow client.
@@ -91,11 +97,17 @@ fn export(c: &mut Criterion) {
     let h = plain.key("bench.Op");
     g.bench_function("export_off", |b| b.iter(|| call(&h)));
 
-    let (exec, server) = exporting(&rt, dir.path());
+    // Backfill records every call, client or not.
+    let (kept, kept_server) = exporting(&rt, dir.path(), 256);
+    let h = kept.key("bench.Op");
+    g.bench_function("backfill_on_no_client", |b| b.iter(|| call(&h)));
+    drop(kept_server);
+
+    let (exec, server) = exporting(&rt, dir.path(), 0);
     let h = exec.key("bench.Op");
     g.bench_function("export_on_no_client", |b| b.iter(|| call(&h)));
 
-    let path = dir.path().join("bench.sock");
+    let path = dir.path().join("bench-0.sock");
     let other = client(&path, "other.*", Arc::default());
     std::thread::sleep(Duration::from_millis(50));
     g.bench_function("client_on_other_keys", |b| b.iter(|| call(&h)));

@@ -351,6 +351,7 @@ impl ExecutorBuilder {
                     hub: Arc::new(crate::export::hub::Hub::new(
                         config.source_queue,
                         self.max_keys,
+                        config.backfill > 0,
                     )),
                     config,
                 }),

@@ -41,6 +41,8 @@ pub(crate) struct Hub {
     sender: mpsc::Sender<SourceEvent>,
     receiver: Mutex<Option<mpsc::Receiver<SourceEvent>>>,
     pub(crate) source_dropped: AtomicU64,
+    /// Every call is tapped, subscribed or not (the server keeps a backfill of them).
+    always: bool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -48,7 +50,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Hub {
-    pub(crate) fn new(queue: usize, max_keys: usize) -> Hub {
+    /// A hub with a source queue of `queue` calls, counting at most `max_keys` keys apart;
+    /// with `always`, every call is tapped even while no client is subscribed.
+    pub(crate) fn new(queue: usize, max_keys: usize, always: bool) -> Hub {
         let (sender, receiver) = mpsc::channel(queue.max(1));
         Hub {
             generation: AtomicU64::new(0),
@@ -60,6 +64,7 @@ impl Hub {
             sender,
             receiver: Mutex::new(Some(receiver)),
             source_dropped: AtomicU64::new(0),
+            always,
         }
     }
 
@@ -98,7 +103,7 @@ impl Hub {
     #[inline]
     pub(crate) fn tap<'a>(&'a self, key: &Key, slot: &'a KeySlot) -> Option<Tap<'a>> {
         let generation = self.generation.load(Ordering::Acquire);
-        if generation == 0 {
+        if generation == 0 && !self.always {
             return None;
         }
         self.tap_slow(key, slot, generation)
@@ -106,7 +111,9 @@ impl Hub {
 
     fn tap_slow<'a>(&'a self, key: &Key, slot: &'a KeySlot, generation: u64) -> Option<Tap<'a>> {
         let cached = slot.cached.load(Ordering::Relaxed);
-        let wanted = if cached >> 1 == generation {
+        let wanted = if self.always {
+            true
+        } else if cached >> 1 == generation {
             cached & 1 == 1
         } else {
             let wanted = self.wanted(key);

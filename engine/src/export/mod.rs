@@ -62,6 +62,7 @@ pub struct ExportConfig {
     pub(crate) max_clients: usize,
     pub(crate) max_unauthenticated: usize,
     pub(crate) auth_timeout: Duration,
+    pub(crate) backfill: usize,
 }
 
 impl ExportConfig {
@@ -100,6 +101,7 @@ impl ExportConfig {
             max_clients: 32,
             max_unauthenticated: 8,
             auth_timeout: Duration::from_secs(5),
+            backfill: 0,
         }
     }
 
@@ -179,6 +181,18 @@ impl ExportConfig {
     pub fn unauthenticated(mut self, n: usize, deadline: Duration) -> ExportConfig {
         self.max_unauthenticated = n.max(1);
         self.auth_timeout = deadline;
+        self
+    }
+
+    /// Keeps the last `calls` interesting calls (a retry, a hedge, a budget denial or a
+    /// failure) and sends a client those its subscription matches as it subscribes, before
+    /// live ones: an engineer who connects after a burst of failures still sees it. Off (0) by
+    /// default: with it on, every call records its timeline and is counted whether or not a
+    /// client is connected, which costs the call path about what a connected client does
+    /// (docs/export.md, "Backfill"). The kept calls are bounded by the client queue's bytes
+    /// when sent.
+    pub fn backfill(mut self, calls: usize) -> ExportConfig {
+        self.backfill = calls;
         self
     }
 

@@ -591,6 +591,59 @@ async fn budgets_are_named_and_their_fill_is_reported() {
     );
 }
 
+/// With backfill on, a client that connects after a burst of failures sees the burst: the
+/// kept calls its subscription matches come right after `subscribed`, oldest first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_connects_after_a_burst_sees_it_through_backfill() {
+    let dir = tempfile::tempdir().unwrap();
+    let exec = exporting(
+        ExportConfig::new("checkout")
+            .socket_path(socket(&dir))
+            .backfill(3),
+    );
+    let server = ExportServer::start(&exec).await.unwrap();
+    // Nobody is connected: four failed calls, and routine successes around them.
+    for i in 0..4u32 {
+        ok_call(&exec, "payments.Refund");
+        let _ = exec
+            .call("payments.Charge", |_| async move { Err::<(), _>(E(i)) })
+            .await;
+        let _ = exec
+            .call("inventory.Get", |_| async { Err::<(), _>(E(9)) })
+            .await;
+    }
+    // The pump keeps calls as it routes them: ask again until it has.
+    let until = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < until {
+        let mut c = Client::connect(&socket(&dir)).await;
+        c.next().await;
+        let sub = c
+            .subscribe(json!({"t": "subscribe", "keys": ["payments.*"]}))
+            .await;
+        assert!(validator().is_valid(&sub));
+        let mut seen = Vec::new();
+        while let Ok(m) = tokio::time::timeout(Duration::from_millis(300), c.next()).await {
+            if m["t"] == "call" {
+                assert!(validator().is_valid(&m), "{m}");
+                seen.push(m);
+            }
+        }
+        if seen.is_empty() {
+            continue;
+        }
+        // The last three interesting calls were kept: inventory.Get, payments.Charge,
+        // inventory.Get. The client asked for payments.* only, and routine successes are
+        // never kept.
+        let keys: Vec<&str> = seen.iter().map(|m| m["key"].as_str().unwrap()).collect();
+        assert_eq!(keys, ["payments.Charge"], "{seen:?}");
+        assert_eq!(seen[0]["outcome"], "failure");
+        assert_eq!(seen[0]["attempts"].as_array().map(Vec::len), Some(3));
+        drop(server);
+        return;
+    }
+    panic!("no backfill within 10 s");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sockets_are_private_and_stale_ones_are_replaced() {
     use std::os::unix::fs::PermissionsExt;

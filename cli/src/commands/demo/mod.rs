@@ -15,11 +15,11 @@ use recourse_engine::export::wire::CallFilter;
 use service::{Counting, Tally};
 
 /// Runs the demo on its own runtime.
-pub(crate) fn run(args: &DemoArgs, color: bool) -> Status {
-    crate::exit::block_on(demo(args, color))
+pub(crate) fn run(args: &DemoArgs, color: bool, max_file_size: u64) -> Status {
+    crate::exit::block_on(demo(args, color, max_file_size))
 }
 
-async fn demo(args: &DemoArgs, color: bool) -> Status {
+async fn demo(args: &DemoArgs, color: bool, max_file_size: u64) -> Status {
     let set = match PolicySet::from_str(service::POLICIES, "demo/policies.yaml") {
         Ok(s) => s,
         Err(e) => {
@@ -32,7 +32,8 @@ async fn demo(args: &DemoArgs, color: bool) -> Status {
         Executor::builder()
             .policy_set(set.clone())
             .observer(Counting(tally.clone()))
-            .export(config.max_rate(2_000, 2_000))
+            // A tail that connects late still sees the last failures.
+            .export(config.max_rate(2_000, 2_000).backfill(500))
             .build()
     };
     let exec = match build(ExportConfig::new("recourse-demo")) {
@@ -97,6 +98,8 @@ async fn demo(args: &DemoArgs, color: bool) -> Status {
         list: false,
         token: None,
         wait: false,
+        targets_file: None,
+        max_file_size,
     };
     let status = crate::commands::tail::tail(tail, color, vec![Spec::Unix(path)]).await;
     server.shutdown().await;

@@ -151,6 +151,8 @@ impl Shared {
             calls: Some(calls.as_str().into()),
             common: Common::at(self.now()),
         }));
+        // What happened before it connected, then the live calls.
+        self.send_backfill(client);
     }
 
     fn error(&self, code: &str, msg: impl Into<String>, fatal: bool) -> Message {

@@ -90,6 +90,7 @@ impl ExportServer {
             connections: AtomicUsize::new(0),
             unauthenticated: AtomicUsize::new(0),
             shutdown: shutdown.clone(),
+            backfill: Default::default(),
         });
         let mut server = ExportServer {
             shared: shared.clone(),
@@ -187,6 +188,8 @@ struct Shared {
     connections: AtomicUsize,
     unauthenticated: AtomicUsize,
     shutdown: CancellationToken,
+    /// The last interesting calls, for clients that subscribe later (`ExportConfig::backfill`).
+    backfill: std::sync::Mutex<std::collections::VecDeque<pump::Kept>>,
 }
 
 impl Shared {

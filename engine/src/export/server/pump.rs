@@ -9,12 +9,20 @@ use std::sync::atomic::Ordering;
 use tokio::sync::mpsc;
 
 use super::Shared;
-use super::client::{CALL, CIRCUIT, STATS, lock};
+use super::client::{CALL, CIRCUIT, Client, STATS, lock};
 use crate::circuit::Transition;
 use crate::export::hub::SourceEvent;
-use crate::export::wire::{BudgetFill, CircuitEvent, Common, KeyStats, Message, Stats};
+use crate::export::wire::{BudgetFill, CallFilter, CircuitEvent, Common, KeyStats, Message, Stats};
 use crate::key::Key;
-use crate::observe::Timeline;
+use crate::observe::{CallSummary, Timeline};
+
+/// An interesting call kept for clients that subscribe later.
+#[derive(Debug)]
+pub(super) struct Kept {
+    key: Key,
+    summary: CallSummary,
+    body: Arc<[u8]>,
+}
 
 /// Events the pump routes before it looks at its timer again.
 const BATCH: usize = 1024;
@@ -66,6 +74,18 @@ impl Shared {
         }
         let mut body: Option<Arc<[u8]>> = None;
         let summary = timeline.summary();
+        if self.config.backfill > 0 && CallFilter::Interesting.admits(&summary) {
+            let body = body.get_or_insert_with(|| call_body(&timeline)).clone();
+            let mut kept = lock(&self.backfill);
+            if kept.len() >= self.config.backfill {
+                kept.pop_front();
+            }
+            kept.push_back(Kept {
+                key: timeline.key.clone(),
+                summary,
+                body,
+            });
+        }
         for c in self.clients.load().iter() {
             let mut route = lock(&c.route);
             if !c.wants(&timeline.key, CALL, &mut route)
@@ -79,6 +99,33 @@ impl Shared {
             lock(&c.outbox).call(body);
             c.notify.notify_one();
         }
+    }
+
+    /// Queues for `client`, which just subscribed, the kept calls its subscription matches,
+    /// oldest first: at most half its queue, so the backfill never pushes out what it sends.
+    pub(super) fn send_backfill(&self, client: &Client) {
+        if self.config.backfill == 0 {
+            return;
+        }
+        let kept = lock(&self.backfill);
+        let mut route = lock(&client.route);
+        let wanted: Vec<Arc<[u8]>> = kept
+            .iter()
+            .rev()
+            .filter(|k| client.wants(&k.key, CALL, &mut route) && client.shows(&k.summary))
+            .take(self.config.client_queue / 2)
+            .map(|k| k.body.clone())
+            .collect();
+        drop((route, kept));
+        if wanted.is_empty() {
+            return;
+        }
+        let mut outbox = lock(&client.outbox);
+        for body in wanted.into_iter().rev() {
+            outbox.call(body);
+        }
+        drop(outbox);
+        client.notify.notify_one();
     }
 
     fn route_circuit(&self, key: &Key, t: &Transition, ts: String) {
