@@ -346,6 +346,13 @@ pub(crate) struct TailArgs {
     /// socket directory is watched (or the targets retried) until one answers.
     #[arg(long, conflicts_with_all = ["replay", "list"])]
     pub(crate) wait: bool,
+    /// Follow the targets listed in this file, one a line (a socket path, `unix:///path`,
+    /// `tcp://host:port` or `host:port`; `#` comments), and those added to it later.
+    #[arg(long, value_name = "F", conflicts_with = "replay")]
+    pub(crate) targets_file: Option<PathBuf>,
+    /// The largest input file read (from the global option).
+    #[arg(skip)]
+    pub(crate) max_file_size: u64,
 }
 
 /// `recourse demo`.

@@ -94,7 +94,10 @@ Examples:
   recourse tail --list
 
   # Open now, before the service starts, and follow it when it does
-  recourse tail --wait --key 'payments.*'";
+  recourse tail --wait --key 'payments.*'
+
+  # A fleet over TCP, listed one host:port a line (re-read as it grows)
+  recourse tail --targets-file fleet.txt";
 
 /// `recourse demo`.
 pub(crate) const DEMO: &str = "\

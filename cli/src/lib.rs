@@ -35,8 +35,14 @@ pub fn run() -> ExitCode {
         }
         Some(args::Command::Lint(a)) => commands::lint::run(&a, color, cli.max_file_size),
         Some(args::Command::Policy(p)) => commands::policy::run(p, color, cli.max_file_size),
-        Some(args::Command::Tail(a)) => commands::tail::run(&a, color),
-        Some(args::Command::Demo(a)) => commands::demo::run(&a, color),
+        Some(args::Command::Tail(a)) => commands::tail::run(
+            args::TailArgs {
+                max_file_size: cli.max_file_size,
+                ..a
+            },
+            color,
+        ),
+        Some(args::Command::Demo(a)) => commands::demo::run(&a, color, cli.max_file_size),
         Some(args::Command::Schema { which }) => commands::schema::run(which),
         Some(args::Command::Completions { shell }) => commands::completions::run(shell),
     };

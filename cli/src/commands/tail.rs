@@ -11,7 +11,7 @@ use crate::args::{TailArgs, TailOutput};
 use crate::exit::{Status, interrupted, sleep_until};
 use crate::tail::{
     Consumer, Feed, Followers, LineMode, Lines, Recording, Session, Spec, Step, Subscription,
-    discovery, list, replay,
+    discovery, list, replay, targets_file,
 };
 
 /// Feeds waiting for the consumer, at most.
@@ -24,8 +24,8 @@ fn token_from_env() -> Option<String> {
 }
 
 /// Runs `recourse tail` on its own runtime.
-pub(crate) fn run(args: &TailArgs, color: bool) -> Status {
-    crate::exit::block_on(tail(args.clone(), color, Vec::new()))
+pub(crate) fn run(args: TailArgs, color: bool) -> Status {
+    crate::exit::block_on(tail(args, color, Vec::new()))
 }
 
 /// Tails `args` (plus `extra` targets, for the demo).
@@ -44,8 +44,15 @@ pub(crate) async fn tail(args: TailArgs, color: bool, extra: Vec<Spec>) -> Statu
     let mut live = None;
     // With --wait and nothing to follow yet: what tail says while it waits.
     let mut waiting: Option<String> = None;
+    // The TUI's controls of a replay (pause, step, seek); the line modes play it once.
+    let mut controls = None;
     if let Some(path) = args.replay.clone() {
-        tokio::spawn(replay::replay(path, args.speed.max(0.0), tx));
+        let rx = (output == TailOutput::Tui).then(|| {
+            let (ctl, rx) = mpsc::channel(16);
+            controls = Some(ctl);
+            rx
+        });
+        tokio::spawn(replay::replay(path, args.speed.max(0.0), tx, rx));
     } else {
         let mut specs = extra;
         for t in &args.targets {
@@ -56,6 +63,23 @@ pub(crate) async fn tail(args: TailArgs, color: bool, extra: Vec<Spec>) -> Statu
                     return Status::Usage;
                 }
             }
+        }
+        if let Some(file) = &args.targets_file {
+            let text = match crate::input::read(file, args.max_file_size) {
+                Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+                Err(e) => {
+                    eprintln!("error: --targets-file {e}");
+                    return Status::Usage;
+                }
+            };
+            let (listed, problems) = targets_file::parse(&file.display().to_string(), &text);
+            if !problems.is_empty() {
+                for p in problems {
+                    eprintln!("error: {p}");
+                }
+                return Status::Usage;
+            }
+            specs.extend(listed);
         }
         // A target named twice (`./a.sock` and `/tmp/a.sock`) is followed once.
         let mut seen = Vec::new();
@@ -71,7 +95,7 @@ pub(crate) async fn tail(args: TailArgs, color: bool, extra: Vec<Spec>) -> Statu
         }
         // Without targets, the socket directory's services, as they come and go.
         let mut discovered = None;
-        if specs.is_empty() {
+        if specs.is_empty() && args.targets_file.is_none() {
             let (dir, found, stale) = match discovery::discover() {
                 Ok(found) => found,
                 Err(e) => {
@@ -135,6 +159,9 @@ pub(crate) async fn tail(args: TailArgs, color: bool, extra: Vec<Spec>) -> Statu
                 }
             }
         }
+        if let Some(file) = args.targets_file.clone() {
+            targets_file::watch(file, args.max_file_size, followers.clone());
+        }
         live = Some(followers);
         match reachable(&mut rx, &names, &mut early).await {
             Ok(()) => {}
@@ -175,6 +202,7 @@ pub(crate) async fn tail(args: TailArgs, color: bool, extra: Vec<Spec>) -> Statu
                 calls: args.calls,
                 live,
                 replay: args.replay.is_some().then_some(args.speed.max(0.0)),
+                controls,
             };
             crate::tui::run(rx, early, &mut session, deadline, start).await
         }

@@ -101,6 +101,11 @@ impl Followers {
         self.subscription.send_modify(|s| s.keys = keys);
     }
 
+    /// Tells the operator `text` (in the footer, or on stderr in the line modes).
+    pub(crate) async fn notice(&self, text: String) {
+        let _ = self.tx.send(Feed::Notice { target: 0, text }).await;
+    }
+
     /// Whether the consumer has gone.
     pub(crate) fn closed(&self) -> bool {
         self.tx.is_closed()

@@ -102,6 +102,8 @@ impl Consumer for Lines {
                 }
             }
             Feed::Ended => return Step::Stop,
+            // The line modes play a recording once, without controls.
+            Feed::Rewound { .. } => {}
             Feed::Started { .. } | Feed::Lost { .. } | Feed::Gone { .. } | Feed::Notice { .. } => {}
         }
         if self.broken { Step::Stop } else { Step::Go }

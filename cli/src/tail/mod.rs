@@ -13,12 +13,13 @@ pub(crate) mod replay;
 mod sanitize;
 mod session;
 mod target;
+pub(crate) mod targets_file;
 mod trust;
 
 pub(crate) use follow::{Followers, Subscription};
 pub(crate) use line::{LineMode, Lines, call_line, circuit_line};
 pub(crate) use record::Recording;
-pub(crate) use replay::parse_ts_micros;
+pub(crate) use replay::{Control, parse_ts_micros};
 pub(crate) use sanitize::clean_line;
 pub(crate) use session::Session;
 pub(crate) use target::{Feed, MAX_TARGETS, Spec, with_target};

@@ -1,4 +1,5 @@
-//! `--replay`: a recording played back through the same consumer, paced by its timestamps.
+//! `--replay`: a recording played back through the same consumer, paced by its timestamps,
+//! and, from the TUI, paused, stepped call by call, and moved forwards or backwards in time.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -7,123 +8,320 @@ use recourse_engine::export::wire::{self, Hello, Message};
 use rustc_hash::FxHashMap;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use super::target::{Feed, MAX_TARGETS};
 
+/// What the TUI asks of a replay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Control {
+    /// Pause, or play on from where it stopped.
+    Pause,
+    /// While paused: play up to and including the next call.
+    Step,
+    /// Move by this much recording time (µs; negative: back).
+    Seek(i64),
+}
+
+/// What a pass over the recording ended with.
+enum Pass {
+    /// The file's end.
+    End,
+    /// Play it again from the start, at once up to this time (a seek backwards).
+    Rewind(i64),
+    /// The consumer (or the file) is gone.
+    Stop,
+}
+
+/// A replay's state across passes over the file.
+struct Player {
+    path: PathBuf,
+    speed: f64,
+    tx: mpsc::Sender<Feed>,
+    controls: Option<mpsc::Receiver<Control>>,
+    paused: bool,
+    /// Play up to the next call, then pause.
+    stepping: bool,
+    /// Play without pacing until the recording reaches this time.
+    until_us: Option<i64>,
+    /// The time of the newest message played (µs).
+    at_us: Option<i64>,
+    /// Recording time and wall time that pace the messages after them.
+    anchor: Option<(i64, Instant)>,
+}
+
 /// Plays `path` at `speed` (1 = real time, 0 = as fast as possible), then sends
-/// [`Feed::Ended`].
-pub(crate) async fn replay(path: PathBuf, speed: f64, tx: mpsc::Sender<Feed>) {
-    let file = match tokio::fs::File::open(&path).await {
-        Ok(f) => f,
-        Err(e) => {
-            let text = format!("cannot read {}: {e}", path.display());
-            let _ = tx.send(Feed::Notice { target: 0, text }).await;
-            let _ = tx.send(Feed::Ended).await;
-            return;
-        }
+/// [`Feed::Ended`]. With `controls` (the TUI's), it then waits for a seek backwards instead of
+/// returning.
+pub(crate) async fn replay(
+    path: PathBuf,
+    speed: f64,
+    tx: mpsc::Sender<Feed>,
+    controls: Option<mpsc::Receiver<Control>>,
+) {
+    let mut player = Player {
+        path,
+        speed,
+        tx,
+        controls,
+        paused: false,
+        stepping: false,
+        until_us: None,
+        at_us: None,
+        anchor: None,
     };
-    let mut reader = BufReader::with_capacity(256 * 1024, file);
-    let mut targets: FxHashMap<String, usize> = FxHashMap::default();
-    let mut line = Vec::new();
-    let mut clock: Option<(i64, tokio::time::Instant)> = None;
-    let mut number = 0usize;
-    let mut told = false;
     loop {
-        line.clear();
-        match next_line(&mut reader, &mut line).await {
-            Ok(Next::End) => break,
-            Ok(Next::Line) => number += 1,
-            Ok(Next::TooLong) => {
-                number += 1;
-                let text = format!(
-                    "{}:{number}: skipped: a line longer than 1 MiB",
-                    path.display()
-                );
-                if tx.send(Feed::Notice { target: 0, text }).await.is_err() {
+        match player.pass().await {
+            Pass::Stop => return,
+            Pass::Rewind(to) => player.rewind(to),
+            Pass::End => {
+                if player.tx.send(Feed::Ended).await.is_err() {
                     return;
                 }
-                continue;
-            }
-            Err(e) => {
-                let text = format!("{}: read failed: {e}", path.display());
-                let _ = tx.send(Feed::Notice { target: 0, text }).await;
-                break;
-            }
-        }
-        if line.trim_ascii().is_empty() {
-            continue;
-        }
-        let msg = match wire::decode_line(&line) {
-            Ok(Message::Unknown) => continue,
-            Ok(m) => m,
-            Err(e) => {
-                let text = format!("{}:{number}: skipped: {e}", path.display());
-                if tx.send(Feed::Notice { target: 0, text }).await.is_err() {
-                    return;
+                // At the end a seek backwards plays again; without controls, that is all.
+                loop {
+                    let Some(control) = player.next_control().await else {
+                        return;
+                    };
+                    if let Control::Seek(by) = control
+                        && by < 0
+                    {
+                        let to = player.at_us.unwrap_or(0) + by;
+                        player.rewind(to);
+                        break;
+                    }
                 }
-                continue;
             }
-        };
-        let (name, ts) = origin(&msg);
-        // A hello's time says when a connection began, not when anything happened: it does
-        // not set the pace (recordings of older services put the service's start there).
-        let paced = !matches!(msg, Message::Hello(_));
-        if speed > 0.0
-            && paced
-            && let Some(ts) = ts.and_then(parse_ts_micros)
+        }
+        if player
+            .tx
+            .send(Feed::Rewound {
+                to_us: player.until_us.unwrap_or(0),
+            })
+            .await
+            .is_err()
         {
-            let (t0, wall0) = *clock.get_or_insert((ts, tokio::time::Instant::now()));
-            let offset = Duration::from_secs_f64(((ts - t0).max(0) as f64 / 1e6) / speed);
-            tokio::time::sleep_until(wall0 + offset).await;
-        }
-        let name = name.unwrap_or("recording").to_owned();
-        let next = targets.len();
-        if next >= MAX_TARGETS && !targets.contains_key(&name) {
-            if !told {
-                told = true;
-                let text = format!(
-                    "{}:{number}: more than {MAX_TARGETS} targets; the lines of further ones \
-                     are skipped",
-                    path.display()
-                );
-                if tx.send(Feed::Notice { target: 0, text }).await.is_err() {
-                    return;
-                }
-            }
-            continue;
-        }
-        let target = *targets.entry(name.clone()).or_insert(next);
-        if target == next {
-            let hello = match &msg {
-                Message::Hello(h) => h.clone(),
-                _ => Hello {
-                    service: name.clone(),
-                    ..Hello::default()
-                },
-            };
-            let connected = Feed::Connected {
-                target,
-                name,
-                hello: Box::new(hello),
-                raw: line.clone(),
-            };
-            if tx.send(connected).await.is_err() {
-                return;
-            }
-        }
-        if matches!(msg, Message::Hello(_)) {
-            continue;
-        }
-        let feed = Feed::Line {
-            target,
-            raw: line.clone(),
-            msg: Box::new(msg),
-        };
-        if tx.send(feed).await.is_err() {
             return;
         }
     }
-    let _ = tx.send(Feed::Ended).await;
+}
+
+impl Player {
+    /// Starts over from the file's start, playing at once up to `to_us`.
+    fn rewind(&mut self, to_us: i64) {
+        self.until_us = Some(to_us);
+        self.at_us = None;
+        self.anchor = None;
+        self.stepping = false;
+    }
+
+    async fn next_control(&mut self) -> Option<Control> {
+        match &mut self.controls {
+            Some(rx) => rx.recv().await,
+            None => None,
+        }
+    }
+
+    /// Applies `control`; a seek backwards asks for a new pass.
+    fn apply(&mut self, control: Control) -> Option<Pass> {
+        match control {
+            Control::Pause => {
+                self.paused = !self.paused;
+                self.stepping = false;
+                // Playing on paces from now.
+                self.anchor = self.at_us.map(|at| (at, Instant::now()));
+            }
+            Control::Step if self.paused => self.stepping = true,
+            Control::Step => {}
+            Control::Seek(by) => {
+                let at = self.at_us.unwrap_or(0);
+                if by < 0 {
+                    return Some(Pass::Rewind(at + by));
+                }
+                self.until_us = Some(at + by);
+            }
+        }
+        None
+    }
+
+    /// Waits until the message at `ts` is due, obeying controls meanwhile; `Some` when a
+    /// control ends the pass.
+    async fn wait_for(&mut self, ts: i64) -> Option<Pass> {
+        loop {
+            // Up to and including the seek's time, messages are played at once.
+            if self.until_us.is_some_and(|until| ts <= until) || self.stepping {
+                return None;
+            }
+            if let Some(until) = self.until_us.take() {
+                // The seek's time is reached: pace from here.
+                self.anchor = Some((until.max(self.at_us.unwrap_or(until)), Instant::now()));
+            }
+            let due = if self.paused || self.speed <= 0.0 {
+                None
+            } else {
+                let (t0, wall0) = *self.anchor.get_or_insert((ts, Instant::now()));
+                let secs = ((ts - t0).max(0) as f64 / 1e6) / self.speed;
+                Some(wall0 + Duration::from_secs_f64(secs))
+            };
+            if !self.paused && due.is_none_or(|d| d <= Instant::now()) {
+                return None;
+            }
+            let control = match (&mut self.controls, due) {
+                (Some(rx), Some(due)) => tokio::select! {
+                    c = rx.recv() => c,
+                    () = tokio::time::sleep_until(due) => return None,
+                },
+                (Some(rx), None) => rx.recv().await,
+                (None, Some(due)) => {
+                    tokio::time::sleep_until(due).await;
+                    return None;
+                }
+                (None, None) => return None,
+            };
+            let Some(control) = control else {
+                // The TUI is gone.
+                return Some(Pass::Stop);
+            };
+            if let Some(pass) = self.apply(control) {
+                return Some(pass);
+            }
+        }
+    }
+
+    /// One pass over the file.
+    async fn pass(&mut self) -> Pass {
+        let path = &self.path;
+        let file = match tokio::fs::File::open(path).await {
+            Ok(f) => f,
+            Err(e) => {
+                let text = format!("cannot read {}: {e}", path.display());
+                let _ = self.tx.send(Feed::Notice { target: 0, text }).await;
+                return Pass::End;
+            }
+        };
+        let mut reader = BufReader::with_capacity(256 * 1024, file);
+        let mut targets: FxHashMap<String, usize> = FxHashMap::default();
+        let mut line = Vec::new();
+        let mut number = 0usize;
+        let mut told = false;
+        loop {
+            line.clear();
+            let notice = match next_line(&mut reader, &mut line).await {
+                Ok(Next::End) => return Pass::End,
+                Ok(Next::Line) => {
+                    number += 1;
+                    None
+                }
+                Ok(Next::TooLong) => {
+                    number += 1;
+                    Some(format!(
+                        "{}:{number}: skipped: a line longer than 1 MiB",
+                        self.path.display()
+                    ))
+                }
+                Err(e) => {
+                    let text = format!("{}: read failed: {e}", self.path.display());
+                    let _ = self.tx.send(Feed::Notice { target: 0, text }).await;
+                    return Pass::End;
+                }
+            };
+            if let Some(text) = notice {
+                if self
+                    .tx
+                    .send(Feed::Notice { target: 0, text })
+                    .await
+                    .is_err()
+                {
+                    return Pass::Stop;
+                }
+                continue;
+            }
+            if line.trim_ascii().is_empty() {
+                continue;
+            }
+            let msg = match wire::decode_line(&line) {
+                Ok(Message::Unknown) => continue,
+                Ok(m) => m,
+                Err(e) => {
+                    let text = format!("{}:{number}: skipped: {e}", self.path.display());
+                    if self
+                        .tx
+                        .send(Feed::Notice { target: 0, text })
+                        .await
+                        .is_err()
+                    {
+                        return Pass::Stop;
+                    }
+                    continue;
+                }
+            };
+            let (name, ts) = origin(&msg);
+            // A hello's time says when a connection began, not when anything happened: it does
+            // not set the pace (recordings of older services put the service's start there).
+            let hello = matches!(msg, Message::Hello(_));
+            if !hello && let Some(ts) = ts.and_then(parse_ts_micros) {
+                if let Some(pass) = self.wait_for(ts).await {
+                    return pass;
+                }
+                self.at_us = Some(self.at_us.map_or(ts, |at| at.max(ts)));
+            }
+            let name = name.unwrap_or("recording").to_owned();
+            let next = targets.len();
+            if next >= MAX_TARGETS && !targets.contains_key(&name) {
+                if !told {
+                    told = true;
+                    let text = format!(
+                        "{}:{number}: more than {MAX_TARGETS} targets; the lines of further \
+                         ones are skipped",
+                        self.path.display()
+                    );
+                    if self
+                        .tx
+                        .send(Feed::Notice { target: 0, text })
+                        .await
+                        .is_err()
+                    {
+                        return Pass::Stop;
+                    }
+                }
+                continue;
+            }
+            let target = *targets.entry(name.clone()).or_insert(next);
+            if target == next {
+                let hello = match &msg {
+                    Message::Hello(h) => h.clone(),
+                    _ => Hello {
+                        service: name.clone(),
+                        ..Hello::default()
+                    },
+                };
+                let connected = Feed::Connected {
+                    target,
+                    name,
+                    hello: Box::new(hello),
+                    raw: line.clone(),
+                };
+                if self.tx.send(connected).await.is_err() {
+                    return Pass::Stop;
+                }
+            }
+            if hello {
+                continue;
+            }
+            let is_call = matches!(msg, Message::Call(_));
+            let feed = Feed::Line {
+                target,
+                raw: line.clone(),
+                msg: Box::new(msg),
+            };
+            if self.tx.send(feed).await.is_err() {
+                return Pass::Stop;
+            }
+            if self.stepping && is_call {
+                self.stepping = false;
+            }
+        }
+    }
 }
 
 /// What reading one line of a recording gave.

@@ -106,7 +106,7 @@ impl Session {
                 let name = self.name(*target);
                 self.notice(format!("{name}: {text}"));
             }
-            Feed::Ended => {}
+            Feed::Ended | Feed::Rewound { .. } => {}
         }
         Ok(())
     }

@@ -35,6 +35,9 @@ pub(crate) enum Feed {
     Notice { target: usize, text: String },
     /// A replay reached its end.
     Ended,
+    /// A replay went back to its start to seek backwards: what was shown is forgotten, and
+    /// the recording is played again up to `to_us` (µs since the epoch) at once.
+    Rewound { to_us: i64 },
 }
 
 impl Feed {
@@ -47,7 +50,7 @@ impl Feed {
             | Feed::Lost { target, .. }
             | Feed::Gone { target }
             | Feed::Notice { target, .. } => Some(*target),
-            Feed::Ended => None,
+            Feed::Ended | Feed::Rewound { .. } => None,
         }
     }
 }

@@ -11,6 +11,7 @@ use super::filter::Matcher;
 use super::keymap::{self, Scope};
 use super::model::{Event, EventKind, KeyAgg, Log, Row, Series, Sort, WINDOWS};
 use super::notices::Notices;
+use crate::format::clock_of_micros;
 use crate::tail::{Feed, MAX_TARGETS, parse_ts_micros, with_target};
 
 /// Keys the table tracks; the calls and stats of further keys are counted, not kept.
@@ -37,6 +38,10 @@ pub(crate) struct Target {
     pub(crate) engine: Option<String>,
     /// Its budgets' fill, as its last `stats` said.
     pub(crate) budgets: BTreeMap<String, BudgetFill>,
+    /// When the service behind it started, as its last hello said.
+    started_at: Option<String>,
+    /// Times it came back as a new process (a restart under the same address).
+    pub(crate) restarts: u32,
 }
 
 /// Which screen is up.
@@ -120,6 +125,8 @@ pub(crate) struct App {
     pub(crate) ended: bool,
     /// A replay's speed (0: as fast as possible); `None` when live.
     pub(crate) replay: Option<f64>,
+    /// The replay is paused (`p`).
+    pub(crate) paused: bool,
     /// The newest time the feeds told of (µs since the epoch): in a replay, the recording's
     /// wall-clock time.
     pub(crate) clock_us: Option<i64>,
@@ -153,6 +160,7 @@ impl App {
             notices: Notices::default(),
             ended: false,
             replay: None,
+            paused: false,
             clock_us: None,
         }
     }
@@ -169,6 +177,8 @@ impl App {
                 last_seen: None,
                 engine: None,
                 budgets: BTreeMap::new(),
+                started_at: None,
+                restarts: 0,
             });
         }
         &mut self.targets[t]
@@ -198,10 +208,21 @@ impl App {
                 let t = self.target(*target);
                 t.name = name.clone();
                 t.engine.clone_from(&hello.engine);
+                // The same target answering from a process that started anew: a restart. Its
+                // counters start again from zero (the series see them drop and start over).
+                let restarted = t.started_at.is_some() && hello.started_at != t.started_at;
+                t.started_at.clone_from(&hello.started_at);
+                if restarted {
+                    t.restarts += 1;
+                }
                 t.connected = true;
                 t.departed = false;
                 t.stale = false;
                 t.last_seen = Some(now);
+                if restarted {
+                    let text = format!("{name} restarted (a new process): its counters start over");
+                    self.notices.push(text);
+                }
             }
             Feed::Lost { target, .. } => {
                 let t = self.target(*target);
@@ -219,6 +240,7 @@ impl App {
                 self.ended = true;
                 self.notices.push("end of the recording".into());
             }
+            Feed::Rewound { to_us } => self.rewound(*to_us),
             Feed::Line { target, msg, raw } => {
                 let t = self.target(*target);
                 t.last_seen = Some(now);
@@ -324,6 +346,26 @@ impl App {
         }
     }
 
+    /// A replay went back to its start: forget what was shown (the operator's choices stay);
+    /// the replay plays again up to `to_us` at once.
+    fn rewound(&mut self, to_us: i64) {
+        self.targets.clear();
+        self.keys.clear();
+        self.events = Log::default();
+        self.series = 0;
+        self.lost = Losses::default();
+        self.capped = Capped::default();
+        self.frozen = None;
+        self.event_sel = None;
+        self.key_sel = 0;
+        self.ended = false;
+        self.clock_us = None;
+        if matches!(self.view, View::Call { .. }) {
+            self.view = View::Overview;
+        }
+        self.say(format!("back to {}", clock_of_micros(to_us)));
+    }
+
     /// The notice the footer shows now.
     pub(crate) fn status(&self) -> Option<&str> {
         self.notices.current()
@@ -393,7 +435,7 @@ impl App {
     }
 
     /// `key`'s figures on each target that sent stats for it, worst first (lowest success,
-    /// then name): which instance is sick. The top reason is the key's, so it is left out.
+    /// then lowest first-try success, then name): which instance is sick. The top reason is the key's, so it is left out.
     pub(crate) fn target_rows(&self, key: &str) -> Vec<(String, Row)> {
         let Some(a) = self.keys.get(key) else {
             return Vec::new();
@@ -410,8 +452,14 @@ impl App {
                 (name.to_owned(), r)
             })
             .collect();
+        // Failing calls first, then failing first attempts (retries hiding trouble).
         let ok = |r: &Row| r.ok_pct.unwrap_or(100.0);
-        out.sort_by(|x, y| ok(&x.1).total_cmp(&ok(&y.1)).then_with(|| x.0.cmp(&y.0)));
+        let first = |r: &Row| r.first_pct.unwrap_or(100.0);
+        out.sort_by(|x, y| {
+            (ok(&x.1).total_cmp(&ok(&y.1)))
+                .then_with(|| first(&x.1).total_cmp(&first(&y.1)))
+                .then_with(|| x.0.cmp(&y.0))
+        });
         out
     }
 
@@ -461,10 +509,14 @@ impl App {
 
     /// The keymap scopes of the current view.
     pub(crate) fn scopes(&self) -> Vec<Scope> {
-        match self.view {
+        let mut scopes = match self.view {
             View::Overview => vec![Scope::Overview, Scope::Lists],
             _ => vec![Scope::Lists],
+        };
+        if self.replay.is_some() {
+            scopes.push(Scope::Replay);
         }
+        scopes
     }
 
     /// Footer hints for the current view.

@@ -30,6 +30,9 @@ pub(crate) enum Action {
     Copy,
     Longer,
     Shorter,
+    Pause,
+    StepCall,
+    Seek(i64),
 }
 
 /// Where a binding applies.
@@ -38,6 +41,8 @@ pub(crate) enum Scope {
     Global,
     Overview,
     Lists,
+    /// A replay's controls.
+    Replay,
 }
 
 /// One row of the key map.
@@ -269,6 +274,57 @@ pub(crate) const KEYMAP: &[Binding] = &[
         action: A::Save,
         help: "save the event log as NDJSON (recourse tail --replay reads it)",
         scope: S::Global,
+        hint: None,
+    },
+    Binding {
+        label: "p",
+        keys: &[Char('p')],
+        action: A::Pause,
+        help: "replay: pause / play on",
+        scope: S::Replay,
+        hint: Some("p pause"),
+    },
+    Binding {
+        label: ".",
+        keys: &[Char('.')],
+        action: A::StepCall,
+        help: "replay, paused: play the next call",
+        scope: S::Replay,
+        hint: None,
+    },
+    Binding {
+        label: "[ ], { }",
+        keys: &[Char(']')],
+        action: A::Seek(10_000_000),
+        help: "replay: back / forward 10 s ([ ]) or 1 min ({ })",
+        scope: S::Replay,
+        hint: Some("[ ] seek"),
+    },
+    Binding {
+        label: "[",
+        keys: &[Char('[')],
+        action: A::Seek(-10_000_000),
+        // Listed with `]`.
+        help: "",
+        scope: S::Replay,
+        hint: None,
+    },
+    Binding {
+        label: "}",
+        keys: &[Char('}')],
+        action: A::Seek(60_000_000),
+        // Listed with `]`.
+        help: "",
+        scope: S::Replay,
+        hint: None,
+    },
+    Binding {
+        label: "{",
+        keys: &[Char('{')],
+        action: A::Seek(-60_000_000),
+        // Listed with `]`.
+        help: "",
+        scope: S::Replay,
         hint: None,
     },
 ];

@@ -27,7 +27,7 @@ use recourse_engine::export::KeyFilter;
 use tokio::sync::mpsc;
 
 use crate::exit::Status;
-use crate::tail::{Feed, Followers, Session};
+use crate::tail::{Control, Feed, Followers, Session};
 use app::App;
 use recourse_engine::export::wire::CallFilter;
 use update::{Effect, Msg, update};
@@ -47,6 +47,8 @@ pub(crate) struct Start<'a> {
     pub(crate) live: Option<Followers>,
     /// A replay's speed (0: as fast as possible); `None` when live.
     pub(crate) replay: Option<f64>,
+    /// Where the TUI sends a replay's controls.
+    pub(crate) controls: Option<mpsc::Sender<Control>>,
 }
 
 /// Runs the TUI until `q`, Ctrl-c, a signal or the deadline.
@@ -62,6 +64,7 @@ pub(crate) async fn run(
     app.keep_calls(start.calls);
     app.replay = start.replay;
     let live = start.live;
+    let controls = start.controls;
     let now = Instant::now();
     for f in &early {
         if let Err(e) = session.absorb(f) {
@@ -90,7 +93,7 @@ pub(crate) async fn run(
                 Some(Ok(TermEvent::Key(k))) if k.kind == KeyEventKind::Press => {
                     let effects = update(&mut app, Msg::Key(k));
                     dirty = true;
-                    if let Some(s) = carry_out(effects, live.as_ref(), &mut app, Path::new(".")) {
+                    if let Some(s) = carry_out(effects, (live.as_ref(), controls.as_ref()), &mut app, Path::new(".")) {
                         break s;
                     }
                 }
@@ -146,10 +149,10 @@ fn take_notices(session: &mut Session, app: &mut App) {
 }
 
 /// Carries out `effects`: the clipboard, files in `dir`, the followers of a live tail (none
-/// in a replay). The status to end with, if one asked to quit.
+/// in a replay), a replay's controls. The status to end with, if one asked to quit.
 fn carry_out(
     effects: Vec<Effect>,
-    live: Option<&Followers>,
+    (live, controls): (Option<&Followers>, Option<&mpsc::Sender<Control>>),
     app: &mut App,
     dir: &Path,
 ) -> Option<Status> {
@@ -170,6 +173,12 @@ fn carry_out(
             Effect::Subscribe(keys) => {
                 if let Some(live) = live {
                     live.resubscribe(keys);
+                }
+            }
+            Effect::Replay(control) => {
+                // A full queue means keys come faster than the replay takes them: drop one.
+                if let Some(c) = controls {
+                    let _ = c.try_send(control);
                 }
             }
             Effect::Follow(spec) => {

@@ -13,26 +13,71 @@ const QUEUED: u32 = 2;
 /// Notices, the shown one first.
 #[derive(Debug, Default)]
 pub(crate) struct Notices {
-    queue: VecDeque<String>,
+    queue: VecDeque<Notice>,
     /// Ticks the shown notice has been up.
     age: u32,
     /// Notices dropped because too many waited.
     pub(crate) dropped: u64,
 }
 
+/// Targets named in a joined notice; past it they are counted.
+const NAMED: usize = 3;
+
+/// One notice, and the targets that said the same.
+#[derive(Debug)]
+struct Notice {
+    text: String,
+    /// What follows `target: `, when it came from a target.
+    what: Option<String>,
+    targets: Vec<String>,
+}
+
+impl Notice {
+    fn new(text: String) -> Notice {
+        let (targets, what) = match text.split_once(": ") {
+            Some((target, what)) => (vec![target.to_owned()], Some(what.to_owned())),
+            None => (Vec::new(), None),
+        };
+        Notice {
+            text,
+            what,
+            targets,
+        }
+    }
+}
+
 impl Notices {
-    /// A notice about the feeds: shown after those already waiting.
+    /// A notice about the feeds: shown after those already waiting. One that says what the
+    /// last one said, of another target, joins it: `a, b: connection refused; reconnecting`,
+    /// or, for fifty services confirming the same subscription, `50 targets: matching 4 keys`.
     pub(crate) fn push(&mut self, text: String) {
         if self.queue.is_empty() {
             self.age = 0;
         }
-        self.queue.push_back(text);
+        let mut notice = Notice::new(text);
+        if let Some(last) = self.queue.back_mut()
+            && notice.what.is_some()
+            && last.what == notice.what
+        {
+            last.targets.append(&mut notice.targets);
+            let what = last.what.as_deref().unwrap_or_default();
+            last.text = match last.targets.len() {
+                n if n > NAMED => format!("{n} targets: {what}"),
+                _ => format!("{}: {what}", last.targets.join(", ")),
+            };
+            return;
+        }
+        self.queue.push_back(notice);
         self.bound();
     }
 
     /// A reply to a key press: shown now, before what waits.
     pub(crate) fn reply(&mut self, text: String) {
-        self.queue.push_front(text);
+        self.queue.push_front(Notice {
+            text,
+            what: None,
+            targets: Vec::new(),
+        });
         self.age = 0;
         self.bound();
     }
@@ -47,7 +92,7 @@ impl Notices {
 
     /// What the footer shows.
     pub(crate) fn current(&self) -> Option<&str> {
-        self.queue.front().map(String::as_str)
+        self.queue.front().map(|n| n.text.as_str())
     }
 
     /// Notices waiting behind the shown one.
@@ -85,6 +130,20 @@ mod tests {
             n.tick();
         }
         assert_eq!(seen, ["saved", "feed 0", "feed 1", "feed 2"]);
+    }
+
+    #[test]
+    fn targets_saying_the_same_are_one_notice() {
+        let mut n = Notices::default();
+        n.push("svc-1: connected".into());
+        for i in 0..50 {
+            n.push(format!("fleet-{i:02}: matching 4 keys: a.B, c.D"));
+        }
+        n.push("svc-1: reconnecting".into());
+        assert_eq!(n.waiting(), 2);
+        n.tick();
+        n.tick();
+        assert_eq!(n.current(), Some("50 targets: matching 4 keys: a.B, c.D"));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use super::command::{self, Command};
 use super::keymap::{self, Action};
 use super::model::{EventKind, WINDOWS};
 use crate::exit::Status;
-use crate::tail::Spec;
+use crate::tail::{Control, Spec};
 use recourse_engine::export::wire::CallFilter;
 
 /// Something that happened to the TUI.
@@ -35,6 +35,8 @@ pub(crate) enum Effect {
     Subscribe(Vec<String>),
     /// Follow one more target.
     Follow(Spec),
+    /// Tell the replay this.
+    Replay(Control),
     /// End the TUI with this status.
     Quit(Status),
 }
@@ -180,6 +182,32 @@ fn act(app: &mut App, action: Action, effects: &mut Vec<Effect>) {
         Action::Copy => copy(app, effects),
         Action::Longer => app.set_window((app.window + 1).min(WINDOWS.len() - 1)),
         Action::Shorter => app.set_window(app.window.saturating_sub(1)),
+        Action::Pause => {
+            app.paused = !app.paused;
+            app.say(if app.paused {
+                "paused: . plays the next call, p plays on"
+            } else {
+                "playing"
+            });
+            effects.push(Effect::Replay(Control::Pause));
+        }
+        Action::StepCall if app.paused => effects.push(Effect::Replay(Control::Step)),
+        Action::StepCall => app.say(". plays the next call while paused (p)"),
+        Action::Seek(by) => {
+            // Forward plays on from the recording's own time; back starts it over.
+            app.ended &= by > 0;
+            let what = if by > 0 { "forward" } else { "back" };
+            app.say(format!("{what} {}", human_seek(by.unsigned_abs())));
+            effects.push(Effect::Replay(Control::Seek(by)));
+        }
+    }
+}
+
+/// `10 s`, `1 min`.
+fn human_seek(us: u64) -> String {
+    match us / 1_000_000 {
+        s if s % 60 == 0 => format!("{} min", s / 60),
+        s => format!("{s} s"),
     }
 }
 

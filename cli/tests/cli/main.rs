@@ -13,6 +13,8 @@ mod references;
 mod simulate;
 mod tail;
 #[cfg(target_os = "linux")]
+mod tail_fleet;
+#[cfg(target_os = "linux")]
 mod tail_hostile;
 mod tui;
 

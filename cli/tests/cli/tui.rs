@@ -73,6 +73,11 @@ impl Tmux {
         Tmux { socket }
     }
 
+    /// Sends one key.
+    pub(crate) fn keys_now(&self, key: &str) {
+        self.keys(&[key]);
+    }
+
     fn keys(&self, keys: &[&str]) {
         for k in keys {
             let ok = Command::new("tmux")
@@ -103,6 +108,16 @@ impl Tmux {
 
     /// Waits until the screen satisfies `ok`; dumps it on timeout.
     pub(crate) fn wait(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
+        self.wait_every(what, Duration::from_millis(50), ok)
+    }
+
+    /// [`wait`](Tmux::wait), looking every `poll`.
+    pub(crate) fn wait_every(
+        &self,
+        what: &str,
+        poll: Duration,
+        ok: impl Fn(&str) -> bool,
+    ) -> String {
         // Generous: under load (a loaded CI host) a debug TUI can take seconds to draw.
         let until = Instant::now() + Duration::from_secs(60);
         loop {
@@ -111,7 +126,7 @@ impl Tmux {
                 return s;
             }
             assert!(Instant::now() < until, "timed out waiting for {what}:\n{s}");
-            std::thread::sleep(Duration::from_millis(50));
+            std::thread::sleep(poll);
         }
     }
 
@@ -415,6 +430,58 @@ fn a_replay_starts_at_the_first_call_whatever_the_service_uptime() {
         "the recording's time:\n{s}"
     );
     assert!(!s.contains("later.Call"), "paced, not played at once:\n{s}");
+    t.keys(&["q"]);
+    t.exited(0);
+}
+
+/// A replay is paused, stepped call by call, and moved forwards and backwards in time.
+#[test]
+fn a_replay_pauses_steps_and_seeks() {
+    if !have_tmux() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let recording = dir.path().join("three.ndjson");
+    let call = |ts: &str, key: &str| {
+        format!(
+            r#"{{"target":"svc","t":"call","seq":1,"ts":"{ts}","key":"{key}","outcome":"success","reason":"success","duration_us":900,"attempts":[{{"attempt":0,"end_us":900,"outcome":"success","reason":"success"}}]}}"#
+        )
+    };
+    // Calls at 0 s, 30 s and 90 s of the recording.
+    let lines = [
+        call("2026-11-28T10:00:00.000000Z", "a.One"),
+        call("2026-11-28T10:00:30.000000Z", "b.Two"),
+        call("2026-11-28T10:01:30.000000Z", "c.Three"),
+    ];
+    std::fs::write(&recording, lines.join("\n") + "\n").unwrap();
+    let t = Tmux::start(
+        "seek",
+        &format!(
+            "{} tail --replay {} --speed 1 --output tui",
+            env!("CARGO_BIN_EXE_recourse"),
+            recording.display()
+        ),
+    );
+    t.wait("the first call", |s| {
+        s.contains("a.One") && s.contains("REPLAY ×1")
+    });
+    // Forward 10 s, then 1 min: at 70 s, the call at 30 s is played at once, not the one at 90 s.
+    t.keys(&["]"]);
+    t.wait("10 s on", |s| s.contains("forward 10 s"));
+    t.keys(&["}"]);
+    let s = t.wait("the call at 30 s", |s| s.contains("b.Two"));
+    assert!(!s.contains("c.Three"), "{s}");
+    // Paused, `.` plays the next call.
+    t.keys(&["p"]);
+    t.wait("paused", |s| s.contains("REPLAY ⏸"));
+    t.keys(&["."]);
+    t.wait("the next call", |s| s.contains("c.Three"));
+    // Back 1 min from 90 s: played again up to 30 s, so the call at 90 s is gone.
+    t.keys(&["{"]);
+    let s = t.wait("the rewind", |s| {
+        s.contains("back to 2026-11-28 10:00:30") && s.contains("b.Two") && !s.contains("c.Three")
+    });
+    assert!(s.contains("a.One"), "{s}");
     t.keys(&["q"]);
     t.exited(0);
 }

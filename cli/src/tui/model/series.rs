@@ -39,6 +39,16 @@ impl Series {
     /// Adds the snapshot `stats` taken at `ts` (µs since the epoch).
     pub(crate) fn push(&mut self, ts: i64, mut stats: KeyStats) {
         stats.latency.tidy();
+        // Cumulative counters that went down: the service restarted and counts from zero.
+        // The windows start over with it, rather than read the drop as no calls at all.
+        if self
+            .snaps
+            .back()
+            .is_some_and(|(_, prev)| stats.calls < prev.calls)
+        {
+            self.snaps.clear();
+            self.coarse.clear();
+        }
         if stats.circuit.is_some() {
             self.circuit.clone_from(&stats.circuit);
         }

@@ -480,3 +480,55 @@ fn a_departed_service_leaves_the_totals() {
     app.ingest(&lost, now);
     assert_eq!(app.rows()[0].calls_s, Some(20.0), "svc-1's rate alone");
 }
+
+/// A service that restarts under the same address is one target, marked with its restarts;
+/// its counters start over from zero, and its rate is measured from the new start, not read as
+/// a drop to nothing.
+#[test]
+fn a_restart_is_marked_and_its_counters_start_over() {
+    let hello = |started: &str| {
+        format!(
+            r#"{{"t":"hello","v":1,"seq":0,"service":"svc","started_at":"{started}","ts":"{started}"}}"#
+        )
+    };
+    let stats = |ts: &str, calls: u64| {
+        format!(
+            r#"{{"t":"stats","seq":1,"ts":"{ts}","keys":{{"a.B":{{"calls":{calls},"successes":{calls},"attempts":{calls}}}}}}}"#
+        )
+    };
+    let mut app = App::new("*", KeyFilter::default());
+    let now = Instant::now();
+    let lines = [
+        hello("2026-01-01T00:00:00.000000Z"),
+        stats("2026-01-01T00:00:01.000000Z", 100),
+        stats("2026-01-01T00:00:03.000000Z", 300),
+        hello("2026-01-01T00:00:04.000000Z"),
+        stats("2026-01-01T00:00:05.000000Z", 10),
+        stats("2026-01-01T00:00:07.000000Z", 90),
+    ];
+    for line in lines {
+        let feed = match wire::decode_line(line.as_bytes()).unwrap() {
+            Message::Hello(h) => Feed::Connected {
+                target: 0,
+                name: "svc".into(),
+                hello: Box::new(h),
+                raw: line.into_bytes(),
+            },
+            msg => Feed::Line {
+                target: 0,
+                raw: line.into_bytes(),
+                msg: Box::new(msg),
+            },
+        };
+        app.ingest(&feed, now);
+    }
+    assert_eq!(app.targets.len(), 1);
+    assert_eq!(app.targets[0].restarts, 1);
+    assert_eq!(
+        app.rows()[0].calls_s,
+        Some(40.0),
+        "80 calls over 2 s since the restart"
+    );
+    let screen = screen(&app, 100, 24);
+    assert!(screen.contains("● svc ↻1"), "{screen}");
+}

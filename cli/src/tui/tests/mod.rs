@@ -75,7 +75,7 @@ fn type_text(app: &mut App, text: &str) -> Vec<Effect> {
 
 /// Carries `effects` out as the driver does in a replay, saving into `dir`.
 fn carry(app: &mut App, effects: Vec<Effect>, dir: &std::path::Path) -> Option<Status> {
-    super::carry_out(effects, None, app, dir)
+    super::carry_out(effects, (None, None), app, dir)
 }
 
 fn screen(app: &App, w: u16, h: u16) -> String {

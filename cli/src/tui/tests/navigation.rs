@@ -186,16 +186,20 @@ fn notices_leave_the_footer_after_a_few_seconds() {
     assert_eq!(app.status(), None);
 }
 
-/// Several notices in one batch of feeds (two services lost at once) are each shown in turn,
-/// not only the last one.
+/// Several notices in one batch of feeds are each shown in turn, not only the last one; two
+/// services that say the same thing (lost at once) share one notice that names both.
 #[test]
 fn every_notice_of_a_batch_reaches_the_footer() {
     let mut app = app();
     let mut session = crate::tail::Session::new(vec!["a".into(), "b".into()], None, false);
-    for target in 0..2 {
+    for (target, why) in [
+        (0, "connection refused"),
+        (1, "connection refused"),
+        (0, "reset"),
+    ] {
         let feed = Feed::Lost {
             target,
-            why: "connection refused".into(),
+            why: why.into(),
         };
         session.absorb(&feed).unwrap();
         app.ingest(&feed, Instant::now());
@@ -212,8 +216,8 @@ fn every_notice_of_a_batch_reaches_the_footer() {
     assert_eq!(
         shown,
         [
-            "a: connection refused; reconnecting",
-            "b: connection refused; reconnecting"
+            "a, b: connection refused; reconnecting",
+            "a: reset; reconnecting"
         ]
     );
 }

@@ -7,7 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph};
 
 use super::{bordered, fit};
-use crate::tui::keymap::KEYMAP;
+use crate::tui::keymap::{KEYMAP, Scope};
 
 /// Columns of the key labels, their leading space included.
 const LABEL: u16 = 15;
@@ -31,10 +31,17 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
     lines
 }
 
-pub(super) fn help(frame: &mut Frame<'_>, area: Rect) {
+/// The key help over `area`: the bindings that work in `scopes` (the replay's only in a
+/// replay).
+pub(super) fn help(frame: &mut Frame<'_>, area: Rect, scopes: &[Scope]) {
     let width = area.width.min(86);
     // A binding without help text is listed with the one before it (`z, Z`).
-    let listed = || KEYMAP.iter().filter(|b| !b.help.is_empty());
+    let listed = || {
+        KEYMAP
+            .iter()
+            .filter(|b| !b.help.is_empty())
+            .filter(|b| b.scope != Scope::Replay || scopes.contains(&Scope::Replay))
+    };
     // Descriptions wrap under themselves rather than run off a narrow screen.
     let room = usize::from(width.saturating_sub(2 + LABEL)).max(10);
     let lines: Vec<Line<'_>> = listed()
@@ -46,6 +53,19 @@ pub(super) fn help(frame: &mut Frame<'_>, area: Rect) {
             })
         })
         .collect();
+    // Past the screen's height, the last row says how many more a taller terminal shows.
+    let rows = usize::from(area.height.saturating_sub(2));
+    let mut lines = lines;
+    if lines.len() > rows && rows > 0 {
+        let more = lines.len() - (rows - 1);
+        lines.truncate(rows - 1);
+        lines.push(
+            Line::from(format!(
+                " … {more} more lines: a taller terminal shows them"
+            ))
+            .dim(),
+        );
+    }
     let height = (lines.len() as u16 + 2).min(area.height);
     let popup = Rect::new(
         area.x + (area.width - width) / 2,

@@ -67,15 +67,16 @@ pub(super) fn key_detail(frame: &mut Frame<'_>, app: &App, key: &str, area: Rect
         .wrap(Wrap { trim: true })
         .block(bordered(format!(" {key} "), false));
     frame.render_widget(p, summary);
-    // With several services making the key, which one is sick.
+    // With several services making the key, which one is sick: worst first, as many as fit
+    // above a few rows of recent calls.
     let by_target = app.target_rows(key);
-    let calls = if by_target.len() >= 2 && calls.height >= by_target.len() as u16 + 6 {
-        let [table, calls] = Layout::vertical([
-            Constraint::Length(by_target.len() as u16 + 3),
-            Constraint::Min(0),
-        ])
-        .areas(calls);
-        targets_table(frame, &by_target, table);
+    let room = usize::from(calls.height.saturating_sub(3 + 6));
+    let calls = if by_target.len() >= 2 && room >= 2 {
+        let shown = by_target.len().min(room);
+        let [table, calls] =
+            Layout::vertical([Constraint::Length(shown as u16 + 3), Constraint::Min(0)])
+                .areas(calls);
+        targets_table(frame, &by_target[..shown], by_target.len(), table);
         calls
     } else {
         calls
@@ -116,8 +117,8 @@ fn gauge(share: f64, width: usize) -> String {
     format!("▕{}{}▏", "█".repeat(full), "░".repeat(width - full))
 }
 
-/// A key's figures on each target, in the keys table's cells.
-fn targets_table(frame: &mut Frame<'_>, by_target: &[(String, Row)], area: Rect) {
+/// A key's figures on each target (the worst of `total`), in the keys table's cells.
+fn targets_table(frame: &mut Frame<'_>, by_target: &[(String, Row)], total: usize, area: Rect) {
     const SHOWN: [Column; 6] = [
         Column::CallRate,
         Column::OkPct,
@@ -137,8 +138,13 @@ fn targets_table(frame: &mut Frame<'_>, by_target: &[(String, Row)], area: Rect)
     });
     let widths = std::iter::once(Constraint::Min(12))
         .chain(SHOWN.iter().map(|c| Constraint::Length(c.width())));
-    let table = Table::new(body, widths)
-        .header(header)
-        .block(bordered(" By target ".into(), false));
+    let table = Table::new(body, widths).header(header).block(bordered(
+        if by_target.len() < total {
+            format!(" By target · the worst {} of {total} ", by_target.len())
+        } else {
+            " By target ".into()
+        },
+        false,
+    ));
     frame.render_widget(table, area);
 }

@@ -51,7 +51,7 @@ pub(crate) fn render(frame: &mut Frame<'_>, app: &App) {
     }
     frame.render_widget(footer_line(app, area.width), footer);
     if app.help {
-        help::help(frame, area);
+        help::help(frame, area, &app.scopes());
     }
 }
 
@@ -70,6 +70,7 @@ fn header_line(app: &App, width: u16) -> Paragraph<'static> {
     spans.push(match (&app.frozen, app.replay) {
         (Some(_), _) => format!("  FROZEN +{}", app.frozen_behind()).yellow().bold(),
         (None, _) if app.ended => "  ENDED".dim(),
+        (None, Some(_)) if app.paused => "  REPLAY ⏸".yellow().bold(),
         (None, Some(speed)) => format!("  REPLAY {}", speed_label(speed)).cyan().bold(),
         (None, None) => "  LIVE".green().bold(),
     });
@@ -119,7 +120,15 @@ fn targets_line(app: &App, width: u16) -> Paragraph<'static> {
             (true, true) => ("◌", Style::new().dim(), " (stale)"),
             (false, _) => ("○", Style::new().dim(), " (reconnecting)"),
         };
-        spans.push(Span::styled(format!(" {dot} {}{note} ", t.name), style));
+        // A restarted service is one series, marked with how often it came back.
+        let restarts = match t.restarts {
+            0 => String::new(),
+            n => format!(" ↻{n}"),
+        };
+        spans.push(Span::styled(
+            format!(" {dot} {}{restarts}{note} ", t.name),
+            style,
+        ));
     }
     Paragraph::new(clip(Line::from(spans), width))
 }
