@@ -673,3 +673,64 @@ fn wait_follows_a_service_that_starts_later() {
     let _ = (tail.kill(), demo.kill(), tail.wait(), demo.wait());
     assert!(call.is_some(), "no call from the service that started");
 }
+
+/// `--targets-file`: a target added to the file while tail runs is followed.
+#[test]
+fn a_target_added_to_the_targets_file_is_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("fleet.txt");
+    std::fs::write(&list, "# the fleet, one target a line\n").unwrap();
+    let sockets = dir.path().join("sockets");
+    std::fs::create_dir(&sockets).unwrap();
+    let mut tail = bin()
+        .args(["tail", "--wait", "--output", "text", "--duration", "60s"])
+        .arg("--targets-file")
+        .arg(&list)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut demo = bin()
+        .args(["demo", "--no-tui", "--duration", "30s"])
+        .env("RECOURSE_SOCKET_DIR", &sockets)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The demo's socket, once it is there.
+    let socket = (0..200)
+        .find_map(|_| {
+            std::thread::sleep(Duration::from_millis(50));
+            std::fs::read_dir(&sockets)
+                .ok()?
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .find(|p| p.extension().is_some_and(|x| x == "sock"))
+        })
+        .expect("the demo's socket");
+    let mut text = std::fs::read_to_string(&list).unwrap();
+    text.push_str(&format!("{}\n", socket.display()));
+    std::fs::write(&list, text).unwrap();
+    let stdout = BufReader::new(tail.stdout.take().unwrap());
+    let call = stdout
+        .lines()
+        .map_while(Result::ok)
+        .find(|l| l.contains(" payments.") || l.contains(" inventory."));
+    let _ = (tail.kill(), demo.kill(), tail.wait(), demo.wait());
+    assert!(call.is_some(), "no call from the target added to the file");
+}
+
+#[test]
+fn a_targets_file_line_that_names_no_target_is_a_usage_error_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("fleet.txt");
+    std::fs::write(&list, "10.0.0.7:7079\nhttp://wrong\n").unwrap();
+    let out = bin()
+        .args(["tail", "--output", "text", "--targets-file"])
+        .arg(&list)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("fleet.txt:2: "), "{stderr}");
+}
