@@ -359,7 +359,7 @@ fn a_stopped_target_is_no_longer_listed() {
 }
 
 /// A denied retry names its budget: the key detail shows the budget and how full it is, the
-/// waterfall marks the refused attempt with the budget's name.
+/// waterfall marks the refused attempt with the budget's name and shows its fill now.
 #[test]
 fn the_budget_that_denied_is_named_with_its_fill() {
     let text = [
@@ -385,6 +385,11 @@ fn the_budget_that_denied_is_named_with_its_fill() {
         .find(|l| l.contains(" retry ") && l.contains("denied"))
         .unwrap_or_else(|| panic!("no denied attempt:\n{waterfall}"));
     assert!(denied.contains("⊘ b-retries"), "{waterfall}");
+    let fill = waterfall
+        .lines()
+        .find(|l| l.contains("budget b-retries"))
+        .unwrap_or_else(|| panic!("no fill:\n{waterfall}"));
+    assert!(fill.contains("▕█░░░░░░░░░▏ 1/10 now"), "{fill}");
 }
 
 /// A saved log has calls and breaker changes but no `stats`: rates come from the calls' own

@@ -4,14 +4,13 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
-use ratatui::text::{Line, Span};
+use ratatui::text::Line;
 use ratatui::widgets::{Cell, Paragraph, Row as TableRow, Table, Wrap};
 
+use super::budget::budget_line;
 use super::columns::Column;
 use super::log::event_log;
 use super::{bordered, opt, sparkline, target_colour};
-use recourse_engine::export::wire::BudgetFill;
-
 use crate::format::human_us;
 use crate::tui::app::App;
 use crate::tui::model::Row;
@@ -85,36 +84,6 @@ pub(super) fn key_detail(frame: &mut Frame<'_>, app: &App, key: &str, area: Rect
         let visible = app.visible();
         event_log(frame, app, &visible, calls, " Recent calls ", true);
     }
-}
-
-/// The budget a key retries under: its name, and its fill as a gauge when it has a capacity
-/// (the lowest of its targets').
-fn budget_line(name: &str, fill: Option<BudgetFill>) -> Line<'static> {
-    let mut spans = vec![Span::raw(format!(" budget {name} "))];
-    match fill {
-        Some(BudgetFill {
-            level,
-            capacity: Some(capacity),
-        }) if capacity > 0.0 => {
-            let share = (level / capacity).clamp(0.0, 1.0);
-            let style = match share {
-                s if s < 0.1 => Style::new().red(),
-                s if s < 0.5 => Style::new().yellow(),
-                _ => Style::new().green(),
-            };
-            spans.push(Span::styled(gauge(share, 10), style));
-            spans.push(Span::raw(format!(" {level:.0}/{capacity:.0}")));
-        }
-        Some(BudgetFill { level, .. }) => spans.push(Span::raw(format!("{level:.1} left"))),
-        None => spans.push(Span::raw("fill not reported")),
-    }
-    Line::from(spans)
-}
-
-/// `share` (0 to 1) of `width` cells, filled from the left.
-fn gauge(share: f64, width: usize) -> String {
-    let full = ((share * width as f64).round() as usize).min(width);
-    format!("▕{}{}▏", "█".repeat(full), "░".repeat(width - full))
 }
 
 /// A key's figures on each target (the worst of `total`), in the keys table's cells.

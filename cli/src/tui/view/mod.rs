@@ -2,6 +2,7 @@
 //! columns from the right and panes from the bottom; nothing is drawn for rows that are not
 //! visible.
 
+mod budget;
 mod columns;
 mod help;
 mod key_detail;

@@ -9,6 +9,7 @@ use ratatui::widgets::Paragraph;
 use recourse_engine::AttemptRecord;
 use recourse_engine::export::wire::AttemptEvent;
 
+use super::budget::budget_line;
 use super::{bordered, clip, fit};
 use crate::format::{clock_of, human_us};
 use crate::tui::app::App;
@@ -153,6 +154,21 @@ pub(super) fn waterfall(frame: &mut Frame<'_>, app: &App, area: Rect) {
             ""
         }
     )));
+    // The budget that refused an attempt, and how full it is now on this call's target.
+    let denied_by = c
+        .attempts
+        .iter()
+        .filter(|a| !a.budget_allowed)
+        .find_map(|a| a.attributes.get(AttemptRecord::DENIED_BY));
+    if let Some(name) = denied_by {
+        let fill = app
+            .targets
+            .get(e.target)
+            .and_then(|t| t.budgets.get(name).copied());
+        let mut line = budget_line(name, fill);
+        line.spans.push(Span::raw(" now").dim());
+        lines.push(line);
+    }
     for a in c.attempts.iter().filter(|a| a.error.is_some()) {
         lines.push(
             Line::from(format!(
