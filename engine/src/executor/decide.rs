@@ -130,13 +130,14 @@ pub(crate) fn decide<T, E>(outcome: Outcome<T, E>, progress: &mut Progress<E>) -
         Outcome::Classified(Output::Value(value), verdict) if verdict.kind == Kind::Success => {
             Step::End(Ok(value), Heard::Success)
         }
-        Outcome::Classified(output, verdict)
+        // The verdict is read in place, not moved: it was written a moment ago by the
+        // classifier, and a wide copy of it stalls on those writes.
+        Outcome::Classified(output, ref verdict)
             if verdict.kind == Kind::Retryable && progress.attempt + 1 < progress.max_attempts =>
         {
+            let requested = verdict.backoff_override;
             progress.last = output.into_error();
-            Step::Wait {
-                requested: verdict.backoff_override,
-            }
+            Step::Wait { requested }
         }
         other => end(other, progress),
     }
