@@ -31,7 +31,8 @@ pub(crate) enum SourceEvent {
 /// Shared between the executor (call path) and the export server.
 #[derive(Debug)]
 pub(crate) struct Hub {
-    /// 0 while no client is subscribed; otherwise changes whenever any subscription changes.
+    /// 0 while no client is subscribed (and every call is not tapped anyway); otherwise
+    /// changes whenever any subscription changes.
     generation: AtomicU64,
     next_generation: AtomicU64,
     filters: Mutex<FxHashMap<u64, KeyFilter>>,
@@ -54,9 +55,11 @@ impl Hub {
     /// with `always`, every call is tapped even while no client is subscribed.
     pub(crate) fn new(queue: usize, max_keys: usize, always: bool) -> Hub {
         let (sender, receiver) = mpsc::channel(queue.max(1));
+        // Tapping every call: the generation is never 0, so the call path's one load says so.
+        let start = u64::from(always);
         Hub {
-            generation: AtomicU64::new(0),
-            next_generation: AtomicU64::new(0),
+            generation: AtomicU64::new(start),
+            next_generation: AtomicU64::new(start),
             filters: Mutex::default(),
             counters: Mutex::default(),
             max_keys,
@@ -84,7 +87,7 @@ impl Hub {
             Some(f) => filters.insert(id, f),
             None => filters.remove(&id),
         };
-        let generation = if filters.is_empty() {
+        let generation = if filters.is_empty() && !self.always {
             0
         } else {
             self.next_generation.fetch_add(1, Ordering::Relaxed) + 1
@@ -103,7 +106,7 @@ impl Hub {
     #[inline]
     pub(crate) fn tap<'a>(&'a self, key: &Key, slot: &'a KeySlot) -> Option<Tap<'a>> {
         let generation = self.generation.load(Ordering::Acquire);
-        if generation == 0 && !self.always {
+        if generation == 0 {
             return None;
         }
         self.tap_slow(key, slot, generation)
