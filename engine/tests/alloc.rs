@@ -138,3 +138,30 @@ fn traced_and_observed_successes_allocate_at_most_once() {
         );
     });
 }
+
+#[test]
+fn a_hedged_call_whose_primary_wins_allocates_nothing() {
+    // A percentile trigger, with enough samples to arm it: the primary answers at once.
+    let vc = VirtualClock::new();
+    let exec = Executor::builder()
+        .clock(vc.clock())
+        .policy(
+            "search.Query",
+            Policy::builtin()
+                .hedging(1, std::time::Duration::from_millis(50))
+                .hedge_trigger("p90"),
+        )
+        .build()
+        .unwrap();
+    let handle = exec.key("search.Query");
+    vc.block_on(async {
+        for _ in 0..100 {
+            handle.call(ok).await.unwrap();
+        }
+        let before = allocations();
+        for _ in 0..1000 {
+            handle.call(ok).await.unwrap();
+        }
+        assert_eq!(allocations() - before, 0, "allocations per hedged call");
+    });
+}

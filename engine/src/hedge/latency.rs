@@ -67,13 +67,17 @@ pub struct LatencySnapshot {
 impl LatencySnapshot {
     /// The percentile named `p50`, `p90`, `p95` or `p99` (any case).
     pub fn get(&self, name: &str) -> Option<Duration> {
-        match name.to_ascii_lowercase().as_str() {
-            "p50" => Some(self.p50),
-            "p90" => Some(self.p90),
-            "p95" => Some(self.p95),
-            "p99" => Some(self.p99),
-            _ => None,
-        }
+        // Compared in place: a percentile trigger asks on every hedged call, which must not
+        // allocate a lowercased copy of the name.
+        [
+            ("p50", self.p50),
+            ("p90", self.p90),
+            ("p95", self.p95),
+            ("p99", self.p99),
+        ]
+        .into_iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, d)| d)
     }
 }
 
@@ -217,6 +221,20 @@ mod tests {
     const T0: Timestamp = Timestamp::from_nanos(1_000_000_000_000);
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
+    }
+
+    #[test]
+    fn percentiles_are_named_in_any_case() {
+        let s = LatencySnapshot {
+            samples: 4,
+            p50: ms(1),
+            p90: ms(2),
+            p95: ms(3),
+            p99: ms(4),
+        };
+        assert_eq!(s.get("p90"), Some(ms(2)));
+        assert_eq!(s.get("P99"), Some(ms(4)));
+        assert_eq!(s.get("p999"), None);
     }
 
     /// Within the histogram's precision (1/16) of `expected`, never below it.
