@@ -1,5 +1,6 @@
 //! Proves the zero-allocation fast path (docs/performance.md): a first attempt that succeeds, with
-//! no timeline and no observer, allocates nothing; a traced or observed success allocates once
+//! no timeline and no observer, allocates nothing, nor do three failing attempts or a hedged
+//! call under a percentile trigger; a traced or observed success allocates once
 //! (the boxed timeline; its attempts are stored inline). Its own test binary, because it installs a counting global allocator.
 
 #![allow(unsafe_code, missing_docs)]
@@ -163,5 +164,54 @@ fn a_hedged_call_whose_primary_wins_allocates_nothing() {
             handle.call(ok).await.unwrap();
         }
         assert_eq!(allocations() - before, 0, "allocations per hedged call");
+    });
+}
+
+/// Retries every error at once (a zero wait, as a server's `Retry-After: 0` asks): no timer is
+/// armed, so what is counted is the call loop's own work.
+#[derive(Debug)]
+struct RetryNow;
+impl recourse_engine::classify::Classifier for RetryNow {
+    fn classify(
+        &self,
+        input: &recourse_engine::classify::Input<'_>,
+    ) -> recourse_engine::classify::Verdict {
+        use recourse_engine::classify::{Attempted, Kind, Verdict};
+        match input.result {
+            Attempted::Value(_) => Verdict::success(),
+            _ => Verdict::new(Kind::Retryable, recourse_engine::Reason::RETRYABLE_ERROR)
+                .with_backoff(std::time::Duration::ZERO),
+        }
+    }
+}
+
+#[test]
+fn three_failing_attempts_allocate_nothing() {
+    // Three attempts, each failing retryably: the classifier's verdicts, the decisions and the
+    // final error allocate nothing.
+    let vc = VirtualClock::new();
+    let exec = Executor::builder()
+        .clock(vc.clock())
+        .policy(
+            "payments.Charge",
+            Policy::builtin().max_attempts(3).classifier("now"),
+        )
+        .classifier("now", RetryNow)
+        .build()
+        .unwrap();
+    let handle = exec.key("payments.Charge");
+    let fail =
+        |_| async { Err::<u64, _>(std::io::Error::from(std::io::ErrorKind::ConnectionReset)) };
+    vc.block_on(async {
+        let first = handle.call(fail).await.unwrap_err();
+        assert_eq!(
+            first.reason_code(),
+            recourse_engine::Reason::RETRYABLE_ERROR
+        );
+        let before = allocations();
+        for _ in 0..1000 {
+            handle.call(fail).await.unwrap_err();
+        }
+        assert_eq!(allocations() - before, 0, "allocations per failing call");
     });
 }
