@@ -115,6 +115,11 @@ impl Player {
         self.stepping = false;
     }
 
+    /// Tells the operator `text`; false once the consumer is gone.
+    async fn notice(&self, text: String) -> bool {
+        self.tx.send(Feed::Notice { target: 0, text }).await.is_ok()
+    }
+
     async fn next_control(&mut self) -> Option<Control> {
         match &mut self.controls {
             Some(rx) => rx.recv().await,
@@ -195,7 +200,7 @@ impl Player {
             Ok(f) => f,
             Err(e) => {
                 let text = format!("cannot read {}: {e}", path.display());
-                let _ = self.tx.send(Feed::Notice { target: 0, text }).await;
+                self.notice(text).await;
                 return Pass::End;
             }
         };
@@ -221,17 +226,12 @@ impl Player {
                 }
                 Err(e) => {
                     let text = format!("{}: read failed: {e}", self.path.display());
-                    let _ = self.tx.send(Feed::Notice { target: 0, text }).await;
+                    self.notice(text).await;
                     return Pass::End;
                 }
             };
             if let Some(text) = notice {
-                if self
-                    .tx
-                    .send(Feed::Notice { target: 0, text })
-                    .await
-                    .is_err()
-                {
+                if !self.notice(text).await {
                     return Pass::Stop;
                 }
                 continue;
@@ -244,12 +244,7 @@ impl Player {
                 Ok(m) => m,
                 Err(e) => {
                     let text = format!("{}:{number}: skipped: {e}", self.path.display());
-                    if self
-                        .tx
-                        .send(Feed::Notice { target: 0, text })
-                        .await
-                        .is_err()
-                    {
+                    if !self.notice(text).await {
                         return Pass::Stop;
                     }
                     continue;
@@ -275,12 +270,7 @@ impl Player {
                          ones are skipped",
                         self.path.display()
                     );
-                    if self
-                        .tx
-                        .send(Feed::Notice { target: 0, text })
-                        .await
-                        .is_err()
-                    {
+                    if !self.notice(text).await {
                         return Pass::Stop;
                     }
                 }

@@ -639,6 +639,26 @@ fn list_shows_each_service_with_its_keys_and_a_stale_socket_with_why() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("stale"));
 }
 
+/// `recourse demo` without its TUI, exporting in the socket directory `sockets`.
+fn demo_in(sockets: &Path) -> Child {
+    bin()
+        .args(["demo", "--no-tui", "--duration", "30s"])
+        .env("RECOURSE_SOCKET_DIR", sockets)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// The first call line a text-mode `tail` prints (`None` if it ends without one).
+fn first_call(tail: &mut Child) -> Option<String> {
+    let stdout = BufReader::new(tail.stdout.take().unwrap());
+    stdout
+        .lines()
+        .map_while(Result::ok)
+        .find(|l| l.contains(" payments.") || l.contains(" inventory."))
+}
+
 /// `--wait`: with no service yet, tail says it is waiting instead of exiting, and follows the
 /// service that starts.
 #[test]
@@ -658,18 +678,8 @@ fn wait_follows_a_service_that_starts_later() {
         first.contains("waiting for a service to start in"),
         "{first}"
     );
-    let mut demo = bin()
-        .args(["demo", "--no-tui", "--duration", "30s"])
-        .env("RECOURSE_SOCKET_DIR", dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = BufReader::new(tail.stdout.take().unwrap());
-    let call = stdout
-        .lines()
-        .map_while(Result::ok)
-        .find(|l| l.contains(" payments.") || l.contains(" inventory."));
+    let mut demo = demo_in(dir.path());
+    let call = first_call(&mut tail);
     let _ = (tail.kill(), demo.kill(), tail.wait(), demo.wait());
     assert!(call.is_some(), "no call from the service that started");
 }
@@ -690,13 +700,7 @@ fn a_target_added_to_the_targets_file_is_followed() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut demo = bin()
-        .args(["demo", "--no-tui", "--duration", "30s"])
-        .env("RECOURSE_SOCKET_DIR", &sockets)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut demo = demo_in(&sockets);
     // The demo's socket, once it is there.
     let socket = (0..200)
         .find_map(|_| {
@@ -711,11 +715,7 @@ fn a_target_added_to_the_targets_file_is_followed() {
     let mut text = std::fs::read_to_string(&list).unwrap();
     text.push_str(&format!("{}\n", socket.display()));
     std::fs::write(&list, text).unwrap();
-    let stdout = BufReader::new(tail.stdout.take().unwrap());
-    let call = stdout
-        .lines()
-        .map_while(Result::ok)
-        .find(|l| l.contains(" payments.") || l.contains(" inventory."));
+    let call = first_call(&mut tail);
     let _ = (tail.kill(), demo.kill(), tail.wait(), demo.wait());
     assert!(call.is_some(), "no call from the target added to the file");
 }

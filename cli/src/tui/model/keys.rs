@@ -15,6 +15,15 @@ const SECOND_US: i64 = 1_000_000;
 /// Failure reasons counted per key; further ones count as `other`.
 const MAX_REASONS: usize = 64;
 
+/// The budget that refused one of `c`'s attempts, as the attempt names it.
+pub(crate) fn denied_by(c: &CallEvent) -> Option<&str> {
+    c.attempts
+        .iter()
+        .filter(|a| !a.budget_allowed)
+        .find_map(|a| a.attributes.get(AttemptRecord::DENIED_BY))
+        .map(String::as_str)
+}
+
 /// Everything known about one key.
 #[derive(Debug, Default)]
 pub(crate) struct KeyAgg {
@@ -41,13 +50,8 @@ impl KeyAgg {
             self.from_calls
                 .push_within(ts, SECOND_US, self.seen.clone());
         }
-        let denied_by = c
-            .attempts
-            .iter()
-            .filter(|a| !a.budget_allowed)
-            .find_map(|a| a.attributes.get(AttemptRecord::DENIED_BY));
-        if let Some(name) = denied_by {
-            self.budget = Some(name.clone());
+        if let Some(name) = denied_by(c) {
+            self.budget = Some(name.to_owned());
         }
         if c.ok() {
             return;

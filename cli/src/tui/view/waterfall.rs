@@ -13,7 +13,7 @@ use super::budget::budget_line;
 use super::{bordered, clip, fit};
 use crate::format::{clock_of, human_us};
 use crate::tui::app::App;
-use crate::tui::model::EventKind;
+use crate::tui::model::{EventKind, denied_by};
 
 pub(super) fn waterfall(frame: &mut Frame<'_>, app: &App, area: Rect) {
     let Some(e) = app.shown_call() else {
@@ -155,12 +155,7 @@ pub(super) fn waterfall(frame: &mut Frame<'_>, app: &App, area: Rect) {
         }
     )));
     // The budget that refused an attempt, and how full it is now on this call's target.
-    let denied_by = c
-        .attempts
-        .iter()
-        .filter(|a| !a.budget_allowed)
-        .find_map(|a| a.attributes.get(AttemptRecord::DENIED_BY));
-    if let Some(name) = denied_by {
+    if let Some(name) = denied_by(c) {
         let fill = app
             .targets
             .get(e.target)
