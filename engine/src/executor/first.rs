@@ -66,7 +66,6 @@ impl<'a> Call<'a> {
         // Built without options or a timeline (see `Bare::new`).
         let compiled = self.snapshot?;
         let bare = compiled.bare_first
-            && self.inner.observer.is_none()
             && compiled.generation == self.inner.provider.generation()
             && tap(self.inner, self.state).is_none();
         bare.then_some(compiled)

@@ -124,7 +124,8 @@ pub(crate) struct Compiled {
     pub(crate) reads_clock: bool,
     pub(crate) retry_budget: BudgetSlot,
     /// Nothing surrounds the first attempt (no clock, hedge or breaker; values need no
-    /// classifying): unless it is recorded, the attempt may run bare ([`super::first`]).
+    /// classifying) and no observer sees it: unless a timeline or `recourse tail` records
+    /// the call, the attempt may run bare ([`super::first`]).
     pub(crate) bare_first: bool,
     pub(crate) hedge: Option<HedgePlan>,
     pub(crate) circuit: Option<CircuitPlan>,
@@ -189,7 +190,10 @@ impl Compiled {
             || overall_timeout.is_some()
             || hedge.is_some()
             || !matches!(retry_budget, BudgetSlot::None);
-        let bare_first = !reads_clock && values_succeed && circuit.is_none();
+        // An observer is fixed when the executor is built, so whether one must see the call
+        // is known here, once, and costs the bare path no check.
+        let bare_first =
+            !reads_clock && values_succeed && circuit.is_none() && inner.observer.is_none();
         Compiled {
             bare_first,
             id: normalized.id.as_ref().map(IdLease::take),
