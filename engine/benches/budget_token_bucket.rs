@@ -1,13 +1,16 @@
-//! Token bucket decisions, single-threaded and with two threads contending, beside tower's
-//! retry budget (deposit + withdraw) in the same group.
+//! Token bucket decisions, single-threaded and with two threads contending, beside governor's
+//! rate limiter (a check of its token bucket) and tower's retry budget (deposit + withdraw)
+//! in the same group.
 
 #![allow(missing_docs)]
 
 use std::hint::black_box;
+use std::num::NonZeroU32;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use governor::{Quota, RateLimiter};
 use recourse_engine::Key;
 use recourse_engine::budget::{Budget, Request, TokenBucket};
 use recourse_engine::clock::Clock;
@@ -23,12 +26,17 @@ fn token_bucket(c: &mut Criterion) {
     // Large enough never to run dry, so every decision does the full CAS path.
     let bucket = Arc::new(TokenBucket::new(u64::MAX / 4_000_000_000, 1e9));
     let tps = Arc::new(TpsBudget::new(Duration::from_secs(10), 10, 0.5));
+    // governor's bucket, equally large: every check takes its full path.
+    let governor = RateLimiter::direct(Quota::per_second(NonZeroU32::MAX));
     let mut g = c.benchmark_group("budget_token_bucket");
     g.bench_function("recourse_single_thread", |b| {
         b.iter(|| black_box(bucket.allow(&request(&key, &clock)).allowed))
     });
     // What the decision above spends reading the clock (a gated attempt reads it once).
     g.bench_function("clock_read_alone", |b| b.iter(|| black_box(clock.now())));
+    g.bench_function("governor_single_thread", |b| {
+        b.iter(|| black_box(governor.check().is_ok()))
+    });
     g.bench_function("tower_tps_budget_single_thread", |b| {
         b.iter(|| {
             tps.deposit();

@@ -1,44 +1,51 @@
-//! Call-path benchmarks beside their peers (tower, backon), in the same criterion groups so every
-//! run prints the ratios on the same machine at the same moment. Everything runs inside one
-//! current-thread tokio runtime (`to_async`), as the anchors were measured.
+//! Call-path benchmarks beside their peers (tower, backon, failsafe), in the same criterion
+//! groups so every run prints the ratios on the same machine at the same moment. Everything
+//! runs inside one current-thread tokio runtime (`to_async`), and every library awaits the
+//! same non-inlined operation (`common`).
 
 #![allow(missing_docs)]
 
+mod common;
+
 use std::future::{Ready, ready};
 use std::hint::black_box;
-use std::io;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use backon::{ConstantBuilder, Retryable};
+use common::{Attempts, Op, fail, ok, runtime};
 use criterion::{Criterion, criterion_group, criterion_main};
-use recourse_engine::budget::Ratio;
+use failsafe::futures::CircuitBreaker as _;
+use recourse_engine::budget::TokenBucket;
 use recourse_engine::classify::{Classifier, Input, Kind, Verdict};
 use recourse_engine::{
     AttemptInfo, AttemptRecord, Executor, Key, Observer, Policy, Reason, Timeline,
 };
-use tower::{Service, ServiceExt};
+use tower::retry::budget::{Budget as _, TpsBudget};
+use tower::{Service, ServiceBuilder, ServiceExt};
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
+/// tower's retry policy with a retry budget, as a production tower stack has it: a success
+/// deposits, a retry withdraws, up to `left` retries.
+#[derive(Clone)]
+struct Budgeted {
+    left: usize,
+    budget: Arc<TpsBudget>,
 }
 
-/// tower's retry policy: retry errors `n` times.
-#[derive(Clone)]
-struct Attempts(usize);
-
-impl<Req: Clone, Res, E> tower::retry::Policy<Req, Res, E> for Attempts {
+impl<Req: Clone, Res, E> tower::retry::Policy<Req, Res, E> for Budgeted {
     type Future = Ready<()>;
     fn retry(&mut self, _req: &mut Req, result: &mut Result<Res, E>) -> Option<Self::Future> {
         match result {
-            Err(_) if self.0 > 0 => {
-                self.0 -= 1;
+            Ok(_) => {
+                self.budget.deposit();
+                None
+            }
+            Err(_) if self.left > 0 && self.budget.withdraw() => {
+                self.left -= 1;
                 Some(ready(()))
             }
-            _ => None,
+            Err(_) => None,
         }
     }
     fn clone_request(&mut self, req: &Req) -> Option<Req> {
@@ -75,14 +82,6 @@ impl Observer for Counter {
     }
 }
 
-async fn ok(_: AttemptInfo) -> Result<u64, io::Error> {
-    Ok(black_box(1))
-}
-
-async fn fail(_: AttemptInfo) -> Result<u64, io::Error> {
-    Err(io::Error::from(io::ErrorKind::ConnectionReset))
-}
-
 fn single_success(c: &mut Criterion) {
     let rt = runtime();
     let exec = Executor::builder()
@@ -90,22 +89,7 @@ fn single_success(c: &mut Criterion) {
         .build()
         .unwrap();
     let handle = exec.key("payments.Charge");
-    let timed = Executor::builder()
-        .policy(
-            "payments.Charge",
-            Policy::builtin()
-                .timeout_per_attempt(Duration::from_secs(1))
-                .overall_timeout(Duration::from_secs(3))
-                .budget("retries"),
-        )
-        .budget("retries", Ratio::new(0.1, 10.0, Duration::from_secs(10)))
-        .build()
-        .unwrap()
-        .key("payments.Charge");
-    let svc = tower::retry::Retry::new(
-        Attempts(2),
-        tower::service_fn(|_: u64| async { Ok::<u64, io::Error>(black_box(1)) }),
-    );
+    let svc = tower::retry::Retry::new(Attempts(2), tower::service_fn(|_: u64| Op::succeed()));
     let mut g = c.benchmark_group("single_success");
     g.bench_function("plain_await", |b| {
         b.to_async(&rt)
@@ -114,12 +98,6 @@ fn single_success(c: &mut Criterion) {
     g.bench_function("recourse_handle", |b| {
         b.to_async(&rt)
             .iter(|| async { handle.call(ok).await.unwrap() })
-    });
-    // The usual production shape: per-attempt and overall timeouts (two deadlines to race)
-    // and a retry budget (a first attempt deposits into it).
-    g.bench_function("recourse_handle_timeouts_budget", |b| {
-        b.to_async(&rt)
-            .iter(|| async { timed.call(ok).await.unwrap() })
     });
     g.bench_function("recourse_string_key", |b| {
         b.to_async(&rt)
@@ -133,7 +111,7 @@ fn single_success(c: &mut Criterion) {
     });
     g.bench_function("backon", |b| {
         b.to_async(&rt).iter(|| async {
-            (|| async { Ok::<u64, io::Error>(black_box(1)) })
+            Op::succeed
                 .retry(
                     ConstantBuilder::default()
                         .with_delay(Duration::ZERO)
@@ -144,7 +122,50 @@ fn single_success(c: &mut Criterion) {
                 .unwrap()
         })
     });
+    production_shape(&mut g, &rt);
     g.finish();
+}
+
+/// The call most users meet: three attempts, a per-attempt and an overall timeout, and a
+/// token-bucket retry budget, beside the tower stack that does the same (an outer timeout,
+/// retry with a retry budget, an inner timeout). A first success never takes the bare path.
+fn production_shape(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    rt: &tokio::runtime::Runtime,
+) {
+    let handle = Executor::builder()
+        .policy(
+            "payments.Charge",
+            Policy::builtin()
+                .timeout_per_attempt(Duration::from_secs(1))
+                .overall_timeout(Duration::from_secs(3))
+                .budget("retries"),
+        )
+        .budget("retries", TokenBucket::new(100, 10.0))
+        .build()
+        .unwrap()
+        .key("payments.Charge");
+    let stack = {
+        let _runtime = rt.enter();
+        ServiceBuilder::new()
+            .timeout(Duration::from_secs(3))
+            .retry(Budgeted {
+                left: 2,
+                budget: Arc::new(TpsBudget::new(Duration::from_secs(10), 10, 0.1)),
+            })
+            .timeout(Duration::from_secs(1))
+            .service_fn(|_: u64| Op::succeed())
+    };
+    g.bench_function("recourse_handle_timeouts_budget", |b| {
+        b.to_async(rt)
+            .iter(|| async { handle.call(ok).await.unwrap() })
+    });
+    g.bench_function("tower_timeouts_budget", |b| {
+        b.to_async(rt).iter(|| async {
+            let mut s = stack.clone();
+            s.ready().await.unwrap().call(1).await.unwrap()
+        })
+    });
 }
 
 fn three_attempts_fail(c: &mut Criterion) {
@@ -155,12 +176,7 @@ fn three_attempts_fail(c: &mut Criterion) {
         .build()
         .unwrap();
     let handle = exec.key("payments.Charge");
-    let svc = tower::retry::Retry::new(
-        Attempts(2),
-        tower::service_fn(|_: u64| async {
-            Err::<u64, io::Error>(io::Error::from(io::ErrorKind::ConnectionReset))
-        }),
-    );
+    let svc = tower::retry::Retry::new(Attempts(2), tower::service_fn(|_: u64| Op::reset()));
     let mut g = c.benchmark_group("three_attempts_fail");
     g.bench_function("hand_loop", |b| {
         b.to_async(&rt).iter(|| async {
@@ -178,6 +194,10 @@ fn three_attempts_fail(c: &mut Criterion) {
         b.to_async(&rt)
             .iter(|| async { handle.call(fail).await.unwrap_err() })
     });
+    g.bench_function("recourse_string_key", |b| {
+        b.to_async(&rt)
+            .iter(|| async { exec.call("payments.Charge", fail).await.unwrap_err() })
+    });
     g.bench_function("tower_retry", |b| {
         b.to_async(&rt).iter(|| async {
             let mut s = svc.clone();
@@ -186,7 +206,7 @@ fn three_attempts_fail(c: &mut Criterion) {
     });
     g.bench_function("backon", |b| {
         b.to_async(&rt).iter(|| async {
-            (|| async { Err::<u64, io::Error>(io::Error::from(io::ErrorKind::ConnectionReset)) })
+            Op::reset
                 .retry(
                     ConstantBuilder::default()
                         .with_delay(Duration::ZERO)
@@ -223,6 +243,31 @@ fn instrumented(c: &mut Criterion) {
     g.bench_function("recourse_noop_observer", |b| {
         b.to_async(&rt)
             .iter(|| async { observed.call(ok).await.unwrap() })
+    });
+    g.finish();
+}
+
+/// A whole call through a closed breaker, beside failsafe's breaker around the same
+/// operation.
+fn breaker_closed(c: &mut Criterion) {
+    let rt = runtime();
+    let handle = Executor::builder()
+        .policy(
+            "payments.Charge",
+            Policy::builtin().circuit(5, Duration::from_secs(10)),
+        )
+        .build()
+        .unwrap()
+        .key("payments.Charge");
+    let breaker = failsafe::Config::new().build();
+    let mut g = c.benchmark_group("breaker_closed_call");
+    g.bench_function("recourse_handle", |b| {
+        b.to_async(&rt)
+            .iter(|| async { handle.call(ok).await.unwrap() })
+    });
+    g.bench_function("failsafe", |b| {
+        b.to_async(&rt)
+            .iter(|| async { breaker.call(Op::succeed()).await.unwrap() })
     });
     g.finish();
 }
@@ -285,6 +330,7 @@ criterion_group!(
     single_success,
     three_attempts_fail,
     instrumented,
+    breaker_closed,
     past_max_keys
 );
 criterion_main!(benches);

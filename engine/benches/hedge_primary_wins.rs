@@ -1,17 +1,19 @@
 //! Hedging hot paths beside tower's hedge middleware and hdrhistogram, in the same groups:
 //! a hedged call whose primary answers before the hedge delay; recording a latency sample;
-//! reading a percentile.
+//! reading a percentile. Every library awaits the same non-inlined operation (`common`).
 
 #![allow(missing_docs)]
 
+mod common;
+
 use std::hint::black_box;
-use std::io;
 use std::time::Duration;
 
+use common::{Op, ok, runtime};
 use criterion::{Criterion, criterion_group, criterion_main};
 use recourse_engine::clock::Timestamp;
 use recourse_engine::hedge::LatencyTracker;
-use recourse_engine::{AttemptInfo, Executor, Policy};
+use recourse_engine::{Executor, Policy};
 use tower::Service;
 
 #[derive(Clone)]
@@ -26,10 +28,7 @@ impl tower::hedge::Policy<u64> for CloneAll {
 }
 
 fn hedged_call(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     let _guard = rt.enter();
     let exec = Executor::builder()
         .policy(
@@ -50,7 +49,7 @@ fn hedged_call(c: &mut Criterion) {
         .unwrap()
         .key("search.Query");
     let svc = std::cell::RefCell::new(tower::hedge::Hedge::new_with_mock_latencies(
-        tower::service_fn(|_: u64| async { Ok::<u64, io::Error>(black_box(1)) }),
+        tower::service_fn(|_: u64| Op::succeed()),
         CloneAll,
         10,
         0.99,
@@ -59,19 +58,12 @@ fn hedged_call(c: &mut Criterion) {
     ));
     let mut g = c.benchmark_group("hedged_call_primary_wins");
     g.bench_function("recourse_fixed_delay", |b| {
-        b.to_async(&rt).iter(|| async {
-            handle
-                .call(|_: AttemptInfo| async { Ok::<u64, io::Error>(black_box(1)) })
-                .await
-                .unwrap()
-        })
+        b.to_async(&rt)
+            .iter(|| async { handle.call(ok).await.unwrap() })
     });
     g.bench_function("recourse_p99", |b| {
-        b.to_async(&rt).iter(|| async {
-            p99.call(|_: AttemptInfo| async { Ok::<u64, io::Error>(black_box(1)) })
-                .await
-                .unwrap()
-        })
+        b.to_async(&rt)
+            .iter(|| async { p99.call(ok).await.unwrap() })
     });
     g.bench_function("tower_hedge", |b| {
         b.to_async(&rt).iter(|| async {
