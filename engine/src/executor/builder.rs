@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use arc_swap::{ArcSwap, ArcSwapOption};
+use arc_swap::ArcSwapOption;
 use rustc_hash::FxHashMap;
 
 use super::backoff::Rng;
@@ -339,7 +339,7 @@ impl ExecutorBuilder {
                 triggers,
                 modes: self.modes,
                 recover_panics: self.recover_panics,
-                keys: ArcSwap::from_pointee(FxHashMap::default()),
+                keys: super::key_table::KeyTable::new(),
                 max_keys: self.max_keys,
                 overflow: Arc::default(),
                 overflow_states: (0..super::OVERFLOW_SLOTS)

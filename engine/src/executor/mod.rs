@@ -14,6 +14,7 @@ mod first;
 mod gate;
 mod global;
 mod group;
+mod key_table;
 mod keyed;
 mod mode;
 mod race;
@@ -27,7 +28,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use arc_swap::{ArcSwap, ArcSwapOption};
+use arc_swap::ArcSwapOption;
 use rustc_hash::FxHashMap;
 use tokio_util::sync::CancellationToken;
 
@@ -85,7 +86,7 @@ pub(crate) struct Inner {
     pub(crate) triggers: FxHashMap<String, Arc<dyn Trigger>>,
     pub(crate) modes: Modes,
     pub(crate) recover_panics: bool,
-    keys: ArcSwap<FxHashMap<Box<str>, Arc<KeyState>>>,
+    keys: key_table::KeyTable,
     max_keys: usize,
     /// Shared by every key past `max_keys`: their breaker and latency tracker.
     overflow: Arc<Runtime>,
@@ -220,7 +221,7 @@ impl Executor {
         KeyHandle {
             snapshot: state.snapshot(),
             inner: self.inner.clone(),
-            state,
+            state: state.into_arc(),
         }
     }
 
@@ -309,22 +310,15 @@ pub(crate) struct KeyDirectory {
 impl KeyDirectory {
     /// Every key called so far (canonical spellings), sorted.
     pub(crate) fn keys(&self) -> Vec<Key> {
-        let mut keys: Vec<Key> = self
-            .inner
-            .keys
-            .load()
-            .values()
-            .map(|s| s.key.clone())
-            .collect();
+        let mut keys: Vec<Key> = self.inner.keys.states().map(|s| s.key.clone()).collect();
         keys.sort_by(|a, b| a.as_str().cmp(b.as_str()));
-        keys.dedup();
         keys
     }
 
     /// The breaker state of `key`, for keys whose policy has a breaker.
     pub(crate) fn circuit(&self, key: &Key) -> Option<crate::CircuitState> {
         let inner = &self.inner;
-        let state = inner.keys.load().get(key.as_str())?.clone();
+        let state = inner.keys.get(key.as_str())?;
         let cooldown = state.compiled(inner).ok()?.circuit?.cooldown;
         Some(state.runtime.breaker.state(inner.clock.now(), cooldown))
     }
@@ -332,7 +326,7 @@ impl KeyDirectory {
     /// The name of the retry budget `key`'s policy uses, if it names one.
     pub(crate) fn retry_budget(&self, key: &Key) -> Option<Arc<str>> {
         let inner = &self.inner;
-        let state = inner.keys.load().get(key.as_str())?.clone();
+        let state = inner.keys.get(key.as_str())?;
         match &state.compiled(inner).ok()?.retry_budget {
             keyed::BudgetSlot::Found { name, .. } | keyed::BudgetSlot::Missing { name, .. } => {
                 Some(name.clone())
@@ -389,7 +383,7 @@ impl fmt::Debug for Executor {
         f.debug_struct("Executor")
             .field("provider", &self.inner.provider)
             .field("clock", &self.inner.clock)
-            .field("keys", &self.inner.keys.load().len())
+            .field("keys", &self.inner.keys.spellings())
             .finish_non_exhaustive()
     }
 }
@@ -414,27 +408,42 @@ impl Inner {
     /// `max_keys` spellings get a state of their own; past that, see
     /// [`overflow_state`](Inner::overflow_state).
     #[inline]
-    fn state(&self, raw: &str) -> Arc<KeyState> {
-        if let Some(s) = self.keys.load().get(raw) {
-            return s.clone();
+    fn state(&self, raw: &str) -> StateRef<'_> {
+        match self.keys.get_or_add(raw, self.max_keys) {
+            Some(state) => StateRef::Held(state),
+            None => {
+                self.overflow_calls.fetch_add(1, Ordering::Relaxed);
+                StateRef::Overflow(self.overflow_state(raw))
+            }
         }
-        if self.keys.load().len() >= self.max_keys {
-            self.overflow_calls.fetch_add(1, Ordering::Relaxed);
-            return self.overflow_state(raw);
+    }
+}
+
+/// A key's state for the length of a call: borrowed from the executor's key table, or for a
+/// key past `max_keys`, its own reference to the overflow slot's state.
+enum StateRef<'a> {
+    Held(&'a Arc<KeyState>),
+    Overflow(Arc<KeyState>),
+}
+
+impl StateRef<'_> {
+    fn into_arc(self) -> Arc<KeyState> {
+        match self {
+            StateRef::Held(state) => state.clone(),
+            StateRef::Overflow(state) => state,
         }
-        let key = Key::parse(raw);
-        let fresh = Arc::new(KeyState::new(key.clone(), Arc::default()));
-        let map = self.keys.rcu(|map| {
-            let mut map = (**map).clone();
-            let canonical = map.get(key.as_str()).cloned();
-            let state = canonical.unwrap_or_else(|| fresh.clone());
-            map.entry(key.as_str().into())
-                .or_insert_with(|| state.clone());
-            map.entry(raw.into()).or_insert(state);
-            map
-        });
-        drop(map);
-        self.keys.load().get(raw).cloned().unwrap_or(fresh)
+    }
+}
+
+impl std::ops::Deref for StateRef<'_> {
+    type Target = KeyState;
+
+    #[inline]
+    fn deref(&self) -> &KeyState {
+        match self {
+            StateRef::Held(state) => state,
+            StateRef::Overflow(state) => state,
+        }
     }
 }
 
