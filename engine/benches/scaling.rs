@@ -7,8 +7,8 @@
 //! miss the caches as a real service's would.
 //!
 //! ```sh
-//! cargo bench -p recourse-engine --bench scaling                          # the table
-//! cargo bench -p recourse-engine --bench scaling -- --svg docs/scaling.svg    # and the chart
+//! cargo bench -p recourse-engine --bench scaling                        # the table
+//! cargo bench -p recourse-engine --bench scaling -- --svg "$PWD/docs/scaling.svg"  # and the chart
 //! ```
 
 #![allow(missing_docs)]
@@ -60,9 +60,15 @@ fn main() {
     if let Some(path) = svg {
         // Written beside and renamed, so an interrupted run leaves the old chart whole.
         let partial = path.with_extension("svg.partial");
-        std::fs::write(&partial, chart(&figures)).expect("write the chart");
-        std::fs::rename(&partial, &path).expect("put the chart in place");
-        println!("chart written to {}", path.display());
+        let written = std::fs::write(&partial, chart(&figures))
+            .and_then(|()| std::fs::rename(&partial, &path));
+        match written {
+            Ok(()) => println!("chart written to {}", path.display()),
+            Err(e) => {
+                eprintln!("error: cannot write the chart to {}: {e}", path.display());
+                std::process::exit(1);
+            }
+        }
     }
 }
 

@@ -70,6 +70,10 @@ impl KeyTable {
         if let Some(state) = self.get(raw) {
             return Some(state);
         }
+        // A full table takes no lock: every call past `max_keys` comes this way.
+        if self.spellings.load(Ordering::Relaxed) >= max {
+            return None;
+        }
         let _adding = self.adding.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(state) = self.get(raw) {
             return Some(state);

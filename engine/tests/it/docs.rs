@@ -24,6 +24,7 @@ fn benchmark_ids() -> Vec<String> {
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "rs"))
         .collect();
     files.sort();
     for file in files {
