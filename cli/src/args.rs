@@ -347,7 +347,8 @@ pub(crate) struct TailArgs {
     #[arg(long, conflicts_with_all = ["replay", "list"])]
     pub(crate) wait: bool,
     /// Follow the targets listed in this file, one a line (a socket path, `unix:///path`,
-    /// `tcp://host:port` or `host:port`; `#` comments), and those added to it later.
+    /// `tcp://host:port` or `host:port`; `#` comments), and those added to it later; a line
+    /// removed lets its target go.
     #[arg(long, value_name = "F", conflicts_with = "replay")]
     pub(crate) targets_file: Option<PathBuf>,
     /// The largest input file read (from the global option).

@@ -55,6 +55,7 @@ pub(crate) async fn tail(args: TailArgs, color: bool, extra: Vec<Spec>) -> Statu
         tokio::spawn(replay::replay(path, args.speed.max(0.0), tx, rx));
     } else {
         let mut specs = extra;
+        let mut file_targets: Vec<Spec> = Vec::new();
         for t in &args.targets {
             match Spec::parse(t) {
                 Ok(s) => specs.push(s),
@@ -79,6 +80,13 @@ pub(crate) async fn tail(args: TailArgs, color: bool, extra: Vec<Spec>) -> Statu
                 }
                 return Status::Usage;
             }
+            // The file's own targets: those a later edit of the file may let go.
+            let named: Vec<Spec> = specs.iter().map(Spec::identity).collect();
+            file_targets = listed
+                .iter()
+                .filter(|s| !named.contains(&s.identity()))
+                .cloned()
+                .collect();
             specs.extend(listed);
         }
         // A target named twice (`./a.sock` and `/tmp/a.sock`) is followed once.
@@ -160,7 +168,12 @@ pub(crate) async fn tail(args: TailArgs, color: bool, extra: Vec<Spec>) -> Statu
             }
         }
         if let Some(file) = args.targets_file.clone() {
-            targets_file::watch(file, args.max_file_size, followers.clone());
+            targets_file::watch(
+                file,
+                args.max_file_size,
+                followers.clone(),
+                std::mem::take(&mut file_targets),
+            );
         }
         live = Some(followers);
         match reachable(&mut rx, &names, &mut early).await {
@@ -251,7 +264,7 @@ async fn reachable(
         let (target, why) = match &feed {
             Feed::Connected { target, .. } => (*target, None),
             Feed::Lost { target, why } => (*target, Some(format!("{}: {why}", name(target)))),
-            Feed::Gone { target } => (*target, Some(format!("{}: stopped", name(target)))),
+            Feed::Gone { target, why } => (*target, Some(format!("{}: {why}", name(target)))),
             _ => (usize::MAX, None),
         };
         if let Some(h) = heard.get_mut(target).filter(|h| !**h) {

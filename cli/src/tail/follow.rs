@@ -44,6 +44,13 @@ impl Subscription {
     }
 }
 
+/// A follower at work: what it follows, under which target number.
+struct Following {
+    identity: Spec,
+    target: usize,
+    task: AbortHandle,
+}
+
 /// Starts followers, numbering targets in order, all on one subscription. Cloned by whoever
 /// adds targets (discovery, the TUI's `:target`).
 #[derive(Clone)]
@@ -53,7 +60,7 @@ pub(crate) struct Followers {
     next: Arc<AtomicUsize>,
     /// The target each follower follows (as [`Spec::identity`]), so one is never followed
     /// twice at once.
-    following: Arc<Mutex<Vec<(Spec, AbortHandle)>>>,
+    following: Arc<Mutex<Vec<Following>>>,
 }
 
 impl Followers {
@@ -74,8 +81,8 @@ impl Followers {
             .following
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        following.retain(|(_, task)| !task.is_finished());
-        if following.iter().any(|(s, _)| *s == identity) {
+        following.retain(|f| !f.task.is_finished());
+        if following.iter().any(|f| f.identity == identity) {
             return None;
         }
         if self.next.load(Ordering::Relaxed) >= MAX_TARGETS {
@@ -92,8 +99,37 @@ impl Followers {
             discovered,
         );
         let task = tokio::spawn(task);
-        following.push((identity, task.abort_handle()));
+        following.push(Following {
+            identity,
+            target,
+            task: task.abort_handle(),
+        });
         Some(task)
+    }
+
+    /// Stops following `spec`, if a follower follows it, and tells the operator `why`: the
+    /// target leaves the totals as a departed one does.
+    pub(crate) async fn stop(&self, spec: &Spec, why: &str) {
+        let identity = spec.identity();
+        let stopped = {
+            let mut following = self
+                .following
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let at = following.iter().position(|f| f.identity == identity);
+            at.map(|at| following.remove(at))
+        };
+        if let Some(f) = stopped {
+            f.task.abort();
+            let why = why.to_owned();
+            let _ = self
+                .tx
+                .send(Feed::Gone {
+                    target: f.target,
+                    why,
+                })
+                .await;
+        }
     }
 
     /// Asks every target for `keys` from now on (and every target connected later).
@@ -175,7 +211,12 @@ async fn follow(
             }
         };
         let feed = if gone {
-            Feed::Gone { target }
+            Feed::Gone {
+                target,
+                why: "stopped (its socket is gone, or nothing listens on it); \
+                      a restart shows up as a new target"
+                    .into(),
+            }
         } else {
             Feed::Lost { target, why }
         };

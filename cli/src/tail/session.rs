@@ -95,12 +95,9 @@ impl Session {
                     self.notice(format!("{name}: {why}; reconnecting"));
                 }
             }
-            Feed::Gone { target } => {
+            Feed::Gone { target, why } => {
                 let name = self.name(*target);
-                self.notice(format!(
-                    "{name}: stopped (its socket is gone, or nothing listens on it); \
-                     a restart shows up as a new target"
-                ));
+                self.notice(format!("{name}: {why}"));
             }
             Feed::Notice { target, text } => {
                 let name = self.name(*target);

@@ -28,9 +28,10 @@ pub(crate) enum Feed {
     },
     /// A target went away or could not be reached; its follower retries.
     Lost { target: usize, why: String },
-    /// A discovered service stopped (its socket was removed, or nobody listens on it any more):
-    /// its follower has ended. A restart comes back under a new socket, found as a new target.
-    Gone { target: usize },
+    /// A target is no longer followed, and `why`: a discovered service stopped (its socket
+    /// was removed, or nobody listens on it any more; a restart comes back under a new socket,
+    /// found as a new target), or its line left the targets file.
+    Gone { target: usize, why: String },
     /// Something worth telling the operator (on stderr in line modes).
     Notice { target: usize, text: String },
     /// A replay reached its end.
@@ -48,7 +49,7 @@ impl Feed {
             | Feed::Connected { target, .. }
             | Feed::Line { target, .. }
             | Feed::Lost { target, .. }
-            | Feed::Gone { target }
+            | Feed::Gone { target, .. }
             | Feed::Notice { target, .. } => Some(*target),
             Feed::Ended | Feed::Rewound { .. } => None,
         }

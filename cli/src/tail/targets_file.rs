@@ -1,9 +1,10 @@
 //! `--targets-file`: the targets listed in a file, one a line, and those added to it later.
 //!
 //! A line is a socket path, `unix:///path`, `tcp://host:port`, or a bare `host:port` (TCP).
-//! Blank lines and lines starting with `#` are skipped. The file is looked at every second; the
-//! targets of lines added since are followed (a fleet that scales out), and a line that no
-//! longer parses is reported with its number and skipped.
+//! Blank lines and lines starting with `#` are skipped. The file is looked at every second: the
+//! targets of lines added since are followed (a fleet that scales out), the targets of lines
+//! removed are let go (it scales in; a target also named by `--target` stays), and a line
+//! that no longer parses is reported with its number and skipped.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -51,10 +52,12 @@ fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
     Some((meta.modified().ok()?, meta.len()))
 }
 
-/// Follows the targets added to `path` from now on, until the consumer goes away (`limit`
-/// bounds the bytes read, as for every input file).
-pub(crate) fn watch(path: PathBuf, limit: u64, followers: Followers) {
+/// Follows the targets added to `path` from now on, and lets go of those removed, until the
+/// consumer goes away. `listed` are the file's targets followed already (`limit` bounds the
+/// bytes read, as for every input file).
+pub(crate) fn watch(path: PathBuf, limit: u64, followers: Followers, listed: Vec<Spec>) {
     tokio::spawn(async move {
+        let mut listed: Vec<Spec> = listed.iter().map(Spec::identity).collect();
         let mut seen = stamp(&path);
         let mut tick = tokio::time::interval(EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -81,9 +84,17 @@ pub(crate) fn watch(path: PathBuf, limit: u64, followers: Followers) {
             for text in problems {
                 followers.notice(text).await;
             }
-            // A target already followed is not followed twice.
-            for spec in specs {
-                followers.spawn(spec, false);
+            let now_listed: Vec<Spec> = specs.iter().map(Spec::identity).collect();
+            for gone in listed.extract_if(.., |s| !now_listed.contains(s)) {
+                let why = format!("removed from {name}; no longer followed");
+                followers.stop(&gone, &why).await;
+            }
+            // A target already followed (listed before, or named by `--target`) is not
+            // followed twice, nor let go with the file's lines.
+            for (spec, identity) in specs.into_iter().zip(now_listed) {
+                if followers.spawn(spec, false).is_some() {
+                    listed.push(identity);
+                }
             }
         }
     });

@@ -229,7 +229,7 @@ impl App {
                 t.connected = false;
                 t.departed = true;
             }
-            Feed::Gone { target } => {
+            Feed::Gone { target, .. } => {
                 let t = self.target(*target);
                 t.connected = false;
                 t.departed = true;

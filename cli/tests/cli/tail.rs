@@ -684,9 +684,10 @@ fn wait_follows_a_service_that_starts_later() {
     assert!(call.is_some(), "no call from the service that started");
 }
 
-/// `--targets-file`: a target added to the file while tail runs is followed.
+/// `--targets-file`: a target added to the file while tail runs is followed, and let go
+/// when its line is removed.
 #[test]
-fn a_target_added_to_the_targets_file_is_followed() {
+fn a_targets_file_follows_the_lines_added_and_lets_go_of_those_removed() {
     let dir = tempfile::tempdir().unwrap();
     let list = dir.path().join("fleet.txt");
     std::fs::write(&list, "# the fleet, one target a line\n").unwrap();
@@ -712,12 +713,25 @@ fn a_target_added_to_the_targets_file_is_followed() {
                 .find(|p| p.extension().is_some_and(|x| x == "sock"))
         })
         .expect("the demo's socket");
-    let mut text = std::fs::read_to_string(&list).unwrap();
-    text.push_str(&format!("{}\n", socket.display()));
-    std::fs::write(&list, text).unwrap();
-    let call = first_call(&mut tail);
+    let header = std::fs::read_to_string(&list).unwrap();
+    std::fs::write(&list, format!("{header}{}\n", socket.display())).unwrap();
+    let mut out = BufReader::new(tail.stdout.take().unwrap()).lines();
+    let call = out
+        .by_ref()
+        .map_while(Result::ok)
+        .find(|l| l.contains(" payments.") || l.contains(" inventory."));
+    // Tail goes on writing calls until it lets the target go: keep reading them.
+    std::thread::spawn(move || out.for_each(drop));
+    // The fleet scales in: the line goes, and so does the target.
+    std::fs::write(&list, &header).unwrap();
+    let notice = BufReader::new(tail.stderr.take().unwrap())
+        .lines()
+        .map_while(Result::ok)
+        .find(|l| l.contains("no longer followed"));
     let _ = (tail.kill(), demo.kill(), tail.wait(), demo.wait());
     assert!(call.is_some(), "no call from the target added to the file");
+    let notice = notice.expect("no notice that the removed target was let go");
+    assert!(notice.contains("removed from"), "{notice}");
 }
 
 #[test]

@@ -348,7 +348,13 @@ fn a_stopped_target_is_no_longer_listed() {
         both.contains("targets 2/2") && both.contains(&first),
         "{both}"
     );
-    app.ingest(&Feed::Gone { target: 0 }, now);
+    app.ingest(
+        &Feed::Gone {
+            target: 0,
+            why: "stopped".into(),
+        },
+        now,
+    );
     let after = screen(&app, 120, 30);
     assert!(after.contains("targets 1/1"), "{after}");
     assert!(after.contains("● recourse-demo-2"), "{after}");
