@@ -53,8 +53,12 @@ impl KeyTable {
     }
 
     fn shard(&self, spelling: &str) -> &Shard {
+        // The shard's own map hashes the spelling to this same value, and takes its bucket
+        // from the low bits and its tag from the top seven: choosing the shard from either
+        // would fix them within a shard (a top-bits choice left two tags of 128). Bits 32 and
+        // up are used by neither for any map this size.
         let hash = FxBuildHasher.hash_one(spelling);
-        &self.shards[(hash >> (64 - SHARDS.trailing_zeros())) as usize]
+        &self.shards[(hash >> 32) as usize & (SHARDS - 1)]
     }
 
     /// The state `spelling` was added with, if it was.
