@@ -20,7 +20,7 @@ use failsafe::futures::CircuitBreaker as _;
 use recourse_engine::budget::TokenBucket;
 use recourse_engine::classify::{Classifier, Input, Kind, Verdict};
 use recourse_engine::{
-    AttemptInfo, AttemptRecord, Executor, Key, Observer, Policy, Reason, Timeline,
+    AttemptInfo, AttemptRecord, Executor, Key, Observer, Policy, Reason, Timeline, key,
 };
 use tower::retry::budget::{Budget as _, TpsBudget};
 use tower::{Service, ServiceBuilder, ServiceExt};
@@ -102,6 +102,10 @@ fn single_success(c: &mut Criterion) {
     g.bench_function("recourse_string_key", |b| {
         b.to_async(&rt)
             .iter(|| async { exec.call("payments.Charge", ok).await.unwrap() })
+    });
+    g.bench_function("recourse_key_macro", |b| {
+        b.to_async(&rt)
+            .iter(|| async { exec.call(key!("payments.Charge"), ok).await.unwrap() })
     });
     g.bench_function("tower_retry", |b| {
         b.to_async(&rt).iter(|| async {

@@ -199,6 +199,13 @@ impl Key {
 pub trait AsKey {
     /// The key's text, as [`Key::as_str`] gives it.
     fn key_str(&self) -> &str;
+
+    /// The key's text when it lives as long as the program (a [`key!`](crate::key!) or
+    /// [`Key::from_static`] key). An executor remembers where such a key's state is, so later
+    /// calls with it skip the key look-up. `None` (the default) for any other key.
+    fn static_str(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 impl AsKey for str {
@@ -235,11 +242,24 @@ impl AsKey for Key {
     fn key_str(&self) -> &str {
         self.as_str()
     }
+
+    #[inline]
+    fn static_str(&self) -> Option<&'static str> {
+        match self.text {
+            Text::Static(text) => Some(text),
+            Text::Shared(_) => None,
+        }
+    }
 }
 
 impl<T: AsKey + ?Sized> AsKey for &T {
     fn key_str(&self) -> &str {
         (**self).key_str()
+    }
+
+    #[inline]
+    fn static_str(&self) -> Option<&'static str> {
+        (**self).static_str()
     }
 }
 

@@ -100,6 +100,8 @@ mod docs {
     struct Policies;
     #[doc = include_str!("../../docs/classifiers.md")]
     struct Classifiers;
+    // Declares budgets in a YAML policy file.
+    #[cfg(feature = "yaml")]
     #[doc = include_str!("../../docs/budgets.md")]
     struct Budgets;
     #[doc = include_str!("../../docs/observability.md")]

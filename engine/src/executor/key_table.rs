@@ -18,6 +18,7 @@ use arc_swap::ArcSwap;
 use rustc_hash::{FxBuildHasher, FxHashMap};
 
 use super::keyed::KeyState;
+use super::static_keys::StaticKeys;
 use crate::key::Key;
 
 /// Shards of the spelling map (a power of two).
@@ -39,6 +40,8 @@ pub(crate) struct KeyTable {
     spellings: AtomicUsize,
     /// Serialises additions, which are rare: one per spelling.
     adding: Mutex<()>,
+    /// Where program-long key texts' states are, by address.
+    statics: StaticKeys,
 }
 
 impl KeyTable {
@@ -49,6 +52,7 @@ impl KeyTable {
             len: AtomicUsize::new(0),
             spellings: AtomicUsize::new(0),
             adding: Mutex::new(()),
+            statics: StaticKeys::new(),
         }
     }
 
@@ -70,17 +74,44 @@ impl KeyTable {
 
     /// The state of `raw`, added (with its canonical spelling) if it is new and the table
     /// holds fewer than `max` spellings; `None` when it is new and the table is full.
+    #[inline]
     pub(crate) fn get_or_add(&self, raw: &str, max: usize) -> Option<&Arc<KeyState>> {
         if let Some(state) = self.get(raw) {
             return Some(state);
         }
+        self.add(raw, max).and_then(|index| self.states.get(index))
+    }
+
+    /// [`get_or_add`](KeyTable::get_or_add) for a text that lives as long as the program: its
+    /// state is found by the text's address after the first call.
+    #[inline]
+    pub(crate) fn get_or_add_static(
+        &self,
+        text: &'static str,
+        max: usize,
+    ) -> Option<&Arc<KeyState>> {
+        if let Some(index) = self.statics.get(text) {
+            return self.states.get(index);
+        }
+        let index = match self.index(text) {
+            Some(index) => index,
+            None => self.add(text, max)?,
+        };
+        self.statics.remember(text, index);
+        self.states.get(index)
+    }
+
+    /// Adds `raw` (and its canonical spelling) unless it is there already or the table is
+    /// full; the index of its state.
+    #[cold]
+    fn add(&self, raw: &str, max: usize) -> Option<u32> {
         // A full table takes no lock: every call past `max_keys` comes this way.
         if self.spellings.load(Ordering::Relaxed) >= max {
             return None;
         }
         let _adding = self.adding.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(state) = self.get(raw) {
-            return Some(state);
+        if let Some(index) = self.index(raw) {
+            return Some(index);
         }
         if self.spellings.load(Ordering::Relaxed) >= max {
             return None;
@@ -101,7 +132,7 @@ impl KeyTable {
         if raw != key.as_str() {
             self.insert(raw, index);
         }
-        self.states.get(index)
+        Some(index)
     }
 
     fn index(&self, spelling: &str) -> Option<u32> {

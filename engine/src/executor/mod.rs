@@ -20,6 +20,7 @@ mod mode;
 mod race;
 mod record;
 mod run;
+mod static_keys;
 mod tap;
 
 use std::error::Error as StdError;
@@ -214,7 +215,7 @@ impl Executor {
 
     /// A handle for `key` that skips the per-call key look-up. Use it for hot call sites.
     pub fn key(&self, key: impl AsKey) -> KeyHandle {
-        let state = self.inner.state(key.key_str());
+        let state = self.inner.state_of(&key);
         // Resolve now, so calls through the handle read the policy without touching shared
         // state while the provider's generation stays the same.
         let _ = state.compiled(&self.inner);
@@ -249,7 +250,7 @@ impl Executor {
         F: FnMut(AttemptInfo) -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let state = self.inner.state(key.key_str());
+        let state = self.inner.state_of(&key);
         let current = state.current(&self.inner);
         let call = Call {
             snapshot: current.as_deref(),
@@ -270,7 +271,7 @@ impl Executor {
         F: FnMut(AttemptInfo) -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let state = self.inner.state(key.key_str());
+        let state = self.inner.state_of(&key);
         let mut timeline = None;
         let result = run(self.inner.call(&state, None, Some(&mut timeline)), op, None).await;
         (result, timeline.map(|t| *t).unwrap_or_default())
@@ -290,7 +291,7 @@ impl Executor {
         F: FnMut(AttemptInfo) -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let state = self.inner.state(key.key_str());
+        let state = self.inner.state_of(&key);
         let mut timeline = None;
         let out = options.capture.then_some(&mut timeline);
         let result = run(self.inner.call(&state, Some(options), out), op, None).await;
@@ -409,7 +410,24 @@ impl Inner {
     /// [`overflow_state`](Inner::overflow_state).
     #[inline]
     fn state(&self, raw: &str) -> StateRef<'_> {
-        match self.keys.get_or_add(raw, self.max_keys) {
+        self.held_or_overflow(self.keys.get_or_add(raw, self.max_keys), raw)
+    }
+
+    /// [`state`](Inner::state) of any key, found by address when its text lives as long as
+    /// the program.
+    #[inline]
+    fn state_of(&self, key: &impl AsKey) -> StateRef<'_> {
+        match key.static_str() {
+            Some(text) => {
+                self.held_or_overflow(self.keys.get_or_add_static(text, self.max_keys), text)
+            }
+            None => self.state(key.key_str()),
+        }
+    }
+
+    #[inline]
+    fn held_or_overflow<'a>(&'a self, held: Option<&'a Arc<KeyState>>, raw: &str) -> StateRef<'a> {
+        match held {
             Some(state) => StateRef::Held(state),
             None => {
                 self.overflow_calls.fetch_add(1, Ordering::Relaxed);

@@ -123,7 +123,7 @@ fn scripted(
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
-    /// Untraced, through a key handle or by key string (the shortest way: a bare first
+    /// Untraced, through a key handle, by key string or by a `key!` key (the shortest way: a bare first
     /// attempt where the policy allows one), and traced by key string: the same result, the
     /// same attempts invoked, the same virtual time.
     #[test]
@@ -143,6 +143,7 @@ proptest! {
             let result = match way {
                 Way::Handle => vc.block_on(exec.key("p.q").call(op)),
                 Way::Key => vc.block_on(exec.call("p.q", op)),
+                Way::StaticKey => vc.block_on(exec.call(recourse_engine::key!("p.q"), op)),
                 Way::Traced => vc.block_on(exec.call_traced("p.q", op)).0,
             };
             let invoked = invoked.lock().unwrap().clone();
@@ -150,7 +151,8 @@ proptest! {
         };
         let traced = run(Way::Traced);
         prop_assert_eq!(run(Way::Handle), traced.clone());
-        prop_assert_eq!(run(Way::Key), traced);
+        prop_assert_eq!(run(Way::Key), traced.clone());
+        prop_assert_eq!(run(Way::StaticKey), traced);
     }
 }
 
@@ -159,5 +161,7 @@ proptest! {
 enum Way {
     Handle,
     Key,
+    /// By a `key!` key, whose state the executor finds by the text's address.
+    StaticKey,
     Traced,
 }
