@@ -1,6 +1,6 @@
 //! Token bucket decisions, single-threaded and with two threads contending, beside governor's
 //! rate limiter (a check of its token bucket) and tower's retry budget (deposit + withdraw)
-//! in the same group.
+//! in the same group. With the engine's `tsc` feature, also on `Clock::tsc`.
 
 #![allow(missing_docs)]
 
@@ -34,6 +34,15 @@ fn token_bucket(c: &mut Criterion) {
     });
     // What the decision above spends reading the clock (a gated attempt reads it once).
     g.bench_function("clock_read_alone", |b| b.iter(|| black_box(clock.now())));
+    #[cfg(feature = "tsc")]
+    {
+        // The same decision on the time-stamp counter (the engine's `tsc` feature).
+        let tsc = Clock::tsc();
+        g.bench_function("recourse_single_thread_tsc", |b| {
+            b.iter(|| black_box(bucket.allow(&request(&key, &tsc)).allowed))
+        });
+        g.bench_function("clock_read_tsc", |b| b.iter(|| black_box(tsc.now())));
+    }
     g.bench_function("governor_single_thread", |b| {
         b.iter(|| black_box(governor.check().is_ok()))
     });
