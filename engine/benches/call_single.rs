@@ -20,7 +20,7 @@ use failsafe::futures::CircuitBreaker as _;
 use recourse_engine::budget::TokenBucket;
 use recourse_engine::classify::{Classifier, Input, Kind, Verdict};
 use recourse_engine::{
-    AttemptInfo, AttemptRecord, Executor, Key, Observer, Policy, Reason, Timeline, key,
+    AttemptInfo, AttemptRecord, CallEnd, Executor, Key, Observer, Policy, Reason, Timeline, key,
 };
 use tower::retry::budget::{Budget as _, TpsBudget};
 use tower::{Service, ServiceBuilder, ServiceExt};
@@ -67,18 +67,30 @@ impl Classifier for RetryNow {
     }
 }
 
-/// Receives every event and counts it.
+/// Counts the start, the attempts and the end of every call; reads no timeline.
 #[derive(Debug, Default)]
 struct Counter(AtomicU64);
 impl Observer for Counter {
+    fn reads_timeline(&self) -> bool {
+        false
+    }
     fn on_start(&self, _: &Key, _: &Policy) {
         self.0.fetch_add(1, Ordering::Relaxed);
     }
     fn on_attempt(&self, _: &Key, _: &AttemptRecord) {
         self.0.fetch_add(1, Ordering::Relaxed);
     }
-    fn on_success(&self, _: &Key, _: &Timeline) {
+    fn on_end(&self, _: &Key, _: &CallEnd) {
         self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Counts every call it is handed the timeline of.
+#[derive(Debug, Default)]
+struct TimelineCounter(AtomicU64);
+impl Observer for TimelineCounter {
+    fn on_success(&self, _: &Key, t: &Timeline) {
+        self.0.fetch_add(t.attempts.len() as u64, Ordering::Relaxed);
     }
 }
 
@@ -235,9 +247,15 @@ fn instrumented(c: &mut Criterion) {
         .observer(Counter::default())
         .build()
         .unwrap();
-    let (plain, observed) = (
+    let reader = Executor::builder()
+        .policy("payments.Charge", Policy::builtin())
+        .observer(TimelineCounter::default())
+        .build()
+        .unwrap();
+    let (plain, observed, reader) = (
         plain.key("payments.Charge"),
         observed.key("payments.Charge"),
+        reader.key("payments.Charge"),
     );
     let mut g = c.benchmark_group("single_success_instrumented");
     g.bench_function("recourse_timeline", |b| {
@@ -247,6 +265,10 @@ fn instrumented(c: &mut Criterion) {
     g.bench_function("recourse_noop_observer", |b| {
         b.to_async(&rt)
             .iter(|| async { observed.call(ok).await.unwrap() })
+    });
+    g.bench_function("recourse_timeline_observer", |b| {
+        b.to_async(&rt)
+            .iter(|| async { reader.call(ok).await.unwrap() })
     });
     g.finish();
 }

@@ -85,7 +85,7 @@ pub use executor::{
     call_traced, global, init,
 };
 pub use key::{AsKey, Key, MAX_KEY_LEN};
-pub use observe::{AttemptRecord, CallSummary, Observer, Timeline};
+pub use observe::{AttemptRecord, CallEnd, CallSummary, Observer, Timeline};
 pub use policy::{Policy, PolicySet};
 pub use tokio_util::sync::CancellationToken;
 

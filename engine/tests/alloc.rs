@@ -1,7 +1,8 @@
 //! Proves the zero-allocation fast path (docs/performance.md): a first attempt that succeeds, with
-//! no timeline and no observer, allocates nothing, nor do three failing attempts or a hedged
-//! call under a percentile trigger; a traced or observed success allocates once
-//! (the boxed timeline; its attempts are stored inline). Its own test binary, because it installs a counting global allocator.
+//! no timeline and no observer, allocates nothing, nor do three failing attempts, a hedged
+//! call under a percentile trigger, or a call seen by an observer that reads no timeline; a
+//! traced success, or one seen by an observer that reads timelines, allocates once (the boxed
+//! timeline; its attempts are stored inline). Its own test binary, because it installs a counting global allocator.
 
 #![allow(unsafe_code, missing_docs)]
 
@@ -9,7 +10,9 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
 use recourse_engine::clock::VirtualClock;
-use recourse_engine::{Executor, Observer, Policy};
+use recourse_engine::{AttemptRecord, CallEnd, Executor, Key, Observer, Policy};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 thread_local! {
     static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
@@ -42,9 +45,29 @@ fn allocations() -> usize {
     ALLOCATIONS.with(Cell::get)
 }
 
+/// Reads timelines (the default).
 #[derive(Debug)]
 struct NoOp;
 impl Observer for NoOp {}
+
+/// Sees every event but reads no timeline.
+#[derive(Debug, Default)]
+struct Events(AtomicU64);
+impl Observer for Events {
+    fn reads_timeline(&self) -> bool {
+        false
+    }
+    fn on_start(&self, _: &Key, _: &Policy) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+    fn on_attempt(&self, _: &Key, _: &AttemptRecord) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+    fn on_end(&self, _: &Key, end: &CallEnd) {
+        self.0
+            .fetch_add(u64::from(end.summary.attempts), Ordering::Relaxed);
+    }
+}
 
 async fn ok(_: recourse_engine::AttemptInfo) -> Result<u64, std::io::Error> {
     Ok(1)
@@ -106,6 +129,30 @@ fn first_attempt_success_under_timeouts_allocates_nothing() {
         assert_eq!(allocations() - before, 0, "allocations with timeouts set");
         assert_eq!(vc.next_deadline(), None, "no timer left behind");
     });
+}
+
+#[test]
+fn an_observer_that_reads_no_timeline_allocates_nothing() {
+    let vc = VirtualClock::new();
+    let events = Arc::new(Events::default());
+    let exec = Executor::builder()
+        .clock(vc.clock())
+        .observer_arc(events.clone())
+        .build()
+        .unwrap();
+    let handle = exec.key("inventory.Get");
+    vc.block_on(async {
+        exec.call("inventory.Get", ok).await.unwrap();
+        let before = allocations();
+        for _ in 0..100 {
+            exec.call("inventory.Get", ok).await.unwrap();
+            handle.call(ok).await.unwrap();
+        }
+        assert_eq!(allocations() - before, 0, "allocations for observed calls");
+    });
+    // Start, attempt and end of each of the 201 calls.
+    let seen = events.0.load(Ordering::Relaxed);
+    assert_eq!(seen, 201 * 3);
 }
 
 #[test]

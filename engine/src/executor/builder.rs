@@ -5,7 +5,7 @@ use rustc_hash::FxHashMap;
 
 use super::backoff::Rng;
 use super::mode::{MissingMode, Modes};
-use super::{Executor, Inner};
+use super::{Executor, Inner, Watcher};
 use crate::budget::{Budget, Unlimited};
 use crate::classify::{Always, Auto, CarrierFn, Classifier, Http, HttpCarrier, carrier_fn};
 use crate::clock::Clock;
@@ -311,6 +311,10 @@ impl ExecutorBuilder {
             1 => self.observers.into_iter().next(),
             _ => Some(Arc::new(Fanout::new(self.observers))),
         };
+        let observer = observer.map(|observer| Watcher {
+            reads_timeline: observer.reads_timeline(),
+            observer,
+        });
         let provider: Arc<dyn Provider> = match self.provider {
             None => Arc::new(self.statics),
             Some(_) if self.statics.has_default() => {

@@ -293,7 +293,7 @@ where
                 };
                 // Every executed attempt is a latency sample, losers included.
                 g.tracker.record(end.since(m.start));
-                let verdict = match classify(g.inner, g.classifier, &output) {
+                let mut verdict = match classify(g.inner, g.classifier, &output) {
                     Ok(v) => v,
                     Err(message) => {
                         rec.attempt(|| AttemptRecord {
@@ -322,7 +322,7 @@ where
                 rec.attempt(|| {
                     let mut r = executed_record(
                         &output,
-                        &verdict,
+                        &mut verdict,
                         g.fallback_from,
                         m.budget_reason.clone(),
                     );

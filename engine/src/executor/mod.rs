@@ -76,9 +76,16 @@ pub struct Executor {
     pub(crate) inner: Arc<Inner>,
 }
 
+/// The executor's observer (several are one [`Fanout`](crate::observe::Fanout)), and whether
+/// it reads timelines: asked once, when the executor is built.
+pub(crate) struct Watcher {
+    pub(crate) observer: Arc<dyn Observer>,
+    pub(crate) reads_timeline: bool,
+}
+
 pub(crate) struct Inner {
     pub(crate) provider: Arc<dyn Provider>,
-    pub(crate) observer: Option<Arc<dyn Observer>>,
+    pub(crate) observer: Option<Watcher>,
     pub(crate) clock: Clock,
     pub(crate) rng: Rng,
     pub(crate) classifiers: FxHashMap<String, Arc<dyn Classifier>>,

@@ -1,9 +1,10 @@
-//! The call's recorder: builds the timeline and reports to the observer, only when a timeline
-//! was asked for or an observer is attached. Whether it records never changes what the call
-//! does.
+//! The call's recorder: records the attempts and reports to the observer, only when a
+//! timeline was asked for or an observer is attached, and builds the timeline only for
+//! someone who reads it. Whether it records never changes what the call does.
 
 use std::fmt::Display;
 
+use super::Watcher;
 use super::keyed::Compiled;
 use super::tap::Tap;
 use crate::circuit::Transition;
@@ -11,16 +12,23 @@ use crate::classify::Attributes;
 use crate::clock::{Clock, Timestamp};
 use crate::error::{Error, Reason};
 use crate::key::Key;
-use crate::observe::{AttemptRecord, CallOutcome, Observer, Timeline};
+use crate::observe::summary::Tally;
+use crate::observe::{AttemptRecord, CallEnd, CallOutcome, Observer, Timeline};
 use crate::policy::Policy;
 
 pub(crate) struct Recorder<'a> {
     key: &'a Key,
     clock: &'a Clock,
     observer: Option<&'a dyn Observer>,
+    /// The observer reads timelines: it gets `on_success`/`on_failure`.
+    observer_reads_timeline: bool,
+    /// When the call started, if anything records it (its attempts are then recorded).
+    opened: Option<Timestamp>,
     /// Boxed: keeps the call's future small when nothing is recorded (one allocation when
-    /// something is).
+    /// a timeline is). Built only for someone who reads it.
     timeline: Option<Box<Timeline>>,
+    /// The attempts counted, for `on_end`.
+    tally: Tally,
     /// Where the caller wants the timeline, when it asked for one.
     out: Option<&'a mut Option<Box<Timeline>>>,
     /// A `recourse tail` client wants this call.
@@ -36,17 +44,24 @@ impl<'a> Recorder<'a> {
     pub(crate) fn new(
         key: &'a Key,
         clock: &'a Clock,
-        observer: Option<&'a dyn Observer>,
+        observer: Option<&'a Watcher>,
         out: Option<&'a mut Option<Box<Timeline>>>,
         tap: Option<Tap<'a>>,
     ) -> Recorder<'a> {
-        let timeline = (out.is_some() || observer.is_some() || tap.is_some())
-            .then(|| new_timeline(key, clock));
+        let observer_reads_timeline = observer.is_some_and(|o| o.reads_timeline);
+        let wants_timeline = out.is_some() || tap.is_some() || observer_reads_timeline;
+        let opened = (wants_timeline || observer.is_some()).then(|| clock.now());
+        let timeline = opened
+            .filter(|_| wants_timeline)
+            .map(|start| new_timeline(key, start));
         Recorder {
             key,
             clock,
-            observer,
+            observer: observer.map(|o| &*o.observer),
+            observer_reads_timeline,
+            opened,
             timeline,
+            tally: Tally::default(),
             out,
             tap,
             last_end: None,
@@ -54,16 +69,17 @@ impl<'a> Recorder<'a> {
         }
     }
 
+    /// Whether the call is recorded: its attempts are, and the clock is read for them.
     #[inline]
     pub(crate) fn on(&self) -> bool {
-        self.timeline.is_some()
+        self.opened.is_some()
     }
 
-    /// When the timeline opened (the call's start), if one is recorded: a call that reaches
-    /// its first attempt without awaiting anything reuses this reading.
+    /// When the call started, if it is recorded: a call that reaches its first attempt
+    /// without awaiting anything reuses this reading.
     #[inline]
     pub(crate) fn opened_at(&self) -> Option<Timestamp> {
-        self.timeline.as_ref().map(|tl| tl.start)
+        self.opened
     }
 
     /// The call awaited something (a backoff, a hedged group) since the last attempt was
@@ -124,18 +140,21 @@ impl<'a> Recorder<'a> {
 
     /// Records an attempt built by `make` (only called when recording).
     pub(crate) fn attempt(&mut self, make: impl FnOnce() -> AttemptRecord) {
-        if let Some(tl) = &mut self.timeline {
+        if self.on() {
             let record = make();
             if let Some(o) = self.observer {
                 o.on_attempt(self.key, &record);
             }
             self.last_end = Some(record.end);
-            tl.attempts.push(record);
+            self.tally.add(record.facts());
+            if let Some(tl) = &mut self.timeline {
+                tl.attempts.push(record);
+            }
         }
     }
 
-    /// Ends the call: closes the timeline, reports success or failure, hands the timeline back
-    /// when it was asked for.
+    /// Ends the call: closes the timeline, reports how the call ended, hands the timeline
+    /// back when it was asked for.
     #[inline]
     pub(crate) fn finish<T, E: Display>(
         &mut self,
@@ -143,34 +162,51 @@ impl<'a> Recorder<'a> {
         outcome: CallOutcome,
     ) -> Result<T, Error<E>> {
         self.done = true;
-        if let Some(tl) = self.timeline.take() {
-            self.close(tl, &result, outcome);
+        if self.on() {
+            let (reason, error) = match &result {
+                Ok(_) => (Reason::SUCCESS, None),
+                Err(e) => (e.reason_code(), Some(e)),
+            };
+            let end = self.last_end.take().unwrap_or_else(|| self.clock.now());
+            self.close(outcome, reason, || error.map(ToString::to_string), end);
         }
         result
     }
 
-    fn close<T, E: Display>(
+    /// Reports the end of a recorded call: the timeline closed and handed to its readers,
+    /// then `on_end`.
+    fn close(
         &mut self,
-        mut tl: Box<Timeline>,
-        result: &Result<T, Error<E>>,
         outcome: CallOutcome,
+        reason: Reason,
+        error: impl FnOnce() -> Option<String>,
+        end: Timestamp,
     ) {
-        tl.end = self.last_end.take().unwrap_or_else(|| self.clock.now());
-        tl.outcome = outcome;
-        match result {
-            Ok(_) => tl.reason = Reason::SUCCESS,
-            Err(e) => {
-                tl.reason = e.reason_code();
-                tl.error = Some(e.to_string());
+        if let Some(mut tl) = self.timeline.take() {
+            tl.end = end;
+            tl.outcome = outcome;
+            tl.reason = reason.clone();
+            tl.error = error();
+            if let Some(o) = self.observer.filter(|_| self.observer_reads_timeline) {
+                match outcome {
+                    CallOutcome::Success => o.on_success(self.key, &tl),
+                    CallOutcome::Failure => o.on_failure(self.key, &tl),
+                }
             }
+            self.hand_over(tl);
         }
         if let Some(o) = self.observer {
-            match outcome {
-                CallOutcome::Success => o.on_success(self.key, &tl),
-                CallOutcome::Failure => o.on_failure(self.key, &tl),
-            }
+            o.on_end(
+                self.key,
+                &CallEnd {
+                    outcome,
+                    reason,
+                    start: self.opened.unwrap_or(end),
+                    end,
+                    summary: self.tally.finish(outcome == CallOutcome::Success),
+                },
+            );
         }
-        self.hand_over(tl);
     }
 
     /// The finished timeline goes to the caller that asked for it and to the export.
@@ -188,8 +224,8 @@ impl<'a> Recorder<'a> {
 }
 
 impl Drop for Recorder<'_> {
-    /// A call dropped before it finished was cancelled by its caller: observers still get
-    /// exactly one `on_failure` (reason `context_canceled`).
+    /// A call dropped before it finished was cancelled by its caller: observers still see it
+    /// end, as a failure with reason `context_canceled`.
     #[inline]
     fn drop(&mut self) {
         if !self.done && self.on() {
@@ -205,27 +241,20 @@ impl Recorder<'_> {
         if std::thread::panicking() {
             return;
         }
-        if let Some(mut tl) = self.timeline.take() {
-            tl.end = self.clock.now();
-            tl.outcome = CallOutcome::Failure;
-            tl.reason = Reason::CONTEXT_CANCELED;
-            tl.error = Some("recourse: call canceled".to_owned());
-            if let Some(o) = self.observer {
-                o.on_failure(self.key, &tl);
-            }
-            if let Some(tap) = self.tap {
-                tap.finish(tl);
-            }
-        }
+        // The caller dropped the call: nobody takes its timeline but the export.
+        self.out = None;
+        let end = self.clock.now();
+        let error = || Some("recourse: call canceled".to_owned());
+        self.close(CallOutcome::Failure, Reason::CONTEXT_CANCELED, error, end);
     }
 }
 
-/// A timeline opened now (out of line: most calls record nothing).
+/// A timeline opened at `start` (out of line: most calls record none).
 #[inline(never)]
-fn new_timeline(key: &Key, clock: &Clock) -> Box<Timeline> {
+fn new_timeline(key: &Key, start: Timestamp) -> Box<Timeline> {
     Box::new(Timeline {
         key: key.clone(),
-        start: clock.now(),
+        start,
         ..Timeline::default()
     })
 }

@@ -72,13 +72,14 @@ pub(crate) fn earliest(a: Option<Timestamp>, b: Option<Timestamp>) -> (Option<Ti
 }
 
 /// The record of an executed attempt (times, indexes and backoff are filled by the caller).
+/// The verdict's attributes move into it: nothing after the record reads them.
 pub(crate) fn executed_record<T: 'static, E: StdError + 'static>(
     output: &Output<T, E>,
-    verdict: &Verdict,
+    verdict: &mut Verdict,
     fallback_from: Option<&str>,
     budget_reason: Reason,
 ) -> AttemptRecord {
-    let mut attributes = verdict.attributes.clone();
+    let mut attributes = std::mem::take(&mut verdict.attributes);
     if let Some(requested) = fallback_from {
         fallback_attributes(&mut attributes, requested);
     }
@@ -213,7 +214,7 @@ where
     // A call whose first attempt ran bare records nothing, even if a `tail` client has
     // subscribed since: its start went unrecorded.
     let tap = tap(inner, state).filter(|_| first_error.is_none());
-    let mut rec = Recorder::new(key, clock, inner.observer.as_deref(), timeline, tap);
+    let mut rec = Recorder::new(key, clock, inner.observer.as_ref(), timeline, tap);
     let mut circuit = Circuit {
         breaker: None,
         probe: None,
@@ -452,7 +453,7 @@ where
                     record_cut(&mut rec, cut, reason, Gated::Admitted(budget_reason), clock);
                     break 'attempt Outcome::Canceled(output.into_error());
                 }
-                let verdict = match classify(inner, classifier, &output) {
+                let mut verdict = match classify(inner, classifier, &output) {
                     Ok(v) => v,
                     Err(message) => {
                         let reason = Reason::PANIC_IN_CLASSIFIER;
@@ -461,7 +462,8 @@ where
                     }
                 };
                 rec.attempt(|| {
-                    let mut r = executed_record(&output, &verdict, fallback_from, budget_reason);
+                    let mut r =
+                        executed_record(&output, &mut verdict, fallback_from, budget_reason);
                     r.attempt = attempt;
                     r.start = started;
                     r.end = ended.unwrap_or_else(|| clock.now());

@@ -46,31 +46,49 @@ impl CallSummary {
     /// Counts `attempts` (in completion order) of a call that `succeeded` or not; the winner
     /// is the last successful attempt.
     pub(crate) fn of(succeeded: bool, attempts: impl IntoIterator<Item = AttemptFacts>) -> Self {
-        let mut s = CallSummary {
+        let mut tally = Tally::default();
+        attempts.into_iter().for_each(|a| tally.add(a));
+        tally.finish(succeeded)
+    }
+}
+
+/// A [`CallSummary`] counted attempt by attempt, as a call records them (the recorder keeps
+/// one, so observers get the counts without a timeline).
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Tally(CallSummary);
+
+impl Tally {
+    /// Counts one attempt. The winner is the last successful attempt, so each success
+    /// overwrites what an earlier one said.
+    #[inline]
+    pub(crate) fn add(&mut self, a: AttemptFacts) {
+        let s = &mut self.0;
+        if !a.budget_allowed {
+            s.budget_denied += 1;
+            return;
+        }
+        s.attempts += 1;
+        if a.is_hedge {
+            s.hedges += 1;
+        } else if a.attempt > 0 {
+            s.retries += 1;
+        }
+        if a.succeeded {
+            s.first_try_success = a.attempt == 0;
+            s.hedge_won = a.is_hedge;
+        }
+    }
+
+    /// The summary of a call that `succeeded` or not (a failed call has no winner).
+    #[inline]
+    pub(crate) fn finish(self, succeeded: bool) -> CallSummary {
+        let s = self.0;
+        CallSummary {
             succeeded,
-            ..CallSummary::default()
-        };
-        let mut winner = None;
-        for a in attempts {
-            if !a.budget_allowed {
-                s.budget_denied += 1;
-                continue;
-            }
-            s.attempts += 1;
-            if a.is_hedge {
-                s.hedges += 1;
-            } else if a.attempt > 0 {
-                s.retries += 1;
-            }
-            if a.succeeded {
-                winner = Some((a.attempt, a.is_hedge));
-            }
+            first_try_success: succeeded && s.first_try_success,
+            hedge_won: succeeded && s.hedge_won,
+            ..s
         }
-        if succeeded && let Some((attempt, is_hedge)) = winner {
-            s.first_try_success = attempt == 0;
-            s.hedge_won = is_hedge;
-        }
-        s
     }
 }
 

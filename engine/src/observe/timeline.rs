@@ -65,6 +65,17 @@ pub struct AttemptRecord {
 }
 
 impl AttemptRecord {
+    /// What a [`CallSummary`] counts of this attempt.
+    #[inline]
+    pub(crate) fn facts(&self) -> AttemptFacts {
+        AttemptFacts {
+            attempt: self.attempt,
+            is_hedge: self.is_hedge,
+            budget_allowed: self.budget_allowed,
+            succeeded: self.outcome == Kind::Success,
+        }
+    }
+
     /// The attribute naming the budget that refused an attempt.
     pub const DENIED_BY: &'static str = "budget";
 
@@ -175,12 +186,7 @@ impl Timeline {
 
     /// Its attempts counted: retries, hedges, budget denials, the winner.
     pub fn summary(&self) -> CallSummary {
-        let facts = self.attempts.iter().map(|a| AttemptFacts {
-            attempt: a.attempt,
-            is_hedge: a.is_hedge,
-            budget_allowed: a.budget_allowed,
-            succeeded: a.outcome == Kind::Success,
-        });
+        let facts = self.attempts.iter().map(AttemptRecord::facts);
         CallSummary::of(self.outcome == CallOutcome::Success, facts)
     }
 

@@ -38,6 +38,7 @@ mod integrations_tonic;
 mod integrations_tower;
 mod keys;
 mod observability;
+mod observer_end;
 mod panics_and_missing_policies;
 mod policy_defaults;
 #[cfg(all(feature = "yaml", feature = "tooling"))]

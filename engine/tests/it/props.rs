@@ -10,7 +10,7 @@ use proptest::prelude::*;
 use recourse_engine::classify::{HttpStatusError, RetryAfter};
 use recourse_engine::clock::{Clock, VirtualClock};
 use recourse_engine::policy::Jitter;
-use recourse_engine::{AttemptInfo, Executor, Policy};
+use recourse_engine::{AttemptInfo, CallEnd, CallSummary, Executor, Key, Observer, Policy};
 
 use crate::support::*;
 
@@ -124,35 +124,62 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
     /// Untraced, through a key handle, by key string or by a `key!` key (the shortest way: a bare first
-    /// attempt where the policy allows one), and traced by key string: the same result, the
-    /// same attempts invoked, the same virtual time.
+    /// attempt where the policy allows one), seen by an observer that reads no timeline, and
+    /// traced by key string: the same result, the same attempts invoked, the same virtual
+    /// time; and the observer's end counts what the timeline holds.
     #[test]
     fn an_unrecorded_call_ends_as_a_traced_one((policy, script) in arb_case(), seed in any::<u64>()) {
         let script = Arc::new(script);
         let run = |way: Way| {
             let vc = VirtualClock::new();
-            let exec = Executor::builder()
+            let ends = Arc::new(Ends::default());
+            let mut builder = Executor::builder()
                 .policy("p.q", policy.clone())
                 .clock(vc.clock())
-                .seed(seed)
-                .build()
-                .unwrap();
+                .seed(seed);
+            if let Way::Observed = way {
+                builder = builder.observer_arc(ends.clone());
+            }
+            let exec = builder.build().unwrap();
             let invoked = Arc::default();
             let op = scripted(script.clone(), &invoked, exec.clock().clone());
             let start = vc.now();
-            let result = match way {
-                Way::Handle => vc.block_on(exec.key("p.q").call(op)),
-                Way::Key => vc.block_on(exec.call("p.q", op)),
-                Way::StaticKey => vc.block_on(exec.call(recourse_engine::key!("p.q"), op)),
-                Way::Traced => vc.block_on(exec.call_traced("p.q", op)).0,
+            let (result, summary) = match way {
+                Way::Handle => (vc.block_on(exec.key("p.q").call(op)), None),
+                Way::Key => (vc.block_on(exec.call("p.q", op)), None),
+                Way::StaticKey => (vc.block_on(exec.call(recourse_engine::key!("p.q"), op)), None),
+                Way::Observed => {
+                    let result = vc.block_on(exec.call("p.q", op));
+                    let ends = ends.0.lock().unwrap();
+                    assert_eq!(ends.len(), 1, "one end per call");
+                    (result, Some(ends[0]))
+                }
+                Way::Traced => {
+                    let (result, timeline) = vc.block_on(exec.call_traced("p.q", op));
+                    (result, Some(timeline.summary()))
+                }
             };
             let invoked = invoked.lock().unwrap().clone();
-            (result.map_err(|e| format!("{e:?}")), invoked, vc.now().since(start))
+            ((result.map_err(|e| format!("{e:?}")), invoked, vc.now().since(start)), summary)
         };
-        let traced = run(Way::Traced);
-        prop_assert_eq!(run(Way::Handle), traced.clone());
-        prop_assert_eq!(run(Way::Key), traced.clone());
-        prop_assert_eq!(run(Way::StaticKey), traced);
+        let (traced, summary) = run(Way::Traced);
+        prop_assert_eq!(run(Way::Handle).0, traced.clone());
+        prop_assert_eq!(run(Way::Key).0, traced.clone());
+        prop_assert_eq!(run(Way::StaticKey).0, traced.clone());
+        prop_assert_eq!(run(Way::Observed), (traced, summary));
+    }
+}
+
+/// Keeps the summary each call ends with, and reads no timeline.
+#[derive(Debug, Default)]
+struct Ends(Mutex<Vec<CallSummary>>);
+
+impl Observer for Ends {
+    fn reads_timeline(&self) -> bool {
+        false
+    }
+    fn on_end(&self, _: &Key, end: &CallEnd) {
+        self.0.lock().unwrap().push(end.summary);
     }
 }
 
@@ -163,5 +190,7 @@ enum Way {
     Key,
     /// By a `key!` key, whose state the executor finds by the text's address.
     StaticKey,
+    /// By key string, seen by an observer that reads no timeline.
+    Observed,
     Traced,
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use recourse_engine::classify::HttpStatusError;
 use recourse_engine::observe::Observer;
-use recourse_engine::{CircuitState, Executor, Key, Reason, Timeline};
+use recourse_engine::{CallEnd, CircuitState, Executor, Key, Reason};
 use tokio::time::Instant;
 
 /// The demo's policy file.
@@ -138,9 +138,12 @@ fn bump(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
 }
 
-impl Counting {
-    fn finished(&self, t: &Timeline) {
-        let s = t.summary();
+impl Observer for Counting {
+    fn reads_timeline(&self) -> bool {
+        false
+    }
+    fn on_end(&self, _key: &Key, end: &CallEnd) {
+        let s = end.summary;
         let add = |c: &AtomicU64, n: u32| c.fetch_add(u64::from(n), Ordering::Relaxed);
         bump(&self.0.calls);
         add(&self.0.retries, s.retries);
@@ -148,21 +151,12 @@ impl Counting {
         add(&self.0.hedges, s.hedges);
         add(&self.0.hedge_wins, u32::from(s.hedge_won));
     }
-}
-
-impl Observer for Counting {
     fn on_circuit_change(&self, _key: &Key, _from: CircuitState, to: CircuitState, _r: &Reason) {
         match to {
             CircuitState::Open => bump(&self.0.opened),
             CircuitState::Closed => bump(&self.0.closed),
             _ => {}
         }
-    }
-    fn on_success(&self, _key: &Key, t: &Timeline) {
-        self.finished(t);
-    }
-    fn on_failure(&self, _key: &Key, t: &Timeline) {
-        self.finished(t);
     }
 }
 
