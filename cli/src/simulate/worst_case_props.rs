@@ -13,7 +13,7 @@ fn arb_policy() -> impl Strategy<Value = String> {
     (
         (1u32..6, 0u32..4, 10u64..80),
         (1u64..100, 1u64..400, 1u32..4),
-        prop_oneof![Just("none"), Just("full"), Just("equal")],
+        prop_oneof![Just("none"), Just("full"), Just("equal"), Just("decorrelated")],
         prop_oneof![Just("always"), Just("http"), Just("auto")],
         (1u64..300, proptest::option::of(1u64..3000), 0u64..5000),
     )

@@ -63,6 +63,27 @@ pub(crate) fn check(tree: &SourceTree) -> Vec<Diagnostic> {
                     ));
                 }
             }
+            ValidationErrorKind::Enum { options } => {
+                let options: Vec<&str> = options
+                    .as_array()
+                    .map(|o| o.iter().filter_map(Value::as_str).collect())
+                    .unwrap_or_default();
+                let given = e.instance();
+                let shown = given
+                    .as_str()
+                    .map_or_else(|| given.to_string(), str::to_owned);
+                let help = given
+                    .as_str()
+                    .and_then(|g| suggest(g, options.iter().copied()))
+                    .map(|c| format!("did you mean `{c}`?"));
+                out.push(Diagnostic::error(
+                    "schema",
+                    &pointer,
+                    tree.position(&pointer),
+                    format!("`{shown}` is not one of: {}", options.join(", ")),
+                    help,
+                ));
+            }
             _ => {
                 let help = if pointer.ends_with("_backoff")
                     || pointer.ends_with("timeout")

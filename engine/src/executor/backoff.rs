@@ -41,8 +41,12 @@ pub(crate) struct Backoff {
     pub(crate) jitter: Jitter,
 }
 
+/// The growth bound of decorrelated jitter: each wait is drawn below 3 × the previous one.
+pub(crate) const DECORRELATED_GROWTH: f64 = 3.0;
+
 impl Backoff {
-    /// The wait for base backoff `b`, jittered and capped at `max`.
+    /// The wait for base backoff `b`, jittered and capped at `max`. Under decorrelated jitter
+    /// `b` is the previous wait (see [`Backoff::next`]).
     pub(crate) fn sleep_for(&self, b: Duration, rng: &Rng) -> Duration {
         let ns = duration_nanos(b);
         let jittered = match self.jitter {
@@ -50,12 +54,23 @@ impl Backoff {
             Jitter::Full if ns == 0 => 0,
             Jitter::Full => (rng.unit() * ns as f64) as u64,
             Jitter::Equal => ns / 2 + (rng.unit() * (ns / 2) as f64) as u64,
+            Jitter::Decorrelated => {
+                let low = duration_nanos(self.initial).min(ns) as f64;
+                let high = ns as f64 * DECORRELATED_GROWTH;
+                // Saturating: `as` clamps a float past u64::MAX.
+                (low + rng.unit() * (high - low)) as u64
+            }
         };
         Duration::from_nanos(jittered).min(self.max)
     }
 
-    /// The base backoff after `b`: `trunc(b × multiplier)`, capped at `max`.
-    pub(crate) fn next(&self, b: Duration) -> Duration {
+    /// The base backoff after a wait computed from `b`: `trunc(b × multiplier)` capped at
+    /// `max`; under decorrelated jitter, the wait itself (`slept`, the computed wait, or
+    /// `None` when the server chose the wait: the base stays).
+    pub(crate) fn next(&self, b: Duration, slept: Option<Duration>) -> Duration {
+        if self.jitter == Jitter::Decorrelated {
+            return slept.unwrap_or(b);
+        }
         let t = duration_nanos(b) as f64 * self.multiplier;
         if t.is_nan() || t <= 0.0 {
             return Duration::ZERO;
@@ -75,13 +90,18 @@ mod proptests {
     use proptest::prelude::{Strategy, any, prop_assert, proptest};
 
     fn arb_backoff() -> impl Strategy<Value = Backoff> {
-        (1u64..30_000, 1u64..30_000, 1.0f64..10.0, 0..3u8).prop_map(|(i, m, mult, j)| {
+        (1u64..30_000, 1u64..30_000, 1.0f64..10.0, 0..4u8).prop_map(|(i, m, mult, j)| {
             let initial = Duration::from_millis(i.min(m));
             Backoff {
                 initial,
                 max: Duration::from_millis(i.max(m)),
                 multiplier: mult,
-                jitter: [Jitter::None, Jitter::Full, Jitter::Equal][j as usize],
+                jitter: [
+                    Jitter::None,
+                    Jitter::Full,
+                    Jitter::Equal,
+                    Jitter::Decorrelated,
+                ][j as usize],
             }
         })
     }
@@ -94,14 +114,47 @@ mod proptests {
             for _ in 0..steps {
                 let s = b.sleep_for(base, &rng);
                 prop_assert!(s <= b.max);
-                prop_assert!(s <= base);
-                if b.jitter == Jitter::Equal {
-                    prop_assert!(s >= base / 2 - Duration::from_nanos(1));
+                match b.jitter {
+                    Jitter::Decorrelated => {
+                        // In [initial, 3 × the previous wait), capped.
+                        prop_assert!(s >= b.initial.min(b.max));
+                        prop_assert!(s <= base * 3);
+                    }
+                    Jitter::Equal => {
+                        prop_assert!(s <= base);
+                        prop_assert!(s >= base / 2 - Duration::from_nanos(1));
+                    }
+                    _ => prop_assert!(s <= base),
                 }
-                base = b.next(base);
+                base = b.next(base, Some(s));
                 prop_assert!(base <= b.max);
             }
         }
+    }
+
+    #[test]
+    fn decorrelated_waits_follow_the_previous_wait() {
+        let b = Backoff {
+            initial: Duration::from_millis(100),
+            max: Duration::from_secs(10),
+            multiplier: 2.0,
+            jitter: Jitter::Decorrelated,
+        };
+        let rng = Rng::new(42);
+        let mut prev = b.initial;
+        let mut waits = Vec::new();
+        for _ in 0..200 {
+            let s = b.sleep_for(prev, &rng);
+            assert!(s >= b.initial && s < prev * 3, "{s:?} after {prev:?}");
+            waits.push(s);
+            prev = b.next(prev, Some(s));
+            assert_eq!(prev, s, "the next draw is from the wait itself");
+        }
+        // The waits wander over the whole range, up to the cap, and come back down.
+        assert!(waits.contains(&b.max));
+        assert!(waits.iter().any(|w| *w < Duration::from_millis(300)));
+        // A wait the server chose leaves the base where it was.
+        assert_eq!(b.next(prev, None), prev);
     }
 
     #[test]

@@ -34,6 +34,8 @@ use rustc_hash::FxHashMap;
 use tokio_util::sync::CancellationToken;
 
 pub use attempt::AttemptInfo;
+#[cfg(feature = "tooling")]
+pub(crate) use backoff::DECORRELATED_GROWTH;
 pub use builder::{BuildError, ExecutorBuilder};
 pub use global::{call, call_traced, global, init};
 pub use mode::MissingMode;

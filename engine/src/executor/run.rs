@@ -483,7 +483,7 @@ where
                     Some(d) => (d.min(compiled.max_retry_after), true),
                     None => (compiled.backoff.sleep_for(base, &inner.rng), false),
                 };
-                base = compiled.backoff.next(base);
+                base = compiled.backoff.next(base, (!from_server).then_some(wait));
                 // A server that will not be ready before the deadline is not asked again
                 // early: its own wait, not the capped one, is held against the deadline.
                 let needed = requested.map_or(wait, |asked| asked.max(wait));

@@ -188,15 +188,21 @@ pub enum Jitter {
     Full,
     /// Uniform in `[backoff/2, backoff)`.
     Equal,
+    /// "Decorrelated jitter", from the AWS Architecture Blog's "Exponential Backoff And
+    /// Jitter": each wait is uniform in `[initial_backoff, 3 × the previous wait)`, capped at
+    /// `max_backoff`, the first one drawn as if the previous wait were `initial_backoff`.
+    /// The waits grow by a factor of 3 at most; `backoff_multiplier` does not apply.
+    Decorrelated,
 }
 
 impl Jitter {
-    /// `none`, `full` or `equal`.
+    /// `none`, `full`, `equal` or `decorrelated`.
     pub fn as_str(self) -> &'static str {
         match self {
             Jitter::None => "none",
             Jitter::Full => "full",
             Jitter::Equal => "equal",
+            Jitter::Decorrelated => "decorrelated",
         }
     }
 }

@@ -482,7 +482,8 @@ pub(crate) mod proptests {
                 proptest::option::of(prop_oneof![
                     Just(Jitter::None),
                     Just(Jitter::Full),
-                    Just(Jitter::Equal)
+                    Just(Jitter::Equal),
+                    Just(Jitter::Decorrelated)
                 ]),
                 arb_duration(),
                 arb_duration(),

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::policy::Policy;
+use crate::policy::{Jitter, Policy};
 
 /// The worst case of one call under a normalized policy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,7 +47,15 @@ impl Envelope {
             } else {
                 r.max_retry_after
             };
-            let mut base = initial;
+            // Decorrelated jitter draws each wait below 3 × the previous one, the first below
+            // 3 × `initial_backoff`.
+            let (mut base, mult) = if r.jitter == Jitter::Decorrelated {
+                let growth = crate::executor::DECORRELATED_GROWTH;
+                let first = (initial.as_secs_f64() * growth).min(max.as_secs_f64());
+                (Duration::from_secs_f64(first), growth)
+            } else {
+                (initial, mult)
+            };
             for _ in 1..groups {
                 total = total.saturating_add(base.min(max).max(retry_after));
                 base = Duration::from_secs_f64((base.as_secs_f64() * mult).min(max.as_secs_f64()));

@@ -161,6 +161,94 @@ fn s025_jitter_bounds() {
     }
 }
 
+#[test]
+fn decorrelated_jitter_draws_each_wait_from_the_one_before() {
+    let policy = zero()
+        .max_attempts(8)
+        .backoff(ms(100), ms(1000), 2.0)
+        .jitter(Jitter::Decorrelated);
+    let mut seen_cap = false;
+    for seed in 0..50u64 {
+        let vc = recourse_engine::clock::VirtualClock::new();
+        let exec = Executor::builder()
+            .policy("svc.op", policy.clone())
+            .clock(vc.clock())
+            .seed(seed)
+            .build()
+            .unwrap();
+        let (_, tl) = run(
+            &vc,
+            exec.call_traced("svc.op", always_fails(&Calls::default())),
+        );
+        let waits = tl.backoffs();
+        assert_eq!(waits.len(), 7);
+        let mut previous = ms(100);
+        for w in &waits {
+            // In [initial, 3 × the previous wait), capped at max_backoff; the multiplier (2)
+            // plays no part.
+            assert!(
+                *w >= ms(100) && *w < previous * 3 && *w <= ms(1000),
+                "{waits:?}"
+            );
+            previous = *w;
+        }
+        seen_cap |= waits.contains(&ms(1000));
+        // The same seed, the same waits.
+        let again = Executor::builder()
+            .policy("svc.op", policy.clone())
+            .clock(vc.clock())
+            .seed(seed)
+            .build()
+            .unwrap();
+        let (_, tl2) = run(
+            &vc,
+            again.call_traced("svc.op", always_fails(&Calls::default())),
+        );
+        assert_eq!(tl2.backoffs(), waits);
+    }
+    assert!(seen_cap, "some run reaches max_backoff");
+}
+
+#[test]
+fn decorrelated_jitter_keeps_its_base_across_a_server_wait() {
+    // A 429 asking for 5s, then plain failures: the server's wait is used as it is, and the
+    // next computed wait is drawn from [100ms, 300ms), as if the server had not spoken.
+    for seed in 0..20u64 {
+        let vc = recourse_engine::clock::VirtualClock::new();
+        let exec = Executor::builder()
+            .policy(
+                "svc.op",
+                zero()
+                    .max_attempts(3)
+                    .backoff(ms(100), ms(10_000), 2.0)
+                    .jitter(Jitter::Decorrelated)
+                    .classifier("http"),
+            )
+            .clock(vc.clock())
+            .seed(seed)
+            .build()
+            .unwrap();
+        let calls = Calls::default();
+        let c = calls.clone();
+        let (_, tl) = run(
+            &vc,
+            exec.call_traced("svc.op", move |_| {
+                let n = c.hit();
+                async move {
+                    Err::<(), _>(if n == 0 {
+                        http_429(Duration::from_secs(5))
+                    } else {
+                        HttpStatusError::new(503, "GET")
+                    })
+                }
+            }),
+        );
+        let waits = tl.backoffs();
+        assert_eq!(waits[0], Duration::from_secs(5));
+        assert!(waits[1] >= ms(100) && waits[1] < ms(300), "{waits:?}");
+    }
+}
+
 fn http_429(retry_after: Duration) -> HttpStatusError {
     HttpStatusError::new(429, "GET").with_retry_after(Some(RetryAfter::Delay(retry_after)))
 }
