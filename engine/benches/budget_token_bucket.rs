@@ -1,6 +1,7 @@
 //! Token bucket decisions, single-threaded and with two threads contending, beside governor's
 //! rate limiter (a check of its token bucket) and tower's retry budget (deposit + withdraw)
-//! in the same group. With the engine's `tsc` feature, also on `Clock::tsc`.
+//! in the same group. With the engine's `tsc` feature, also on `Clock::tsc`. Beside them, the
+//! throttle (gRPC retry throttling): a decision and the outcomes it learns from.
 
 #![allow(missing_docs)]
 
@@ -12,7 +13,8 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, criterion_group, criterion_main};
 use governor::{Quota, RateLimiter};
 use recourse_engine::Key;
-use recourse_engine::budget::{Budget, Request, TokenBucket};
+use recourse_engine::budget::{AttemptOutcome, Budget, Request, Throttle, TokenBucket};
+use recourse_engine::classify::Kind;
 use recourse_engine::clock::Clock;
 use tower::retry::budget::{Budget as _, TpsBudget};
 
@@ -43,6 +45,24 @@ fn token_bucket(c: &mut Criterion) {
         });
         g.bench_function("clock_read_tsc", |b| b.iter(|| black_box(tsc.now())));
     }
+    // The throttle's whole share of a retry: the failure it hears (a CAS), the decision on
+    // the retry (a load) and the retry's success (a CAS), with the request built as the gate
+    // builds it (one clock read). One token short of full, so neither bound cuts an update
+    // short.
+    let throttle = Throttle::new(1000.0, 1.0);
+    throttle.record_outcome(&AttemptOutcome::new(&key, 0, Kind::Retryable));
+    let (failed, succeeded) = (
+        AttemptOutcome::new(&key, 0, Kind::Retryable),
+        AttemptOutcome::new(&key, 1, Kind::Success),
+    );
+    g.bench_function("recourse_throttle_single_thread", |b| {
+        b.iter(|| {
+            throttle.record_outcome(&failed);
+            let allowed = throttle.allow(&request(&key, &clock)).allowed;
+            throttle.record_outcome(&succeeded);
+            black_box(allowed)
+        })
+    });
     g.bench_function("governor_single_thread", |b| {
         b.iter(|| black_box(governor.check().is_ok()))
     });

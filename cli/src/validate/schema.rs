@@ -20,12 +20,22 @@ static VALIDATOR: LazyLock<jsonschema::Validator> = LazyLock::new(|| {
 
 /// The property names the schema allows at `schema_path` (that of an `additionalProperties`).
 fn known_properties(schema_path: &str) -> Vec<String> {
-    let mut node = &*SCHEMA_VALUE;
     let parent = schema_path.rsplit_once('/').map_or("", |(p, _)| p);
-    for seg in parent.split('/').filter(|s| !s.is_empty()) {
-        node = match node.get(seg.replace("~1", "/").replace("~0", "~")) {
-            Some(n) => n,
-            None => return Vec::new(),
+    schema_node(parent)
+        .and_then(|node| node.get("properties"))
+        .and_then(Value::as_object)
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// The schema node at `schema_path` (a JSON pointer into the schema, `$ref`s followed).
+fn schema_node(schema_path: &str) -> Option<&'static Value> {
+    let mut node = &*SCHEMA_VALUE;
+    for seg in schema_path.split('/').filter(|s| !s.is_empty()) {
+        let seg = seg.replace("~1", "/").replace("~0", "~");
+        node = match node {
+            Value::Array(items) => items.get(seg.parse::<usize>().ok()?)?,
+            _ => node.get(&seg)?,
         };
         if let Some(r) = node.get("$ref").and_then(Value::as_str)
             && let Some(def) = r.strip_prefix("#/$defs/")
@@ -33,9 +43,19 @@ fn known_properties(schema_path: &str) -> Vec<String> {
             node = &SCHEMA_VALUE["$defs"][def];
         }
     }
-    node.get("properties")
-        .and_then(Value::as_object)
-        .map(|m| m.keys().cloned().collect())
+    Some(node)
+}
+
+/// The `kind` each branch of a `oneOf` of objects names (its `properties.kind.const`).
+fn branch_kinds(one_of: &Value) -> Vec<&str> {
+    one_of
+        .as_array()
+        .map(|branches| {
+            branches
+                .iter()
+                .map(|b| b["properties"]["kind"]["const"].as_str().unwrap_or(""))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -43,8 +63,46 @@ fn known_properties(schema_path: &str) -> Vec<String> {
 pub(crate) fn check(tree: &SourceTree) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     for e in VALIDATOR.iter_errors(&tree.value) {
-        let pointer = e.instance_path().to_string();
+        report(&e, tree, &mut out);
+    }
+    // Several violations of one node (a `oneOf` budget) are one problem: keep the first.
+    out.sort_by_key(|d| (d.line, d.column));
+    out.dedup_by(|a, b| a.pointer == b.pointer && a.code == b.code);
+    out
+}
+
+/// The diagnostics of one violation.
+fn report(e: &jsonschema::ValidationError<'_>, tree: &SourceTree, out: &mut Vec<Diagnostic>) {
+    let pointer = e.instance_path().to_string();
+    {
         match e.kind() {
+            // An object that matches no branch of a `oneOf` chosen by its `kind` (a budget):
+            // what is wrong with it under the branch its kind names, or its unknown kind.
+            ValidationErrorKind::OneOfNotValid { context }
+                if let Some(kind) = e.instance().get("kind").and_then(Value::as_str)
+                    && let Some(one_of) = schema_node(&e.schema_path().to_string()) =>
+            {
+                let kinds = branch_kinds(one_of);
+                match kinds.iter().position(|k| *k == kind) {
+                    Some(i) if context.get(i).is_some_and(|errors| !errors.is_empty()) => {
+                        context[i].iter().for_each(|inner| report(inner, tree, out));
+                    }
+                    _ => {
+                        let child = format!("{pointer}/kind");
+                        let known: Vec<&str> =
+                            kinds.into_iter().filter(|k| !k.is_empty()).collect();
+                        let help = suggest(kind, known.iter().copied())
+                            .map(|c| format!("did you mean `{c}`?"));
+                        out.push(Diagnostic::error(
+                            "schema",
+                            &child,
+                            tree.position(&child),
+                            format!("unknown kind `{kind}`; known kinds: {}", known.join(", ")),
+                            help,
+                        ));
+                    }
+                }
+            }
             ValidationErrorKind::AdditionalProperties { unexpected } => {
                 let known = known_properties(&e.schema_path().to_string());
                 for name in unexpected {
@@ -107,8 +165,4 @@ pub(crate) fn check(tree: &SourceTree) -> Vec<Diagnostic> {
             }
         }
     }
-    // Several violations of one node (a `oneOf` budget) are one problem: keep the first.
-    out.sort_by_key(|d| (d.line, d.column));
-    out.dedup_by(|a, b| a.pointer == b.pointer && a.code == b.code);
-    out
 }

@@ -7,19 +7,27 @@
 //! are gated by `hedge.budget`. Budgets run on the executor's clock (`now` in the [`Request`]),
 //! so they are deterministic on virtual time.
 //!
+//! A budget also hears how each attempt it answers for ended ([`Budget::record_outcome`]): the
+//! retry budget every primary attempt (the first included, gated or not), the hedge budget every
+//! hedge. A budget can then hold retries back while the dependency is failing.
+//!
 //! Built-ins: [`Unlimited`], [`TokenBucket`] (lock-free GCRA), [`Ratio`] (Finagle/SRE retry
-//! budget: first attempts deposit, retries withdraw, a per-second floor, a sliding window).
+//! budget: first attempts deposit, retries withdraw, a per-second floor, a sliding window),
+//! [`Throttle`] (gRPC's retry throttling: failures take tokens, successes give some back).
 
 mod ratio;
+mod throttle;
 mod token_bucket;
 mod unlimited;
 
 use std::fmt;
 
 pub use ratio::Ratio;
+pub use throttle::Throttle;
 pub use token_bucket::TokenBucket;
 pub use unlimited::Unlimited;
 
+use crate::classify::Kind;
 use crate::clock::Timestamp;
 use crate::error::Reason;
 use crate::key::Key;
@@ -74,6 +82,43 @@ impl<'a> Request<'a> {
             cost: 1,
             now,
         }
+    }
+}
+
+/// How an attempt a budget answers for ended, as its classifier saw it.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct AttemptOutcome<'a> {
+    /// The call's key.
+    pub key: &'a Key,
+    /// The retry index (hedges of group k also carry k).
+    pub attempt: u32,
+    /// The hedge index: 0 for the primary, 1.. for hedges.
+    pub hedge_index: u32,
+    /// The classifier's verdict: `Success`, `Retryable` or `NonRetryable`, or `Abort`.
+    pub kind: Kind,
+}
+
+impl<'a> AttemptOutcome<'a> {
+    /// The outcome `kind` of the primary attempt `attempt` of a call to `key`.
+    pub fn new(key: &'a Key, attempt: u32, kind: Kind) -> AttemptOutcome<'a> {
+        AttemptOutcome {
+            key,
+            attempt,
+            hedge_index: 0,
+            kind,
+        }
+    }
+
+    /// The attempt succeeded.
+    pub fn succeeded(&self) -> bool {
+        self.kind == Kind::Success
+    }
+
+    /// The attempt failed in a way the classifier would retry: the dependency is in trouble
+    /// (a 503, a reset, a timeout), not the request (a 404).
+    pub fn failed_retryably(&self) -> bool {
+        self.kind == Kind::Retryable
     }
 }
 
@@ -153,6 +198,14 @@ pub trait Budget: Send + Sync + fmt::Debug {
     /// here). Default: nothing.
     fn record_first_attempt(&self, req: &Request<'_>) {
         let _ = req;
+    }
+
+    /// Told how an attempt this budget answers for ended, once per attempt that reached a
+    /// verdict: every primary attempt for a retry budget (the first included, gated or not),
+    /// every hedge for a hedge budget. Called on the calling task; keep it cheap. Default:
+    /// nothing.
+    fn record_outcome(&self, outcome: &AttemptOutcome<'_>) {
+        let _ = outcome;
     }
 
     /// The budget's current level in units, when it has one (for reports and `simulate`).

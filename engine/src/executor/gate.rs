@@ -8,7 +8,9 @@ use super::Inner;
 use super::keyed::{BudgetSlot, panic_message};
 use super::mode::MissingMode;
 use super::record::Recorder;
-use crate::budget::{BudgetEvent, BudgetKind, Decision, DecisionMode, Release, Request};
+use crate::budget::{
+    AttemptOutcome, BudgetEvent, BudgetKind, Decision, DecisionMode, Release, Request,
+};
 use crate::clock::Timestamp;
 use crate::error::Reason;
 use crate::key::Key;
@@ -154,6 +156,21 @@ impl GateRequest<'_> {
                 budget: name.clone(),
                 reason,
                 panic,
+            }
+        }
+    }
+}
+
+impl BudgetSlot {
+    /// Tells the budget how an attempt it answers for ended. A budget that panics here (with
+    /// `recover_panics`) is ignored: the attempt's outcome stands.
+    #[inline]
+    pub(crate) fn hear(&self, inner: &Inner, outcome: &AttemptOutcome<'_>) {
+        if let BudgetSlot::Found { budget, .. } = self {
+            if inner.recover_panics {
+                let _ = catch_unwind(AssertUnwindSafe(|| budget.record_outcome(outcome)));
+            } else {
+                budget.record_outcome(outcome);
             }
         }
     }

@@ -23,7 +23,7 @@ use super::keyed::{Compiled, HedgePlan, TriggerSlot};
 use super::race::{Race, race, timer_fired};
 use super::record::Recorder;
 use super::run::{classify, earliest, executed_record};
-use crate::budget::{BudgetKind, Release};
+use crate::budget::{AttemptOutcome, BudgetKind, Release};
 use crate::classify::{Classifier, Kind, Verdict};
 use crate::clock::{Sleep, Timestamp};
 use crate::error::Reason;
@@ -318,6 +318,18 @@ where
                         return GroupEnd::Panicked(message);
                     }
                 };
+                // The primary's outcome goes to the retry budget, a hedge's to the hedge
+                // budget: each budget hears the attempts it answers for.
+                let budget = if m.hedge_index == 0 {
+                    &g.compiled.retry_budget
+                } else {
+                    &g.plan.budget
+                };
+                let heard = AttemptOutcome {
+                    hedge_index: m.hedge_index,
+                    ..AttemptOutcome::new(g.key, g.attempt, verdict.kind)
+                };
+                budget.hear(g.inner, &heard);
                 let backoff = m.backoff(g.slept);
                 rec.attempt(|| {
                     let mut r = executed_record(

@@ -26,7 +26,7 @@ use super::keyed::{CircuitPlan, ClassifierSlot, Compiled, CompiledRef, KeyState,
 use super::race::{Race, race_in_place};
 use super::record::{Recorder, fallback_attributes};
 use super::tap::tap;
-use crate::budget::BudgetKind;
+use crate::budget::{AttemptOutcome, BudgetKind};
 use crate::circuit::{Admission, Breaker, Probe};
 use crate::classify::{Classifier, Input, Kind, Verdict};
 use crate::clock::{Clock, Timestamp};
@@ -441,6 +441,8 @@ where
                     // A value under a classifier that calls every value a success, on a
                     // call nobody records: nothing to classify or record.
                     Output::Value(v) if !rec.on() && compiled.values_succeed => {
+                        let heard = AttemptOutcome::new(key, attempt, Kind::Success);
+                        compiled.retry_budget.hear(inner, &heard);
                         break 'call (Ok(v), Heard::Success);
                     }
                     other => other,
@@ -461,6 +463,9 @@ where
                         break 'attempt Outcome::Panicked(Component::Classifier, message);
                     }
                 };
+                compiled
+                    .retry_budget
+                    .hear(inner, &AttemptOutcome::new(key, attempt, verdict.kind));
                 rec.attempt(|| {
                     let mut r =
                         executed_record(&output, &mut verdict, fallback_from, budget_reason);

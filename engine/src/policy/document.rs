@@ -33,8 +33,41 @@ pub enum BudgetSpec {
         #[serde(default, with = "opt_serde", skip_serializing_if = "Option::is_none")]
         window: Option<Duration>,
     },
+    /// [`Throttle`](crate::budget::Throttle): gRPC's retry throttling.
+    Throttle {
+        /// Tokens when full: over 0, at most 1000.
+        #[serde(deserialize_with = "max_tokens")]
+        max_tokens: f64,
+        /// Tokens a success gives back (three decimal places): over 0.
+        #[serde(deserialize_with = "token_ratio")]
+        token_ratio: f64,
+    },
     /// [`Unlimited`](crate::budget::Unlimited).
     Unlimited,
+}
+
+/// A throttle's `max_tokens`: over 0 and at most 1000, as in gRPC.
+fn max_tokens<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let v = f64::deserialize(d)?;
+    if v > 0.0 && v <= 1000.0 {
+        Ok(v)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "max_tokens is {v}; it must be over 0 and at most 1000"
+        )))
+    }
+}
+
+/// A throttle's `token_ratio`: over 0 and finite.
+fn token_ratio<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let v = f64::deserialize(d)?;
+    if v > 0.0 && v.is_finite() {
+        Ok(v)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "token_ratio is {v}; it must be over 0"
+        )))
+    }
 }
 
 impl BudgetSpec {
@@ -50,7 +83,7 @@ impl BudgetSpec {
         previous: Option<&dyn crate::budget::Budget>,
         now: crate::clock::Timestamp,
     ) -> std::sync::Arc<dyn crate::budget::Budget> {
-        use crate::budget::{Ratio, TokenBucket, Unlimited};
+        use crate::budget::{Ratio, Throttle, TokenBucket, Unlimited};
         let held = previous.and_then(|b| b.level(now));
         match self {
             BudgetSpec::TokenBucket {
@@ -77,6 +110,16 @@ impl BudgetSpec {
                     budget.hold(tokens, now);
                 }
                 std::sync::Arc::new(budget)
+            }
+            BudgetSpec::Throttle {
+                max_tokens,
+                token_ratio,
+            } => {
+                let throttle = Throttle::new(*max_tokens, *token_ratio);
+                if let Some(tokens) = held {
+                    throttle.hold(tokens);
+                }
+                std::sync::Arc::new(throttle)
             }
             BudgetSpec::Unlimited => std::sync::Arc::new(Unlimited),
         }

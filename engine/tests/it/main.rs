@@ -11,6 +11,7 @@
 
 mod support;
 
+mod budget_outcomes;
 mod budgets;
 mod circuit_breaking;
 mod classifiers;
