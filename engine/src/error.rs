@@ -73,6 +73,8 @@ reasons! {
     NOT_GATED = "not_gated";
     /// The budget refused the attempt.
     BUDGET_DENIED = "budget_denied";
+    /// The key's bulkhead had no free slot: as many attempts as it allows were in flight.
+    BULKHEAD_FULL = "bulkhead_full";
     /// The policy names a budget that is not registered.
     BUDGET_NOT_FOUND = "budget_not_found";
     /// No policy could be resolved and the missing-policy mode is `deny`.

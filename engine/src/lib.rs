@@ -106,6 +106,8 @@ mod docs {
     struct Budgets;
     #[doc = include_str!("../../docs/observability.md")]
     struct Observability;
+    #[doc = include_str!("../../docs/bulkhead.md")]
+    struct Bulkhead;
     #[doc = include_str!("../../docs/hedging.md")]
     struct Hedging;
     #[doc = include_str!("../../docs/circuit-breaking.md")]

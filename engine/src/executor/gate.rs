@@ -1,10 +1,12 @@
-//! The budget gate before an attempt: a retry or hedge budget's decision, reported to
-//! observers, with the missing-budget mode deciding for a budget that is not registered.
+//! The gate before an attempt: a slot of the key's bulkhead, if its policy has one, then a
+//! retry or hedge budget's decision, reported to observers, with the missing-budget mode
+//! deciding for a budget that is not registered.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
 use super::Inner;
+use super::bulkhead::{Bulkhead, InFlight};
 use super::keyed::{BudgetSlot, panic_message};
 use super::mode::MissingMode;
 use super::record::Recorder;
@@ -15,11 +17,16 @@ use crate::clock::Timestamp;
 use crate::error::Reason;
 use crate::key::Key;
 
-/// The outcome of a budget gate.
-pub(crate) enum Gate {
+/// The name a bulkhead's refusal is recorded under, where a budget's name would be.
+pub(crate) const BULKHEAD: &str = "bulkhead";
+
+/// The outcome of a gate.
+pub(crate) enum Gate<'a> {
     Pass {
         reason: Reason,
         release: Option<Release>,
+        /// The bulkhead slot the attempt holds until it ends.
+        slot: Option<InFlight<'a>>,
     },
     Denied {
         budget: Arc<str>,
@@ -37,27 +44,50 @@ pub(crate) struct GateRequest<'a> {
     pub(crate) attempt: u32,
     pub(crate) hedge_index: u32,
     pub(crate) kind: BudgetKind,
+    /// The key's bulkhead, if its policy has one.
+    pub(crate) bulkhead: Option<Bulkhead<'a>>,
 }
 
-impl GateRequest<'_> {
-    /// Asks the budget of `slot` about one attempt and reports the decision to observers.
+impl<'a> GateRequest<'a> {
+    /// Takes a bulkhead slot if the key has a bulkhead, then asks the budget of `slot` about
+    /// one attempt and reports the decision to observers. A full bulkhead refuses the attempt
+    /// before its budget is asked, so it spends no budget.
     #[inline]
-    pub(crate) fn ask(&self, slot: &BudgetSlot, rec: &Recorder<'_>) -> Gate {
-        if let BudgetSlot::None = slot {
-            return Gate::Pass {
+    pub(crate) fn ask(&self, slot: &BudgetSlot, rec: &Recorder<'_>) -> Gate<'a> {
+        let in_flight = match self.bulkhead {
+            None => None,
+            Some(b) => match b.enter() {
+                Some(in_flight) => Some(in_flight),
+                None => return full(),
+            },
+        };
+        let gate = match slot {
+            BudgetSlot::None => Gate::Pass {
                 reason: Reason::NO_BUDGET,
                 release: None,
-            };
+                slot: None,
+            },
+            _ => self.ask_budget(slot, rec),
+        };
+        match gate {
+            Gate::Pass {
+                reason, release, ..
+            } => Gate::Pass {
+                reason,
+                release,
+                slot: in_flight,
+            },
+            denied => denied, // the slot is freed as it drops
         }
-        self.ask_budget(slot, rec)
     }
 
-    fn ask_budget(&self, slot: &BudgetSlot, rec: &Recorder<'_>) -> Gate {
+    fn ask_budget(&self, slot: &BudgetSlot, rec: &Recorder<'_>) -> Gate<'a> {
         let (name, cost, gate_first) = match slot {
             BudgetSlot::None => {
                 return Gate::Pass {
                     reason: Reason::NO_BUDGET,
                     release: None,
+                    slot: None,
                 };
             }
             BudgetSlot::Found {
@@ -88,12 +118,14 @@ impl GateRequest<'_> {
                 return Gate::Pass {
                     reason: Reason::NOT_GATED,
                     release: None,
+                    slot: None,
                 };
             }
             _ if ungated => {
                 return Gate::Pass {
                     reason: Reason::NOT_GATED,
                     release: None,
+                    slot: None,
                 };
             }
             BudgetSlot::Found { budget, .. } => {
@@ -147,7 +179,11 @@ impl GateRequest<'_> {
             });
         }
         if allowed {
-            Gate::Pass { reason, release }
+            Gate::Pass {
+                reason,
+                release,
+                slot: None,
+            }
         } else {
             if let Some(r) = release {
                 r.forget();
@@ -158,6 +194,17 @@ impl GateRequest<'_> {
                 panic,
             }
         }
+    }
+}
+
+/// A full bulkhead's refusal (out of line: the common path never takes it).
+#[cold]
+#[inline(never)]
+fn full<'a>() -> Gate<'a> {
+    Gate::Denied {
+        budget: Arc::from(BULKHEAD),
+        reason: Reason::BULKHEAD_FULL,
+        panic: None,
     }
 }
 

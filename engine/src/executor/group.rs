@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Inner;
 use super::attempt::AttemptInfo;
+use super::bulkhead::{Bulkhead, InFlight};
 use super::decide::Output;
 use super::gate::{Gate, GateRequest};
 use super::keyed::{Compiled, HedgePlan, TriggerSlot};
@@ -60,6 +61,10 @@ pub(crate) struct Group<'a> {
     pub(crate) slept: Duration,
     /// The primary's budget decision (already taken by the call loop).
     pub(crate) primary_budget: (Reason, Option<Release>),
+    /// The primary's bulkhead slot, if the key has a bulkhead.
+    pub(crate) primary_slot: Option<InFlight<'a>>,
+    /// The key's bulkhead, for the hedges.
+    pub(crate) bulkhead: Option<Bulkhead<'a>>,
     /// When the primary started (before its budget check), as recorded.
     pub(crate) primary_started: Timestamp,
     /// The call loop's clock reading for this group: hedge delays and latencies count from it.
@@ -71,15 +76,17 @@ const SLOTS: usize = 4;
 
 /// What the group knows about a running member; its future is in [`Slots`] at the same index
 /// (its hedge index).
-struct Member {
+struct Member<'a> {
     hedge_index: u32,
     start: Timestamp,
     recorded_start: Timestamp,
     budget_reason: Reason,
     release: Option<Release>,
+    /// Its bulkhead slot, freed when the member goes.
+    slot: Option<InFlight<'a>>,
 }
 
-impl Member {
+impl Member<'_> {
     /// The wait recorded before this member: the group's backoff for the primary, none for a
     /// hedge.
     fn backoff(&self, slept: Duration) -> Duration {
@@ -144,6 +151,7 @@ where
 {
     let (primary_reason, primary_release) =
         std::mem::replace(&mut g.primary_budget, (Reason::NO_BUDGET, None));
+    let primary_slot = g.primary_slot.take();
     let g = g;
     let clock = &g.inner.clock;
     let plan = g.plan;
@@ -211,6 +219,7 @@ where
         recorded_start: g.primary_started,
         budget_reason: primary_reason,
         release: primary_release,
+        slot: primary_slot,
     });
     let mut slots = pin!(Slots {
         s0: Some(launch(op, 0, group_start)),
@@ -285,6 +294,7 @@ where
                 if let Some(r) = m.release.take() {
                     r.run();
                 }
+                drop(m.slot.take()); // its bulkhead slot, free for the next attempt
                 let end = clock.now();
                 let output = match raced {
                     Race::Done(Ok(v)) => Output::Value(v),
@@ -384,6 +394,7 @@ where
                     attempt: g.attempt,
                     hedge_index,
                     kind: BudgetKind::Hedge,
+                    bulkhead: g.bulkhead,
                 };
                 match gate.ask(&plan.budget, rec) {
                     // A denied hedge is recorded and skipped; it never ends the group (#81).
@@ -395,7 +406,11 @@ where
                         end: now,
                         ..AttemptRecord::denied(&budget, reason)
                     }),
-                    Gate::Pass { reason, release } => {
+                    Gate::Pass {
+                        reason,
+                        release,
+                        slot,
+                    } => {
                         if let Some(o) = rec.observer() {
                             o.on_hedge_spawn(
                                 g.key,
@@ -417,6 +432,7 @@ where
                             recorded_start: now,
                             budget_reason: reason,
                             release,
+                            slot,
                         });
                         slots
                             .as_mut()

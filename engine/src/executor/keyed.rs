@@ -129,6 +129,8 @@ pub(crate) struct Compiled {
     pub(crate) bare_first: bool,
     pub(crate) hedge: Option<HedgePlan>,
     pub(crate) circuit: Option<CircuitPlan>,
+    /// The bulkhead's cap on attempts in flight, if the policy has one.
+    pub(crate) bulkhead: Option<u32>,
     pub(crate) generation: u64,
 }
 
@@ -192,8 +194,12 @@ impl Compiled {
             || !matches!(retry_budget, BudgetSlot::None);
         // An observer is fixed when the executor is built, so whether one must see the call
         // is known here, once, and costs the bare path no check.
-        let bare_first =
-            !reads_clock && values_succeed && circuit.is_none() && inner.observer.is_none();
+        let bulkhead = normalized.bulkhead.max_concurrent;
+        let bare_first = !reads_clock
+            && values_succeed
+            && circuit.is_none()
+            && bulkhead.is_none()
+            && inner.observer.is_none();
         Compiled {
             bare_first,
             id: normalized.id.as_ref().map(IdLease::take),
@@ -216,17 +222,21 @@ impl Compiled {
             retry_budget,
             hedge,
             circuit,
+            bulkhead,
             generation,
             policy: normalized.to_policy(),
         }
     }
 }
 
-/// Run-time state of a key that outlives policy changes: its breaker and, for keys with
-/// hedging on, its latency tracker. Keys past the executor's `max_keys` share one.
+/// Run-time state of a key that outlives policy changes: its breaker, its attempts in flight
+/// (for a bulkhead) and, for keys with hedging on, its latency tracker. Keys past the
+/// executor's `max_keys` share one.
 #[derive(Debug, Default)]
 pub(crate) struct Runtime {
     pub(crate) breaker: Breaker,
+    /// Attempts in flight, counted while the key's policy has a bulkhead.
+    pub(crate) in_flight: std::sync::atomic::AtomicU32,
     tracker: std::sync::OnceLock<LatencyTracker>,
 }
 

@@ -9,6 +9,7 @@ mod attempt;
 mod backoff;
 mod budgets;
 mod builder;
+mod bulkhead;
 mod decide;
 mod first;
 mod gate;

@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Inner;
 use super::attempt::AttemptInfo;
+use super::bulkhead::Bulkhead;
 use super::decide::{Heard, Outcome, Output, Progress, Step, decide, waited};
 use super::gate::{Gate, GateRequest};
 use super::group::{Group, GroupEnd, run_group};
@@ -314,6 +315,9 @@ where
             _ => reads_clock.then(|| clock.now()),
         };
         let deadline = compiled.overall_timeout.zip(now).map(|(d, n)| n.plus(d));
+        let bulkhead = compiled
+            .bulkhead
+            .map(|max| Bulkhead::new(&state.runtime.in_flight, max));
         let mut base = compiled.backoff.initial;
         let mut slept = Duration::ZERO;
         loop {
@@ -342,9 +346,16 @@ where
                     attempt,
                     hedge_index: 0,
                     kind: BudgetKind::Retry,
+                    bulkhead,
                 };
-                let (budget_reason, release) = match gate.ask(&compiled.retry_budget, &rec) {
-                    Gate::Pass { reason, release } => (reason, release),
+                let (budget_reason, release, in_flight) = match gate
+                    .ask(&compiled.retry_budget, &rec)
+                {
+                    Gate::Pass {
+                        reason,
+                        release,
+                        slot,
+                    } => (reason, release, slot),
                     Gate::Denied {
                         budget,
                         reason,
@@ -373,6 +384,8 @@ where
                         attempt,
                         slept,
                         primary_budget: (budget_reason, release),
+                        primary_slot: in_flight,
+                        bulkhead,
                         primary_started: started,
                         started_at: now.unwrap_or_else(|| clock.now()),
                     };
@@ -417,6 +430,7 @@ where
                 if let Some(r) = release {
                     r.run();
                 }
+                drop(in_flight);
                 let output = match raced {
                     Race::Done(Ok(v)) => Output::Value(v),
                     Race::Done(Err(e)) => Output::Error(e),

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::duration::opt_serde;
 
-/// A policy for one key: the retry envelope, hedging and circuit breaking.
+/// A policy for one key: the retry envelope, hedging, circuit breaking and a bulkhead.
 ///
 /// Field names are those of the policy file format (docs/policy-files.md). `None` means "not
 /// set": normalization ([`Policy::normalize`]) fills it from the built-in
@@ -45,6 +45,9 @@ pub struct Policy {
     /// Consecutive-failure circuit breaker.
     #[serde(default)]
     pub circuit: CircuitPolicy,
+    /// A cap on the key's attempts in flight.
+    #[serde(default, skip_serializing_if = "BulkheadPolicy::is_unset")]
+    pub bulkhead: BulkheadPolicy,
     /// Where the policy came from and what normalization changed. Not serialized.
     #[serde(skip)]
     pub meta: PolicyMeta,
@@ -130,6 +133,24 @@ pub struct CircuitPolicy {
     /// Time open before one probe is let through. Default 10s when enabled, at least 100ms.
     #[serde(default, with = "opt_serde", skip_serializing_if = "Option::is_none")]
     pub cooldown: Option<Duration>,
+}
+
+/// A bulkhead: a cap on the attempts of a key in flight at once, retries and hedges
+/// included. A first attempt over the cap fails its call at once (`bulkhead_full`); a retry or
+/// hedge over it is skipped like a budget denial. Nothing waits for a slot.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct BulkheadPolicy {
+    /// Attempts in flight at once, at least 1. Unset: no bulkhead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrent: Option<u32>,
+}
+
+impl BulkheadPolicy {
+    fn is_unset(&self) -> bool {
+        self.max_concurrent.is_none()
+    }
 }
 
 /// A reference to a named budget.
@@ -265,6 +286,7 @@ impl Policy {
             retry: RetryPolicy::default(),
             hedge: HedgePolicy::default(),
             circuit: CircuitPolicy::default(),
+            bulkhead: BulkheadPolicy::default(),
             meta: PolicyMeta::default(),
         }
     }
@@ -296,6 +318,7 @@ impl Policy {
                 ..HedgePolicy::default()
             },
             circuit: CircuitPolicy::default(),
+            bulkhead: BulkheadPolicy::default(),
             meta: PolicyMeta {
                 source: PolicySource::Default,
                 changed_fields: Vec::new(),
@@ -341,16 +364,23 @@ impl Policy {
                 threshold: c.threshold.or(bc.threshold),
                 cooldown: c.cooldown.or(bc.cooldown),
             },
+            bulkhead: BulkheadPolicy {
+                max_concurrent: self
+                    .bulkhead
+                    .max_concurrent
+                    .or(base.bulkhead.max_concurrent),
+            },
             meta: self.meta.clone(),
         }
     }
 
-    /// True when nothing is configured at all (the circuit section included).
+    /// True when nothing is configured at all (the circuit and bulkhead sections included).
     pub fn is_zero(&self) -> bool {
         self.id.is_none()
             && self.retry == RetryPolicy::default()
             && self.hedge == HedgePolicy::default()
             && self.circuit == CircuitPolicy::default()
+            && self.bulkhead == BulkheadPolicy::default()
     }
 
     /// Sets the policy id.
@@ -414,6 +444,12 @@ impl Policy {
         self.hedge.enabled = true;
         self.hedge.max_hedges = Some(max_hedges);
         self.hedge.hedge_delay = Some(delay);
+        self
+    }
+
+    /// Caps the key's attempts in flight at `max_concurrent` (a bulkhead).
+    pub fn bulkhead(mut self, max_concurrent: u32) -> Policy {
+        self.bulkhead.max_concurrent = Some(max_concurrent);
         self
     }
 

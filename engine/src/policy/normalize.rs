@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use super::defaults;
 use super::model::{
-    BudgetRef, CircuitPolicy, HedgePolicy, Jitter, Policy, PolicyMeta, RetryPolicy,
+    BudgetRef, BulkheadPolicy, CircuitPolicy, HedgePolicy, Jitter, Policy, PolicyMeta, RetryPolicy,
 };
 
 /// Bounds applied by normalization.
@@ -63,6 +63,8 @@ pub struct Normalized {
     pub hedge: NormalizedHedge,
     /// The circuit breaker (its values hold when it is on).
     pub circuit: NormalizedCircuit,
+    /// The bulkhead.
+    pub bulkhead: NormalizedBulkhead,
     /// Where the policy came from, and what normalization changed.
     pub meta: PolicyMeta,
 }
@@ -123,6 +125,14 @@ pub struct NormalizedHedge {
     pub budget: NormalizedBudget,
     /// Latency samples a key needs before a percentile trigger hedges.
     pub min_samples: u32,
+}
+
+/// The bulkhead of a [`Normalized`] policy.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NormalizedBulkhead {
+    /// Attempts of the key in flight at once, at least 1; `None`: no bulkhead.
+    pub max_concurrent: Option<u32>,
 }
 
 /// The circuit breaker of a [`Normalized`] policy.
@@ -332,11 +342,22 @@ impl Policy {
             NormalizedCircuit::off()
         };
 
+        // A bulkhead of 0 would refuse every call: at least 1.
+        let bulkhead = NormalizedBulkhead {
+            max_concurrent: self.bulkhead.max_concurrent.map(|n| {
+                if n == 0 {
+                    r.mark("bulkhead.max_concurrent");
+                }
+                n.max(1)
+            }),
+        };
+
         Normalized {
             id: self.id,
             retry,
             hedge,
             circuit,
+            bulkhead,
             meta: PolicyMeta {
                 source: self.meta.source,
                 changed_fields: r.0,
@@ -433,6 +454,9 @@ impl Normalized {
                 },
                 _ => CircuitPolicy::default(),
             },
+            bulkhead: BulkheadPolicy {
+                max_concurrent: self.bulkhead.max_concurrent,
+            },
             meta: self.meta.clone(),
         }
     }
@@ -471,6 +495,13 @@ pub(crate) mod proptests {
     }
 
     pub(crate) fn arb_policy() -> impl Strategy<Value = Policy> {
+        (arb_sections(), proptest::option::of(0u32..5)).prop_map(|(mut p, bulkhead)| {
+            p.bulkhead.max_concurrent = bulkhead;
+            p
+        })
+    }
+
+    fn arb_sections() -> impl Strategy<Value = Policy> {
         (
             (
                 proptest::option::of(0u32..50),
@@ -540,6 +571,7 @@ pub(crate) mod proptests {
         #[test]
         fn normalized_values_are_within_bounds(p in arb_policy()) {
             let n = p.normalize();
+            prop_assert!(n.bulkhead.max_concurrent.is_none_or(|m| m >= 1));
             let r = &n.retry;
             prop_assert!((1..=MAX_ATTEMPTS).contains(&r.max_attempts));
             let (ib, mb) = (r.initial_backoff, r.max_backoff);

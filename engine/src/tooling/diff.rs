@@ -19,10 +19,11 @@ use crate::policy::{Policy, PolicySet};
 pub enum Risk {
     /// Nothing that changes load or latency much.
     Low,
-    /// Longer waits, new retries, another classifier, a removed policy.
+    /// Longer waits, new retries, another classifier, a removed policy, a bulkhead added,
+    /// lowered or raised tenfold.
     Medium,
     /// More load or less protection: a removed budget, 2x worst-case attempts, a disabled
-    /// circuit, hedging without a hedge budget.
+    /// circuit, a removed bulkhead, hedging without a hedge budget.
     High,
 }
 
@@ -275,6 +276,33 @@ pub fn diff(old: &PolicySet, new: &PolicySet) -> Vec<Change> {
             }
             if po.circuit.enabled && !pn.circuit.enabled {
                 raise(Risk::High, "circuit breaking disabled".to_owned());
+            }
+            match (po.bulkhead.max_concurrent, pn.bulkhead.max_concurrent) {
+                (Some(_), None) => raise(
+                    Risk::High,
+                    "bulkhead removed: the key's attempts in flight are no longer capped"
+                        .to_owned(),
+                ),
+                (Some(a), Some(b)) if u64::from(b) >= 10 * u64::from(a.max(1)) => raise(
+                    Risk::Medium,
+                    format!(
+                        "bulkhead.max_concurrent {a} -> {b} (x{:.0}): far more load can reach the dependency",
+                        f64::from(b) / f64::from(a.max(1))
+                    ),
+                ),
+                (Some(a), Some(b)) if b < a => raise(
+                    Risk::Medium,
+                    format!(
+                        "bulkhead.max_concurrent {a} -> {b}: calls that fit before may now be refused with bulkhead_full"
+                    ),
+                ),
+                (None, Some(b)) => raise(
+                    Risk::Medium,
+                    format!(
+                        "bulkhead added (max_concurrent {b}): calls over it are refused with bulkhead_full"
+                    ),
+                ),
+                _ => {}
             }
             if pn.hedge.enabled && !po.hedge.enabled && pn.hedge.budget.name.trim().is_empty() {
                 raise(

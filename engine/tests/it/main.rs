@@ -13,6 +13,7 @@ mod support;
 
 mod budget_outcomes;
 mod budgets;
+mod bulkhead;
 mod circuit_breaking;
 mod classifiers;
 mod deps;
