@@ -54,28 +54,37 @@ impl<'a> GateRequest<'a> {
     /// before its budget is asked, so it spends no budget.
     #[inline]
     pub(crate) fn ask(&self, slot: &BudgetSlot, rec: &Recorder<'_>) -> Gate<'a> {
-        let in_flight = match self.bulkhead {
-            None => None,
-            Some(b) => match b.enter() {
-                Some(in_flight) => Some(in_flight),
-                None => return full(),
-            },
-        };
-        let gate = match slot {
-            BudgetSlot::None => Gate::Pass {
+        if let Some(bulkhead) = self.bulkhead {
+            return self.ask_with_bulkhead(bulkhead, slot, rec);
+        }
+        if let BudgetSlot::None = slot {
+            return Gate::Pass {
                 reason: Reason::NO_BUDGET,
                 release: None,
                 slot: None,
-            },
-            _ => self.ask_budget(slot, rec),
+            };
+        }
+        self.ask_budget(slot, rec)
+    }
+
+    /// [`ask`](Self::ask) for a key with a bulkhead: the slot first, then the budget (a
+    /// refused attempt spends no budget, and an attempt the budget refuses frees its slot).
+    fn ask_with_bulkhead(
+        &self,
+        bulkhead: Bulkhead<'a>,
+        slot: &BudgetSlot,
+        rec: &Recorder<'_>,
+    ) -> Gate<'a> {
+        let Some(in_flight) = bulkhead.enter() else {
+            return full();
         };
-        match gate {
+        match self.ask_budget(slot, rec) {
             Gate::Pass {
                 reason, release, ..
             } => Gate::Pass {
                 reason,
                 release,
-                slot: in_flight,
+                slot: Some(in_flight),
             },
             denied => denied, // the slot is freed as it drops
         }
