@@ -93,6 +93,12 @@ reasons! {
     PROBE_SUCCEEDED = "probe_succeeded";
     /// The half-open probe failed: the breaker opened again.
     PROBE_FAILED = "probe_failed";
+    /// An operator isolated the key (`Executor::isolate`): its calls are rejected.
+    MANUAL_ISOLATE = "manual_isolate";
+    /// An operator forced the key's breaker closed (`Executor::force_close`).
+    MANUAL_CLOSE = "manual_close";
+    /// An operator handed the key's breaker back to its policy (`Executor::release`).
+    MANUAL_RELEASE = "manual_release";
 }
 
 impl Reason {

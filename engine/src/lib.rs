@@ -81,8 +81,8 @@ pub mod tooling;
 
 pub use error::{CircuitState, Component, Error, Reason};
 pub use executor::{
-    AttemptInfo, BuildError, CallOptions, Executor, ExecutorBuilder, KeyHandle, MissingMode, call,
-    call_traced, global, init,
+    AttemptInfo, BuildError, CallOptions, ControlError, Executor, ExecutorBuilder, KeyHandle,
+    ManualControl, MissingMode, call, call_traced, global, init,
 };
 pub use key::{AsKey, Key, MAX_KEY_LEN};
 pub use observe::{AttemptRecord, CallEnd, CallSummary, Observer, Timeline};

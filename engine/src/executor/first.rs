@@ -11,6 +11,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll, ready};
 
 use pin_project_lite::pin_project;
@@ -65,7 +66,7 @@ impl<'a> Call<'a> {
     fn bare(&self) -> Option<&'a Compiled> {
         // Built without options or a timeline (see `Bare::new`).
         let compiled = self.snapshot?;
-        let bare = compiled.bare_first
+        let bare = compiled.bare_first.load(Ordering::Relaxed)
             && compiled.generation == self.inner.provider.generation()
             && tap(self.inner, self.state).is_none();
         bare.then_some(compiled)

@@ -126,7 +126,10 @@ pub(crate) struct Compiled {
     /// Nothing surrounds the first attempt (no clock, hedge or breaker; values need no
     /// classifying) and no observer sees it: unless a timeline or `recourse tail` records
     /// the call, the attempt may run bare ([`super::first`]).
-    pub(crate) bare_first: bool,
+    pub(crate) bare_first: std::sync::atomic::AtomicBool,
+    /// Whether the policy allows the bare path at all; `bare_first` is this, but off while
+    /// an operator has the key's breaker in hand.
+    pub(crate) bare_eligible: bool,
     pub(crate) hedge: Option<HedgePlan>,
     pub(crate) circuit: Option<CircuitPlan>,
     /// The bulkhead's cap on attempts in flight, if the policy has one.
@@ -201,7 +204,8 @@ impl Compiled {
             && bulkhead.is_none()
             && inner.observer.is_none();
         Compiled {
-            bare_first,
+            bare_first: bare_first.into(),
+            bare_eligible: bare_first,
             id: normalized.id.as_ref().map(IdLease::take),
             values_succeed,
             reads_clock,
@@ -253,6 +257,10 @@ pub(crate) struct KeyState {
     pub(crate) key: Key,
     compiled: ArcSwapOption<Compiled>,
     pub(crate) runtime: Arc<Runtime>,
+    /// An operator's hand on the key's breaker (see `manual.rs`). Kept here, beside what a
+    /// call reads anyway, not in the shared run-time state: keys past `max_keys` cannot be
+    /// set, and the bare path's check stays one load of a line already in cache.
+    pub(crate) manual: std::sync::atomic::AtomicU8,
     /// Whether some `recourse tail` client wants this key, cached per subscription change.
     #[cfg(feature = "export")]
     pub(crate) export: crate::export::hub::KeySlot,
@@ -264,6 +272,7 @@ impl KeyState {
             key,
             compiled: ArcSwapOption::empty(),
             runtime,
+            manual: Default::default(),
             #[cfg(feature = "export")]
             export: Default::default(),
         }
@@ -286,8 +295,30 @@ impl KeyState {
         let compiled = Arc::new(compiled);
         if cacheable {
             self.compiled.store(Some(compiled.clone()));
+            // Published first, then the manual setting read: an operator who set it
+            // meanwhile either sees this policy or is seen here (`settle_bare`).
+            if super::manual::read(&self.manual).is_some() {
+                self.settle_bare();
+            }
         }
         Ok(CompiledRef::Owned(compiled))
+    }
+
+    /// Turns the bare path of the cached policy off while the key is set by hand, and back on
+    /// when it is not (the bare path never reads the manual setting itself).
+    pub(crate) fn settle_bare(&self) {
+        if let Some(c) = &*self.compiled.load() {
+            loop {
+                let manual = super::manual::read(&self.manual);
+                c.bare_first.store(
+                    c.bare_eligible && manual.is_none(),
+                    std::sync::atomic::Ordering::SeqCst,
+                );
+                if super::manual::read(&self.manual) == manual {
+                    break;
+                }
+            }
+        }
     }
 
     /// The cached resolution, when it is current (no provider preparation needed).

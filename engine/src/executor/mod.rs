@@ -17,6 +17,7 @@ mod global;
 mod group;
 mod key_table;
 mod keyed;
+mod manual;
 mod mode;
 mod race;
 mod record;
@@ -39,6 +40,7 @@ pub use attempt::AttemptInfo;
 pub(crate) use backoff::DECORRELATED_GROWTH;
 pub use builder::{BuildError, ExecutorBuilder};
 pub use global::{call, call_traced, global, init};
+pub use manual::{ControlError, ManualControl};
 pub use mode::MissingMode;
 
 use backoff::Rng;

@@ -24,6 +24,7 @@ use super::decide::{Heard, Outcome, Output, Progress, Step, decide, waited};
 use super::gate::{Gate, GateRequest};
 use super::group::{Group, GroupEnd, run_group};
 use super::keyed::{CircuitPlan, ClassifierSlot, Compiled, CompiledRef, KeyState, panic_message};
+use super::manual::{self, ManualControl};
 use super::race::{Race, race_in_place};
 use super::record::{Recorder, fallback_attributes};
 use super::tap::tap;
@@ -31,7 +32,7 @@ use crate::budget::{AttemptOutcome, BudgetKind};
 use crate::circuit::{Admission, Breaker, Probe};
 use crate::classify::{Classifier, Input, Kind, Verdict};
 use crate::clock::{Clock, Timestamp};
-use crate::error::{Component, Error, Reason};
+use crate::error::{CircuitState, Component, Error, Reason};
 use crate::observe::{AttemptRecord, CallOutcome, Timeline};
 use crate::provider::ProviderError;
 
@@ -263,8 +264,17 @@ where
         rec.start(Some(compiled));
         progress.max_attempts = compiled.max_attempts;
 
-        // One breaker admission per call, before the classifier.
-        circuit.breaker = compiled.circuit.map(|plan| (&state.runtime.breaker, plan));
+        // One breaker admission per call, before the classifier; an operator's hand on the
+        // breaker comes first.
+        match manual::read(&state.manual) {
+            None => circuit.breaker = compiled.circuit.map(|plan| (&state.runtime.breaker, plan)),
+            Some(ManualControl::ForcedClosed) => {}
+            Some(ManualControl::Isolated) => {
+                rec.attribute("circuit_state", ManualControl::Isolated.as_str());
+                let isolated = Outcome::CircuitOpen(CircuitState::Open, Reason::CIRCUIT_OPEN);
+                break 'call ended(decide(isolated, &mut progress));
+            }
+        }
         let mut hedge = compiled.hedge.as_ref();
         if once | no_hedges {
             hedge = None;

@@ -39,6 +39,7 @@ mod integrations_tonic;
 #[cfg(feature = "tower")]
 mod integrations_tower;
 mod keys;
+mod manual_control;
 mod observability;
 mod observer_end;
 mod panics_and_missing_policies;

@@ -1,0 +1,189 @@
+//! Manual control of a key's breaker: isolate, force closed, release.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use recourse_engine::provider::FileProvider;
+use recourse_engine::{
+    CircuitState, ControlError, Error, Executor, Key, ManualControl, Observer, Reason,
+};
+
+use crate::support::*;
+
+/// Keeps every circuit change: (key, from, to, reason).
+#[derive(Debug, Default)]
+struct Changes(Mutex<Vec<(String, CircuitState, CircuitState, String)>>);
+
+impl Observer for Changes {
+    fn reads_timeline(&self) -> bool {
+        false
+    }
+    fn on_circuit_change(&self, key: &Key, from: CircuitState, to: CircuitState, r: &Reason) {
+        let change = (key.to_string(), from, to, r.as_str().to_owned());
+        self.0.lock().unwrap().push(change);
+    }
+}
+
+fn is_open<T: std::fmt::Debug>(r: &Result<T, Error<E>>) -> bool {
+    matches!(r, Err(Error::CircuitOpen { state: CircuitState::Open, reason })
+        if *reason == Reason::CIRCUIT_OPEN)
+}
+
+#[test]
+fn an_isolated_key_rejects_every_call_until_released_breaker_or_not() {
+    let changes = Arc::new(Changes::default());
+    let (exec, vc) = vexec(
+        Executor::builder()
+            // No breaker in the policy: isolation applies all the same.
+            .policy("svc.op", zero().max_attempts(2))
+            .observer_arc(changes.clone()),
+    );
+    let handle = exec.key("svc.op");
+    exec.isolate("svc.op").unwrap();
+    assert_eq!(exec.manual_control("svc.op"), Some(ManualControl::Isolated));
+    let calls = Calls::default();
+    // By key string, by handle (whose bare path checks too), and traced.
+    assert!(is_open(&run(
+        &vc,
+        exec.call("svc.op", fails_then(&calls, 0, 1))
+    )));
+    assert!(is_open(&run(&vc, handle.call(fails_then(&calls, 0, 1)))));
+    let (r, timeline) = run(&vc, exec.call_traced("svc.op", fails_then(&calls, 0, 1)));
+    assert!(is_open(&r));
+    assert_eq!(timeline.attribute("circuit_state"), Some("isolated"));
+    assert_eq!(calls.get(), 0, "nothing ran");
+    // Isolating again changes nothing and reports nothing.
+    exec.isolate("svc.op").unwrap();
+    exec.release("svc.op").unwrap();
+    assert_eq!(exec.manual_control("svc.op"), None);
+    assert_eq!(run(&vc, handle.call(fails_then(&calls, 0, 1))).unwrap(), 1);
+    let seen = changes.0.lock().unwrap().clone();
+    let op = || "svc.op".to_owned();
+    assert_eq!(
+        seen,
+        [
+            (
+                op(),
+                CircuitState::Closed,
+                CircuitState::Open,
+                "manual_isolate".into()
+            ),
+            (
+                op(),
+                CircuitState::Open,
+                CircuitState::Closed,
+                "manual_release".into()
+            ),
+        ]
+    );
+}
+
+#[test]
+fn a_forced_closed_breaker_lets_calls_through_and_hears_nothing() {
+    let (exec, vc) = with_policy(zero().max_attempts(1).circuit(1, Duration::from_secs(10)));
+    let calls = Calls::default();
+    // One failure opens the breaker.
+    assert!(run(&vc, exec.call("svc.op", always_fails(&calls))).is_err());
+    assert_eq!(exec.circuit_state("svc.op"), CircuitState::Open);
+    assert!(is_open(&run(
+        &vc,
+        exec.call("svc.op", fails_then(&calls, 0, 1))
+    )));
+    // Forced closed: calls run, and failures do not reach the breaker.
+    exec.force_close("svc.op").unwrap();
+    assert_eq!(
+        run(
+            &vc,
+            exec.call("svc.op", fails_then(&Calls::default(), 0, 7))
+        )
+        .unwrap(),
+        7
+    );
+    assert!(run(&vc, exec.call("svc.op", always_fails(&calls))).is_err());
+    // Released: the breaker is where it was, still open in its cooldown.
+    exec.release("svc.op").unwrap();
+    assert!(is_open(&run(
+        &vc,
+        exec.call("svc.op", fails_then(&calls, 0, 1))
+    )));
+}
+
+#[test]
+fn isolation_survives_a_policy_reload() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("policies.yaml");
+    let write = |attempts: u32| {
+        std::fs::write(
+            &path,
+            format!(
+                "version: 1\npolicies:\n  svc.op: {{ retry: {{ max_attempts: {attempts} }} }}\n"
+            ),
+        )
+        .unwrap();
+    };
+    write(2);
+    let provider = Arc::new(FileProvider::load([&path]).unwrap());
+    let (exec, vc) = vexec(Executor::builder().provider_arc(provider.clone()));
+    let calls = Calls::default();
+    assert_eq!(
+        run(&vc, exec.call("svc.op", fails_then(&calls, 0, 1))).unwrap(),
+        1
+    );
+    exec.isolate("svc.op").unwrap();
+    write(3);
+    provider.reload().unwrap();
+    assert_eq!(
+        exec.policy_for("svc.op").unwrap().retry.max_attempts,
+        Some(3)
+    );
+    assert!(is_open(&run(
+        &vc,
+        exec.call("svc.op", fails_then(&calls, 0, 1))
+    )));
+}
+
+#[test]
+fn a_key_past_max_keys_cannot_be_set_alone() {
+    let vc = recourse_engine::clock::VirtualClock::new();
+    let exec = Executor::builder()
+        .clock(vc.clock())
+        .max_keys(1)
+        .build()
+        .unwrap();
+    exec.isolate("a.one").unwrap();
+    let err = exec.isolate("b.two").unwrap_err();
+    assert!(matches!(err, ControlError::SharedState { .. }));
+    assert!(err.to_string().contains("b.two"), "{err}");
+    // The other overflow keys are untouched.
+    let calls = Calls::default();
+    assert_eq!(
+        run(&vc, exec.call("c.three", fails_then(&calls, 0, 1))).unwrap(),
+        1
+    );
+}
+
+#[test]
+fn a_handle_on_the_bare_path_is_isolated_too() {
+    // No observer, no timeout, no budget: a handle's calls run their first attempt bare,
+    // which never reads the manual setting; isolation turns that path off.
+    let (exec, vc) = with_policy(zero().max_attempts(2));
+    let calls = Calls::default();
+    assert_eq!(
+        run(&vc, exec.call("svc.op", fails_then(&calls, 0, 1))).unwrap(),
+        1
+    );
+    let handle = exec.key("svc.op"); // holds the compiled policy
+    assert_eq!(run(&vc, handle.call(fails_then(&calls, 0, 2))).unwrap(), 2);
+    exec.isolate("svc.op").unwrap();
+    assert!(is_open(&run(&vc, handle.call(fails_then(&calls, 0, 3)))));
+    assert!(is_open(&run(
+        &vc,
+        exec.call("svc.op", fails_then(&calls, 0, 3))
+    )));
+    assert_eq!(calls.get(), 2, "nothing ran while isolated");
+    exec.release("svc.op").unwrap();
+    assert_eq!(run(&vc, handle.call(fails_then(&calls, 0, 4))).unwrap(), 4);
+    // Forced closed keeps the bare path off too, and calls run.
+    exec.force_close("svc.op").unwrap();
+    assert_eq!(run(&vc, handle.call(fails_then(&calls, 0, 5))).unwrap(), 5);
+}
