@@ -48,7 +48,11 @@ fn warning(r: &Row) -> Option<Warning> {
     match r.circuit.as_deref() {
         Some("open") => failing.push("circuit open".to_owned()),
         Some("half-open") => failing.push("circuit half-open".to_owned()),
+        Some("isolated") => failing.push("isolated by hand".to_owned()),
         _ => {}
+    }
+    if r.circuit.as_deref() == Some("forced-closed") {
+        strained.push("breaker forced closed by hand".to_owned());
     }
     if r.opened_min >= FLAPPING {
         failing.push(format!("circuit flapping: opened {}× in 1m", r.opened_min));
@@ -168,6 +172,28 @@ mod tests {
         assert!(
             what(hedging(3.0, 0.0)).is_empty(),
             "a few hedges cost little"
+        );
+    }
+
+    #[test]
+    fn a_key_set_by_hand_says_so() {
+        let set = |circuit: &str| {
+            let r = Row {
+                circuit: Some(circuit.into()),
+                ..row("payments.Charge")
+            };
+            warnings(&[r])
+                .into_iter()
+                .map(|w| (w.level, w.what.join(", ")))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            set("isolated"),
+            [(Level::Failing, "isolated by hand".to_owned())]
+        );
+        assert_eq!(
+            set("forced-closed"),
+            [(Level::Strained, "breaker forced closed by hand".to_owned())]
         );
     }
 

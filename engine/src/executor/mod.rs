@@ -328,12 +328,25 @@ impl KeyDirectory {
         keys
     }
 
-    /// The breaker state of `key`, for keys whose policy has a breaker.
-    pub(crate) fn circuit(&self, key: &Key) -> Option<crate::CircuitState> {
+    /// The breaker state of `key` as the export's `stats` report it: `isolated` or
+    /// `forced-closed` while an operator has it in hand, else the breaker's own state for keys
+    /// whose policy has a breaker.
+    pub(crate) fn circuit(&self, key: &Key) -> Option<&'static str> {
         let inner = &self.inner;
         let state = inner.keys.get(key.as_str())?;
+        match manual::read(&state.manual) {
+            Some(ManualControl::Isolated) => return Some("isolated"),
+            Some(ManualControl::ForcedClosed) => return Some("forced-closed"),
+            None => {}
+        }
         let cooldown = state.compiled(inner).ok()?.circuit?.cooldown;
-        Some(state.runtime.breaker.state(inner.clock.now(), cooldown))
+        Some(
+            state
+                .runtime
+                .breaker
+                .state(inner.clock.now(), cooldown)
+                .as_str(),
+        )
     }
 
     /// The name of the retry budget `key`'s policy uses, if it names one.

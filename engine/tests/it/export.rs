@@ -531,6 +531,42 @@ async fn breaker_changes_are_streamed() {
     );
 }
 
+/// An operator's isolation streams as a circuit change (reason `manual_isolate`), and the
+/// key's `stats` say `isolated` until it is released, breaker in the policy or not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn isolation_is_streamed_and_shown_in_stats() {
+    let dir = tempfile::tempdir().unwrap();
+    let exec = Executor::builder()
+        .policy("payments.Charge", zero().max_attempts(1))
+        .export(ExportConfig::new("svc").socket_path(socket(&dir)))
+        .build()
+        .unwrap();
+    let _server = ExportServer::start(&exec).await.unwrap();
+    let mut c = Client::connect(&socket(&dir)).await;
+    c.subscribe(json!({"t": "subscribe", "events": ["circuit", "stats"]}))
+        .await;
+    let _ = exec
+        .call("payments.Charge", |_| async { Ok::<_, E>(()) })
+        .await;
+    exec.isolate("payments.Charge").unwrap();
+    let m = c.next_of("circuit").await;
+    assert!(validator().is_valid(&m), "{m}");
+    assert_eq!(
+        (m["from"].as_str(), m["to"].as_str(), m["reason"].as_str()),
+        (Some("closed"), Some("open"), Some("manual_isolate"))
+    );
+    let stats = loop {
+        let m = c.next_of("stats").await;
+        if m["keys"]["payments.Charge"]["circuit"] == "isolated" {
+            break m;
+        }
+    };
+    assert!(validator().is_valid(&stats), "{stats}");
+    exec.release("payments.Charge").unwrap();
+    let m = c.next_of("circuit").await;
+    assert_eq!(m["reason"].as_str(), Some("manual_release"));
+}
+
 /// A denied retry names its budget, and `stats` say which budget each key uses and how full
 /// every budget is: the on-call engineer can tell which budget ran dry.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

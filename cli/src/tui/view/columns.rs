@@ -196,6 +196,8 @@ fn circuit_cell(state: Option<&str>) -> Cell<'static> {
         Some("open") => Cell::from("○ OPEN").style(Style::new().red().bold()),
         Some("half-open") => Cell::from("◐ half-open").style(Style::new().yellow()),
         Some("closed") => Cell::from("● closed").style(Style::new().green()),
+        Some("isolated") => Cell::from("⊘ ISOLATED").style(Style::new().red().bold()),
+        Some("forced-closed") => Cell::from("● FORCED").style(Style::new().yellow()),
         Some(other) => Cell::from(other.to_owned()),
         None => Cell::from("-"),
     }

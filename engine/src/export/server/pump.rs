@@ -188,7 +188,7 @@ impl Shared {
                     }
                     let stats = snapshots[i].get_or_insert_with(|| {
                         let mut s = counters.snapshot();
-                        s.circuit = self.keys.circuit(key).map(|c| c.as_str().to_owned());
+                        s.circuit = self.keys.circuit(key).map(str::to_owned);
                         s.budget = self.keys.retry_budget(key).map(|b| b.to_string());
                         s
                     });
