@@ -13,7 +13,7 @@ use recourse_engine::PolicySet;
 use recourse_engine::classify::{HttpStatusError, RetryAfter};
 use recourse_engine::clock::VirtualClock;
 use recourse_engine::tooling::format_duration;
-use recourse_engine::{Executor, Key, Timeline};
+use recourse_engine::{AttemptRecord, Executor, Key, Timeline};
 use serde_json::{Value, json};
 
 pub(crate) use scenario::{Outcome, Scenario, Step};
@@ -213,7 +213,9 @@ pub(crate) fn waterfall(index: usize, tl: &Timeline) -> String {
             if a.budget_allowed {
                 String::new()
             } else {
-                format!(" (budget: {})", a.budget_reason)
+                // Which budget (or the bulkhead) refused it, as the record names it.
+                let by = a.attributes.get(AttemptRecord::DENIED_BY);
+                format!(" (refused by {})", by.unwrap_or(a.budget_reason.as_str()))
             }
         ));
     }

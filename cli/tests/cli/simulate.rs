@@ -68,6 +68,20 @@ fn the_human_output_draws_each_call() {
 }
 
 #[test]
+fn a_refused_attempt_names_what_refused_it() {
+    let out = recourse(&["policy", "simulate", &scenario("budget-runs-dry.yaml")]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let refused: Vec<&str> = text.lines().filter(|l| l.contains("refused")).collect();
+    assert_eq!(refused.len(), 2, "{text}");
+    assert!(
+        refused
+            .iter()
+            .all(|l| l.ends_with("abort budget_denied (refused by retries)")),
+        "{text}"
+    );
+}
+
+#[test]
 fn ten_thousand_calls_run_quickly() {
     let dir = std::env::temp_dir().join(format!("recourse-sim-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
