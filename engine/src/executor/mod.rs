@@ -349,6 +349,15 @@ impl KeyDirectory {
         )
     }
 
+    /// `key`'s attempts in flight and its bulkhead's cap, for keys whose policy has one.
+    pub(crate) fn bulkhead(&self, key: &Key) -> Option<(u32, u32)> {
+        let inner = &self.inner;
+        let state = inner.keys.get(key.as_str())?;
+        let max = state.compiled(inner).ok()?.bulkhead?;
+        let in_flight = state.runtime.in_flight.load(Ordering::Acquire);
+        Some((in_flight, max))
+    }
+
     /// The name of the retry budget `key`'s policy uses, if it names one.
     pub(crate) fn retry_budget(&self, key: &Key) -> Option<Arc<str>> {
         let inner = &self.inner;

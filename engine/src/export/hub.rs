@@ -275,6 +275,8 @@ impl KeyCounters {
             circuit_rejected: n(&self.circuit_rejected),
             circuit: None,
             budget: None,
+            in_flight: None,
+            max_concurrent: None,
             latency: Histogram {
                 sub_buckets: SUB as u32,
                 counts,

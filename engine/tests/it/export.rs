@@ -531,6 +531,56 @@ async fn breaker_changes_are_streamed() {
     );
 }
 
+/// A key with a bulkhead reports its attempts in flight against the cap in `stats`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulkhead_reports_its_attempts_in_flight() {
+    let dir = tempfile::tempdir().unwrap();
+    let exec = Executor::builder()
+        .policy("inventory.Reserve", zero().max_attempts(1).bulkhead(5))
+        .policy("payments.Charge", zero().max_attempts(1))
+        .export(ExportConfig::new("svc").socket_path(socket(&dir)))
+        .build()
+        .unwrap();
+    let _server = ExportServer::start(&exec).await.unwrap();
+    let mut c = Client::connect(&socket(&dir)).await;
+    c.subscribe(json!({"t": "subscribe", "events": ["stats"]}))
+        .await;
+    for key in ["inventory.Reserve", "payments.Charge"] {
+        let _ = exec.call(key, |_| async { Ok::<_, E>(()) }).await;
+    }
+    // Two attempts held open while the stats are taken.
+    let (release, hold) = tokio::sync::watch::channel(false);
+    let held: Vec<_> = (0..2)
+        .map(|_| {
+            let (exec, hold) = (exec.clone(), hold.clone());
+            tokio::spawn(async move {
+                exec.call("inventory.Reserve", move |_| {
+                    let mut hold = hold.clone();
+                    async move {
+                        let _ = hold.wait_for(|go| *go).await;
+                        Ok::<_, E>(())
+                    }
+                })
+                .await
+            })
+        })
+        .collect();
+    let stats = loop {
+        let m = c.next_of("stats").await;
+        if m["keys"]["inventory.Reserve"]["in_flight"] == 2 {
+            break m;
+        }
+    };
+    assert!(validator().is_valid(&stats), "{stats}");
+    assert_eq!(stats["keys"]["inventory.Reserve"]["max_concurrent"], 5);
+    let plain = &stats["keys"]["payments.Charge"];
+    assert!(plain.get("in_flight").is_none() && plain.get("max_concurrent").is_none());
+    release.send(true).unwrap();
+    for h in held {
+        h.await.unwrap().unwrap();
+    }
+}
+
 /// An operator's isolation streams as a circuit change (reason `manual_isolate`), and the
 /// key's `stats` say `isolated` until it is released, breaker in the policy or not.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -135,6 +135,10 @@ impl KeyAgg {
             d.budget_denied += delta(|k| k.budget_denied);
             r.calls += last.calls;
             r.denied += last.budget_denied;
+            if let (Some(n), Some(max)) = (last.in_flight, last.max_concurrent) {
+                let (n0, max0) = r.in_flight.unwrap_or_default();
+                r.in_flight = Some((n0.saturating_add(n), max0.saturating_add(max)));
+            }
             lat.merge(&last.latency.since(&base.latency));
             if windowed {
                 let secs = (t1 - t0) as f64 / 1e6;
@@ -192,6 +196,8 @@ pub(crate) struct Row {
     /// Times the breaker opened from closed in the last minute, on the target with the most.
     pub(crate) opened_min: u32,
     pub(crate) circuit: Option<String>,
+    /// Attempts in flight and the bulkhead's cap, summed over targets, for keys with one.
+    pub(crate) in_flight: Option<(u32, u32)>,
     pub(crate) p50_us: Option<u64>,
     pub(crate) p99_us: Option<u64>,
     pub(crate) top: Option<(String, f64)>,

@@ -20,6 +20,7 @@ pub(super) enum Column {
     DenyRate,
     WinPct,
     Circuit,
+    InFlight,
     P50,
     P99,
     TopReason,
@@ -28,7 +29,7 @@ pub(super) enum Column {
 
 impl Column {
     /// Every column, in display order.
-    const ALL: [Column; 13] = [
+    const ALL: [Column; 14] = [
         Column::Key,
         Column::CallRate,
         Column::OkPct,
@@ -38,6 +39,7 @@ impl Column {
         Column::DenyRate,
         Column::WinPct,
         Column::Circuit,
+        Column::InFlight,
         Column::P50,
         Column::P99,
         Column::TopReason,
@@ -55,6 +57,7 @@ impl Column {
             Column::DenyRate => "BDENY/s",
             Column::WinPct => "WIN%",
             Column::Circuit => "CIRCUIT",
+            Column::InFlight => "INFLT",
             Column::P50 => "p50",
             Column::P99 => "p99",
             Column::TopReason => "TOP REASON",
@@ -72,6 +75,7 @@ impl Column {
             Column::RetryRate | Column::DenyRate => 8,
             Column::WinPct => 5,
             Column::Circuit => 10,
+            Column::InFlight => 7,
             Column::Trend => 12,
         }
     }
@@ -94,6 +98,7 @@ impl Column {
             Column::P50 => 10,
             Column::WinPct => 11,
             Column::Trend => 12,
+            Column::InFlight => 13,
         }
     }
 
@@ -140,6 +145,7 @@ impl Column {
             }
             Column::WinPct => Cell::from(r.win_pct.map_or("-".into(), |v| format!("{v:.0}%"))),
             Column::Circuit => circuit_cell(r.circuit.as_deref()),
+            Column::InFlight => in_flight_cell(r.in_flight),
             Column::P50 => Cell::from(r.p50_us.map_or("-".into(), human_us)),
             Column::P99 => Cell::from(r.p99_us.map_or("-".into(), human_us)),
             Column::TopReason => Cell::from(fit(&top_reason(r), width)),
@@ -177,6 +183,10 @@ pub(super) fn fitting(width: u16, rows: &[Row]) -> Vec<(Column, u16)> {
         c => c.width(),
     };
     let mut order = Column::ALL.to_vec();
+    // The in-flight column only where a key has a bulkhead: other screens stay as they were.
+    if rows.iter().all(|r| r.in_flight.is_none()) {
+        order.retain(|c| *c != Column::InFlight);
+    }
     order.sort_by_key(|c| c.priority());
     let mut used = 0u16;
     let mut chosen = Vec::new();
@@ -191,6 +201,23 @@ pub(super) fn fitting(width: u16, rows: &[Row]) -> Vec<(Column, u16)> {
     chosen
 }
 
+/// Attempts in flight against the bulkhead's cap: yellow from 80% of it, red when full.
+fn in_flight_cell(in_flight: Option<(u32, u32)>) -> Cell<'static> {
+    match in_flight {
+        Some((n, max)) => {
+            let style = if n >= max {
+                Style::new().red().bold()
+            } else if u64::from(n) * 5 >= u64::from(max) * 4 {
+                Style::new().yellow()
+            } else {
+                Style::new()
+            };
+            Cell::from(format!("{n}/{max}")).style(style)
+        }
+        None => Cell::from("-"),
+    }
+}
+
 fn circuit_cell(state: Option<&str>) -> Cell<'static> {
     match state {
         Some("open") => Cell::from("○ OPEN").style(Style::new().red().bold()),
@@ -200,5 +227,51 @@ fn circuit_cell(state: Option<&str>) -> Cell<'static> {
         Some("forced-closed") => Cell::from("● FORCED").style(Style::new().yellow()),
         Some(other) => Cell::from(other.to_owned()),
         None => Cell::from("-"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn titles(width: u16, rows: &[Row]) -> Vec<&'static str> {
+        fitting(width, rows)
+            .iter()
+            .map(|(c, _)| c.title())
+            .collect()
+    }
+
+    #[test]
+    fn the_in_flight_column_shows_only_where_a_key_has_a_bulkhead() {
+        let plain = Row {
+            key: "payments.Charge".into(),
+            ..Row::default()
+        };
+        let capped = Row {
+            key: "inventory.Reserve".into(),
+            in_flight: Some((48, 50)),
+            ..Row::default()
+        };
+        assert!(!titles(200, std::slice::from_ref(&plain)).contains(&"INFLT"));
+        assert!(titles(200, &[plain.clone(), capped.clone()]).contains(&"INFLT"));
+        // Narrow terminals keep what matters more.
+        let narrow = titles(60, &[plain, capped]);
+        assert!(
+            !narrow.contains(&"INFLT") && narrow.contains(&"CIRCUIT"),
+            "{narrow:?}"
+        );
+    }
+
+    #[test]
+    fn an_in_flight_cell_reads_as_count_over_cap() {
+        let text = |c: Option<(u32, u32)>| {
+            let row = Row {
+                in_flight: c,
+                ..Row::default()
+            };
+            format!("{:?}", Column::InFlight.cell(&row, 7))
+        };
+        assert!(text(Some((3, 50))).contains("3/50"));
+        assert!(text(None).contains('-'));
     }
 }

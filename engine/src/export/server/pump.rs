@@ -190,6 +190,9 @@ impl Shared {
                         let mut s = counters.snapshot();
                         s.circuit = self.keys.circuit(key).map(str::to_owned);
                         s.budget = self.keys.retry_budget(key).map(|b| b.to_string());
+                        if let Some((in_flight, max)) = self.keys.bulkhead(key) {
+                            (s.in_flight, s.max_concurrent) = (Some(in_flight), Some(max));
+                        }
                         s
                     });
                     size += 256 + key.as_str().len() + 24 * stats.latency.counts.len();

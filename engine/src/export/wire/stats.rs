@@ -93,6 +93,12 @@ pub struct KeyStats {
     /// The retry budget the key's policy names, if any (its fill is in [`Stats::budgets`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget: Option<String>,
+    /// Attempts in flight now, for keys whose policy has a bulkhead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_flight: Option<u32>,
+    /// The bulkhead's cap on attempts in flight, for keys whose policy has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrent: Option<u32>,
     /// Call latencies.
     #[serde(default)]
     pub latency: Histogram,
