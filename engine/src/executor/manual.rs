@@ -31,11 +31,11 @@ pub enum ManualControl {
 }
 
 impl ManualControl {
-    /// `isolated` or `forced_closed`.
+    /// `isolated` or `forced-closed`: how timelines and the export's `stats` name it.
     pub fn as_str(self) -> &'static str {
         match self {
             ManualControl::Isolated => "isolated",
-            ManualControl::ForcedClosed => "forced_closed",
+            ManualControl::ForcedClosed => "forced-closed",
         }
     }
 }

@@ -334,10 +334,8 @@ impl KeyDirectory {
     pub(crate) fn circuit(&self, key: &Key) -> Option<&'static str> {
         let inner = &self.inner;
         let state = inner.keys.get(key.as_str())?;
-        match manual::read(&state.manual) {
-            Some(ManualControl::Isolated) => return Some("isolated"),
-            Some(ManualControl::ForcedClosed) => return Some("forced-closed"),
-            None => {}
+        if let Some(manual) = manual::read(&state.manual) {
+            return Some(manual.as_str());
         }
         let cooldown = state.compiled(inner).ok()?.circuit?.cooldown;
         Some(

@@ -195,21 +195,14 @@ fn a_throttle_ignores_failures_the_classifier_will_not_retry() {
 
 #[test]
 fn a_throttle_declared_in_a_policy_file_keeps_its_tokens_across_a_reload() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("policies.yaml");
-    let write = |max: u32| {
-        std::fs::write(
-            &path,
-            format!(
-                "version: 1\nbudgets:\n  grpc: {{ kind: throttle, max_tokens: {max}, token_ratio: 0.1 }}\n\
-                 policies:\n  svc.op: {{ retry: {{ max_attempts: 2, initial_backoff: 1ms, budget: {{ name: grpc }} }} }}\n"
-            ),
+    let text = |max: u32| {
+        format!(
+            "version: 1\nbudgets:\n  grpc: {{ kind: throttle, max_tokens: {max}, token_ratio: 0.1 }}\n\
+             policies:\n  svc.op: {{ retry: {{ max_attempts: 2, initial_backoff: 1ms, budget: {{ name: grpc }} }} }}\n"
         )
-        .unwrap();
     };
-    write(4);
-    let provider = Arc::new(recourse_engine::provider::FileProvider::load([&path]).unwrap());
-    let (exec, vc) = vexec(Executor::builder().provider_arc(provider.clone()));
+    let file = PolicyFile::new(&text(4));
+    let (exec, vc) = vexec(Executor::builder().provider_arc(file.provider.clone()));
     // Call 1 fails twice (4 -> 2); call 2's first attempt fails (2 -> 1) and its retry is
     // denied (1 is not over 2).
     let calls = Calls::default();
@@ -217,8 +210,7 @@ fn a_throttle_declared_in_a_policy_file_keeps_its_tokens_across_a_reload() {
     let _ = run(&vc, exec.call("svc.op", always_fails(&calls)));
     assert_eq!(calls.get(), 3);
     // A reload that raises max_tokens keeps the tokens held (1), so retries stay throttled.
-    write(100);
-    provider.reload().unwrap();
+    file.rewrite(&text(100));
     let _ = run(&vc, exec.call("svc.op", always_fails(&calls)));
     assert_eq!(calls.get(), 4, "still throttled after the reload");
 }

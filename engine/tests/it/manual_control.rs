@@ -3,7 +3,6 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use recourse_engine::provider::FileProvider;
 use recourse_engine::{
     CircuitState, ControlError, Error, Executor, Key, ManualControl, Observer, Reason,
 };
@@ -110,28 +109,18 @@ fn a_forced_closed_breaker_lets_calls_through_and_hears_nothing() {
 
 #[test]
 fn isolation_survives_a_policy_reload() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("policies.yaml");
-    let write = |attempts: u32| {
-        std::fs::write(
-            &path,
-            format!(
-                "version: 1\npolicies:\n  svc.op: {{ retry: {{ max_attempts: {attempts} }} }}\n"
-            ),
-        )
-        .unwrap();
+    let text = |attempts: u32| {
+        format!("version: 1\npolicies:\n  svc.op: {{ retry: {{ max_attempts: {attempts} }} }}\n")
     };
-    write(2);
-    let provider = Arc::new(FileProvider::load([&path]).unwrap());
-    let (exec, vc) = vexec(Executor::builder().provider_arc(provider.clone()));
+    let file = PolicyFile::new(&text(2));
+    let (exec, vc) = vexec(Executor::builder().provider_arc(file.provider.clone()));
     let calls = Calls::default();
     assert_eq!(
         run(&vc, exec.call("svc.op", fails_then(&calls, 0, 1))).unwrap(),
         1
     );
     exec.isolate("svc.op").unwrap();
-    write(3);
-    provider.reload().unwrap();
+    file.rewrite(&text(3));
     assert_eq!(
         exec.policy_for("svc.op").unwrap().retry.max_attempts,
         Some(3)

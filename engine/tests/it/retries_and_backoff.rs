@@ -169,18 +169,14 @@ fn decorrelated_jitter_draws_each_wait_from_the_one_before() {
         .jitter(Jitter::Decorrelated);
     let mut seen_cap = false;
     for seed in 0..50u64 {
-        let vc = recourse_engine::clock::VirtualClock::new();
-        let exec = Executor::builder()
-            .policy("svc.op", policy.clone())
-            .clock(vc.clock())
-            .seed(seed)
-            .build()
-            .unwrap();
-        let (_, tl) = run(
-            &vc,
-            exec.call_traced("svc.op", always_fails(&Calls::default())),
-        );
-        let waits = tl.backoffs();
+        let waits = || {
+            let (exec, vc) = seeded(Executor::builder().policy("svc.op", policy.clone()), seed);
+            let calls = Calls::default();
+            run(&vc, exec.call_traced("svc.op", always_fails(&calls)))
+                .1
+                .backoffs()
+        };
+        let (waits, again) = (waits(), waits());
         assert_eq!(waits.len(), 7);
         let mut previous = ms(100);
         for w in &waits {
@@ -193,18 +189,7 @@ fn decorrelated_jitter_draws_each_wait_from_the_one_before() {
             previous = *w;
         }
         seen_cap |= waits.contains(&ms(1000));
-        // The same seed, the same waits.
-        let again = Executor::builder()
-            .policy("svc.op", policy.clone())
-            .clock(vc.clock())
-            .seed(seed)
-            .build()
-            .unwrap();
-        let (_, tl2) = run(
-            &vc,
-            again.call_traced("svc.op", always_fails(&Calls::default())),
-        );
-        assert_eq!(tl2.backoffs(), waits);
+        assert_eq!(again, waits, "the same seed, the same waits");
     }
     assert!(seen_cap, "some run reaches max_backoff");
 }
@@ -214,20 +199,17 @@ fn decorrelated_jitter_keeps_its_base_across_a_server_wait() {
     // A 429 asking for 5s, then plain failures: the server's wait is used as it is, and the
     // next computed wait is drawn from [100ms, 300ms), as if the server had not spoken.
     for seed in 0..20u64 {
-        let vc = recourse_engine::clock::VirtualClock::new();
-        let exec = Executor::builder()
-            .policy(
+        let (exec, vc) = seeded(
+            Executor::builder().policy(
                 "svc.op",
                 zero()
                     .max_attempts(3)
                     .backoff(ms(100), ms(10_000), 2.0)
                     .jitter(Jitter::Decorrelated)
                     .classifier("http"),
-            )
-            .clock(vc.clock())
-            .seed(seed)
-            .build()
-            .unwrap();
+            ),
+            seed,
+        );
         let calls = Calls::default();
         let c = calls.clone();
         let (_, tl) = run(

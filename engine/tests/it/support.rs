@@ -45,10 +45,15 @@ impl Calls {
 
 /// An executor on a fresh virtual clock, seeded.
 pub fn vexec(b: ExecutorBuilder) -> (Executor, VirtualClock) {
+    seeded(b, 7)
+}
+
+/// An executor on a fresh virtual clock, its jitter seeded with `seed`.
+pub fn seeded(b: ExecutorBuilder, seed: u64) -> (Executor, VirtualClock) {
     let vc = VirtualClock::new();
     let exec = b
         .clock(vc.clock())
-        .seed(7)
+        .seed(seed)
         .build()
         .expect("executor builds");
     (exec, vc)
@@ -248,5 +253,34 @@ impl Provider for Reloadable {
     }
     fn generation(&self) -> u64 {
         self.1.load(Ordering::SeqCst)
+    }
+}
+
+/// A policy file in a temporary directory, served by a `FileProvider` that a test rewrites
+/// and reloads.
+pub struct PolicyFile {
+    _dir: tempfile::TempDir,
+    path: std::path::PathBuf,
+    pub provider: std::sync::Arc<recourse_engine::provider::FileProvider>,
+}
+
+impl PolicyFile {
+    /// The file holding `text`, loaded.
+    pub fn new(text: &str) -> PolicyFile {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("policies.yaml");
+        std::fs::write(&path, text).unwrap();
+        let provider = recourse_engine::provider::FileProvider::load([&path]).unwrap();
+        PolicyFile {
+            _dir: dir,
+            path,
+            provider: std::sync::Arc::new(provider),
+        }
+    }
+
+    /// Rewrites the file with `text` and reloads it.
+    pub fn rewrite(&self, text: &str) {
+        std::fs::write(&self.path, text).unwrap();
+        self.provider.reload().unwrap();
     }
 }
