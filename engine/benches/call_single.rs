@@ -19,6 +19,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use failsafe::futures::CircuitBreaker as _;
 use recourse_engine::budget::TokenBucket;
 use recourse_engine::classify::{Classifier, Input, Kind, Verdict};
+use recourse_engine::clock::Clock;
+use recourse_engine::policy::CircuitWindow;
 use recourse_engine::{
     AttemptInfo, AttemptRecord, CallEnd, Executor, Key, Observer, Policy, Reason, Timeline, key,
 };
@@ -285,11 +287,40 @@ fn breaker_closed(c: &mut Criterion) {
         .build()
         .unwrap()
         .key("payments.Charge");
+    // The same breaker opening on a failure rate over the last 100 calls, and over the last
+    // 30 seconds (a clock read per call to place it in its bucket).
+    let rated = |window, clock| {
+        Executor::builder()
+            .clock(clock)
+            .policy(
+                "payments.Charge",
+                Policy::builtin().failure_rate_circuit(0.5, window, 20, Duration::from_secs(10)),
+            )
+            .build()
+            .unwrap()
+            .key("payments.Charge")
+    };
+    let by_count = rated(CircuitWindow::Calls(100), Clock::tokio());
+    let by_time = rated(CircuitWindow::Time(Duration::from_secs(30)), Clock::tokio());
+    // A time window on the cheap-to-read TSC clock.
+    let by_time_tsc = rated(CircuitWindow::Time(Duration::from_secs(30)), Clock::tsc());
     let breaker = failsafe::Config::new().build();
     let mut g = c.benchmark_group("breaker_closed_call");
     g.bench_function("recourse_handle", |b| {
         b.to_async(&rt)
             .iter(|| async { handle.call(ok).await.unwrap() })
+    });
+    g.bench_function("recourse_handle_failure_rate", |b| {
+        b.to_async(&rt)
+            .iter(|| async { by_count.call(ok).await.unwrap() })
+    });
+    g.bench_function("recourse_handle_failure_rate_time", |b| {
+        b.to_async(&rt)
+            .iter(|| async { by_time.call(ok).await.unwrap() })
+    });
+    g.bench_function("recourse_handle_failure_rate_time_tsc", |b| {
+        b.to_async(&rt)
+            .iter(|| async { by_time_tsc.call(ok).await.unwrap() })
     });
     g.bench_function("failsafe", |b| {
         b.to_async(&rt)

@@ -87,6 +87,11 @@ reasons! {
     HEDGE_CANCELLED = "hedge_cancelled";
     /// The breaker opened: `threshold` consecutive calls failed.
     CONSECUTIVE_FAILURES = "consecutive_failures";
+    /// The breaker opened: failed calls reached `failure_rate` of its window.
+    FAILURE_RATE = "failure_rate";
+    /// The breaker opened: calls slower than `slow_call_duration` reached `slow_call_rate` of
+    /// its window.
+    SLOW_CALL_RATE = "slow_call_rate";
     /// The breaker went half-open: its cooldown passed.
     COOLDOWN_ELAPSED = "cooldown_elapsed";
     /// The half-open probe succeeded: the breaker closed.

@@ -139,11 +139,16 @@ pub(crate) fn run(
             budgets.insert(name.clone(), json!((level * 1000.0).round() / 1000.0));
         }
     }
-    let final_state = json!({
+    let mut final_state = json!({
         "virtual_time_us": u64::try_from(vc.now().since(start).as_micros()).unwrap_or(u64::MAX),
         "budgets": budgets,
         "circuit": exec.circuit_state(&scenario.key).as_str(),
     });
+    // A breaker judging rates: what its window holds at the end.
+    if let Some(w) = exec.circuit_window(&scenario.key) {
+        final_state["circuit_window"] =
+            json!({"calls": w.calls, "failures": w.failures, "slow": w.slow});
+    }
     Simulation {
         final_state,
         failed,
@@ -174,6 +179,25 @@ pub(crate) fn load(
     }
     let mut scenario = scenario;
     scenario.budget_names = set.budgets().map(|(n, ..)| n.to_owned()).collect();
+    if !scenario.slow_steps.is_empty() {
+        // recourse-lint: allow(dynamic-key) -- the scenario file names the key to simulate
+        let circuit = recourse_engine::tooling::resolve(&set, &Key::parse(&scenario.key))
+            .policy
+            .circuit;
+        let Some(slow) = circuit.slow_call_duration.filter(|_| circuit.enabled) else {
+            let first = &scenario.slow_steps[0];
+            return Err(LoadFailure::Other(format!(
+                "{}:{}the policy of {} has no circuit.slow_call_duration: give the attempt a \
+                 latency instead",
+                path.display(),
+                first.at,
+                scenario.key
+            )));
+        };
+        for step in std::mem::take(&mut scenario.slow_steps) {
+            scenario.calls[step.call].attempts[step.attempt].latency = slow;
+        }
+    }
     Ok((scenario, set))
 }
 

@@ -35,6 +35,15 @@ pub(crate) struct Step {
     pub(crate) outcome: Outcome,
 }
 
+/// A step written `slow: true`: its latency is the key's slow-call duration, known once the
+/// policies are loaded. `at` is where the step is written, for an error.
+#[derive(Clone, Debug)]
+pub(crate) struct SlowStep {
+    pub(crate) call: usize,
+    pub(crate) attempt: usize,
+    pub(crate) at: String,
+}
+
 /// One scripted call.
 #[derive(Clone, Debug)]
 pub(crate) struct CallScript {
@@ -68,6 +77,8 @@ pub(crate) struct Scenario {
     pub(crate) expect: Vec<Expect>,
     /// The budgets the policies declare (filled when loaded).
     pub(crate) budget_names: Vec<String>,
+    /// Steps whose latency is the key's slow-call duration (filled in when loaded).
+    pub(crate) slow_steps: Vec<SlowStep>,
 }
 
 #[derive(Deserialize)]
@@ -87,6 +98,8 @@ struct RawStep {
     error: Option<String>,
     #[serde(default)]
     timeout: Option<bool>,
+    #[serde(default)]
+    slow: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -175,6 +188,7 @@ impl Scenario {
             return Err(at(&tree, &format!("/policy{rest}"), &e.problem.message));
         }
         let mut calls = Vec::new();
+        let mut slow_steps = Vec::new();
         let mut total: u64 = 0;
         for (i, c) in raw.calls.into_iter().enumerate() {
             if c.attempts.is_empty() {
@@ -217,6 +231,20 @@ impl Scenario {
                         ));
                     }
                 };
+                if s.slow == Some(true) {
+                    if s.latency.is_some() {
+                        return Err(at(
+                            &tree,
+                            &format!("{field}/slow"),
+                            "give latency or slow: true, not both",
+                        ));
+                    }
+                    slow_steps.push(SlowStep {
+                        call: i,
+                        attempt: j,
+                        at: at(&tree, &format!("{field}/slow"), ""),
+                    });
+                }
                 attempts.push(Step {
                     latency: duration(&tree, &format!("{field}/latency"), s.latency.as_deref())?
                         .unwrap_or_default(),
@@ -237,6 +265,7 @@ impl Scenario {
             calls,
             expect: raw.expect,
             budget_names: Vec::new(),
+            slow_steps,
         })
     }
 

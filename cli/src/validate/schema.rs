@@ -103,6 +103,24 @@ fn report(e: &jsonschema::ValidationError<'_>, tree: &SourceTree, out: &mut Vec<
                     }
                 }
             }
+            // A breaker's window is a number of calls or a duration.
+            ValidationErrorKind::OneOfNotValid { .. } if pointer.ends_with("/circuit/window") => {
+                let given = e.instance();
+                let shown = given
+                    .as_str()
+                    .map_or_else(|| given.to_string(), str::to_owned);
+                out.push(Diagnostic::error(
+                    "schema",
+                    &pointer,
+                    tree.position(&pointer),
+                    format!("`{shown}` is not a window"),
+                    Some(
+                        "give a number of calls (window: 100) or a duration with a unit \
+                         (window: 30s)"
+                            .to_owned(),
+                    ),
+                ));
+            }
             ValidationErrorKind::AdditionalProperties { unexpected } => {
                 let known = known_properties(&e.schema_path().to_string());
                 for name in unexpected {
@@ -148,6 +166,7 @@ fn report(e: &jsonschema::ValidationError<'_>, tree: &SourceTree, out: &mut Vec<
                     || pointer.ends_with("_timeout_per_attempt")
                     || pointer.ends_with("delay")
                     || pointer.ends_with("cooldown")
+                    || pointer.ends_with("_duration")
                     || pointer.ends_with("window")
                     || pointer.ends_with("max_retry_after")
                 {

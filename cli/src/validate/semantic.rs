@@ -1,7 +1,7 @@
 //! Checks beyond the schema: names that resolve to nothing, backoff order, clamped values.
 
 use recourse_engine::Key;
-use recourse_engine::policy::{Policy, PolicySet};
+use recourse_engine::policy::{CircuitPolicy, CircuitWindow, Policy, PolicySet};
 use recourse_engine::tooling::{Document, Layer, SourceTree, pointer_segment, resolve};
 
 use super::{Diagnostic, Known, Level};
@@ -94,6 +94,7 @@ fn check_policy(
             )),
         ));
     }
+    check_circuit(tree, base, &p.circuit, out);
     if let (Some(i), Some(m)) = (p.retry.initial_backoff, p.retry.max_backoff)
         && m < i
     {
@@ -105,6 +106,63 @@ fn check_policy(
             format!("max_backoff {m:?} is shorter than initial_backoff {i:?}"),
             Some("max_backoff must be at least initial_backoff".to_owned()),
         ));
+    }
+}
+
+/// A breaker's rate fields that cannot work together.
+fn check_circuit(tree: &SourceTree, base: &str, c: &CircuitPolicy, out: &mut Vec<Diagnostic>) {
+    let mut error = |field: &str, code: &'static str, message: String, help: &str| {
+        let ptr = format!("{base}/circuit/{field}");
+        out.push(Diagnostic::error(
+            code,
+            &ptr,
+            at(tree, &ptr),
+            message,
+            Some(help.to_owned()),
+        ));
+    };
+    if c.slow_call_rate.is_some() && c.slow_call_duration.is_none() {
+        error(
+            "slow_call_rate",
+            "slow-rate-without-duration",
+            "slow_call_rate is set but slow_call_duration is not: no call is ever slow".to_owned(),
+            "add slow_call_duration (for example 800ms), or remove slow_call_rate",
+        );
+    }
+    if let (Some(CircuitWindow::Calls(n)), Some(min)) = (c.window, c.min_calls)
+        && min > n
+    {
+        error(
+            "min_calls",
+            "min-calls-over-window",
+            format!(
+                "min_calls {min} is more than the window's {n} calls: no rate would ever decide"
+            ),
+            "lower min_calls to at most the window, or widen the window",
+        );
+    }
+    if !c.judges_rates() {
+        for (field, set) in [
+            ("window", c.window.is_some()),
+            ("min_calls", c.min_calls.is_some()),
+        ] {
+            if set {
+                let ptr = format!("{base}/circuit/{field}");
+                out.push(Diagnostic {
+                    code: "no-rate-rule",
+                    severity: Level::Warning,
+                    line: tree.position(&ptr).line,
+                    column: tree.position(&ptr).column,
+                    pointer: ptr,
+                    message: format!(
+                        "circuit.{field} has no effect: no failure_rate or slow_call_duration is set"
+                    ),
+                    help: Some(
+                        "set failure_rate or slow_call_duration, or remove it".to_owned(),
+                    ),
+                });
+            }
+        }
     }
 }
 

@@ -235,6 +235,29 @@ fn explain_says_where_each_value_came_from() {
     );
 }
 
+/// Every field of a breaker that judges rates, as `explain` shows it: the values written, the
+/// defaults it fills in (a time window's `min_calls`), and the threshold it leaves out.
+#[test]
+fn explain_shows_every_field_of_a_rate_breaker() {
+    let file = policies("valid/circuit-rates.yaml");
+    for key in ["payments.Charge", "search.Query"] {
+        let out = recourse(&[
+            "policy",
+            "explain",
+            key,
+            "--policies",
+            file.to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(0));
+        let circuit: String = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.trim_start().starts_with("circuit."))
+            .map(|l| format!("{}\n", l.trim_end()))
+            .collect();
+        insta::assert_snapshot!(format!("explain_{key}"), circuit);
+    }
+}
+
 #[test]
 fn schema_event_prints_the_published_schema() {
     let out = recourse(&["schema", "event"]);

@@ -40,7 +40,8 @@ pub struct Transition {
     pub from: CircuitState,
     /// The state after.
     pub to: CircuitState,
-    /// Why: `consecutive_failures`, `cooldown_elapsed`, `probe_succeeded` or `probe_failed`.
+    /// Why: `consecutive_failures`, `failure_rate`, `slow_call_rate`, `cooldown_elapsed`,
+    /// `probe_succeeded`, `probe_failed`, or an operator's `manual_*`.
     pub reason: Reason,
 }
 
@@ -57,7 +58,8 @@ pub enum Admission<'a> {
     Rejected(CircuitState, Reason),
 }
 
-/// A consecutive-failure circuit breaker. Lock-free: one `AtomicU64` holds the state, the
+/// A circuit breaker's state machine (the consecutive-failure count included; rates are
+/// judged over a [`Window`](super::Window) and reported with [`trip`](Breaker::trip)). Lock-free: one `AtomicU64` holds the state, the
 /// probe flag and the failure count; another the instant it opened.
 ///
 /// # Performance
@@ -196,6 +198,33 @@ impl Breaker {
                     });
                 }
                 Ok(_) => return None,
+                Err(actual) => word = actual,
+            }
+        }
+    }
+
+    /// Opens a closed breaker at `now` for `reason` (a rate in its window was reached).
+    /// `None` when it was not closed.
+    pub fn trip(&self, now: Timestamp, reason: Reason) -> Option<Transition> {
+        let mut word = self.word.load(Ordering::Acquire);
+        loop {
+            if unpack(word).0 != CLOSED {
+                return None;
+            }
+            self.opened_at.store(now.as_nanos(), Ordering::Release);
+            match self.word.compare_exchange_weak(
+                word,
+                pack(OPEN, false, 0),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => {
+                    return Some(Transition {
+                        from: CircuitState::Closed,
+                        to: CircuitState::Open,
+                        reason,
+                    });
+                }
                 Err(actual) => word = actual,
             }
         }

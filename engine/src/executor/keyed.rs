@@ -11,7 +11,7 @@ use super::Inner;
 use super::backoff::Backoff;
 use super::mode::MissingMode;
 use crate::budget::Budget;
-use crate::circuit::Breaker;
+use crate::circuit::{Breaker, RateRule, Window};
 use crate::classify::Classifier;
 use crate::hedge::{FixedDelay, LatencyTracker, Trigger};
 use crate::key::Key;
@@ -94,10 +94,33 @@ pub(crate) struct HedgePlan {
 }
 
 /// Circuit breaking as the call loop reads it (present only when the policy enables it).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 pub(crate) struct CircuitPlan {
-    pub(crate) threshold: u32,
+    /// Consecutive failed calls that open the breaker, if that rule is on.
+    pub(crate) threshold: Option<u32>,
     pub(crate) cooldown: Duration,
+    pub(crate) rates: Option<RatePlan>,
+}
+
+/// A breaker's rate rules and the window of calls they judge. The window outlives a policy
+/// reload that keeps its shape (see [`KeyState::compiled`]).
+#[derive(Debug)]
+pub(crate) struct RatePlan {
+    pub(crate) rule: RateRule,
+    pub(crate) window: Arc<Window>,
+}
+
+impl CircuitPlan {
+    /// Takes over `previous`'s window when it has the same shape, so that a reload does not
+    /// forget the calls seen.
+    fn adopt_window(&mut self, previous: Option<&CircuitPlan>) {
+        let old = previous.and_then(|p| p.rates.as_ref());
+        if let (Some(new), Some(old)) = (self.rates.as_mut(), old)
+            && new.window.shape() == old.window.shape()
+        {
+            new.window = old.window.clone();
+        }
+    }
 }
 
 /// A normalized policy compiled for the call loop.
@@ -180,6 +203,10 @@ impl Compiled {
             .map(|c| CircuitPlan {
                 threshold: c.threshold,
                 cooldown: c.cooldown,
+                rates: c.rates.map(|r| RatePlan {
+                    rule: RateRule::new(&r),
+                    window: Arc::new(Window::new(r.window)),
+                }),
             });
         let changed = (!normalized.meta.changed_fields.is_empty())
             .then(|| Arc::from(normalized.meta.changed_fields.join(",")));
@@ -291,7 +318,15 @@ impl KeyState {
             return Ok(current);
         }
         let generation = inner.provider.generation();
-        let (compiled, cacheable) = resolve(&self.key, inner, generation)?;
+        let (mut compiled, cacheable) = resolve(&self.key, inner, generation)?;
+        if let Some(plan) = compiled.circuit.as_mut() {
+            plan.adopt_window(
+                self.compiled
+                    .load()
+                    .as_ref()
+                    .and_then(|c| c.circuit.as_ref()),
+            );
+        }
         let compiled = Arc::new(compiled);
         if cacheable {
             self.compiled.store(Some(compiled.clone()));

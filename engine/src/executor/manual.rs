@@ -146,7 +146,7 @@ impl Inner {
         let cooldown = state
             .compiled(self)
             .ok()
-            .and_then(|c| c.circuit.map(|c| c.cooldown))
+            .and_then(|c| c.circuit.as_ref().map(|c| c.cooldown))
             .unwrap_or_default();
         let automatic = state.runtime.breaker.state(now, cooldown);
         let shown = |manual: u8| match manual {

@@ -205,12 +205,20 @@ impl Executor {
         let cooldown = state
             .compiled(&self.inner)
             .ok()
-            .and_then(|c| c.circuit.map(|c| c.cooldown))
+            .and_then(|c| c.circuit.as_ref().map(|c| c.cooldown))
             .unwrap_or_default();
         state
             .runtime
             .breaker
             .state(self.inner.clock.now(), cooldown)
+    }
+
+    /// What `key`'s breaker window holds now (calls, failed and slow ones), for keys whose
+    /// policy opens the breaker on a failure rate or on slow calls.
+    pub fn circuit_window(&self, key: &str) -> Option<crate::circuit::Counts> {
+        let compiled = self.inner.state(key).compiled(&self.inner).ok()?;
+        let rates = compiled.circuit.as_ref()?.rates.as_ref()?;
+        Some(rates.window.counts(|| self.inner.clock.now()))
     }
 
     /// The effective (normalized) policy the executor would use for `key` now.
@@ -337,7 +345,7 @@ impl KeyDirectory {
         if let Some(manual) = manual::read(&state.manual) {
             return Some(manual.as_str());
         }
-        let cooldown = state.compiled(inner).ok()?.circuit?.cooldown;
+        let cooldown = state.compiled(inner).ok()?.circuit.as_ref()?.cooldown;
         Some(
             state
                 .runtime
@@ -345,6 +353,15 @@ impl KeyDirectory {
                 .state(inner.clock.now(), cooldown)
                 .as_str(),
         )
+    }
+
+    /// What `key`'s breaker window holds, for keys whose breaker judges rates.
+    pub(crate) fn circuit_window(&self, key: &Key) -> Option<crate::circuit::Counts> {
+        let inner = &self.inner;
+        let state = inner.keys.get(key.as_str())?;
+        let compiled = state.compiled(inner).ok()?;
+        let rates = compiled.circuit.as_ref()?.rates.as_ref()?;
+        Some(rates.window.counts(|| inner.clock.now()))
     }
 
     /// `key`'s attempts in flight and its bulkhead's cap, for keys whose policy has one.

@@ -98,8 +98,10 @@ pub(crate) fn executed_record<T: 'static, E: StdError + 'static>(
 
 /// The call's breaker, when its policy has one.
 struct Circuit<'a> {
-    breaker: Option<(&'a Breaker, CircuitPlan)>,
+    breaker: Option<(&'a Breaker, &'a CircuitPlan)>,
     probe: Option<Probe<'a>>,
+    /// When the call was admitted, for a slow-call rule.
+    started: Option<Timestamp>,
 }
 
 impl Circuit<'_> {
@@ -114,20 +116,59 @@ impl Circuit<'_> {
     fn report_to(
         &mut self,
         breaker: &Breaker,
-        plan: CircuitPlan,
+        plan: &CircuitPlan,
         heard: Heard,
         rec: &Recorder<'_>,
         clock: &Clock,
     ) {
-        let transition = match (heard, self.probe.take()) {
-            (Heard::Success, Some(p)) => Some(p.success()),
-            (Heard::Failure, Some(p)) => Some(p.failure(clock.now())),
-            (Heard::Success, None) => {
-                breaker.record_success();
-                None
+        // The clock is read at most once, and only when something needs it.
+        let mut read = None;
+        let mut now = || *read.get_or_insert_with(|| clock.now());
+        let rates = plan.rates.as_ref();
+        let failed = match heard {
+            Heard::Success => false,
+            Heard::Failure => true,
+            Heard::Nothing => {
+                drop(self.probe.take()); // a probe without a verdict frees its slot
+                return;
             }
-            (Heard::Failure, None) => breaker.record_failure(clock.now(), plan.threshold),
-            (Heard::Nothing, _) => None, // a probe is dropped: its slot is freed
+        };
+        let started = self.started;
+        let sample = rates.map(|r| {
+            r.rule.sample(failed, || {
+                started.map_or(Duration::ZERO, |s| now().since(s))
+            })
+        });
+        let transition = if let Some(probe) = self.probe.take() {
+            // A slow probe is no evidence of recovery from slowness.
+            match sample.map_or(failed, |s| s.failed || s.slow) {
+                false => Some(probe.success()),
+                true => Some(probe.failure(now())),
+            }
+        } else {
+            let mut opened = match (failed, plan.threshold) {
+                (true, Some(threshold)) => breaker.record_failure(now(), threshold),
+                (false, Some(_)) => {
+                    breaker.record_success();
+                    None
+                }
+                (_, None) => None,
+            };
+            if let (Some(r), Some(sample)) = (rates, sample) {
+                if opened.is_none() {
+                    r.window.record(sample, &mut now);
+                    // Only a failed or slow call can raise a rate.
+                    if (sample.failed || sample.slow)
+                        && let Some(reason) = r.rule.judge(r.window.counts(&mut now))
+                    {
+                        opened = breaker.trip(now(), reason);
+                    }
+                }
+                if opened.is_some() {
+                    r.window.clear(); // the breaker closes again on a fresh window
+                }
+            }
+            opened
         };
         rec.circuit_change(transition);
     }
@@ -217,11 +258,17 @@ where
     // subscribed since: its start went unrecorded.
     let tap = tap(inner, state).filter(|_| first_error.is_none());
     let mut rec = Recorder::new(key, clock, inner.observer.as_ref(), timeline, tap);
+
+    let mut progress = Progress::new(1);
+    // A key handle's current snapshot is used through a plain reference: no enum is built
+    // and moved on that path (the move cost a store-forwarding stall). Held out here because
+    // the breaker's plan is borrowed from it until the call ends.
+    let mut held: Option<CompiledRef> = None;
     let mut circuit = Circuit {
         breaker: None,
         probe: None,
+        started: None,
     };
-    let mut progress = Progress::new(1);
 
     let (result, heard) = 'call: {
         // The policy: a key handle's current snapshot, else the key's cached one, else the
@@ -229,9 +276,6 @@ where
         let current = snapshot
             .filter(|c| first_error.is_some() || c.generation == inner.provider.generation());
         let mut fetched = false;
-        // A handle's current snapshot is used through a plain reference: no enum is built and
-        // moved on that path (the move cost a store-forwarding stall).
-        let mut held: Option<CompiledRef> = None;
         let compiled: &Compiled = match current {
             Some(c) => c,
             None => {
@@ -267,7 +311,12 @@ where
         // One breaker admission per call, before the classifier; an operator's hand on the
         // breaker comes first.
         match manual::read(&state.manual) {
-            None => circuit.breaker = compiled.circuit.map(|plan| (&state.runtime.breaker, plan)),
+            None => {
+                circuit.breaker = compiled
+                    .circuit
+                    .as_ref()
+                    .map(|plan| (&state.runtime.breaker, plan));
+            }
             Some(ManualControl::ForcedClosed) => {}
             Some(ManualControl::Isolated) => {
                 rec.attribute("circuit_state", ManualControl::Isolated.as_str());
@@ -296,6 +345,13 @@ where
                     rec.attribute("circuit_state", state.as_str());
                     break 'call ended(decide(Outcome::CircuitOpen(state, reason), &mut progress));
                 }
+            }
+            if plan
+                .rates
+                .as_ref()
+                .is_some_and(|r| r.rule.slow_after().is_some())
+            {
+                circuit.started = Some(clock.now());
             }
         }
         let tracker = compiled.hedge.as_ref().map(|_| state.runtime.tracker());

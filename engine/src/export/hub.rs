@@ -277,6 +277,7 @@ impl KeyCounters {
             budget: None,
             in_flight: None,
             max_concurrent: None,
+            window: None,
             latency: Histogram {
                 sub_buckets: SUB as u32,
                 counts,

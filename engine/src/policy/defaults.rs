@@ -32,6 +32,12 @@ pub(crate) const TRIGGER: &str = "fixed_delay";
 pub(crate) const CIRCUIT_THRESHOLD: u32 = 5;
 /// How long a breaker stays open before one probe, when it is on.
 pub(crate) const CIRCUIT_COOLDOWN: Duration = Duration::from_secs(10);
+/// The calls a rate-judging breaker looks back over, when its policy names no window.
+pub(crate) const CIRCUIT_WINDOW_CALLS: u32 = 100;
+/// Calls a breaker's window must hold before a rate opens it.
+pub(crate) const MIN_CALLS: u32 = 20;
+/// The share of slow calls that opens a breaker with a slow-call duration.
+pub(crate) const SLOW_CALL_RATE: f64 = 1.0;
 
 /// Every default as docs/policies.md lists it: the field's path and its value as a policy
 /// file would write it (fields without a value, such as the timeouts, are left out).
@@ -53,6 +59,9 @@ pub(crate) fn table() -> Vec<(&'static str, String)> {
         ("hedge.budget.cost", BUDGET_COST.to_string()),
         ("circuit.threshold", CIRCUIT_THRESHOLD.to_string()),
         ("circuit.cooldown", d(CIRCUIT_COOLDOWN)),
+        ("circuit.window", CIRCUIT_WINDOW_CALLS.to_string()),
+        ("circuit.min_calls", MIN_CALLS.to_string()),
+        ("circuit.slow_call_rate", SLOW_CALL_RATE.to_string()),
     ]
 }
 

@@ -23,11 +23,11 @@ pub use document::{BudgetSpec, Position};
 pub(crate) use id::IdLease;
 pub use id::PolicyId;
 pub use model::{
-    BudgetRef, BulkheadPolicy, CircuitPolicy, HedgePolicy, Jitter, Policy, PolicyMeta,
-    PolicySource, RetryPolicy,
+    BudgetRef, BulkheadPolicy, CircuitPolicy, CircuitWindow, HedgePolicy, Jitter, Policy,
+    PolicyMeta, PolicySource, RetryPolicy,
 };
 pub use normalize::{
     Normalized, NormalizedBudget, NormalizedBulkhead, NormalizedCircuit, NormalizedHedge,
-    NormalizedRetry,
+    NormalizedRates, NormalizedRetry,
 };
 pub use set::{LoadError, LoadProblem, MAX_FILE_BYTES, Origin, PolicySet};

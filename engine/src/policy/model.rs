@@ -42,7 +42,7 @@ pub struct Policy {
     /// Hedged attempts within a retry group.
     #[serde(default)]
     pub hedge: HedgePolicy,
-    /// Consecutive-failure circuit breaker.
+    /// Circuit breaker: consecutive failures, a failure rate or slow calls.
     #[serde(default)]
     pub circuit: CircuitPolicy,
     /// A cap on the key's attempts in flight.
@@ -119,7 +119,8 @@ pub struct HedgePolicy {
     pub min_samples: Option<u32>,
 }
 
-/// Consecutive-failure circuit breaking.
+/// Circuit breaking: on consecutive failures (`threshold`), on a failure rate, or on slow
+/// calls, judged over a window of calls.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
@@ -133,6 +134,78 @@ pub struct CircuitPolicy {
     /// Time open before one probe is let through. Default 10s when enabled, at least 100ms.
     #[serde(default, with = "opt_serde", skip_serializing_if = "Option::is_none")]
     pub cooldown: Option<Duration>,
+    /// Opens the breaker when failed calls reach this share of the calls in the window,
+    /// within (0, 1].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_rate: Option<f64>,
+    /// A call that takes at least this long (retries and waits included) is slow.
+    #[serde(default, with = "opt_serde", skip_serializing_if = "Option::is_none")]
+    pub slow_call_duration: Option<Duration>,
+    /// Opens the breaker when slow calls reach this share of the calls in the window, within
+    /// (0, 1]. Default 1 when `slow_call_duration` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slow_call_rate: Option<f64>,
+    /// The calls the rates are taken over: the last N calls, or the calls of the last span
+    /// of time. Default the last 100 calls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<CircuitWindow>,
+    /// Calls the window must hold before a rate opens the breaker. Default 20 (at most a
+    /// count window's size).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_calls: Option<u32>,
+}
+
+impl CircuitPolicy {
+    /// Whether a failure rate or a slow-call rule is set (the breaker then judges a window
+    /// of calls).
+    pub fn judges_rates(&self) -> bool {
+        self.failure_rate.is_some() || self.slow_call_duration.is_some()
+    }
+}
+
+/// The calls a failure-rate or slow-call breaker judges: `window: 100` (the last 100 calls)
+/// or `window: 30s` (the calls of the last 30 seconds).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CircuitWindow {
+    /// The last N calls.
+    Calls(u32),
+    /// The calls of the last span of time.
+    Time(Duration),
+}
+
+impl Serialize for CircuitWindow {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            CircuitWindow::Calls(n) => s.serialize_u32(*n),
+            CircuitWindow::Time(d) => s.collect_str(&super::duration::FormatDuration(*d)),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for CircuitWindow {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<CircuitWindow, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw<'a> {
+            Calls(u64),
+            #[serde(borrow)]
+            Text(std::borrow::Cow<'a, str>),
+            Number(f64),
+        }
+        let shape = "a number of calls (100) or a duration with a unit (30s)";
+        match Raw::deserialize(d)? {
+            Raw::Calls(n) => u32::try_from(n)
+                .map(CircuitWindow::Calls)
+                .map_err(|_| serde::de::Error::custom(format!("window {n} is too large"))),
+            Raw::Text(t) => super::duration::parse_duration(&t)
+                .map(CircuitWindow::Time)
+                .map_err(|e| serde::de::Error::custom(format!("window: {e}; give {shape}"))),
+            Raw::Number(n) => Err(serde::de::Error::custom(format!(
+                "window {n}: give {shape}"
+            ))),
+        }
+    }
 }
 
 /// A bulkhead: a cap on the attempts of a key in flight at once, retries and hedges
@@ -363,6 +436,11 @@ impl Policy {
                 enabled: c.enabled || bc.enabled,
                 threshold: c.threshold.or(bc.threshold),
                 cooldown: c.cooldown.or(bc.cooldown),
+                failure_rate: c.failure_rate.or(bc.failure_rate),
+                slow_call_duration: c.slow_call_duration.or(bc.slow_call_duration),
+                slow_call_rate: c.slow_call_rate.or(bc.slow_call_rate),
+                window: c.window.or(bc.window),
+                min_calls: c.min_calls.or(bc.min_calls),
             },
             bulkhead: BulkheadPolicy {
                 max_concurrent: self
@@ -459,7 +537,37 @@ impl Policy {
             enabled: true,
             threshold: Some(threshold),
             cooldown: Some(cooldown),
+            ..CircuitPolicy::default()
         };
+        self
+    }
+
+    /// Enables a breaker that opens when failed calls reach `rate` of the calls in `window`
+    /// (once it holds `min_calls`), staying open for `cooldown`.
+    pub fn failure_rate_circuit(
+        mut self,
+        rate: f64,
+        window: CircuitWindow,
+        min_calls: u32,
+        cooldown: Duration,
+    ) -> Policy {
+        self.circuit = CircuitPolicy {
+            enabled: true,
+            cooldown: Some(cooldown),
+            failure_rate: Some(rate),
+            window: Some(window),
+            min_calls: Some(min_calls),
+            ..std::mem::take(&mut self.circuit)
+        };
+        self
+    }
+
+    /// Adds a slow-call rule to the breaker: calls of at least `duration` are slow, and the
+    /// breaker opens when they reach `rate` of the window.
+    pub fn slow_calls(mut self, duration: Duration, rate: f64) -> Policy {
+        self.circuit.enabled = true;
+        self.circuit.slow_call_duration = Some(duration);
+        self.circuit.slow_call_rate = Some(rate);
         self
     }
 

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use super::defaults;
 use super::model::{
-    BudgetRef, BulkheadPolicy, CircuitPolicy, HedgePolicy, Jitter, Policy, PolicyMeta, RetryPolicy,
+    BudgetRef, BulkheadPolicy, CircuitPolicy, CircuitWindow, HedgePolicy, Jitter, Policy,
+    PolicyMeta, RetryPolicy,
 };
 
 /// Bounds applied by normalization.
@@ -34,6 +35,14 @@ pub(crate) mod bounds {
     pub(crate) const MIN_HEDGE_DELAY: Duration = Duration::from_millis(10);
     /// Smallest circuit cooldown.
     pub(crate) const MIN_COOLDOWN: Duration = Duration::from_millis(100);
+    /// Smallest failure or slow-call rate a breaker opens at.
+    pub(crate) const MIN_RATE: f64 = 0.01;
+    /// Most calls a count window holds.
+    pub(crate) const MAX_WINDOW_CALLS: u32 = 10_000;
+    /// Shortest time window.
+    pub(crate) const MIN_WINDOW_TIME: Duration = Duration::from_secs(1);
+    /// Longest time window.
+    pub(crate) const MAX_WINDOW_TIME: Duration = Duration::from_secs(3600);
 }
 
 use bounds::*;
@@ -136,16 +145,36 @@ pub struct NormalizedBulkhead {
 }
 
 /// The circuit breaker of a [`Normalized`] policy.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct NormalizedCircuit {
     /// Whether the breaker is on. When it is off, the other values are the defaults,
     /// unreported.
     pub enabled: bool,
-    /// Consecutive failed calls that open it, at least 1.
-    pub threshold: u32,
+    /// Consecutive failed calls that open it, at least 1. `None` when a rate rule is set and
+    /// no threshold is: only the rates open it.
+    pub threshold: Option<u32>,
     /// Time open before one probe, at least 100ms.
     pub cooldown: Duration,
+    /// The rate rules, when a failure rate or a slow-call duration is set.
+    pub rates: Option<NormalizedRates>,
+}
+
+/// The rate rules of a breaker: what it judges over a window of calls.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct NormalizedRates {
+    /// The share of failed calls that opens it, within [0.01, 1]; `None`: no failure rate.
+    pub failure_rate: Option<f64>,
+    /// Calls at least this long are slow (at least 1ms); `None`: no slow-call rule.
+    pub slow_call_duration: Option<Duration>,
+    /// The share of slow calls that opens it, within [0.01, 1] (1 by default).
+    pub slow_call_rate: f64,
+    /// The calls judged: the last 1 to 10,000 calls, or the calls of the last 1s to 1h.
+    pub window: CircuitWindow,
+    /// Calls the window must hold before a rate opens the breaker, within [1, the window's
+    /// size].
+    pub min_calls: u32,
 }
 
 /// The change report being written.
@@ -184,6 +213,90 @@ impl Report {
             self.mark(path);
         }
         v
+    }
+
+    /// A rate within [`MIN_RATE`, 1]; one out of bounds (or not a number) is clamped.
+    fn rate(&mut self, value: f64, path: &'static str) -> f64 {
+        let v = if value.is_nan() {
+            1.0
+        } else {
+            value.clamp(MIN_RATE, 1.0)
+        };
+        if v != value {
+            self.mark(path);
+        }
+        v
+    }
+
+    /// A breaker's rate rules, when a failure rate or a slow-call duration is set.
+    fn rates(&mut self, c: &CircuitPolicy) -> Option<NormalizedRates> {
+        if !c.judges_rates() {
+            if c.slow_call_rate.is_some() {
+                self.mark("circuit.slow_call_rate"); // no duration: nothing is slow
+            }
+            return None;
+        }
+        let failure_rate = c.failure_rate.map(|v| self.rate(v, "circuit.failure_rate"));
+        let slow_call_duration = c.slow_call_duration.map(|d| {
+            self.within(
+                Some(d),
+                Duration::ZERO,
+                MIN_TIMEOUT,
+                (MIN_TIMEOUT, None),
+                "circuit.slow_call_duration",
+            )
+        });
+        let slow_call_rate = match (slow_call_duration, c.slow_call_rate) {
+            (Some(_), Some(v)) => self.rate(v, "circuit.slow_call_rate"),
+            (Some(_), None) => {
+                self.mark("circuit.slow_call_rate");
+                defaults::SLOW_CALL_RATE
+            }
+            (None, v) => {
+                if v.is_some() {
+                    self.mark("circuit.slow_call_rate");
+                }
+                defaults::SLOW_CALL_RATE
+            }
+        };
+        let window = match c.window {
+            Some(CircuitWindow::Calls(n)) => CircuitWindow::Calls(self.within(
+                Some(n),
+                0,
+                defaults::CIRCUIT_WINDOW_CALLS,
+                (1, Some(MAX_WINDOW_CALLS)),
+                "circuit.window",
+            )),
+            Some(CircuitWindow::Time(d)) => CircuitWindow::Time(self.within(
+                Some(d),
+                Duration::ZERO,
+                MIN_WINDOW_TIME,
+                (MIN_WINDOW_TIME, Some(MAX_WINDOW_TIME)),
+                "circuit.window",
+            )),
+            None => {
+                self.mark("circuit.window");
+                CircuitWindow::Calls(defaults::CIRCUIT_WINDOW_CALLS)
+            }
+        };
+        let most = match window {
+            CircuitWindow::Calls(n) => n,
+            CircuitWindow::Time(_) => u32::MAX,
+        };
+        let min_calls = self.within(
+            c.min_calls,
+            0,
+            defaults::MIN_CALLS.min(most),
+            (1, Some(most)),
+            "circuit.min_calls",
+        );
+        Some(NormalizedRates {
+            failure_rate,
+            slow_call_duration,
+            slow_call_rate,
+            window,
+            min_calls,
+        })
     }
 
     /// A timeout: unset or zero is none; a positive one at least [`MIN_TIMEOUT`].
@@ -321,15 +434,22 @@ impl Policy {
         // The circuit is normalized whether or not hedging is on.
         let c = &self.circuit;
         let circuit = if c.enabled {
-            NormalizedCircuit {
-                enabled: true,
-                threshold: r.within(
-                    c.threshold,
+            let rates = r.rates(c);
+            // With a rate rule, consecutive failures open the breaker only when asked to.
+            let threshold = match (c.threshold, rates) {
+                (None, Some(_)) => None,
+                (t, _) => Some(r.within(
+                    t,
                     0,
                     defaults::CIRCUIT_THRESHOLD,
                     (1, None),
                     "circuit.threshold",
-                ),
+                )),
+            };
+            NormalizedCircuit {
+                enabled: true,
+                threshold,
+                rates,
                 cooldown: r.within(
                     c.cooldown,
                     Duration::ZERO,
@@ -390,8 +510,9 @@ impl NormalizedCircuit {
     fn off() -> NormalizedCircuit {
         NormalizedCircuit {
             enabled: false,
-            threshold: defaults::CIRCUIT_THRESHOLD,
+            threshold: Some(defaults::CIRCUIT_THRESHOLD),
             cooldown: defaults::CIRCUIT_COOLDOWN,
+            rates: None,
         }
     }
 }
@@ -447,11 +568,21 @@ impl Normalized {
                 },
             },
             circuit: match self.circuit {
-                c if c.enabled => CircuitPolicy {
-                    enabled: true,
-                    threshold: Some(c.threshold),
-                    cooldown: Some(c.cooldown),
-                },
+                c if c.enabled => {
+                    let rates = c.rates.as_ref();
+                    CircuitPolicy {
+                        enabled: true,
+                        threshold: c.threshold,
+                        cooldown: Some(c.cooldown),
+                        failure_rate: rates.and_then(|r| r.failure_rate),
+                        slow_call_duration: rates.and_then(|r| r.slow_call_duration),
+                        slow_call_rate: rates
+                            .filter(|r| r.slow_call_duration.is_some())
+                            .map(|r| r.slow_call_rate),
+                        window: rates.map(|r| r.window),
+                        min_calls: rates.map(|r| r.min_calls),
+                    }
+                }
                 _ => CircuitPolicy::default(),
             },
             bulkhead: BulkheadPolicy {
@@ -494,11 +625,15 @@ pub(crate) mod proptests {
         })
     }
 
-    pub(crate) fn arb_policy() -> impl Strategy<Value = Policy> {
-        (arb_sections(), proptest::option::of(0u32..5)).prop_map(|(mut p, bulkhead)| {
-            p.bulkhead.max_concurrent = bulkhead;
-            p
-        })
+    /// Boxed: the nested strategy's value trees are large enough to overflow a test
+    /// thread's stack in debug builds where several policies are drawn at once.
+    pub(crate) fn arb_policy() -> BoxedStrategy<Policy> {
+        (arb_sections(), proptest::option::of(0u32..5))
+            .prop_map(|(mut p, bulkhead)| {
+                p.bulkhead.max_concurrent = bulkhead;
+                p
+            })
+            .boxed()
     }
 
     fn arb_sections() -> impl Strategy<Value = Policy> {
@@ -526,34 +661,70 @@ pub(crate) mod proptests {
                 arb_duration(),
                 arb_budget(),
             ),
-            (any::<bool>(), proptest::option::of(0u32..9), arb_duration()),
+            (
+                any::<bool>(),
+                proptest::option::of(0u32..9),
+                arb_duration(),
+                arb_rates().boxed(),
+            ),
         )
             .prop_map(
-                |((ma, ib, mb, mul), (j, tpa, ot, rb), (he, mh, hd, hb), (ce, th, cd))| Policy {
-                    retry: RetryPolicy {
-                        max_attempts: ma,
-                        initial_backoff: ib,
-                        max_backoff: mb,
-                        backoff_multiplier: mul,
-                        jitter: j,
-                        timeout_per_attempt: tpa,
-                        overall_timeout: ot,
-                        budget: rb,
-                        ..RetryPolicy::default()
-                    },
-                    hedge: HedgePolicy {
-                        enabled: he,
-                        max_hedges: mh,
-                        hedge_delay: hd,
-                        budget: hb,
-                        ..HedgePolicy::default()
-                    },
-                    circuit: CircuitPolicy {
-                        enabled: ce,
-                        threshold: th,
-                        cooldown: cd,
-                    },
-                    ..Policy::new()
+                |((ma, ib, mb, mul), (j, tpa, ot, rb), (he, mh, hd, hb), (ce, th, cd, rates))| {
+                    Policy {
+                        retry: RetryPolicy {
+                            max_attempts: ma,
+                            initial_backoff: ib,
+                            max_backoff: mb,
+                            backoff_multiplier: mul,
+                            jitter: j,
+                            timeout_per_attempt: tpa,
+                            overall_timeout: ot,
+                            budget: rb,
+                            ..RetryPolicy::default()
+                        },
+                        hedge: HedgePolicy {
+                            enabled: he,
+                            max_hedges: mh,
+                            hedge_delay: hd,
+                            budget: hb,
+                            ..HedgePolicy::default()
+                        },
+                        circuit: CircuitPolicy {
+                            enabled: ce,
+                            threshold: th,
+                            cooldown: cd,
+                            ..rates
+                        },
+                        ..Policy::new()
+                    }
+                },
+            )
+    }
+
+    /// The rate rules of a breaker, in and out of bounds.
+    fn arb_rates() -> impl Strategy<Value = CircuitPolicy> {
+        let rate = || proptest::option::of(prop_oneof![Just(f64::NAN), -1.0..2.0f64]);
+        let window = proptest::option::of(prop_oneof![
+            (0u32..20_000).prop_map(CircuitWindow::Calls),
+            (0u64..8_000).prop_map(|s| CircuitWindow::Time(Duration::from_secs(s))),
+        ]);
+        (
+            rate(),
+            arb_duration(),
+            rate(),
+            window,
+            proptest::option::of(0u32..300),
+        )
+            .prop_map(
+                |(failure_rate, slow_call_duration, slow_call_rate, window, min_calls)| {
+                    CircuitPolicy {
+                        failure_rate,
+                        slow_call_duration,
+                        slow_call_rate,
+                        window,
+                        min_calls,
+                        ..CircuitPolicy::default()
+                    }
                 },
             )
     }
@@ -586,17 +757,53 @@ pub(crate) mod proptests {
             let (h, c) = (&n.hedge, &n.circuit);
             prop_assert!((1..=MAX_HEDGES).contains(&h.max_hedges));
             prop_assert!(h.hedge_delay >= MIN_HEDGE_DELAY && h.budget.cost >= 1);
-            prop_assert!(c.threshold >= 1 && c.cooldown >= MIN_COOLDOWN);
+            prop_assert!(c.threshold.is_none_or(|t| t >= 1) && c.cooldown >= MIN_COOLDOWN);
+            if let Some(rates) = &c.rates {
+                for rate in rates.failure_rate.into_iter().chain([rates.slow_call_rate]) {
+                    prop_assert!((MIN_RATE..=1.0).contains(&rate));
+                }
+                prop_assert!(rates.slow_call_duration.is_none_or(|d| d >= MIN_TIMEOUT));
+                let most = match rates.window {
+                    CircuitWindow::Calls(n) => {
+                        prop_assert!((1..=MAX_WINDOW_CALLS).contains(&n));
+                        n
+                    }
+                    CircuitWindow::Time(d) => {
+                        prop_assert!((MIN_WINDOW_TIME..=MAX_WINDOW_TIME).contains(&d));
+                        u32::MAX
+                    }
+                };
+                prop_assert!((1..=most).contains(&rates.min_calls));
+            } else {
+                prop_assert!(c.threshold.is_some(), "a breaker with no rate counts failures");
+            }
         }
 
         /// Every field a policy leaves unset takes the default docs/policies.md lists
         /// (the table is generated from `defaults`, and a test checks the docs against it).
         #[test]
-        fn unset_fields_take_the_documented_defaults(p in arb_policy(), hedged: bool, broken: bool) {
+        fn unset_fields_take_the_documented_defaults(
+            p in arb_policy(),
+            hedged: bool,
+            broken: bool,
+            rated: bool,
+        ) {
+            // A breaker judging rates fills in its window (and leaves out the threshold).
+            let rates = CircuitPolicy {
+                failure_rate: Some(0.5),
+                slow_call_duration: Some(Duration::from_secs(1)),
+                ..CircuitPolicy::default()
+            };
             let bare = Policy {
                 hedge: HedgePolicy { enabled: hedged, ..HedgePolicy::default() },
-                circuit: CircuitPolicy { enabled: broken, ..CircuitPolicy::default() },
+                circuit: CircuitPolicy {
+                    enabled: broken,
+                    ..if rated { rates } else { CircuitPolicy::default() }
+                },
                 ..Policy::new()
+            };
+            let rate_field = |path: &str| {
+                ["circuit.window", "circuit.min_calls", "circuit.slow_call_rate"].contains(&path)
             };
             let table: std::collections::BTreeMap<&str, String> =
                 defaults::table().into_iter().collect();
@@ -608,7 +815,9 @@ pub(crate) mod proptests {
                     // Hedging and circuit fields exist only when the section is on.
                     prop_assert!(
                         (path.starts_with("hedge.") && !hedged)
-                            || (path.starts_with("circuit.") && !broken),
+                            || (path.starts_with("circuit.") && !broken)
+                            || (rate_field(path) && !rated)
+                            || (*path == "circuit.threshold" && rated),
                         "{} missing", path
                     );
                     continue;

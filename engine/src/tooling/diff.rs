@@ -11,7 +11,7 @@ use super::envelope::Envelope;
 use super::provenance::{leaves, resolve};
 use crate::key::Key;
 use crate::policy::duration::{format_duration, parse_duration};
-use crate::policy::{Policy, PolicySet};
+use crate::policy::{CircuitPolicy, Policy, PolicySet};
 
 /// How risky a change is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -20,10 +20,12 @@ pub enum Risk {
     /// Nothing that changes load or latency much.
     Low,
     /// Longer waits, new retries, another classifier, a removed policy, a bulkhead added,
-    /// lowered or raised tenfold.
+    /// lowered or raised tenfold, a breaker's rate rule loosened, added, or its slow-call rule
+    /// removed.
     Medium,
     /// More load or less protection: a removed budget, 2x worst-case attempts, a disabled
-    /// circuit, a removed bulkhead, hedging without a hedge budget.
+    /// circuit, a removed failure-rate breaker, a removed bulkhead, hedging without a hedge
+    /// budget.
     High,
 }
 
@@ -172,6 +174,56 @@ pub fn mark_still_called<'a>(
     marked
 }
 
+/// The risks of a change to a breaker that stays on: a rate rule removed or loosened.
+fn circuit_risks(old: &CircuitPolicy, new: &CircuitPolicy, raise: &mut impl FnMut(Risk, String)) {
+    match (old.failure_rate, new.failure_rate) {
+        (Some(a), None) => raise(
+            Risk::High,
+            format!(
+                "failure-rate breaker removed (was {a}): at high traffic, successes in between \
+                 keep a consecutive breaker from opening"
+            ),
+        ),
+        (Some(a), Some(b)) if b > a => raise(
+            Risk::Medium,
+            format!("circuit.failure_rate {a} -> {b}: the breaker opens later"),
+        ),
+        (None, Some(b)) => raise(
+            Risk::Medium,
+            format!(
+                "failure-rate breaker added (at {b}): calls may now be rejected with circuit_open"
+            ),
+        ),
+        _ => {}
+    }
+    match (old.slow_call_duration, new.slow_call_duration) {
+        (Some(a), None) => raise(
+            Risk::Medium,
+            format!(
+                "slow-call rule removed (was {}): slow calls no longer open the breaker",
+                format_duration(a)
+            ),
+        ),
+        (Some(a), Some(b)) if b > a => raise(
+            Risk::Low,
+            format!(
+                "circuit.slow_call_duration {} -> {}: fewer calls count as slow",
+                format_duration(a),
+                format_duration(b)
+            ),
+        ),
+        (None, Some(b)) => raise(
+            Risk::Medium,
+            format!(
+                "slow-call rule added (calls of {} or more): calls may now be rejected with \
+                 circuit_open",
+                format_duration(b)
+            ),
+        ),
+        _ => {}
+    }
+}
+
 /// The changes from `old` to `new`, by key.
 pub fn diff(old: &PolicySet, new: &PolicySet) -> Vec<Change> {
     let keys: BTreeSet<String> = old
@@ -276,6 +328,8 @@ pub fn diff(old: &PolicySet, new: &PolicySet) -> Vec<Change> {
             }
             if po.circuit.enabled && !pn.circuit.enabled {
                 raise(Risk::High, "circuit breaking disabled".to_owned());
+            } else if pn.circuit.enabled {
+                circuit_risks(&po.circuit, &pn.circuit, &mut raise);
             }
             match (po.bulkhead.max_concurrent, pn.bulkhead.max_concurrent) {
                 (Some(_), None) => raise(

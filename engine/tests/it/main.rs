@@ -50,6 +50,7 @@ mod props;
 mod props_hedge;
 #[cfg(feature = "yaml")]
 mod provider_budgets;
+mod rate_breaker;
 mod remote;
 #[cfg(feature = "remote-http")]
 mod remote_http;

@@ -156,7 +156,10 @@ fn s011_hedge_fields_enabled_and_disabled() {
 #[test]
 fn s012_circuit_normalization_with_hedging_on() {
     let p = zero().enable_hedging().circuit(0, ms(1)).normalize();
-    assert_eq!((p.circuit.threshold, p.circuit.cooldown), (5, ms(100)));
+    assert_eq!(
+        (p.circuit.threshold, p.circuit.cooldown),
+        (Some(5), ms(100))
+    );
     let p = zero()
         .enable_hedging()
         .circuit(3, Duration::ZERO)
@@ -168,7 +171,10 @@ fn s012_circuit_normalization_with_hedging_on() {
 fn s013_circuit_normalization_with_hedging_off() {
     // The same result as s012.
     let p = zero().circuit(0, ms(1)).normalize();
-    assert_eq!((p.circuit.threshold, p.circuit.cooldown), (5, ms(100)));
+    assert_eq!(
+        (p.circuit.threshold, p.circuit.cooldown),
+        (Some(5), ms(100))
+    );
 }
 
 #[test]

@@ -132,6 +132,7 @@ proptest! {
                 (1, Some(None)) => breaker.record_success(),
                 (2, Some(Some(p))) => { p.failure(now); }
                 (2, Some(None)) => { breaker.record_failure(now, 2); }
+                (4, Some(None)) => { breaker.trip(now, recourse_engine::Reason::FAILURE_RATE); }
                 (3, Some(probe)) => drop(probe), // ends without a verdict
                 (_, kept) => held[caller] = kept,
             }

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use recourse_engine::AttemptRecord;
-use recourse_engine::export::wire::{CallEvent, Histogram, KeyStats};
+use recourse_engine::export::wire::{CallEvent, Histogram, KeyStats, WindowCounts};
 use rustc_hash::FxHashMap;
 
 use super::series::{SPARK, Series};
@@ -139,6 +139,14 @@ impl KeyAgg {
                 let (n0, max0) = r.in_flight.unwrap_or_default();
                 r.in_flight = Some((n0.saturating_add(n), max0.saturating_add(max)));
             }
+            if let Some(w) = last.window {
+                let sum = r.window.get_or_insert_with(WindowCounts::default);
+                *sum = WindowCounts::new(
+                    sum.calls.saturating_add(w.calls),
+                    sum.failures.saturating_add(w.failures),
+                    sum.slow.saturating_add(w.slow),
+                );
+            }
             lat.merge(&last.latency.since(&base.latency));
             if windowed {
                 let secs = (t1 - t0) as f64 / 1e6;
@@ -198,6 +206,9 @@ pub(crate) struct Row {
     pub(crate) circuit: Option<String>,
     /// Attempts in flight and the bulkhead's cap, summed over targets, for keys with one.
     pub(crate) in_flight: Option<(u32, u32)>,
+    /// What the breaker's window holds, summed over targets, for keys whose breaker judges
+    /// rates.
+    pub(crate) window: Option<WindowCounts>,
     pub(crate) p50_us: Option<u64>,
     pub(crate) p99_us: Option<u64>,
     pub(crate) top: Option<(String, f64)>,

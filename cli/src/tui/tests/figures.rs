@@ -398,6 +398,42 @@ fn the_budget_that_denied_is_named_with_its_fill() {
     assert!(fill.contains("▕█░░░░░░░░░▏ 1/10 now"), "{fill}");
 }
 
+#[test]
+fn a_rate_breaker_shows_its_window_rates_summed_over_targets() {
+    let stats = |service: &str, calls: u64, failures: u64, slow: u64| {
+        [
+            format!(
+                r#"{{"t":"hello","v":1,"seq":0,"service":"{service}","ts":"2026-01-01T00:00:00.000000Z"}}"#
+            ),
+            format!(
+                r#"{{"t":"stats","seq":1,"ts":"2026-01-01T00:00:01.000000Z","keys":{{"a.B":{{"calls":{calls},"circuit":"closed","window":{{"calls":{calls},"failures":{failures},"slow":{slow}}}}}}}}}"#
+            ),
+        ]
+        .join("\n")
+    };
+    let mut app = app_with(&stats("checkout", 60, 30, 6));
+    app.view = View::Key("a.B".into());
+    let detail = screen(&app, 80, 24);
+    let line = detail
+        .lines()
+        .find(|l| l.contains("breaker window"))
+        .unwrap_or_else(|| panic!("no window line:\n{detail}"));
+    assert!(
+        line.contains("60 calls")
+            && line.contains("failure rate 50%")
+            && line.contains("slow rate 10%"),
+        "{line}"
+    );
+    // A key whose breaker judges no rates has no such line.
+    let plain = app_with(
+        &stats("checkout", 60, 30, 6)
+            .replace(r#","window":{"calls":60,"failures":30,"slow":6}"#, ""),
+    );
+    let mut plain = plain;
+    plain.view = View::Key("a.B".into());
+    assert!(!screen(&plain, 80, 24).contains("breaker window"));
+}
+
 /// A saved log has calls and breaker changes but no `stats`: rates come from the calls' own
 /// times, for keys with breaker changes too.
 #[test]

@@ -14,6 +14,7 @@ use super::{bordered, opt, sparkline, target_colour};
 use crate::format::human_us;
 use crate::tui::app::App;
 use crate::tui::model::Row;
+use recourse_engine::export::wire::WindowCounts;
 
 pub(super) fn key_detail(frame: &mut Frame<'_>, app: &App, key: &str, area: Rect) {
     let row = app
@@ -24,7 +25,8 @@ pub(super) fn key_detail(frame: &mut Frame<'_>, app: &App, key: &str, area: Rect
     let budget = app
         .budget_of(key)
         .map(|(name, fill)| budget_line(name, fill));
-    let lines = 4 + u16::from(budget.is_some());
+    let window = row.window.map(window_line);
+    let lines = 4 + u16::from(budget.is_some()) + u16::from(window.is_some());
     let summary_height = if area.height >= 12 { lines + 2 } else { 3 };
     let [summary, calls] =
         Layout::vertical([Constraint::Length(summary_height), Constraint::Min(0)]).areas(area);
@@ -61,6 +63,7 @@ pub(super) fn key_detail(frame: &mut Frame<'_>, app: &App, key: &str, area: Rect
     let line4 = Line::from(format!(" trend {}", sparkline(&row.spark, 30)));
     let mut text = vec![line1, line2];
     text.extend(budget);
+    text.extend(window);
     text.extend([line3, line4]);
     let p = Paragraph::new(text)
         .wrap(Wrap { trim: true })
@@ -84,6 +87,23 @@ pub(super) fn key_detail(frame: &mut Frame<'_>, app: &App, key: &str, area: Rect
         let visible = app.visible();
         event_log(frame, app, &visible, calls, " Recent calls ", true);
     }
+}
+
+/// The rates a failure-rate or slow-call breaker judges, over the calls in its window.
+fn window_line(w: WindowCounts) -> Line<'static> {
+    let pct = |n: u64| {
+        if w.calls == 0 {
+            "-".to_owned()
+        } else {
+            format!("{:.0}%", n as f64 * 100.0 / w.calls as f64)
+        }
+    };
+    Line::from(format!(
+        " breaker window {} calls   failure rate {}   slow rate {}",
+        w.calls,
+        pct(w.failures),
+        pct(w.slow)
+    ))
 }
 
 /// A key's figures on each target (the worst of `total`), in the keys table's cells.

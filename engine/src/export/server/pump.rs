@@ -193,6 +193,9 @@ impl Shared {
                         if let Some((in_flight, max)) = self.keys.bulkhead(key) {
                             (s.in_flight, s.max_concurrent) = (Some(in_flight), Some(max));
                         }
+                        s.window = self.keys.circuit_window(key).map(|c| {
+                            crate::export::wire::WindowCounts::new(c.calls, c.failures, c.slow)
+                        });
                         s
                     });
                     size += 256 + key.as_str().len() + 24 * stats.latency.counts.len();

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub use call_filter::{CallFilter, UnknownCallFilter};
-pub use stats::{BudgetFill, CallCounts, Dropped, Histogram, KeyStats, Stats};
+pub use stats::{BudgetFill, CallCounts, Dropped, Histogram, KeyStats, Stats, WindowCounts};
 
 use crate::observe::CallSummary;
 use crate::observe::summary::AttemptFacts;

@@ -99,9 +99,40 @@ pub struct KeyStats {
     /// The bulkhead's cap on attempts in flight, for keys whose policy has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_concurrent: Option<u32>,
+    /// What the breaker's window holds, for keys whose breaker judges a failure rate or slow
+    /// calls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<WindowCounts>,
     /// Call latencies.
     #[serde(default)]
     pub latency: Histogram,
+}
+
+/// The calls in a breaker's window: the rates it judges are `failures / calls` and
+/// `slow / calls`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct WindowCounts {
+    /// Calls in the window.
+    #[serde(default)]
+    pub calls: u64,
+    /// Failed calls among them.
+    #[serde(default)]
+    pub failures: u64,
+    /// Slow calls among them.
+    #[serde(default)]
+    pub slow: u64,
+}
+
+impl WindowCounts {
+    /// The counts of a window.
+    pub fn new(calls: u64, failures: u64, slow: u64) -> WindowCounts {
+        WindowCounts {
+            calls,
+            failures,
+            slow,
+        }
+    }
 }
 
 impl KeyStats {
