@@ -60,6 +60,9 @@ pub(crate) enum Command {
     /// A simulated flaky service, tailed live: the first thing to run.
     #[command(after_long_help = examples::DEMO)]
     Demo(DemoArgs),
+    /// Set a key's breaker by hand in running services, or show their breakers (incidents).
+    #[command(subcommand, after_long_help = examples::BREAKER)]
+    Breaker(BreakerCommand),
     /// Print a published JSON Schema.
     #[command(after_long_help = examples::SCHEMA)]
     Schema {
@@ -354,6 +357,57 @@ pub(crate) struct TailArgs {
     /// The largest input file read (from the global option).
     #[arg(skip)]
     pub(crate) max_file_size: u64,
+}
+
+/// `recourse breaker ...`: the services must be built with `ExportConfig::allow_control(true)`
+/// for the first three.
+#[derive(Debug, Subcommand)]
+pub(crate) enum BreakerCommand {
+    /// Reject every call of KEY at once, as an open breaker does, until `release`.
+    #[command(after_long_help = examples::BREAKER)]
+    Isolate(BreakerSet),
+    /// Let every call of KEY run, whatever its breaker would say, until `release`.
+    #[command(after_long_help = examples::BREAKER)]
+    Close(BreakerSet),
+    /// Hand KEY's breaker back to its policy.
+    #[command(after_long_help = examples::BREAKER)]
+    Release(BreakerSet),
+    /// Each service's breakers: their state, or how an operator set them.
+    #[command(after_long_help = examples::BREAKER)]
+    Status(BreakerStatus),
+}
+
+/// `recourse breaker isolate | close | release`.
+#[derive(Debug, Args, Clone)]
+pub(crate) struct BreakerSet {
+    /// The key (`payments.Charge`), as the code names it.
+    pub(crate) key: String,
+    /// A service: a socket path, `unix:///path`, or `tcp://host:port`. Repeat for several.
+    #[arg(long = "target", short = 't', value_name = "T", required = true)]
+    pub(crate) targets: Vec<String>,
+    /// The token of services on TCP (or RECOURSE_TAIL_TOKEN).
+    #[arg(long)]
+    pub(crate) token: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub(crate) format: Format,
+}
+
+/// `recourse breaker status`.
+#[derive(Debug, Args, Clone)]
+pub(crate) struct BreakerStatus {
+    /// Only this key (default: every key each service has called).
+    pub(crate) key: Option<String>,
+    /// A service: a socket path, `unix:///path`, or `tcp://host:port`. Repeat for several;
+    /// none means every service in the socket directory.
+    #[arg(long = "target", short = 't', value_name = "T")]
+    pub(crate) targets: Vec<String>,
+    /// The token of services on TCP (or RECOURSE_TAIL_TOKEN).
+    #[arg(long)]
+    pub(crate) token: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub(crate) format: Format,
 }
 
 /// `recourse demo`.

@@ -105,6 +105,23 @@ Examples:
   recourse demo
   recourse demo --no-tui --duration 5s";
 
+/// `recourse breaker`.
+pub(crate) const BREAKER: &str = "\
+Examples:
+  # During an incident: reject every call of a key at once, in one service
+  recourse breaker isolate payments.Charge --target /run/user/1000/recourse/checkout-4242.sock
+
+  # The same in two replicas over TCP (each must allow control and have a token)
+  recourse breaker isolate payments.Charge -t tcp://10.0.0.5:7070 -t tcp://10.0.0.6:7070 --token \"$TOKEN\"
+
+  # Force it closed, then hand it back to its policy
+  recourse breaker close payments.Charge -t checkout.sock
+  recourse breaker release payments.Charge -t checkout.sock
+
+  # Every breaker of every service on this host; one key, as JSON
+  recourse breaker status
+  recourse breaker status payments.Charge --format json";
+
 /// `recourse schema`.
 pub(crate) const SCHEMA: &str = "\
 Examples:
@@ -120,7 +137,7 @@ Examples:
 
 /// Every example text, for the test that parses their command lines.
 #[cfg(test)]
-pub(crate) const ALL: [&str; 11] = [
+pub(crate) const ALL: [&str; 12] = [
     TOP,
     LINT,
     POLICY,
@@ -130,6 +147,7 @@ pub(crate) const ALL: [&str; 11] = [
     EXPLAIN,
     TAIL,
     DEMO,
+    BREAKER,
     SCHEMA,
     COMPLETIONS,
 ];

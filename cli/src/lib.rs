@@ -43,6 +43,7 @@ pub fn run() -> ExitCode {
             color,
         ),
         Some(args::Command::Demo(a)) => commands::demo::run(&a, color, cli.max_file_size),
+        Some(args::Command::Breaker(b)) => commands::breaker::run(b),
         Some(args::Command::Schema { which }) => commands::schema::run(which),
         Some(args::Command::Completions { shell }) => commands::completions::run(shell),
     };

@@ -117,6 +117,9 @@ mod docs {
     #[cfg(feature = "export")]
     #[doc = include_str!("../../docs/export.md")]
     struct Export;
+    #[cfg(feature = "export")]
+    #[doc = include_str!("../../docs/breaker.md")]
+    struct Breaker;
     #[cfg(all(
         feature = "tower",
         feature = "reqwest",

@@ -1,5 +1,6 @@
 //! One module per command: each takes its parsed arguments and drives library modules.
 
+pub(crate) mod breaker;
 pub(crate) mod completions;
 pub(crate) mod demo;
 pub(crate) mod diff;

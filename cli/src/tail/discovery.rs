@@ -98,7 +98,7 @@ impl Watch {
 }
 
 /// The `.sock` files in `dir`, sorted (none when it cannot be read).
-pub(super) fn sockets(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn sockets(dir: &Path) -> Vec<PathBuf> {
     let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|entries| {
             entries

@@ -4,6 +4,7 @@
 //! Followers (one per target, or a replay) feed one channel; a consumer (the line printer or
 //! the TUI) reads it. This module knows nothing of the TUI.
 
+pub(crate) mod control;
 pub(crate) mod discovery;
 mod follow;
 mod line;

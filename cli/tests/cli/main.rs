@@ -2,6 +2,8 @@
 
 use std::process::Command;
 
+#[cfg(unix)]
+mod breaker;
 mod diff;
 mod fuzz_smoke;
 mod hostile_input;

@@ -128,6 +128,17 @@ impl Executor {
 }
 
 impl Inner {
+    /// Sets `key` by hand (`Some`) or hands it back (`None`), as the `Executor` methods do.
+    #[cfg(feature = "export")]
+    pub(crate) fn control(&self, key: &str, to: Option<ManualControl>) -> Result<(), ControlError> {
+        let (code, reason) = match to {
+            Some(ManualControl::Isolated) => (ISOLATED, Reason::MANUAL_ISOLATE),
+            Some(ManualControl::ForcedClosed) => (FORCED_CLOSED, Reason::MANUAL_CLOSE),
+            None => (AUTOMATIC, Reason::MANUAL_RELEASE),
+        };
+        self.set_manual(&key, code, reason)
+    }
+
     fn set_manual(&self, key: &impl AsKey, to: u8, reason: Reason) -> Result<(), ControlError> {
         let state = match self.state_of(key) {
             StateRef::Held(state) => state.clone(),

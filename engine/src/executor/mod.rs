@@ -355,6 +355,16 @@ impl KeyDirectory {
         )
     }
 
+    /// Sets `key`'s breaker by hand (`Some`) or hands it back to its policy (`None`), for a
+    /// `control` message.
+    pub(crate) fn control(
+        &self,
+        key: &str,
+        to: Option<crate::ManualControl>,
+    ) -> Result<(), crate::ControlError> {
+        self.inner.control(key, to)
+    }
+
     /// What `key`'s breaker window holds, for keys whose breaker judges rates.
     pub(crate) fn circuit_window(&self, key: &Key) -> Option<crate::circuit::Counts> {
         let inner = &self.inner;

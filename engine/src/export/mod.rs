@@ -63,6 +63,7 @@ pub struct ExportConfig {
     pub(crate) max_unauthenticated: usize,
     pub(crate) auth_timeout: Duration,
     pub(crate) backfill: usize,
+    pub(crate) control: bool,
 }
 
 impl ExportConfig {
@@ -102,6 +103,7 @@ impl ExportConfig {
             max_unauthenticated: 8,
             auth_timeout: Duration::from_secs(5),
             backfill: 0,
+            control: false,
         }
     }
 
@@ -193,6 +195,15 @@ impl ExportConfig {
     /// when sent.
     pub fn backfill(mut self, calls: usize) -> ExportConfig {
         self.backfill = calls;
+        self
+    }
+
+    /// Lets operators set breakers by hand over the socket (`recourse breaker isolate KEY`):
+    /// a `control` message is accepted from a Unix-socket peer running as the service's own
+    /// user, or from a TCP client that sent the [`token`](ExportConfig::token); anyone else is
+    /// refused. Off by default: a service opts in (docs/export.md, "Manual control").
+    pub fn allow_control(mut self, yes: bool) -> ExportConfig {
+        self.control = yes;
         self
     }
 

@@ -21,6 +21,8 @@ mod docs;
 mod event_schema;
 #[cfg(all(feature = "export", unix))]
 mod export;
+#[cfg(all(feature = "export", unix))]
+mod export_control;
 #[cfg(all(feature = "export", target_os = "linux"))]
 mod export_hostile;
 mod facade;

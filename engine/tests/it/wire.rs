@@ -48,6 +48,8 @@ fn every_v1_message_decodes_and_matches_the_schema() {
         "error",
         "ping",
         "pong",
+        "control",
+        "controlled",
         "bye",
     ];
     assert_eq!(kinds, expected);

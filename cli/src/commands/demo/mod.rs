@@ -33,7 +33,13 @@ async fn demo(args: &DemoArgs, color: bool, max_file_size: u64) -> Status {
             .policy_set(set.clone())
             .observer(Counting(tally.clone()))
             // A tail that connects late still sees the last failures.
-            .export(config.max_rate(2_000, 2_000).backfill(500))
+            // An operator may try `recourse breaker isolate` on it.
+            .export(
+                config
+                    .max_rate(2_000, 2_000)
+                    .backfill(500)
+                    .allow_control(true),
+            )
             .build()
     };
     let exec = match build(ExportConfig::new("recourse-demo")) {
@@ -76,7 +82,8 @@ async fn demo(args: &DemoArgs, color: bool, max_file_size: u64) -> Status {
         return Status::Usage;
     };
     eprintln!(
-        "demo: a simulated service is exporting on {}\n      (`recourse tail` in another terminal finds it too)",
+        "demo: a simulated service is exporting on {}\n      (`recourse tail` in another terminal finds it too;\n      `recourse breaker isolate inventory.Get --target {}` takes a key out of service)",
+        path.display(),
         path.display()
     );
     tokio::spawn(service::drive(exec.clone(), seed()));

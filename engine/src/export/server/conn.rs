@@ -19,10 +19,13 @@ use super::client::{ALL_EVENTS, CALL, CIRCUIT, Client, STATS, lock};
 use super::listen::Slot;
 use super::outbox::{Batch, Frame};
 use super::pump::CALL_PREFIX;
+use crate::ManualControl;
 use crate::export::filter::KeyFilter;
 use crate::export::wire::{
-    self, CallFilter, Common, Dropped, ErrorEvent, Gap, Hello, Message, Subscribe, Subscribed,
+    self, CallFilter, Common, Control, Controlled, Dropped, ErrorEvent, Gap, Hello, Message,
+    Subscribe, Subscribed, control,
 };
+use crate::key::{Key, MAX_KEY_LEN};
 
 /// The longest line a client may send.
 const MAX_CLIENT_LINE: usize = 64 * 1024;
@@ -36,10 +39,30 @@ const WRITE_BATCH: usize = 64 * 1024;
 /// How a connection came in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Peer {
-    /// The Unix socket (this user or root, by its credentials) or TCP without a token.
-    Trusted,
+    /// The Unix socket, from the service's own user (`owner`) or root, by its credentials.
+    Unix { owner: bool },
+    /// TCP without a token (a loopback address).
+    Tcp,
     /// TCP with a token: nothing about the service until the client sends it.
     NeedsToken,
+}
+
+impl Peer {
+    /// Why this peer may not set breakers by hand, if it may not: only the service's own
+    /// user on the Unix socket, or a TCP client that sent the token, may.
+    fn control_refused(self) -> Option<String> {
+        match self {
+            Peer::Unix { owner: true } | Peer::NeedsToken => None,
+            Peer::Unix { owner: false } => Some(format!(
+                "control is accepted only from the service's own user (uid {}), not from \
+                 another user, root included",
+                crate::export::socket_dir::uid()
+            )),
+            Peer::Tcp => Some(
+                "control over TCP needs a token: the service must set ExportConfig::token".into(),
+            ),
+        }
+    }
 }
 
 pub(super) async fn serve<S>(shared: Arc<Shared>, stream: S, peer: Peer, mut slot: Slot)
@@ -52,13 +75,12 @@ where
         shared.config.default_max_rate,
         shared.limits(),
     ));
-    match peer {
-        Peer::Trusted => {
-            client.send(shared.hello(peer, true));
-            // Without a subscribe a client gets every key at the default rate.
-            shared.join(&client);
-        }
-        Peer::NeedsToken => client.send(shared.hello(peer, false)),
+    if peer == Peer::NeedsToken {
+        client.send(shared.hello(peer, false));
+    } else {
+        client.send(shared.hello(peer, true));
+        // Without a subscribe a client gets every key at the default rate.
+        shared.join(&client);
     }
     let (r, w) = tokio::io::split(stream);
     let done = shared.shutdown.child_token();
@@ -74,9 +96,10 @@ impl Shared {
     /// only the protocol version and that a token is required.
     fn hello(&self, peer: Peer, known: bool) -> Message {
         let common = Common::at(self.now());
-        let auth = match peer {
-            Peer::Trusted => "none",
-            Peer::NeedsToken => "token",
+        let auth = if peer == Peer::NeedsToken {
+            "token"
+        } else {
+            "none"
         };
         if !known {
             return Message::Hello(Hello {
@@ -96,6 +119,7 @@ impl Shared {
             started_at: Some(self.started_at.clone()),
             include_errors: self.config.include_errors,
             auth: Some(auth.into()),
+            control: self.config.control,
             common,
         })
     }
@@ -155,6 +179,58 @@ impl Shared {
         self.send_backfill(client);
     }
 
+    /// Answers a `control`: `controlled` with the breakers it concerns, or an `error` saying
+    /// why it was refused (`control_disabled`, `forbidden`, `bad_request`, `shared_state`).
+    fn control(&self, peer: Peer, c: &Control) -> Message {
+        let action = c.action.as_str();
+        let to = match action {
+            control::ISOLATE => Some(ManualControl::Isolated),
+            control::CLOSE => Some(ManualControl::ForcedClosed),
+            control::RELEASE | control::STATUS => None,
+            other => {
+                let other = other.chars().take(64).collect::<String>();
+                let msg = format!("unknown action {other:?}: isolate, close, release or status");
+                return self.error("bad_request", msg, false);
+            }
+        };
+        let key = match c.key.as_deref().map(checked_key).transpose() {
+            Ok(key) => key,
+            Err(why) => return self.error("bad_request", why, false),
+        };
+        let keys = if action == control::STATUS {
+            // Reading the breakers needs no more rights than reading `stats`.
+            key.map_or_else(|| self.keys.keys(), |k| vec![k])
+        } else {
+            if !self.config.control {
+                let msg = "this service does not accept control: it is built without \
+                           ExportConfig::allow_control(true)";
+                return self.error("control_disabled", msg, false);
+            }
+            if let Some(why) = peer.control_refused() {
+                return self.error("forbidden", why, false);
+            }
+            let Some(key) = key else {
+                return self.error("bad_request", format!("{action} needs a key"), false);
+            };
+            if let Err(e) = self.keys.control(key.as_str(), to) {
+                return self.error("shared_state", e.to_string(), false);
+            }
+            vec![key]
+        };
+        let keys = keys
+            .into_iter()
+            .map(|k| {
+                let state = self.keys.circuit(&k).unwrap_or(control::NO_BREAKER);
+                (k.as_str().to_owned(), state.to_owned())
+            })
+            .collect();
+        Message::Controlled(Controlled {
+            action: action.to_owned(),
+            keys,
+            common: Common::at(self.now()),
+        })
+    }
+
     fn error(&self, code: &str, msg: impl Into<String>, fatal: bool) -> Message {
         Message::Error(ErrorEvent {
             code: code.into(),
@@ -174,6 +250,25 @@ impl Shared {
         s.token
             .as_deref()
             .is_some_and(|got| same(want.as_bytes(), got.as_bytes()))
+    }
+}
+
+/// A key as a `control` names it: as `key!` checks a literal, non-empty, at most
+/// [`MAX_KEY_LEN`] bytes, no whitespace or control characters, no dot at either end (a key is
+/// code's spelling, never free text).
+fn checked_key(text: &str) -> Result<Key, String> {
+    let fine = !text.is_empty()
+        && text.len() <= MAX_KEY_LEN
+        && !text.starts_with('.')
+        && !text.ends_with('.')
+        && !text.chars().any(|c| c.is_control() || c.is_whitespace());
+    if fine {
+        Ok(Key::parse(text))
+    } else {
+        Err(format!(
+            "not a key: a non-empty name of at most {MAX_KEY_LEN} bytes, without spaces or \
+             control characters, not starting or ending with a dot"
+        ))
     }
 }
 
@@ -249,7 +344,7 @@ async fn read_loop<R: AsyncRead>(
     let mut line = Vec::new();
     let mut pace = Pace::new();
     let mut bad = 0;
-    let mut authenticated = peer == Peer::Trusted;
+    let mut authenticated = peer != Peer::NeedsToken;
     let deadline = Instant::now() + shared.config.auth_timeout;
     loop {
         pace.next().await;
@@ -301,6 +396,7 @@ async fn read_loop<R: AsyncRead>(
                 client.close_with(shared.error("unauthorized", "a valid token is required", true));
                 return;
             }
+            Ok(Message::Control(c)) => client.send(shared.control(peer, &c)),
             Ok(Message::Ping(_)) => {
                 let pending = lock(&client.outbox).holds(|m| matches!(m, Message::Pong(_)));
                 if !pending {

@@ -136,16 +136,16 @@ mod unix {
                 a = listener.accept() => a,
             };
             let Ok((stream, _)) = accepted else { continue };
-            // Only this user (or root) may read the stream.
-            let allowed = stream
-                .peer_cred()
-                .is_ok_and(|c| c.uid() == me || c.uid() == 0);
-            if allowed {
-                let _ = rustix::net::sockopt::set_socket_send_buffer_size(&stream, SOCKET_BUFFER);
-                admit(&shared, stream, Peer::Trusted, |s, line| {
-                    let _ = s.try_write(line);
-                });
-            }
+            // Only this user (or root) may read the stream; only this user may control.
+            let peer = match stream.peer_cred().map(|c| c.uid()) {
+                Ok(uid) if uid == me => Peer::Unix { owner: true },
+                Ok(0) => Peer::Unix { owner: false },
+                _ => continue,
+            };
+            let _ = rustix::net::sockopt::set_socket_send_buffer_size(&stream, SOCKET_BUFFER);
+            admit(&shared, stream, peer, |s, line| {
+                let _ = s.try_write(line);
+            });
         }
     }
 }
@@ -154,7 +154,7 @@ pub(super) async fn accept_tcp(shared: Arc<Shared>, listener: tokio::net::TcpLis
     let peer = if shared.config.token.is_some() {
         Peer::NeedsToken
     } else {
-        Peer::Trusted
+        Peer::Tcp
     };
     loop {
         let accepted = tokio::select! {

@@ -51,6 +51,10 @@ pub enum Message {
     Ping(Common),
     /// The server is closing the connection.
     Bye(Bye),
+    /// A client's hand on breakers (an operator's `recourse breaker`).
+    Control(Control),
+    /// The server's answer to `control`: the breakers it concerns, after it.
+    Controlled(Controlled),
     /// A message type this reader does not know (ignored; never written).
     #[serde(other, skip_serializing)]
     Unknown,
@@ -69,6 +73,8 @@ impl Message {
             Message::Gap(m) => &m.common,
             Message::Error(m) => &m.common,
             Message::Bye(m) => &m.common,
+            Message::Control(m) => &m.common,
+            Message::Controlled(m) => &m.common,
             Message::Pong(c) | Message::Ping(c) => c,
             Message::Unknown => return None,
         })
@@ -86,6 +92,8 @@ impl Message {
             Message::Gap(m) => &mut m.common,
             Message::Error(m) => &mut m.common,
             Message::Bye(m) => &mut m.common,
+            Message::Control(m) => &mut m.common,
+            Message::Controlled(m) => &mut m.common,
             Message::Pong(c) | Message::Ping(c) => c,
             Message::Unknown => return None,
         })
@@ -151,6 +159,9 @@ pub struct Hello {
     /// `none` or `token`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<String>,
+    /// Whether the service accepts `control` (from a peer with the rights to send it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub control: bool,
     /// Common fields.
     #[serde(flatten)]
     pub common: Common,
@@ -329,6 +340,47 @@ pub struct CircuitEvent {
     /// Why.
     #[serde(default)]
     pub reason: String,
+    /// Common fields.
+    #[serde(flatten)]
+    pub common: Common,
+}
+
+/// `control`: an operator's hand on a key's breaker, or a question about the breakers.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Control {
+    /// `isolate`, `close` (forced closed), `release` (back to the policy) or `status`.
+    pub action: String,
+    /// The key; `status` without one asks for every key called so far.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// Common fields.
+    #[serde(flatten)]
+    pub common: Common,
+}
+
+/// The actions of a [`Control`].
+pub mod control {
+    /// Every call of the key is rejected, as by an open breaker.
+    pub const ISOLATE: &str = "isolate";
+    /// The key's calls run whatever its breaker would say.
+    pub const CLOSE: &str = "close";
+    /// The key's policy decides again.
+    pub const RELEASE: &str = "release";
+    /// How the breakers stand (changes nothing).
+    pub const STATUS: &str = "status";
+    /// The breaker of a key without one, in [`Controlled::keys`](super::Controlled::keys).
+    pub const NO_BREAKER: &str = "none";
+}
+
+/// `controlled`: the breakers a `control` concerns, as they stand after it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Controlled {
+    /// The action answered.
+    pub action: String,
+    /// Each key and its breaker: `isolated` or `forced-closed` while an operator has it in
+    /// hand, else `closed`, `open` or `half-open`, or `none` for a key without a breaker.
+    #[serde(default)]
+    pub keys: BTreeMap<String, String>,
     /// Common fields.
     #[serde(flatten)]
     pub common: Common,
