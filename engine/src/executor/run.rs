@@ -142,7 +142,14 @@ impl Circuit<'_> {
         let transition = if let Some(probe) = self.probe.take() {
             // A slow probe is no evidence of recovery from slowness.
             match sample.map_or(failed, |s| s.failed || s.slow) {
-                false => Some(probe.success()),
+                false => {
+                    // Closed again on a fresh window: calls admitted before it opened and
+                    // ended since are no evidence about the dependency now.
+                    if let Some(r) = rates {
+                        r.window.clear();
+                    }
+                    Some(probe.success())
+                }
                 true => Some(probe.failure(now())),
             }
         } else {

@@ -215,3 +215,31 @@ fn a_reload_that_keeps_the_window_keeps_the_calls_seen() {
     let _ = run(&vc, exec.call("svc.op", call(exec.clock(), ms(1), true)));
     assert_eq!(exec.circuit_state("svc.op"), CircuitState::Open);
 }
+
+#[test]
+fn a_call_that_ends_while_the_breaker_is_open_is_not_held_against_it_once_closed() {
+    let (exec, vc, _) = observed(rate(0.5, CircuitWindow::Calls(10), 4));
+    let clock = exec.clock().clone();
+    let (slow, fast) = run(&vc, async {
+        // A call admitted while closed that fails only after the breaker has opened.
+        let slow = exec.call("svc.op", call(&clock, ms(500), true));
+        let fast = async {
+            for _ in 0..4 {
+                let _ = exec.call("svc.op", call(&clock, ms(1), true)).await;
+            }
+            exec.circuit_state("svc.op")
+        };
+        futures_util::future::join(slow, fast).await
+    });
+    assert!(slow.is_err());
+    assert_eq!(fast, CircuitState::Open);
+    vc.advance(ms(1000));
+    assert!(run(&vc, exec.call("svc.op", call(&clock, ms(1), false))).is_ok());
+    assert_eq!(exec.circuit_state("svc.op"), CircuitState::Closed);
+    // Three failures on a fresh window are under min_calls; the late one is not among them.
+    for _ in 0..3 {
+        let _ = run(&vc, exec.call("svc.op", call(&clock, ms(1), true)));
+    }
+    assert_eq!(exec.circuit_state("svc.op"), CircuitState::Closed);
+    assert_eq!(exec.circuit_window("svc.op").map(|c| c.calls), Some(3));
+}
