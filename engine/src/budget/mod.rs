@@ -208,6 +208,15 @@ pub trait Budget: Send + Sync + fmt::Debug {
         let _ = outcome;
     }
 
+    /// Whether [`allow`](Budget::allow) and
+    /// [`record_first_attempt`](Budget::record_first_attempt) read [`Request::now`]. A budget
+    /// that says no (its decisions follow outcomes, not time) spares every attempt of its keys
+    /// a clock read: its requests carry the call's last reading, or [`Timestamp::EPOCH`] when
+    /// nothing else needed one. Asked once per policy. Default: yes.
+    fn reads_clock(&self) -> bool {
+        true
+    }
+
     /// The budget's current level in units, when it has one (for reports and `simulate`).
     fn level(&self, now: Timestamp) -> Option<f64> {
         let _ = now;

@@ -112,6 +112,11 @@ impl Budget for Throttle {
         }
     }
 
+    /// Tokens follow outcomes, not time: no clock read.
+    fn reads_clock(&self) -> bool {
+        false
+    }
+
     #[inline]
     fn record_outcome(&self, outcome: &AttemptOutcome<'_>) {
         let (max, ratio) = (self.max, self.ratio);

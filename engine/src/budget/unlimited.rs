@@ -8,4 +8,8 @@ impl Budget for Unlimited {
     fn allow(&self, _req: &Request<'_>) -> Decision {
         Decision::allow()
     }
+
+    fn reads_clock(&self) -> bool {
+        false
+    }
 }

@@ -117,7 +117,11 @@ impl<'a> GateRequest<'a> {
             hedge_index: self.hedge_index,
             kind: self.kind,
             cost,
-            now: self.now.unwrap_or_else(|| self.inner.clock.now()),
+            now: match self.now {
+                Some(now) => now,
+                None if slot.reads_clock() => self.inner.clock.now(),
+                None => Timestamp::EPOCH,
+            },
         };
         let ungated = self.kind == BudgetKind::Retry && self.attempt == 0 && !gate_first;
         let mut panic = None;

@@ -51,6 +51,16 @@ pub(crate) enum BudgetSlot {
 }
 
 impl BudgetSlot {
+    /// Whether the gate reads the clock for this budget's requests (a missing budget's
+    /// fallback may need it; none needs no request at all).
+    pub(crate) fn reads_clock(&self) -> bool {
+        match self {
+            BudgetSlot::None => false,
+            BudgetSlot::Found { budget, .. } => budget.reads_clock(),
+            BudgetSlot::Missing { .. } => true,
+        }
+    }
+
     fn resolve(r: &NormalizedBudget, inner: &Inner) -> BudgetSlot {
         let Some(name) = r.name.as_deref() else {
             return BudgetSlot::None;
@@ -142,8 +152,8 @@ pub(crate) struct Compiled {
     pub(crate) classifier: ClassifierSlot,
     /// The classifier calls every value a success ([`Classifier::values_succeed`]), asked once.
     pub(crate) values_succeed: bool,
-    /// An attempt needs the clock even when nothing records: a timeout, a retry budget or
-    /// hedging (its latency tracker) is configured.
+    /// An attempt needs the clock even when nothing records: a timeout, a retry budget that
+    /// reads it, or hedging (its latency tracker) is configured.
     pub(crate) reads_clock: bool,
     pub(crate) retry_budget: BudgetSlot,
     /// Nothing surrounds the first attempt (no clock, hedge or breaker; values need no
@@ -221,11 +231,13 @@ impl Compiled {
         let reads_clock = timeout_per_attempt.is_some()
             || overall_timeout.is_some()
             || hedge.is_some()
-            || !matches!(retry_budget, BudgetSlot::None);
+            || retry_budget.reads_clock();
         // An observer is fixed when the executor is built, so whether one must see the call
         // is known here, once, and costs the bare path no check.
         let bulkhead = normalized.bulkhead.max_concurrent;
+        // A retry budget hears every first attempt (and one that reads no clock still must).
         let bare_first = !reads_clock
+            && matches!(retry_budget, BudgetSlot::None)
             && values_succeed
             && circuit.is_none()
             && bulkhead.is_none()

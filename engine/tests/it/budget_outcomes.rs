@@ -214,3 +214,49 @@ fn a_throttle_declared_in_a_policy_file_keeps_its_tokens_across_a_reload() {
     let _ = run(&vc, exec.call("svc.op", always_fails(&calls)));
     assert_eq!(calls.get(), 4, "still throttled after the reload");
 }
+
+/// Keeps the `now` of every request it is asked, and says whether it reads the clock.
+#[derive(Debug)]
+struct Stamps(bool, Mutex<Vec<recourse_engine::clock::Timestamp>>);
+
+impl Budget for Stamps {
+    fn allow(&self, req: &Request<'_>) -> Decision {
+        self.1.lock().unwrap().push(req.now);
+        Decision::allow()
+    }
+    fn record_first_attempt(&self, req: &Request<'_>) {
+        self.1.lock().unwrap().push(req.now);
+    }
+    fn reads_clock(&self) -> bool {
+        self.0
+    }
+}
+
+#[test]
+fn a_budget_that_reads_no_clock_spares_its_calls_the_reading() {
+    for reads in [true, false] {
+        let stamps = Arc::new(Stamps(reads, Mutex::default()));
+        let (exec, vc) = vexec(
+            Executor::builder()
+                .policy("svc.op", zero().max_attempts(3).budget("stamps"))
+                .budget_arc("stamps", stamps.clone()),
+        );
+        vc.advance(Duration::from_secs(5));
+        let start = vc.now();
+        let calls = Calls::default();
+        assert_eq!(
+            run(&vc, exec.call("svc.op", fails_then(&calls, 1, 7))).unwrap(),
+            7
+        );
+        let seen = stamps.1.lock().unwrap().clone();
+        assert_eq!(seen.len(), 2, "the first attempt and the retry");
+        let epoch = recourse_engine::clock::Timestamp::EPOCH;
+        if reads {
+            // The first attempt when the call starts, the retry after its backoff.
+            assert!(seen[0] == start && seen[1] > seen[0], "{seen:?}");
+        } else {
+            assert!(seen.iter().all(|t| *t == epoch), "{seen:?}");
+        }
+    }
+    assert!(!Throttle::new(10.0, 0.1).reads_clock());
+}
