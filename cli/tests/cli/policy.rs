@@ -235,12 +235,16 @@ fn explain_says_where_each_value_came_from() {
     );
 }
 
-/// Every field of a breaker that judges rates, as `explain` shows it: the values written, the
-/// defaults it fills in (a time window's `min_calls`), and the threshold it leaves out.
+/// Every field a key can learn from outcomes with, as `explain` shows it: the values written,
+/// the defaults normalization fills in (a time window's `min_calls`), and the threshold a
+/// rate breaker leaves out.
 #[test]
-fn explain_shows_every_field_of_a_rate_breaker() {
-    let file = policies("valid/circuit-rates.yaml");
-    for key in ["payments.Charge", "search.Query"] {
+fn explain_shows_every_field_of_resilience_that_learns() {
+    for (file, key) in [
+        ("valid/resilience-that-learns.yaml", "payments.Charge"),
+        ("valid/circuit-rates.yaml", "search.Query"),
+    ] {
+        let file = policies(file);
         let out = recourse(&[
             "policy",
             "explain",
@@ -249,12 +253,10 @@ fn explain_shows_every_field_of_a_rate_breaker() {
             file.to_str().unwrap(),
         ]);
         assert_eq!(out.status.code(), Some(0));
-        let circuit: String = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter(|l| l.trim_start().starts_with("circuit."))
-            .map(|l| format!("{}\n", l.trim_end()))
-            .collect();
-        insta::assert_snapshot!(format!("explain_{key}"), circuit);
+        insta::assert_snapshot!(
+            format!("explain_{key}"),
+            String::from_utf8_lossy(&out.stdout)
+        );
     }
 }
 

@@ -322,8 +322,23 @@ pub fn diff(old: &PolicySet, new: &PolicySet) -> Vec<Change> {
                 );
             }
             for name in bo.intersection(&bn) {
-                if spec(old, name) != Value::Null && spec(new, name) == Value::Null {
+                let (a, b) = (spec(old, name), spec(new, name));
+                if a != Value::Null && b == Value::Null {
                     raise(Risk::High, format!("budget {name:?} is no longer declared"));
+                }
+                // A throttle caps nothing per second: while the dependency is healthy it lets
+                // every retry through, and stops them only once failures drain its tokens.
+                let kind = |v: &Value| v["kind"].as_str().map(str::to_owned);
+                if kind(&a).is_some_and(|k| k != "throttle")
+                    && kind(&b).as_deref() == Some("throttle")
+                {
+                    raise(
+                        Risk::Medium,
+                        format!(
+                            "budget {name:?} becomes a throttle: retries are no longer capped \
+                             per second, only stopped once failures drain its tokens"
+                        ),
+                    );
                 }
             }
             if po.circuit.enabled && !pn.circuit.enabled {
