@@ -128,6 +128,12 @@ fn human(action: &str, all: &[Asked]) -> String {
                 for (key, state) in &done.keys {
                     out.push_str(&format!("  {key:<width$}  {}\n", shown(state)));
                 }
+                if done.more > 0 {
+                    out.push_str(&format!(
+                        "  ... and {} more keys (ask for one: recourse breaker status KEY)\n",
+                        done.more
+                    ));
+                }
             }
             Ok((hello, Answer::Done(done))) => {
                 for (key, state) in &done.keys {
@@ -158,7 +164,12 @@ fn document(action: &str, key: Option<&str>, all: &[Asked]) -> Value {
                     "control": hello.control,
                 });
                 match answer {
-                    Answer::Done(done) => t["keys"] = json!(done.keys),
+                    Answer::Done(done) => {
+                        t["keys"] = json!(done.keys);
+                        if done.more > 0 {
+                            t["more"] = json!(done.more);
+                        }
+                    }
                     Answer::Refused { code, msg } => {
                         t["refused"] = json!({"code": code, "msg": msg});
                     }

@@ -50,9 +50,10 @@ async fn ask(
     let mut reader = BufReader::new(r);
     let mut line = Vec::with_capacity(1024);
     let hello = greet(&mut reader, &mut line).await?;
-    // A quiet subscription (breaker changes of the key only) that also carries the token.
+    // A quiet subscription that also carries the token: breaker changes of the key only, or
+    // of no key (its answer lists the keys it matches, which could be thousands).
     let quiet = Subscription {
-        keys: key.map(|k| vec![k.to_owned()]).unwrap_or_default(),
+        keys: vec![key.map_or_else(|| "!*".to_owned(), str::to_owned)],
         events: vec!["circuit"],
         max_rate: None,
         calls: CallFilter::All,

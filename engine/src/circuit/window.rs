@@ -67,11 +67,11 @@ enum Ring {
 }
 
 impl Window {
-    /// An empty window of this shape (a count window holds at least one call; a time window
-    /// spans at least ten nanoseconds).
+    /// An empty window of this shape (a count window holds 1 to 1,000,000 calls; a time
+    /// window spans at least ten nanoseconds).
     pub fn new(shape: CircuitWindow) -> Window {
         let ring = match shape {
-            CircuitWindow::Calls(n) => Ring::Calls(CountRing::new(n.max(1))),
+            CircuitWindow::Calls(n) => Ring::Calls(CountRing::new(n.clamp(1, MAX_CALLS))),
             CircuitWindow::Time(span) => Ring::Time(TimeRing::new(span)),
         };
         Window { shape, ring }
@@ -119,8 +119,10 @@ fn slot_of(s: Sample) -> u8 {
 }
 
 /// The totals word of a count window: calls, failures and slow calls in three 21-bit fields
-/// (a window holds at most 10,000 calls, far below 2^21).
+/// (a window holds at most [`MAX_CALLS`], below 2^21; policies allow 10,000).
 const FIELD: u32 = 21;
+/// The most calls a count window holds.
+const MAX_CALLS: u32 = 1_000_000;
 const FIELD_MASK: u64 = (1 << FIELD) - 1;
 
 fn totals_of(slot: u8) -> u64 {
@@ -228,9 +230,13 @@ impl TimeRing {
         loop {
             let next = if word & (LAP_MASK << LAP_SHIFT) == tag && word != 0 {
                 if word & COUNT_MASK == COUNT_MASK {
-                    return; // full: the bucket keeps its proportions
+                    // Full: halve the three counts, keeping their proportions, and go on
+                    // counting (an outage that starts late in a busy bucket still shows).
+                    let half = |shift: u32| ((word >> shift & COUNT_MASK) / 2) << shift;
+                    (tag | half(0) | half(COUNT) | half(2 * COUNT)) + add
+                } else {
+                    word + add
                 }
-                word + add
             } else {
                 tag | add // a bucket from an earlier lap starts over
             };
@@ -368,11 +374,24 @@ mod tests {
     }
 
     #[test]
-    fn a_full_time_bucket_stops_counting_without_overflowing() {
+    fn a_full_time_bucket_halves_its_counts_and_goes_on_counting() {
         let w = Window::new(CircuitWindow::Time(Duration::from_secs(10)));
-        for _ in 0..COUNT_MASK + 10 {
+        for _ in 0..COUNT_MASK {
+            w.record(OK, || at(0));
+        }
+        assert_eq!(counts(&w, 0), (COUNT_MASK, 0, 0));
+        // Full: the next call halves the bucket, so failures from now on weigh in.
+        for _ in 0..1000 {
             w.record(FAIL, || at(0));
         }
-        assert_eq!(counts(&w, 0), (COUNT_MASK, COUNT_MASK, 0));
+        let (calls, failures, slow) = counts(&w, 0);
+        assert_eq!((calls, failures, slow), (COUNT_MASK / 2 + 1000, 1000, 0));
+    }
+
+    #[test]
+    fn a_count_window_too_large_for_its_fields_is_capped() {
+        let w = Window::new(CircuitWindow::Calls(u32::MAX));
+        w.record(FAIL, || at(0));
+        assert_eq!(counts(&w, 0), (1, 1, 0));
     }
 }

@@ -362,6 +362,10 @@ impl KeyDirectory {
         key: &str,
         to: Option<crate::ManualControl>,
     ) -> Result<(), crate::ControlError> {
+        // Releasing a key the service never knew changes nothing: no state is made for it.
+        if to.is_none() && self.inner.keys.get(key).is_none() {
+            return Ok(());
+        }
         self.inner.control(key, to)
     }
 

@@ -223,3 +223,32 @@ async fn over_tcp_control_needs_the_token() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_lists_a_thousand_keys_at_most_and_release_creates_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let exec = service(
+        ExportConfig::new("svc")
+            .socket_path(socket(&dir))
+            .allow_control(true),
+    );
+    let _server = ExportServer::start(&exec).await.unwrap();
+    for i in 0..1005 {
+        let _ = exec
+            .call(&format!("many.k{i:04}"), |_| async { Ok::<_, E>(()) })
+            .await;
+    }
+    let mut c = Client::connect(&socket(&dir)).await;
+    let m = c.control("status", None).await;
+    assert_eq!(
+        m["keys"].as_object().unwrap().len(),
+        1000,
+        "at most 1,000 keys"
+    );
+    assert_eq!(m["more"], 5, "and how many were left out");
+    // Releasing a key never seen changes nothing and makes no state for it.
+    let m = c.control("release", Some("never.Seen")).await;
+    assert_eq!(m["keys"], json!({"never.Seen": "none"}));
+    let m = c.control("status", None).await;
+    assert_eq!(m["more"], 5, "no key was added: {m}");
+}

@@ -197,9 +197,14 @@ impl Shared {
             Ok(key) => key,
             Err(why) => return self.error("bad_request", why, false),
         };
+        let mut more = 0;
         let keys = if action == control::STATUS {
-            // Reading the breakers needs no more rights than reading `stats`.
-            key.map_or_else(|| self.keys.keys(), |k| vec![k])
+            // Reading the breakers needs no more rights than reading `stats`. A service with
+            // many keys answers for the first ones and says how many it left out.
+            let mut keys = key.map_or_else(|| self.keys.keys(), |k| vec![k]);
+            more = keys.len().saturating_sub(control::MAX_STATUS_KEYS) as u64;
+            keys.truncate(control::MAX_STATUS_KEYS);
+            keys
         } else {
             if !self.config.control {
                 let msg = "this service does not accept control: it is built without \
@@ -227,6 +232,7 @@ impl Shared {
         Message::Controlled(Controlled {
             action: action.to_owned(),
             keys,
+            more,
             common: Common::at(self.now()),
         })
     }
@@ -396,7 +402,18 @@ async fn read_loop<R: AsyncRead>(
                 client.close_with(shared.error("unauthorized", "a valid token is required", true));
                 return;
             }
-            Ok(Message::Control(c)) => client.send(shared.control(peer, &c)),
+            Ok(Message::Control(c)) => {
+                // One answer waiting at a time: a client that asks faster than it reads
+                // cannot stack replies (a `status` may list a thousand keys).
+                let pending = lock(&client.outbox).holds(|m| matches!(m, Message::Controlled(_)));
+                let answer = if pending {
+                    let why = "the answer to an earlier control is still waiting to be read";
+                    shared.error("busy", why, false)
+                } else {
+                    shared.control(peer, &c)
+                };
+                client.send(answer);
+            }
             Ok(Message::Ping(_)) => {
                 let pending = lock(&client.outbox).holds(|m| matches!(m, Message::Pong(_)));
                 if !pending {

@@ -370,6 +370,9 @@ pub mod control {
     pub const STATUS: &str = "status";
     /// The breaker of a key without one, in [`Controlled::keys`](super::Controlled::keys).
     pub const NO_BREAKER: &str = "none";
+    /// The most keys a `status` answer lists ([`Controlled::more`](super::Controlled::more)
+    /// counts the rest).
+    pub const MAX_STATUS_KEYS: usize = 1000;
 }
 
 /// `controlled`: the breakers a `control` concerns, as they stand after it.
@@ -381,9 +384,16 @@ pub struct Controlled {
     /// hand, else `closed`, `open` or `half-open`, or `none` for a key without a breaker.
     #[serde(default)]
     pub keys: BTreeMap<String, String>,
+    /// Keys a `status` left out: it lists at most [`control::MAX_STATUS_KEYS`], in key order.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub more: u64,
     /// Common fields.
     #[serde(flatten)]
     pub common: Common,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// `gap`: messages were lost.
