@@ -1,7 +1,7 @@
 //! Checks beyond the schema: names that resolve to nothing, backoff order, clamped values.
 
 use recourse_engine::Key;
-use recourse_engine::policy::{CircuitPolicy, CircuitWindow, Policy, PolicySet};
+use recourse_engine::policy::{CircuitPolicy, Policy, PolicySet};
 use recourse_engine::tooling::{Document, Layer, SourceTree, pointer_segment, resolve};
 
 use super::{Diagnostic, Known, Level};
@@ -127,18 +127,6 @@ fn check_circuit(tree: &SourceTree, base: &str, c: &CircuitPolicy, out: &mut Vec
             "slow-rate-without-duration",
             "slow_call_rate is set but slow_call_duration is not: no call is ever slow".to_owned(),
             "add slow_call_duration (for example 800ms), or remove slow_call_rate",
-        );
-    }
-    if let (Some(CircuitWindow::Calls(n)), Some(min)) = (c.window, c.min_calls)
-        && min > n
-    {
-        error(
-            "min_calls",
-            "min-calls-over-window",
-            format!(
-                "min_calls {min} is more than the window's {n} calls: no rate would ever decide"
-            ),
-            "lower min_calls to at most the window, or widen the window",
         );
     }
     if !c.judges_rates() {
