@@ -88,7 +88,7 @@ fn simulate(
     if format == Format::Json {
         out.write("{\"version\":1,\"calls\":[\n");
     }
-    let sim = crate::simulate::run(&scenario, set, |i, tl| match format {
+    let sim = crate::simulate::run(&scenario, set, |i, tl, changes| match format {
         Format::Json => {
             let line = serde_json::to_string(tl).expect("timelines serialize");
             out.write(if i == 0 { "" } else { ",\n" });
@@ -97,6 +97,10 @@ fn simulate(
         Format::Human => {
             out.write(crate::simulate::waterfall(i, tl).trim_end());
             out.write("\n");
+            // Why the breaker changed, right after the call that changed it.
+            for change in changes {
+                out.write(&format!("    {change}\n"));
+            }
         }
     });
     match format {

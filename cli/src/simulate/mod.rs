@@ -7,13 +7,14 @@ mod scenario;
 mod worst_case_props;
 
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use recourse_engine::PolicySet;
 use recourse_engine::classify::{HttpStatusError, RetryAfter};
 use recourse_engine::clock::VirtualClock;
 use recourse_engine::tooling::format_duration;
-use recourse_engine::{AttemptRecord, Executor, Key, Timeline};
+use recourse_engine::{AttemptRecord, CircuitState, Executor, Key, Observer, Reason, Timeline};
 use serde_json::{Value, json};
 
 pub(crate) use scenario::{Outcome, Scenario, Step};
@@ -64,18 +65,39 @@ impl std::error::Error for Failure {
     }
 }
 
-/// Runs `scenario` against `set`, handing each call's timeline to `each` as it finishes: only
-/// one call is held at a time, however many the scenario repeats.
+/// The breaker changes of a simulation, as lines (`circuit closed -> open (failure_rate)`),
+/// taken after each call.
+#[derive(Debug, Default, Clone)]
+struct Changes(Arc<Mutex<Vec<String>>>);
+
+impl Observer for Changes {
+    fn on_circuit_change(&self, _: &Key, from: CircuitState, to: CircuitState, reason: &Reason) {
+        let line = format!("circuit {} -> {} ({reason})", from.as_str(), to.as_str());
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+    }
+}
+
+impl Changes {
+    fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// Runs `scenario` against `set`, handing each call's timeline, and the breaker changes it
+/// caused, to `each` as it finishes: only one call is held at a time, however many the
+/// scenario repeats.
 pub(crate) fn run(
     scenario: &Scenario,
     set: PolicySet,
-    mut each: impl FnMut(usize, &Timeline),
+    mut each: impl FnMut(usize, &Timeline, &[String]),
 ) -> Simulation {
     let vc = VirtualClock::new();
+    let changes = Changes::default();
     let exec = Executor::builder()
         .policy_set(set)
         .clock(vc.clock())
         .seed(scenario.seed)
+        .observer(changes.clone())
         .build()
         .expect("a simulation executor builds");
     let start = vc.now();
@@ -129,7 +151,7 @@ pub(crate) fn run(
             tl
         });
         failed.extend(scenario.check(index, &tl));
-        each(index, &tl);
+        each(index, &tl, &changes.take());
         count = index + 1;
     }
     failed.extend(scenario.missing(count));

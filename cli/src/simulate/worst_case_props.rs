@@ -67,7 +67,7 @@ proptest! {
         let envelope = Envelope::of(&resolve(&set, &Key::parse("w.Op")).policy);
         let bound = envelope.duration.expect("a per-attempt timeout bounds every call");
         let mut attempts = 0;
-        let sim = run(&scenario, set, |_, tl| attempts = tl.attempts.len() as u32);
+        let sim = run(&scenario, set, |_, tl, _| attempts = tl.attempts.len() as u32);
         let took_us = sim.final_state["virtual_time_us"].as_u64().unwrap();
         prop_assert!(attempts <= envelope.attempts, "{attempts} attempts, worst case {}\n{text}", envelope.attempts);
         prop_assert!(

@@ -151,3 +151,21 @@ fn simulated_calls_follow_the_event_schema() {
         }
     }
 }
+
+/// The human output says why the breaker changed, right after the call that changed it.
+#[test]
+fn human_output_names_each_breaker_change_after_its_call() {
+    let out = recourse(&["policy", "simulate", &scenario("breaker-slow-calls.yaml")]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    let change = lines
+        .iter()
+        .position(|l| l.trim() == "circuit closed -> open (slow_call_rate)")
+        .unwrap_or_else(|| panic!("no breaker change:\n{text}"));
+    assert!(lines[change - 2].starts_with("call 5:"), "{text}");
+    assert!(
+        lines[change + 1].starts_with("call 6: failure circuit_open"),
+        "{text}"
+    );
+}
