@@ -385,6 +385,10 @@ pub(crate) struct BreakerSet {
     /// A service: a socket path, `unix:///path`, or `tcp://host:port`. Repeat for several.
     #[arg(long = "target", short = 't', value_name = "T", required = true)]
     pub(crate) targets: Vec<String>,
+    /// Set KEY even if the service has never called it (without it, such a key is refused as
+    /// a likely typo, with the closest key the service knows).
+    #[arg(long)]
+    pub(crate) force: bool,
     /// The token of services on TCP (or RECOURSE_TAIL_TOKEN).
     #[arg(long)]
     pub(crate) token: Option<String>,

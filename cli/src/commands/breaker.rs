@@ -16,11 +16,32 @@ struct Asked {
 }
 
 pub(crate) fn run(command: BreakerCommand) -> Status {
-    let (action, key, targets, token, format) = match command {
-        BreakerCommand::Isolate(a) => (control::ISOLATE, Some(a.key), a.targets, a.token, a.format),
-        BreakerCommand::Close(a) => (control::CLOSE, Some(a.key), a.targets, a.token, a.format),
-        BreakerCommand::Release(a) => (control::RELEASE, Some(a.key), a.targets, a.token, a.format),
-        BreakerCommand::Status(a) => (control::STATUS, a.key, a.targets, a.token, a.format),
+    let (action, key, force, targets, token, format) = match command {
+        BreakerCommand::Isolate(a) => (
+            control::ISOLATE,
+            Some(a.key),
+            a.force,
+            a.targets,
+            a.token,
+            a.format,
+        ),
+        BreakerCommand::Close(a) => (
+            control::CLOSE,
+            Some(a.key),
+            a.force,
+            a.targets,
+            a.token,
+            a.format,
+        ),
+        BreakerCommand::Release(a) => (
+            control::RELEASE,
+            Some(a.key),
+            a.force,
+            a.targets,
+            a.token,
+            a.format,
+        ),
+        BreakerCommand::Status(a) => (control::STATUS, a.key, false, a.targets, a.token, a.format),
     };
     let token = token.or_else(|| std::env::var("RECOURSE_TAIL_TOKEN").ok());
     let specs = match specs(&targets) {
@@ -32,7 +53,7 @@ pub(crate) fn run(command: BreakerCommand) -> Status {
         for (i, spec) in specs.into_iter().enumerate() {
             let (key, token) = (key.clone(), token.clone());
             asked.spawn(async move {
-                let answer = send(&spec, action, key.as_deref(), token).await;
+                let answer = send(&spec, action, key.as_deref(), force, token).await;
                 let target = spec.label();
                 (i, Asked { target, answer })
             });

@@ -29,9 +29,10 @@ pub(crate) async fn send(
     spec: &Spec,
     action: &str,
     key: Option<&str>,
+    force: bool,
     token: Option<String>,
 ) -> Result<(Hello, Answer), String> {
-    tokio::time::timeout(PATIENCE, ask(spec, action, key, token))
+    tokio::time::timeout(PATIENCE, ask(spec, action, key, force, token))
         .await
         .unwrap_or_else(|_| Err(format!("no answer within {}s", PATIENCE.as_secs())))
 }
@@ -40,6 +41,7 @@ async fn ask(
     spec: &Spec,
     action: &str,
     key: Option<&str>,
+    force: bool,
     token: Option<String>,
 ) -> Result<(Hello, Answer), String> {
     let (r, mut w) = connect(spec).await.map_err(|e| match e.kind() {
@@ -62,6 +64,7 @@ async fn ask(
     let control = Message::Control(Control {
         action: action.to_owned(),
         key: key.map(str::to_owned),
+        force,
         common: Common::default(),
     });
     let mut out = quiet.line();

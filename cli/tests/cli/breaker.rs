@@ -59,6 +59,16 @@ fn an_operator_isolates_a_key_and_the_next_call_fails_with_circuit_open() {
     call(&rt, &exec).unwrap();
     let target = sock.to_str().unwrap();
 
+    // A typo is refused, naming the key the service knows; what docs/breaker.md shows.
+    let typo = recourse(&["breaker", "isolate", "payments.Chrage", "--target", target]);
+    assert_eq!(typo.status.code(), Some(1));
+    assert!(
+        text(&typo).0.contains("did you mean `payments.Charge`?"),
+        "{:?}",
+        text(&typo)
+    );
+    assert_eq!(exec.manual_control("payments.Chrage"), None);
+
     let out = recourse(&["breaker", "isolate", "payments.Charge", "--target", target]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
@@ -88,7 +98,7 @@ fn an_operator_isolates_a_key_and_the_next_call_fails_with_circuit_open() {
             .replace(target, "/run/user/1000/recourse/checkout-4242.sock")
             .replace(&format!("checkout-{}", std::process::id()), "checkout-4242")
     };
-    for out in [&out, &status] {
+    for out in [&typo, &out, &status] {
         for line in as_documented(out).lines() {
             assert!(docs.contains(line), "docs/breaker.md lacks {line:?}");
         }

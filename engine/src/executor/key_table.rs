@@ -72,6 +72,13 @@ impl KeyTable {
         self.states.get(index)
     }
 
+    /// The state of `raw` or of its canonical spelling, if either was added (a look-up that
+    /// adds nothing, for questions about a key).
+    pub(crate) fn find(&self, raw: &str) -> Option<&Arc<KeyState>> {
+        self.get(raw)
+            .or_else(|| self.get(crate::key::Key::parse(raw).as_str()))
+    }
+
     /// The state of `raw`, added (with its canonical spelling) if it is new and the table
     /// holds fewer than `max` spellings; `None` when it is new and the table is full.
     #[inline]

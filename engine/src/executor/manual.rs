@@ -121,9 +121,10 @@ impl Executor {
             .set_manual(&key, AUTOMATIC, Reason::MANUAL_RELEASE)
     }
 
-    /// How an operator has set `key`'s breaker, if at all.
+    /// How an operator has set `key`'s breaker, if at all. Asking about a key the executor
+    /// has never seen keeps no state for it.
     pub fn manual_control(&self, key: impl AsKey) -> Option<ManualControl> {
-        read(&self.inner.state_of(&key).manual)
+        read(&self.inner.keys.find(key.key_str())?.manual)
     }
 }
 

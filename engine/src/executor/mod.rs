@@ -355,6 +355,11 @@ impl KeyDirectory {
         )
     }
 
+    /// Whether the service has called `key` (or set it by hand).
+    pub(crate) fn known(&self, key: &str) -> bool {
+        self.inner.keys.find(key).is_some()
+    }
+
     /// Sets `key`'s breaker by hand (`Some`) or hands it back to its policy (`None`), for a
     /// `control` message.
     pub(crate) fn control(
@@ -363,7 +368,7 @@ impl KeyDirectory {
         to: Option<crate::ManualControl>,
     ) -> Result<(), crate::ControlError> {
         // Releasing a key the service never knew changes nothing: no state is made for it.
-        if to.is_none() && self.inner.keys.get(key).is_none() {
+        if to.is_none() && self.inner.keys.find(key).is_none() {
             return Ok(());
         }
         self.inner.control(key, to)

@@ -57,6 +57,21 @@ async fn the_owner_isolates_closes_and_releases_a_key_over_the_socket() {
     );
     c.subscribe(json!({"t": "subscribe", "events": ["circuit"]}))
         .await;
+    let _ = exec
+        .call("payments.Charge", |_| async { Ok::<_, E>(()) })
+        .await;
+
+    // A key the service has never called is most often a typo: refused, with the near one.
+    let m = c.control("isolate", Some("payments.Chrage")).await;
+    assert_eq!(refused(&m), Some(("unknown_key", false)), "{m}");
+    assert!(
+        m["msg"]
+            .as_str()
+            .unwrap()
+            .contains("did you mean `payments.Charge`?"),
+        "{m}"
+    );
+    assert_eq!(exec.manual_control("payments.Chrage"), None);
 
     let m = c.control("isolate", Some("payments.Charge")).await;
     assert_eq!(m["keys"], json!({"payments.Charge": "isolated"}), "{m}");
@@ -138,6 +153,9 @@ async fn control_is_off_unless_the_service_allows_it_and_bad_requests_are_named(
     let m = c.control("isolate", Some(&long)).await;
     assert_eq!(refused(&m), Some(("bad_request", false)), "{m}");
     // The connection is still good after refusals.
+    let _ = exec
+        .call("payments.Charge", |_| async { Ok::<_, E>(()) })
+        .await;
     let m = c.control("isolate", Some("payments.Charge")).await;
     assert_eq!(m["t"], "controlled");
 }
@@ -171,7 +189,10 @@ async fn over_tcp_control_needs_the_token() {
             }
         }
     };
-    let m = send_and_read("{\"t\":\"control\",\"action\":\"isolate\",\"key\":\"a.B\"}\n").await;
+    let m = send_and_read(
+        "{\"t\":\"control\",\"action\":\"isolate\",\"key\":\"a.B\",\"force\":true}\n",
+    )
+    .await;
     assert_eq!(refused(&m), Some(("forbidden", false)), "{m}");
     assert!(m["msg"].as_str().unwrap().contains("token"), "{m}");
     assert_eq!(exec.manual_control("a.B"), None);
@@ -201,7 +222,7 @@ async fn over_tcp_control_needs_the_token() {
                 .await
                 .unwrap();
         }
-        w.write_all(b"{\"t\":\"control\",\"action\":\"isolate\",\"key\":\"a.B\"}\n")
+        w.write_all(b"{\"t\":\"control\",\"action\":\"isolate\",\"key\":\"a.B\",\"force\":true}\n")
             .await
             .unwrap();
         let answer = loop {

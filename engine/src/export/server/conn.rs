@@ -26,6 +26,7 @@ use crate::export::wire::{
     Subscribe, Subscribed, control,
 };
 use crate::key::{Key, MAX_KEY_LEN};
+use crate::policy::set::suggest;
 
 /// The longest line a client may send.
 const MAX_CLIENT_LINE: usize = 64 * 1024;
@@ -217,6 +218,9 @@ impl Shared {
             let Some(key) = key else {
                 return self.error("bad_request", format!("{action} needs a key"), false);
             };
+            if to.is_some() && !c.force && !self.keys.known(key.as_str()) {
+                return self.error("unknown_key", self.unknown(&key), false);
+            }
             if let Err(e) = self.keys.control(key.as_str(), to) {
                 return self.error("shared_state", e.to_string(), false);
             }
@@ -235,6 +239,19 @@ impl Shared {
             more,
             common: Common::at(self.now()),
         })
+    }
+
+    /// Why setting a key the service has never called is refused, with the closest key it
+    /// has called when one is a likely typo.
+    fn unknown(&self, key: &Key) -> String {
+        let known = self.keys.keys();
+        let near = suggest(key.as_str(), known.iter().map(Key::as_str));
+        let hint = near.map_or_else(String::new, |k| format!("; did you mean `{k}`?"));
+        format!(
+            "this service has never called `{key}`{hint} (to set a key before its first call, \
+             send force: recourse breaker ... --force)",
+            key = key.as_str()
+        )
     }
 
     fn error(&self, code: &str, msg: impl Into<String>, fatal: bool) -> Message {

@@ -353,6 +353,10 @@ pub struct Control {
     /// The key; `status` without one asks for every key called so far.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
+    /// Set a key the service has never called (refused as `unknown_key` otherwise: most
+    /// often a typo, which would leave the real key serving).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub force: bool,
     /// Common fields.
     #[serde(flatten)]
     pub common: Common,
