@@ -388,6 +388,55 @@ mod tests {
         assert_eq!((calls, failures, slow), (COUNT_MASK / 2 + 1000, 1000, 0));
     }
 
+    proptest::proptest! {
+        /// On one thread, a count window holds exactly what the last N samples were.
+        #[test]
+        fn a_count_window_agrees_with_the_last_n_samples(
+            n in 1u32..40,
+            samples in proptest::collection::vec((proptest::bool::ANY, proptest::bool::ANY), 0..200),
+            clear_at in proptest::option::of(0usize..200),
+        ) {
+            let w = Window::new(CircuitWindow::Calls(n));
+            let mut model: Vec<(bool, bool)> = Vec::new();
+            for (i, &(failed, slow)) in samples.iter().enumerate() {
+                if clear_at == Some(i) {
+                    w.clear();
+                    model.clear();
+                }
+                w.record(Sample { failed, slow }, || at(0));
+                model.push((failed, slow));
+            }
+            // A cleared window refills its slots in ring order, so compare with the samples
+            // since the clear, at most n of them.
+            let last = &model[model.len().saturating_sub(n as usize)..];
+            let want = (
+                last.len() as u64,
+                last.iter().filter(|s| s.0).count() as u64,
+                last.iter().filter(|s| s.1).count() as u64,
+            );
+            proptest::prop_assert_eq!(counts(&w, 0), want);
+        }
+
+        /// On one thread, a time window holds exactly the samples of its last ten buckets.
+        #[test]
+        fn a_time_window_agrees_with_the_samples_of_its_span(
+            steps in proptest::collection::vec((0u64..3_000, proptest::bool::ANY), 1..150),
+        ) {
+            let w = Window::new(CircuitWindow::Time(Duration::from_secs(10)));
+            let (mut now, mut model) = (0u64, Vec::new());
+            for &(advance, failed) in &steps {
+                now += advance;
+                w.record(Sample { failed, slow: false }, || at(now));
+                model.push((now, failed));
+            }
+            // Buckets are whole seconds: the window holds the current one and the nine before.
+            let bucket = |ms: u64| (1_000_000 + ms) / 1_000;
+            let kept: Vec<_> = model.iter().filter(|(t, _)| bucket(now) - bucket(*t) < 10).collect();
+            let want = (kept.len() as u64, kept.iter().filter(|s| s.1).count() as u64, 0);
+            proptest::prop_assert_eq!(counts(&w, now), want);
+        }
+    }
+
     #[test]
     fn a_count_window_too_large_for_its_fields_is_capped() {
         let w = Window::new(CircuitWindow::Calls(u32::MAX));
