@@ -273,3 +273,41 @@ async fn status_lists_a_thousand_keys_at_most_and_release_creates_none() {
     let m = c.control("status", None).await;
     assert_eq!(m["more"], 5, "no key was added: {m}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_asks_faster_than_it_reads_gets_busy_not_a_pile_of_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let exec = service(
+        ExportConfig::new("svc")
+            .socket_path(socket(&dir))
+            .allow_control(true),
+    );
+    let _server = ExportServer::start(&exec).await.unwrap();
+    let mut c = Client::connect(&socket(&dir)).await;
+    c.subscribe(json!({"t": "subscribe", "events": ["call"], "max_rate": 2000}))
+        .await;
+    // Stop reading while calls stream: the socket fills and the writer waits.
+    for _ in 0..3 {
+        for _ in 0..2000 {
+            let _ = exec
+                .call("payments.Charge", |_| async { Ok::<_, E>(()) })
+                .await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    let two =
+        b"{\"t\":\"control\",\"action\":\"status\"}\n{\"t\":\"control\",\"action\":\"status\"}\n";
+    c.w.write_all(two).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // Now read: one answer, and one refusal for the second question.
+    let (mut answers, mut busy) = (0, 0);
+    while answers + busy < 2 {
+        let m = c.next().await;
+        match (m["t"].as_str(), m["code"].as_str()) {
+            (Some("controlled"), _) => answers += 1,
+            (Some("error"), Some("busy")) => busy += 1,
+            _ => {}
+        }
+    }
+    assert_eq!((answers, busy), (1, 1));
+}
