@@ -8,7 +8,7 @@ use recourse_engine::export::wire::{
 };
 use tokio::io::{AsyncWriteExt, BufReader};
 
-use super::follow::{Subscription, connect, greet, introduced, read_line};
+use super::follow::{Subscription, connect_once, greet, introduced, read_line};
 use super::target::Spec;
 
 /// How long one service has to answer, connection included.
@@ -44,11 +44,7 @@ async fn ask(
     force: bool,
     token: Option<String>,
 ) -> Result<(Hello, Answer), String> {
-    let (r, mut w) = connect(spec).await.map_err(|e| match e.kind() {
-        std::io::ErrorKind::ConnectionRefused => "stale: nobody listens on it".to_owned(),
-        std::io::ErrorKind::NotFound => "no such socket".to_owned(),
-        _ => e.to_string(),
-    })?;
+    let (r, mut w) = connect_once(spec).await?;
     let mut reader = BufReader::new(r);
     let mut line = Vec::with_capacity(1024);
     let hello = greet(&mut reader, &mut line).await?;

@@ -153,6 +153,16 @@ pub(super) type Halves = (
     Box<dyn AsyncWrite + Send + Unpin>,
 );
 
+/// [`connect`] for a one-off question (`--list`, `recourse breaker`): the failure as a
+/// sentence for its target's line.
+pub(super) async fn connect_once(spec: &Spec) -> Result<Halves, String> {
+    connect(spec).await.map_err(|e| match e.kind() {
+        std::io::ErrorKind::ConnectionRefused => "stale: nobody listens on it".to_owned(),
+        std::io::ErrorKind::NotFound => "no such socket".to_owned(),
+        _ => e.to_string(),
+    })
+}
+
 pub(super) async fn connect(spec: &Spec) -> std::io::Result<Halves> {
     let timeout = Duration::from_secs(3);
     let timed_out = || std::io::Error::new(std::io::ErrorKind::TimedOut, "connection timed out");

@@ -10,7 +10,7 @@ use recourse_engine::export::wire::{self, CallFilter, Hello, Message};
 use serde_json::json;
 use tokio::io::{AsyncWriteExt, BufReader};
 
-use super::follow::{Subscription, connect, greet, introduced, read_line, shown_name};
+use super::follow::{Subscription, connect_once, greet, introduced, read_line, shown_name};
 use super::target::Spec;
 use crate::exit::Status;
 
@@ -100,11 +100,7 @@ pub(crate) async fn list(
 
 /// Connects, reads the hello, subscribes, and waits for the `subscribed` answer.
 async fn ask(spec: &Spec, subscription: &Subscription) -> Result<Answer, String> {
-    let (r, mut w) = connect(spec).await.map_err(|e| match e.kind() {
-        std::io::ErrorKind::ConnectionRefused => "stale: nobody listens on it".to_owned(),
-        std::io::ErrorKind::NotFound => "no such socket".to_owned(),
-        _ => e.to_string(),
-    })?;
+    let (r, mut w) = connect_once(spec).await?;
     let mut reader = BufReader::new(r);
     let mut line = Vec::with_capacity(1024);
     let hello = greet(&mut reader, &mut line).await?;

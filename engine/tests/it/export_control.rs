@@ -36,20 +36,26 @@ impl Client {
     }
 }
 
-fn refused(m: &Value) -> Option<(&str, bool)> {
-    (m["t"] == "error").then(|| (m["code"].as_str().unwrap(), m["fatal"] == true))
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_owner_isolates_closes_and_releases_a_key_over_the_socket() {
+/// A service that allows control, on a socket in a temporary directory, and a client of it.
+async fn controlled() -> (tempfile::TempDir, Executor, ExportServer, Client) {
     let dir = tempfile::tempdir().unwrap();
     let exec = service(
         ExportConfig::new("svc")
             .socket_path(socket(&dir))
             .allow_control(true),
     );
-    let _server = ExportServer::start(&exec).await.unwrap();
-    let mut c = Client::connect(&socket(&dir)).await;
+    let server = ExportServer::start(&exec).await.unwrap();
+    let c = Client::connect(&socket(&dir)).await;
+    (dir, exec, server, c)
+}
+
+fn refused(m: &Value) -> Option<(&str, bool)> {
+    (m["t"] == "error").then(|| (m["code"].as_str().unwrap(), m["fatal"] == true))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_owner_isolates_closes_and_releases_a_key_over_the_socket() {
+    let (_dir, exec, _server, mut c) = controlled().await;
     let hello = c.next_of("hello").await;
     assert_eq!(
         hello["control"], true,
@@ -276,14 +282,7 @@ async fn status_lists_a_thousand_keys_at_most_and_release_creates_none() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_asks_faster_than_it_reads_gets_busy_not_a_pile_of_answers() {
-    let dir = tempfile::tempdir().unwrap();
-    let exec = service(
-        ExportConfig::new("svc")
-            .socket_path(socket(&dir))
-            .allow_control(true),
-    );
-    let _server = ExportServer::start(&exec).await.unwrap();
-    let mut c = Client::connect(&socket(&dir)).await;
+    let (_dir, exec, _server, mut c) = controlled().await;
     c.subscribe(json!({"t": "subscribe", "events": ["call"], "max_rate": 2000}))
         .await;
     // Stop reading while calls stream: the socket fills and the writer waits.
