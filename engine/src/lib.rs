@@ -70,6 +70,7 @@ mod error;
 mod executor;
 #[cfg(feature = "export")]
 pub mod export;
+pub mod fleet;
 pub mod hedge;
 pub mod integrations;
 mod key;

@@ -423,13 +423,13 @@ impl App {
 
     /// The budget `key` retries under (as its service said, or as a denied attempt named
     /// it), with its fill on the target where it is lowest, if any target reported it.
-    pub(crate) fn budget_of(&self, key: &str) -> Option<(&str, Option<BudgetFill>)> {
+    pub(crate) fn budget_of(&self, key: &str) -> Option<(&str, Option<&BudgetFill>)> {
         let name = self.keys.get(key)?.budget.as_deref()?;
         let lowest = self
             .targets
             .iter()
             .filter(|t| !t.gone)
-            .filter_map(|t| t.budgets.get(name).copied())
+            .filter_map(|t| t.budgets.get(name))
             .min_by(|a, b| a.level.total_cmp(&b.level));
         Some((name, lowest))
     }

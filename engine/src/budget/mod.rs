@@ -228,6 +228,13 @@ pub trait Budget: Send + Sync + fmt::Debug {
     fn max_level(&self) -> Option<f64> {
         None
     }
+
+    /// For a budget shared by the fleet (`scope: fleet`): where it spends from now and how old
+    /// its last settlement is. Timelines and the export carry it. Default: none, a local
+    /// budget.
+    fn fleet_status(&self) -> Option<crate::fleet::FleetStatus> {
+        None
+    }
 }
 
 /// How a budget decision was reached, as reported to observers.

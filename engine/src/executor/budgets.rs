@@ -13,7 +13,8 @@ use rustc_hash::FxHashMap;
 
 use crate::budget::Budget;
 use crate::clock::Clock;
-use crate::policy::BudgetSpec;
+use crate::fleet::{FleetBudget, FleetLink};
+use crate::policy::{BudgetScope, BudgetSpec};
 use crate::provider::Provider;
 
 /// Budgets by name.
@@ -21,6 +22,8 @@ pub(crate) struct BudgetRegistry {
     /// Registered in code (`unlimited` included): they win.
     code: FxHashMap<String, Arc<dyn Budget>>,
     declared: Mutex<Declared>,
+    /// Where `scope: fleet` budgets settle, when the executor has a fleet store.
+    fleet: Option<FleetLink>,
 }
 
 /// The budgets the provider declared, as of one of its generations.
@@ -41,10 +44,14 @@ impl std::fmt::Debug for BudgetRegistry {
 }
 
 impl BudgetRegistry {
-    pub(crate) fn new(code: FxHashMap<String, Arc<dyn Budget>>) -> BudgetRegistry {
+    pub(crate) fn new(
+        code: FxHashMap<String, Arc<dyn Budget>>,
+        fleet: Option<FleetLink>,
+    ) -> BudgetRegistry {
         BudgetRegistry {
             code,
             declared: Mutex::default(),
+            fleet,
         }
     }
 
@@ -85,6 +92,7 @@ impl BudgetRegistry {
                     name: name.clone(),
                     level: budget.level(now)?,
                     capacity: budget.max_level(),
+                    fleet: budget.fleet_status(),
                 })
             })
             .collect();
@@ -99,7 +107,7 @@ impl BudgetRegistry {
         // next look sees a newer generation and reconciles again.
         let generation = provider.generation();
         if declared.generation != Some(generation) {
-            declared.reconcile(provider.budgets(), clock);
+            declared.reconcile(provider.budgets(), clock, self.fleet.as_ref());
             declared.generation = Some(generation);
         }
         declared
@@ -115,17 +123,28 @@ pub(crate) struct BudgetLevel {
     pub(crate) level: f64,
     /// The most it can hold, when bounded.
     pub(crate) capacity: Option<f64>,
+    /// Where a fleet budget spends from.
+    pub(crate) fleet: Option<crate::fleet::FleetStatus>,
 }
 
 impl Declared {
     /// Brings the budgets in line with `specs`: new ones built, changed ones rebuilt holding
     /// what they held (up to their new capacity), unchanged ones kept as they are (their state
     /// with them), the rest dropped.
-    fn reconcile(&mut self, specs: Vec<(String, BudgetSpec)>, clock: &Clock) {
+    ///
+    /// A fleet budget joins the fleet afresh when its spec changes: what it held is the
+    /// fleet's, not its own.
+    fn reconcile(
+        &mut self,
+        specs: Vec<(String, BudgetSpec)>,
+        clock: &Clock,
+        fleet: Option<&FleetLink>,
+    ) {
         let mut old = std::mem::take(&mut self.budgets);
         for (name, spec) in specs {
             let budget = match old.remove(&name) {
                 Some((was, budget)) if was == spec => budget,
+                _ if spec.scope() == BudgetScope::Fleet => FleetBudget::start(&name, &spec, fleet),
                 Some((_, budget)) => spec.build_from(Some(&*budget), clock.now()),
                 None => spec.build_from(None, clock.now()),
             };

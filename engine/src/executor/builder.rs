@@ -9,6 +9,7 @@ use super::{Executor, Inner, Watcher};
 use crate::budget::{Budget, Unlimited};
 use crate::classify::{Always, Auto, CarrierFn, Classifier, Http, HttpCarrier, carrier_fn};
 use crate::clock::Clock;
+use crate::fleet::{FleetLink, FleetStore};
 use crate::hedge::{FixedDelay, Percentile, Trigger};
 use crate::observe::{Fanout, Observer};
 use crate::policy::Policy;
@@ -40,6 +41,9 @@ pub enum BuildError {
          `defaults`)"
     )]
     DefaultPolicyWithProvider,
+    /// The fleet store named by the environment (`RECOURSE_REDIS_URL`) cannot be used.
+    #[error("the fleet store in RECOURSE_REDIS_URL cannot be used: {0}")]
+    FleetFromEnv(crate::fleet::FleetError),
 }
 
 /// Builds an [`Executor`]. Registries are filled here and are immutable afterwards.
@@ -59,6 +63,7 @@ pub struct ExecutorBuilder {
     recover_panics: bool,
     max_keys: usize,
     errors: Vec<BuildError>,
+    fleet: Option<Arc<dyn FleetStore>>,
     #[cfg(feature = "export")]
     export: Option<crate::export::ExportConfig>,
 }
@@ -96,7 +101,25 @@ impl ExecutorBuilder {
             #[cfg(feature = "export")]
             export: None,
             errors: Vec::new(),
+            fleet: None,
         }
+    }
+
+    /// Keeps the budgets declared with `scope: fleet` in `store`, shared with every replica
+    /// that uses the same store and service name (docs/fleet.md). Without it, and with the
+    /// `redis` feature, the executor connects to the Redis named by `RECOURSE_REDIS_URL` when
+    /// that is set; with neither, fleet budgets spend from their local fallback.
+    ///
+    /// ```
+    /// use recourse_engine::{Executor, fleet::MemoryFleet};
+    ///
+    /// let store = MemoryFleet::new();
+    /// let exec = Executor::builder().fleet(store).build().unwrap();
+    /// # drop(exec);
+    /// ```
+    pub fn fleet(mut self, store: impl FleetStore + 'static) -> Self {
+        self.fleet = Some(Arc::new(store));
+        self
     }
 
     /// Uses `provider` for policies. Policies given with [`policy`](Self::policy) still win for
@@ -277,9 +300,10 @@ impl ExecutorBuilder {
     ///
     /// An empty classifier or budget name, or a default classifier that is not registered.
     pub fn build(self) -> Result<Executor, BuildError> {
-        if let Some(e) = self.errors.into_iter().next() {
-            return Err(e);
+        if let Some(e) = self.errors.first() {
+            return Err(e.clone());
         }
+        let fleet = self.fleet_link()?;
         let mut http = Http::default().with_extra_retryable(self.http_extra);
         for c in self.carriers {
             http = http.with_carrier(c);
@@ -297,7 +321,7 @@ impl ExecutorBuilder {
         let mut budgets: FxHashMap<String, Arc<dyn Budget>> = FxHashMap::default();
         budgets.insert("unlimited".into(), Arc::new(Unlimited));
         budgets.extend(self.budgets);
-        let budgets = BudgetRegistry::new(budgets);
+        let budgets = BudgetRegistry::new(budgets, fleet);
         let mut triggers: FxHashMap<String, Arc<dyn Trigger>> = FxHashMap::default();
         triggers.insert("fixed_delay".into(), Arc::new(FixedDelay));
         for p in ["p50", "p90", "p95", "p99"] {
@@ -363,4 +387,51 @@ impl ExecutorBuilder {
             }),
         })
     }
+
+    /// The fleet store given in code, else the one the environment names, with the name the
+    /// budgets are shared under: the store's namespace, else the export's service name, else
+    /// the executable's name.
+    fn fleet_link(&self) -> Result<Option<FleetLink>, BuildError> {
+        let store = match &self.fleet {
+            Some(store) => store.clone(),
+            None => match from_env()? {
+                Some(store) => store,
+                None => return Ok(None),
+            },
+        };
+        #[cfg(feature = "export")]
+        let service = self.export.as_ref().map(|e| e.service().to_owned());
+        #[cfg(not(feature = "export"))]
+        let service: Option<String> = None;
+        let namespace = store
+            .settings()
+            .namespace
+            .or(service)
+            .unwrap_or_else(executable_name);
+        Ok(Some(FleetLink { store, namespace }))
+    }
+}
+
+/// The Redis the environment names, if any.
+#[cfg(feature = "redis")]
+fn from_env() -> Result<Option<Arc<dyn FleetStore>>, BuildError> {
+    match std::env::var(crate::fleet::REDIS_URL_ENV) {
+        Ok(url) if !url.trim().is_empty() => crate::fleet::RedisFleet::connect(url.trim())
+            .map(|r| Some(Arc::new(r) as Arc<dyn FleetStore>))
+            .map_err(BuildError::FleetFromEnv),
+        _ => Ok(None),
+    }
+}
+
+#[cfg(not(feature = "redis"))]
+fn from_env() -> Result<Option<Arc<dyn FleetStore>>, BuildError> {
+    Ok(None)
+}
+
+/// The running executable's file name, without extension: a service's name when it gave none.
+fn executable_name() -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "service".to_owned())
 }

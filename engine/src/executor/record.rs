@@ -112,6 +112,15 @@ impl<'a> Recorder<'a> {
             if let Some(e) = &c.policy_error {
                 tl.attributes.insert("policy_error", e.clone());
             }
+            if let super::keyed::BudgetSlot::Found { budget, .. } = &c.retry_budget
+                && let Some(fleet) = budget.fleet_status()
+            {
+                tl.attributes.insert("budget_scope", fleet.scope.as_str());
+                if let Some(age) = fleet.sync_age {
+                    tl.attributes
+                        .insert("budget_sync_age_ms", age.as_millis().to_string());
+                }
+            }
         }
         if let Some(o) = self.observer {
             match compiled {

@@ -39,6 +39,9 @@ pub(crate) const MIN_CALLS: u32 = 20;
 /// The share of slow calls that opens a breaker with a slow-call duration.
 pub(crate) const SLOW_CALL_RATE: f64 = 1.0;
 
+/// A ratio budget's sliding window.
+pub(crate) const RATIO_WINDOW: Duration = Duration::from_secs(10);
+
 /// Every default as docs/policies.md lists it: the field's path and its value as a policy
 /// file would write it (fields without a value, such as the timeouts, are left out).
 #[cfg(test)]

@@ -21,6 +21,12 @@ pub enum BudgetSpec {
         /// Tokens added per second.
         #[serde(default)]
         refill_per_second: f64,
+        /// Who shares the bucket: this process (default) or every replica of the service.
+        #[serde(default, skip_serializing_if = "BudgetScope::is_local")]
+        scope: BudgetScope,
+        /// With `scope: fleet`, what the budget does when the fleet's store is out of reach.
+        #[serde(default, skip_serializing_if = "FleetFallback::is_local")]
+        fallback: FleetFallback,
     },
     /// [`Ratio`](crate::budget::Ratio).
     Ratio {
@@ -32,6 +38,12 @@ pub enum BudgetSpec {
         /// The sliding window (default 10s).
         #[serde(default, with = "opt_serde", skip_serializing_if = "Option::is_none")]
         window: Option<Duration>,
+        /// Who shares the budget: this process (default) or every replica of the service.
+        #[serde(default, skip_serializing_if = "BudgetScope::is_local")]
+        scope: BudgetScope,
+        /// With `scope: fleet`, what the budget does when the fleet's store is out of reach.
+        #[serde(default, skip_serializing_if = "FleetFallback::is_local")]
+        fallback: FleetFallback,
     },
     /// [`Throttle`](crate::budget::Throttle): gRPC's retry throttling.
     Throttle {
@@ -44,6 +56,43 @@ pub enum BudgetSpec {
     },
     /// [`Unlimited`](crate::budget::Unlimited).
     Unlimited,
+}
+
+/// Who shares a budget.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum BudgetScope {
+    /// Each process keeps its own budget.
+    #[default]
+    Local,
+    /// Every replica of the service spends from one budget, kept in the fleet's store
+    /// (docs/fleet.md).
+    Fleet,
+}
+
+impl BudgetScope {
+    fn is_local(&self) -> bool {
+        *self == BudgetScope::Local
+    }
+}
+
+/// What a fleet budget does once its store has been out of reach for three sync intervals.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum FleetFallback {
+    /// Spends from a local budget holding this replica's share of the fleet's allowance.
+    #[default]
+    Local,
+    /// Denies every attempt the budget gates until the store answers again.
+    Deny,
+}
+
+impl FleetFallback {
+    fn is_local(&self) -> bool {
+        *self == FleetFallback::Local
+    }
 }
 
 /// A throttle's `max_tokens`: over 0 and at most 1000, as in gRPC.
@@ -71,9 +120,58 @@ fn token_ratio<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> 
 }
 
 impl BudgetSpec {
-    /// The budget this spec describes, full.
+    /// The budget this spec describes, full. For a fleet budget: the local budget of the same
+    /// shape, what a replica that never reached the fleet's store spends from.
     pub fn build(&self) -> std::sync::Arc<dyn crate::budget::Budget> {
         self.build_from(None, crate::clock::Timestamp::EPOCH)
+    }
+
+    /// Who shares the budget.
+    pub fn scope(&self) -> BudgetScope {
+        match self {
+            BudgetSpec::TokenBucket { scope, .. } | BudgetSpec::Ratio { scope, .. } => *scope,
+            _ => BudgetScope::Local,
+        }
+    }
+
+    /// What a fleet budget does with its store out of reach.
+    pub fn fleet_fallback(&self) -> FleetFallback {
+        match self {
+            BudgetSpec::TokenBucket { fallback, .. } | BudgetSpec::Ratio { fallback, .. } => {
+                *fallback
+            }
+            _ => FleetFallback::Local,
+        }
+    }
+
+    /// The budget's shape as a fleet pool (an unlimited or throttle budget cannot be shared:
+    /// an empty bucket).
+    pub(crate) fn pool(&self) -> crate::fleet::Pool {
+        use crate::fleet::Pool;
+        match self {
+            BudgetSpec::TokenBucket {
+                capacity,
+                refill_per_second,
+                ..
+            } => Pool::TokenBucket {
+                capacity: *capacity as f64,
+                refill_per_second: *refill_per_second,
+            },
+            BudgetSpec::Ratio {
+                ratio,
+                min_per_second,
+                window,
+                ..
+            } => Pool::Ratio {
+                ratio: *ratio,
+                min_per_second: *min_per_second,
+                window: window.unwrap_or(super::defaults::RATIO_WINDOW),
+            },
+            _ => Pool::TokenBucket {
+                capacity: 0.0,
+                refill_per_second: 0.0,
+            },
+        }
     }
 
     /// The budget this spec describes, holding at `now` what `previous` (the budget it
@@ -89,6 +187,7 @@ impl BudgetSpec {
             BudgetSpec::TokenBucket {
                 capacity,
                 refill_per_second,
+                ..
             } => {
                 let bucket = TokenBucket::new(*capacity, *refill_per_second);
                 if let Some(tokens) = held {
@@ -100,11 +199,12 @@ impl BudgetSpec {
                 ratio,
                 min_per_second,
                 window,
+                ..
             } => {
                 let budget = Ratio::new(
                     *ratio,
                     *min_per_second,
-                    window.unwrap_or(Duration::from_secs(10)),
+                    window.unwrap_or(super::defaults::RATIO_WINDOW),
                 );
                 if let Some(tokens) = held {
                     budget.hold(tokens, now);

@@ -19,7 +19,7 @@ pub(crate) mod set;
 #[cfg(feature = "yaml")]
 mod yaml;
 
-pub use document::{BudgetSpec, Position};
+pub use document::{BudgetScope, BudgetSpec, FleetFallback, Position};
 pub(crate) use id::IdLease;
 pub use id::PolicyId;
 pub use model::{

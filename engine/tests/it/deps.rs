@@ -46,6 +46,8 @@ fn no_default_features_pull_no_integration_dependency() {
         "rustix",
         "ratatui",
         "crossterm",
+        "redis",
+        "combine",
     ] {
         assert!(
             !crates.contains(&heavy),

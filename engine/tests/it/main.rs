@@ -26,6 +26,9 @@ mod export_control;
 #[cfg(all(feature = "export", target_os = "linux"))]
 mod export_hostile;
 mod facade;
+mod fleet;
+#[cfg(feature = "redis")]
+mod fleet_redis;
 mod handles;
 mod hedging;
 #[cfg(feature = "yaml")]

@@ -5,13 +5,15 @@ use ratatui::text::{Line, Span};
 use recourse_engine::export::wire::BudgetFill;
 
 /// ` budget NAME ▕███░░░░░░░▏ 3/10`: the name, and the fill as a gauge when the budget has a
-/// capacity (red under 10%, amber under half), else the level alone.
-pub(super) fn budget_line(name: &str, fill: Option<BudgetFill>) -> Line<'static> {
+/// capacity (red under 10%, amber under half), else the level alone. A fleet budget says so,
+/// and warns when it spends from its local fallback.
+pub(super) fn budget_line(name: &str, fill: Option<&BudgetFill>) -> Line<'static> {
     let mut spans = vec![Span::raw(format!(" budget {name} "))];
     match fill {
-        Some(BudgetFill {
+        Some(&BudgetFill {
             level,
             capacity: Some(capacity),
+            ..
         }) if capacity > 0.0 => {
             let share = (level / capacity).clamp(0.0, 1.0);
             let style = match share {
@@ -25,7 +27,25 @@ pub(super) fn budget_line(name: &str, fill: Option<BudgetFill>) -> Line<'static>
         Some(BudgetFill { level, .. }) => spans.push(Span::raw(format!("{level:.1} left"))),
         None => spans.push("fill not reported".dim()),
     }
+    if let Some(fill) = fill {
+        spans.extend(fleet_spans(fill));
+    }
     Line::from(spans)
+}
+
+/// ` fleet of 20` for a fleet budget; a warning when it has fallen back to a local budget.
+fn fleet_spans(fill: &BudgetFill) -> Option<Span<'static>> {
+    let age = match fill.sync_age_ms {
+        Some(ms) => format!("last sync {:.1}s ago", ms as f64 / 1000.0),
+        None => "never synced".to_owned(),
+    };
+    match fill.budget_scope.as_deref()? {
+        "local_fallback" => Some(Span::styled(
+            format!(" ⚠ fleet store unreachable: local fallback, {age}"),
+            Style::new().yellow().bold(),
+        )),
+        _ => Some(Span::raw(format!(" fleet of {}", fill.replicas.unwrap_or(1))).dim()),
+    }
 }
 
 /// `share` (0 to 1) of `width` cells, filled from the left.

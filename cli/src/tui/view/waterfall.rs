@@ -156,10 +156,7 @@ pub(super) fn waterfall(frame: &mut Frame<'_>, app: &App, area: Rect) {
     )));
     // The budget that refused an attempt, and how full it is now on this call's target.
     if let Some(name) = denied_by(c) {
-        let fill = app
-            .targets
-            .get(e.target)
-            .and_then(|t| t.budgets.get(name).copied());
+        let fill = app.targets.get(e.target).and_then(|t| t.budgets.get(name));
         let mut line = budget_line(name, fill);
         line.spans.push(Span::raw(" now").dim());
         lines.push(line);

@@ -170,6 +170,12 @@ impl Shared {
                             let fill = BudgetFill {
                                 level: b.level,
                                 capacity: b.capacity,
+                                budget_scope: b.fleet.map(|f| f.scope.as_str().to_owned()),
+                                sync_age_ms: b
+                                    .fleet
+                                    .and_then(|f| f.sync_age)
+                                    .map(|a| a.as_millis() as u64),
+                                replicas: b.fleet.map(|f| f.replicas),
                             };
                             (b.name, fill)
                         })

@@ -31,13 +31,25 @@ pub struct Stats {
 }
 
 /// How full one budget is.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct BudgetFill {
-    /// Tokens, or retries available, now.
+    /// Tokens, or retries available, now (for a fleet budget, in the whole fleet as of the
+    /// last settlement, or in the local fallback).
     pub level: f64,
     /// The most it can hold, for budgets with a fixed capacity (a token bucket).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capacity: Option<f64>,
+    /// For a fleet budget: `fleet`, or `local_fallback` when the fleet's store is out of
+    /// reach.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget_scope: Option<String>,
+    /// For a fleet budget: milliseconds since its last settlement with the store (absent
+    /// before the first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync_age_ms: Option<u64>,
+    /// For a fleet budget: the replicas sharing it, as of the last settlement.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<u32>,
 }
 
 /// Loss counters, by cause.

@@ -1,0 +1,348 @@
+//! The replica's side of a fleet budget: the lease the hot path spends from, and the local
+//! budget it falls back on.
+
+use std::fmt;
+use std::sync::atomic::{AtomicI64, AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use tokio::time::Instant;
+
+use super::{FleetScope, FleetSettings, FleetStatus, FleetStore, Grant, LEASE_INTERVALS, Pool};
+use super::{SyncRequest, sync};
+use crate::budget::{AttemptOutcome, Budget, Decision, Request};
+use crate::clock::Timestamp;
+use crate::policy::{BudgetSpec, FleetFallback};
+
+/// Where an executor's fleet budgets settle, and under which name.
+#[derive(Clone, Debug)]
+pub(crate) struct FleetLink {
+    pub(crate) store: Arc<dyn FleetStore>,
+    pub(crate) namespace: String,
+}
+
+/// Before the first settlement: gated attempts are denied (a replica knows nothing of the
+/// fleet yet, and admitting would fail open).
+const PENDING: u8 = 0;
+/// Spending from the lease.
+const FLEET: u8 = 1;
+/// Spending from the local budget.
+const FALLBACK: u8 = 2;
+/// `fallback: deny` with the store out of reach.
+const DENYING: u8 = 3;
+
+/// Thousandths of a token: leases are counted in them so fractional shares add up.
+const MILLI: i64 = 1000;
+
+/// A budget whose allowance is the fleet's (`scope: fleet`).
+pub(crate) struct FleetBudget {
+    shared: Arc<Shared>,
+}
+
+pub(super) struct Shared {
+    mode: AtomicU8,
+    /// The lease, in thousandths of a token.
+    lease: AtomicI64,
+    /// Thousandths of a token taken out of the lease, as the store asked, not yet reported.
+    returned: AtomicI64,
+    /// Gated attempts denied since the last settlement.
+    denied: AtomicU64,
+    /// First attempts since the last settlement (a ratio budget's deposits).
+    first: AtomicU64,
+    /// What the budget spends from in fallback.
+    local: ArcSwap<Local>,
+    progress: Mutex<Progress>,
+    /// `<namespace>:<budget>`.
+    name: String,
+    replica: u64,
+    pool: Pool,
+    spec: BudgetSpec,
+    fallback: FleetFallback,
+    pub(super) settings: FleetSettings,
+}
+
+struct Local(Arc<dyn Budget>);
+
+/// What the last settlements said.
+#[derive(Default)]
+struct Progress {
+    epoch: u64,
+    last_ok: Option<Instant>,
+    replicas: u32,
+    share: Option<f64>,
+    available: f64,
+}
+
+impl FleetBudget {
+    /// The fleet budget `name` of shape `spec`, settling through `link` on the current tokio
+    /// runtime. Without a link or a runtime it spends from its local fallback from the start.
+    pub(crate) fn start(
+        name: &str,
+        spec: &BudgetSpec,
+        link: Option<&FleetLink>,
+    ) -> Arc<dyn Budget> {
+        let pool = spec.pool();
+        let settings = link.map(|l| l.store.settings()).unwrap_or_default();
+        let namespace = link.map_or("", |l| l.namespace.as_str());
+        let shared = Arc::new(Shared {
+            mode: AtomicU8::new(PENDING),
+            lease: AtomicI64::new(0),
+            returned: AtomicI64::new(0),
+            denied: AtomicU64::new(0),
+            first: AtomicU64::new(0),
+            local: ArcSwap::from_pointee(Local(spec.build())),
+            progress: Mutex::default(),
+            name: format!("{namespace}:{name}"),
+            replica: replica_id(),
+            pool,
+            spec: spec.clone(),
+            fallback: spec.fleet_fallback(),
+            settings,
+        });
+        match (link, tokio::runtime::Handle::try_current()) {
+            (Some(link), Ok(runtime)) => {
+                runtime.spawn(sync::run(Arc::downgrade(&shared), link.store.clone()));
+            }
+            _ => shared.fall_back(),
+        }
+        Arc::new(FleetBudget { shared })
+    }
+}
+
+/// A random id for one replica's budget.
+fn replica_id() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    RandomState::new().hash_one((std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed)))
+}
+
+impl Shared {
+    fn progress(&self) -> MutexGuard<'_, Progress> {
+        self.progress.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The settlement to send now; the counters it reports start again from zero.
+    pub(super) fn request(&self) -> SyncRequest {
+        SyncRequest {
+            budget: self.name.clone(),
+            replica: self.replica,
+            epoch: self.progress().epoch,
+            held: self.lease.load(Ordering::Acquire) as f64 / MILLI as f64,
+            returned: self.returned.swap(0, Ordering::AcqRel) as f64 / MILLI as f64,
+            denied: self.denied.swap(0, Ordering::Relaxed),
+            first_attempts: self.first.swap(0, Ordering::Relaxed),
+            pool: self.pool,
+            interval: self.settings.interval,
+        }
+    }
+
+    /// A settlement failed: what it reported is reported again next time.
+    pub(super) fn unsent(&self, req: &SyncRequest) {
+        let returned = (req.returned * MILLI as f64).round() as i64;
+        self.returned.fetch_add(returned, Ordering::AcqRel);
+        self.denied.fetch_add(req.denied, Ordering::Relaxed);
+        self.first.fetch_add(req.first_attempts, Ordering::Relaxed);
+    }
+
+    /// A settlement succeeded at `now`.
+    pub(super) fn settled(&self, grant: &Grant, now: Instant) {
+        let mut p = self.progress();
+        p.epoch = grant.epoch;
+        p.last_ok = Some(now);
+        p.replicas = grant.replicas;
+        p.share = Some(grant.share);
+        p.available = grant.available;
+        drop(p);
+        if grant.change_milli >= 0 {
+            self.lease.fetch_add(grant.change_milli, Ordering::AcqRel);
+        } else {
+            // Give back what is asked, or all that is left if calls spent some meanwhile.
+            let asked = -grant.change_milli;
+            let held = self
+                .lease
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                    Some(held - asked.min(held.max(0)))
+                })
+                .unwrap_or_else(|held| held);
+            self.returned
+                .fetch_add(asked.min(held.max(0)), Ordering::AcqRel);
+        }
+        self.mode.store(FLEET, Ordering::Release);
+    }
+
+    /// A settlement failed at `now`: a replica that never settled falls back at once (it has
+    /// no lease to hold); one with a lease keeps it for three intervals.
+    pub(super) fn failed(&self, now: Instant) {
+        if self.mode.load(Ordering::Acquire) == PENDING {
+            self.fall_back();
+        } else {
+            self.expire(now);
+        }
+    }
+
+    /// When the lease lapses, if the budget spends from one.
+    pub(super) fn lease_ends(&self) -> Option<Instant> {
+        if self.mode.load(Ordering::Acquire) != FLEET {
+            return None;
+        }
+        let last = self.progress().last_ok?;
+        Some(last + self.settings.interval * LEASE_INTERVALS)
+    }
+
+    /// Falls back if the lease has lapsed at `now`.
+    pub(super) fn expire(&self, now: Instant) {
+        if self.lease_ends().is_some_and(|end| now >= end) {
+            self.fall_back();
+        }
+    }
+
+    /// Gives up the lease and spends from the local fallback: this replica's share of the
+    /// fleet's allowance as last known (the whole budget if never known), or nothing with
+    /// `fallback: deny`.
+    fn fall_back(&self) {
+        let mode = match self.fallback {
+            FleetFallback::Deny => DENYING,
+            _ => {
+                let share = self.progress().share;
+                let local = match share {
+                    Some(share) => self.pool.local_share(share),
+                    None => self.spec.build(),
+                };
+                self.local.store(Arc::new(Local(local)));
+                FALLBACK
+            }
+        };
+        self.mode.store(mode, Ordering::Release);
+        // The lease is given up, not spent: reported as returned, it goes back to the pool if
+        // the store still counts it at the next settlement.
+        let left = self.lease.swap(0, Ordering::AcqRel);
+        self.returned.fetch_add(left.max(0), Ordering::AcqRel);
+    }
+
+    fn scope(&self) -> FleetScope {
+        match self.mode.load(Ordering::Acquire) {
+            FLEET | PENDING => FleetScope::Fleet,
+            _ => FleetScope::LocalFallback,
+        }
+    }
+}
+
+impl Pool {
+    /// A local budget holding `share` of this pool.
+    fn local_share(&self, share: f64) -> Arc<dyn Budget> {
+        use crate::budget::{Ratio, TokenBucket};
+        match *self {
+            Pool::TokenBucket {
+                capacity,
+                refill_per_second,
+            } => Arc::new(TokenBucket::new(
+                (capacity * share).ceil() as u64,
+                refill_per_second * share,
+            )),
+            Pool::Ratio {
+                ratio,
+                min_per_second,
+                window,
+            } => Arc::new(Ratio::new(ratio, min_per_second * share, window)),
+        }
+    }
+}
+
+impl Budget for FleetBudget {
+    #[inline]
+    fn allow(&self, req: &Request<'_>) -> Decision {
+        let s = &*self.shared;
+        match s.mode.load(Ordering::Acquire) {
+            FLEET => {
+                let cost = i64::from(req.cost.max(1)) * MILLI;
+                let taken = s
+                    .lease
+                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                        (held >= cost).then_some(held - cost)
+                    });
+                if taken.is_ok() {
+                    return Decision::allow();
+                }
+            }
+            FALLBACK => return s.local.load().0.allow(req),
+            _ => {}
+        }
+        s.denied.fetch_add(1, Ordering::Relaxed);
+        Decision::deny()
+    }
+
+    fn record_first_attempt(&self, req: &Request<'_>) {
+        let s = &*self.shared;
+        if matches!(s.pool, Pool::Ratio { .. }) {
+            s.first.fetch_add(1, Ordering::Relaxed);
+        }
+        if s.mode.load(Ordering::Acquire) == FALLBACK {
+            s.local.load().0.record_first_attempt(req);
+        }
+    }
+
+    fn record_outcome(&self, outcome: &AttemptOutcome<'_>) {
+        let s = &*self.shared;
+        if s.mode.load(Ordering::Acquire) == FALLBACK {
+            s.local.load().0.record_outcome(outcome);
+        }
+    }
+
+    fn level(&self, now: Timestamp) -> Option<f64> {
+        let s = &*self.shared;
+        match s.mode.load(Ordering::Acquire) {
+            FALLBACK => s.local.load().0.level(now),
+            DENYING => Some(0.0),
+            _ => Some(s.progress().available),
+        }
+    }
+
+    fn max_level(&self) -> Option<f64> {
+        match self.shared.pool {
+            Pool::TokenBucket { capacity, .. } => Some(capacity),
+            Pool::Ratio { .. } => None,
+        }
+    }
+
+    fn fleet_status(&self) -> Option<FleetStatus> {
+        let s = &*self.shared;
+        let p = s.progress();
+        Some(FleetStatus {
+            scope: s.scope(),
+            sync_age: p
+                .last_ok
+                .map(|t| Instant::now().saturating_duration_since(t)),
+            replicas: p.replicas,
+        })
+    }
+}
+
+impl fmt::Debug for FleetBudget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = &*self.shared;
+        f.debug_struct("FleetBudget")
+            .field("name", &s.name)
+            .field("scope", &s.scope())
+            .field(
+                "lease",
+                &(s.lease.load(Ordering::Relaxed) as f64 / MILLI as f64),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// The interval a budget settles at, for the sync loop.
+impl Shared {
+    pub(super) fn interval(&self) -> Duration {
+        self.settings.interval
+    }
+
+    pub(super) fn timeout(&self) -> Duration {
+        self.settings.timeout
+    }
+
+    pub(super) fn replica(&self) -> u64 {
+        self.replica
+    }
+}

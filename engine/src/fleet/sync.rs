@@ -1,0 +1,94 @@
+//! The background task that settles a fleet budget with its store.
+//!
+//! It settles every interval, drawn between ⅔ and 4⁄3 of the nominal one so replicas do not
+//! settle in step. Each settlement has the settings' timeout (cut short if the lease lapses
+//! first). After a failure the next try
+//! waits one interval, then one and a half (jittered, never longer, so a store that comes back
+//! is found within two intervals); the lease lapses three intervals after the last success,
+//! checked on time even while the store is failing. The task ends when its budget is dropped.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use tokio::time::{Instant, sleep_until, timeout_at};
+
+use super::budget::Shared;
+use super::{FleetError, FleetStore};
+
+pub(super) async fn run(budget: Weak<Shared>, store: Arc<dyn FleetStore>) {
+    let mut next_try = Instant::now();
+    let mut failures = 0u32;
+    let mut jitter = Jitter::new(budget.upgrade().map_or(1, |b| b.replica()));
+    loop {
+        let Some(shared) = budget.upgrade() else {
+            return;
+        };
+        let interval = shared.interval();
+        if Instant::now() >= next_try {
+            let req = shared.request();
+            // A settlement still pending when the lease lapses is given up: the lapse is on
+            // time, whatever the store does.
+            let mut deadline = Instant::now() + shared.timeout();
+            if let Some(end) = shared.lease_ends() {
+                deadline = deadline.min(end);
+            }
+            let answer = match timeout_at(deadline, store.sync(&req)).await {
+                Ok(answer) => answer,
+                Err(_) => Err(FleetError::Timeout(shared.timeout())),
+            };
+            let now = Instant::now();
+            match answer {
+                Ok(grant) => {
+                    shared.settled(&grant, now);
+                    failures = 0;
+                    next_try = now + jitter.around(interval);
+                }
+                Err(_) => {
+                    shared.unsent(&req);
+                    shared.failed(now);
+                    failures = failures.saturating_add(1);
+                    let wait = if failures == 1 {
+                        interval
+                    } else {
+                        interval.mul_f64(1.5)
+                    };
+                    next_try = now + jitter.below(wait);
+                }
+            }
+        }
+        shared.expire(Instant::now());
+        let wake = match shared.lease_ends() {
+            Some(end) => end.min(next_try),
+            None => next_try,
+        };
+        drop(shared);
+        sleep_until(wake).await;
+    }
+}
+
+/// A small xorshift generator for the waits (no shared state, no dependency).
+struct Jitter(u64);
+
+impl Jitter {
+    fn new(seed: u64) -> Jitter {
+        Jitter(seed | 1)
+    }
+
+    /// A number in [0, 1).
+    fn next(&mut self) -> f64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Between ⅔ and 4⁄3 of `d`.
+    fn around(&mut self, d: Duration) -> Duration {
+        d.mul_f64(2.0 / 3.0 + self.next() * 2.0 / 3.0)
+    }
+
+    /// Between ⅔ of `d` and `d`.
+    fn below(&mut self, d: Duration) -> Duration {
+        d.mul_f64(2.0 / 3.0 + self.next() / 3.0)
+    }
+}
