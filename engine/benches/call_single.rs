@@ -14,15 +14,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use backon::{ConstantBuilder, Retryable};
-use common::{Attempts, Op, fail, ok, runtime};
+use common::{Attempts, Op, RetryNow, fail, ok, runtime};
 use criterion::{Criterion, criterion_group, criterion_main};
 use failsafe::futures::CircuitBreaker as _;
 use recourse_engine::budget::TokenBucket;
-use recourse_engine::classify::{Classifier, Input, Kind, Verdict};
 use recourse_engine::clock::Clock;
 use recourse_engine::policy::CircuitWindow;
 use recourse_engine::{
-    AttemptInfo, AttemptRecord, CallEnd, Executor, Key, Observer, Policy, Reason, Timeline, key,
+    AttemptInfo, AttemptRecord, CallEnd, Executor, Key, Observer, Policy, Timeline, key,
 };
 use tower::retry::budget::{Budget as _, TpsBudget};
 use tower::{Service, ServiceBuilder, ServiceExt};
@@ -52,20 +51,6 @@ impl<Req: Clone, Res, E> tower::retry::Policy<Req, Res, E> for Budgeted {
     }
     fn clone_request(&mut self, req: &Req) -> Option<Req> {
         Some(req.clone())
-    }
-}
-
-/// Retries every error at once: zero backoff without arming a timer.
-#[derive(Debug)]
-struct RetryNow;
-impl Classifier for RetryNow {
-    fn classify(&self, input: &Input<'_>) -> Verdict {
-        match input.result {
-            recourse_engine::classify::Attempted::Value(_) => Verdict::success(),
-            _ => {
-                Verdict::new(Kind::Retryable, Reason::RETRYABLE_ERROR).with_backoff(Duration::ZERO)
-            }
-        }
     }
 }
 

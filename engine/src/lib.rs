@@ -60,6 +60,7 @@
 //! | `tower` | a tower layer for HTTP client services |
 //! | `reqwest` | a reqwest-middleware middleware and a `send` helper |
 //! | `tonic` | the `grpc` classifier for `tonic::Status` |
+//! | `redis` | [`fleet::RedisFleet`]: budgets shared by every replica through Redis |
 //! | `tooling` | what the `recourse` tool builds on: policy diff, provenance, loaders |
 
 pub mod budget;
@@ -113,6 +114,9 @@ mod docs {
     struct Hedging;
     #[doc = include_str!("../../docs/circuit-breaking.md")]
     struct CircuitBreaking;
+    #[cfg(feature = "redis")]
+    #[doc = include_str!("../../docs/fleet.md")]
+    struct Fleet;
     #[doc = include_str!("../../README.md")]
     struct Readme;
     #[cfg(feature = "export")]

@@ -403,8 +403,23 @@ impl App {
     pub(crate) fn live_rows(&self) -> Vec<Row> {
         self.keys
             .iter()
-            .map(|(k, a)| a.row(k, self.window, |t| self.present(t)))
+            .map(|(k, a)| {
+                let mut row = a.row(k, self.window, |t| self.present(t));
+                row.fleet_fallback = self.on_fleet_fallback(a.budget.as_deref());
+                row
+            })
             .collect()
+    }
+
+    /// Whether the fleet budget `name` spends from its local fallback on a present target.
+    fn on_fleet_fallback(&self, name: Option<&str>) -> bool {
+        let Some(name) = name else { return false };
+        self.targets.iter().enumerate().any(|(i, t)| {
+            self.present(i)
+                && t.budgets
+                    .get(name)
+                    .is_some_and(|b| b.budget_scope.as_deref() == Some("local_fallback"))
+        })
     }
 
     /// Whether target `t` is still there: not disconnected or gone since it last connected, or

@@ -63,6 +63,9 @@ fn warning(r: &Row) -> Option<Warning> {
     if let Some(d) = r.deny_s.filter(|&d| d > 0.0) {
         strained.push(format!("budget denies {d:.1}/s"));
     }
+    if r.fleet_fallback {
+        strained.push("fleet budget on local fallback".to_owned());
+    }
     if let Some(a) = r.att_per_call.filter(|&a| a >= AMPLIFIED) {
         strained.push(format!("{a:.2} att/call"));
     }
@@ -200,5 +203,17 @@ mod tests {
     #[test]
     fn a_key_without_figures_yet_is_no_warning() {
         assert!(warnings(&[Row::default(), row("payments.Auth")]).is_empty());
+    }
+
+    #[test]
+    fn a_fleet_budget_on_its_local_fallback_is_a_strain() {
+        let rows = [Row {
+            fleet_fallback: true,
+            ..row("payments.Charge")
+        }];
+        let found = warnings(&rows);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].level, Level::Strained);
+        assert_eq!(found[0].what, ["fleet budget on local fallback"]);
     }
 }

@@ -1,7 +1,7 @@
 //! Checks beyond the schema: names that resolve to nothing, backoff order, clamped values.
 
 use recourse_engine::Key;
-use recourse_engine::policy::{CircuitPolicy, Policy, PolicySet};
+use recourse_engine::policy::{BudgetScope, CircuitPolicy, Policy, PolicySet};
 use recourse_engine::tooling::{Document, Layer, SourceTree, pointer_segment, resolve};
 
 use super::{Diagnostic, Known, Level};
@@ -154,9 +154,32 @@ fn check_circuit(tree: &SourceTree, base: &str, c: &CircuitPolicy, out: &mut Vec
     }
 }
 
+/// A budget's `fallback` written without `scope: fleet`: it only applies to fleet budgets.
+fn check_budgets(doc: &Document, tree: &SourceTree, out: &mut Vec<Diagnostic>) {
+    for (name, spec) in &doc.budgets {
+        let ptr = format!("/budgets/{}/fallback", pointer_segment(name));
+        if spec.scope() != BudgetScope::Fleet && tree.values.contains_key(&ptr) {
+            let at = tree.position(&ptr);
+            out.push(Diagnostic {
+                code: "fallback-without-fleet",
+                severity: Level::Warning,
+                line: at.line,
+                column: at.column,
+                pointer: ptr,
+                message: format!(
+                    "budget {name:?} has a fallback but is not shared by the fleet: it never \
+                     falls back"
+                ),
+                help: Some("add `scope: fleet`, or remove fallback".to_owned()),
+            });
+        }
+    }
+}
+
 /// Every semantic problem of a document that passed the schema.
 pub(crate) fn check(doc: &Document, tree: &SourceTree, known: &Known) -> Vec<Diagnostic> {
     let mut out = Vec::new();
+    check_budgets(doc, tree, &mut out);
     if let Some(d) = &doc.defaults {
         check_policy(doc, tree, known, "/defaults", d, &mut out);
     }

@@ -86,3 +86,22 @@ impl<Req: Clone, Res, E> tower::retry::Policy<Req, Res, E> for Attempts {
         Some(req.clone())
     }
 }
+
+/// Retries every error at once: zero backoff without arming a timer.
+#[derive(Debug)]
+pub(crate) struct RetryNow;
+
+impl recourse_engine::classify::Classifier for RetryNow {
+    fn classify(
+        &self,
+        input: &recourse_engine::classify::Input<'_>,
+    ) -> recourse_engine::classify::Verdict {
+        use recourse_engine::Reason;
+        use recourse_engine::classify::{Attempted, Kind, Verdict};
+        match input.result {
+            Attempted::Value(_) => Verdict::success(),
+            _ => Verdict::new(Kind::Retryable, Reason::RETRYABLE_ERROR)
+                .with_backoff(std::time::Duration::ZERO),
+        }
+    }
+}

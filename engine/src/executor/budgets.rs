@@ -144,7 +144,9 @@ impl Declared {
         for (name, spec) in specs {
             let budget = match old.remove(&name) {
                 Some((was, budget)) if was == spec => budget,
-                _ if spec.scope() == BudgetScope::Fleet => FleetBudget::start(&name, &spec, fleet),
+                _ if spec.scope() == BudgetScope::Fleet => {
+                    FleetBudget::start(&name, &spec, fleet, clock)
+                }
                 Some((_, budget)) => spec.build_from(Some(&*budget), clock.now()),
                 None => spec.build_from(None, clock.now()),
             };

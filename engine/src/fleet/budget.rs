@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use super::{FleetScope, FleetSettings, FleetStatus, FleetStore, Grant, LEASE_INTERVALS, Pool};
 use super::{SyncRequest, sync};
 use crate::budget::{AttemptOutcome, Budget, Decision, Request};
-use crate::clock::Timestamp;
+use crate::clock::{Clock, Timestamp};
 use crate::policy::{BudgetSpec, FleetFallback};
 
 /// Where an executor's fleet budgets settle, and under which name.
@@ -35,12 +35,9 @@ const DENYING: u8 = 3;
 /// Thousandths of a token: leases are counted in them so fractional shares add up.
 const MILLI: i64 = 1000;
 
-/// A budget whose allowance is the fleet's (`scope: fleet`).
+/// A budget whose allowance is the fleet's (`scope: fleet`). Its sync task holds a weak
+/// reference and ends when the budget goes.
 pub(crate) struct FleetBudget {
-    shared: Arc<Shared>,
-}
-
-pub(super) struct Shared {
     mode: AtomicU8,
     /// The lease, in thousandths of a token.
     lease: AtomicI64,
@@ -60,6 +57,9 @@ pub(super) struct Shared {
     spec: BudgetSpec,
     fallback: FleetFallback,
     pub(super) settings: FleetSettings,
+    /// The executor's clock: the local fallback's time (the hot path reads none while the
+    /// budget spends from its lease).
+    clock: Clock,
 }
 
 struct Local(Arc<dyn Budget>);
@@ -81,11 +81,12 @@ impl FleetBudget {
         name: &str,
         spec: &BudgetSpec,
         link: Option<&FleetLink>,
+        clock: &Clock,
     ) -> Arc<dyn Budget> {
         let pool = spec.pool();
         let settings = link.map(|l| l.store.settings()).unwrap_or_default();
         let namespace = link.map_or("", |l| l.namespace.as_str());
-        let shared = Arc::new(Shared {
+        let shared = Arc::new(FleetBudget {
             mode: AtomicU8::new(PENDING),
             lease: AtomicI64::new(0),
             returned: AtomicI64::new(0),
@@ -99,6 +100,7 @@ impl FleetBudget {
             spec: spec.clone(),
             fallback: spec.fleet_fallback(),
             settings,
+            clock: clock.clone(),
         });
         match (link, tokio::runtime::Handle::try_current()) {
             (Some(link), Ok(runtime)) => {
@@ -106,7 +108,7 @@ impl FleetBudget {
             }
             _ => shared.fall_back(),
         }
-        Arc::new(FleetBudget { shared })
+        shared
     }
 }
 
@@ -117,7 +119,7 @@ fn replica_id() -> u64 {
     RandomState::new().hash_one((std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed)))
 }
 
-impl Shared {
+impl FleetBudget {
     fn progress(&self) -> MutexGuard<'_, Progress> {
         self.progress.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -252,7 +254,7 @@ impl Pool {
 impl Budget for FleetBudget {
     #[inline]
     fn allow(&self, req: &Request<'_>) -> Decision {
-        let s = &*self.shared;
+        let s = self;
         match s.mode.load(Ordering::Acquire) {
             FLEET => {
                 let cost = i64::from(req.cost.max(1)) * MILLI;
@@ -265,7 +267,13 @@ impl Budget for FleetBudget {
                     return Decision::allow();
                 }
             }
-            FALLBACK => return s.local.load().0.allow(req),
+            FALLBACK => {
+                let req = Request {
+                    now: s.clock.now(),
+                    ..*req
+                };
+                return s.local.load().0.allow(&req);
+            }
             _ => {}
         }
         s.denied.fetch_add(1, Ordering::Relaxed);
@@ -273,24 +281,33 @@ impl Budget for FleetBudget {
     }
 
     fn record_first_attempt(&self, req: &Request<'_>) {
-        let s = &*self.shared;
+        let s = self;
         if matches!(s.pool, Pool::Ratio { .. }) {
             s.first.fetch_add(1, Ordering::Relaxed);
         }
         if s.mode.load(Ordering::Acquire) == FALLBACK {
-            s.local.load().0.record_first_attempt(req);
+            let req = Request {
+                now: s.clock.now(),
+                ..*req
+            };
+            s.local.load().0.record_first_attempt(&req);
         }
     }
 
     fn record_outcome(&self, outcome: &AttemptOutcome<'_>) {
-        let s = &*self.shared;
+        let s = self;
         if s.mode.load(Ordering::Acquire) == FALLBACK {
             s.local.load().0.record_outcome(outcome);
         }
     }
 
+    /// The lease needs no time; the fallback reads the executor's clock itself.
+    fn reads_clock(&self) -> bool {
+        false
+    }
+
     fn level(&self, now: Timestamp) -> Option<f64> {
-        let s = &*self.shared;
+        let s = self;
         match s.mode.load(Ordering::Acquire) {
             FALLBACK => s.local.load().0.level(now),
             DENYING => Some(0.0),
@@ -299,14 +316,14 @@ impl Budget for FleetBudget {
     }
 
     fn max_level(&self) -> Option<f64> {
-        match self.shared.pool {
+        match self.pool {
             Pool::TokenBucket { capacity, .. } => Some(capacity),
             Pool::Ratio { .. } => None,
         }
     }
 
     fn fleet_status(&self) -> Option<FleetStatus> {
-        let s = &*self.shared;
+        let s = self;
         let p = s.progress();
         Some(FleetStatus {
             scope: s.scope(),
@@ -320,7 +337,7 @@ impl Budget for FleetBudget {
 
 impl fmt::Debug for FleetBudget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = &*self.shared;
+        let s = self;
         f.debug_struct("FleetBudget")
             .field("name", &s.name)
             .field("scope", &s.scope())
@@ -332,8 +349,8 @@ impl fmt::Debug for FleetBudget {
     }
 }
 
-/// The interval a budget settles at, for the sync loop.
-impl Shared {
+/// What the sync loop reads.
+impl FleetBudget {
     pub(super) fn interval(&self) -> Duration {
         self.settings.interval
     }

@@ -12,10 +12,10 @@ use std::time::Duration;
 
 use tokio::time::{Instant, sleep_until, timeout_at};
 
-use super::budget::Shared;
+use super::budget::FleetBudget;
 use super::{FleetError, FleetStore};
 
-pub(super) async fn run(budget: Weak<Shared>, store: Arc<dyn FleetStore>) {
+pub(super) async fn run(budget: Weak<FleetBudget>, store: Arc<dyn FleetStore>) {
     let mut next_try = Instant::now();
     let mut failures = 0u32;
     let mut jitter = Jitter::new(budget.upgrade().map_or(1, |b| b.replica()));

@@ -340,6 +340,27 @@ pub fn diff(old: &PolicySet, new: &PolicySet) -> Vec<Change> {
                         ),
                     );
                 }
+                // A fleet budget is one allowance for every replica; a local one is one each.
+                let fleet = |v: &Value| v["scope"].as_str() == Some("fleet");
+                if a != Value::Null && b != Value::Null && fleet(&a) != fleet(&b) {
+                    if fleet(&a) {
+                        raise(
+                            Risk::High,
+                            format!(
+                                "budget {name:?} is no longer shared by the fleet: every replica \
+                                 gets the whole allowance, so the fleet's grows with its size"
+                            ),
+                        );
+                    } else {
+                        raise(
+                            Risk::Medium,
+                            format!(
+                                "budget {name:?} becomes shared by the fleet: every replica \
+                                 together gets what each got alone"
+                            ),
+                        );
+                    }
+                }
             }
             if po.circuit.enabled && !pn.circuit.enabled {
                 raise(Risk::High, "circuit breaking disabled".to_owned());

@@ -213,6 +213,9 @@ pub(crate) struct Row {
     pub(crate) p99_us: Option<u64>,
     pub(crate) top: Option<(String, f64)>,
     pub(crate) spark: Vec<u64>,
+    /// The key's retry budget is shared by the fleet, and some target spends from its local
+    /// fallback: the fleet's store is out of reach there.
+    pub(crate) fleet_fallback: bool,
 }
 
 /// What the keys table can be sorted by (`<`/`>` cycle in this order).

@@ -53,3 +53,40 @@ fn gauge(share: f64, width: usize) -> String {
     let full = ((share * width as f64).round() as usize).min(width);
     format!("▕{}{}▏", "█".repeat(full), "░".repeat(width - full))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(line: &Line<'_>) -> String {
+        line.spans.iter().map(|s| s.content.as_ref()).collect()
+    }
+
+    #[test]
+    fn a_fleet_budget_says_how_many_share_it_and_warns_on_its_fallback() {
+        let mut fill = BudgetFill {
+            level: 40.0,
+            capacity: Some(100.0),
+            budget_scope: Some("fleet".into()),
+            sync_age_ms: Some(300),
+            replicas: Some(20),
+        };
+        assert_eq!(
+            text(&budget_line("retries", Some(&fill))),
+            " budget retries ▕████░░░░░░▏ 40/100 fleet of 20"
+        );
+        fill.budget_scope = Some("local_fallback".into());
+        fill.sync_age_ms = Some(2_345);
+        assert_eq!(
+            text(&budget_line("retries", Some(&fill))),
+            " budget retries ▕████░░░░░░▏ 40/100 ⚠ fleet store unreachable: local fallback, \
+             last sync 2.3s ago"
+        );
+        fill.budget_scope = None;
+        assert_eq!(
+            text(&budget_line("retries", Some(&fill))),
+            " budget retries ▕████░░░░░░▏ 40/100",
+            "a local budget says nothing more"
+        );
+    }
+}

@@ -1,0 +1,74 @@
+//! What sharing a retry budget with the fleet costs a call: a call whose first attempt fails
+//! and whose retry, gated by the budget, succeeds, with the budget a local token bucket and
+//! then a fleet bucket of the same shape spending from its lease (`MemoryFleet`: the store
+//! is never on the call path, whatever it is). Both in one group, one runtime, one operation.
+
+#![allow(missing_docs)]
+
+mod common;
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use recourse_engine::fleet::MemoryFleet;
+use recourse_engine::{AttemptInfo, Executor, PolicySet};
+
+use common::{Op, RetryNow, runtime};
+
+/// One retry, at once (the `now` classifier), under `retries`: a bucket too large to run dry,
+/// of `scope`.
+fn policies(scope: &str) -> PolicySet {
+    let text = format!(
+        r#"{{"version": 1,
+            "budgets": {{"retries": {{"kind": "token_bucket", "capacity": 1000000000000000,
+                "refill_per_second": 1000000000, "scope": "{scope}"}}}},
+            "policies": {{"svc.op": {{"retry": {{"max_attempts": 2, "classifier_name": "now",
+                "budget": {{"name": "retries"}}}}}}}}}}"#
+    );
+    PolicySet::from_str(&text, "bench.json").expect("the bench's policies parse")
+}
+
+/// Fails the first attempt, succeeds the retry.
+fn fail_once(a: AttemptInfo) -> Op {
+    if a.attempt == 0 {
+        Op::reset()
+    } else {
+        Op::succeed()
+    }
+}
+
+fn fleet_lease(c: &mut Criterion) {
+    let rt = runtime();
+    let local = Executor::builder()
+        .classifier("now", RetryNow)
+        .policy_set(policies("local"))
+        .build()
+        .unwrap();
+    let fleet = Executor::builder()
+        .classifier("now", RetryNow)
+        .policy_set(policies("fleet"))
+        .fleet(MemoryFleet::new())
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        // Builds the fleet budget, then lets it settle for its lease.
+        let _ = fleet.call("svc.op", fail_once).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let budget = fleet.budget_level("retries").unwrap_or_default();
+        assert!(budget > 1e12, "the lease is in hand: {budget}");
+    });
+    let mut g = c.benchmark_group("fleet_lease");
+    g.bench_function("local_bucket_retry", |b| {
+        b.to_async(&rt)
+            .iter(|| async { black_box(local.call("svc.op", fail_once).await.is_ok()) })
+    });
+    g.bench_function("fleet_lease_retry", |b| {
+        b.to_async(&rt)
+            .iter(|| async { black_box(fleet.call("svc.op", fail_once).await.is_ok()) })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, fleet_lease);
+criterion_main!(benches);
