@@ -562,6 +562,19 @@ impl Wake for Signal {
     }
 }
 
+/// `Some(a)` if `a` finishes first, `None` if `b` does.
+pub(crate) async fn first<A>(a: impl Future<Output = A>, b: impl Future<Output = ()>) -> Option<A> {
+    let mut a = std::pin::pin!(a);
+    let mut b = std::pin::pin!(b);
+    std::future::poll_fn(|cx| {
+        if let std::task::Poll::Ready(v) = a.as_mut().poll(cx) {
+            return std::task::Poll::Ready(Some(v));
+        }
+        b.as_mut().poll(cx).map(|()| None)
+    })
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use tokio::time::Instant;
 
 use super::{FleetScope, FleetSettings, FleetStatus, FleetStore, Grant, LEASE_INTERVALS, Pool};
 use super::{SyncRequest, sync};
@@ -68,7 +67,7 @@ struct Local(Arc<dyn Budget>);
 #[derive(Default)]
 struct Progress {
     epoch: u64,
-    last_ok: Option<Instant>,
+    last_ok: Option<Timestamp>,
     replicas: u32,
     share: Option<f64>,
     available: f64,
@@ -102,11 +101,12 @@ impl FleetBudget {
             settings,
             clock: clock.clone(),
         });
-        match (link, tokio::runtime::Handle::try_current()) {
-            (Some(link), Ok(runtime)) => {
-                runtime.spawn(sync::run(Arc::downgrade(&shared), link.store.clone()));
-            }
-            _ => shared.fall_back(),
+        let task = link.map(|link| {
+            let task = sync::run(Arc::downgrade(&shared), link.store.clone(), clock.clone());
+            (link, Box::pin(task))
+        });
+        if !task.is_some_and(|(link, task)| link.store.spawn(task)) {
+            shared.fall_back();
         }
         shared
     }
@@ -148,7 +148,7 @@ impl FleetBudget {
     }
 
     /// A settlement succeeded at `now`.
-    pub(super) fn settled(&self, grant: &Grant, now: Instant) {
+    pub(super) fn settled(&self, grant: &Grant, now: Timestamp) {
         let mut p = self.progress();
         p.epoch = grant.epoch;
         p.last_ok = Some(now);
@@ -175,7 +175,7 @@ impl FleetBudget {
 
     /// A settlement failed at `now`: a replica that never settled falls back at once (it has
     /// no lease to hold); one with a lease keeps it for three intervals.
-    pub(super) fn failed(&self, now: Instant) {
+    pub(super) fn failed(&self, now: Timestamp) {
         if self.mode.load(Ordering::Acquire) == PENDING {
             self.fall_back();
         } else {
@@ -184,16 +184,16 @@ impl FleetBudget {
     }
 
     /// When the lease lapses, if the budget spends from one.
-    pub(super) fn lease_ends(&self) -> Option<Instant> {
+    pub(super) fn lease_ends(&self) -> Option<Timestamp> {
         if self.mode.load(Ordering::Acquire) != FLEET {
             return None;
         }
         let last = self.progress().last_ok?;
-        Some(last + self.settings.interval * LEASE_INTERVALS)
+        Some(last.plus(self.settings.interval * LEASE_INTERVALS))
     }
 
     /// Falls back if the lease has lapsed at `now`.
-    pub(super) fn expire(&self, now: Instant) {
+    pub(super) fn expire(&self, now: Timestamp) {
         if self.lease_ends().is_some_and(|end| now >= end) {
             self.fall_back();
         }
@@ -327,9 +327,7 @@ impl Budget for FleetBudget {
         let p = s.progress();
         Some(FleetStatus {
             scope: s.scope(),
-            sync_age: p
-                .last_ok
-                .map(|t| Instant::now().saturating_duration_since(t)),
+            sync_age: p.last_ok.map(|t| s.clock.now().since(t)),
             replicas: p.replicas,
         })
     }

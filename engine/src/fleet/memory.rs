@@ -1,29 +1,49 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
-
-use tokio::time::Instant;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
 
 use super::pool::{PoolState, settle};
-use super::{FleetError, FleetSettings, FleetStore, SyncFuture, SyncRequest};
+use super::{FleetError, FleetSettings, FleetStore, SyncFuture, SyncRequest, SyncTask};
+use crate::clock::Clock;
 
-/// A fleet store in this process's memory: the reference settlement, on tokio's clock (so on
-/// virtual time when the clock is paused).
+/// A fleet store in this process's memory: the reference settlement, on a clock of its own
+/// (tokio's by default, so virtual when a test pauses it).
 ///
 /// Executors given clones of one `MemoryFleet` are one fleet. It is what `recourse policy
 /// simulate` runs a fleet on and what tests of fleet behaviour use; a real fleet needs a store
-/// every replica reaches, such as [`RedisFleet`](super::RedisFleet).
-#[derive(Clone, Debug, Default)]
+/// every replica reaches, such as `RedisFleet` (feature `redis`).
+#[derive(Clone, Debug)]
 pub struct MemoryFleet {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Inner {
     budgets: Mutex<HashMap<String, Option<PoolState>>>,
     settings: FleetSettings,
-    origin: OnceLock<Instant>,
+    clock: Clock,
     down: AtomicBool,
+    /// With [`MemoryFleet::on_clock`]: the sync tasks [`MemoryFleet::drive`] runs.
+    driven: Option<Mutex<Driven>>,
+}
+
+#[derive(Default)]
+struct Driven {
+    tasks: Vec<SyncTask>,
+    waker: Option<Waker>,
+}
+
+impl std::fmt::Debug for Driven {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} tasks", self.tasks.len())
+    }
+}
+
+impl Default for MemoryFleet {
+    fn default() -> MemoryFleet {
+        MemoryFleet::with_settings(FleetSettings::default())
+    }
 }
 
 impl MemoryFleet {
@@ -34,10 +54,26 @@ impl MemoryFleet {
 
     /// An empty store whose budgets settle with `settings`.
     pub fn with_settings(settings: FleetSettings) -> MemoryFleet {
+        MemoryFleet::build(settings, Clock::tokio(), false)
+    }
+
+    /// An empty store on `clock` (give it the executors' [`VirtualClock`]'s) whose budgets'
+    /// sync tasks run only inside [`drive`](MemoryFleet::drive): for a fleet simulated on a
+    /// virtual clock, where no runtime runs tasks.
+    ///
+    /// [`VirtualClock`]: crate::clock::VirtualClock
+    pub fn on_clock(clock: Clock) -> MemoryFleet {
+        MemoryFleet::build(FleetSettings::default(), clock, true)
+    }
+
+    fn build(settings: FleetSettings, clock: Clock, driven: bool) -> MemoryFleet {
         MemoryFleet {
             inner: Arc::new(Inner {
+                budgets: Mutex::default(),
                 settings,
-                ..Inner::default()
+                clock,
+                down: AtomicBool::new(false),
+                driven: driven.then(Mutex::default),
             }),
         }
     }
@@ -49,12 +85,34 @@ impl MemoryFleet {
 
     /// Forgets every budget, as a store that restarted without its data.
     pub fn restart(&self) {
-        self.lock().clear();
+        lock(&self.inner.budgets).clear();
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Option<PoolState>>> {
-        self.inner.budgets.lock().unwrap_or_else(|e| e.into_inner())
+    /// Runs the sync tasks of the budgets settling here (only for a store made with
+    /// [`on_clock`](MemoryFleet::on_clock)): poll it beside the calls, for example racing
+    /// them. It never finishes.
+    pub async fn drive(&self) {
+        std::future::poll_fn(|cx| self.poll_tasks(cx)).await
     }
+
+    fn poll_tasks(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(driven) = &self.inner.driven else {
+            return Poll::Pending;
+        };
+        // Taken out while they run, so a task that starts another does not deadlock.
+        let mut tasks = {
+            let mut d = lock(driven);
+            d.waker = Some(cx.waker().clone());
+            std::mem::take(&mut d.tasks)
+        };
+        tasks.retain_mut(|t| t.as_mut().poll(cx).is_pending());
+        lock(driven).tasks.append(&mut tasks);
+        Poll::Pending
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl FleetStore for MemoryFleet {
@@ -62,9 +120,8 @@ impl FleetStore for MemoryFleet {
         let answer = if self.inner.down.load(Ordering::Relaxed) {
             Err(FleetError::Store("the store is down".into()))
         } else {
-            let origin = *self.inner.origin.get_or_init(Instant::now);
-            let now_us = Instant::now().duration_since(origin).as_micros() as u64;
-            let mut budgets = self.lock();
+            let now_us = self.inner.clock.now().as_nanos() / 1_000;
+            let mut budgets = lock(&self.inner.budgets);
             let slot = budgets.entry(request.budget.clone()).or_default();
             Ok(settle(slot, request, now_us))
         };
@@ -73,5 +130,17 @@ impl FleetStore for MemoryFleet {
 
     fn settings(&self) -> FleetSettings {
         self.inner.settings.clone()
+    }
+
+    fn spawn(&self, task: SyncTask) -> bool {
+        let Some(driven) = &self.inner.driven else {
+            return super::spawn_on_tokio(task);
+        };
+        let mut d = lock(driven);
+        d.tasks.push(task);
+        if let Some(w) = d.waker.take() {
+            w.wake();
+        }
+        true
     }
 }

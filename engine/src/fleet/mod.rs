@@ -35,6 +35,9 @@ pub use memory::MemoryFleet;
 /// What [`FleetStore::sync`] returns.
 pub type SyncFuture<'a> = Pin<Box<dyn Future<Output = Result<Grant, FleetError>> + Send + 'a>>;
 
+/// A fleet budget's sync task, for [`FleetStore::spawn`]: it runs until the budget is dropped.
+pub type SyncTask = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
 /// Where a fleet's budgets live: one settlement per replica and budget every sync interval.
 ///
 /// The settlement is one atomic step in the store: refill the fleet's pool, take back what the
@@ -47,6 +50,23 @@ pub trait FleetStore: Send + Sync + fmt::Debug {
     /// How often replicas settle and how long a settlement may take.
     fn settings(&self) -> FleetSettings {
         FleetSettings::default()
+    }
+
+    /// Starts a budget's sync task. Default: on the current tokio runtime, and `false` when
+    /// there is none (the budget then spends from its local fallback).
+    fn spawn(&self, task: SyncTask) -> bool {
+        spawn_on_tokio(task)
+    }
+}
+
+/// Spawns `task` on the current tokio runtime; `false` when there is none.
+pub(crate) fn spawn_on_tokio(task: SyncTask) -> bool {
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => {
+            runtime.spawn(task);
+            true
+        }
+        Err(_) => false,
     }
 }
 

@@ -10,13 +10,13 @@
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use tokio::time::{Instant, sleep_until, timeout_at};
-
 use super::budget::FleetBudget;
 use super::{FleetError, FleetStore};
+use crate::clock::{Clock, first};
 
-pub(super) async fn run(budget: Weak<FleetBudget>, store: Arc<dyn FleetStore>) {
-    let mut next_try = Instant::now();
+/// Settles `budget` with `store` on `clock` (the executor's) until the budget is dropped.
+pub(super) async fn run(budget: Weak<FleetBudget>, store: Arc<dyn FleetStore>, clock: Clock) {
+    let mut next_try = clock.now();
     let mut failures = 0u32;
     let mut jitter = Jitter::new(budget.upgrade().map_or(1, |b| b.replica()));
     loop {
@@ -24,24 +24,23 @@ pub(super) async fn run(budget: Weak<FleetBudget>, store: Arc<dyn FleetStore>) {
             return;
         };
         let interval = shared.interval();
-        if Instant::now() >= next_try {
+        if clock.now() >= next_try {
             let req = shared.request();
             // A settlement still pending when the lease lapses is given up: the lapse is on
             // time, whatever the store does.
-            let mut deadline = Instant::now() + shared.timeout();
+            let mut deadline = clock.now().plus(shared.timeout());
             if let Some(end) = shared.lease_ends() {
                 deadline = deadline.min(end);
             }
-            let answer = match timeout_at(deadline, store.sync(&req)).await {
-                Ok(answer) => answer,
-                Err(_) => Err(FleetError::Timeout(shared.timeout())),
-            };
-            let now = Instant::now();
+            let answer = first(store.sync(&req), clock.sleep_until(deadline))
+                .await
+                .unwrap_or(Err(FleetError::Timeout(shared.timeout())));
+            let now = clock.now();
             match answer {
                 Ok(grant) => {
                     shared.settled(&grant, now);
                     failures = 0;
-                    next_try = now + jitter.around(interval);
+                    next_try = now.plus(jitter.around(interval));
                 }
                 Err(_) => {
                     shared.unsent(&req);
@@ -52,17 +51,17 @@ pub(super) async fn run(budget: Weak<FleetBudget>, store: Arc<dyn FleetStore>) {
                     } else {
                         interval.mul_f64(1.5)
                     };
-                    next_try = now + jitter.below(wait);
+                    next_try = now.plus(jitter.below(wait));
                 }
             }
         }
-        shared.expire(Instant::now());
+        shared.expire(clock.now());
         let wake = match shared.lease_ends() {
             Some(end) => end.min(next_try),
             None => next_try,
         };
         drop(shared);
-        sleep_until(wake).await;
+        clock.sleep_until(wake).await;
     }
 }
 

@@ -17,8 +17,10 @@ pub use file::{FileProvider, Watch};
 pub(crate) use fixed::Layered;
 pub use fixed::StaticProvider;
 #[cfg(feature = "remote-http")]
-pub use http::HttpSource;
-pub use remote::{FetchError, RemoteProvider, RemoteSource, SourceFuture};
+pub use http::{HttpBundle, HttpSource};
+pub use remote::{
+    Bundle, BundleFuture, BundleSource, FetchError, RemoteProvider, RemoteSource, SourceFuture,
+};
 
 use crate::key::Key;
 use crate::policy::{BudgetSpec, Policy};

@@ -6,6 +6,11 @@
 //! - When the source fails (error or timeout), the last known good policy of the key is served,
 //!   with source `lkg`; it can be persisted to a file and restored at start-up.
 //! - Expired entries are evicted; everything runs on the executor's clock.
+//!
+//! In bundle mode ([`RemoteProvider::bundle`]) one fetch answers every key: the source returns
+//! the whole policy document, and the same rules apply to it as a whole (one fetch at a time,
+//! the TTL, the timeout, the last known good document, persisted if asked). A source that can
+//! tell the document has not changed (an HTTP `304`) costs no parse.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -19,9 +24,9 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use super::{Prepare, Provider, ProviderError, ProviderFailure};
-use crate::clock::{Clock, Timestamp, duration_nanos};
+use crate::clock::{Clock, Timestamp, duration_nanos, first};
 use crate::key::Key;
-use crate::policy::{BudgetSpec, Policy, PolicySource};
+use crate::policy::{BudgetSpec, Policy, PolicySet, PolicySource};
 
 /// Why a source could not give a policy.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -51,6 +56,41 @@ pub trait RemoteSource: Send + Sync + fmt::Debug {
     }
 }
 
+/// What a bundle source's fetch found.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Bundle {
+    /// A new document: the policy set, and its text (what [`RemoteProvider::persist_to`]
+    /// keeps).
+    Changed(Box<PolicySet>, String),
+    /// The document the source gave last is still current (for example an HTTP `304 Not
+    /// Modified`): nothing to parse.
+    Unchanged,
+}
+
+/// What a bundle source's fetch returns.
+pub type BundleFuture<'a> = Pin<Box<dyn Future<Output = Result<Bundle, FetchError>> + Send + 'a>>;
+
+/// A control plane that serves every key's policy as one document.
+pub trait BundleSource: Send + Sync + fmt::Debug {
+    /// Fetches the document, or learns it has not changed since the last fetch.
+    fn fetch(&self) -> BundleFuture<'_>;
+}
+
+/// Where a provider's policies come from: one fetch per key, or one for all.
+#[derive(Debug)]
+enum Source {
+    Keys(Arc<dyn RemoteSource>),
+    Bundle(Arc<dyn BundleSource>),
+}
+
+/// The bundle mode's document: the one in hand, and until when it is fresh.
+#[derive(Debug, Default)]
+struct Held {
+    set: Option<Arc<PolicySet>>,
+    expires: Timestamp,
+}
+
 #[derive(Clone, Debug)]
 enum Cached {
     Found(Box<Policy>),
@@ -68,12 +108,15 @@ struct State {
     cache: HashMap<Key, Entry>,
     last_good: HashMap<Key, Policy>,
     inflight: HashMap<Key, Arc<Notify>>,
+    bundle: Held,
 }
 
 /// A provider over a [`RemoteSource`].
 #[derive(Debug)]
 pub struct RemoteProvider {
-    source: Arc<dyn RemoteSource>,
+    source: Source,
+    /// One bundle fetch at a time: later callers wait for it and find the document fresh.
+    bundle_flight: tokio::sync::Mutex<()>,
     clock: Clock,
     ttl: Duration,
     negative_ttl: Duration,
@@ -91,8 +134,22 @@ impl RemoteProvider {
     /// A provider over `source`: TTL 1 minute, negative TTL 10 seconds, fetch timeout 1 second,
     /// on a tokio clock (give it the executor's with [`clock`](RemoteProvider::clock)).
     pub fn new(source: impl RemoteSource + 'static) -> RemoteProvider {
+        RemoteProvider::over(Source::Keys(Arc::new(source)))
+    }
+
+    /// A provider over one document for every key (bundle mode): the same TTL, timeout, last
+    /// known good and persistence as [`new`](RemoteProvider::new), for the document as a
+    /// whole. A key the document does not name gets what the document gives it (its
+    /// `namespace.*` entry or its `defaults`), without a fetch of its own. `negative_ttl` does
+    /// not apply.
+    pub fn bundle(source: impl BundleSource + 'static) -> RemoteProvider {
+        RemoteProvider::over(Source::Bundle(Arc::new(source)))
+    }
+
+    fn over(source: Source) -> RemoteProvider {
         RemoteProvider {
-            source: Arc::new(source),
+            source,
+            bundle_flight: tokio::sync::Mutex::new(()),
             clock: Clock::tokio(),
             ttl: Duration::from_secs(60),
             negative_ttl: Duration::from_secs(10),
@@ -132,7 +189,14 @@ impl RemoteProvider {
     /// and reads them from it now if it exists.
     pub fn persist_to(mut self, path: impl Into<PathBuf>) -> RemoteProvider {
         let path = path.into();
-        if let Ok(text) = std::fs::read_to_string(&path)
+        if let Source::Bundle(_) = self.source {
+            // The last document, served (as `lkg`) until the first fetch succeeds.
+            if let Ok(text) = std::fs::read_to_string(&path)
+                && let Ok(set) = PolicySet::from_str(&text, &path.display().to_string())
+            {
+                self.lock().bundle.set = Some(Arc::new(set));
+            }
+        } else if let Ok(text) = std::fs::read_to_string(&path)
             && let Ok(saved) = serde_json::from_str::<HashMap<String, Policy>>(&text)
         {
             let mut st = self.lock();
@@ -158,7 +222,9 @@ impl RemoteProvider {
     }
 
     fn save(&self, st: &State) {
-        let Some(path) = &self.persist else { return };
+        if self.persist.is_none() {
+            return;
+        }
         let map: HashMap<String, &Policy> = st
             .last_good
             .iter()
@@ -167,9 +233,51 @@ impl RemoteProvider {
         let Ok(text) = serde_json::to_string_pretty(&map) else {
             return;
         };
+        self.write_persisted(&text);
+    }
+
+    /// Replaces the persisted file with `text`, atomically.
+    fn write_persisted(&self, text: &str) {
+        let Some(path) = &self.persist else { return };
         let tmp = path.with_extension("tmp");
         if std::fs::write(&tmp, text).is_ok() {
             let _ = std::fs::rename(&tmp, path);
+        }
+    }
+
+    fn bundle_fresh(&self, now: Timestamp) -> bool {
+        let st = self.lock();
+        st.bundle.set.is_some() && now <= st.bundle.expires
+    }
+
+    /// Fetches the document unless fresh; one fetch at a time, bounded by the timeout.
+    async fn refresh_bundle(&self, source: &dyn BundleSource) {
+        let clock = &self.clock;
+        let deadline = clock.now().plus(self.fetch_timeout);
+        let Some(_flight) = first(self.bundle_flight.lock(), clock.sleep_until(deadline)).await
+        else {
+            return; // another caller's fetch outlived this call's patience
+        };
+        if self.bundle_fresh(clock.now()) {
+            return; // fetched while this call waited
+        }
+        self.fetches.fetch_add(1, Ordering::Relaxed);
+        let fetched = first(source.fetch(), clock.sleep_until(deadline)).await;
+        let now = clock.now();
+        let mut st = self.lock();
+        match fetched {
+            Some(Ok(Bundle::Changed(set, text))) => {
+                st.bundle.set = Some(Arc::new(*set));
+                st.bundle.expires = now.plus(self.ttl);
+                self.write_persisted(&text);
+                self.changes.fetch_add(1, Ordering::AcqRel);
+            }
+            Some(Ok(Bundle::Unchanged)) if st.bundle.set.is_some() => {
+                st.bundle.expires = now.plus(self.ttl);
+            }
+            // Failures, timeouts and a 304 with no document in hand are not cached: the next
+            // call tries again, and the last document is served meanwhile.
+            _ => {}
         }
     }
 
@@ -212,7 +320,10 @@ impl RemoteProvider {
         }
         let _flight = Flight(self, key, notify);
         self.fetches.fetch_add(1, Ordering::Relaxed);
-        let fetched = first(self.source.fetch(key), clock.sleep_until(deadline)).await;
+        let Source::Keys(source) = &self.source else {
+            return;
+        };
+        let fetched = first(source.fetch(key), clock.sleep_until(deadline)).await;
         let now = clock.now();
         let mut st = self.lock();
         match fetched {
@@ -246,23 +357,22 @@ impl RemoteProvider {
     }
 }
 
-/// `Some(a)` if `a` finishes first, `None` if `b` does.
-async fn first<A>(a: impl Future<Output = A>, b: impl Future<Output = ()>) -> Option<A> {
-    let mut a = std::pin::pin!(a);
-    let mut b = std::pin::pin!(b);
-    std::future::poll_fn(|cx| {
-        if let std::task::Poll::Ready(v) = a.as_mut().poll(cx) {
-            return std::task::Poll::Ready(Some(v));
-        }
-        b.as_mut().poll(cx).map(|()| None)
-    })
-    .await
-}
-
 impl Provider for RemoteProvider {
     fn policy(&self, key: &Key) -> Result<Policy, ProviderFailure> {
         let now = self.clock.now();
         let st = self.lock();
+        if let Source::Bundle(_) = self.source {
+            let Some(set) = &st.bundle.set else {
+                return Err(ProviderError::Unavailable.into());
+            };
+            let mut p = set.layered(key);
+            p.meta.source = if now <= st.bundle.expires {
+                PolicySource::Remote
+            } else {
+                PolicySource::Lkg
+            };
+            return Ok(p);
+        }
         match st.cache.get(key) {
             Some(Entry {
                 value: Cached::Found(p),
@@ -300,13 +410,24 @@ impl Provider for RemoteProvider {
     }
 
     fn budgets(&self) -> Vec<(String, BudgetSpec)> {
-        self.source.budgets()
+        match &self.source {
+            Source::Keys(source) => source.budgets(),
+            Source::Bundle(_) => {
+                let set = self.lock().bundle.set.clone();
+                set.map(|s| s.budgets_declared()).unwrap_or_default()
+            }
+        }
     }
 
     fn prepare<'a>(&'a self, key: &'a Key) -> Option<Prepare<'a>> {
-        if self.fresh(key, self.clock.now()) {
-            return None;
+        let now = self.clock.now();
+        match &self.source {
+            Source::Bundle(source) if !self.bundle_fresh(now) => {
+                Some(Box::pin(self.refresh_bundle(&**source)))
+            }
+            Source::Bundle(_) => None,
+            Source::Keys(_) if self.fresh(key, now) => None,
+            Source::Keys(_) => Some(Box::pin(self.refresh(key))),
         }
-        Some(Box::pin(self.refresh(key)))
     }
 }

@@ -58,6 +58,8 @@ mod provider_budgets;
 mod rate_breaker;
 mod remote;
 #[cfg(feature = "remote-http")]
+mod remote_bundle;
+#[cfg(feature = "remote-http")]
 mod remote_http;
 mod retries_and_backoff;
 mod send;
