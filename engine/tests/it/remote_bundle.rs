@@ -106,9 +106,10 @@ async fn fifty_providers_make_one_conditional_request_each_per_ttl() {
         u128::from(full + not_modified) <= 50 * periods,
         "at most one request per provider per TTL, whatever the number of keys"
     );
+    // However slowly a loaded machine runs the loop, each TTL ran out at least once.
     assert!(
-        not_modified >= 50 * 3,
-        "each provider asked again after its TTLs"
+        not_modified >= 50,
+        "each provider asked again once its TTL ran out"
     );
 }
 
