@@ -10,9 +10,14 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use std::future::Future;
+use std::task::Poll;
+
 use recourse_engine::PolicySet;
 use recourse_engine::classify::{HttpStatusError, RetryAfter};
-use recourse_engine::clock::VirtualClock;
+use recourse_engine::clock::{Clock, VirtualClock};
+use recourse_engine::fleet::MemoryFleet;
+use recourse_engine::policy::{BudgetScope, BudgetSpec};
 use recourse_engine::tooling::format_duration;
 use recourse_engine::{AttemptRecord, CircuitState, Executor, Key, Observer, Reason, Timeline};
 use serde_json::{Value, json};
@@ -83,78 +88,156 @@ impl Changes {
     }
 }
 
+/// The operation of one scripted call: each attempt takes the next step (the last one again
+/// once the script runs out), sleeping its latency on `clock`.
+fn scripted(
+    steps: Vec<Step>,
+    clock: Clock,
+) -> impl FnMut(recourse_engine::AttemptInfo) -> BoxFuture<Result<(), Failure>> {
+    let mut cursor = 0usize;
+    move |_| {
+        let step = steps[cursor.min(steps.len() - 1)].clone();
+        cursor += 1;
+        let clock = clock.clone();
+        Box::pin(async move {
+            clock.sleep(step.latency).await;
+            match op_result(&step) {
+                Some(Ok(())) => Ok(()),
+                Some(Err(e)) => Err(Failure(e)),
+                None => std::future::pending().await,
+            }
+        })
+    }
+}
+
+type BoxFuture<T> = std::pin::Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// Polls `a` and `b` together: `Some` with `a`'s output if it finishes first, `None` if `b`
+/// does.
+async fn race<A>(a: impl Future<Output = A>, b: impl Future<Output = ()>) -> Option<A> {
+    let mut a = std::pin::pin!(a);
+    let mut b = std::pin::pin!(b);
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(v) = a.as_mut().poll(cx) {
+            return Poll::Ready(Some(v));
+        }
+        b.as_mut().poll(cx).map(|()| None)
+    })
+    .await
+}
+
+/// Runs every future to its end, together; their outputs in order.
+async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut futures: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, out) in futures.iter_mut().zip(outputs.iter_mut()) {
+            if out.is_none() {
+                match f.as_mut().poll(cx) {
+                    Poll::Ready(v) => *out = Some(v),
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+    .await;
+    outputs
+        .into_iter()
+        .map(|o| o.expect("every future finished"))
+        .collect()
+}
+
+/// What the replicas of a fleet scenario did together.
+#[derive(Debug, Default)]
+struct FleetTally {
+    calls: u64,
+    retries: u64,
+    budget_denied: u64,
+}
+
+impl FleetTally {
+    fn add(&mut self, tl: &Timeline) {
+        self.calls += 1;
+        for a in tl.attempts.iter() {
+            if !a.budget_allowed {
+                self.budget_denied += 1; // a denied attempt is recorded, and never runs
+            } else if !a.is_hedge && a.attempt > 0 {
+                self.retries += 1;
+            }
+        }
+    }
+}
+
 /// Runs `scenario` against `set`, handing each call's timeline, and the breaker changes it
 /// caused, to `each` as it finishes: only one call is held at a time, however many the
-/// scenario repeats.
+/// scenario repeats. With `replicas`, that many executors make every call at the same
+/// virtual time, sharing any `scope: fleet` budget through an in-memory store; the first
+/// replica's calls are the ones handed to `each` and checked against the expectations.
 pub(crate) fn run(
     scenario: &Scenario,
     set: PolicySet,
     mut each: impl FnMut(usize, &Timeline, &[String]),
 ) -> Simulation {
     let vc = VirtualClock::new();
+    let clock = vc.clock();
     let changes = Changes::default();
-    let exec = Executor::builder()
-        .policy_set(set)
-        .clock(vc.clock())
-        .seed(scenario.seed)
-        .observer(changes.clone())
-        .build()
-        .expect("a simulation executor builds");
+    // The store of the fleet's budgets, on the same virtual time; its sync tasks run beside
+    // the calls.
+    let store = MemoryFleet::on_clock(clock.clone());
+    let execs: Vec<Executor> = (0..scenario.replicas)
+        .map(|r| {
+            let mut b = Executor::builder()
+                .policy_set(set.clone())
+                .clock(clock.clone())
+                .seed(scenario.seed.wrapping_add(u64::from(r)))
+                .fleet(store.clone());
+            if r == 0 {
+                b = b.observer(changes.clone());
+            }
+            b.build().expect("a simulation executor builds")
+        })
+        .collect();
     let start = vc.now();
-    let clock = exec.clock().clone();
     let mut failed = Vec::new();
     let mut count = 0;
+    let mut tally = FleetTally::default();
     for (index, script) in scenario.expanded().enumerate() {
         if let Some(at) = script.at {
-            vc.advance_to(start.plus(at));
+            vc.block_on(race(clock.sleep_until(start.plus(at)), store.drive()));
         }
-        let steps = script.attempts.clone();
-        let cursor = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let clock = clock.clone();
-        let op = move |_| {
-            let i = cursor.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            let step = steps[i.min(steps.len() - 1)].clone();
-            let clock = clock.clone();
-            async move {
-                clock.sleep(step.latency).await;
-                match op_result(&step) {
-                    Some(Ok(())) => Ok(()),
-                    Some(Err(e)) => Err(Failure(e)),
-                    None => std::future::pending().await,
-                }
-            }
-        };
-        let limit = exec.clock().sleep(CALL_LIMIT);
-        let traced = vc.block_on(async {
-            // recourse-lint: allow(dynamic-key) -- the scenario file names the key to simulate
-            let call = exec.call_traced(&scenario.key, op);
-            let mut call = std::pin::pin!(call);
-            let mut limit = std::pin::pin!(limit);
-            std::future::poll_fn(|cx| {
-                if let std::task::Poll::Ready((_, tl)) = call.as_mut().poll(cx) {
-                    return std::task::Poll::Ready(Some(tl));
-                }
-                limit.as_mut().poll(cx).map(|()| None)
+        let calls: Vec<_> = execs
+            .iter()
+            .map(|exec| {
+                // recourse-lint: allow(dynamic-key) -- the scenario file names the key to simulate
+                let call = exec.call_traced(
+                    &scenario.key,
+                    scripted(script.attempts.clone(), clock.clone()),
+                );
+                race(async { call.await.1 }, clock.sleep(CALL_LIMIT))
             })
-            .await
-        });
-        let tl = traced.unwrap_or_else(|| {
-            let mut tl = Timeline::default();
-            // recourse-lint: allow(dynamic-key) -- the scenario file names the key to simulate
-            tl.key = Key::parse(&scenario.key);
-            tl.reason = recourse_engine::Reason::new("simulation_limit");
-            tl.error = Some(format!(
-                "did not finish within {} of virtual time: an attempt never answers and no timeout ends it",
-                format_duration(CALL_LIMIT)
-            ));
-            tl.outcome = recourse_engine::observe::CallOutcome::Failure;
-            tl
-        });
-        failed.extend(scenario.check(index, &tl));
-        each(index, &tl, &changes.take());
+            .collect();
+        let ended = vc
+            .block_on(race(join_all(calls), store.drive()))
+            .expect("the store's driver never ends");
+        for (r, tl) in ended.into_iter().enumerate() {
+            let tl = tl.unwrap_or_else(|| unfinished(&scenario.key));
+            tally.add(&tl);
+            if r == 0 {
+                failed.extend(scenario.check(index, &tl));
+                each(index, &tl, &changes.take());
+            }
+        }
         count = index + 1;
     }
     failed.extend(scenario.missing(count));
+    let elapsed = vc.now().since(start);
+    let exec = &execs[0];
     let mut budgets = serde_json::Map::new();
     for name in &scenario.budget_names {
         if let Some(level) = exec.budget_level(name) {
@@ -162,7 +245,7 @@ pub(crate) fn run(
         }
     }
     let mut final_state = json!({
-        "virtual_time_us": u64::try_from(vc.now().since(start).as_micros()).unwrap_or(u64::MAX),
+        "virtual_time_us": u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
         "budgets": budgets,
         "circuit": exec.circuit_state(&scenario.key).as_str(),
     });
@@ -171,10 +254,85 @@ pub(crate) fn run(
         final_state["circuit_window"] =
             json!({"calls": w.calls, "failures": w.failures, "slow": w.slow});
     }
+    if scenario.replicas > 1 {
+        final_state["fleet"] = fleet_report(scenario, &set, &tally, elapsed);
+    }
     Simulation {
         final_state,
         failed,
     }
+}
+
+/// The timeline of a call that did not end within the simulation's limit.
+fn unfinished(key: &str) -> Timeline {
+    let mut tl = Timeline::default();
+    // recourse-lint: allow(dynamic-key) -- the scenario file names the key to simulate
+    tl.key = Key::parse(key);
+    tl.reason = recourse_engine::Reason::new("simulation_limit");
+    tl.error = Some(format!(
+        "did not finish within {} of virtual time: an attempt never answers and no timeout ends it",
+        format_duration(CALL_LIMIT)
+    ));
+    tl.outcome = recourse_engine::observe::CallOutcome::Failure;
+    tl
+}
+
+/// The fleet's retries against what the key's retry budget allows the fleet as a whole.
+fn fleet_report(
+    scenario: &Scenario,
+    set: &PolicySet,
+    tally: &FleetTally,
+    elapsed: Duration,
+) -> Value {
+    let secs = elapsed.as_secs_f64();
+    let per_second = |n: f64| {
+        if secs > 0.0 {
+            (n / secs * 1000.0).round() / 1000.0
+        } else {
+            0.0
+        }
+    };
+    let mut report = json!({
+        "replicas": scenario.replicas,
+        "calls": tally.calls,
+        "retries": tally.retries,
+        "retries_per_second": per_second(tally.retries as f64),
+        "budget_denied": tally.budget_denied,
+    });
+    // recourse-lint: allow(dynamic-key) -- the scenario file names the key to simulate
+    let policy = recourse_engine::tooling::resolve(set, &Key::parse(&scenario.key)).policy;
+    let name = policy.retry.budget.name;
+    if let Some((_, spec, _)) = set.budgets().find(|(n, ..)| *n == name) {
+        let fleet = spec.scope() == BudgetScope::Fleet;
+        // What the budget lets the whole fleet retry over the run: once if shared, once per
+        // replica if not.
+        let copies = if fleet {
+            1.0
+        } else {
+            f64::from(scenario.replicas)
+        };
+        let allowance = match spec {
+            BudgetSpec::TokenBucket {
+                capacity,
+                refill_per_second,
+                ..
+            } => Some(copies * (*capacity as f64 + refill_per_second * secs)),
+            BudgetSpec::Ratio {
+                ratio,
+                min_per_second,
+                ..
+            } => Some(ratio * tally.calls as f64 + copies * min_per_second * secs),
+            _ => None,
+        };
+        report["budget"] = json!({
+            "name": name,
+            "scope": if fleet { "fleet" } else { "local" },
+        });
+        if let Some(a) = allowance {
+            report["budget"]["allowance"] = json!((a * 1000.0).round() / 1000.0);
+        }
+    }
+    report
 }
 
 /// Loads the scenario at `path` and its policies (its `policies:` path, relative to the

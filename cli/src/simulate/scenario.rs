@@ -11,6 +11,12 @@ use serde::Deserialize;
 /// its time (each call runs the real engine) whatever `repeat` says.
 pub(crate) const MAX_CALLS: u64 = 100_000;
 
+/// The most replicas a fleet scenario runs.
+pub(crate) const MAX_REPLICAS: u32 = 1_000;
+
+/// The most calls of all replicas together: every replica makes every scripted call.
+pub(crate) const MAX_FLEET_CALLS: u64 = 1_000_000;
+
 /// What one attempt does.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Outcome {
@@ -70,6 +76,8 @@ pub(crate) struct Expect {
 pub(crate) struct Scenario {
     pub(crate) key: String,
     pub(crate) seed: u64,
+    /// How many replicas make every call, sharing any `scope: fleet` budget (1: no fleet).
+    pub(crate) replicas: u32,
     pub(crate) policies: Option<String>,
     /// An inline policy for `key`, as a policy document.
     pub(crate) inline: Option<String>,
@@ -123,6 +131,8 @@ struct Raw {
     key: String,
     #[serde(default)]
     seed: u64,
+    #[serde(default)]
+    replicas: Option<u32>,
     calls: Vec<RawCall>,
     #[serde(default)]
     expect: Vec<Expect>,
@@ -257,9 +267,22 @@ impl Scenario {
                 attempts,
             });
         }
+        let replicas = raw.replicas.unwrap_or(1);
+        if !(1..=MAX_REPLICAS).contains(&replicas) {
+            let message = format!("{replicas} replicas: give 1 to {MAX_REPLICAS}");
+            return Err(at(&tree, "/replicas", message));
+        }
+        if u64::from(replicas) * total > MAX_FLEET_CALLS {
+            let message = format!(
+                "{replicas} replicas × {total} calls: a fleet scenario runs at most \
+                 {MAX_FLEET_CALLS} calls in all (fewer replicas, or fewer calls)"
+            );
+            return Err(at(&tree, "/replicas", message));
+        }
         Ok(Scenario {
             key: raw.key,
             seed: raw.seed,
+            replicas,
             policies: raw.policies,
             inline,
             calls,

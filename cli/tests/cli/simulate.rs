@@ -169,3 +169,73 @@ fn human_output_names_each_breaker_change_after_its_call() {
         "{text}"
     );
 }
+
+/// The `fleet` report of a scenario's JSON output.
+fn fleet_report(name: &str) -> serde_json::Value {
+    let out = recourse(&["policy", "simulate", "--format", "json", &scenario(name)]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    json["final_state"]["fleet"].clone()
+}
+
+#[test]
+fn a_fleet_budget_caps_the_retries_of_every_replica_together() {
+    let fleet = fleet_report("fleet-shares-one-budget.yaml");
+    let local = fleet_report("fleet-local-budgets.yaml");
+    let retries = |r: &serde_json::Value| r["retries"].as_f64().unwrap();
+    let allowance = |r: &serde_json::Value| r["budget"]["allowance"].as_f64().unwrap();
+    assert_eq!(fleet["replicas"], 50);
+    assert_eq!(fleet["budget"]["scope"], "fleet");
+    assert!(
+        retries(&fleet) <= allowance(&fleet),
+        "the fleet stays within one budget: {fleet}"
+    );
+    assert!(
+        retries(&fleet) >= 0.5 * allowance(&fleet),
+        "and uses it: {fleet}"
+    );
+    // Fifty local budgets of the same shape let every one of the 1,000 retries through.
+    assert_eq!(local["budget"]["scope"], "local");
+    assert_eq!(retries(&local), 1000.0, "{local}");
+    assert!(retries(&local) >= 5.0 * retries(&fleet));
+}
+
+#[test]
+fn a_fleet_scenario_refuses_a_replica_count_out_of_range() {
+    let dir = tempfile::tempdir().unwrap();
+    for (replicas, said) in [
+        ("0", "0 replicas: give 1 to 1000"),
+        ("5000", "5000 replicas"),
+    ] {
+        let file = dir.path().join("fleet.yaml");
+        std::fs::write(
+            &file,
+            format!(
+                "version: 1\nkey: a.B\nreplicas: {replicas}\ncalls:\n  - attempts: [ {{ latency: 5ms, ok: true }} ]\n"
+            ),
+        )
+        .unwrap();
+        let out = recourse(&["policy", "simulate", file.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("fleet.yaml:3:11:"), "{stderr}");
+        assert!(stderr.contains(said), "{stderr}");
+    }
+}
+
+#[test]
+fn docs_quote_the_fleet_scenarios_real_output() {
+    let out = recourse(&[
+        "policy",
+        "simulate",
+        &scenario("fleet-shares-one-budget.yaml"),
+    ]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let last = text.lines().last().unwrap();
+    let doc = include_str!("../../../docs/simulate.md");
+    assert!(doc.contains(last), "docs/simulate.md should quote:\n{last}");
+}

@@ -408,7 +408,11 @@ impl ExecutorBuilder {
             .namespace
             .or(service)
             .unwrap_or_else(executable_name);
-        Ok(Some(FleetLink { store, namespace }))
+        Ok(Some(FleetLink {
+            store,
+            namespace,
+            seed: self.seed,
+        }))
     }
 }
 

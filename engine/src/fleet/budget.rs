@@ -19,6 +19,9 @@ use crate::policy::{BudgetSpec, FleetFallback};
 pub(crate) struct FleetLink {
     pub(crate) store: Arc<dyn FleetStore>,
     pub(crate) namespace: String,
+    /// The executor's seed when one was given: replica ids (and so the sync's jitter) follow
+    /// from it, so a simulation is reproducible. Random otherwise.
+    pub(crate) seed: Option<u64>,
 }
 
 /// Before the first settlement: gated attempts are denied (a replica knows nothing of the
@@ -94,7 +97,7 @@ impl FleetBudget {
             local: ArcSwap::from_pointee(Local(spec.build())),
             progress: Mutex::default(),
             name: format!("{namespace}:{name}"),
-            replica: replica_id(),
+            replica: replica_id(link.and_then(|l| l.seed), name),
             pool,
             spec: spec.clone(),
             fallback: spec.fleet_fallback(),
@@ -112,11 +115,15 @@ impl FleetBudget {
     }
 }
 
-/// A random id for one replica's budget.
-fn replica_id() -> u64 {
-    use std::hash::{BuildHasher, RandomState};
+/// An id for one replica's budget: from the executor's seed if it has one, else random.
+fn replica_id(seed: Option<u64>, budget: &str) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher, RandomState};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    RandomState::new().hash_one((std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed)))
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    match seed {
+        Some(seed) => BuildHasherDefault::<DefaultHasher>::default().hash_one((seed, budget)),
+        None => RandomState::new().hash_one((std::process::id(), n)),
+    }
 }
 
 impl FleetBudget {

@@ -1,7 +1,8 @@
 //! The background task that settles a fleet budget with its store.
 //!
 //! It settles every interval, drawn between ⅔ and 4⁄3 of the nominal one so replicas do not
-//! settle in step. Each settlement has the settings' timeout (cut short if the lease lapses
+//! settle in step; its first four settlements come at an eighth of that, so that a fleet
+//! starting together shares the pool quickly. Each settlement has the settings' timeout (cut short if the lease lapses
 //! first). After a failure the next try
 //! waits one interval, then one and a half (jittered, never longer, so a store that comes back
 //! is found within two intervals); the lease lapses three intervals after the last success,
@@ -14,10 +15,14 @@ use super::budget::FleetBudget;
 use super::{FleetError, FleetStore};
 use crate::clock::{Clock, first};
 
+/// Settlements made at an eighth of the interval when a budget starts.
+const WARM_UP: u32 = 4;
+
 /// Settles `budget` with `store` on `clock` (the executor's) until the budget is dropped.
 pub(super) async fn run(budget: Weak<FleetBudget>, store: Arc<dyn FleetStore>, clock: Clock) {
     let mut next_try = clock.now();
     let mut failures = 0u32;
+    let mut settled = 0u32;
     let mut jitter = Jitter::new(budget.upgrade().map_or(1, |b| b.replica()));
     loop {
         let Some(shared) = budget.upgrade() else {
@@ -40,7 +45,16 @@ pub(super) async fn run(budget: Weak<FleetBudget>, store: Arc<dyn FleetStore>, c
                 Ok(grant) => {
                     shared.settled(&grant, now);
                     failures = 0;
-                    next_try = now.plus(jitter.around(interval));
+                    settled += 1;
+                    // A fleet that starts together would leave the whole pool with whichever
+                    // replica settled first until its next settlement: the first few come
+                    // sooner, so leases follow demand within a fraction of an interval.
+                    let wait = if settled <= WARM_UP {
+                        interval / 8
+                    } else {
+                        interval
+                    };
+                    next_try = now.plus(jitter.around(wait));
                 }
                 Err(_) => {
                     shared.unsent(&req);
