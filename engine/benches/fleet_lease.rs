@@ -1,7 +1,8 @@
 //! What sharing a retry budget with the fleet costs a call: a call whose first attempt fails
 //! and whose retry, gated by the budget, succeeds, with the budget a local token bucket and
 //! then a fleet bucket of the same shape spending from its lease (`MemoryFleet`: the store
-//! is never on the call path, whatever it is). Both in one group, one runtime, one operation.
+//! is never on the call path, whatever it is), and the same fleet bucket with its store down,
+//! spending from its local fallback. In one group, one runtime, one operation.
 
 #![allow(missing_docs)]
 
@@ -11,7 +12,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use recourse_engine::fleet::MemoryFleet;
+use recourse_engine::fleet::{FleetSettings, MemoryFleet};
 use recourse_engine::{AttemptInfo, Executor, PolicySet};
 
 use common::{Op, RetryNow, runtime};
@@ -58,6 +59,19 @@ fn fleet_lease(c: &mut Criterion) {
         let budget = fleet.budget_level("retries").unwrap_or_default();
         assert!(budget > 1e12, "the lease is in hand: {budget}");
     });
+    // The store down for three intervals: the budget spends from its local fallback.
+    let down = MemoryFleet::with_settings(fast_sync());
+    let fallback = Executor::builder()
+        .classifier("now", RetryNow)
+        .policy_set(policies("fleet"))
+        .fleet(down.clone())
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let _ = fallback.call("svc.op", fail_once).await;
+        down.set_down(true);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    });
     let mut g = c.benchmark_group("fleet_lease");
     g.bench_function("local_bucket_retry", |b| {
         b.to_async(&rt)
@@ -67,7 +81,18 @@ fn fleet_lease(c: &mut Criterion) {
         b.to_async(&rt)
             .iter(|| async { black_box(fleet.call("svc.op", fail_once).await.is_ok()) })
     });
+    g.bench_function("fleet_fallback_retry", |b| {
+        b.to_async(&rt)
+            .iter(|| async { black_box(fallback.call("svc.op", fail_once).await.is_ok()) })
+    });
     g.finish();
+}
+
+/// Settles every millisecond, so three intervals of an outage pass quickly.
+fn fast_sync() -> FleetSettings {
+    let mut settings = FleetSettings::default();
+    settings.interval = Duration::from_millis(1);
+    settings
 }
 
 criterion_group!(benches, fleet_lease);
