@@ -287,24 +287,24 @@ impl Budget for FleetBudget {
         Decision::deny()
     }
 
+    /// Only a ratio budget counts first attempts (its deposits); a bucket ignores them.
     fn record_first_attempt(&self, req: &Request<'_>) {
-        let s = self;
-        if matches!(s.pool, Pool::Ratio { .. }) {
-            s.first.fetch_add(1, Ordering::Relaxed);
+        if !matches!(self.pool, Pool::Ratio { .. }) {
+            return;
         }
-        if s.mode.load(Ordering::Acquire) == FALLBACK {
+        self.first.fetch_add(1, Ordering::Relaxed);
+        if self.mode.load(Ordering::Acquire) == FALLBACK {
             let req = Request {
-                now: s.clock.now(),
+                now: self.clock.now(),
                 ..*req
             };
-            s.local.load().0.record_first_attempt(&req);
+            self.local.load().0.record_first_attempt(&req);
         }
     }
 
     fn record_outcome(&self, outcome: &AttemptOutcome<'_>) {
-        let s = self;
-        if s.mode.load(Ordering::Acquire) == FALLBACK {
-            s.local.load().0.record_outcome(outcome);
+        if self.mode.load(Ordering::Acquire) == FALLBACK {
+            self.local.load().0.record_outcome(outcome);
         }
     }
 
