@@ -165,3 +165,32 @@ async fn a_lease_given_up_in_a_short_outage_returns_to_the_fleet() {
         "the lease it let go of was not spent"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_fleet_ratio_budget_admits_a_tenth_of_the_fleets_calls() {
+    let text = r#"{"version": 1,
+        "budgets": {"retries": {"kind": "ratio", "ratio": 0.1, "scope": "fleet"}},
+        "policies": {"svc.op": {"retry": {"max_attempts": 3, "initial_backoff": "10ms",
+            "max_backoff": "10ms", "budget": {"name": "retries"}}}}}"#;
+    let store = MemoryFleet::new();
+    let replicas: Vec<Executor> = (0..4)
+        .map(|_| {
+            Executor::builder()
+                .policy_set(PolicySet::from_str(text, "ratio.json").unwrap())
+                .fleet(store.clone())
+                .build()
+                .unwrap()
+        })
+        .collect();
+    let tasks: Vec<_> = replicas
+        .iter()
+        .map(|r| tokio::spawn(failing_calls(r.clone(), 50)))
+        .collect();
+    let mut admitted = 0;
+    for t in tasks {
+        admitted += t.await.unwrap();
+    }
+    // 200 calls in the fleet deposit 20 retries; 400 were asked for.
+    assert!(admitted <= 20, "the fleet admitted {admitted}");
+    assert!(admitted >= 10, "deposits reached the replicas: {admitted}");
+}
