@@ -19,8 +19,9 @@ use crate::policy::{BudgetSpec, FleetFallback};
 pub(crate) struct FleetLink {
     pub(crate) store: Arc<dyn FleetStore>,
     pub(crate) namespace: String,
-    /// The executor's seed when one was given: replica ids (and so the sync's jitter) follow
-    /// from it, so a simulation is reproducible. Random otherwise.
+    /// The executor's seed when one was given: with a store that allows it
+    /// ([`FleetStore::reproducible`]), replica ids (and so the sync's jitter) follow from it,
+    /// so a simulation gives the same output every run. Random otherwise.
     pub(crate) seed: Option<u64>,
 }
 
@@ -43,12 +44,18 @@ pub(crate) struct FleetBudget {
     mode: AtomicU8,
     /// The lease, in thousandths of a token.
     lease: AtomicI64,
-    /// Thousandths of a token taken out of the lease, as the store asked, not yet reported.
+    /// Thousandths of a token taken out of the lease (as the store asked, or when the lease
+    /// was given up), in all: a running total, so a settlement sent again counts nothing twice.
     returned: AtomicI64,
+    /// Thousandths of a token received in grants, in all.
+    received: AtomicI64,
     /// Gated attempts denied since the last settlement.
     denied: AtomicU64,
-    /// First attempts since the last settlement (a ratio budget's deposits).
+    /// First attempts in all (a ratio budget's deposits).
     first: AtomicU64,
+    /// When the budget was built: a replica that has not settled three intervals later falls
+    /// back.
+    created: Timestamp,
     /// What the budget spends from in fallback.
     local: ArcSwap<Local>,
     progress: Mutex<Progress>,
@@ -92,12 +99,17 @@ impl FleetBudget {
             mode: AtomicU8::new(PENDING),
             lease: AtomicI64::new(0),
             returned: AtomicI64::new(0),
+            received: AtomicI64::new(0),
             denied: AtomicU64::new(0),
             first: AtomicU64::new(0),
+            created: clock.now(),
             local: ArcSwap::from_pointee(Local(spec.build())),
             progress: Mutex::default(),
             name: format!("{namespace}:{name}"),
-            replica: replica_id(link.and_then(|l| l.seed), name),
+            replica: replica_id(
+                link.filter(|l| l.store.reproducible()).and_then(|l| l.seed),
+                name,
+            ),
             pool,
             spec: spec.clone(),
             fallback: spec.fleet_fallback(),
@@ -115,13 +127,14 @@ impl FleetBudget {
     }
 }
 
-/// An id for one replica's budget: from the executor's seed if it has one, else random.
+/// An id for one replica's budget: from `seed` (and the order budgets are built in) when
+/// given, else random.
 fn replica_id(seed: Option<u64>, budget: &str) -> u64 {
     use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher, RandomState};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     match seed {
-        Some(seed) => BuildHasherDefault::<DefaultHasher>::default().hash_one((seed, budget)),
+        Some(seed) => BuildHasherDefault::<DefaultHasher>::default().hash_one((seed, budget, n)),
         None => RandomState::new().hash_one((std::process::id(), n)),
     }
 }
@@ -131,40 +144,42 @@ impl FleetBudget {
         self.progress.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The settlement to send now; the counters it reports start again from zero.
+    /// The settlement to send now (the denials it reports start again from zero).
     pub(super) fn request(&self) -> SyncRequest {
         SyncRequest {
             budget: self.name.clone(),
             replica: self.replica,
             epoch: self.progress().epoch,
             held: self.lease.load(Ordering::Acquire) as f64 / MILLI as f64,
-            returned: self.returned.swap(0, Ordering::AcqRel) as f64 / MILLI as f64,
+            returned_milli: self.returned.load(Ordering::Acquire),
+            received_milli: self.received.load(Ordering::Acquire),
             denied: self.denied.swap(0, Ordering::Relaxed),
-            first_attempts: self.first.swap(0, Ordering::Relaxed),
+            first_attempts: self.first.load(Ordering::Relaxed),
             pool: self.pool,
             interval: self.settings.interval,
         }
     }
 
-    /// A settlement failed: what it reported is reported again next time.
+    /// A settlement failed: its denials are reported again next time (the running totals
+    /// are anyway).
     pub(super) fn unsent(&self, req: &SyncRequest) {
-        let returned = (req.returned * MILLI as f64).round() as i64;
-        self.returned.fetch_add(returned, Ordering::AcqRel);
         self.denied.fetch_add(req.denied, Ordering::Relaxed);
-        self.first.fetch_add(req.first_attempts, Ordering::Relaxed);
     }
 
-    /// A settlement succeeded at `now`.
-    pub(super) fn settled(&self, grant: &Grant, now: Timestamp) {
+    /// A settlement sent at `sent` succeeded. The lease is timed from the sending, not the
+    /// answer: the store cannot have settled it earlier.
+    pub(super) fn settled(&self, grant: &Grant, sent: Timestamp) {
         let mut p = self.progress();
         p.epoch = grant.epoch;
-        p.last_ok = Some(now);
+        p.last_ok = Some(sent);
         p.replicas = grant.replicas;
         p.share = Some(grant.share);
         p.available = grant.available;
         drop(p);
         if grant.change_milli >= 0 {
             self.lease.fetch_add(grant.change_milli, Ordering::AcqRel);
+            self.received
+                .fetch_add(grant.change_milli, Ordering::AcqRel);
         } else {
             // Give back what is asked, or all that is left if calls spent some meanwhile.
             let asked = -grant.change_milli;
@@ -180,23 +195,15 @@ impl FleetBudget {
         self.mode.store(FLEET, Ordering::Release);
     }
 
-    /// A settlement failed at `now`: a replica that never settled falls back at once (it has
-    /// no lease to hold); one with a lease keeps it for three intervals.
-    pub(super) fn failed(&self, now: Timestamp) {
-        if self.mode.load(Ordering::Acquire) == PENDING {
-            self.fall_back();
-        } else {
-            self.expire(now);
-        }
-    }
-
-    /// When the lease lapses, if the budget spends from one.
+    /// When the budget falls back unless a settlement succeeds first: three intervals after
+    /// the last success, or after it was built if it never settled.
     pub(super) fn lease_ends(&self) -> Option<Timestamp> {
-        if self.mode.load(Ordering::Acquire) != FLEET {
-            return None;
-        }
-        let last = self.progress().last_ok?;
-        Some(last.plus(self.settings.interval * LEASE_INTERVALS))
+        let since = match self.mode.load(Ordering::Acquire) {
+            FLEET => self.progress().last_ok?,
+            PENDING => self.created,
+            _ => return None,
+        };
+        Some(since.plus(self.settings.interval * LEASE_INTERVALS))
     }
 
     /// Falls back if the lease has lapsed at `now`.
@@ -224,7 +231,7 @@ impl FleetBudget {
         };
         self.mode.store(mode, Ordering::Release);
         // The lease is given up, not spent: reported as returned, it goes back to the pool if
-        // the store still counts it at the next settlement.
+        // the store still counts the replica at the next settlement.
         let left = self.lease.swap(0, Ordering::AcqRel);
         self.returned.fetch_add(left.max(0), Ordering::AcqRel);
     }

@@ -132,6 +132,10 @@ impl FleetStore for MemoryFleet {
         self.inner.settings.clone()
     }
 
+    fn reproducible(&self) -> bool {
+        self.inner.driven.is_some()
+    }
+
     fn spawn(&self, task: SyncTask) -> bool {
         let Some(driven) = &self.inner.driven else {
             return super::spawn_on_tokio(task);

@@ -57,6 +57,13 @@ pub trait FleetStore: Send + Sync + fmt::Debug {
     fn spawn(&self, task: SyncTask) -> bool {
         spawn_on_tokio(task)
     }
+
+    /// Whether replica ids may follow the executors' seeds, for output that is the same run
+    /// after run: only a store that lives in one process for one run (a simulation), where
+    /// ids cannot meet another process's. Default: no, ids are random.
+    fn reproducible(&self) -> bool {
+        false
+    }
 }
 
 /// Spawns `task` on the current tokio runtime; `false` when there is none.
@@ -109,11 +116,16 @@ pub struct SyncRequest {
     pub epoch: u64,
     /// The tokens the replica's lease holds now.
     pub held: f64,
-    /// Tokens the replica took out of its lease, as asked, since its last settlement.
-    pub returned: f64,
+    /// Thousandths of a token the replica has taken out of its lease, as asked or when it gave
+    /// the lease up, since the budget was built: a running total, so that a settlement sent
+    /// again after a lost answer counts nothing twice.
+    pub returned_milli: i64,
+    /// Thousandths of a token the replica has received in grants since the budget was built
+    /// (the store credits back grants whose answer was lost).
+    pub received_milli: i64,
     /// Attempts the replica denied since its last settlement (its unmet demand).
     pub denied: u64,
-    /// First attempts since its last settlement (a ratio budget's deposits).
+    /// First attempts since the budget was built (a ratio budget's deposits), a running total.
     pub first_attempts: u64,
     /// The budget's shape.
     pub pool: Pool,

@@ -13,7 +13,8 @@ pub const REDIS_URL_ENV: &str = "RECOURSE_REDIS_URL";
 /// A fleet store on Redis (or a server speaking its protocol: Valkey, Dragonfly).
 ///
 /// Each settlement is one `EVALSHA` of a short Lua script on one hash-tagged key,
-/// `recourse:{<namespace>:<budget>}`, so it works on Redis Cluster. The script reads Redis's
+/// `recourse:{<namespace>:<budget>}`, so it never spans Redis Cluster slots (a client that
+/// follows Cluster redirections is not built in: give it one endpoint). The script reads Redis's
 /// own clock (`TIME`). The connection is made on first use and remade after a failure by
 /// `redis`'s connection manager; a settlement never waits longer than the settings' timeout.
 ///
@@ -133,7 +134,8 @@ impl RedisFleet {
             .arg(req.replica.to_string())
             .arg(req.epoch.to_string())
             .arg(req.held)
-            .arg(req.returned)
+            .arg(req.returned_milli)
+            .arg(req.received_milli)
             .arg(req.denied)
             .arg(req.first_attempts)
             .arg(kind)

@@ -2,20 +2,22 @@
 -- settlement in pool.rs step by step (docs/fleet.md explains the accounting).
 --
 -- KEYS[1]  the budget's hash, hash-tagged so that it lives on one Redis Cluster slot
--- ARGV     replica, epoch, held, returned, denied, first attempts, kind (bucket | ratio),
+-- ARGV     replica, epoch, held, returned (running total, thousandths), received (running
+--          total, thousandths), denied, first attempts (running total), kind (bucket | ratio),
 --          p1 p2 p3 (capacity refill 0 | ratio min_per_second window_seconds),
 --          interval_us, ttl_intervals, floor_share
 local key = KEYS[1]
 local replica = ARGV[1]
 local epoch_in = ARGV[2]
 local held = tonumber(ARGV[3])
-local returned = tonumber(ARGV[4])
-local denied = tonumber(ARGV[5])
-local first = tonumber(ARGV[6])
-local kind = ARGV[7]
-local p1, p2, p3 = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
-local interval_us = math.max(tonumber(ARGV[11]), 1)
-local ttl_intervals, floor_share = tonumber(ARGV[12]), tonumber(ARGV[13])
+local returned_total = tonumber(ARGV[4])
+local received_total = tonumber(ARGV[5])
+local denied = tonumber(ARGV[6])
+local first_total = tonumber(ARGV[7])
+local kind = ARGV[8]
+local p1, p2, p3 = tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11])
+local interval_us = math.max(tonumber(ARGV[12]), 1)
+local ttl_intervals, floor_share = tonumber(ARGV[13]), tonumber(ARGV[14])
 
 -- Redis's clock, so that the replicas' clocks do not matter.
 local t = redis.call('TIME')
@@ -34,15 +36,42 @@ else
   epoch, level = st.epoch, tonumber(st.level)
   updated, first_sum = tonumber(st.updated), tonumber(st.first_sum)
 end
+-- Members: m:<id> = "out rate seen ttl returned first granted".
 local members = {}
 for f, v in pairs(st) do
   if string.sub(f, 1, 2) == 'm:' then
-    local out, rate, seen = string.match(v, '^(%S+) (%S+) (%S+)$')
-    members[string.sub(f, 3)] = { out = tonumber(out), rate = tonumber(rate), seen = tonumber(seen) }
+    local m = {}
+    for x in string.gmatch(v, '%S+') do m[#m + 1] = tonumber(x) end
+    members[string.sub(f, 3)] = { out = m[1], rate = m[2], seen = m[3], ttl = m[4],
+      returned = m[5], first = m[6], granted = m[7] }
   end
 end
 
--- 1. Refill.
+-- 1. What the replica reports.
+local me = members[replica]
+local spent, elapsed, first = 0, interval_us, 0
+if me ~= nil then
+  local returned = math.max(returned_total - me.returned, 0)
+  local lost = math.max(me.granted - received_total, 0)
+  local back = (returned + lost) / 1000
+  level = level + back
+  spent = math.max(me.out - back - held, 0)
+  me.granted = me.granted - lost
+  elapsed = math.max(now_us - me.seen, interval_us)
+  first = math.max(first_total - me.first, 0)
+else
+  if epoch_in == '0' then first = first_total end
+  me = { granted = received_total }
+  members[replica] = me
+end
+me.out = held
+me.rate = (spent + denied) / (elapsed / 1e6)
+me.seen = now_us
+me.ttl = ttl_intervals * interval_us
+me.returned = returned_total
+me.first = first_total
+
+-- 2. Refill.
 local dt = math.max(now_us - updated, 0) / 1e6
 updated = math.max(updated, now_us)
 local cap
@@ -56,30 +85,13 @@ else
   cap = p1
 end
 
--- 2. The silent are gone.
-local ttl = ttl_intervals * interval_us
+-- 3. The silent are gone; what they held counts as spent.
 for id, m in pairs(members) do
-  if id ~= replica and now_us - m.seen > ttl then
-    level = level + m.out
+  if id ~= replica and now_us - m.seen > m.ttl then
     members[id] = nil
     redis.call('HDEL', key, 'm:' .. id)
   end
 end
-
--- 3. The replica's spend, and what it gave back since.
-local me = members[replica]
-local spent, elapsed = 0, interval_us
-if epoch_in == epoch and me ~= nil then
-  level = level + returned
-  spent = math.max(me.out - held - returned, 0)
-  elapsed = math.max(now_us - me.seen, interval_us)
-else
-  me = {}
-  members[replica] = me
-end
-me.out = held
-me.rate = (spent + denied) / (elapsed / 1e6)
-me.seen = now_us
 
 -- 4. Never more than the capacity.
 local out_sum, n, demand = 0, 0, 0
@@ -102,10 +114,13 @@ local change_milli = math.floor(math.min(target - me.out, level) * 1000)
 if change_milli > 0 then
   level = level - change_milli / 1000
   me.out = me.out + change_milli / 1000
+  me.granted = me.granted + change_milli
 end
 
 redis.call('HSET', key, 'epoch', epoch, 'level', fmt(level), 'updated', fmt(updated),
-  'first_sum', fmt(first_sum), 'm:' .. replica, fmt(me.out) .. ' ' .. fmt(me.rate) .. ' ' .. fmt(me.seen))
+  'first_sum', fmt(first_sum), 'm:' .. replica,
+  table.concat({ fmt(me.out), fmt(me.rate), fmt(me.seen), fmt(me.ttl), fmt(me.returned),
+    fmt(me.first), fmt(me.granted) }, ' '))
 -- A budget no replica settles for an hour is forgotten.
 redis.call('PEXPIRE', key, 3600000)
 return { change_milli, epoch, n, string.format('%.0f', share * 1e9), fmt(available) }

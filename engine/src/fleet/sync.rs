@@ -31,9 +31,10 @@ pub(super) async fn run(budget: Weak<FleetBudget>, store: Arc<dyn FleetStore>, c
         let interval = shared.interval();
         if clock.now() >= next_try {
             let req = shared.request();
+            let sent = clock.now();
             // A settlement still pending when the lease lapses is given up: the lapse is on
-            // time, whatever the store does.
-            let mut deadline = clock.now().plus(shared.timeout());
+            // time, whatever the store does. Nor may one outlast half an interval.
+            let mut deadline = sent.plus(shared.timeout().min(interval / 2));
             if let Some(end) = shared.lease_ends() {
                 deadline = deadline.min(end);
             }
@@ -43,7 +44,7 @@ pub(super) async fn run(budget: Weak<FleetBudget>, store: Arc<dyn FleetStore>, c
             let now = clock.now();
             match answer {
                 Ok(grant) => {
-                    shared.settled(&grant, now);
+                    shared.settled(&grant, sent);
                     failures = 0;
                     settled += 1;
                     // A fleet that starts together would leave the whole pool with whichever
@@ -58,7 +59,7 @@ pub(super) async fn run(budget: Weak<FleetBudget>, store: Arc<dyn FleetStore>, c
                 }
                 Err(_) => {
                     shared.unsent(&req);
-                    shared.failed(now);
+                    shared.expire(now);
                     failures = failures.saturating_add(1);
                     let wait = if failures == 1 {
                         interval

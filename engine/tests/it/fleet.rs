@@ -194,3 +194,22 @@ async fn a_fleet_ratio_budget_admits_a_tenth_of_the_fleets_calls() {
     assert!(admitted <= 20, "the fleet admitted {admitted}");
     assert!(admitted >= 10, "deposits reached the replicas: {admitted}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_replica_that_never_reaches_its_store_denies_for_three_intervals_then_falls_back() {
+    let store = MemoryFleet::new();
+    store.set_down(true);
+    let exec = replica(&store, "");
+    let calls = Calls::default();
+    let err = exec.call("svc.op", always_fails(&calls)).await.unwrap_err();
+    assert_eq!(
+        (calls.get(), err.reason_code()),
+        (1, Reason::BUDGET_DENIED),
+        "no retry on a fleet it knows nothing of"
+    );
+    assert_eq!(scope_seen(&exec).await, "fleet");
+    tokio::time::sleep(I * 3).await;
+    // Nothing known of the fleet: the local rules, the whole budget.
+    assert_eq!(scope_seen(&exec).await, "local_fallback");
+    assert_eq!(failing_calls(exec, 30).await, 100);
+}
