@@ -161,6 +161,14 @@ pub(crate) enum PolicyCommand {
         /// honoured).
         #[arg(long = "source", value_name = "PATH")]
         sources: Vec<PathBuf>,
+        /// A recording (`recourse tail --record FILE`) to replay through both policy sets on
+        /// virtual time: each key's attempts per call, retries, denials, breaker openings,
+        /// success and latency, old against new, with risks from the evidence.
+        #[arg(long, value_name = "REC.ndjson")]
+        traffic: Option<PathBuf>,
+        /// The seed for the replay's jitter and for attempts drawn beyond the recording.
+        #[arg(long, default_value_t = 0, requires = "traffic")]
+        seed: u64,
     },
     /// Run the real engine on virtual time against scripted attempt outcomes.
     #[command(after_long_help = examples::SIMULATE)]

@@ -57,7 +57,11 @@ Examples:
   recourse policy diff origin/main:policies/ policies/ --format markdown --fail-on high
 
   # A removed policy that code still calls is high risk
-  recourse policy diff old.yaml new.yaml --source src/";
+  recourse policy diff old.yaml new.yaml --source src/
+
+  # What the change would have done to an hour of recorded production traffic
+  recourse tail --key 'payments.*' --record hour.ndjson
+  recourse policy diff HEAD:policies/ policies/ --traffic hour.ndjson --fail-on high";
 
 /// `recourse policy simulate`.
 pub(crate) const SIMULATE: &str = "\

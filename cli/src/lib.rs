@@ -14,6 +14,7 @@ mod exit;
 mod format;
 mod input;
 mod output;
+mod replay;
 mod simulate;
 mod tail;
 mod terminal;

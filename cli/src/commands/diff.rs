@@ -14,23 +14,44 @@ use super::lint;
 use crate::args::{DiffFormat, FailOn};
 use crate::exit::Status;
 use crate::input::{self, LoadFailure};
+use crate::replay::{Recording, TrafficDiff};
 use crate::{diag, output};
 
-pub(crate) fn run(
-    old: &str,
-    new: &str,
-    sources: &[PathBuf],
-    format: DiffFormat,
-    fail_on: FailOn,
-    color: bool,
-    limit: u64,
-) -> Status {
+/// What `policy diff` was asked, besides the two policy sets.
+#[derive(Debug)]
+pub(crate) struct Options {
+    /// Sources to check removed policies against.
+    pub(crate) sources: Vec<PathBuf>,
+    pub(crate) format: DiffFormat,
+    pub(crate) fail_on: FailOn,
+    /// A recording to replay through both sets, and the replay's seed.
+    pub(crate) traffic: Option<(PathBuf, u64)>,
+}
+
+pub(crate) fn run(old: &str, new: &str, options: &Options, color: bool, limit: u64) -> Status {
+    let Options {
+        sources,
+        format,
+        fail_on,
+        traffic,
+    } = options;
+    let (format, fail_on) = (*format, *fail_on);
     let (old_set, new_set) = match (load(old, limit), load(new, limit)) {
         (Ok(a), Ok(b)) => (a, b),
         (Err(e), _) | (_, Err(e)) => {
             diag::refused(&e, color);
             return Status::Usage;
         }
+    };
+    let traffic = match traffic {
+        None => None,
+        Some((path, seed)) => match replay_traffic(path, &old_set, &new_set, *seed) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                diag::refused(&e, color);
+                return Status::Usage;
+            }
+        },
     };
     let mut changes = diff(&old_set, &new_set);
     let removed = changes
@@ -64,11 +85,25 @@ pub(crate) fn run(
         });
         mark_still_called(&mut changes, &old_set, sites);
     }
+    // The replay's evidence raises the risk of the change it is about; evidence on a key
+    // the diff did not change stays in the traffic report alone.
+    if let Some(t) = &traffic {
+        for e in &t.evidence {
+            if let Some(c) = changes.iter_mut().find(|c| c.key == e.key) {
+                c.risk = c.risk.max(e.risk);
+                c.notes.push(e.note.clone());
+            }
+        }
+    }
     let count = |k: ChangeKind| changes.iter().filter(|c| c.kind == k).count();
-    let highest = changes.iter().map(|c| c.risk).max();
+    let highest = changes
+        .iter()
+        .map(|c| c.risk)
+        .chain(traffic.as_ref().and_then(TrafficDiff::highest))
+        .max();
     match format {
-        DiffFormat::Json => output::data(
-            &serde_json::to_string_pretty(&json!({
+        DiffFormat::Json => {
+            let mut report = json!({
                 "version": 1,
                 "changes": changes,
                 "summary": {
@@ -77,11 +112,26 @@ pub(crate) fn run(
                     "modified": count(ChangeKind::Modified),
                     "highest_risk": highest.map_or("none", risk_name),
                 },
-            }))
-            .expect("changes serialize"),
-        ),
-        DiffFormat::Markdown => output::data(&markdown(&changes)),
-        DiffFormat::Human => output::data(&human(&changes, color)),
+            });
+            if let Some(t) = &traffic {
+                report["traffic"] = t.json(risk_name);
+            }
+            output::data(&serde_json::to_string_pretty(&report).expect("changes serialize"))
+        }
+        DiffFormat::Markdown => {
+            let mut text = markdown(&changes);
+            if let Some(t) = &traffic {
+                text.push_str(&t.markdown());
+            }
+            output::data(&text)
+        }
+        DiffFormat::Human => {
+            let mut text = human(&changes, color);
+            if let Some(t) = &traffic {
+                text.push_str(&t.human());
+            }
+            output::data(&text)
+        }
     }
     let threshold = match fail_on {
         FailOn::None => None,
@@ -219,6 +269,27 @@ fn markdown(changes: &[Change]) -> String {
 }
 
 /// A file, a directory, or `GITREV:path` read from the git repository of the current directory.
+/// Reads the recording at `path` and replays it through both sets.
+fn replay_traffic(
+    path: &Path,
+    old: &PolicySet,
+    new: &PolicySet,
+    seed: u64,
+) -> Result<TrafficDiff, LoadFailure> {
+    let shown = path.display().to_string();
+    let file =
+        std::fs::File::open(path).map_err(|e| LoadFailure::Other(format!("{shown}: {e}")))?;
+    let rec = Recording::read(std::io::BufReader::new(file), &shown)
+        .map_err(|e| LoadFailure::Other(e.to_string()))?;
+    Ok(TrafficDiff::run(
+        &rec,
+        &shown,
+        old.clone(),
+        new.clone(),
+        seed,
+    ))
+}
+
 fn load(spec: &str, limit: u64) -> Result<PolicySet, LoadFailure> {
     let path = Path::new(spec);
     if path.exists() {

@@ -33,7 +33,17 @@ pub(crate) fn run(cmd: PolicyCommand, color: bool, limit: u64) -> Status {
             format,
             fail_on,
             sources,
-        } => super::diff::run(&old, &new, &sources, format, fail_on, color, limit),
+            traffic,
+            seed,
+        } => {
+            let options = super::diff::Options {
+                sources,
+                format,
+                fail_on,
+                traffic: traffic.map(|path| (path, seed)),
+            };
+            super::diff::run(&old, &new, &options, color, limit)
+        }
         PolicyCommand::Simulate {
             scenario,
             policies,

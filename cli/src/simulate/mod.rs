@@ -35,7 +35,7 @@ pub(crate) struct Simulation {
 }
 
 /// Longest a simulated call may take (an attempt that never answers, with no timeout).
-const CALL_LIMIT: Duration = Duration::from_secs(24 * 3600);
+pub(crate) const CALL_LIMIT: Duration = Duration::from_secs(24 * 3600);
 
 fn op_result(step: &Step) -> Option<Result<(), Box<dyn std::error::Error + Send + Sync>>> {
     match &step.outcome {
@@ -58,7 +58,7 @@ fn op_result(step: &Step) -> Option<Result<(), Box<dyn std::error::Error + Send 
 }
 
 #[derive(Debug)]
-struct Failure(Box<dyn std::error::Error + Send + Sync>);
+pub(crate) struct Failure(Box<dyn std::error::Error + Send + Sync>);
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.0.fmt(f)
@@ -98,23 +98,27 @@ fn scripted(
     move |_| {
         let step = steps[cursor.min(steps.len() - 1)].clone();
         cursor += 1;
-        let clock = clock.clone();
-        Box::pin(async move {
-            clock.sleep(step.latency).await;
-            match op_result(&step) {
-                Some(Ok(())) => Ok(()),
-                Some(Err(e)) => Err(Failure(e)),
-                None => std::future::pending().await,
-            }
-        })
+        play(step, clock.clone())
     }
 }
 
-type BoxFuture<T> = std::pin::Pin<Box<dyn Future<Output = T> + Send>>;
+/// One attempt doing what `step` says: its latency on `clock`, then its outcome.
+pub(crate) fn play(step: Step, clock: Clock) -> BoxFuture<Result<(), Failure>> {
+    Box::pin(async move {
+        clock.sleep(step.latency).await;
+        match op_result(&step) {
+            Some(Ok(())) => Ok(()),
+            Some(Err(e)) => Err(Failure(e)),
+            None => std::future::pending().await,
+        }
+    })
+}
+
+pub(crate) type BoxFuture<T> = std::pin::Pin<Box<dyn Future<Output = T> + Send>>;
 
 /// Polls `a` and `b` together: `Some` with `a`'s output if it finishes first, `None` if `b`
 /// does.
-async fn race<A>(a: impl Future<Output = A>, b: impl Future<Output = ()>) -> Option<A> {
+pub(crate) async fn race<A>(a: impl Future<Output = A>, b: impl Future<Output = ()>) -> Option<A> {
     let mut a = std::pin::pin!(a);
     let mut b = std::pin::pin!(b);
     std::future::poll_fn(|cx| {
@@ -264,7 +268,7 @@ pub(crate) fn run(
 }
 
 /// The timeline of a call that did not end within the simulation's limit.
-fn unfinished(key: &str) -> Timeline {
+pub(crate) fn unfinished(key: &str) -> Timeline {
     let mut tl = Timeline::default();
     // recourse-lint: allow(dynamic-key) -- the scenario file names the key to simulate
     tl.key = Key::parse(key);

@@ -18,6 +18,7 @@ mod tail;
 mod tail_fleet;
 #[cfg(target_os = "linux")]
 mod tail_hostile;
+mod traffic;
 mod tui;
 
 fn recourse(args: &[&str]) -> std::process::Output {

@@ -1,0 +1,180 @@
+//! A `tail --record` file, read for replay: every call's key, start and the attempts that
+//! reached the dependency, as scripted steps.
+
+use std::collections::HashMap;
+use std::io::BufRead;
+use std::time::Duration;
+
+use recourse_engine::clock::Timestamp;
+use serde::Deserialize;
+
+use crate::simulate::{Outcome, Step};
+
+/// One recorded call.
+#[derive(Debug, Clone)]
+pub(crate) struct RecordedCall {
+    /// Index into [`Recording::keys`].
+    pub(crate) key: u32,
+    /// Nanoseconds after the recording's first call started.
+    pub(crate) start_ns: u64,
+    /// The attempts that reached the dependency, in the order they started.
+    pub(crate) steps: Vec<Step>,
+    /// How the call ended when it was recorded (what a faithful replay reproduces).
+    #[cfg(test)]
+    pub(crate) succeeded: bool,
+}
+
+/// The calls of a recording, in the order they started.
+#[derive(Debug, Default)]
+pub(crate) struct Recording {
+    pub(crate) keys: Vec<String>,
+    pub(crate) calls: Vec<RecordedCall>,
+    /// The wall time of the first call's start.
+    pub(crate) origin: Option<Timestamp>,
+}
+
+#[derive(Deserialize)]
+struct Line {
+    #[serde(default)]
+    t: String,
+    #[serde(default)]
+    key: String,
+    #[serde(default)]
+    start: String,
+    #[serde(default)]
+    #[cfg_attr(not(test), allow(dead_code))]
+    outcome: String,
+    #[serde(default)]
+    attempts: Vec<Attempt>,
+}
+
+#[derive(Deserialize)]
+struct Attempt {
+    #[serde(default)]
+    start_us: u64,
+    #[serde(default)]
+    end_us: u64,
+    #[serde(default)]
+    outcome: String,
+    #[serde(default)]
+    reason: String,
+    #[serde(default = "yes")]
+    budget_allowed: bool,
+    #[serde(default)]
+    attributes: HashMap<String, String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Why a recording cannot be replayed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RecordingError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: not a recorded event: {message}")]
+    Line {
+        path: String,
+        line: usize,
+        message: String,
+    },
+    #[error("{path}: no calls recorded (record them with `recourse tail --record FILE`)")]
+    Empty { path: String },
+}
+
+impl Recording {
+    /// Reads the calls of the recording `reader` (named `path` in errors), one line at a time;
+    /// lines that are not calls (`hello`, `stats`, `gap`, ...) are skipped.
+    pub(crate) fn read(reader: impl BufRead, path: &str) -> Result<Recording, RecordingError> {
+        let mut rec = Recording::default();
+        let mut index: HashMap<String, u32> = HashMap::new();
+        let mut starts: Vec<(Timestamp, RecordedCall)> = Vec::new();
+        for (n, line) in reader.lines().enumerate() {
+            let line = line.map_err(|source| RecordingError::Io {
+                path: path.to_owned(),
+                source,
+            })?;
+            if line.trim().is_empty() || !line.contains("\"call\"") {
+                continue;
+            }
+            let bad = |message: String| RecordingError::Line {
+                path: path.to_owned(),
+                line: n + 1,
+                message,
+            };
+            let l: Line = serde_json::from_str(&line).map_err(|e| bad(e.to_string()))?;
+            if l.t != "call" {
+                continue;
+            }
+            let start = Timestamp::parse_rfc3339(&l.start)
+                .ok_or_else(|| bad(format!("start {:?} is not an RFC 3339 time", l.start)))?;
+            let next = rec.keys.len() as u32;
+            let key = *index.entry(l.key.clone()).or_insert_with(|| {
+                rec.keys.push(l.key.clone());
+                next
+            });
+            let mut attempts: Vec<&Attempt> =
+                l.attempts.iter().filter(|a| a.budget_allowed).collect();
+            attempts.sort_by_key(|a| a.start_us);
+            let steps = attempts.into_iter().map(step).collect();
+            let call = RecordedCall {
+                key,
+                start_ns: 0,
+                steps,
+                #[cfg(test)]
+                succeeded: l.outcome == "success",
+            };
+            starts.push((start, call));
+        }
+        if starts.is_empty() {
+            return Err(RecordingError::Empty {
+                path: path.to_owned(),
+            });
+        }
+        starts.sort_by_key(|(t, _)| *t);
+        let origin = starts[0].0;
+        rec.origin = Some(origin);
+        rec.calls = starts
+            .into_iter()
+            .map(|(t, mut c)| {
+                c.start_ns = t.since(origin).as_nanos() as u64;
+                c
+            })
+            .collect();
+        Ok(rec)
+    }
+
+    /// From the first call's start to the last one's.
+    pub(crate) fn span(&self) -> Duration {
+        Duration::from_nanos(self.calls.last().map_or(0, |c| c.start_ns))
+    }
+}
+
+/// What the dependency did on one recorded attempt. An attempt cut short (its timeout, or a
+/// hedge cancelled because another won) never answered within the time recorded: it stands
+/// for one that never answers, which the replayed policy's own timeouts end.
+fn step(a: &Attempt) -> Step {
+    let latency = Duration::from_micros(a.end_us.saturating_sub(a.start_us));
+    let cut = a.reason.contains("deadline")
+        || a.reason.contains("timeout")
+        || a.reason.contains("cancel")
+        || a.outcome == "cancelled";
+    let outcome = if cut {
+        Outcome::Timeout
+    } else if a.outcome == "success" {
+        Outcome::Ok
+    } else if let Some(status) = a.attributes.get("status").and_then(|s| s.parse().ok()) {
+        Outcome::Status {
+            status,
+            retry_after: None,
+            method: a.attributes.get("method").cloned(),
+        }
+    } else {
+        Outcome::Error(a.reason.clone())
+    };
+    Step { latency, outcome }
+}

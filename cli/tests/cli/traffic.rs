@@ -1,0 +1,177 @@
+//! `recourse policy diff --traffic`: the demo's recorded traffic replayed through its own
+//! policies and two changes of them, with golden output in every format.
+
+use std::path::PathBuf;
+
+use super::recourse;
+
+fn root(path: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(path)
+        .display()
+        .to_string()
+}
+
+const DEMO: &str = "cli/src/commands/demo/policies.yaml";
+const RECORDING: &str = "testdata/events/demo.ndjson";
+
+/// `policy diff` of the demo's policies against `new`, replaying the demo's recording, run
+/// from the repository root so the output names files as a user types them.
+fn diff(new: &str, format: &str, extra: &[&str]) -> std::process::Output {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_recourse"))
+        .args([
+            "policy",
+            "diff",
+            DEMO,
+            new,
+            "--traffic",
+            RECORDING,
+            "--format",
+            format,
+        ])
+        .args(extra)
+        .current_dir(root(""))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.code().is_some_and(|c| c <= 1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn traffic(new: &str) -> serde_json::Value {
+    let out = diff(new, "json", &[]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    json["traffic"].clone()
+}
+
+#[test]
+fn every_replayed_change_gives_its_golden_output() {
+    for (name, new) in [
+        (
+            "more_attempts_no_budget",
+            "testdata/traffic/more-attempts-no-budget.yaml",
+        ),
+        ("tighter_timeout", "testdata/traffic/tighter-timeout.yaml"),
+    ] {
+        for format in ["human", "markdown", "json"] {
+            let out = diff(new, format, &[]);
+            let text = String::from_utf8(out.stdout).unwrap();
+            insta::assert_snapshot!(format!("{name}_{format}"), text);
+        }
+    }
+}
+
+#[test]
+fn more_attempts_without_a_budget_amplify_the_recorded_traffic() {
+    let t = traffic("testdata/traffic/more-attempts-no-budget.yaml");
+    let charge = &t["keys"]["payments.Charge"];
+    let (old, new) = (
+        &charge["attempts_per_call"]["old"],
+        &charge["attempts_per_call"]["new"],
+    );
+    assert!(new.as_f64() > Some(1.5 * old.as_f64().unwrap()), "{charge}");
+    assert!(
+        charge["retries_per_second"]["new"].as_f64() > charge["retries_per_second"]["old"].as_f64(),
+        "{charge}"
+    );
+    assert_eq!(
+        charge["budget_denials"]["new"], 0.0,
+        "no budget left to deny"
+    );
+    assert_eq!(t["evidence"][0]["key"], "payments.Charge");
+    assert_eq!(t["evidence"][0]["risk"], "high");
+    // Keys the change does not touch replay the same.
+    assert_eq!(
+        t["keys"]["payments.Auth"]["attempts_per_call"]["old"],
+        t["keys"]["payments.Auth"]["attempts_per_call"]["new"]
+    );
+}
+
+#[test]
+fn a_tighter_timeout_shows_its_effect_and_fails_the_review() {
+    let t = traffic("testdata/traffic/tighter-timeout.yaml");
+    let charge = &t["keys"]["payments.Charge"];
+    let ok = |side: &str| charge["success_rate"][side].as_f64().unwrap();
+    assert!(ok("new") < ok("old") - 1.0, "{charge}");
+    assert!(
+        charge["p99_ms"]["new"].as_f64() < charge["p99_ms"]["old"].as_f64(),
+        "attempts are cut sooner: {charge}"
+    );
+    // On paper the change is low risk; on the recorded traffic it is high.
+    let out = diff(
+        "testdata/traffic/tighter-timeout.yaml",
+        "json",
+        &["--fail-on", "high"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn the_same_recording_policies_and_seed_give_byte_identical_json() {
+    let new = "testdata/traffic/more-attempts-no-budget.yaml";
+    let a = diff(new, "json", &["--seed", "42"]).stdout;
+    let b = diff(new, "json", &["--seed", "42"]).stdout;
+    assert_eq!(a, b);
+    let c = diff(new, "json", &["--seed", "43"]).stdout;
+    assert_ne!(a, c, "the seed reaches jitter and draws");
+}
+
+#[test]
+fn a_recording_that_is_not_one_is_a_usage_error_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    // The refusal of a recording holding `text`, read from a file named `name`.
+    let refused = |name: &str, text: &str| {
+        let rec = dir.path().join(name);
+        std::fs::write(&rec, text).unwrap();
+        let demo = root(DEMO);
+        let args = [
+            "policy",
+            "diff",
+            &demo,
+            &demo,
+            "--traffic",
+            rec.to_str().unwrap(),
+        ];
+        let out = recourse(&args);
+        assert_eq!(out.status.code(), Some(2));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let stderr = refused(
+        "rec.ndjson",
+        "{\"t\":\"call\",\"key\":\"a.B\",\"start\":\"yesterday\"}\n",
+    );
+    assert!(stderr.contains("rec.ndjson:1:"), "{stderr}");
+    assert!(stderr.contains("RFC 3339"), "{stderr}");
+    let stderr = refused("empty.ndjson", "");
+    assert!(stderr.contains("no calls recorded"), "{stderr}");
+}
+
+/// docs/diff.md quotes real output of the tighter-timeout replay (with `...` for lines left
+/// out): every other line it shows is in the output.
+#[test]
+fn the_documented_replay_is_real_output() {
+    let out = diff("testdata/traffic/tighter-timeout.yaml", "human", &[]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let doc = include_str!("../../../docs/diff.md");
+    let block = doc
+        .split("```console\n$ recourse policy diff cli/src/commands/demo/policies.yaml")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("docs/diff.md shows the replay");
+    let shown: Vec<&str> = block
+        .lines()
+        .skip(2) // the command
+        .filter(|l| !l.trim().is_empty() && l.trim() != "...")
+        .collect();
+    assert!(shown.len() > 10, "{block}");
+    for line in shown {
+        assert!(
+            text.lines().any(|l| l == line),
+            "docs/diff.md shows a line the output does not have:\n{line}\n\noutput:\n{text}"
+        );
+    }
+}
