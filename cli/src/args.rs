@@ -174,13 +174,21 @@ pub(crate) enum PolicyCommand {
     #[command(after_long_help = examples::SIMULATE)]
     Simulate {
         /// The scenario file.
-        scenario: PathBuf,
+        #[arg(required_unless_present = "traffic", conflicts_with = "traffic")]
+        scenario: Option<PathBuf>,
         /// Policy files or directories (instead of the scenario's own).
         #[arg(long = "policies", value_name = "P")]
         policies: Vec<PathBuf>,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
+        /// Instead of a scenario, a recording (`recourse tail --record FILE`) replayed through
+        /// `--policies` on virtual time: each key's figures.
+        #[arg(long, value_name = "REC.ndjson", requires = "policies")]
+        traffic: Option<PathBuf>,
+        /// The seed for the replay's jitter and for attempts drawn beyond the recording.
+        #[arg(long, default_value_t = 0, requires = "traffic")]
+        seed: u64,
     },
     /// The effective policy of a key, and where each value came from.
     #[command(after_long_help = examples::EXPLAIN)]

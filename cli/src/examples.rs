@@ -70,7 +70,10 @@ Examples:
   recourse policy simulate scenario.yaml
 
   # The same scenario under the policies of a change, as JSON
-  recourse policy simulate scenario.yaml --policies policies/ --format json";
+  recourse policy simulate scenario.yaml --policies policies/ --format json
+
+  # Recorded production calls replayed through a set of policies
+  recourse policy simulate --traffic hour.ndjson --policies policies/";
 
 /// `recourse policy explain`.
 pub(crate) const EXPLAIN: &str = "\

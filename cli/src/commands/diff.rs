@@ -14,7 +14,7 @@ use super::lint;
 use crate::args::{DiffFormat, FailOn};
 use crate::exit::Status;
 use crate::input::{self, LoadFailure};
-use crate::replay::{Recording, TrafficDiff};
+use crate::replay::TrafficDiff;
 use crate::{diag, output};
 
 /// What `policy diff` was asked, besides the two policy sets.
@@ -276,11 +276,8 @@ fn replay_traffic(
     new: &PolicySet,
     seed: u64,
 ) -> Result<TrafficDiff, LoadFailure> {
+    let rec = crate::replay::load(path)?;
     let shown = path.display().to_string();
-    let file =
-        std::fs::File::open(path).map_err(|e| LoadFailure::Other(format!("{shown}: {e}")))?;
-    let rec = Recording::read(std::io::BufReader::new(file), &shown)
-        .map_err(|e| LoadFailure::Other(e.to_string()))?;
     Ok(TrafficDiff::run(
         &rec,
         &shown,

@@ -48,7 +48,13 @@ pub(crate) fn run(cmd: PolicyCommand, color: bool, limit: u64) -> Status {
             scenario,
             policies,
             format,
-        } => simulate(&scenario, &policies, format, color, limit),
+            traffic,
+            seed,
+        } => match (scenario, traffic) {
+            (_, Some(traffic)) => replay(&traffic, &policies, seed, format, color, limit),
+            (Some(scenario), None) => simulate(&scenario, &policies, format, color, limit),
+            (None, None) => unreachable!("clap requires a scenario or --traffic"),
+        },
         PolicyCommand::Explain {
             key,
             policies,
@@ -125,6 +131,32 @@ fn simulate(
         Status::Ok
     } else {
         Status::Findings
+    }
+}
+
+/// `policy simulate --traffic`: a recording replayed through one policy set.
+fn replay(
+    traffic: &std::path::Path,
+    policies: &[PathBuf],
+    seed: u64,
+    format: Format,
+    color: bool,
+    limit: u64,
+) -> Status {
+    let loaded = crate::input::policies(policies, limit)
+        .and_then(|set| crate::replay::TrafficReport::run(traffic, set, seed));
+    match loaded {
+        Ok(report) => {
+            output::data(&match format {
+                Format::Json => report.json().to_string(),
+                Format::Human => report.human(),
+            });
+            Status::Ok
+        }
+        Err(e) => {
+            diag::refused(&e, color);
+            Status::Usage
+        }
     }
 }
 

@@ -20,7 +20,7 @@ use recourse_engine::clock::{Clock, VirtualClock};
 use recourse_engine::{CircuitState, Executor, Key, Observer, PolicySet, Reason, Timeline};
 
 pub(crate) use recording::Recording;
-pub(crate) use report::TrafficDiff;
+pub(crate) use report::{TrafficDiff, TrafficReport};
 use stats::{KeyStats, Replay};
 
 use crate::simulate::{CALL_LIMIT, Step, play, race, unfinished};
@@ -78,6 +78,16 @@ impl Pools {
         let r = mix(seed ^ mix(call as u64) ^ mix(attempt as u64 ^ 0xA5A5));
         Some(pool[lo + (r % (hi - lo) as u64) as usize].1.clone())
     }
+}
+
+/// Reads the recording at `path`, one line at a time.
+pub(crate) fn load(path: &std::path::Path) -> Result<Recording, crate::input::LoadFailure> {
+    use crate::input::LoadFailure;
+    let shown = path.display().to_string();
+    let file =
+        std::fs::File::open(path).map_err(|e| LoadFailure::Other(format!("{shown}: {e}")))?;
+    Recording::read(std::io::BufReader::new(file), &shown)
+        .map_err(|e| LoadFailure::Other(e.to_string()))
 }
 
 /// A replayed call in flight: its index in the recording, and its timeline when it ends.

@@ -196,3 +196,76 @@ fn rules(key: &str, old: &Figures, new: &Figures) -> Vec<Evidence> {
     }
     out
 }
+
+/// `policy simulate --traffic`: one replay of a recording, each key's figures.
+#[derive(Debug)]
+pub(crate) struct TrafficReport {
+    path: String,
+    seed: u64,
+    calls: usize,
+    span_s: f64,
+    drawn: u64,
+    keys: Vec<(String, Figures)>,
+}
+
+impl TrafficReport {
+    /// Replays the recording at `path` through `set` with `seed`.
+    pub(crate) fn run(
+        path: &std::path::Path,
+        set: PolicySet,
+        seed: u64,
+    ) -> Result<TrafficReport, crate::input::LoadFailure> {
+        let rec = super::load(path)?;
+        let mut r = replay(&rec, set, seed);
+        let span = r.span;
+        let mut keys = r.figures(span);
+        keys.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(TrafficReport {
+            path: path.display().to_string(),
+            seed,
+            calls: rec.calls.len(),
+            span_s: (span.as_secs_f64() * 1000.0).round() / 1000.0,
+            drawn: r.drawn,
+            keys,
+        })
+    }
+
+    /// `{"version": 1, "traffic": {..., "keys": {key: {figure: value}}}}`.
+    pub(crate) fn json(&self) -> Value {
+        let keys: serde_json::Map<String, Value> = self
+            .keys
+            .iter()
+            .map(|(k, f)| {
+                let figures: serde_json::Map<String, Value> = FIGURES
+                    .iter()
+                    .map(|n| ((*n).to_owned(), json!(f.get(n))))
+                    .collect();
+                (k.clone(), Value::Object(figures))
+            })
+            .collect();
+        json!({"version": 1, "traffic": {
+            "recording": self.path,
+            "seed": self.seed,
+            "calls": self.calls,
+            "span_s": self.span_s,
+            "drawn_attempts": self.drawn,
+            "keys": keys,
+        }})
+    }
+
+    /// A block per key.
+    pub(crate) fn human(&self) -> String {
+        let mut out = format!(
+            "traffic: {}\n  {} calls over {}s replayed, seed {}; attempts beyond the recording \
+             drawn from its nearest: {}\n",
+            self.path, self.calls, self.span_s, self.seed, self.drawn
+        );
+        for (k, f) in &self.keys {
+            out.push_str(&format!("  {k}\n"));
+            for name in FIGURES {
+                out.push_str(&format!("    {:<20} {:>10}\n", label(name), f.get(name)));
+            }
+        }
+        out
+    }
+}

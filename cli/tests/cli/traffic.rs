@@ -175,3 +175,36 @@ fn the_documented_replay_is_real_output() {
         );
     }
 }
+
+#[test]
+fn simulate_replays_a_recording_through_one_policy_set() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_recourse"))
+        .args([
+            "policy",
+            "simulate",
+            "--traffic",
+            RECORDING,
+            "--policies",
+            DEMO,
+        ])
+        .args(["--format", "json"])
+        .current_dir(root(""))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let one = &json["traffic"]["keys"]["payments.Charge"];
+    // The same replay as the old side of a diff.
+    let both = traffic("testdata/traffic/tighter-timeout.yaml");
+    for figure in ["calls", "attempts_per_call", "success_rate", "p99_ms"] {
+        assert_eq!(
+            one[figure], both["keys"]["payments.Charge"][figure]["old"],
+            "{figure}"
+        );
+    }
+    assert_eq!(json["traffic"]["calls"], 463);
+}
