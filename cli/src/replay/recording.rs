@@ -2,10 +2,11 @@
 //! reached the dependency, as scripted steps.
 
 use std::collections::HashMap;
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 use std::time::Duration;
 
 use recourse_engine::clock::Timestamp;
+use recourse_engine::export::wire::MAX_LINE;
 use serde::Deserialize;
 
 use crate::simulate::{Outcome, Step};
@@ -76,7 +77,7 @@ pub(crate) enum RecordingError {
         path: String,
         source: std::io::Error,
     },
-    #[error("{path}:{line}: not a recorded event: {message}")]
+    #[error("{path}:{line}: not a recorded call: {message}")]
     Line {
         path: String,
         line: usize,
@@ -93,20 +94,36 @@ impl Recording {
         let mut rec = Recording::default();
         let mut index: HashMap<String, u32> = HashMap::new();
         let mut starts: Vec<(Timestamp, RecordedCall)> = Vec::new();
-        for (n, line) in reader.lines().enumerate() {
-            let line = line.map_err(|source| RecordingError::Io {
-                path: path.to_owned(),
-                source,
-            })?;
-            if line.trim().is_empty() || !line.contains("\"call\"") {
-                continue;
+        let mut reader = reader;
+        let mut bytes = Vec::new();
+        for n in 1.. {
+            bytes.clear();
+            // No recorded line is longer than the wire's limit: a longer one is not a
+            // recording, and is not read whole.
+            let read = (&mut reader)
+                .take(MAX_LINE as u64 + 1)
+                .read_until(b'\n', &mut bytes)
+                .map_err(|source| RecordingError::Io {
+                    path: path.to_owned(),
+                    source,
+                })?;
+            if read == 0 {
+                break;
             }
             let bad = |message: String| RecordingError::Line {
                 path: path.to_owned(),
-                line: n + 1,
+                line: n,
                 message,
             };
-            let l: Line = serde_json::from_str(&line).map_err(|e| bad(e.to_string()))?;
+            if bytes.len() > MAX_LINE && bytes.last() != Some(&b'\n') {
+                return Err(bad("a line longer than 1 MiB".to_owned()));
+            }
+            let line = std::str::from_utf8(&bytes)
+                .map_err(|e| bad(format!("not UTF-8 (byte {})", e.valid_up_to() + 1)))?;
+            if line.trim().is_empty() || !line.contains("\"call\"") {
+                continue;
+            }
+            let l: Line = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
             if l.t != "call" {
                 continue;
             }

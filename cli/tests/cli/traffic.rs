@@ -124,7 +124,7 @@ fn the_same_recording_policies_and_seed_give_byte_identical_json() {
 fn a_recording_that_is_not_one_is_a_usage_error_with_its_line() {
     let dir = tempfile::tempdir().unwrap();
     // The refusal of a recording holding `text`, read from a file named `name`.
-    let refused = |name: &str, text: &str| {
+    let refused = |name: &str, text: &[u8]| {
         let rec = dir.path().join(name);
         std::fs::write(&rec, text).unwrap();
         let demo = root(DEMO);
@@ -142,12 +142,31 @@ fn a_recording_that_is_not_one_is_a_usage_error_with_its_line() {
     };
     let stderr = refused(
         "rec.ndjson",
-        "{\"t\":\"call\",\"key\":\"a.B\",\"start\":\"yesterday\"}\n",
+        b"{\"t\":\"call\",\"key\":\"a.B\",\"start\":\"yesterday\"}\n",
     );
     assert!(stderr.contains("rec.ndjson:1:"), "{stderr}");
     assert!(stderr.contains("RFC 3339"), "{stderr}");
-    let stderr = refused("empty.ndjson", "");
+    let stderr = refused("empty.ndjson", b"");
     assert!(stderr.contains("no calls recorded"), "{stderr}");
+    // Hostile files: a line of 2 MiB, binary, JSON nested past any reason.
+    let huge = format!("{{\"t\":\"call\",\"key\":\"{}\"}}\n", "k".repeat(2 << 20));
+    let stderr = refused("huge.ndjson", huge.as_bytes());
+    assert!(
+        stderr.contains("huge.ndjson:1:") && stderr.contains("1 MiB"),
+        "{stderr}"
+    );
+    let stderr = refused("binary.ndjson", b"\x00\x01\"call\"\xff\xfe\n");
+    assert!(
+        stderr.contains("binary.ndjson:1:") && stderr.contains("UTF-8"),
+        "{stderr}"
+    );
+    let nested = format!(
+        "{{\"t\":\"call\",\"x\":{}1{}}}\n",
+        "[".repeat(10_000),
+        "]".repeat(10_000)
+    );
+    let stderr = refused("nested.ndjson", nested.as_bytes());
+    assert!(stderr.contains("nested.ndjson:1:"), "{stderr}");
 }
 
 /// docs/diff.md quotes real output of the tighter-timeout replay (with `...` for lines left
