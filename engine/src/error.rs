@@ -92,12 +92,16 @@ reasons! {
     /// The breaker opened: calls slower than `slow_call_duration` reached `slow_call_rate` of
     /// its window.
     SLOW_CALL_RATE = "slow_call_rate";
-    /// The breaker went half-open: its cooldown passed.
+    /// The breaker went half-open, or paused hedging started probing: its cooldown passed.
     COOLDOWN_ELAPSED = "cooldown_elapsed";
-    /// The half-open probe succeeded: the breaker closed.
+    /// The half-open probe succeeded: the breaker closed. Or probing hedges won enough:
+    /// hedging resumed.
     PROBE_SUCCEEDED = "probe_succeeded";
-    /// The half-open probe failed: the breaker opened again.
+    /// The half-open probe failed: the breaker opened again. Or probing hedges still did not
+    /// win: hedging paused again.
     PROBE_FAILED = "probe_failed";
+    /// Hedging paused: over its last `min_hedges` hedges, fewer than `min_win_rate` won.
+    HEDGES_NOT_WINNING = "hedges_not_winning";
     /// An operator isolated the key (`Executor::isolate`): its calls are rejected.
     MANUAL_ISOLATE = "manual_isolate";
     /// An operator forced the key's breaker closed (`Executor::force_close`).

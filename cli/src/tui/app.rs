@@ -319,6 +319,9 @@ impl App {
                     if stats.circuit.is_some() {
                         agg.circuit.clone_from(&stats.circuit);
                     }
+                    if stats.hedging.is_some() {
+                        agg.hedging.clone_from(&stats.hedging);
+                    }
                     if stats.budget.is_some() {
                         agg.budget.clone_from(&stats.budget);
                     }

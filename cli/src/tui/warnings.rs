@@ -66,6 +66,11 @@ fn warning(r: &Row) -> Option<Warning> {
     if r.fleet_fallback {
         strained.push("fleet budget on local fallback".to_owned());
     }
+    match r.hedging.as_deref() {
+        Some("paused") => strained.push("hedging paused: hedges not winning".to_owned()),
+        Some("probing") => strained.push("hedging probing".to_owned()),
+        _ => {}
+    }
     if let Some(a) = r.att_per_call.filter(|&a| a >= AMPLIFIED) {
         strained.push(format!("{a:.2} att/call"));
     }
@@ -215,5 +220,24 @@ mod tests {
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].level, Level::Strained);
         assert_eq!(found[0].what, ["fleet budget on local fallback"]);
+    }
+
+    #[test]
+    fn paused_or_probing_hedging_is_a_strain() {
+        for (state, said) in [
+            ("paused", "hedging paused: hedges not winning"),
+            ("probing", "hedging probing"),
+        ] {
+            let rows = [Row {
+                hedging: Some(state.into()),
+                ..row("payments.Refund")
+            }];
+            assert_eq!(warnings(&rows)[0].what, [said]);
+        }
+        let active = [Row {
+            hedging: Some("active".into()),
+            ..row("payments.Refund")
+        }];
+        assert!(warnings(&active).is_empty());
     }
 }

@@ -53,6 +53,8 @@ pub(crate) struct Group<'a> {
     pub(crate) classifier: &'a dyn Classifier,
     pub(crate) fallback_from: Option<&'a str>,
     pub(crate) tracker: &'a LatencyTracker,
+    /// The key's hedging state, when its policy has `hedge.auto_disable`.
+    pub(crate) hedging: Option<&'a crate::hedge::Governor>,
     pub(crate) cancel: Option<&'a CancellationToken>,
     pub(crate) deadline: Option<Timestamp>,
     /// The retry index.
@@ -167,9 +169,19 @@ where
             None
         }
     };
+    // With `hedge.auto_disable`, whether this group may hedge at all.
+    let rules = plan.auto_disable.as_ref().zip(g.hedging);
+    let may_hedge = match rules {
+        Some((rules, governor)) => {
+            let (admitted, change) = governor.admit(rules, group_start);
+            rec.hedging_change(change);
+            admitted
+        }
+        None => true,
+    };
     // When the next hedge is due, if one is.
     let next_due = |launched: u32, last_launch: Timestamp, now: Timestamp| -> Option<Timestamp> {
-        let trigger = trigger?;
+        let trigger = trigger.filter(|_| may_hedge)?;
         if launched > plan.max_hedges.min(SLOTS as u32 - 1) {
             return None;
         }
@@ -228,6 +240,15 @@ where
         s3: None,
     });
     let mut launched = 1u32;
+    // Hedges that ran (past their budget), and a closure telling the governor how the group
+    // ended.
+    let mut spawned = 0u32;
+    let settle = |rec: &mut Recorder<'_>, spawned: u32, hedge_won: bool| {
+        if let Some((rules, governor)) = rules {
+            let change = governor.record(rules, clock.now(), spawned, hedge_won);
+            rec.hedging_change(change);
+        }
+    };
     // Timers are armed at the first `Pending` after their instant is set: a primary that
     // finishes on its first poll never builds one (the instants are absolute).
     let mut hedge_due = next_due(launched, group_start, group_start);
@@ -365,6 +386,8 @@ where
                         slots.as_mut(),
                         Reason::HEDGE_CANCELLED,
                     );
+                    let hedge_won = verdict.kind == Kind::Success && m.hedge_index > 0;
+                    settle(rec, spawned, hedge_won);
                     return GroupEnd::Verdict(output, verdict);
                 }
                 if worst
@@ -375,6 +398,7 @@ where
                 }
                 if members.iter().all(Option::is_none) {
                     let (output, verdict) = worst.take().expect("a failure was just recorded");
+                    settle(rec, spawned, false);
                     return GroupEnd::Verdict(output, verdict);
                 }
             }
@@ -425,6 +449,7 @@ where
                                 },
                             );
                         }
+                        spawned += 1;
                         let i = hedge_index as usize;
                         members[i] = Some(Member {
                             hedge_index,

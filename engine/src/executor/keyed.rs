@@ -101,6 +101,8 @@ pub(crate) struct HedgePlan {
     pub(crate) cancel_on_first_terminal: bool,
     pub(crate) budget: BudgetSlot,
     pub(crate) min_samples: u64,
+    /// `hedge.auto_disable`, when the policy asks for it.
+    pub(crate) auto_disable: Option<crate::policy::NormalizedAutoDisable>,
 }
 
 /// Circuit breaking as the call loop reads it (present only when the policy enables it).
@@ -206,6 +208,7 @@ impl Compiled {
                 cancel_on_first_terminal: h.cancel_on_first_terminal,
                 budget: BudgetSlot::resolve(&h.budget, inner),
                 min_samples: u64::from(h.min_samples),
+                auto_disable: h.auto_disable,
             }
         });
         let circuit = Some(normalized.circuit)
@@ -281,12 +284,25 @@ pub(crate) struct Runtime {
     /// Attempts in flight, counted while the key's policy has a bulkhead.
     pub(crate) in_flight: std::sync::atomic::AtomicU32,
     tracker: std::sync::OnceLock<LatencyTracker>,
+    hedging: std::sync::OnceLock<crate::hedge::Governor>,
 }
 
 impl Runtime {
     /// The latency tracker, created on first use (only keys with hedging on ask for one).
     pub(crate) fn tracker(&self) -> &LatencyTracker {
         self.tracker.get_or_init(LatencyTracker::new)
+    }
+
+    /// Whether hedging is paused or probed, created on first use (only keys with
+    /// `hedge.auto_disable` ask).
+    pub(crate) fn hedging(&self) -> &crate::hedge::Governor {
+        self.hedging.get_or_init(Default::default)
+    }
+
+    /// The key's hedging state, if its policy ever asked for `hedge.auto_disable`.
+    #[cfg_attr(not(feature = "export"), allow(dead_code))]
+    pub(crate) fn hedging_state(&self) -> Option<crate::hedge::HedgingState> {
+        self.hedging.get().map(crate::hedge::Governor::state)
     }
 }
 

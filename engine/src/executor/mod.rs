@@ -374,6 +374,19 @@ impl KeyDirectory {
         self.inner.control(key, to)
     }
 
+    /// `key`'s hedging state, for keys whose policy has `hedge.auto_disable`.
+    pub(crate) fn hedging(&self, key: &Key) -> Option<crate::hedge::HedgingState> {
+        let inner = &self.inner;
+        let state = inner.keys.get(key.as_str())?;
+        state.compiled(inner).ok()?.hedge.as_ref()?.auto_disable?;
+        Some(
+            state
+                .runtime
+                .hedging_state()
+                .unwrap_or(crate::hedge::HedgingState::Active),
+        )
+    }
+
     /// What `key`'s breaker window holds, for keys whose breaker judges rates.
     pub(crate) fn circuit_window(&self, key: &Key) -> Option<crate::circuit::Counts> {
         let inner = &self.inner;

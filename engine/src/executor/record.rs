@@ -141,6 +141,13 @@ impl<'a> Recorder<'a> {
         }
     }
 
+    /// Reports a change of the key's hedging state to the observer.
+    pub(crate) fn hedging_change(&self, change: Option<crate::hedge::HedgingChange>) {
+        if let (Some(c), Some(o)) = (change, self.observer) {
+            o.on_hedging_change(self.key, c.from, c.to, &c.reason);
+        }
+    }
+
     pub(crate) fn attribute(&mut self, name: &str, value: &str) {
         if let Some(tl) = &mut self.timeline {
             tl.attributes.insert(name, value);

@@ -452,6 +452,7 @@ where
                         classifier,
                         fallback_from,
                         tracker,
+                        hedging: plan.auto_disable.as_ref().map(|_| state.runtime.hedging()),
                         cancel,
                         deadline,
                         attempt,

@@ -274,6 +274,7 @@ impl KeyCounters {
             budget_denied: n(&self.budget_denied),
             circuit_rejected: n(&self.circuit_rejected),
             circuit: None,
+            hedging: None,
             budget: None,
             in_flight: None,
             max_concurrent: None,

@@ -68,6 +68,17 @@ impl Observer for Fanout {
             .iter()
             .for_each(|m| m.on_circuit_change(key, from, to, reason));
     }
+    fn on_hedging_change(
+        &self,
+        key: &Key,
+        from: crate::hedge::HedgingState,
+        to: crate::hedge::HedgingState,
+        reason: &Reason,
+    ) {
+        self.members
+            .iter()
+            .for_each(|m| m.on_hedging_change(key, from, to, reason));
+    }
     fn on_success(&self, key: &Key, timeline: &Timeline) {
         self.readers
             .iter()

@@ -110,6 +110,16 @@ pub trait Observer: Send + Sync + fmt::Debug {
     fn on_circuit_change(&self, key: &Key, from: CircuitState, to: CircuitState, reason: &Reason) {
         let _ = (key, from, to, reason);
     }
+    /// A key's hedging paused, started probing or resumed (`hedge.auto_disable`).
+    fn on_hedging_change(
+        &self,
+        key: &Key,
+        from: crate::hedge::HedgingState,
+        to: crate::hedge::HedgingState,
+        reason: &Reason,
+    ) {
+        let _ = (key, from, to, reason);
+    }
     /// A call succeeded (only for an observer that [reads timelines](Observer::reads_timeline)).
     fn on_success(&self, key: &Key, timeline: &Timeline) {
         let _ = (key, timeline);

@@ -39,6 +39,15 @@ pub(crate) const MIN_CALLS: u32 = 20;
 /// The share of slow calls that opens a breaker with a slow-call duration.
 pub(crate) const SLOW_CALL_RATE: f64 = 1.0;
 
+/// Hedge auto-disable: the share of hedges that must win.
+pub(crate) const AUTO_DISABLE_MIN_WIN_RATE: f64 = 0.05;
+/// Hedge auto-disable: hedges judged at a time.
+pub(crate) const AUTO_DISABLE_MIN_HEDGES: u32 = 20;
+/// Hedge auto-disable: how long hedging stays paused.
+pub(crate) const AUTO_DISABLE_COOLDOWN: Duration = Duration::from_secs(30);
+/// Hedge auto-disable: the share of calls that hedge while hedging is probed.
+pub(crate) const AUTO_DISABLE_PROBE_FRACTION: f64 = 0.1;
+
 /// A ratio budget's sliding window.
 pub(crate) const RATIO_WINDOW: Duration = Duration::from_secs(10);
 
@@ -60,6 +69,19 @@ pub(crate) fn table() -> Vec<(&'static str, String)> {
         ("hedge.trigger_name", TRIGGER.to_owned()),
         ("hedge.min_samples", MIN_SAMPLES.to_string()),
         ("hedge.budget.cost", BUDGET_COST.to_string()),
+        (
+            "hedge.auto_disable.min_win_rate",
+            AUTO_DISABLE_MIN_WIN_RATE.to_string(),
+        ),
+        (
+            "hedge.auto_disable.min_hedges",
+            AUTO_DISABLE_MIN_HEDGES.to_string(),
+        ),
+        ("hedge.auto_disable.cooldown", d(AUTO_DISABLE_COOLDOWN)),
+        (
+            "hedge.auto_disable.probe_fraction",
+            AUTO_DISABLE_PROBE_FRACTION.to_string(),
+        ),
         ("circuit.threshold", CIRCUIT_THRESHOLD.to_string()),
         ("circuit.cooldown", d(CIRCUIT_COOLDOWN)),
         ("circuit.window", CIRCUIT_WINDOW_CALLS.to_string()),

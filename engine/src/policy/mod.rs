@@ -23,11 +23,11 @@ pub use document::{BudgetScope, BudgetSpec, FleetFallback, Position};
 pub(crate) use id::IdLease;
 pub use id::PolicyId;
 pub use model::{
-    BudgetRef, BulkheadPolicy, CircuitPolicy, CircuitWindow, HedgePolicy, Jitter, Policy,
-    PolicyMeta, PolicySource, RetryPolicy,
+    AutoDisablePolicy, BudgetRef, BulkheadPolicy, CircuitPolicy, CircuitWindow, HedgePolicy,
+    Jitter, Policy, PolicyMeta, PolicySource, RetryPolicy,
 };
 pub use normalize::{
-    Normalized, NormalizedBudget, NormalizedBulkhead, NormalizedCircuit, NormalizedHedge,
-    NormalizedRates, NormalizedRetry,
+    Normalized, NormalizedAutoDisable, NormalizedBudget, NormalizedBulkhead, NormalizedCircuit,
+    NormalizedHedge, NormalizedRates, NormalizedRetry,
 };
 pub use set::{LoadError, LoadProblem, MAX_FILE_BYTES, Origin, PolicySet};

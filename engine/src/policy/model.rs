@@ -117,6 +117,49 @@ pub struct HedgePolicy {
     /// Latency samples a key needs before a percentile trigger hedges. Default 20.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_samples: Option<u32>,
+    /// Pause hedging for the key while its hedges do not win (off unless given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_disable: Option<AutoDisablePolicy>,
+}
+
+/// Hedging that notices when it does not pay: over every `min_hedges` hedges, if fewer than
+/// `min_win_rate` of them won, hedging pauses for `cooldown`; then a `probe_fraction` of calls
+/// hedge again until `min_hedges` more have run, and hedging resumes if they win enough.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct AutoDisablePolicy {
+    /// The share of hedges that must win for hedging to go on. Default 0.05.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_win_rate: Option<f64>,
+    /// Hedges judged at a time. Default 20.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_hedges: Option<u32>,
+    /// How long hedging stays paused. Default 30s.
+    #[serde(default, with = "opt_serde", skip_serializing_if = "Option::is_none")]
+    pub cooldown: Option<Duration>,
+    /// The share of calls that hedge while hedging is probed after a pause. Default 0.1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe_fraction: Option<f64>,
+}
+
+impl AutoDisablePolicy {
+    /// Field by field: `self`'s values, else `base`'s.
+    fn over(
+        a: &Option<AutoDisablePolicy>,
+        base: &Option<AutoDisablePolicy>,
+    ) -> Option<AutoDisablePolicy> {
+        match (a, base) {
+            (None, None) => None,
+            (Some(a), None) | (None, Some(a)) => Some(a.clone()),
+            (Some(a), Some(b)) => Some(AutoDisablePolicy {
+                min_win_rate: a.min_win_rate.or(b.min_win_rate),
+                min_hedges: a.min_hedges.or(b.min_hedges),
+                cooldown: a.cooldown.or(b.cooldown),
+                probe_fraction: a.probe_fraction.or(b.probe_fraction),
+            }),
+        }
+    }
 }
 
 /// Circuit breaking: on consecutive failures (`threshold`), on a failure rate, or on slow
@@ -431,6 +474,7 @@ impl Policy {
                 cancel_on_first_terminal: h.cancel_on_first_terminal || bh.cancel_on_first_terminal,
                 budget: h.budget.over(&bh.budget),
                 min_samples: h.min_samples.or(bh.min_samples),
+                auto_disable: AutoDisablePolicy::over(&h.auto_disable, &bh.auto_disable),
             },
             circuit: CircuitPolicy {
                 enabled: c.enabled || bc.enabled,
@@ -522,6 +566,13 @@ impl Policy {
         self.hedge.enabled = true;
         self.hedge.max_hedges = Some(max_hedges);
         self.hedge.hedge_delay = Some(delay);
+        self
+    }
+
+    /// Pauses hedging while hedges do not win (`hedge.auto_disable`; unset fields take their
+    /// defaults).
+    pub fn hedge_auto_disable(mut self, rules: AutoDisablePolicy) -> Policy {
+        self.hedge.auto_disable = Some(rules);
         self
     }
 

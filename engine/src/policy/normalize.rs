@@ -117,7 +117,7 @@ pub struct NormalizedBudget {
 }
 
 /// Hedging of a [`Normalized`] policy.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct NormalizedHedge {
     /// Whether hedging is on. When it is off, the other values are the defaults, unreported.
@@ -134,6 +134,22 @@ pub struct NormalizedHedge {
     pub budget: NormalizedBudget,
     /// Latency samples a key needs before a percentile trigger hedges.
     pub min_samples: u32,
+    /// Pausing hedging while hedges do not win, when asked for.
+    pub auto_disable: Option<NormalizedAutoDisable>,
+}
+
+/// Hedge auto-disable, every value set and within bounds.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct NormalizedAutoDisable {
+    /// The share of hedges that must win, within [0.01, 1].
+    pub min_win_rate: f64,
+    /// Hedges judged at a time, within 1..=10,000.
+    pub min_hedges: u32,
+    /// How long hedging stays paused, at least 100ms.
+    pub cooldown: Duration,
+    /// The share of calls that hedge while probed, within [0.01, 1].
+    pub probe_fraction: f64,
 }
 
 /// The bulkhead of a [`Normalized`] policy.
@@ -423,6 +439,32 @@ impl Policy {
                 cancel_on_first_terminal: h.cancel_on_first_terminal,
                 budget: hedge_budget,
                 min_samples: h.min_samples.unwrap_or(defaults::MIN_SAMPLES),
+                auto_disable: h.auto_disable.as_ref().map(|a| NormalizedAutoDisable {
+                    min_win_rate: r.rate(
+                        a.min_win_rate
+                            .unwrap_or(defaults::AUTO_DISABLE_MIN_WIN_RATE),
+                        "hedge.auto_disable.min_win_rate",
+                    ),
+                    min_hedges: r.within(
+                        a.min_hedges,
+                        0,
+                        defaults::AUTO_DISABLE_MIN_HEDGES,
+                        (1, Some(10_000)),
+                        "hedge.auto_disable.min_hedges",
+                    ),
+                    cooldown: r.within(
+                        a.cooldown,
+                        Duration::ZERO,
+                        defaults::AUTO_DISABLE_COOLDOWN,
+                        (Duration::from_millis(100), None),
+                        "hedge.auto_disable.cooldown",
+                    ),
+                    probe_fraction: r.rate(
+                        a.probe_fraction
+                            .unwrap_or(defaults::AUTO_DISABLE_PROBE_FRACTION),
+                        "hedge.auto_disable.probe_fraction",
+                    ),
+                }),
             }
         } else {
             NormalizedHedge {
@@ -501,6 +543,7 @@ impl NormalizedHedge {
                 gate_first_attempt: false,
             },
             min_samples: defaults::MIN_SAMPLES,
+            auto_disable: None,
         }
     }
 }
@@ -560,6 +603,12 @@ impl Normalized {
                     cancel_on_first_terminal: h.cancel_on_first_terminal,
                     budget: h.budget.to_ref(),
                     min_samples: Some(h.min_samples),
+                    auto_disable: h.auto_disable.map(|a| crate::policy::AutoDisablePolicy {
+                        min_win_rate: Some(a.min_win_rate),
+                        min_hedges: Some(a.min_hedges),
+                        cooldown: Some(a.cooldown),
+                        probe_fraction: Some(a.probe_fraction),
+                    }),
                 },
                 // Off: nothing else holds, but the budget's cost, as normalization reports it.
                 h => HedgePolicy {
@@ -815,6 +864,8 @@ pub(crate) mod proptests {
                     // Hedging and circuit fields exist only when the section is on.
                     prop_assert!(
                         (path.starts_with("hedge.") && !hedged)
+                            // Auto-disable's fields exist only when it is asked for.
+                            || path.starts_with("hedge.auto_disable.")
                             || (path.starts_with("circuit.") && !broken)
                             || (rate_field(path) && !rated)
                             || (*path == "circuit.threshold" && rated),

@@ -495,3 +495,94 @@ fn s084_the_retry_group_always_completes() {
         "no call waited for anything but its attempts"
     );
 }
+
+/// The hedging changes an observer hears: (from, to, reason).
+#[derive(Clone, Debug, Default)]
+struct HedgingChanges(Arc<Mutex<Vec<(String, String, String)>>>);
+
+impl recourse_engine::Observer for HedgingChanges {
+    fn on_hedging_change(
+        &self,
+        _: &recourse_engine::Key,
+        from: recourse_engine::hedge::HedgingState,
+        to: recourse_engine::hedge::HedgingState,
+        reason: &Reason,
+    ) {
+        let change = (from.as_str().into(), to.as_str().into(), reason.to_string());
+        self.0.lock().unwrap().push(change);
+    }
+}
+
+#[test]
+fn auto_disable_pauses_hedges_that_stop_winning_then_probes_and_resumes() {
+    let mut rules = recourse_engine::policy::AutoDisablePolicy::default();
+    rules.min_win_rate = Some(0.2);
+    rules.min_hedges = Some(10);
+    rules.cooldown = Some(Duration::from_secs(5));
+    rules.probe_fraction = Some(0.5);
+    let heard = HedgingChanges::default();
+    let (exec, vc) = vexec(
+        Executor::builder()
+            .policy("svc.op", hedged(1, 1, ms(10)).hedge_auto_disable(rules))
+            .observer(heard.clone()),
+    );
+    let hedges_win = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Attempts per call: 2 when the call hedged.
+    let call = |n: usize| -> Vec<u32> {
+        (0..n)
+            .map(|_| {
+                let calls = Calls::default();
+                let win = hedges_win.clone();
+                let op = scripted(exec.clock(), &calls, move |info| {
+                    let fast = info.is_hedge == win.load(Ordering::Relaxed);
+                    (if fast { ms(20) } else { ms(100) }, Ok(()))
+                });
+                run(&vc, exec.call("svc.op", op)).unwrap();
+                calls.get()
+            })
+            .collect()
+    };
+    // The primary answers first every time: ten hedges, none winning.
+    assert_eq!(call(10), vec![2; 10]);
+    assert_eq!(heard.0.lock().unwrap().len(), 1, "paused after the tenth");
+    assert_eq!(call(5), vec![1; 5], "no hedges while paused");
+    // The cooldown passes, and now hedges would win: half the calls hedge, and win.
+    vc.advance(Duration::from_secs(5));
+    hedges_win.store(true, Ordering::Relaxed);
+    let mut probing = [2, 1].repeat(9);
+    probing.push(2); // the tenth probe hedge
+    assert_eq!(call(19), probing);
+    assert_eq!(call(3), vec![2; 3], "hedging resumed for every call");
+    let heard: Vec<(String, String, String)> = heard.0.lock().unwrap().clone();
+    let expected = [
+        ("active", "paused", "hedges_not_winning"),
+        ("paused", "probing", "cooldown_elapsed"),
+        ("probing", "active", "probe_succeeded"),
+    ];
+    let expected: Vec<(String, String, String)> = expected
+        .iter()
+        .map(|(a, b, c)| ((*a).into(), (*b).into(), (*c).into()))
+        .collect();
+    assert_eq!(heard, expected);
+}
+
+#[test]
+fn auto_disable_written_empty_takes_its_documented_defaults() {
+    let set = recourse_engine::PolicySet::from_str(
+        r#"{"version": 1, "policies": {"svc.op": {"hedge": {"enabled": true, "auto_disable": {}}}}}"#,
+        "p.json",
+    )
+    .unwrap();
+    use recourse_engine::provider::Provider;
+    let policy = set.policy(&recourse_engine::Key::parse("svc.op")).unwrap();
+    let rules = policy.normalize().hedge.auto_disable.expect("asked for");
+    assert_eq!(
+        (
+            rules.min_win_rate,
+            rules.min_hedges,
+            rules.cooldown,
+            rules.probe_fraction
+        ),
+        (0.05, 20, Duration::from_secs(30), 0.1)
+    );
+}

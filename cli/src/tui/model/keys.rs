@@ -30,6 +30,8 @@ pub(crate) struct KeyAgg {
     /// Its `stats` series, by target.
     pub(crate) series: BTreeMap<usize, Series>,
     pub(crate) circuit: Option<String>,
+    /// Its hedging state, for a key with `hedge.auto_disable`: `active`, `paused`, `probing`.
+    pub(crate) hedging: Option<String>,
     /// The retry budget it runs under, as its service or a denied attempt named it.
     pub(crate) budget: Option<String>,
     reasons: FxHashMap<String, u64>,
@@ -107,6 +109,7 @@ impl KeyAgg {
         let mut r = Row {
             key: key.to_owned(),
             circuit: self.circuit.clone(),
+            hedging: self.hedging.clone(),
             ..Row::default()
         };
         let (mut d, mut rate, mut lat) =
@@ -216,6 +219,8 @@ pub(crate) struct Row {
     /// The key's retry budget is shared by the fleet, and some target spends from its local
     /// fallback: the fleet's store is out of reach there.
     pub(crate) fleet_fallback: bool,
+    /// Its hedging state, for a key with `hedge.auto_disable`.
+    pub(crate) hedging: Option<String>,
 }
 
 /// What the keys table can be sorted by (`<`/`>` cycle in this order).

@@ -46,8 +46,12 @@ pub(super) fn key_detail(frame: &mut Frame<'_>, app: &App, key: &str, area: Rect
         format!("   p99 {}", row.p99_us.map_or("-".into(), human_us)).into(),
         format!("   budget denials/s {}", opt(row.deny_s, 1)).into(),
         format!(
-            "   hedge wins {}",
-            row.win_pct.map_or("-".into(), |v| format!("{v:.0}%"))
+            "   hedge wins {}{}",
+            row.win_pct.map_or("-".into(), |v| format!("{v:.0}%")),
+            match row.hedging.as_deref() {
+                Some(state @ ("paused" | "probing")) => format!(" (hedging {state})"),
+                _ => String::new(),
+            }
         )
         .into(),
         format!("   circuit {}", row.circuit.as_deref().unwrap_or("-")).into(),

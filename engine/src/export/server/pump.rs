@@ -199,6 +199,7 @@ impl Shared {
                         if let Some((in_flight, max)) = self.keys.bulkhead(key) {
                             (s.in_flight, s.max_concurrent) = (Some(in_flight), Some(max));
                         }
+                        s.hedging = self.keys.hedging(key).map(|h| h.as_str().to_owned());
                         s.window = self.keys.circuit_window(key).map(|c| {
                             crate::export::wire::WindowCounts::new(c.calls, c.failures, c.slow)
                         });

@@ -102,6 +102,10 @@ pub struct KeyStats {
     /// The breaker's state, for keys with one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub circuit: Option<String>,
+    /// For keys whose policy has `hedge.auto_disable`: `active`, `paused` (hedges were not
+    /// winning) or `probing`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hedging: Option<String>,
     /// The retry budget the key's policy names, if any (its fill is in [`Stats::budgets`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget: Option<String>,
