@@ -239,3 +239,31 @@ fn docs_quote_the_fleet_scenarios_real_output() {
     let doc = include_str!("../../../docs/simulate.md");
     assert!(doc.contains(last), "docs/simulate.md should quote:\n{last}");
 }
+
+/// More replicas than tokens: each lease is whole tokens, so the budget's refill still reaches
+/// the replicas instead of sitting in fractions of a token in every lease.
+#[test]
+fn a_fleet_with_more_replicas_than_tokens_still_spends_its_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let policies = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../testdata/simulate/policies/fleet-retries.yaml");
+    let file = dir.path().join("crowd.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "version: 1\nkey: payments.Charge\nreplicas: 200\npolicies: {}\ncalls:\n  - repeat: 60\n    attempts: [ {{ latency: 20ms, status: 503 }} ]\n",
+            policies.display()
+        ),
+    )
+    .unwrap();
+    let out = recourse(&["policy", "simulate", "--format", "json", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let fleet = &json["final_state"]["fleet"];
+    let (retries, allowance) = (
+        fleet["retries"].as_f64().unwrap(),
+        fleet["budget"]["allowance"].as_f64().unwrap(),
+    );
+    assert!(retries <= allowance, "{fleet}");
+    assert!(retries >= 0.8 * allowance, "the fleet's tokens reach its replicas: {fleet}");
+}

@@ -169,7 +169,8 @@ pub(crate) fn settle(slot: &mut Option<PoolState>, req: &SyncRequest, now_us: u6
     // Whole tokens where the pool has them: a lease of 0.9 would strand its tokens.
     let available = (st.level + out_sum).min(cap);
     let target = (share * available).max(0.0).ceil();
-    let change_milli = ((target - m.out).min(st.level) * 1000.0).floor();
+    // Whole tokens only: fractions spread over many replicas would strand a token each.
+    let change_milli = (target - m.out).min(st.level).floor() * 1000.0;
     // Tokens taken from the pool are the replica's now; tokens asked back stay counted in its
     // lease until it reports them returned, so none is ever in two places.
     if change_milli > 0.0 {

@@ -109,7 +109,8 @@ else
 end
 local available = math.min(level + out_sum, cap)
 local target = math.ceil(math.max(share * available, 0))
-local change_milli = math.floor(math.min(target - me.out, level) * 1000)
+-- Whole tokens only: fractions spread over many replicas would strand a token each.
+local change_milli = math.floor(math.min(target - me.out, level)) * 1000
 -- Tokens asked back stay in the lease until the replica reports them returned.
 if change_milli > 0 then
   level = level - change_milli / 1000
