@@ -128,7 +128,8 @@ pub(crate) fn run(old: &str, new: &str, options: &Options, color: bool, limit: u
         DiffFormat::Human => {
             let mut text = human(&changes, color);
             if let Some(t) = &traffic {
-                text.push_str(&t.human());
+                let changed: Vec<String> = changes.iter().map(|c| c.key.clone()).collect();
+                text.push_str(&t.human(&changed));
             }
             output::data(&text)
         }

@@ -23,7 +23,7 @@ pub(crate) use recording::Recording;
 pub(crate) use report::{TrafficDiff, TrafficReport};
 use stats::{KeyStats, Replay};
 
-use crate::simulate::{CALL_LIMIT, Step, play, race, unfinished};
+use crate::simulate::{Step, play, race};
 
 /// How many of a key's recorded attempts, nearest in time, an extra attempt is drawn from.
 const DRAW_WINDOW: usize = 50;
@@ -90,22 +90,33 @@ pub(crate) fn load(path: &std::path::Path) -> Result<Recording, crate::input::Lo
         .map_err(|e| LoadFailure::Other(e.to_string()))
 }
 
-/// A replayed call in flight: its index in the recording, and its timeline when it ends.
-type InFlight<'a> = Pin<Box<dyn Future<Output = (usize, Timeline)> + 'a>>;
+/// A replayed call in flight: its index in the recording, and its timeline if it ended within
+/// the limit.
+type InFlight<'a> = Pin<Box<dyn Future<Output = (usize, Option<Timeline>)> + 'a>>;
 
-/// Replays `rec` through `set` on virtual time, with `seed` for jitter and draws.
+/// The longest a replayed call may run: one whose attempts never answer and whose policy has
+/// no timeout to end them is counted as unfinished, at this duration.
+pub(crate) const CALL_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Replays `rec` through `set` on virtual time, with `seed` for jitter and draws: one executor
+/// per recorded service instance (each with its own budgets and breakers), every call started
+/// at its recorded moment.
 pub(crate) fn replay(rec: &Recording, set: PolicySet, seed: u64) -> Replay {
     let vc = VirtualClock::new();
     let clock = vc.clock();
     let opens = Opens::default();
-    let exec = Executor::builder()
-        .policy_set(set)
-        .clock(clock.clone())
-        .seed(seed)
-        .observer(opens.clone())
-        .max_keys(rec.keys.len().max(1) * 2)
-        .build()
-        .expect("a replay executor builds");
+    let execs: Vec<Executor> = (0..rec.targets.len().max(1))
+        .map(|t| {
+            Executor::builder()
+                .policy_set(set.clone())
+                .clock(clock.clone())
+                .seed(seed.wrapping_add(t as u64))
+                .observer(opens.clone())
+                .max_keys(rec.keys.len().max(1) * 2)
+                .build()
+                .expect("a replay executor builds")
+        })
+        .collect();
     let pools = Arc::new(Pools::of(rec));
     let drawn = Arc::new(AtomicU64::new(0));
     let start = vc.now();
@@ -128,20 +139,23 @@ pub(crate) fn replay(rec: &Recording, set: PolicySet, seed: u64) -> Replay {
                     clock.clone(),
                 );
                 let key = &rec.keys[c.key as usize];
-                let exec = &exec;
+                let exec = &execs[c.target as usize];
                 let i = next;
                 inflight.push(Box::pin(async move {
                     // recourse-lint: allow(dynamic-key) -- the recording names the keys
                     let call = async move { exec.call_traced(key, op).await.1 };
-                    let tl = race(call, exec.clock().sleep(CALL_LIMIT)).await;
-                    (i, tl.unwrap_or_else(|| unfinished(key)))
+                    (i, race(call, exec.clock().sleep(CALL_LIMIT)).await)
                 }));
                 next += 1;
                 waiting = None;
             }
             inflight.retain_mut(|f| match f.as_mut().poll(cx) {
                 Poll::Ready((i, tl)) => {
-                    stats[rec.calls[i].key as usize].add(&tl);
+                    let s = &mut stats[rec.calls[i].key as usize];
+                    match tl {
+                        Some(tl) => s.add(&tl),
+                        None => s.unfinished(CALL_LIMIT),
+                    }
                     false
                 }
                 Poll::Pending => true,
@@ -169,7 +183,6 @@ pub(crate) fn replay(rec: &Recording, set: PolicySet, seed: u64) -> Replay {
     Replay {
         keys: rec.keys.iter().cloned().zip(stats).collect(),
         drawn: drawn.load(Ordering::Relaxed),
-        span: vc.now().since(start).max(rec.span()),
     }
 }
 
@@ -234,9 +247,8 @@ mod tests {
             "demo/policies.yaml",
         )
         .unwrap();
-        let mut replay = replay(&rec, set, 7);
-        let span = replay.span;
-        let figures = replay.figures(span);
+        let mut replay = replay(&rec, set, 0);
+        let figures = replay.figures(rec.span());
         for ((key, f), (apc, ok)) in figures.iter().zip(recorded(&rec)) {
             let near = |a: f64, b: f64| (a - b).abs() <= 0.02 * b.max(1e-9);
             assert!(

@@ -16,6 +16,8 @@ use crate::simulate::{Outcome, Step};
 pub(crate) struct RecordedCall {
     /// Index into [`Recording::keys`].
     pub(crate) key: u32,
+    /// Index into [`Recording::targets`]: the service instance that made the call.
+    pub(crate) target: u32,
     /// Nanoseconds after the recording's first call started.
     pub(crate) start_ns: u64,
     /// The attempts that reached the dependency, in the order they started.
@@ -29,9 +31,15 @@ pub(crate) struct RecordedCall {
 #[derive(Debug, Default)]
 pub(crate) struct Recording {
     pub(crate) keys: Vec<String>,
+    /// The service instances the calls came from (one executor each in a replay).
+    pub(crate) targets: Vec<String>,
     pub(crate) calls: Vec<RecordedCall>,
     /// The wall time of the first call's start.
     pub(crate) origin: Option<Timestamp>,
+    /// Calls the recording says it lost (`gap` messages): the figures undercount by them.
+    pub(crate) dropped: u64,
+    /// Lines that are not recorded events (a truncated last line, stray text).
+    pub(crate) skipped: u64,
 }
 
 #[derive(Deserialize)]
@@ -39,9 +47,17 @@ struct Line {
     #[serde(default)]
     t: String,
     #[serde(default)]
+    target: String,
+    #[serde(default)]
     key: String,
     #[serde(default)]
-    start: String,
+    start: Option<String>,
+    /// `subscribed`: which calls the recording asked for.
+    #[serde(default)]
+    calls: Option<String>,
+    /// `gap`: how many calls were lost (in `stats`, an object of counters: not read).
+    #[serde(default)]
+    dropped: Option<serde_json::Value>,
     #[serde(default)]
     #[cfg_attr(not(test), allow(dead_code))]
     outcome: String,
@@ -85,6 +101,15 @@ pub(crate) enum RecordingError {
     },
     #[error("{path}: no calls recorded (record them with `recourse tail --record FILE`)")]
     Empty { path: String },
+    #[error(
+        "{path}:{line}: recorded with `--calls {calls}`: only some calls were kept, and a replay \
+         of them would misstate every rate (record with the default, `--calls all`)"
+    )]
+    Partial {
+        path: String,
+        line: usize,
+        calls: String,
+    },
 }
 
 impl Recording {
@@ -92,7 +117,7 @@ impl Recording {
     /// lines that are not calls (`hello`, `stats`, `gap`, ...) are skipped.
     pub(crate) fn read(reader: impl BufRead, path: &str) -> Result<Recording, RecordingError> {
         let mut rec = Recording::default();
-        let mut index: HashMap<String, u32> = HashMap::new();
+        let (mut keys, mut targets) = (HashMap::new(), HashMap::new());
         let mut starts: Vec<(Timestamp, RecordedCall)> = Vec::new();
         let mut reader = reader;
         let mut bytes = Vec::new();
@@ -120,26 +145,47 @@ impl Recording {
             }
             let line = std::str::from_utf8(&bytes)
                 .map_err(|e| bad(format!("not UTF-8 (byte {})", e.valid_up_to() + 1)))?;
-            if line.trim().is_empty() || !line.contains("\"call\"") {
+            if line.trim().is_empty() {
                 continue;
             }
-            let l: Line = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
-            if l.t != "call" {
+            // A line that is not a recorded event (a truncated last line, stray text) is
+            // skipped and counted: a replay is about the calls.
+            let Ok(l) = serde_json::from_str::<Line>(line) else {
+                rec.skipped += 1;
                 continue;
+            };
+            match l.t.as_str() {
+                "subscribed" => {
+                    if let Some(calls) = l.calls.filter(|c| c != "all") {
+                        return Err(RecordingError::Partial {
+                            path: path.to_owned(),
+                            line: n,
+                            calls,
+                        });
+                    }
+                    continue;
+                }
+                "gap" => {
+                    rec.dropped += l.dropped.and_then(|d| d.as_u64()).unwrap_or(0);
+                    continue;
+                }
+                "call" => {}
+                _ => continue,
             }
-            let start = Timestamp::parse_rfc3339(&l.start)
-                .ok_or_else(|| bad(format!("start {:?} is not an RFC 3339 time", l.start)))?;
-            let next = rec.keys.len() as u32;
-            let key = *index.entry(l.key.clone()).or_insert_with(|| {
-                rec.keys.push(l.key.clone());
-                next
-            });
+            let Some(start) = l.start.as_deref() else {
+                return Err(bad("a call without its start time".to_owned()));
+            };
+            let start = Timestamp::parse_rfc3339(start)
+                .ok_or_else(|| bad(format!("start {start:?} is not an RFC 3339 time")))?;
+            let key = intern(&mut rec.keys, &mut keys, &l.key);
+            let target = intern(&mut rec.targets, &mut targets, &l.target);
             let mut attempts: Vec<&Attempt> =
                 l.attempts.iter().filter(|a| a.budget_allowed).collect();
             attempts.sort_by_key(|a| a.start_us);
             let steps = attempts.into_iter().map(step).collect();
             let call = RecordedCall {
                 key,
+                target,
                 start_ns: 0,
                 steps,
                 #[cfg(test)]
@@ -165,10 +211,23 @@ impl Recording {
         Ok(rec)
     }
 
-    /// From the first call's start to the last one's.
+    /// From the first call's start to the last one's (at least a millisecond): what rates
+    /// are counted over, the same for every replay of the recording.
     pub(crate) fn span(&self) -> Duration {
         Duration::from_nanos(self.calls.last().map_or(0, |c| c.start_ns))
+            .max(Duration::from_millis(1))
     }
+}
+
+/// The index of `name` in `names`, added if new.
+fn intern(names: &mut Vec<String>, index: &mut HashMap<String, u32>, name: &str) -> u32 {
+    if let Some(&i) = index.get(name) {
+        return i;
+    }
+    let i = names.len() as u32;
+    names.push(name.to_owned());
+    index.insert(name.to_owned(), i);
+    i
 }
 
 /// What the dependency did on one recorded attempt. An attempt cut short (its timeout, or a

@@ -29,6 +29,9 @@ pub(crate) struct TrafficDiff {
     pub(crate) calls: usize,
     pub(crate) span_s: f64,
     pub(crate) drawn: (u64, u64),
+    /// Calls the recording lost, and lines it skipped.
+    pub(crate) dropped: u64,
+    pub(crate) skipped: u64,
     pub(crate) keys: Vec<(String, Figures, Figures)>,
     pub(crate) evidence: Vec<Evidence>,
 }
@@ -44,7 +47,7 @@ impl TrafficDiff {
     ) -> TrafficDiff {
         let mut a = replay(rec, old, seed);
         let mut b = replay(rec, new, seed);
-        let span = a.span.max(b.span);
+        let span = rec.span();
         let span_s = span.as_secs_f64();
         let keys: Vec<(String, Figures, Figures)> = a
             .figures(span)
@@ -61,6 +64,8 @@ impl TrafficDiff {
             calls: rec.calls.len(),
             span_s: (span_s * 1000.0).round() / 1000.0,
             drawn: (a.drawn, b.drawn),
+            dropped: rec.dropped,
+            skipped: rec.skipped,
             keys,
             evidence,
         }
@@ -89,34 +94,61 @@ impl TrafficDiff {
             "calls": self.calls,
             "span_s": self.span_s,
             "drawn_attempts": {"old": self.drawn.0, "new": self.drawn.1},
+            "dropped_calls": self.dropped,
+            "skipped_lines": self.skipped,
             "keys": keys,
             "evidence": evidence,
         })
     }
 
-    fn headline(&self) -> String {
-        format!(
-            "{} calls over {}s replayed, seed {}; attempts beyond the recording drawn from \
-             its nearest: {} old, {} new",
-            self.calls, self.span_s, self.seed, self.drawn.0, self.drawn.1
-        )
+    /// What was replayed, on lines that fit 80 columns.
+    fn headline(&self) -> Vec<String> {
+        let mut lines = vec![
+            format!(
+                "{} over {}s, seed {}",
+                plural(self.calls as u64, "call"),
+                self.span_s,
+                self.seed
+            ),
+            format!(
+                "attempts past the recording, drawn from its nearest: {} old, {} new",
+                self.drawn.0, self.drawn.1
+            ),
+        ];
+        lines.extend(caveats(self.dropped, self.skipped));
+        lines
     }
 
     /// The human report: a block per key, then the evidence.
-    pub(crate) fn human(&self) -> String {
-        let mut out = format!("\n\ntraffic: {}\n  {}\n", self.path, self.headline());
+    pub(crate) fn human(&self, changed: &[String]) -> String {
+        let mut out = format!("\n\ntraffic: {}\n", self.path);
+        for line in self.headline() {
+            out.push_str(&format!("  {line}\n"));
+        }
         for (k, o, n) in &self.keys {
             out.push_str(&format!("  {k}\n"));
             for name in FIGURES {
                 let (a, b) = (o.get(name), n.get(name));
+                if name == "unfinished" && a == 0.0 && b == 0.0 {
+                    continue;
+                }
                 let mark = if moved(a, b) { "  *" } else { "" };
                 let line = format!("    {:<20} {:>10} -> {:<10}{mark}", label(name), a, b);
                 out.push_str(line.trim_end());
                 out.push('\n');
             }
         }
-        for e in &self.evidence {
-            out.push_str(&format!("  evidence: {}: {}\n", e.key, e.note));
+        // Evidence on a key the diff did not change is said here; the rest is in its change.
+        for e in self.evidence.iter().filter(|e| !changed.contains(&e.key)) {
+            out.push_str(&format!("  {} (policy unchanged): {}\n", e.key, e.note));
+        }
+        if let Some(risk) = self.highest()
+            && self.evidence.iter().any(|e| !changed.contains(&e.key))
+        {
+            out.push_str(&format!(
+                "highest risk with the replay: {}\n",
+                risk_label(risk)
+            ));
         }
         out
     }
@@ -126,21 +158,30 @@ impl TrafficDiff {
         let mut out = format!(
             "\n\n### Replayed traffic\n\n`{}`: {}.\n\n| key | figure | old | new |\n|---|---|---:|---:|\n",
             self.path,
-            self.headline()
+            self.headline().join("; ")
         );
+        let mut unmoved = Vec::new();
         for (k, o, n) in &self.keys {
-            for name in FIGURES {
+            let moves: Vec<&str> = FIGURES
+                .into_iter()
+                .filter(|name| moved(o.get(name), n.get(name)))
+                .collect();
+            if moves.is_empty() {
+                unmoved.push(format!("`{k}`"));
+            }
+            for name in moves {
                 let (a, b) = (o.get(name), n.get(name));
-                if moved(a, b) || name == "calls" {
-                    out.push_str(&format!("| `{k}` | {} | {a} | {b} |\n", label(name)));
-                }
+                out.push_str(&format!("| `{k}` | {} | {a} | {b} |\n", label(name)));
             }
         }
-        for e in &self.evidence {
-            out.push_str(&format!("\n**{}**: {}", e.key, e.note));
+        if !unmoved.is_empty() {
+            out.push_str(&format!(
+                "\nUnchanged on the replay: {}.\n",
+                unmoved.join(", ")
+            ));
         }
-        if !self.evidence.is_empty() {
-            out.push('\n');
+        for e in &self.evidence {
+            out.push_str(&format!("\n**{}**: {}\n", e.key, e.note));
         }
         out
     }
@@ -162,7 +203,43 @@ fn label(name: &str) -> &'static str {
         "circuit_opens" => "circuit opens",
         "success_rate" => "success %",
         "p50_ms" => "p50 ms",
-        _ => "p99 ms",
+        "p99_ms" => "p99 ms",
+        _ => "unfinished",
+    }
+}
+
+/// `1 call`, `2 calls`.
+fn plural(n: u64, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
+
+/// What the reader of a replay should know about its recording.
+fn caveats(dropped: u64, skipped: u64) -> Vec<String> {
+    let mut out = Vec::new();
+    if dropped > 0 {
+        out.push(format!(
+            "the recording lost {} (gaps): rates undercount",
+            plural(dropped, "call")
+        ));
+    }
+    if skipped > 0 {
+        out.push(format!(
+            "{} not recorded events skipped",
+            plural(skipped, "line")
+        ));
+    }
+    out
+}
+
+fn risk_label(r: Risk) -> &'static str {
+    match r {
+        Risk::High => "high",
+        Risk::Medium => "medium",
+        _ => "low",
     }
 }
 
@@ -175,7 +252,7 @@ fn rules(key: &str, old: &Figures, new: &Figures) -> Vec<Evidence> {
             key: key.to_owned(),
             risk: Risk::High,
             note: format!(
-                "on recorded traffic, attempts per call {} -> {} (x{:.2}, over x{AMPLIFICATION})",
+                "replay: attempts/call {} -> {}, x{:.2} (high risk past x{AMPLIFICATION})",
                 old.attempts_per_call,
                 new.attempts_per_call,
                 new.attempts_per_call / old.attempts_per_call
@@ -187,7 +264,7 @@ fn rules(key: &str, old: &Figures, new: &Figures) -> Vec<Evidence> {
             key: key.to_owned(),
             risk: Risk::High,
             note: format!(
-                "on recorded traffic, success {}% -> {}% (down {:.1} points, over {SUCCESS_DROP})",
+                "replay: success {:.1}% -> {:.1}%, down {:.1} points (high risk past {SUCCESS_DROP})",
                 old.success_rate,
                 new.success_rate,
                 old.success_rate - new.success_rate
@@ -205,6 +282,8 @@ pub(crate) struct TrafficReport {
     calls: usize,
     span_s: f64,
     drawn: u64,
+    dropped: u64,
+    skipped: u64,
     keys: Vec<(String, Figures)>,
 }
 
@@ -217,7 +296,7 @@ impl TrafficReport {
     ) -> Result<TrafficReport, crate::input::LoadFailure> {
         let rec = super::load(path)?;
         let mut r = replay(&rec, set, seed);
-        let span = r.span;
+        let span = rec.span();
         let mut keys = r.figures(span);
         keys.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(TrafficReport {
@@ -226,6 +305,8 @@ impl TrafficReport {
             calls: rec.calls.len(),
             span_s: (span.as_secs_f64() * 1000.0).round() / 1000.0,
             drawn: r.drawn,
+            dropped: rec.dropped,
+            skipped: rec.skipped,
             keys,
         })
     }
@@ -238,7 +319,7 @@ impl TrafficReport {
             .map(|(k, f)| {
                 let figures: serde_json::Map<String, Value> = FIGURES
                     .iter()
-                    .map(|n| ((*n).to_owned(), json!(f.get(n))))
+                    .map(|n| ((*n).to_owned(), super::stats::number(n, f.get(n))))
                     .collect();
                 (k.clone(), Value::Object(figures))
             })
@@ -249,6 +330,8 @@ impl TrafficReport {
             "calls": self.calls,
             "span_s": self.span_s,
             "drawn_attempts": self.drawn,
+            "dropped_calls": self.dropped,
+            "skipped_lines": self.skipped,
             "keys": keys,
         }})
     }
@@ -256,10 +339,16 @@ impl TrafficReport {
     /// A block per key.
     pub(crate) fn human(&self) -> String {
         let mut out = format!(
-            "traffic: {}\n  {} calls over {}s replayed, seed {}; attempts beyond the recording \
-             drawn from its nearest: {}\n",
-            self.path, self.calls, self.span_s, self.seed, self.drawn
+            "traffic: {}\n  {} over {}s, seed {}\n  attempts past the recording, drawn from its nearest: {}\n",
+            self.path,
+            plural(self.calls as u64, "call"),
+            self.span_s,
+            self.seed,
+            self.drawn
         );
+        for line in caveats(self.dropped, self.skipped) {
+            out.push_str(&format!("  {line}\n"));
+        }
         for (k, f) in &self.keys {
             out.push_str(&format!("  {k}\n"));
             for name in FIGURES {

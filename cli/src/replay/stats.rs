@@ -18,6 +18,8 @@ pub(crate) struct KeyStats {
     /// Attempts a budget refused.
     pub(crate) budget_denials: u64,
     pub(crate) circuit_opens: u64,
+    /// Calls that did not end within the replay's limit.
+    pub(crate) unfinished: u64,
     /// Each call's duration, in microseconds.
     durations: Vec<u32>,
 }
@@ -42,6 +44,14 @@ impl KeyStats {
         }
         let us = tl.end.since(tl.start).as_micros();
         self.durations.push(u32::try_from(us).unwrap_or(u32::MAX));
+    }
+
+    /// A call that did not end within `limit`: a failure, as slow as the limit.
+    pub(crate) fn unfinished(&mut self, limit: Duration) {
+        self.calls += 1;
+        self.unfinished += 1;
+        self.durations
+            .push(u32::try_from(limit.as_micros()).unwrap_or(u32::MAX));
     }
 
     pub(crate) fn attempts_per_call(&self) -> f64 {
@@ -73,12 +83,11 @@ fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
-/// A whole replay: each key's figures, the attempts drawn, and the span of time it covered.
+/// A whole replay: each key's figures and the attempts drawn.
 #[derive(Debug)]
 pub(crate) struct Replay {
     pub(crate) keys: Vec<(String, KeyStats)>,
     pub(crate) drawn: u64,
-    pub(crate) span: Duration,
 }
 
 /// One key's figures, as the reports show them.
@@ -93,10 +102,11 @@ pub(crate) struct Figures {
     pub(crate) success_rate: f64,
     pub(crate) p50_ms: f64,
     pub(crate) p99_ms: f64,
+    pub(crate) unfinished: f64,
 }
 
 /// The figures' names, in the order reports list them.
-pub(crate) const FIGURES: [&str; 9] = [
+pub(crate) const FIGURES: [&str; 10] = [
     "calls",
     "attempts_per_call",
     "retries_per_second",
@@ -106,6 +116,7 @@ pub(crate) const FIGURES: [&str; 9] = [
     "success_rate",
     "p50_ms",
     "p99_ms",
+    "unfinished",
 ];
 
 impl Figures {
@@ -119,13 +130,14 @@ impl Figures {
             "circuit_opens" => self.circuit_opens,
             "success_rate" => self.success_rate,
             "p50_ms" => self.p50_ms,
-            _ => self.p99_ms,
+            "p99_ms" => self.p99_ms,
+            _ => self.unfinished,
         }
     }
 }
 
 impl Replay {
-    /// Each key's figures, by name, with rates over `span` (the same for replays compared).
+    /// Each key's figures, by name, with rates over `span` (the recording's).
     pub(crate) fn figures(&mut self, span: Duration) -> Vec<(String, Figures)> {
         let secs = span.as_secs_f64().max(1e-3);
         self.keys
@@ -141,6 +153,7 @@ impl Replay {
                     success_rate: round3(s.success_rate()),
                     p50_ms: round3(s.quantile_ms(0.5)),
                     p99_ms: round3(s.quantile_ms(0.99)),
+                    unfinished: s.unfinished as f64,
                 };
                 (k.clone(), f)
             })
@@ -148,14 +161,20 @@ impl Replay {
     }
 }
 
+/// A figure as JSON: counts as integers, the rest as numbers.
+pub(crate) fn number(name: &str, value: f64) -> Value {
+    match name {
+        "calls" | "budget_denials" | "circuit_opens" | "unfinished" => json!(value as u64),
+        _ => json!(value),
+    }
+}
+
 /// `{figure: {"old": x, "new": y}}` for one key.
 pub(crate) fn compared(old: &Figures, new: &Figures) -> Value {
     let mut v = serde_json::Map::new();
     for name in FIGURES {
-        v.insert(
-            name.to_owned(),
-            json!({"old": old.get(name), "new": new.get(name)}),
-        );
+        let (a, b) = (number(name, old.get(name)), number(name, new.get(name)));
+        v.insert(name.to_owned(), json!({"old": a, "new": b}));
     }
     Value::Object(v)
 }

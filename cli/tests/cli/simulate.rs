@@ -256,8 +256,18 @@ fn a_fleet_with_more_replicas_than_tokens_still_spends_its_budget() {
         ),
     )
     .unwrap();
-    let out = recourse(&["policy", "simulate", "--format", "json", file.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = recourse(&[
+        "policy",
+        "simulate",
+        "--format",
+        "json",
+        file.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let fleet = &json["final_state"]["fleet"];
     let (retries, allowance) = (
@@ -265,5 +275,8 @@ fn a_fleet_with_more_replicas_than_tokens_still_spends_its_budget() {
         fleet["budget"]["allowance"].as_f64().unwrap(),
     );
     assert!(retries <= allowance, "{fleet}");
-    assert!(retries >= 0.8 * allowance, "the fleet's tokens reach its replicas: {fleet}");
+    assert!(
+        retries >= 0.8 * allowance,
+        "the fleet's tokens reach its replicas: {fleet}"
+    );
 }

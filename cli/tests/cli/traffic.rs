@@ -227,3 +227,88 @@ fn simulate_replays_a_recording_through_one_policy_set() {
     }
     assert_eq!(json["traffic"]["calls"], 463);
 }
+
+/// Two instances' streams in one recording replay on one executor each: their budgets are
+/// their own, as they were; a recording of failed calls only is refused; gaps are said.
+#[test]
+fn a_recording_is_replayed_as_it_was_made() {
+    let demo = std::fs::read_to_string(root(RECORDING)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let figures = |name: &str, text: &str| -> serde_json::Value {
+        let rec = dir.path().join(name);
+        std::fs::write(&rec, text).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_recourse"))
+            .args(["policy", "simulate", "--traffic", rec.to_str().unwrap()])
+            .args(["--policies", DEMO, "--format", "json"])
+            .current_dir(root(""))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let one = figures("one.ndjson", &demo);
+    // The same stream again from a second instance, at the same moments.
+    let twice = format!(
+        "{demo}{}",
+        demo.replace("recourse-demo-9264", "recourse-demo-9265")
+    );
+    let both = figures("two.ndjson", &twice);
+    let denied = |v: &serde_json::Value| {
+        v["traffic"]["keys"]["payments.Charge"]["budget_denials"]
+            .as_u64()
+            .unwrap()
+    };
+    // Each instance spends its own budget (one shared budget denied 144), with its own jitter.
+    let (two, one) = (denied(&both), denied(&one));
+    assert!(
+        two.abs_diff(2 * one) <= 3,
+        "{two} denials for two instances, {one} for one"
+    );
+
+    let gap = "{\"target\":\"recourse-demo-9264\",\"t\":\"gap\",\"dropped\":7,\"cause\":\"rate_limited\",\"seq\":9}\n";
+    let gapped = figures("gap.ndjson", &format!("{demo}{gap}"));
+    assert_eq!(gapped["traffic"]["dropped_calls"], 7);
+
+    let failed_only = demo.replace("\"calls\":\"all\"", "\"calls\":\"failed\"");
+    let rec = dir.path().join("failed.ndjson");
+    std::fs::write(&rec, failed_only).unwrap();
+    let out = recourse(&[
+        "policy",
+        "simulate",
+        "--traffic",
+        rec.to_str().unwrap(),
+        "--policies",
+        &root(DEMO),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--calls failed"));
+}
+
+/// A policy with no timeout replaying attempts that never answered: those calls are counted
+/// unfinished at the replay's minute, not left out of the figures.
+#[test]
+fn calls_that_never_end_are_counted_unfinished() {
+    let dir = tempfile::tempdir().unwrap();
+    let bare = dir.path().join("bare.yaml");
+    std::fs::write(&bare, "version: 1\npolicies: {}\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_recourse"))
+        .args(["policy", "simulate", "--traffic", RECORDING, "--policies"])
+        .arg(&bare)
+        .args(["--format", "json"])
+        .current_dir(root(""))
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let t = &json["traffic"];
+    assert_eq!(t["span_s"], 4.331, "rates are over the recording's span");
+    let refund = &t["keys"]["payments.Refund"];
+    assert!(refund["unfinished"].as_u64() > Some(0), "{refund}");
+    assert_eq!(
+        refund["p99_ms"], 60000.0,
+        "an unfinished call is as slow as the limit"
+    );
+}
