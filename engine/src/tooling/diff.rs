@@ -340,6 +340,17 @@ pub fn diff(old: &PolicySet, new: &PolicySet) -> Vec<Change> {
                         ),
                     );
                 }
+                // Without its store, a fleet budget that denies stops every retry.
+                let denies = |v: &Value| v["fallback"].as_str() == Some("deny");
+                if a != Value::Null && b != Value::Null && !denies(&a) && denies(&b) {
+                    raise(
+                        Risk::Medium,
+                        format!(
+                            "budget {name:?} denies every retry while its fleet store is out of \
+                             reach (fallback: deny)"
+                        ),
+                    );
+                }
                 // A fleet budget is one allowance for every replica; a local one is one each.
                 let fleet = |v: &Value| v["scope"].as_str() == Some("fleet");
                 if a != Value::Null && b != Value::Null && fleet(&a) != fleet(&b) {
