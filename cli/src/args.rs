@@ -170,7 +170,8 @@ pub(crate) enum PolicyCommand {
         #[arg(long, default_value_t = 0, requires = "traffic")]
         seed: u64,
     },
-    /// Run the real engine on virtual time against scripted attempt outcomes.
+    /// Run the real engine on virtual time against scripted attempt outcomes (a scenario, on
+    /// one replica or a fleet), or against recorded calls (`--traffic`).
     #[command(after_long_help = examples::SIMULATE)]
     Simulate {
         /// The scenario file.

@@ -269,7 +269,7 @@ impl Scenario {
         }
         let replicas = raw.replicas.unwrap_or(1);
         if !(1..=MAX_REPLICAS).contains(&replicas) {
-            let message = format!("{replicas} replicas: give 1 to {MAX_REPLICAS}");
+            let message = format!("give 1 to {MAX_REPLICAS} replicas, not {replicas}");
             return Err(at(&tree, "/replicas", message));
         }
         if u64::from(replicas) * total > MAX_FLEET_CALLS {

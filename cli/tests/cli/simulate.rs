@@ -208,8 +208,8 @@ fn a_fleet_budget_caps_the_retries_of_every_replica_together() {
 fn a_fleet_scenario_refuses_a_replica_count_out_of_range() {
     let dir = tempfile::tempdir().unwrap();
     for (replicas, said) in [
-        ("0", "0 replicas: give 1 to 1000"),
-        ("5000", "5000 replicas"),
+        ("0", "give 1 to 1000 replicas, not 0"),
+        ("5000", "not 5000"),
     ] {
         let file = dir.path().join("fleet.yaml");
         std::fs::write(
