@@ -125,6 +125,21 @@ fn report(e: &jsonschema::ValidationError<'_>, tree: &SourceTree, out: &mut Vec<
                 let known = known_properties(&e.schema_path().to_string());
                 for name in unexpected {
                     let child = format!("{pointer}/{}", pointer_segment(name));
+                    // `scope` and `fallback` exist, but only on budgets a fleet can share.
+                    let kind = e.instance().get("kind").and_then(Value::as_str);
+                    if pointer.starts_with("/budgets/")
+                        && matches!(name.as_str(), "scope" | "fallback")
+                        && let Some(kind @ ("throttle" | "unlimited")) = kind
+                    {
+                        out.push(Diagnostic::error(
+                            "schema",
+                            &child,
+                            tree.key_position(&child),
+                            format!("a `{kind}` budget cannot be shared by the fleet: it has no `{name}`"),
+                            Some("only token_bucket and ratio budgets take scope and fallback".to_owned()),
+                        ));
+                        continue;
+                    }
                     let help = suggest(name, known.iter().map(String::as_str))
                         .map(|c| format!("did you mean `{c}`?"));
                     out.push(Diagnostic::error(
