@@ -28,15 +28,55 @@ use crate::simulate::{Step, play, race};
 /// How many of a key's recorded attempts, nearest in time, an extra attempt is drawn from.
 const DRAW_WINDOW: usize = 50;
 
-/// Counts the breaker openings of each key.
-#[derive(Debug, Default, Clone)]
-struct Opens(Arc<Mutex<HashMap<String, u64>>>);
+/// Each key's breaker openings, and how long its breaker was not closed, on one executor.
+#[derive(Debug, Clone)]
+struct Breakers {
+    clock: Clock,
+    keys: Arc<Mutex<HashMap<String, BreakerTally>>>,
+}
 
-impl Observer for Opens {
-    fn on_circuit_change(&self, key: &Key, _: CircuitState, to: CircuitState, _: &Reason) {
+#[derive(Debug, Default, Clone, Copy)]
+struct BreakerTally {
+    opens: u64,
+    open_since: Option<recourse_engine::clock::Timestamp>,
+    open: std::time::Duration,
+}
+
+impl Breakers {
+    fn new(clock: Clock) -> Breakers {
+        Breakers {
+            clock,
+            keys: Arc::default(),
+        }
+    }
+
+    /// Each key's tally at `end`, a breaker still open counted until then.
+    fn at(&self, end: recourse_engine::clock::Timestamp) -> HashMap<String, BreakerTally> {
+        let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        for t in keys.values_mut() {
+            if let Some(since) = t.open_since.take() {
+                t.open += end.since(since);
+            }
+        }
+        keys
+    }
+}
+
+impl Observer for Breakers {
+    fn on_circuit_change(&self, key: &Key, from: CircuitState, to: CircuitState, _: &Reason) {
+        let now = self.clock.now();
+        let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+        let t = keys.entry(key.to_string()).or_default();
         if to == CircuitState::Open {
-            let mut opens = self.0.lock().unwrap_or_else(|e| e.into_inner());
-            *opens.entry(key.to_string()).or_default() += 1;
+            t.opens += 1;
+        }
+        if from == CircuitState::Closed && to != CircuitState::Closed {
+            t.open_since = Some(now);
+        }
+        if to == CircuitState::Closed
+            && let Some(since) = t.open_since.take()
+        {
+            t.open += now.since(since);
         }
     }
 }
@@ -104,14 +144,18 @@ pub(crate) const CALL_LIMIT: std::time::Duration = std::time::Duration::from_sec
 pub(crate) fn replay(rec: &Recording, set: PolicySet, seed: u64) -> Replay {
     let vc = VirtualClock::new();
     let clock = vc.clock();
-    let opens = Opens::default();
-    let execs: Vec<Executor> = (0..rec.targets.len().max(1))
-        .map(|t| {
+    let breakers: Vec<Breakers> = (0..rec.targets.len().max(1))
+        .map(|_| Breakers::new(clock.clone()))
+        .collect();
+    let execs: Vec<Executor> = breakers
+        .iter()
+        .enumerate()
+        .map(|(t, breakers)| {
             Executor::builder()
                 .policy_set(set.clone())
                 .clock(clock.clone())
                 .seed(seed.wrapping_add(t as u64))
-                .observer(opens.clone())
+                .observer(breakers.clone())
                 .max_keys(rec.keys.len().max(1) * 2)
                 .build()
                 .expect("a replay executor builds")
@@ -176,9 +220,15 @@ pub(crate) fn replay(rec: &Recording, set: PolicySet, seed: u64) -> Replay {
             waiting = None;
         }
     }));
-    let opens = opens.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    for (k, s) in rec.keys.iter().zip(stats.iter_mut()) {
-        s.circuit_opens = opens.get(k).copied().unwrap_or(0);
+    let end = vc.now();
+    for b in &breakers {
+        let tallies = b.at(end);
+        for (k, s) in rec.keys.iter().zip(stats.iter_mut()) {
+            if let Some(t) = tallies.get(k) {
+                s.circuit_opens += t.opens;
+                s.circuit_open += t.open;
+            }
+        }
     }
     Replay {
         keys: rec.keys.iter().cloned().zip(stats).collect(),

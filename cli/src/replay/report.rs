@@ -201,6 +201,7 @@ fn label(name: &str) -> &'static str {
         "hedges_per_second" => "hedges/s",
         "budget_denials" => "budget denials",
         "circuit_opens" => "circuit opens",
+        "circuit_open_s" => "circuit open s",
         "success_rate" => "success %",
         "p50_ms" => "p50 ms",
         "p99_ms" => "p99 ms",

@@ -18,6 +18,8 @@ pub(crate) struct KeyStats {
     /// Attempts a budget refused.
     pub(crate) budget_denials: u64,
     pub(crate) circuit_opens: u64,
+    /// How long its breakers were not closed, summed over the instances.
+    pub(crate) circuit_open: Duration,
     /// Calls that did not end within the replay's limit.
     pub(crate) unfinished: u64,
     /// Each call's duration, in microseconds.
@@ -99,6 +101,7 @@ pub(crate) struct Figures {
     pub(crate) hedges_per_second: f64,
     pub(crate) budget_denials: f64,
     pub(crate) circuit_opens: f64,
+    pub(crate) circuit_open_s: f64,
     pub(crate) success_rate: f64,
     pub(crate) p50_ms: f64,
     pub(crate) p99_ms: f64,
@@ -106,13 +109,14 @@ pub(crate) struct Figures {
 }
 
 /// The figures' names, in the order reports list them.
-pub(crate) const FIGURES: [&str; 10] = [
+pub(crate) const FIGURES: [&str; 11] = [
     "calls",
     "attempts_per_call",
     "retries_per_second",
     "hedges_per_second",
     "budget_denials",
     "circuit_opens",
+    "circuit_open_s",
     "success_rate",
     "p50_ms",
     "p99_ms",
@@ -128,6 +132,7 @@ impl Figures {
             "hedges_per_second" => self.hedges_per_second,
             "budget_denials" => self.budget_denials,
             "circuit_opens" => self.circuit_opens,
+            "circuit_open_s" => self.circuit_open_s,
             "success_rate" => self.success_rate,
             "p50_ms" => self.p50_ms,
             "p99_ms" => self.p99_ms,
@@ -150,6 +155,7 @@ impl Replay {
                     hedges_per_second: round3(s.hedges as f64 / secs),
                     budget_denials: s.budget_denials as f64,
                     circuit_opens: s.circuit_opens as f64,
+                    circuit_open_s: round3(s.circuit_open.as_secs_f64()),
                     success_rate: round3(s.success_rate()),
                     p50_ms: round3(s.quantile_ms(0.5)),
                     p99_ms: round3(s.quantile_ms(0.99)),
