@@ -120,3 +120,27 @@ pub fn tail_reader(bytes: &[u8]) {
     shown.push_str(&format!("{}", terminal.backend()));
     assert_printable("tail", &shown);
 }
+
+/// `recourse policy diff --traffic` on a recording's bytes: it reads or is refused cleanly,
+/// replays through the demo's policies (every call ends: the replay has a limit), and its
+/// reports print no control character.
+pub fn traffic_replay(bytes: &[u8]) {
+    let Ok(rec) = crate::replay::Recording::read(bytes, "fuzz.ndjson") else {
+        return;
+    };
+    // Keep a run short whatever the bytes: a few dozen calls are plenty to find a panic.
+    let mut rec = rec;
+    rec.calls.truncate(40);
+    static DEMO: std::sync::OnceLock<PolicySet> = std::sync::OnceLock::new();
+    let set = DEMO
+        .get_or_init(|| {
+            PolicySet::from_str(crate::commands::demo::service::POLICIES, "demo.yaml")
+                .expect("the demo's policies load")
+        })
+        .clone();
+    let diff = crate::replay::TrafficDiff::run(&rec, "fuzz.ndjson", set.clone(), set, 1);
+    assert_printable("the replay", &diff.human(&[]));
+    assert_printable("the replay's markdown", &diff.markdown());
+    let json = diff.json(|_| "low").to_string();
+    assert!(serde_json::from_str::<serde_json::Value>(&json).is_ok());
+}

@@ -201,3 +201,13 @@ fn tail_reader() {
     seeds.extend(event_lines());
     smoke("tail_reader", &seeds, fuzzing::tail_reader);
 }
+
+/// `fuzz/fuzz_targets/traffic_replay.rs`: recordings replayed through the demo's policies.
+#[test]
+fn traffic_replay() {
+    smoke(
+        "traffic_replay",
+        &seeds("events", "ndjson"),
+        fuzzing::traffic_replay,
+    );
+}

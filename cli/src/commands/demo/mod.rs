@@ -1,7 +1,7 @@
 //! `recourse demo`: a simulated flaky service with export on, started inside the binary and
 //! tailed live (the TUI, or lines with `--no-tui`).
 
-mod service;
+pub(crate) mod service;
 
 use std::sync::Arc;
 
