@@ -19,7 +19,7 @@ pub enum Layer {
     Defaults,
     /// The built-in defaults.
     Builtin,
-    /// Normalization changed the value (a bound or a fill-in).
+    /// Normalization changed a value a layer gave (out of bounds, or 0 for a default).
     Clamped,
 }
 
@@ -82,13 +82,20 @@ pub fn resolve(set: &PolicySet, key: &Key) -> Resolved {
         changed_fields: Vec::new(),
     };
     let policy = policy.normalize().to_policy();
+    // A value some layer gave that normalization replaced is clamped; a value no layer gave,
+    // that normalization filled in with its default, is built in.
     for field in &policy.meta.changed_fields {
-        origins.insert((*field).to_owned(), Layer::Clamped);
+        let layer = if origins.contains_key(*field) {
+            Layer::Clamped
+        } else {
+            Layer::Builtin
+        };
+        origins.insert((*field).to_owned(), layer);
     }
-    // Fields normalization filled in (hedge and circuit bounds) show too.
+    // Fields normalization filled in (hedge and circuit defaults) show too.
     if let Ok(v) = serde_json::to_value(&policy) {
         leaves(&v, "", &mut |path, _| {
-            origins.entry(path).or_insert(Layer::Clamped);
+            origins.entry(path).or_insert(Layer::Builtin);
         });
     }
     Resolved {
