@@ -42,6 +42,29 @@ fn diff(new: &str, format: &str, extra: &[&str]) -> std::process::Output {
     out
 }
 
+/// `policy simulate --traffic REC --policies P --format json`, run from the repository root.
+fn simulate_traffic(rec: &str, policies: &str) -> serde_json::Value {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_recourse"))
+        .args([
+            "policy",
+            "simulate",
+            "--traffic",
+            rec,
+            "--policies",
+            policies,
+        ])
+        .args(["--format", "json"])
+        .current_dir(root(""))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 fn traffic(new: &str) -> serde_json::Value {
     let out = diff(new, "json", &[]);
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -197,25 +220,7 @@ fn the_documented_replay_is_real_output() {
 
 #[test]
 fn simulate_replays_a_recording_through_one_policy_set() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_recourse"))
-        .args([
-            "policy",
-            "simulate",
-            "--traffic",
-            RECORDING,
-            "--policies",
-            DEMO,
-        ])
-        .args(["--format", "json"])
-        .current_dir(root(""))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let json = simulate_traffic(RECORDING, DEMO);
     let one = &json["traffic"]["keys"]["payments.Charge"];
     // The same replay as the old side of a diff.
     let both = traffic("testdata/traffic/tighter-timeout.yaml");
@@ -237,18 +242,7 @@ fn a_recording_is_replayed_as_it_was_made() {
     let figures = |name: &str, text: &str| -> serde_json::Value {
         let rec = dir.path().join(name);
         std::fs::write(&rec, text).unwrap();
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_recourse"))
-            .args(["policy", "simulate", "--traffic", rec.to_str().unwrap()])
-            .args(["--policies", DEMO, "--format", "json"])
-            .current_dir(root(""))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
+        simulate_traffic(rec.to_str().unwrap(), DEMO)
     };
     let one = figures("one.ndjson", &demo);
     // The same stream again from a second instance, at the same moments.
@@ -295,14 +289,7 @@ fn calls_that_never_end_are_counted_unfinished() {
     let dir = tempfile::tempdir().unwrap();
     let bare = dir.path().join("bare.yaml");
     std::fs::write(&bare, "version: 1\npolicies: {}\n").unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_recourse"))
-        .args(["policy", "simulate", "--traffic", RECORDING, "--policies"])
-        .arg(&bare)
-        .args(["--format", "json"])
-        .current_dir(root(""))
-        .output()
-        .unwrap();
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let json = simulate_traffic(RECORDING, bare.to_str().unwrap());
     let t = &json["traffic"];
     assert_eq!(t["span_s"], 4.331, "rates are over the recording's span");
     let refund = &t["keys"]["payments.Refund"];

@@ -4,7 +4,6 @@
 use std::fmt;
 use std::sync::atomic::{AtomicI64, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
@@ -61,7 +60,7 @@ pub(crate) struct FleetBudget {
     progress: Mutex<Progress>,
     /// `<namespace>:<budget>`.
     name: String,
-    replica: u64,
+    pub(super) replica: u64,
     pool: Pool,
     spec: BudgetSpec,
     fallback: FleetFallback,
@@ -268,11 +267,10 @@ impl Pool {
 impl Budget for FleetBudget {
     #[inline]
     fn allow(&self, req: &Request<'_>) -> Decision {
-        let s = self;
-        match s.mode.load(Ordering::Acquire) {
+        match self.mode.load(Ordering::Acquire) {
             FLEET => {
                 let cost = i64::from(req.cost.max(1)) * MILLI;
-                let taken = s
+                let taken = self
                     .lease
                     .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
                         (held >= cost).then_some(held - cost)
@@ -283,14 +281,14 @@ impl Budget for FleetBudget {
             }
             FALLBACK => {
                 let req = Request {
-                    now: s.clock.now(),
+                    now: self.clock.now(),
                     ..*req
                 };
-                return s.local.load().0.allow(&req);
+                return self.local.load().0.allow(&req);
             }
             _ => {}
         }
-        s.denied.fetch_add(1, Ordering::Relaxed);
+        self.denied.fetch_add(1, Ordering::Relaxed);
         Decision::deny()
     }
 
@@ -321,11 +319,10 @@ impl Budget for FleetBudget {
     }
 
     fn level(&self, now: Timestamp) -> Option<f64> {
-        let s = self;
-        match s.mode.load(Ordering::Acquire) {
-            FALLBACK => s.local.load().0.level(now),
+        match self.mode.load(Ordering::Acquire) {
+            FALLBACK => self.local.load().0.level(now),
             DENYING => Some(0.0),
-            _ => Some(s.progress().available),
+            _ => Some(self.progress().available),
         }
     }
 
@@ -337,11 +334,10 @@ impl Budget for FleetBudget {
     }
 
     fn fleet_status(&self) -> Option<FleetStatus> {
-        let s = self;
-        let p = s.progress();
+        let p = self.progress();
         Some(FleetStatus {
-            scope: s.scope(),
-            sync_age: p.last_ok.map(|t| s.clock.now().since(t)),
+            scope: self.scope(),
+            sync_age: p.last_ok.map(|t| self.clock.now().since(t)),
             replicas: p.replicas,
         })
     }
@@ -349,29 +345,13 @@ impl Budget for FleetBudget {
 
 impl fmt::Debug for FleetBudget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = self;
         f.debug_struct("FleetBudget")
-            .field("name", &s.name)
-            .field("scope", &s.scope())
+            .field("name", &self.name)
+            .field("scope", &self.scope())
             .field(
                 "lease",
-                &(s.lease.load(Ordering::Relaxed) as f64 / MILLI as f64),
+                &(self.lease.load(Ordering::Relaxed) as f64 / MILLI as f64),
             )
             .finish_non_exhaustive()
-    }
-}
-
-/// What the sync loop reads.
-impl FleetBudget {
-    pub(super) fn interval(&self) -> Duration {
-        self.settings.interval
-    }
-
-    pub(super) fn timeout(&self) -> Duration {
-        self.settings.timeout
-    }
-
-    pub(super) fn replica(&self) -> u64 {
-        self.replica
     }
 }

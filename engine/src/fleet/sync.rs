@@ -23,24 +23,24 @@ pub(super) async fn run(budget: Weak<FleetBudget>, store: Arc<dyn FleetStore>, c
     let mut next_try = clock.now();
     let mut failures = 0u32;
     let mut settled = 0u32;
-    let mut jitter = Jitter::new(budget.upgrade().map_or(1, |b| b.replica()));
+    let mut jitter = Jitter::new(budget.upgrade().map_or(1, |b| b.replica));
     loop {
         let Some(shared) = budget.upgrade() else {
             return;
         };
-        let interval = shared.interval();
+        let interval = shared.settings.interval;
         if clock.now() >= next_try {
             let req = shared.request();
             let sent = clock.now();
             // A settlement still pending when the lease lapses is given up: the lapse is on
             // time, whatever the store does. Nor may one outlast half an interval.
-            let mut deadline = sent.plus(shared.timeout().min(interval / 2));
+            let mut deadline = sent.plus(shared.settings.timeout.min(interval / 2));
             if let Some(end) = shared.lease_ends() {
                 deadline = deadline.min(end);
             }
             let answer = first(store.sync(&req), clock.sleep_until(deadline))
                 .await
-                .unwrap_or(Err(FleetError::Timeout(shared.timeout())));
+                .unwrap_or(Err(FleetError::Timeout(shared.settings.timeout)));
             let now = clock.now();
             match answer {
                 Ok(grant) => {
