@@ -2,7 +2,8 @@
 //! and whose retry, gated by the budget, succeeds, with the budget a local token bucket and
 //! then a fleet bucket of the same shape spending from its lease (`MemoryFleet`: the store
 //! is never on the call path, whatever it is), and the same fleet bucket with its store down,
-//! spending from its local fallback. In one group, one runtime, one operation.
+//! spending from its local fallback, and with its store answering 500ms late. In one group, one
+//! runtime, one operation.
 
 #![allow(missing_docs)]
 
@@ -72,6 +73,19 @@ fn fleet_lease(c: &mut Criterion) {
         down.set_down(true);
         tokio::time::sleep(Duration::from_millis(20)).await;
     });
+    // The store answering 500ms late: settlements are slow, calls spend from the lease.
+    let late = MemoryFleet::with_settings(slow_store());
+    let slow = Executor::builder()
+        .classifier("now", RetryNow)
+        .policy_set(policies("fleet"))
+        .fleet(late.clone())
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let _ = slow.call("svc.op", fail_once).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        late.set_latency(Duration::from_millis(500));
+    });
     let mut g = c.benchmark_group("fleet_lease");
     g.bench_function("local_bucket_retry", |b| {
         b.to_async(&rt)
@@ -81,11 +95,24 @@ fn fleet_lease(c: &mut Criterion) {
         b.to_async(&rt)
             .iter(|| async { black_box(fleet.call("svc.op", fail_once).await.is_ok()) })
     });
+    g.bench_function("fleet_store_late_retry", |b| {
+        b.to_async(&rt)
+            .iter(|| async { black_box(slow.call("svc.op", fail_once).await.is_ok()) })
+    });
     g.bench_function("fleet_fallback_retry", |b| {
         b.to_async(&rt)
             .iter(|| async { black_box(fallback.call("svc.op", fail_once).await.is_ok()) })
     });
     g.finish();
+}
+
+/// Settles every 2s, each settlement allowed a second: a store answering 500ms late still
+/// settles, and the lease holds while each answer is awaited.
+fn slow_store() -> FleetSettings {
+    let mut settings = FleetSettings::default();
+    settings.interval = Duration::from_secs(2);
+    settings.timeout = Duration::from_secs(1);
+    settings
 }
 
 /// Settles every millisecond, so three intervals of an outage pass quickly.

@@ -24,6 +24,8 @@ struct Inner {
     settings: FleetSettings,
     clock: Clock,
     down: AtomicBool,
+    /// How late every answer comes, in nanoseconds (a slow store).
+    latency_ns: std::sync::atomic::AtomicU64,
     /// With [`MemoryFleet::on_clock`]: the sync tasks [`MemoryFleet::drive`] runs.
     driven: Option<Mutex<Driven>>,
 }
@@ -73,6 +75,7 @@ impl MemoryFleet {
                 settings,
                 clock,
                 down: AtomicBool::new(false),
+                latency_ns: Default::default(),
                 driven: driven.then(Mutex::default),
             }),
         }
@@ -81,6 +84,13 @@ impl MemoryFleet {
     /// Makes every settlement fail while `down` (an outage of the store).
     pub fn set_down(&self, down: bool) {
         self.inner.down.store(down, Ordering::Relaxed);
+    }
+
+    /// Makes every answer come `latency` late, on the store's clock (a store that is slow, not
+    /// down).
+    pub fn set_latency(&self, latency: std::time::Duration) {
+        let ns = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
+        self.inner.latency_ns.store(ns, Ordering::Relaxed);
     }
 
     /// Forgets every budget, as a store that restarted without its data.
@@ -125,7 +135,18 @@ impl FleetStore for MemoryFleet {
             let slot = budgets.entry(request.budget.clone()).or_default();
             Ok(settle(slot, request, now_us))
         };
-        Box::pin(std::future::ready(answer))
+        let late = self.inner.latency_ns.load(Ordering::Relaxed);
+        if late == 0 {
+            return Box::pin(std::future::ready(answer));
+        }
+        let wait = self
+            .inner
+            .clock
+            .sleep(std::time::Duration::from_nanos(late));
+        Box::pin(async move {
+            wait.await;
+            answer
+        })
     }
 
     fn settings(&self) -> FleetSettings {
