@@ -78,6 +78,7 @@ mod key;
 pub mod observe;
 pub mod policy;
 pub mod provider;
+pub mod shadow;
 #[cfg(feature = "tooling")]
 pub mod tooling;
 

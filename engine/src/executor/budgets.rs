@@ -16,6 +16,7 @@ use crate::clock::Clock;
 use crate::fleet::{FleetBudget, FleetLink};
 use crate::policy::{BudgetScope, BudgetSpec};
 use crate::provider::Provider;
+use crate::shadow::ShadowBudget;
 
 /// Budgets by name.
 pub(crate) struct BudgetRegistry {
@@ -24,6 +25,8 @@ pub(crate) struct BudgetRegistry {
     declared: Mutex<Declared>,
     /// Where `scope: fleet` budgets settle, when the executor has a fleet store.
     fleet: Option<FleetLink>,
+    /// The shadows' copies of declared budgets, by name: spent by shadow policies only.
+    shadow: Mutex<FxHashMap<String, (BudgetSpec, Arc<dyn Budget>)>>,
 }
 
 /// The budgets the provider declared, as of one of its generations.
@@ -52,6 +55,7 @@ impl BudgetRegistry {
             code,
             declared: Mutex::default(),
             fleet,
+            shadow: Mutex::default(),
         }
     }
 
@@ -71,6 +75,47 @@ impl BudgetRegistry {
         }
         let declared = self.current(provider, clock);
         declared.budgets.get(name).map(|(_, b)| b.clone())
+    }
+
+    /// The budget a shadow policy names: the shadows' own copy of a declared budget (one per
+    /// name, kept while its spec stays the same; a fleet budget's copy is local), or a budget
+    /// registered in code, which cannot be copied and is only read.
+    pub(crate) fn shadow(
+        &self,
+        r: &crate::policy::NormalizedBudget,
+        provider: &dyn Provider,
+        clock: &Clock,
+    ) -> ShadowBudget {
+        let Some(name) = r.name.as_deref() else {
+            return ShadowBudget::None;
+        };
+        let (cost, gate_first) = (r.cost, r.gate_first_attempt);
+        if let Some(budget) = self.code.get(name) {
+            let budget = budget.clone();
+            return ShadowBudget::Peek {
+                budget,
+                cost,
+                gate_first,
+            };
+        }
+        let spec = match self.current(provider, clock).budgets.get(name) {
+            Some((spec, _)) => spec.clone(),
+            None => return ShadowBudget::Missing,
+        };
+        let mut copies = self.shadow.lock().unwrap_or_else(|e| e.into_inner());
+        let budget = match copies.get(name) {
+            Some((was, budget)) if *was == spec => budget.clone(),
+            _ => {
+                let budget = spec.build_from(None, clock.now());
+                copies.insert(name.to_owned(), (spec, budget.clone()));
+                budget
+            }
+        };
+        ShadowBudget::Copy {
+            budget,
+            cost,
+            gate_first,
+        }
     }
 
     /// Every budget with a level, by name, sorted: its level now and the most it can hold

@@ -17,6 +17,7 @@ use crate::hedge::{FixedDelay, LatencyTracker, Trigger};
 use crate::key::Key;
 use crate::policy::{IdLease, NormalizedBudget, Policy, PolicyId, PolicySource};
 use crate::provider::{ProviderError, ProviderFailure};
+use crate::shadow::{ShadowPlan, ShadowState};
 
 /// The classifier a policy selects, resolved against the registry.
 #[derive(Debug)]
@@ -123,6 +124,71 @@ pub(crate) struct RatePlan {
 }
 
 impl CircuitPlan {
+    /// The plan of a breaker, when the policy enables one.
+    fn of(c: &crate::policy::NormalizedCircuit) -> Option<CircuitPlan> {
+        Some(c).filter(|c| c.enabled).map(|c| CircuitPlan {
+            threshold: c.threshold,
+            cooldown: c.cooldown,
+            rates: c.rates.map(|r| RatePlan {
+                rule: RateRule::new(&r),
+                window: Arc::new(Window::new(r.window)),
+            }),
+        })
+    }
+
+    /// Tells `breaker` how a call it admitted ended (`probe`, when it was admitted as the
+    /// probe): the threshold and rate rules judge it, and the transition it caused, if any,
+    /// is returned. `now` is read only when a rule needs it; `took` gives the call's duration
+    /// for a slow-call rule.
+    pub(crate) fn hear(
+        &self,
+        breaker: &Breaker,
+        probe: Option<crate::circuit::Probe<'_>>,
+        failed: bool,
+        now: &mut impl FnMut() -> crate::clock::Timestamp,
+        took: impl FnOnce(crate::clock::Timestamp) -> Duration,
+    ) -> Option<crate::circuit::Transition> {
+        let rates = self.rates.as_ref();
+        let sample = rates.map(|r| r.rule.sample(failed, || took(now())));
+        if let Some(probe) = probe {
+            // A slow probe is no evidence of recovery from slowness.
+            return Some(match sample.map_or(failed, |s| s.failed || s.slow) {
+                false => {
+                    // Closed again on a fresh window: calls admitted before it opened and
+                    // ended since are no evidence about the dependency now.
+                    if let Some(r) = rates {
+                        r.window.clear();
+                    }
+                    probe.success()
+                }
+                true => probe.failure(now()),
+            });
+        }
+        let mut opened = match (failed, self.threshold) {
+            (true, Some(threshold)) => breaker.record_failure(now(), threshold),
+            (false, Some(_)) => {
+                breaker.record_success();
+                None
+            }
+            (_, None) => None,
+        };
+        if let (Some(r), Some(sample)) = (rates, sample) {
+            if opened.is_none() {
+                r.window.record(sample, &mut *now);
+                // Only a failed or slow call can raise a rate.
+                if (sample.failed || sample.slow)
+                    && let Some(reason) = r.rule.judge(r.window.counts(&mut *now))
+                {
+                    opened = breaker.trip(now(), reason);
+                }
+            }
+            if opened.is_some() {
+                r.window.clear(); // the breaker closes again on a fresh window
+            }
+        }
+        opened
+    }
+
     /// Takes over `previous`'s window when it has the same shape, so that a reload does not
     /// forget the calls seen.
     fn adopt_window(&mut self, previous: Option<&CircuitPlan>) {
@@ -169,6 +235,8 @@ pub(crate) struct Compiled {
     pub(crate) circuit: Option<CircuitPlan>,
     /// The bulkhead's cap on attempts in flight, if the policy has one.
     pub(crate) bulkhead: Option<u32>,
+    /// The shadow policy judged beside this one, if it has one.
+    pub(crate) shadow: Option<Arc<ShadowPlan>>,
     pub(crate) generation: u64,
 }
 
@@ -211,16 +279,17 @@ impl Compiled {
                 auto_disable: h.auto_disable,
             }
         });
-        let circuit = Some(normalized.circuit)
-            .filter(|c| c.enabled)
-            .map(|c| CircuitPlan {
-                threshold: c.threshold,
-                cooldown: c.cooldown,
-                rates: c.rates.map(|r| RatePlan {
-                    rule: RateRule::new(&r),
-                    window: Arc::new(Window::new(r.window)),
-                }),
-            });
+        let circuit = CircuitPlan::of(&normalized.circuit);
+        let shadow = normalized.shadow.as_deref().map(|shadow| {
+            let budget = inner
+                .budgets
+                .shadow(&shadow.retry.budget, &*inner.provider, &inner.clock);
+            Arc::new(ShadowPlan::new(
+                shadow,
+                budget,
+                CircuitPlan::of(&shadow.circuit),
+            ))
+        });
         let changed = (!normalized.meta.changed_fields.is_empty())
             .then(|| Arc::from(normalized.meta.changed_fields.join(",")));
         let values_succeed = match &classifier {
@@ -244,6 +313,7 @@ impl Compiled {
             && values_succeed
             && circuit.is_none()
             && bulkhead.is_none()
+            && shadow.is_none()
             && inner.observer.is_none();
         Compiled {
             bare_first: bare_first.into(),
@@ -269,6 +339,7 @@ impl Compiled {
             hedge,
             circuit,
             bulkhead,
+            shadow,
             generation,
             policy: normalized.to_policy(),
         }
@@ -285,6 +356,7 @@ pub(crate) struct Runtime {
     pub(crate) in_flight: std::sync::atomic::AtomicU32,
     tracker: std::sync::OnceLock<LatencyTracker>,
     hedging: std::sync::OnceLock<crate::hedge::Governor>,
+    shadow: std::sync::OnceLock<ShadowState>,
 }
 
 impl Runtime {
@@ -297,6 +369,17 @@ impl Runtime {
     /// `hedge.auto_disable` ask).
     pub(crate) fn hedging(&self) -> &crate::hedge::Governor {
         self.hedging.get_or_init(Default::default)
+    }
+
+    /// The shadow's breaker and counters, created on first use (only keys with a shadow
+    /// policy ask).
+    pub(crate) fn shadow(&self) -> &ShadowState {
+        self.shadow.get_or_init(ShadowState::default)
+    }
+
+    /// The shadow's counters, if the key's policy ever had a shadow.
+    pub(crate) fn shadow_state(&self) -> Option<&ShadowState> {
+        self.shadow.get()
     }
 
     /// The key's hedging state, if its policy ever asked for `hedge.auto_disable`.

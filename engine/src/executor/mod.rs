@@ -38,6 +38,7 @@ use tokio_util::sync::CancellationToken;
 pub use attempt::AttemptInfo;
 #[cfg(feature = "tooling")]
 pub(crate) use backoff::DECORRELATED_GROWTH;
+pub(crate) use keyed::CircuitPlan;
 pub use builder::{BuildError, ExecutorBuilder};
 pub use global::{call, call_traced, global, init};
 pub use manual::{ControlError, ManualControl};
@@ -221,6 +222,12 @@ impl Executor {
         Some(rates.window.counts(|| self.inner.clock.now()))
     }
 
+    /// What `key`'s shadow policy would have done over the calls judged so far, beside what
+    /// its live policy did: for keys whose policy has (or had) a `shadow`.
+    pub fn shadow_stats(&self, key: &str) -> Option<crate::shadow::ShadowStats> {
+        self.inner.shadow_stats(key)
+    }
+
     /// The effective (normalized) policy the executor would use for `key` now.
     ///
     /// # Errors
@@ -319,6 +326,24 @@ impl Executor {
     }
 }
 
+impl Inner {
+    fn shadow_stats(&self, key: &str) -> Option<crate::shadow::ShadowStats> {
+        let state = self.keys.get(key)?;
+        let shadow = state.runtime.shadow_state()?;
+        let mut stats = shadow.stats();
+        if let Ok(compiled) = state.compiled(self)
+            && let Some(plan) = &compiled.shadow
+        {
+            stats.policy = plan.id.as_deref().map(str::to_owned);
+            stats.circuit = plan.circuit.as_ref().map(|c| {
+                let now = self.clock.now();
+                shadow.breaker.state(now, c.cooldown).as_str().to_owned()
+            });
+        }
+        Some(stats)
+    }
+}
+
 /// What the export server reads of its executor: the keys called so far, their breakers and
 /// the clock. A narrow handle, so the server never reaches into the executor's state.
 #[cfg(feature = "export")]
@@ -329,6 +354,11 @@ pub(crate) struct KeyDirectory {
 
 #[cfg(feature = "export")]
 impl KeyDirectory {
+    /// `key`'s shadow counters, for keys whose policy has (or had) a shadow.
+    pub(crate) fn shadow_stats(&self, key: &str) -> Option<crate::shadow::ShadowStats> {
+        self.inner.shadow_stats(key)
+    }
+
     /// Every key called so far (canonical spellings), sorted.
     pub(crate) fn keys(&self) -> Vec<Key> {
         let mut keys: Vec<Key> = self.inner.keys.states().map(|s| s.key.clone()).collect();

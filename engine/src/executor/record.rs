@@ -15,6 +15,7 @@ use crate::key::Key;
 use crate::observe::summary::Tally;
 use crate::observe::{AttemptRecord, CallEnd, CallOutcome, Observer, Timeline};
 use crate::policy::Policy;
+use crate::shadow::{Live, ShadowPlan, ShadowState};
 
 pub(crate) struct Recorder<'a> {
     key: &'a Key,
@@ -36,7 +37,16 @@ pub(crate) struct Recorder<'a> {
     /// The end of the attempt recorded last, while nothing has been awaited since: a call
     /// that ends then ends at that reading (one clock read fewer; see [`Recorder::waited`]).
     last_end: Option<Timestamp>,
+    /// The key's shadow policy, judged when the call ends.
+    shadow: Option<Shadow<'a>>,
     done: bool,
+}
+
+/// A shadow policy to judge at the end of the call.
+struct Shadow<'a> {
+    plan: std::sync::Arc<ShadowPlan>,
+    state: &'a ShadowState,
+    live: Live,
 }
 
 impl<'a> Recorder<'a> {
@@ -65,6 +75,7 @@ impl<'a> Recorder<'a> {
             out,
             tap,
             last_end: None,
+            shadow: None,
             done: false,
         }
     }
@@ -91,6 +102,36 @@ impl<'a> Recorder<'a> {
 
     pub(crate) fn observer(&self) -> Option<&'a dyn Observer> {
         self.observer
+    }
+
+    /// Judges `compiled`'s shadow policy, if it has one, when the call ends: the call is then
+    /// recorded (a timeline is built, to judge it from). Called before [`Recorder::start`].
+    #[inline]
+    pub(crate) fn shadow(&mut self, compiled: &Compiled, runtime: &'a super::keyed::Runtime) {
+        if let Some(plan) = &compiled.shadow {
+            self.shadow_on(plan.clone(), compiled, runtime);
+        }
+    }
+
+    #[inline(never)]
+    fn shadow_on(
+        &mut self,
+        plan: std::sync::Arc<ShadowPlan>,
+        compiled: &Compiled,
+        runtime: &'a super::keyed::Runtime,
+    ) {
+        let start = *self.opened.get_or_insert_with(|| self.clock.now());
+        if self.timeline.is_none() {
+            self.timeline = Some(new_timeline(self.key, start));
+        }
+        self.shadow = Some(Shadow {
+            plan,
+            state: runtime.shadow(),
+            live: Live {
+                timeout_per_attempt: compiled.timeout_per_attempt,
+                overall_timeout: compiled.overall_timeout,
+            },
+        });
     }
 
     /// Starts the call: policy metadata into the timeline, then `on_start`.
@@ -203,6 +244,9 @@ impl<'a> Recorder<'a> {
             tl.outcome = outcome;
             tl.reason = reason.clone();
             tl.error = error();
+            if let Some(shadow) = &self.shadow {
+                judge_shadow(shadow, &mut tl);
+            }
             if let Some(o) = self.observer.filter(|_| self.observer_reads_timeline) {
                 match outcome {
                     CallOutcome::Success => o.on_success(self.key, &tl),
@@ -262,6 +306,20 @@ impl Recorder<'_> {
         let end = self.clock.now();
         let error = || Some("recourse: call canceled".to_owned());
         self.close(CallOutcome::Failure, Reason::CONTEXT_CANCELED, error, end);
+    }
+}
+
+/// Judges the shadow policy against the finished call, into the timeline's attributes and
+/// the shadow's counters.
+#[inline(never)]
+fn judge_shadow(shadow: &Shadow<'_>, tl: &mut Timeline) {
+    let verdict = crate::shadow::judge(&shadow.plan, shadow.state, shadow.live, tl);
+    shadow.state.count(&verdict);
+    let attrs = &mut tl.attributes;
+    attrs.insert("shadow_outcome", verdict.outcome.as_str());
+    attrs.insert("shadow_attempts", verdict.attempts.to_string());
+    if !verdict.decisions.is_empty() {
+        attrs.insert("shadow_decisions", verdict.decisions.names());
     }
 }
 

@@ -121,10 +121,6 @@ impl Circuit<'_> {
         rec: &Recorder<'_>,
         clock: &Clock,
     ) {
-        // The clock is read at most once, and only when something needs it.
-        let mut read = None;
-        let mut now = || *read.get_or_insert_with(|| clock.now());
-        let rates = plan.rates.as_ref();
         let failed = match heard {
             Heard::Success => false,
             Heard::Failure => true,
@@ -133,50 +129,13 @@ impl Circuit<'_> {
                 return;
             }
         };
+        // The clock is read at most once, and only when something needs it.
+        let mut read = None;
+        let mut now = || *read.get_or_insert_with(|| clock.now());
         let started = self.started;
-        let sample = rates.map(|r| {
-            r.rule.sample(failed, || {
-                started.map_or(Duration::ZERO, |s| now().since(s))
-            })
+        let transition = plan.hear(breaker, self.probe.take(), failed, &mut now, |now| {
+            started.map_or(Duration::ZERO, |s| now.since(s))
         });
-        let transition = if let Some(probe) = self.probe.take() {
-            // A slow probe is no evidence of recovery from slowness.
-            match sample.map_or(failed, |s| s.failed || s.slow) {
-                false => {
-                    // Closed again on a fresh window: calls admitted before it opened and
-                    // ended since are no evidence about the dependency now.
-                    if let Some(r) = rates {
-                        r.window.clear();
-                    }
-                    Some(probe.success())
-                }
-                true => Some(probe.failure(now())),
-            }
-        } else {
-            let mut opened = match (failed, plan.threshold) {
-                (true, Some(threshold)) => breaker.record_failure(now(), threshold),
-                (false, Some(_)) => {
-                    breaker.record_success();
-                    None
-                }
-                (_, None) => None,
-            };
-            if let (Some(r), Some(sample)) = (rates, sample) {
-                if opened.is_none() {
-                    r.window.record(sample, &mut now);
-                    // Only a failed or slow call can raise a rate.
-                    if (sample.failed || sample.slow)
-                        && let Some(reason) = r.rule.judge(r.window.counts(&mut now))
-                    {
-                        opened = breaker.trip(now(), reason);
-                    }
-                }
-                if opened.is_some() {
-                    r.window.clear(); // the breaker closes again on a fresh window
-                }
-            }
-            opened
-        };
         rec.circuit_change(transition);
     }
 }
@@ -312,6 +271,7 @@ where
                 }
             }
         };
+        rec.shadow(compiled, &state.runtime);
         rec.start(Some(compiled));
         progress.max_attempts = compiled.max_attempts;
 

@@ -279,6 +279,7 @@ impl KeyCounters {
             in_flight: None,
             max_concurrent: None,
             window: None,
+            shadow: None,
             latency: Histogram {
                 sub_buckets: SUB as u32,
                 counts,

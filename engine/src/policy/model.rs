@@ -48,6 +48,11 @@ pub struct Policy {
     /// A cap on the key's attempts in flight.
     #[serde(default, skip_serializing_if = "BulkheadPolicy::is_unset")]
     pub bulkhead: BulkheadPolicy,
+    /// A shadow policy: judged beside this one on every call, from the live attempts'
+    /// outcomes, and reported, never acted on. Its unset fields are this policy's; a shadow
+    /// has no shadow of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shadow: Option<Box<Policy>>,
     /// Where the policy came from and what normalization changed. Not serialized.
     #[serde(skip)]
     pub meta: PolicyMeta,
@@ -403,6 +408,7 @@ impl Policy {
             hedge: HedgePolicy::default(),
             circuit: CircuitPolicy::default(),
             bulkhead: BulkheadPolicy::default(),
+            shadow: None,
             meta: PolicyMeta::default(),
         }
     }
@@ -435,6 +441,7 @@ impl Policy {
             },
             circuit: CircuitPolicy::default(),
             bulkhead: BulkheadPolicy::default(),
+            shadow: None,
             meta: PolicyMeta {
                 source: PolicySource::Default,
                 changed_fields: Vec::new(),
@@ -492,6 +499,7 @@ impl Policy {
                     .max_concurrent
                     .or(base.bulkhead.max_concurrent),
             },
+            shadow: self.shadow.clone().or_else(|| base.shadow.clone()),
             meta: self.meta.clone(),
         }
     }
@@ -503,6 +511,7 @@ impl Policy {
             && self.hedge == HedgePolicy::default()
             && self.circuit == CircuitPolicy::default()
             && self.bulkhead == BulkheadPolicy::default()
+            && self.shadow.is_none()
     }
 
     /// Sets the policy id.
@@ -681,6 +690,13 @@ impl Policy {
     pub fn hedge_trigger(mut self, name: &str) -> Policy {
         self.hedge.enabled = true;
         self.hedge.trigger_name = Some(name.to_owned());
+        self
+    }
+
+    /// Judges `shadow` beside this policy on every call, without acting on it (its unset
+    /// fields are this policy's).
+    pub fn shadow(mut self, shadow: Policy) -> Policy {
+        self.shadow = Some(Box::new(shadow));
         self
     }
 

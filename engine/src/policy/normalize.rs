@@ -74,6 +74,10 @@ pub struct Normalized {
     pub circuit: NormalizedCircuit,
     /// The bulkhead.
     pub bulkhead: NormalizedBulkhead,
+    /// The shadow policy, judged beside this one and never acted on: the shadow as written,
+    /// laid over this policy as written, normalized. Its own `meta` reports what
+    /// normalization changed in it.
+    pub shadow: Option<Box<Normalized>>,
     /// Where the policy came from, and what normalization changed.
     pub meta: PolicyMeta,
 }
@@ -339,7 +343,21 @@ impl Policy {
     /// Fills unset fields from the built-in defaults and clamps values into their bounds (see
     /// the module docs), recording each changed field path in `meta.changed_fields` (after
     /// those already there: a field already normalized is never reported again).
-    pub fn normalize(self) -> Normalized {
+    pub fn normalize(mut self) -> Normalized {
+        let shadow = self.shadow.take().map(|shadow| {
+            let base = Policy {
+                meta: PolicyMeta::default(),
+                ..self.clone()
+            };
+            let id = shadow.id.clone();
+            let mut shadow = shadow.over(&base);
+            // A shadow has no shadow of its own, is named only by its own id, and comes from
+            // where its policy came from.
+            shadow.shadow = None;
+            shadow.id = id;
+            shadow.meta.source = self.meta.source;
+            Box::new(shadow.normalize())
+        });
         let mut r = Report(self.meta.changed_fields);
         let w = &self.retry;
         let max_attempts = r.within(
@@ -520,6 +538,7 @@ impl Policy {
             hedge,
             circuit,
             bulkhead,
+            shadow,
             meta: PolicyMeta {
                 source: self.meta.source,
                 changed_fields: r.0,
@@ -637,6 +656,7 @@ impl Normalized {
             bulkhead: BulkheadPolicy {
                 max_concurrent: self.bulkhead.max_concurrent,
             },
+            shadow: self.shadow.as_ref().map(|s| Box::new(s.to_policy())),
             meta: self.meta.clone(),
         }
     }

@@ -63,6 +63,7 @@ mod remote_bundle;
 mod remote_http;
 mod retries_and_backoff;
 mod send;
+mod shadow;
 mod stress;
 mod timeouts_and_cancellation;
 #[cfg(feature = "export")]

@@ -200,6 +200,7 @@ impl Shared {
                             (s.in_flight, s.max_concurrent) = (Some(in_flight), Some(max));
                         }
                         s.hedging = self.keys.hedging(key).map(|h| h.as_str().to_owned());
+                        s.shadow = self.keys.shadow_stats(key.as_str());
                         s.window = self.keys.circuit_window(key).map(|c| {
                             crate::export::wire::WindowCounts::new(c.calls, c.failures, c.slow)
                         });

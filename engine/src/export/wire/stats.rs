@@ -119,6 +119,10 @@ pub struct KeyStats {
     /// calls.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window: Option<WindowCounts>,
+    /// For keys whose policy has a `shadow`: what the shadow would have done over the same
+    /// calls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shadow: Option<crate::shadow::ShadowStats>,
     /// Call latencies.
     #[serde(default)]
     pub latency: Histogram,

@@ -1,0 +1,334 @@
+//! Shadow policies, on virtual time: what a shadow would have decided is recorded in the
+//! timeline and counted, and the live call is never changed by it.
+
+use std::sync::{Arc, Mutex};
+use proptest::prelude::*;
+use recourse_engine::clock::{Clock, VirtualClock};
+use recourse_engine::shadow::ShadowStats;
+use recourse_engine::{AttemptInfo, Executor, Policy, PolicySet, Timeline};
+
+use crate::support::*;
+
+/// A policy file with one key, `svc.op`, whose entry is `entry` (YAML flow mapping), and a
+/// token bucket `tight` of capacity 1 that never refills.
+fn file(entry: &str) -> PolicySet {
+    let text = format!(
+        "version: 1\nbudgets:\n  tight: {{ kind: token_bucket, capacity: 1, refill_per_second: 0 }}\npolicies:\n  svc.op: {entry}\n"
+    );
+    PolicySet::from_str(&text, "shadow.yaml").unwrap()
+}
+
+fn exec_of(set: PolicySet) -> (Executor, VirtualClock) {
+    vexec(Executor::builder().policy_set(set))
+}
+
+/// An operation that answers each invocation (counted across calls) from `script`: (latency
+/// in ms, success), the last entry repeating.
+fn scripted(
+    script: &[(u64, bool)],
+    invoked: &Arc<Mutex<u32>>,
+    clock: Clock,
+) -> impl FnMut(AttemptInfo) -> std::pin::Pin<Box<dyn Future<Output = Result<(), E>>>> + use<> {
+    let script = script.to_vec();
+    let invoked = invoked.clone();
+    move |_| {
+        let i = {
+            let mut n = invoked.lock().unwrap();
+            *n += 1;
+            *n as usize - 1
+        };
+        let (latency, ok) = script[i.min(script.len() - 1)];
+        let clock = clock.clone();
+        Box::pin(async move {
+            clock.sleep(ms(latency)).await;
+            if ok { Ok(()) } else { Err(E(i as u32)) }
+        })
+    }
+}
+
+/// Makes `calls` traced calls of `svc.op`, each answered from `script` in turn.
+fn calls(exec: &Executor, vc: &VirtualClock, calls: usize, script: &[(u64, bool)]) -> Vec<Timeline> {
+    let invoked = Arc::default();
+    (0..calls)
+        .map(|_| {
+            let op = scripted(script, &invoked, exec.clock().clone());
+            vc.block_on(exec.call_traced("svc.op", op)).1
+        })
+        .collect()
+}
+
+fn stats(exec: &Executor) -> ShadowStats {
+    exec.shadow_stats("svc.op").expect("the key has a shadow")
+}
+
+#[test]
+fn a_shadow_with_more_attempts_would_retry_where_the_live_policy_stopped() {
+    let (exec, vc) = exec_of(file(
+        "{ retry: { max_attempts: 2, initial_backoff: 1ms }, shadow: { id: more, retry: { max_attempts: 4 } } }",
+    ));
+    let tl = &calls(&exec, &vc, 1, &[(5, false), (5, false), (5, true)])[0];
+    assert!(tl.outcome == recourse_engine::observe::CallOutcome::Failure);
+    assert_eq!(tl.attempts.len(), 2, "the live policy ran its two attempts");
+    assert_eq!(tl.attribute("shadow_outcome"), Some("unknown"));
+    assert_eq!(tl.attribute("shadow_decisions"), Some("would_retry"));
+    assert_eq!(tl.attribute("shadow_attempts"), Some("2"));
+    let s = stats(&exec);
+    assert_eq!((s.calls, s.unknown, s.differs, s.retries), (1, 1, 1, 2));
+    assert_eq!(s.policy.as_deref(), Some("more"));
+}
+
+#[test]
+fn a_shadow_with_fewer_attempts_would_stop_and_fail_a_call_the_live_policy_saved() {
+    let (exec, vc) = exec_of(file(
+        "{ retry: { max_attempts: 4, initial_backoff: 1ms }, shadow: { retry: { max_attempts: 2 } } }",
+    ));
+    let tl = &calls(&exec, &vc, 1, &[(5, false), (5, false), (5, true)])[0];
+    assert_eq!(tl.attempts.len(), 3);
+    assert!(tl.outcome == recourse_engine::observe::CallOutcome::Success);
+    assert_eq!(tl.attribute("shadow_outcome"), Some("failure"));
+    assert_eq!(tl.attribute("shadow_decisions"), Some("would_stop"));
+    let s = stats(&exec);
+    assert_eq!((s.failures, s.attempts, s.retries, s.differs), (1, 2, 1, 1));
+}
+
+#[test]
+fn the_same_policy_as_shadow_agrees_with_every_call() {
+    let (exec, vc) = exec_of(file(
+        "{ retry: { max_attempts: 3, initial_backoff: 1ms }, shadow: {} }",
+    ));
+    let script = [(5, false), (5, true), (5, false), (5, false), (5, false), (5, true)];
+    let tls = calls(&exec, &vc, 4, &script);
+    for tl in &tls {
+        assert_eq!(tl.attribute("shadow_decisions"), None, "{tl:?}");
+        assert_eq!(
+            tl.attribute("shadow_attempts"),
+            Some(tl.attempts.len().to_string().as_str())
+        );
+    }
+    let s = stats(&exec);
+    assert_eq!(s.differs, 0);
+    assert_eq!(s.calls, 4);
+    assert_eq!(s.attempts, tls.iter().map(|t| t.attempts.len() as u64).sum::<u64>());
+}
+
+#[test]
+fn a_tighter_shadow_timeout_would_cut_slow_attempts() {
+    let (exec, vc) = exec_of(file(
+        "{ retry: { max_attempts: 2, initial_backoff: 1ms }, shadow: { retry: { timeout_per_attempt: 50ms } } }",
+    ));
+    // 80ms then a fast success: the live call succeeds at once; the shadow cuts the first at
+    // 50ms and retries into the same success... which the live call never needed.
+    let tl = &calls(&exec, &vc, 1, &[(80, true)])[0];
+    assert_eq!(tl.attempts.len(), 1);
+    assert_eq!(tl.attribute("shadow_outcome"), Some("unknown"));
+    assert_eq!(tl.attribute("shadow_decisions"), Some("would_retry,would_time_out"));
+    assert_eq!(stats(&exec).timeouts, 1);
+}
+
+#[test]
+fn a_looser_shadow_timeout_cannot_know_what_a_cut_attempt_would_have_answered() {
+    let (exec, vc) = exec_of(file(
+        "{ retry: { max_attempts: 1, timeout_per_attempt: 50ms }, shadow: { retry: { timeout_per_attempt: 200ms } } }",
+    ));
+    let tl = &calls(&exec, &vc, 1, &[(100, true)])[0];
+    assert!(tl.outcome == recourse_engine::observe::CallOutcome::Failure);
+    assert_eq!(tl.attribute("shadow_outcome"), Some("unknown"));
+    assert_eq!(tl.attribute("shadow_decisions"), Some("would_wait"));
+}
+
+#[test]
+fn a_shadow_breaker_opens_and_rejects_while_the_live_calls_go_on() {
+    let (exec, vc) = exec_of(file(
+        "{ retry: { max_attempts: 1 }, shadow: { circuit: { enabled: true, threshold: 3, cooldown: 10s } } }",
+    ));
+    let tls = calls(&exec, &vc, 5, &[(5, false)]);
+    // Every live call ran its attempt: the live policy has no breaker.
+    assert!(tls.iter().all(|t| t.attempts.len() == 1));
+    assert_eq!(tls[2].attribute("shadow_decisions"), Some("would_open"));
+    assert_eq!(tls[3].attribute("shadow_decisions"), Some("would_reject"));
+    assert_eq!(tls[3].attribute("shadow_attempts"), Some("0"));
+    let s = stats(&exec);
+    assert_eq!((s.circuit_opens, s.circuit_rejected), (1, 2));
+    assert_eq!(s.circuit.as_deref(), Some("open"));
+    assert_eq!(exec.circuit_state("svc.op"), recourse_engine::CircuitState::Closed);
+}
+
+#[test]
+fn a_shadow_budget_is_a_copy_that_the_live_calls_never_spend() {
+    let (exec, vc) = exec_of(file(
+        "{ retry: { max_attempts: 3, initial_backoff: 1ms }, shadow: { retry: { budget: { name: tight } } } }",
+    ));
+    let tls = calls(&exec, &vc, 2, &[(5, false)]);
+    // The live policy has no budget: both calls ran three attempts.
+    assert!(tls.iter().all(|t| t.attempts.len() == 3));
+    // The shadow's bucket holds one token: the first call's second retry is refused, and
+    // every retry after it.
+    assert_eq!(tls[0].attribute("shadow_decisions"), Some("would_stop,would_deny"));
+    assert_eq!(tls[0].attribute("shadow_attempts"), Some("2"));
+    assert_eq!(tls[1].attribute("shadow_attempts"), Some("1"));
+    assert_eq!(stats(&exec).budget_denied, 2);
+    // The declared budget itself is untouched.
+    assert_eq!(exec.budget_level("tight"), Some(1.0));
+}
+
+#[test]
+fn a_shadow_that_hedges_counts_the_hedges_the_live_call_did_not_send() {
+    let (exec, vc) = exec_of(file(
+        "{ retry: { max_attempts: 1 }, shadow: { hedge: { enabled: true, max_hedges: 2, hedge_delay: 20ms } } }",
+    ));
+    let tl = &calls(&exec, &vc, 1, &[(50, true)])[0];
+    assert_eq!(tl.attempts.len(), 1);
+    assert_eq!(tl.attribute("shadow_decisions"), Some("would_hedge"));
+    assert_eq!(tl.attribute("shadow_attempts"), Some("3"));
+    assert_eq!(stats(&exec).hedges, 2);
+}
+
+#[test]
+fn a_key_without_a_shadow_has_no_shadow_counters_and_no_shadow_attributes() {
+    let (exec, vc) = exec_of(file("{ retry: { max_attempts: 2 } }"));
+    let tl = &calls(&exec, &vc, 1, &[(5, true)])[0];
+    assert_eq!(tl.attribute("shadow_outcome"), None);
+    assert_eq!(exec.shadow_stats("svc.op"), None);
+}
+
+#[test]
+fn a_shadowed_call_nobody_traces_is_still_judged() {
+    let (exec, vc) = exec_of(file(
+        "{ retry: { max_attempts: 2, initial_backoff: 1ms }, shadow: { retry: { max_attempts: 1 } } }",
+    ));
+    let invoked = Arc::default();
+    let op = scripted(&[(5, false), (5, true)], &invoked, exec.clock().clone());
+    vc.block_on(exec.key("svc.op").call(op)).unwrap();
+    let s = stats(&exec);
+    assert_eq!((s.calls, s.failures, s.differs), (1, 1, 1));
+}
+
+// --- A shadow never changes the live call ---
+
+fn arb_live() -> impl Strategy<Value = String> {
+    (
+        1u32..5,
+        prop_oneof![Just(""), Just("timeout_per_attempt: 40ms,"), Just("overall_timeout: 120ms,")],
+        prop_oneof![Just(""), Just("budget: { name: tight },")],
+        prop_oneof![
+            Just(""),
+            Just("hedge: { enabled: true, max_hedges: 1, hedge_delay: 30ms },")
+        ],
+        prop_oneof![
+            Just(""),
+            Just("circuit: { enabled: true, threshold: 2, cooldown: 100ms },")
+        ],
+    )
+        .prop_map(|(attempts, timeout, budget, hedge, circuit)| {
+            format!(
+                "retry: {{ max_attempts: {attempts}, initial_backoff: 5ms, {timeout} {budget} }}, {hedge} {circuit}"
+            )
+        })
+}
+
+fn arb_shadow() -> impl Strategy<Value = String> {
+    (
+        1u32..6,
+        prop_oneof![Just(""), Just("timeout_per_attempt: 25ms,"), Just("overall_timeout: 60ms,")],
+        prop_oneof![Just(""), Just("budget: { name: tight },")],
+        prop_oneof![
+            Just(""),
+            Just("hedge: { enabled: true, max_hedges: 2, hedge_delay: 15ms },")
+        ],
+        prop_oneof![
+            Just(""),
+            Just("circuit: { enabled: true, threshold: 1, cooldown: 50ms },")
+        ],
+    )
+        .prop_map(|(attempts, timeout, budget, hedge, circuit)| {
+            format!(
+                "shadow: {{ retry: {{ max_attempts: {attempts}, {timeout} {budget} }}, {hedge} {circuit} }}"
+            )
+        })
+}
+
+/// The timeline without the shadow's attributes.
+fn unshadowed(mut t: Timeline) -> Timeline {
+    let mut attributes = recourse_engine::classify::Attributes::new();
+    for (k, v) in t.attributes.iter() {
+        if !k.starts_with("shadow_") {
+            attributes.insert(k, v);
+        }
+    }
+    t.attributes = attributes;
+    t
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// With any live policy, any shadow and any dependency, a run of calls ends the same with
+    /// and without the shadow: the same results, attempts, timelines (times included) and
+    /// virtual time, the same budget level and breaker state.
+    #[test]
+    fn a_shadow_never_changes_a_live_call(
+        live in arb_live(),
+        shadow in arb_shadow(),
+        script in proptest::collection::vec((0u64..80, any::<bool>()), 1..10),
+        n in 1usize..6,
+        untraced in any::<bool>(),
+    ) {
+        let run = |entry: String| {
+            let (exec, vc) = exec_of(file(&entry));
+            let invoked = Arc::default();
+            let mut out = Vec::new();
+            for _ in 0..n {
+                let op = scripted(&script, &invoked, exec.clock().clone());
+                if untraced {
+                    let r = vc.block_on(exec.call("svc.op", op)).map_err(|e| e.to_string());
+                    out.push((r, None));
+                } else {
+                    let (r, t) = vc.block_on(exec.call_traced("svc.op", op));
+                    out.push((r.map_err(|e| e.to_string()), Some(unshadowed(t))));
+                }
+                vc.advance(ms(7));
+            }
+            let end = (
+                *invoked.lock().unwrap(),
+                vc.now(),
+                exec.budget_level("tight"),
+                exec.circuit_state("svc.op"),
+            );
+            (out, end, exec.shadow_stats("svc.op").map(|s| s.calls))
+        };
+        let (alone, end_alone, none) = run(format!("{{ {live} }}"));
+        let (shadowed, end_shadowed, judged) = run(format!("{{ {live} {shadow} }}"));
+        prop_assert_eq!(none, None);
+        prop_assert_eq!(judged, Some(n as u64));
+        prop_assert_eq!(alone, shadowed);
+        prop_assert_eq!(end_alone, end_shadowed);
+    }
+}
+
+#[test]
+fn a_shadow_inherits_the_live_policy_and_is_shown_normalized() {
+    let set = file("{ id: live, retry: { max_attempts: 2, initial_backoff: 5ms }, shadow: { retry: { max_attempts: 50 } } }");
+    let (_, policy, _) = set.entries().next().unwrap();
+    let n = policy.clone().normalize();
+    let shadow = n.shadow.as_ref().expect("a shadow");
+    assert_eq!(shadow.retry.max_attempts, 10, "clamped");
+    assert_eq!(shadow.retry.initial_backoff, ms(5), "inherited");
+    assert_eq!(shadow.id, None, "a shadow is named by its own id only");
+    assert!(shadow.meta.changed_fields.contains(&"retry.max_attempts"));
+    // Written out and read again, the same policy, shadow included.
+    let again = n.to_policy().normalize();
+    assert_eq!(again.shadow, n.shadow);
+}
+
+#[test]
+fn a_shadow_set_in_code_is_judged_too() {
+    let (exec, vc) = with_policy(
+        zero()
+            .max_attempts(1)
+            .shadow(Policy::new().max_attempts(3)),
+    );
+    let invoked = Arc::default();
+    let op = scripted(&[(5, false)], &invoked, exec.clock().clone());
+    let (_, tl) = vc.block_on(exec.call_traced("svc.op", op));
+    assert_eq!(tl.attribute("shadow_decisions"), Some("would_retry"));
+}
