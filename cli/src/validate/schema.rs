@@ -121,6 +121,19 @@ fn report(e: &jsonschema::ValidationError<'_>, tree: &SourceTree, out: &mut Vec<
                     ),
                 ));
             }
+            // `shadow` under a shadow.
+            ValidationErrorKind::Not { .. } if pointer.ends_with("/shadow") => {
+                let child = format!("{pointer}/shadow");
+                out.push(Diagnostic::error(
+                    "schema",
+                    &child,
+                    tree.key_position(&child),
+                    "a shadow has no shadow of its own".to_owned(),
+                    Some(
+                        "judge one candidate at a time: keep one `shadow` under the key".to_owned(),
+                    ),
+                ));
+            }
             ValidationErrorKind::AdditionalProperties { unexpected } => {
                 let known = known_properties(&e.schema_path().to_string());
                 for name in unexpected {

@@ -95,6 +95,11 @@ fn check_policy(
         ));
     }
     check_circuit(tree, base, &p.circuit, out);
+    if let Some(shadow) = &p.shadow {
+        let base = format!("{base}/shadow");
+        check_policy(doc, tree, known, &base, shadow, out);
+        check_shadow(tree, &base, shadow, out);
+    }
     if let (Some(i), Some(m)) = (p.retry.initial_backoff, p.retry.max_backoff)
         && m < i
     {
@@ -106,6 +111,53 @@ fn check_policy(
             format!("max_backoff {m:?} is shorter than initial_backoff {i:?}"),
             Some("max_backoff must be at least initial_backoff".to_owned()),
         ));
+    }
+}
+
+/// Fields of a shadow policy that its judgment cannot use: it is judged from the live
+/// attempts, as the live policy classified them, and it sends nothing itself.
+fn check_shadow(tree: &SourceTree, base: &str, shadow: &Policy, out: &mut Vec<Diagnostic>) {
+    let unused = [
+        (
+            "retry/classifier_name",
+            shadow.retry.classifier_name.is_some(),
+            "the live policy's classifier judged the attempts; a shadow's is not used",
+        ),
+        (
+            "hedge/trigger_name",
+            shadow
+                .hedge
+                .trigger_name
+                .as_deref()
+                .is_some_and(|t| t != "fixed_delay"),
+            "a shadow hedges after hedge_delay; its trigger is not used",
+        ),
+        (
+            "hedge/budget",
+            !shadow.hedge.budget.name.is_empty(),
+            "a shadow's hedges are counted, not gated; its hedge budget is not used",
+        ),
+        (
+            "bulkhead",
+            shadow.bulkhead.max_concurrent.is_some(),
+            "a shadow runs no attempts of its own; its bulkhead is not used",
+        ),
+    ];
+    for (field, set, why) in unused {
+        if !set {
+            continue;
+        }
+        let ptr = format!("{base}/{field}");
+        let at = at(tree, &ptr);
+        out.push(Diagnostic {
+            code: "shadow-field-unused",
+            severity: Level::Warning,
+            pointer: ptr,
+            line: at.line,
+            column: at.column,
+            message: why.to_owned(),
+            help: Some("remove it from the shadow; see docs/shadow.md".to_owned()),
+        });
     }
 }
 

@@ -260,6 +260,35 @@ fn explain_shows_every_field_of_resilience_that_learns() {
     }
 }
 
+/// A shadow's fields show under the live ones: those it sets from its entry, those it leaves
+/// unset from the live policy.
+#[test]
+fn explain_shows_the_shadow_beside_the_live_policy() {
+    let file = policies("valid/shadow.yaml");
+    let out = recourse(&[
+        "policy",
+        "explain",
+        "payments.Charge",
+        "--policies",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let field = |path: &str| {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(&format!("{path} ")))
+            .unwrap_or_else(|| panic!("no {path}:\n{text}"))
+            .split_whitespace()
+            .skip(1)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(field("retry.max_attempts"), ["3", "entry"]);
+    assert_eq!(field("shadow.retry.max_attempts"), ["5", "entry"]);
+    assert_eq!(field("shadow.retry.initial_backoff"), ["20ms", "live"]);
+    assert_eq!(field("shadow.circuit.min_calls"), ["20", "built-in"]);
+    insta::assert_snapshot!("explain_shadow", text);
+}
+
 #[test]
 fn schema_event_prints_the_published_schema() {
     let out = recourse(&["schema", "event"]);

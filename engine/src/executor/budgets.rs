@@ -26,14 +26,17 @@ pub(crate) struct BudgetRegistry {
     /// Where `scope: fleet` budgets settle, when the executor has a fleet store.
     fleet: Option<FleetLink>,
     /// The shadows' copies of declared budgets, by name: spent by shadow policies only.
-    shadow: Mutex<FxHashMap<String, (BudgetSpec, Arc<dyn Budget>)>>,
+    shadow: Mutex<Built>,
 }
+
+/// Budgets built from their specs, by name.
+type Built = FxHashMap<String, (BudgetSpec, Arc<dyn Budget>)>;
 
 /// The budgets the provider declared, as of one of its generations.
 #[derive(Default)]
 struct Declared {
     generation: Option<u64>,
-    budgets: FxHashMap<String, (BudgetSpec, Arc<dyn Budget>)>,
+    budgets: Built,
 }
 
 impl std::fmt::Debug for BudgetRegistry {

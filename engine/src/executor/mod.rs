@@ -38,9 +38,9 @@ use tokio_util::sync::CancellationToken;
 pub use attempt::AttemptInfo;
 #[cfg(feature = "tooling")]
 pub(crate) use backoff::DECORRELATED_GROWTH;
-pub(crate) use keyed::CircuitPlan;
 pub use builder::{BuildError, ExecutorBuilder};
 pub use global::{call, call_traced, global, init};
+pub(crate) use keyed::CircuitPlan;
 pub use manual::{ControlError, ManualControl};
 pub use mode::MissingMode;
 

@@ -245,7 +245,9 @@ impl<'a> Recorder<'a> {
             tl.reason = reason.clone();
             tl.error = error();
             if let Some(shadow) = &self.shadow {
-                judge_shadow(shadow, &mut tl);
+                // The verdict goes into the timeline only for someone who reads it.
+                let read = self.out.is_some() || self.tap.is_some() || self.observer_reads_timeline;
+                judge_shadow(shadow, &mut tl, read);
             }
             if let Some(o) = self.observer.filter(|_| self.observer_reads_timeline) {
                 match outcome {
@@ -312,9 +314,12 @@ impl Recorder<'_> {
 /// Judges the shadow policy against the finished call, into the timeline's attributes and
 /// the shadow's counters.
 #[inline(never)]
-fn judge_shadow(shadow: &Shadow<'_>, tl: &mut Timeline) {
+fn judge_shadow(shadow: &Shadow<'_>, tl: &mut Timeline, read: bool) {
     let verdict = crate::shadow::judge(&shadow.plan, shadow.state, shadow.live, tl);
     shadow.state.count(&verdict);
+    if !read {
+        return;
+    }
     let attrs = &mut tl.attributes;
     attrs.insert("shadow_outcome", verdict.outcome.as_str());
     attrs.insert("shadow_attempts", verdict.attempts.to_string());

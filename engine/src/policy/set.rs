@@ -240,6 +240,25 @@ pub fn load_document(text: &str) -> Result<(Document, SourceTree), LoadProblem> 
             None,
         ));
     }
+    const NESTED: &str = "a shadow has no shadow of its own";
+    let nested = doc
+        .defaults
+        .iter()
+        .map(|p| ("/defaults".to_owned(), p))
+        .chain(doc.policies.iter().map(|(key, p)| {
+            let pointer = format!("/policies/{}", super::document::pointer_segment(key));
+            (pointer, p)
+        }))
+        .find(|(_, p)| p.shadow.as_ref().is_some_and(|s| s.shadow.is_some()));
+    if let Some((base, _)) = nested {
+        let pointer = format!("{base}/shadow/shadow");
+        return Err(LoadProblem::schema(
+            &pointer,
+            tree.key_position(&pointer),
+            NESTED.to_owned(),
+            Some("judge one candidate at a time: keep one `shadow` under the key".to_owned()),
+        ));
+    }
     for key in doc.policies.keys() {
         let pointer = format!("/policies/{}", super::document::pointer_segment(key));
         if key.trim().is_empty() || key.chars().any(|c| c.is_whitespace() || c.is_control()) {

@@ -15,6 +15,8 @@
 
 use std::time::Duration;
 
+use smallvec::SmallVec;
+
 use crate::budget::{AttemptOutcome, BudgetKind, Request};
 use crate::circuit::Admission;
 use crate::classify::Kind;
@@ -137,12 +139,13 @@ struct Group<'t> {
     start: Timestamp,
     primary: &'t AttemptRecord,
     /// The live group's admitted hedges, in launch order.
-    hedges: Vec<&'t AttemptRecord>,
+    hedges: SmallVec<[&'t AttemptRecord; 3]>,
 }
 
 /// The live retry groups that ran (a group whose primary the live budget refused did not).
-fn groups(tl: &Timeline) -> Vec<Group<'_>> {
-    let mut out: Vec<Group<'_>> = tl
+/// Inline for the common few: judging allocates nothing of its own.
+fn groups(tl: &Timeline) -> SmallVec<[Group<'_>; 4]> {
+    let mut out: SmallVec<[Group<'_>; 4]> = tl
         .attempts
         .iter()
         .filter(|a| !a.is_hedge && a.budget_allowed)
@@ -150,11 +153,15 @@ fn groups(tl: &Timeline) -> Vec<Group<'_>> {
             attempt: primary.attempt,
             start: primary.start,
             primary,
-            hedges: Vec::new(),
+            hedges: SmallVec::new(),
         })
         .collect();
     out.sort_by_key(|g| g.attempt);
-    for h in tl.attempts.iter().filter(|a| a.is_hedge && a.budget_allowed) {
+    for h in tl
+        .attempts
+        .iter()
+        .filter(|a| a.is_hedge && a.budget_allowed)
+    {
         if let Some(g) = out.iter_mut().find(|g| g.attempt == h.attempt) {
             g.hedges.push(h);
         }
@@ -241,10 +248,7 @@ fn judge_group(
         .min();
     let (kind, at) = if let Some(at) = success {
         (Some(Kind::Success), at)
-    } else if let Some(t) = plan
-        .timeout_per_attempt
-        .filter(|t| latency(g.primary) > *t)
-    {
+    } else if let Some(t) = plan.timeout_per_attempt.filter(|t| latency(g.primary) > *t) {
         // Its own timeout cuts the primary first.
         if !live_timed_out(g.primary, live) || live.timeout_per_attempt.is_none_or(|l| t < l) {
             decisions.add(Decisions::WOULD_TIME_OUT);
@@ -315,7 +319,9 @@ fn budget_allows(budget: &ShadowBudget, key: &Key, attempt: u32, now: Timestamp)
             gate_first,
         } => {
             (attempt == 0 && !gate_first)
-                || budget.level(now).is_none_or(|level| level >= f64::from(*cost))
+                || budget
+                    .level(now)
+                    .is_none_or(|level| level >= f64::from(*cost))
         }
         ShadowBudget::Missing => attempt == 0,
     }
@@ -335,8 +341,8 @@ pub(crate) fn judge(plan: &ShadowPlan, state: &ShadowState, live: Live, tl: &Tim
     let mut decisions = Decisions::default();
     let live_groups = groups(tl);
     let live_attempts = tl.attempts.iter().filter(|a| a.budget_allowed).count() as u32;
-    let live_rejected = tl.reason == Reason::CIRCUIT_OPEN
-        || tl.reason == Reason::CIRCUIT_HALF_OPEN_PROBE_LIMIT;
+    let live_rejected =
+        tl.reason == Reason::CIRCUIT_OPEN || tl.reason == Reason::CIRCUIT_HALF_OPEN_PROBE_LIMIT;
     let mut verdict = Verdict {
         outcome: Judged::Unknown,
         attempts: 0,

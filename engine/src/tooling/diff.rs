@@ -99,6 +99,8 @@ pub struct Change {
     pub worst_case: WorstCases,
 }
 
+/// Every field of `p` by path. A shadow's fields show only where it departs from the live
+/// policy: what the shadow is a candidate for.
 fn flat(p: &Policy) -> BTreeMap<String, Value> {
     let mut out = BTreeMap::new();
     leaves(
@@ -108,6 +110,20 @@ fn flat(p: &Policy) -> BTreeMap<String, Value> {
             out.insert(path, leaf.clone());
         },
     );
+    let same_as_live: Vec<String> = out
+        .iter()
+        .filter(|(path, v)| {
+            path.strip_prefix("shadow.")
+                .is_some_and(|live| out.get(live) == Some(*v))
+        })
+        .map(|(path, _)| path.clone())
+        .collect();
+    for path in same_as_live {
+        out.remove(&path);
+    }
+    if p.shadow.is_some() && !out.keys().any(|k| k.starts_with("shadow.")) {
+        out.insert("shadow".to_owned(), Value::from("the live policy"));
+    }
     out
 }
 
@@ -289,6 +305,21 @@ pub fn diff(old: &PolicySet, new: &PolicySet) -> Vec<Change> {
             raise(
                 Risk::Medium,
                 format!("policy removed: calls with {key} fall back to {fallback}"),
+            );
+        }
+        if fields
+            .iter()
+            .any(|f| f.path == "shadow" || f.path.starts_with("shadow."))
+        {
+            let (a, b) = (po.shadow.is_some(), pn.shadow.is_some());
+            let what = match (a, b) {
+                (false, true) => "shadow policy added",
+                (true, false) => "shadow policy removed",
+                _ => "shadow policy changed",
+            };
+            raise(
+                Risk::Low,
+                format!("{what}: judged beside the live policy, never acted on"),
             );
         }
         // An added or removed key is compared with what its calls get without the entry (a

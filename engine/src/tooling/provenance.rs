@@ -21,10 +21,12 @@ pub enum Layer {
     Builtin,
     /// Normalization changed a value a layer gave (out of bounds, or 0 for a default).
     Clamped,
+    /// A field of the shadow policy that the shadow leaves unset: the live policy's.
+    Live,
 }
 
 impl Layer {
-    /// `entry`, `namespace`, `defaults`, `builtin` or `clamped`.
+    /// `entry`, `namespace`, `defaults`, `built-in`, `clamped` or `live`.
     pub fn as_str(self) -> &'static str {
         match self {
             Layer::Entry => "entry",
@@ -32,6 +34,7 @@ impl Layer {
             Layer::Defaults => "defaults",
             Layer::Builtin => "built-in",
             Layer::Clamped => "clamped",
+            Layer::Live => "live",
         }
     }
 }
@@ -92,10 +95,22 @@ pub fn resolve(set: &PolicySet, key: &Key) -> Resolved {
         };
         origins.insert((*field).to_owned(), layer);
     }
-    // Fields normalization filled in (hedge and circuit defaults) show too.
+    // The same for the shadow's own fields.
+    for field in policy.shadow.iter().flat_map(|s| &s.meta.changed_fields) {
+        let path = format!("shadow.{field}");
+        if origins.contains_key(&path) {
+            origins.insert(path, Layer::Clamped);
+        }
+    }
+    // Fields normalization filled in (hedge and circuit defaults) show too; a shadow's unset
+    // fields are the live policy's.
     if let Ok(v) = serde_json::to_value(&policy) {
         leaves(&v, "", &mut |path, _| {
-            origins.entry(path).or_insert(Layer::Builtin);
+            let layer = match path.strip_prefix("shadow.") {
+                Some(live) if origins.contains_key(live) => Layer::Live,
+                _ => Layer::Builtin,
+            };
+            origins.entry(path).or_insert(layer);
         });
     }
     Resolved {

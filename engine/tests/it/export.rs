@@ -854,3 +854,60 @@ fn without_a_configuration_there_is_nothing_to_start() {
         .unwrap_err();
     assert!(matches!(err, ExportError::NotConfigured));
 }
+
+/// A key with a shadow policy carries the shadow's counters in its `stats`, schema-valid; a
+/// key without one carries none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shadow_policy_reports_what_it_would_have_done_in_stats() {
+    let dir = tempfile::tempdir().unwrap();
+    let shadow = recourse_engine::Policy::new()
+        .id("charge-v4")
+        .max_attempts(1)
+        .circuit(1, Duration::from_secs(60));
+    let exec = Executor::builder()
+        .policy(
+            "payments.Charge",
+            zero()
+                .max_attempts(2)
+                .backoff(Duration::ZERO, Duration::ZERO, 1.0)
+                .shadow(shadow),
+        )
+        .policy("payments.Refund", zero().max_attempts(1))
+        .export(ExportConfig::new("svc").socket_path(socket(&dir)))
+        .build()
+        .unwrap();
+    let _server = ExportServer::start(&exec).await.unwrap();
+    let mut c = Client::connect(&socket(&dir)).await;
+    c.subscribe(json!({"t": "subscribe", "events": ["stats"]}))
+        .await;
+    // Three calls, each failing once then succeeding: the live policy saves every one; the
+    // shadow (one attempt, a breaker on the first failure) fails the first and rejects the
+    // others.
+    for _ in 0..3 {
+        let calls = Calls::default();
+        exec.call("payments.Charge", fails_then(&calls, 1, ()))
+            .await
+            .unwrap();
+    }
+    ok_call(&exec, "payments.Refund");
+    let stats = loop {
+        let m = c.next_of("stats").await;
+        if m["keys"]["payments.Charge"]["shadow"]["calls"] == 3 {
+            break m;
+        }
+    };
+    assert!(validator().is_valid(&stats), "{stats}");
+    let live = &stats["keys"]["payments.Charge"];
+    assert_eq!(
+        (live["successes"].as_u64(), live["circuit"].as_str()),
+        (Some(3), None)
+    );
+    let shadow = &live["shadow"];
+    assert_eq!(shadow["policy"], "charge-v4");
+    assert_eq!(shadow["failures"], 3);
+    assert_eq!(shadow["circuit_rejected"], 2);
+    assert_eq!(shadow["circuit_opens"], 1);
+    assert_eq!(shadow["differs"], 3);
+    assert_eq!(shadow["circuit"], "open");
+    assert!(stats["keys"]["payments.Refund"].get("shadow").is_none());
+}

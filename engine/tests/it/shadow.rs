@@ -1,11 +1,11 @@
 //! Shadow policies, on virtual time: what a shadow would have decided is recorded in the
 //! timeline and counted, and the live call is never changed by it.
 
-use std::sync::{Arc, Mutex};
 use proptest::prelude::*;
 use recourse_engine::clock::{Clock, VirtualClock};
 use recourse_engine::shadow::ShadowStats;
 use recourse_engine::{AttemptInfo, Executor, Policy, PolicySet, Timeline};
+use std::sync::{Arc, Mutex};
 
 use crate::support::*;
 
@@ -47,7 +47,12 @@ fn scripted(
 }
 
 /// Makes `calls` traced calls of `svc.op`, each answered from `script` in turn.
-fn calls(exec: &Executor, vc: &VirtualClock, calls: usize, script: &[(u64, bool)]) -> Vec<Timeline> {
+fn calls(
+    exec: &Executor,
+    vc: &VirtualClock,
+    calls: usize,
+    script: &[(u64, bool)],
+) -> Vec<Timeline> {
     let invoked = Arc::default();
     (0..calls)
         .map(|_| {
@@ -96,7 +101,14 @@ fn the_same_policy_as_shadow_agrees_with_every_call() {
     let (exec, vc) = exec_of(file(
         "{ retry: { max_attempts: 3, initial_backoff: 1ms }, shadow: {} }",
     ));
-    let script = [(5, false), (5, true), (5, false), (5, false), (5, false), (5, true)];
+    let script = [
+        (5, false),
+        (5, true),
+        (5, false),
+        (5, false),
+        (5, false),
+        (5, true),
+    ];
     let tls = calls(&exec, &vc, 4, &script);
     for tl in &tls {
         assert_eq!(tl.attribute("shadow_decisions"), None, "{tl:?}");
@@ -108,7 +120,10 @@ fn the_same_policy_as_shadow_agrees_with_every_call() {
     let s = stats(&exec);
     assert_eq!(s.differs, 0);
     assert_eq!(s.calls, 4);
-    assert_eq!(s.attempts, tls.iter().map(|t| t.attempts.len() as u64).sum::<u64>());
+    assert_eq!(
+        s.attempts,
+        tls.iter().map(|t| t.attempts.len() as u64).sum::<u64>()
+    );
 }
 
 #[test]
@@ -121,7 +136,10 @@ fn a_tighter_shadow_timeout_would_cut_slow_attempts() {
     let tl = &calls(&exec, &vc, 1, &[(80, true)])[0];
     assert_eq!(tl.attempts.len(), 1);
     assert_eq!(tl.attribute("shadow_outcome"), Some("unknown"));
-    assert_eq!(tl.attribute("shadow_decisions"), Some("would_retry,would_time_out"));
+    assert_eq!(
+        tl.attribute("shadow_decisions"),
+        Some("would_retry,would_time_out")
+    );
     assert_eq!(stats(&exec).timeouts, 1);
 }
 
@@ -150,7 +168,10 @@ fn a_shadow_breaker_opens_and_rejects_while_the_live_calls_go_on() {
     let s = stats(&exec);
     assert_eq!((s.circuit_opens, s.circuit_rejected), (1, 2));
     assert_eq!(s.circuit.as_deref(), Some("open"));
-    assert_eq!(exec.circuit_state("svc.op"), recourse_engine::CircuitState::Closed);
+    assert_eq!(
+        exec.circuit_state("svc.op"),
+        recourse_engine::CircuitState::Closed
+    );
 }
 
 #[test]
@@ -163,7 +184,10 @@ fn a_shadow_budget_is_a_copy_that_the_live_calls_never_spend() {
     assert!(tls.iter().all(|t| t.attempts.len() == 3));
     // The shadow's bucket holds one token: the first call's second retry is refused, and
     // every retry after it.
-    assert_eq!(tls[0].attribute("shadow_decisions"), Some("would_stop,would_deny"));
+    assert_eq!(
+        tls[0].attribute("shadow_decisions"),
+        Some("would_stop,would_deny")
+    );
     assert_eq!(tls[0].attribute("shadow_attempts"), Some("2"));
     assert_eq!(tls[1].attribute("shadow_attempts"), Some("1"));
     assert_eq!(stats(&exec).budget_denied, 2);
@@ -307,7 +331,9 @@ proptest! {
 
 #[test]
 fn a_shadow_inherits_the_live_policy_and_is_shown_normalized() {
-    let set = file("{ id: live, retry: { max_attempts: 2, initial_backoff: 5ms }, shadow: { retry: { max_attempts: 50 } } }");
+    let set = file(
+        "{ id: live, retry: { max_attempts: 2, initial_backoff: 5ms }, shadow: { retry: { max_attempts: 50 } } }",
+    );
     let (_, policy, _) = set.entries().next().unwrap();
     let n = policy.clone().normalize();
     let shadow = n.shadow.as_ref().expect("a shadow");
@@ -322,11 +348,7 @@ fn a_shadow_inherits_the_live_policy_and_is_shown_normalized() {
 
 #[test]
 fn a_shadow_set_in_code_is_judged_too() {
-    let (exec, vc) = with_policy(
-        zero()
-            .max_attempts(1)
-            .shadow(Policy::new().max_attempts(3)),
-    );
+    let (exec, vc) = with_policy(zero().max_attempts(1).shadow(Policy::new().max_attempts(3)));
     let invoked = Arc::default();
     let op = scripted(&[(5, false)], &invoked, exec.clock().clone());
     let (_, tl) = vc.block_on(exec.call_traced("svc.op", op));

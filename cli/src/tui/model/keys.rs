@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use recourse_engine::AttemptRecord;
 use recourse_engine::export::wire::{CallEvent, Histogram, KeyStats, WindowCounts};
+use recourse_engine::shadow::ShadowStats;
 use rustc_hash::FxHashMap;
 
 use super::series::{SPARK, Series};
@@ -136,6 +137,17 @@ impl KeyAgg {
             d.hedges += delta(|k| k.hedges);
             d.hedge_wins += delta(|k| k.hedge_wins);
             d.budget_denied += delta(|k| k.budget_denied);
+            d.circuit_rejected += delta(|k| k.circuit_rejected);
+            if let Some(now) = &last.shadow {
+                let sh = r.shadow.get_or_insert_with(Shadow::default);
+                sh.add(now, base.shadow.as_ref());
+                if windowed {
+                    let secs = (t1 - t0) as f64 / 1e6;
+                    let was = base.shadow.as_ref().map_or(0, |b| b.retries);
+                    let rate = now.retries.saturating_sub(was) as f64 / secs;
+                    sh.retry_s = Some(sh.retry_s.unwrap_or_default() + rate);
+                }
+            }
             r.calls += last.calls;
             r.denied += last.budget_denied;
             if let (Some(n), Some(max)) = (last.in_flight, last.max_concurrent) {
@@ -169,6 +181,9 @@ impl KeyAgg {
             for (i, v) in s.spark.iter().enumerate() {
                 spark[offset + i] += v;
             }
+        }
+        if let Some(sh) = &mut r.shadow {
+            (sh.live_denied, sh.live_rejected) = (d.budget_denied, d.circuit_rejected);
         }
         let pct = |n: u64, of: u64| (of > 0).then(|| n as f64 * 100.0 / of as f64);
         r.ok_pct = pct(d.successes, d.calls);
@@ -221,6 +236,76 @@ pub(crate) struct Row {
     pub(crate) fleet_fallback: bool,
     /// Its hedging state, for a key with `hedge.auto_disable`.
     pub(crate) hedging: Option<String>,
+    /// Live against shadow over the window, for a key whose policy has a shadow.
+    pub(crate) shadow: Option<Shadow>,
+}
+
+/// A key's live policy against its shadow, over the rate window (summed over targets).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Shadow {
+    /// The shadow policy's id.
+    pub(crate) policy: Option<String>,
+    /// What the shadow would have done, over the window.
+    pub(crate) would: ShadowStats,
+    /// The live calls' budget denials and breaker rejections, over the window.
+    pub(crate) live_denied: u64,
+    pub(crate) live_rejected: u64,
+    /// The shadow's retries per second, when the window spans time.
+    pub(crate) retry_s: Option<f64>,
+}
+
+impl Shadow {
+    /// The shadow's success rate (%) over the calls it could judge.
+    pub(crate) fn ok_pct(&self) -> Option<f64> {
+        let judged = self.would.successes + self.would.failures;
+        (judged > 0).then(|| self.would.successes as f64 * 100.0 / judged as f64)
+    }
+
+    /// The shadow's attempts per call.
+    pub(crate) fn att_per_call(&self) -> Option<f64> {
+        let w = &self.would;
+        (w.calls > 0).then(|| w.attempts as f64 / w.calls as f64)
+    }
+
+    /// The share (%) of calls of `n`.
+    pub(crate) fn pct(&self, n: u64) -> Option<f64> {
+        (self.would.calls > 0).then(|| n as f64 * 100.0 / self.would.calls as f64)
+    }
+
+    /// Adds one target's shadow counters over the window (`base` at its start).
+    fn add(&mut self, last: &ShadowStats, base: Option<&ShadowStats>) {
+        let zero = ShadowStats::default();
+        let base = base.unwrap_or(&zero);
+        let w = &mut self.would;
+        let add = |to: &mut u64, f: fn(&ShadowStats) -> u64| {
+            *to = to.saturating_add(f(last).saturating_sub(f(base)));
+        };
+        add(&mut w.calls, |s| s.calls);
+        add(&mut w.differs, |s| s.differs);
+        add(&mut w.successes, |s| s.successes);
+        add(&mut w.failures, |s| s.failures);
+        add(&mut w.unknown, |s| s.unknown);
+        add(&mut w.attempts, |s| s.attempts);
+        add(&mut w.retries, |s| s.retries);
+        add(&mut w.hedges, |s| s.hedges);
+        add(&mut w.budget_denied, |s| s.budget_denied);
+        add(&mut w.circuit_rejected, |s| s.circuit_rejected);
+        add(&mut w.circuit_opens, |s| s.circuit_opens);
+        add(&mut w.timeouts, |s| s.timeouts);
+        // The worst breaker state among targets.
+        let rank = |c: Option<&str>| match c {
+            Some("open") => 3,
+            Some("half-open") => 2,
+            Some(_) => 1,
+            None => 0,
+        };
+        if rank(last.circuit.as_deref()) > rank(w.circuit.as_deref()) {
+            w.circuit.clone_from(&last.circuit);
+        }
+        if self.policy.is_none() {
+            self.policy.clone_from(&last.policy);
+        }
+    }
 }
 
 /// What the keys table can be sorted by (`<`/`>` cycle in this order).

@@ -5,7 +5,7 @@ mod keys;
 mod log;
 mod series;
 
-pub(crate) use keys::{KeyAgg, Row, Sort, denied_by};
+pub(crate) use keys::{KeyAgg, Row, Shadow, Sort, denied_by};
 pub(crate) use log::{Event, EventKind, Log};
 #[cfg(test)]
 pub(crate) use log::{RING, RING_BYTES};

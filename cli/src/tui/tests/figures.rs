@@ -579,3 +579,73 @@ fn a_restart_is_marked_and_its_counters_start_over() {
     let screen = screen(&app, 100, 24);
     assert!(screen.contains("● svc ↻1"), "{screen}");
 }
+
+/// A key with a shadow policy: its detail sets the live figures beside the shadow's, over the
+/// rate window.
+#[test]
+fn a_shadowed_key_shows_live_against_shadow() {
+    let stats = |ts: &str, calls: u64, retries: u64, shadow: &str| {
+        format!(
+            r#"{{"target":"svc-1","t":"stats","seq":1,"ts":"{ts}","keys":{{"a.B":{{"calls":{calls},"successes":{calls},"attempts":{},"retries":{retries},"circuit":"closed","shadow":{shadow},"latency":{{"sub_buckets":16,"counts":[[100,{calls}]]}}}}}}}}"#,
+            calls + retries
+        )
+    };
+    let text = [
+        stats(
+            "2026-01-01T00:00:00.000000Z",
+            100,
+            0,
+            r#"{"calls":100,"successes":100,"attempts":100}"#,
+        ),
+        stats(
+            "2026-01-01T00:00:02.000000Z",
+            300,
+            20,
+            r#"{"policy":"v4","calls":300,"differs":40,"successes":260,"failures":30,"unknown":10,"attempts":360,"retries":60,"budget_denied":12,"circuit_rejected":5,"circuit_opens":1,"circuit":"open"}"#,
+        ),
+    ]
+    .join("\n");
+    let mut app = app_with(&text);
+    let sh = app.rows().remove(0).shadow.expect("a shadow");
+    assert_eq!(sh.would.calls, 200, "over the window");
+    assert_eq!(sh.retry_s, Some(30.0));
+    assert_eq!(sh.att_per_call(), Some(1.3));
+    // 160 successes of the 190 calls it could judge.
+    assert!((sh.ok_pct().unwrap() - 84.2).abs() < 0.1, "{sh:?}");
+    app.view = View::Key("a.B".into());
+    let detail = screen(&app, 80, 24);
+    let line = |start: &str| {
+        detail
+            .lines()
+            .find(|l| l.trim_start_matches(['"', '│']).starts_with(start))
+            .unwrap_or_else(|| panic!("no {start:?} line:\n{detail}"))
+            .to_owned()
+    };
+    let live = line("live  ");
+    assert!(
+        live.contains("100.0%") && live.contains("1.10") && live.contains("10.0"),
+        "{live}"
+    );
+    assert!(live.contains("closed"), "{live}");
+    let shadow = line("shadow  ");
+    assert!(
+        shadow.contains("84.2%") && shadow.contains("1.30") && shadow.contains("30.0"),
+        "{shadow}"
+    );
+    assert!(
+        shadow.contains("12") && shadow.contains("5") && shadow.contains("open"),
+        "{shadow}"
+    );
+    let note = line("shadow v4:");
+    assert!(
+        note.contains("differs on 20.0% of calls · 5.0% unknown · opened 1x"),
+        "{note}"
+    );
+    assert!(
+        detail.contains("trend"),
+        "the summary keeps its last line:\n{detail}"
+    );
+    // A key without a shadow has no such lines.
+    let plain = text.replace(r#","shadow":"#, r#","x":"#);
+    assert!(app_with(&plain).rows().remove(0).shadow.is_none());
+}

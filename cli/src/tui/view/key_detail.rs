@@ -13,7 +13,7 @@ use super::log::event_log;
 use super::{bordered, opt, sparkline, target_colour};
 use crate::format::human_us;
 use crate::tui::app::App;
-use crate::tui::model::Row;
+use crate::tui::model::{Row, Shadow};
 use recourse_engine::export::wire::WindowCounts;
 
 pub(super) fn key_detail(frame: &mut Frame<'_>, app: &App, key: &str, area: Rect) {
@@ -26,7 +26,11 @@ pub(super) fn key_detail(frame: &mut Frame<'_>, app: &App, key: &str, area: Rect
         .budget_of(key)
         .map(|(name, fill)| budget_line(name, fill));
     let window = row.window.map(window_line);
-    let lines = 4 + u16::from(budget.is_some()) + u16::from(window.is_some());
+    let shadow = row.shadow.as_ref().map(|sh| shadow_lines(&row, sh));
+    let lines = 4
+        + u16::from(budget.is_some())
+        + u16::from(window.is_some())
+        + shadow.as_ref().map_or(0, |l| l.len() as u16);
     let summary_height = if area.height >= 12 { lines + 2 } else { 3 };
     let [summary, calls] =
         Layout::vertical([Constraint::Length(summary_height), Constraint::Min(0)]).areas(area);
@@ -68,6 +72,7 @@ pub(super) fn key_detail(frame: &mut Frame<'_>, app: &App, key: &str, area: Rect
     let mut text = vec![line1, line2];
     text.extend(budget);
     text.extend(window);
+    text.extend(shadow.into_iter().flatten());
     text.extend([line3, line4]);
     let p = Paragraph::new(text)
         .wrap(Wrap { trim: true })
@@ -108,6 +113,69 @@ fn window_line(w: WindowCounts) -> Line<'static> {
         pct(w.failures),
         pct(w.slow)
     ))
+}
+
+/// The key's live policy against its shadow over the window: a small table, then how often
+/// they part.
+fn shadow_lines(row: &Row, sh: &Shadow) -> Vec<Line<'static>> {
+    let pct = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.1}%"));
+    let num = |v: Option<f64>, digits: usize| v.map_or("-".to_owned(), |v| format!("{v:.digits$}"));
+    let cells = |label: &str, cols: [String; 6]| {
+        Line::from(format!(
+            " {label:<14}{:>8}{:>10}{:>11}{:>8}{:>10}  {}",
+            cols[0], cols[1], cols[2], cols[3], cols[4], cols[5]
+        ))
+    };
+    let w = &sh.would;
+    let mut notes = vec![format!("differs on {} of calls", pct(sh.pct(w.differs)))];
+    if w.unknown > 0 {
+        notes.push(format!("{} unknown", pct(sh.pct(w.unknown))));
+    }
+    if w.circuit_opens > 0 {
+        notes.push(format!("opened {}x", w.circuit_opens));
+    }
+    let name = sh
+        .policy
+        .as_deref()
+        .map_or("shadow".to_owned(), |p| format!("shadow {p}"));
+    vec![
+        cells(
+            "policy",
+            [
+                "ok",
+                "att/call",
+                "retries/s",
+                "denied",
+                "rejected",
+                "circuit",
+            ]
+            .map(str::to_owned),
+        )
+        .style(Style::new().bold()),
+        cells(
+            "live",
+            [
+                pct(row.ok_pct),
+                num(row.att_per_call, 2),
+                num(row.retry_s, 1),
+                sh.live_denied.to_string(),
+                sh.live_rejected.to_string(),
+                row.circuit.clone().unwrap_or_else(|| "-".to_owned()),
+            ],
+        ),
+        cells(
+            "shadow",
+            [
+                pct(sh.ok_pct()),
+                num(sh.att_per_call(), 2),
+                num(sh.retry_s, 1),
+                w.budget_denied.to_string(),
+                w.circuit_rejected.to_string(),
+                w.circuit.clone().unwrap_or_else(|| "-".to_owned()),
+            ],
+        ),
+        Line::from(format!(" {name}: {}", notes.join(" · "))),
+    ]
 }
 
 /// A key's figures on each target (the worst of `total`), in the keys table's cells.
