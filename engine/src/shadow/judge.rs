@@ -55,7 +55,7 @@ impl Decisions {
     pub(crate) const WOULD_RETRY: Decisions = Decisions(1);
     /// It would have stopped where the live call retried.
     pub(crate) const WOULD_STOP: Decisions = Decisions(1 << 1);
-    /// Its budget would have refused a retry.
+    /// Its budget would have refused a retry (or a gated first attempt) the live call ran.
     pub(crate) const WOULD_DENY: Decisions = Decisions(1 << 2);
     /// Its breaker would have rejected the call.
     pub(crate) const WOULD_REJECT: Decisions = Decisions(1 << 3);
@@ -417,7 +417,10 @@ pub(crate) fn judge(plan: &ShadowPlan, state: &ShadowState, live: Live, tl: &Tim
                 let at = following.map_or(g.start.plus(end.at), |n| n.start);
                 if !budget_allows(&plan.budget, key, g.attempt + 1, at) {
                     verdict.budget_denied = true;
-                    decisions.add(Decisions::WOULD_DENY);
+                    if following.is_some() {
+                        // The live call ran that retry.
+                        decisions.add(Decisions::WOULD_DENY);
+                    }
                     outcome = Judged::Failure;
                 } else {
                     verdict.retries += 1;
@@ -465,10 +468,7 @@ pub(crate) fn judge(plan: &ShadowPlan, state: &ShadowState, live: Live, tl: &Tim
         CallOutcome::Failure => Judged::Failure,
     };
     verdict.outcome = outcome;
-    verdict.differs = outcome != live_outcome
-        || verdict.attempts != live_attempts
-        || decisions.has(Decisions::WOULD_DENY)
-        || decisions.has(Decisions::WOULD_REJECT);
+    verdict.differs = outcome != live_outcome || verdict.attempts != live_attempts;
     verdict.decisions = decisions;
     verdict
 }

@@ -126,6 +126,21 @@ fn the_same_policy_as_shadow_agrees_with_every_call() {
     );
 }
 
+/// The live budget and the shadow's copy refuse the same retries: no difference.
+#[test]
+fn a_retry_both_budgets_refuse_is_no_difference() {
+    let (exec, vc) = exec_of(file(
+        "{ retry: { max_attempts: 3, initial_backoff: 1ms, budget: { name: tight } }, shadow: {} }",
+    ));
+    let tls = calls(&exec, &vc, 2, &[(5, false)]);
+    assert_eq!(tls[0].attempts.len(), 3, "two run, the third refused");
+    for tl in &tls {
+        assert_eq!(tl.attribute("shadow_decisions"), None, "{tl:?}");
+    }
+    let s = stats(&exec);
+    assert_eq!((s.differs, s.budget_denied), (0, 2));
+}
+
 #[test]
 fn a_tighter_shadow_timeout_would_cut_slow_attempts() {
     let (exec, vc) = exec_of(file(

@@ -154,6 +154,21 @@ pub(super) fn waterfall(frame: &mut Frame<'_>, app: &App, area: Rect) {
             ""
         }
     )));
+    // What the key's shadow policy would have done with this call.
+    if let Some(outcome) = c.attributes.get("shadow_outcome") {
+        let attempts = c
+            .attributes
+            .get("shadow_attempts")
+            .map_or("?", String::as_str);
+        let decisions = c
+            .attributes
+            .get("shadow_decisions")
+            .map_or("as live".to_owned(), |d| d.replace(',', ", "));
+        lines.push(Line::from(format!(
+            " shadow: {outcome} · {attempts} attempt{} · {decisions}",
+            if attempts == "1" { "" } else { "s" }
+        )));
+    }
     // The budget that refused an attempt, and how full it is now on this call's target.
     if let Some(name) = denied_by(c) {
         let fill = app.targets.get(e.target).and_then(|t| t.budgets.get(name));
