@@ -638,7 +638,7 @@ fn a_shadowed_key_shows_live_against_shadow() {
     );
     let note = line("shadow v4:");
     assert!(
-        note.contains("differs on 20.0% of calls · 5.0% unknown · opened 1x"),
+        note.contains("differs on 20.0% · 5.0% unknown · opened 1x"),
         "{note}"
     );
     assert!(

@@ -127,7 +127,7 @@ fn shadow_lines(row: &Row, sh: &Shadow) -> Vec<Line<'static>> {
         ))
     };
     let w = &sh.would;
-    let mut notes = vec![format!("differs on {} of calls", pct(sh.pct(w.differs)))];
+    let mut notes = vec![format!("differs on {}", pct(sh.pct(w.differs)))];
     if w.unknown > 0 {
         notes.push(format!("{} unknown", pct(sh.pct(w.unknown))));
     }
