@@ -82,12 +82,14 @@ impl BudgetRegistry {
 
     /// The budget a shadow policy names: the shadows' own copy of a declared budget (one per
     /// name, kept while its spec stays the same; a fleet budget's copy is local), or a budget
-    /// registered in code, which cannot be copied and is only read.
+    /// registered in code, which cannot be copied and is only read. A budget not found is
+    /// `allowed` (the missing-budget mode) or refuses.
     pub(crate) fn shadow(
         &self,
         r: &crate::policy::NormalizedBudget,
         provider: &dyn Provider,
         clock: &Clock,
+        allowed: bool,
     ) -> ShadowBudget {
         let Some(name) = r.name.as_deref() else {
             return ShadowBudget::None;
@@ -103,7 +105,7 @@ impl BudgetRegistry {
         }
         let spec = match self.current(provider, clock).budgets.get(name) {
             Some((spec, _)) => spec.clone(),
-            None => return ShadowBudget::Missing,
+            None => return ShadowBudget::Missing { allowed },
         };
         let mut copies = self.shadow.lock().unwrap_or_else(|e| e.into_inner());
         let budget = match copies.get(name) {

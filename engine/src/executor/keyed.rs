@@ -281,9 +281,13 @@ impl Compiled {
         });
         let circuit = CircuitPlan::of(&normalized.circuit);
         let shadow = normalized.shadow.as_deref().map(|shadow| {
-            let budget = inner
-                .budgets
-                .shadow(&shadow.retry.budget, &*inner.provider, &inner.clock);
+            let allowed = inner.modes.budget != MissingMode::Deny;
+            let budget = inner.budgets.shadow(
+                &shadow.retry.budget,
+                &*inner.provider,
+                &inner.clock,
+                allowed,
+            );
             Arc::new(ShadowPlan::new(
                 shadow,
                 budget,
@@ -430,13 +434,22 @@ impl KeyState {
         }
         let generation = inner.provider.generation();
         let (mut compiled, cacheable) = resolve(&self.key, inner, generation)?;
-        if let Some(plan) = compiled.circuit.as_mut() {
-            plan.adopt_window(
-                self.compiled
-                    .load()
-                    .as_ref()
-                    .and_then(|c| c.circuit.as_ref()),
-            );
+        {
+            let previous = self.compiled.load();
+            let previous = previous.as_ref();
+            if let Some(plan) = compiled.circuit.as_mut() {
+                plan.adopt_window(previous.and_then(|c| c.circuit.as_ref()));
+            }
+            // The shadow's breaker window too: a fresh plan, not yet shared.
+            if let Some(plan) = compiled
+                .shadow
+                .as_mut()
+                .and_then(Arc::get_mut)
+                .and_then(|s| s.circuit.as_mut())
+            {
+                let old = previous.and_then(|c| c.shadow.as_ref()?.circuit.as_ref());
+                plan.adopt_window(old);
+            }
         }
         let compiled = Arc::new(compiled);
         if cacheable {

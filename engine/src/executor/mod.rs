@@ -331,7 +331,8 @@ impl Inner {
         let state = self.keys.get(key)?;
         let shadow = state.runtime.shadow_state()?;
         let mut stats = shadow.stats();
-        if let Ok(compiled) = state.compiled(self)
+        // The policy in hand, if any: reading counters never asks the provider.
+        if let Some(compiled) = state.snapshot()
             && let Some(plan) = &compiled.shadow
         {
             stats.policy = plan.id.as_deref().map(str::to_owned);

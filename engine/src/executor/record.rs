@@ -107,9 +107,20 @@ impl<'a> Recorder<'a> {
     /// Judges `compiled`'s shadow policy, if it has one, when the call ends: the call is then
     /// recorded (a timeline is built, to judge it from). Called before [`Recorder::start`].
     #[inline]
-    pub(crate) fn shadow(&mut self, compiled: &Compiled, runtime: &'a super::keyed::Runtime) {
+    pub(crate) fn shadow(
+        &mut self,
+        compiled: &Compiled,
+        runtime: &'a super::keyed::Runtime,
+        (once, no_hedges): (bool, bool),
+    ) {
         if let Some(plan) = &compiled.shadow {
-            self.shadow_on(plan.clone(), compiled, runtime);
+            let live = Live {
+                timeout_per_attempt: compiled.timeout_per_attempt,
+                overall_timeout: compiled.overall_timeout,
+                once,
+                no_hedges: once || no_hedges,
+            };
+            self.shadow_on(plan.clone(), live, runtime);
         }
     }
 
@@ -117,7 +128,7 @@ impl<'a> Recorder<'a> {
     fn shadow_on(
         &mut self,
         plan: std::sync::Arc<ShadowPlan>,
-        compiled: &Compiled,
+        live: Live,
         runtime: &'a super::keyed::Runtime,
     ) {
         let start = *self.opened.get_or_insert_with(|| self.clock.now());
@@ -127,10 +138,7 @@ impl<'a> Recorder<'a> {
         self.shadow = Some(Shadow {
             plan,
             state: runtime.shadow(),
-            live: Live {
-                timeout_per_attempt: compiled.timeout_per_attempt,
-                overall_timeout: compiled.overall_timeout,
-            },
+            live,
         });
     }
 

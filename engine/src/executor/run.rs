@@ -271,7 +271,7 @@ where
                 }
             }
         };
-        rec.shadow(compiled, &state.runtime);
+        rec.shadow(compiled, &state.runtime, (once, no_hedges));
         rec.start(Some(compiled));
         progress.max_attempts = compiled.max_attempts;
 

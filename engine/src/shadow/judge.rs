@@ -126,11 +126,15 @@ pub(crate) struct Verdict {
     pub(crate) differs: bool,
 }
 
-/// The live policy's timeouts: to tell an attempt the live call cut from one that failed.
+/// What the shadow needs to know of the live call beyond its attempts: the live policy's
+/// timeouts (to tell an attempt the live call cut from one that failed), and the caller's
+/// options that bind any policy (one attempt, no hedges).
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Live {
     pub(crate) timeout_per_attempt: Option<Duration>,
     pub(crate) overall_timeout: Option<Duration>,
+    pub(crate) once: bool,
+    pub(crate) no_hedges: bool,
 }
 
 /// One live retry group, as evidence.
@@ -189,11 +193,25 @@ fn live_deadline(a: &AttemptRecord) -> bool {
 }
 
 /// How one group would have ended for the shadow: its kind (`None`: unknown), when (from
-/// the call's start), and the hedges it would have launched.
+/// the call's start), the hedges it would have launched, whether its own per-attempt timeout
+/// cut the primary, and whether the live call's overall deadline cut the group (with the
+/// shadow's no later).
 struct GroupEnd {
     kind: Option<Kind>,
     at: Duration,
     hedges: u32,
+    timed_out: bool,
+    live_deadline: bool,
+}
+
+/// The engine's order of a failed group's outcomes: the most severe wins.
+fn severity(kind: Kind) -> u8 {
+    match kind {
+        Kind::NonRetryable => 3,
+        Kind::Abort | Kind::Unknown => 2,
+        Kind::Retryable => 1,
+        Kind::Success => 0,
+    }
 }
 
 fn judge_group(
@@ -201,7 +219,7 @@ fn judge_group(
     live: Live,
     g: &Group<'_>,
     call_start: Timestamp,
-    probing: bool,
+    hedging: bool,
     decisions: &mut Decisions,
 ) -> GroupEnd {
     let offset = g.start.since(call_start);
@@ -222,7 +240,7 @@ fn judge_group(
     let resolved = first_success.unwrap_or(live_end);
     // Hedges the shadow would launch: the i-th after i delays, while the group is open.
     let hedges = match plan.hedge {
-        Some((max, delay)) if !probing => {
+        Some((max, delay)) if hedging => {
             let open = plan
                 .timeout_per_attempt
                 .map_or(resolved, |t| resolved.min(t));
@@ -246,19 +264,25 @@ fn judge_group(
         .filter(|a| a.outcome == Kind::Success && within(a))
         .map(|a| a.end.since(g.start))
         .min();
-    let (kind, at) = if let Some(at) = success {
-        (Some(Kind::Success), at)
+    let mut end = GroupEnd {
+        kind: None,
+        at: latency(g.primary),
+        hedges,
+        timed_out: false,
+        live_deadline: false,
+    };
+    if let Some(at) = success {
+        (end.kind, end.at) = (Some(Kind::Success), at);
     } else if let Some(t) = plan.timeout_per_attempt.filter(|t| latency(g.primary) > *t) {
         // Its own timeout cuts the primary first.
         if !live_timed_out(g.primary, live) || live.timeout_per_attempt.is_none_or(|l| t < l) {
             decisions.add(Decisions::WOULD_TIME_OUT);
         }
-        (Some(Kind::Retryable), t)
+        (end.kind, end.at, end.timed_out) = (Some(Kind::Retryable), t, true);
     } else if live_timed_out(g.primary, live) {
         // The live call cut the attempt sooner than the shadow would have: what it would
         // have answered later is not known.
         decisions.add(Decisions::WOULD_WAIT);
-        (None, latency(g.primary))
     } else if live_deadline(g.primary) {
         let waits_longer = match (plan.overall_timeout, live.overall_timeout) {
             (None, _) => true,
@@ -267,27 +291,23 @@ fn judge_group(
         };
         if waits_longer {
             decisions.add(Decisions::WOULD_WAIT);
-            (None, latency(g.primary))
         } else {
-            (Some(Kind::Abort), latency(g.primary))
+            (end.kind, end.live_deadline) = (Some(Kind::Abort), true);
         }
+    } else if seen.clone().any(|a| a.reason == Reason::HEDGE_CANCELLED) {
+        // A member the shadow would have waited for was dropped when a hedge the shadow
+        // would not have sent won: its answer is not known.
+        decisions.add(Decisions::WOULD_WAIT);
     } else {
-        // The group's verdict: the primary's, or a hedge's when the primary was cut as a
-        // loser.
-        let kind = match g.primary.outcome {
-            Kind::Abort => seen
-                .map(|a| a.outcome)
-                .find(|k| *k != Kind::Abort)
-                .unwrap_or(Kind::Abort),
-            k => k,
-        };
-        (Some(kind), latency(g.primary).max(resolved.min(live_end)))
-    };
-    GroupEnd {
-        kind,
-        at: offset + at,
-        hedges,
+        // The group's verdict, as the engine reports a failed group: its most severe outcome.
+        let kind = seen
+            .map(|a| a.outcome)
+            .max_by_key(|k| severity(*k))
+            .unwrap_or(Kind::Abort);
+        (end.kind, end.at) = (Some(kind), resolved.min(live_end).max(latency(g.primary)));
     }
+    end.at += offset;
+    end
 }
 
 /// Asks the shadow's budget for a retry (or a gated first attempt) at `now`.
@@ -321,9 +341,9 @@ fn budget_allows(budget: &ShadowBudget, key: &Key, attempt: u32, now: Timestamp)
             (attempt == 0 && !gate_first)
                 || budget
                     .level(now)
-                    .is_none_or(|level| level >= f64::from(*cost))
+                    .is_none_or(|level| level >= f64::from((*cost).max(1)))
         }
-        ShadowBudget::Missing => attempt == 0,
+        ShadowBudget::Missing { allowed } => attempt == 0 || *allowed,
     }
 }
 
@@ -331,6 +351,16 @@ fn hear(budget: &ShadowBudget, key: &Key, attempt: u32, kind: Kind) {
     if let ShadowBudget::Copy { budget, .. } = budget {
         budget.record_outcome(&AttemptOutcome::new(key, attempt, kind));
     }
+}
+
+/// What the shadow's breaker hears of a call, as the engine's breaker would: a success, a
+/// failure (attempts exhausted, a non-retryable outcome, a deadline), or nothing (an abort,
+/// a cancellation, a budget's refusal, no verdict).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Heard {
+    Success,
+    Failure,
+    Nothing,
 }
 
 /// Judges `plan` against the finished live call `tl`: the shadow's breaker admits the call
@@ -343,6 +373,8 @@ pub(crate) fn judge(plan: &ShadowPlan, state: &ShadowState, live: Live, tl: &Tim
     let live_attempts = tl.attempts.iter().filter(|a| a.budget_allowed).count() as u32;
     let live_rejected =
         tl.reason == Reason::CIRCUIT_OPEN || tl.reason == Reason::CIRCUIT_HALF_OPEN_PROBE_LIMIT;
+    // The caller's own limits on this call bind the shadow too.
+    let max_attempts = if live.once { 1 } else { plan.max_attempts };
     let mut verdict = Verdict {
         outcome: Judged::Unknown,
         attempts: 0,
@@ -374,9 +406,11 @@ pub(crate) fn judge(plan: &ShadowPlan, state: &ShadowState, live: Live, tl: &Tim
             }
         }
     }
-    let probing = probe.is_some();
+    // The probe of a half-open breaker runs alone, as the engine runs it.
+    let hedging = probe.is_none() && !live.no_hedges;
 
     let mut outcome = Judged::Unknown;
+    let mut heard = Heard::Nothing;
     let mut ended_at = Duration::ZERO;
     let mut judged: Option<usize> = None;
     // Evidence starts with the live call's first attempt; a call that never ran one (its
@@ -395,26 +429,31 @@ pub(crate) fn judge(plan: &ShadowPlan, state: &ShadowState, live: Live, tl: &Tim
     }
     while outcome == Judged::Unknown && next < live_groups.len() {
         let g = &live_groups[next];
-        let end = judge_group(plan, live, g, tl.start, probing, &mut decisions);
+        let end = judge_group(plan, live, g, tl.start, hedging, &mut decisions);
         judged = Some(next);
         verdict.attempts += 1 + end.hedges;
         verdict.hedges += end.hedges;
+        verdict.timed_out |= end.timed_out;
         ended_at = end.at;
-        if let Some(o) = plan.overall_timeout
-            && end.at > o
-        {
-            decisions.add(Decisions::WOULD_TIME_OUT);
-            outcome = Judged::Failure;
-            ended_at = o;
+        let past_deadline = plan.overall_timeout.is_some_and(|o| end.at > o);
+        if end.live_deadline || past_deadline {
+            // Its overall deadline ends the call: where the live one's did (no decision), or
+            // sooner.
+            if !end.live_deadline {
+                decisions.add(Decisions::WOULD_TIME_OUT);
+            }
+            verdict.timed_out = true;
+            (outcome, heard) = (Judged::Failure, Heard::Failure);
+            ended_at = plan.overall_timeout.map_or(end.at, |o| end.at.min(o));
             break;
         }
         let Some(kind) = end.kind else { break };
         hear(&plan.budget, key, g.attempt, kind);
         match kind {
-            Kind::Success => outcome = Judged::Success,
-            Kind::Retryable if g.attempt + 1 < plan.max_attempts => {
+            Kind::Success => (outcome, heard) = (Judged::Success, Heard::Success),
+            Kind::Retryable if g.attempt + 1 < max_attempts => {
                 let following = live_groups.get(next + 1);
-                let at = following.map_or(g.start.plus(end.at), |n| n.start);
+                let at = following.map_or(tl.start.plus(end.at), |n| n.start);
                 if !budget_allows(&plan.budget, key, g.attempt + 1, at) {
                     verdict.budget_denied = true;
                     if following.is_some() {
@@ -422,39 +461,39 @@ pub(crate) fn judge(plan: &ShadowPlan, state: &ShadowState, live: Live, tl: &Tim
                         decisions.add(Decisions::WOULD_DENY);
                     }
                     outcome = Judged::Failure;
-                } else {
+                } else if following.is_some() {
                     verdict.retries += 1;
-                    if following.is_none() {
-                        // Past the evidence: the live call stopped here.
-                        decisions.add(Decisions::WOULD_RETRY);
-                        break;
-                    }
+                } else if let Some(stop) = stopped_outside_policy(plan, live, tl) {
+                    // The live call stopped here for a reason the shadow shares.
+                    (outcome, heard) = (Judged::Failure, stop);
+                } else {
+                    // Past the evidence: the live call stopped here.
+                    verdict.retries += 1;
+                    decisions.add(Decisions::WOULD_RETRY);
+                    break;
                 }
             }
-            _ => outcome = Judged::Failure,
+            Kind::Retryable | Kind::NonRetryable => {
+                (outcome, heard) = (Judged::Failure, Heard::Failure);
+            }
+            Kind::Abort | Kind::Unknown => outcome = Judged::Failure,
         }
         next += 1;
     }
     if outcome != Judged::Unknown && judged.is_some_and(|j| j + 1 < live_groups.len()) {
         decisions.add(Decisions::WOULD_STOP);
     }
-    verdict.timed_out = decisions.has(Decisions::WOULD_TIME_OUT);
 
     if let Some(c) = &plan.circuit {
-        let transition = match outcome {
-            Judged::Unknown => {
-                drop(probe);
+        let transition = match heard {
+            Heard::Nothing => {
+                drop(probe); // a probe without a verdict frees its slot
                 None
             }
-            judged => {
+            heard => {
                 let mut now = || tl.start.plus(ended_at);
-                c.hear(
-                    &state.breaker,
-                    probe,
-                    judged == Judged::Failure,
-                    &mut now,
-                    |_| ended_at,
-                )
+                let failed = heard == Heard::Failure;
+                c.hear(&state.breaker, probe, failed, &mut now, |_| ended_at)
             }
         };
         if transition.is_some_and(|t| t.to == crate::error::CircuitState::Open) {
@@ -471,4 +510,19 @@ pub(crate) fn judge(plan: &ShadowPlan, state: &ShadowState, live: Live, tl: &Tim
     verdict.differs = outcome != live_outcome || verdict.attempts != live_attempts;
     verdict.decisions = decisions;
     verdict
+}
+
+/// Why the live call stopped before a retry its policy allowed, when the shadow would have
+/// stopped there too: the caller cancelled it (the breaker hears nothing), or the wait would
+/// have run past a deadline the shadow's is no later than (a failure).
+fn stopped_outside_policy(plan: &ShadowPlan, live: Live, tl: &Timeline) -> Option<Heard> {
+    if tl.reason == Reason::CONTEXT_CANCELED {
+        return Some(Heard::Nothing);
+    }
+    let past_deadline = tl.reason == Reason::BACKOFF_EXCEEDS_DEADLINE
+        || tl.reason == Reason::RETRY_AFTER_EXCEEDS_DEADLINE;
+    match (plan.overall_timeout, live.overall_timeout) {
+        (Some(s), Some(l)) if past_deadline && s <= l => Some(Heard::Failure),
+        _ => None,
+    }
 }

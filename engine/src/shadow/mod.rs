@@ -108,8 +108,11 @@ pub(crate) enum ShadowBudget {
         cost: u32,
         gate_first: bool,
     },
-    /// Named but not found: judged as refusing every retry.
-    Missing,
+    /// Named but not found: judged as the executor's missing-budget mode would, refusing
+    /// every retry unless the mode allows them.
+    Missing {
+        allowed: bool,
+    },
 }
 
 impl ShadowPlan {

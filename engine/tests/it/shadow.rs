@@ -242,6 +242,96 @@ fn a_shadowed_call_nobody_traces_is_still_judged() {
     assert_eq!((s.calls, s.failures, s.differs), (1, 1, 1));
 }
 
+/// With a refilling bucket and backoffs between attempts, the same policy as shadow spends
+/// its copy exactly as the live call spends the budget: asked at the live retries' moments.
+#[test]
+fn the_same_policy_as_shadow_spends_a_refilling_budget_as_the_live_call_does() {
+    let text = "version: 1\nbudgets:\n  b: { kind: token_bucket, capacity: 2, refill_per_second: 1 }\npolicies:\n  svc.op: { retry: { max_attempts: 4, initial_backoff: 700ms, max_backoff: 700ms, budget: { name: b } }, shadow: {} }\n";
+    let (exec, vc) = exec_of(PolicySet::from_str(text, "b.yaml").unwrap());
+    let tls = calls(&exec, &vc, 6, &[(5, false)]);
+    for tl in &tls {
+        assert_eq!(tl.attribute("shadow_decisions"), None, "{tl:?}");
+    }
+    assert_eq!(stats(&exec).differs, 0);
+}
+
+/// The live primary was dropped when a hedge won; a shadow that would not have sent that
+/// hedge cannot know what the primary would have answered.
+#[test]
+fn a_primary_dropped_for_a_hedge_the_shadow_would_not_send_is_unknown() {
+    let (exec, vc) = exec_of(file(
+        "{ retry: { max_attempts: 1 }, hedge: { enabled: true, max_hedges: 1, hedge_delay: 50ms }, shadow: { hedge: { hedge_delay: 200ms } } }",
+    ));
+    let clock = exec.clock().clone();
+    let op = move |info: AttemptInfo| {
+        let clock = clock.clone();
+        Box::pin(async move {
+            clock.sleep(ms(if info.is_hedge { 30 } else { 300 })).await;
+            Ok::<_, E>(())
+        }) as std::pin::Pin<Box<dyn Future<Output = Result<(), E>>>>
+    };
+    let (r, tl) = vc.block_on(exec.call_traced("svc.op", op));
+    r.unwrap();
+    assert_eq!(tl.attribute("shadow_outcome"), Some("unknown"));
+    assert_eq!(
+        tl.attribute("shadow_decisions"),
+        Some("would_not_hedge,would_wait")
+    );
+}
+
+/// A call its caller cancelled is no failure for either breaker.
+#[test]
+fn cancelled_calls_never_open_the_shadows_breaker() {
+    let (exec, vc) = exec_of(file(
+        "{ retry: { max_attempts: 3 }, shadow: { circuit: { enabled: true, threshold: 1, cooldown: 10s } } }",
+    ));
+    for _ in 0..5 {
+        let token = recourse_engine::CancellationToken::new();
+        let options = recourse_engine::CallOptions::cancel_on(token.clone());
+        let op = move |_| {
+            token.cancel();
+            std::future::ready(Err::<(), _>(E(0)))
+        };
+        let (r, _) = vc.block_on(exec.call_with("svc.op", &options, op));
+        assert!(r.is_err());
+    }
+    let s = stats(&exec);
+    assert_eq!(
+        (s.calls, s.circuit_opens, s.circuit.as_deref()),
+        (5, 0, Some("closed"))
+    );
+    assert_eq!(s.differs, 0);
+}
+
+/// The caller's one-attempt option binds the shadow too.
+#[test]
+fn a_single_attempt_call_is_single_for_the_shadow_too() {
+    let (exec, vc) = exec_of(file(
+        "{ retry: { max_attempts: 3, initial_backoff: 1ms }, shadow: { retry: { max_attempts: 5 } } }",
+    ));
+    let options = recourse_engine::CallOptions::default()
+        .single_attempt()
+        .traced();
+    let (_, tl) = vc.block_on(exec.call_with("svc.op", &options, |_| {
+        std::future::ready(Err::<(), _>(E(0)))
+    }));
+    let tl = tl.unwrap();
+    assert_eq!(tl.attribute("shadow_outcome"), Some("failure"));
+    assert_eq!(tl.attribute("shadow_decisions"), None);
+}
+
+/// A wait the live deadline refused is refused by a shadow with the same deadline.
+#[test]
+fn a_backoff_past_the_shared_deadline_ends_both() {
+    let (exec, vc) = exec_of(file(
+        "{ retry: { max_attempts: 3, initial_backoff: 500ms, max_backoff: 500ms, overall_timeout: 300ms }, shadow: { retry: { max_attempts: 4 } } }",
+    ));
+    let tl = &calls(&exec, &vc, 1, &[(5, false)])[0];
+    assert_eq!(tl.reason, recourse_engine::Reason::BACKOFF_EXCEEDS_DEADLINE);
+    assert_eq!(tl.attribute("shadow_outcome"), Some("failure"));
+    assert_eq!(tl.attribute("shadow_decisions"), None);
+}
+
 // --- A shadow never changes the live call ---
 
 fn arb_live() -> impl Strategy<Value = String> {
