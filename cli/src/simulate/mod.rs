@@ -258,6 +258,10 @@ pub(crate) fn run(
         final_state["circuit_window"] =
             json!({"calls": w.calls, "failures": w.failures, "slow": w.slow});
     }
+    // A shadow policy: what it would have done over the same calls (the first replica's).
+    if let Some(shadow) = exec.shadow_stats(&scenario.key) {
+        final_state["shadow"] = serde_json::to_value(shadow).unwrap_or_default();
+    }
     if scenario.replicas > 1 {
         final_state["fleet"] = fleet_report(scenario, &set, &tally, elapsed);
     }
@@ -425,6 +429,16 @@ pub(crate) fn waterfall(index: usize, tl: &Timeline) -> String {
                 let by = a.attributes.get(AttemptRecord::DENIED_BY);
                 format!(" (refused by {})", by.unwrap_or(a.budget_reason.as_str()))
             }
+        ));
+    }
+    // What the key's shadow policy would have done with this call.
+    if let Some(outcome) = tl.attribute("shadow_outcome") {
+        let attempts = tl.attribute("shadow_attempts").unwrap_or("?");
+        let decisions = tl.attribute("shadow_decisions").unwrap_or("as live");
+        out.push_str(&format!(
+            "    shadow: {outcome}, {attempts} attempt{} ({})\n",
+            if attempts == "1" { "" } else { "s" },
+            decisions.replace(',', ", ")
         ));
     }
     out
