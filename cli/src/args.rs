@@ -51,7 +51,8 @@ pub(crate) enum Command {
     /// Find every call-site key in Rust source and check it (pre-commit).
     #[command(after_long_help = rules_help())]
     Lint(LintArgs),
-    /// Review policy files: validate them, explain a key's effective policy.
+    /// Review policy files: validate them, explain a key's effective policy, diff two sets,
+    /// simulate one on virtual time.
     #[command(subcommand, after_long_help = examples::POLICY)]
     Policy(PolicyCommand),
     /// Watch live calls of running services (a TUI on a terminal, lines otherwise).
@@ -143,7 +144,8 @@ pub(crate) enum PolicyCommand {
         #[arg(long = "known-trigger", value_name = "NAME")]
         known_triggers: Vec<String>,
     },
-    /// What a policy change does, key by key, with the worst case before and after and a risk.
+    /// What a policy change does, key by key, with the worst case before and after and a risk
+    /// (a `shadow` shows where it departs from the live policy).
     #[command(after_long_help = examples::DIFF)]
     Diff {
         /// The old policies: a file, a directory, or `GITREV:path` from the current git repository.
@@ -191,7 +193,8 @@ pub(crate) enum PolicyCommand {
         #[arg(long, default_value_t = 0, requires = "traffic")]
         seed: u64,
     },
-    /// The effective policy of a key, and where each value came from.
+    /// The effective policy of a key, and where each value came from (a `shadow`'s fields
+    /// under the live ones; `live` marks those it takes from the live policy).
     #[command(after_long_help = examples::EXPLAIN)]
     Explain {
         /// The key (`payments.Charge`).

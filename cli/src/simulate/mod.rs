@@ -434,7 +434,9 @@ pub(crate) fn waterfall(index: usize, tl: &Timeline) -> String {
     // What the key's shadow policy would have done with this call.
     if let Some(outcome) = tl.attribute("shadow_outcome") {
         let attempts = tl.attribute("shadow_attempts").unwrap_or("?");
-        let decisions = tl.attribute("shadow_decisions").unwrap_or("as live");
+        let decisions = tl
+            .attribute("shadow_decisions")
+            .unwrap_or("same decisions as live");
         out.push_str(&format!(
             "    shadow: {outcome}, {attempts} attempt{} ({})\n",
             if attempts == "1" { "" } else { "s" },

@@ -189,7 +189,7 @@ pub(crate) const KEYMAP: &[Binding] = &[
         label: "Enter",
         keys: &[Code(KeyCode::Enter)],
         action: A::Enter,
-        help: "open: key, then call waterfall",
+        help: "open: key (live vs shadow too), then call waterfall",
         scope: S::Lists,
         hint: Some("⏎ open"),
     },

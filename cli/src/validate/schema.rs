@@ -121,6 +121,20 @@ fn report(e: &jsonschema::ValidationError<'_>, tree: &SourceTree, out: &mut Vec<
                     ),
                 ));
             }
+            // A shadow that is not a policy (`shadow: null` included).
+            ValidationErrorKind::Type { .. } if pointer.ends_with("/shadow") => {
+                out.push(Diagnostic::error(
+                    "schema",
+                    &pointer,
+                    tree.position(&pointer),
+                    format!("`shadow` is a policy (a mapping), not {}", e.instance()),
+                    Some(
+                        "a key cannot opt out of a shadow set under defaults or namespace.*: \
+                         set the shadow on the keys it is for"
+                            .to_owned(),
+                    ),
+                ));
+            }
             // `shadow` under a shadow.
             ValidationErrorKind::Not { .. } if pointer.ends_with("/shadow") => {
                 let child = format!("{pointer}/shadow");

@@ -30,7 +30,10 @@ use super::duration::opt_serde;
 /// assert!(p.meta.changed_fields.is_empty());
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a policy: a mapping of id, retry, hedge, circuit, bulkhead, shadow"
+)]
 #[non_exhaustive]
 pub struct Policy {
     /// Optional identifier shown in timelines (`charge-v3`).
@@ -51,12 +54,36 @@ pub struct Policy {
     /// A shadow policy: judged beside this one on every call, from the live attempts'
     /// outcomes, and reported, never acted on. Its unset fields are this policy's; a shadow
     /// has no shadow of its own.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present_policy",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub shadow: Option<Box<Policy>>,
     /// Where the policy came from and what normalization changed. Not serialized.
     #[serde(skip)]
     pub meta: PolicyMeta,
 }
+
+/// A field that, written, must be a policy: `shadow: null` is refused rather than read as
+/// "no shadow", which would still inherit one from `defaults` or `namespace.*`.
+/// Only a mapping is a policy (serde would also read a list as one).
+fn present_policy<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Box<Policy>>, D::Error> {
+    struct Mapping;
+    impl<'de> serde::de::Visitor<'de> for Mapping {
+        type Value = Policy;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(POLICY_EXPECTED)
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Policy, A::Error> {
+            Policy::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+        }
+    }
+    d.deserialize_map(Mapping).map(|p| Some(Box::new(p)))
+}
+
+/// What a policy is, in a type error.
+const POLICY_EXPECTED: &str = "a policy: a mapping of id, retry, hedge, circuit, bulkhead, shadow";
 
 /// The retry envelope.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

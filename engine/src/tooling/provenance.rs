@@ -154,11 +154,17 @@ fn overlay(
         } else {
             format!("{prefix}.{k}")
         };
+        // A shadow is one candidate: a layer's shadow replaces a shallower one whole, as
+        // `Policy::over` lays them.
+        let whole = prefix.is_empty() && k == "shadow";
         match (b.get_mut(k), tv) {
-            (Some(bv @ Value::Object(_)), Value::Object(_)) => {
+            (Some(bv @ Value::Object(_)), Value::Object(_)) if !whole => {
                 overlay(bv, tv, &path, layer, origins)
             }
             _ => {
+                if whole {
+                    origins.retain(|p, _| !p.starts_with("shadow."));
+                }
                 b.insert(k.clone(), tv.clone());
                 leaves(tv, &path, &mut |p, _| {
                     origins.insert(p, layer);
@@ -187,9 +193,15 @@ mod tests {
             name(),
             any::<(bool, bool)>(),
             proptest::option::of(0u32..50),
+            proptest::option::of((arb_policy(), name())),
         )
             .prop_map(
-                |(mut p, id, classifier, trigger, budget, (first, cancel), samples)| {
+                |(mut p, id, classifier, trigger, budget, (first, cancel), samples, shadow)| {
+                    // A shadow, laid whole over a shallower one.
+                    p.shadow = shadow.map(|(mut s, id)| {
+                        s.id = id.map(|i| std::sync::Arc::from(i.as_str()));
+                        Box::new(s)
+                    });
                     p.id = id.map(|i| std::sync::Arc::from(i.as_str()));
                     p.retry.classifier_name = classifier;
                     p.hedge.trigger_name = trigger;

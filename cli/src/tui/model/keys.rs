@@ -137,15 +137,23 @@ impl KeyAgg {
             d.hedges += delta(|k| k.hedges);
             d.hedge_wins += delta(|k| k.hedge_wins);
             d.budget_denied += delta(|k| k.budget_denied);
-            d.circuit_rejected += delta(|k| k.circuit_rejected);
             if let Some(now) = &last.shadow {
                 let sh = r.shadow.get_or_insert_with(Shadow::default);
                 sh.add(now, base.shadow.as_ref());
                 if windowed {
                     let secs = (t1 - t0) as f64 / 1e6;
-                    let was = base.shadow.as_ref().map_or(0, |b| b.retries);
-                    let rate = now.retries.saturating_sub(was) as f64 / secs;
-                    sh.retry_s = Some(sh.retry_s.unwrap_or_default() + rate);
+                    let per = |f: fn(&ShadowStats) -> u64| {
+                        let was = base.shadow.as_ref().map_or(0, f);
+                        f(now).saturating_sub(was) as f64 / secs
+                    };
+                    let add = |to: &mut Option<f64>, v: f64| *to = Some(to.unwrap_or(0.0) + v);
+                    add(&mut sh.retry_s, per(|s| s.retries));
+                    add(&mut sh.deny_s, per(|s| s.budget_denied));
+                    add(&mut sh.reject_s, per(|s| s.circuit_rejected));
+                    add(
+                        &mut sh.live_reject_s,
+                        delta(|k| k.circuit_rejected) as f64 / secs,
+                    );
                 }
             }
             r.calls += last.calls;
@@ -181,9 +189,6 @@ impl KeyAgg {
             for (i, v) in s.spark.iter().enumerate() {
                 spark[offset + i] += v;
             }
-        }
-        if let Some(sh) = &mut r.shadow {
-            (sh.live_denied, sh.live_rejected) = (d.budget_denied, d.circuit_rejected);
         }
         let pct = |n: u64, of: u64| (of > 0).then(|| n as f64 * 100.0 / of as f64);
         r.ok_pct = pct(d.successes, d.calls);
@@ -247,11 +252,12 @@ pub(crate) struct Shadow {
     pub(crate) policy: Option<String>,
     /// What the shadow would have done, over the window.
     pub(crate) would: ShadowStats,
-    /// The live calls' budget denials and breaker rejections, over the window.
-    pub(crate) live_denied: u64,
-    pub(crate) live_rejected: u64,
-    /// The shadow's retries per second, when the window spans time.
+    /// Per second over the window, when it spans time: the shadow's retries, budget denials
+    /// and breaker rejections, and the live calls' breaker rejections.
     pub(crate) retry_s: Option<f64>,
+    pub(crate) deny_s: Option<f64>,
+    pub(crate) reject_s: Option<f64>,
+    pub(crate) live_reject_s: Option<f64>,
 }
 
 impl Shadow {

@@ -122,14 +122,14 @@ fn shadow_lines(row: &Row, sh: &Shadow) -> Vec<Line<'static>> {
     let num = |v: Option<f64>, digits: usize| v.map_or("-".to_owned(), |v| format!("{v:.digits$}"));
     let cells = |label: &str, cols: [String; 6]| {
         Line::from(format!(
-            " {label:<14}{:>8}{:>10}{:>11}{:>8}{:>10}  {}",
+            " {label:<14}{:>8}{:>10}{:>11}{:>10}{:>10}  {}",
             cols[0], cols[1], cols[2], cols[3], cols[4], cols[5]
         ))
     };
     let w = &sh.would;
     let mut notes = vec![format!("differs on {}", pct(sh.pct(w.differs)))];
     if w.unknown > 0 {
-        notes.push(format!("{} unknown", pct(sh.pct(w.unknown))));
+        notes.push(format!("{} unknown (not in ok)", pct(sh.pct(w.unknown))));
     }
     if w.circuit_opens > 0 {
         notes.push(format!("opened {}x", w.circuit_opens));
@@ -145,8 +145,8 @@ fn shadow_lines(row: &Row, sh: &Shadow) -> Vec<Line<'static>> {
                 "ok",
                 "att/call",
                 "retries/s",
-                "denied",
-                "rejected",
+                "denied/s",
+                "reject/s",
                 "circuit",
             ]
             .map(str::to_owned),
@@ -158,8 +158,8 @@ fn shadow_lines(row: &Row, sh: &Shadow) -> Vec<Line<'static>> {
                 pct(row.ok_pct),
                 num(row.att_per_call, 2),
                 num(row.retry_s, 1),
-                sh.live_denied.to_string(),
-                sh.live_rejected.to_string(),
+                num(row.deny_s, 1),
+                num(sh.live_reject_s, 1),
                 row.circuit.clone().unwrap_or_else(|| "-".to_owned()),
             ],
         ),
@@ -169,8 +169,8 @@ fn shadow_lines(row: &Row, sh: &Shadow) -> Vec<Line<'static>> {
                 pct(sh.ok_pct()),
                 num(sh.att_per_call(), 2),
                 num(sh.retry_s, 1),
-                w.budget_denied.to_string(),
-                w.circuit_rejected.to_string(),
+                num(sh.deny_s, 1),
+                num(sh.reject_s, 1),
                 w.circuit.clone().unwrap_or_else(|| "-".to_owned()),
             ],
         ),

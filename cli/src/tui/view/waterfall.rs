@@ -163,7 +163,9 @@ pub(super) fn waterfall(frame: &mut Frame<'_>, app: &App, area: Rect) {
         let decisions = c
             .attributes
             .get("shadow_decisions")
-            .map_or("as live".to_owned(), |d| d.replace(',', ", "));
+            .map_or("same decisions as live".to_owned(), |d| {
+                d.replace(',', ", ")
+            });
         lines.push(Line::from(format!(
             " shadow: {outcome} · {attempts} attempt{} · {decisions}",
             if attempts == "1" { "" } else { "s" }
