@@ -223,7 +223,8 @@ impl Executor {
     }
 
     /// What `key`'s shadow policy would have done over the calls judged so far, beside what
-    /// its live policy did: for keys whose policy has (or had) a `shadow`.
+    /// its live policy did: for keys whose policy has a `shadow` now. The counters are the
+    /// key's, kept across reloads.
     pub fn shadow_stats(&self, key: &str) -> Option<crate::shadow::ShadowStats> {
         self.inner.shadow_stats(key)
     }
@@ -330,17 +331,16 @@ impl Inner {
     fn shadow_stats(&self, key: &str) -> Option<crate::shadow::ShadowStats> {
         let state = self.keys.get(key)?;
         let shadow = state.runtime.shadow_state()?;
+        // Only while the policy in hand has a shadow (reading counters never asks the
+        // provider): a reload that drops the shadow ends its report.
+        let compiled = state.snapshot()?;
+        let plan = compiled.shadow.as_ref()?;
         let mut stats = shadow.stats();
-        // The policy in hand, if any: reading counters never asks the provider.
-        if let Some(compiled) = state.snapshot()
-            && let Some(plan) = &compiled.shadow
-        {
-            stats.policy = plan.id.as_deref().map(str::to_owned);
-            stats.circuit = plan.circuit.as_ref().map(|c| {
-                let now = self.clock.now();
-                shadow.breaker.state(now, c.cooldown).as_str().to_owned()
-            });
-        }
+        stats.policy = plan.id.as_deref().map(str::to_owned);
+        stats.circuit = plan.circuit.as_ref().map(|c| {
+            let now = self.clock.now();
+            shadow.breaker.state(now, c.cooldown).as_str().to_owned()
+        });
         Some(stats)
     }
 }

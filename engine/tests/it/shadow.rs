@@ -332,6 +332,24 @@ fn a_backoff_past_the_shared_deadline_ends_both() {
     assert_eq!(tl.attribute("shadow_decisions"), None);
 }
 
+/// A reload that drops the shadow ends its report; one that brings a shadow back reports
+/// the key's counters again.
+#[test]
+fn a_reload_without_the_shadow_ends_its_report() {
+    let with = zero().max_attempts(1).shadow(Policy::new().max_attempts(2));
+    let provider = Reloadable::new(with.clone());
+    let (exec, vc) = vexec(Executor::builder().provider_arc(provider.clone()));
+    let op = |_| std::future::ready(Ok::<_, E>(()));
+    vc.block_on(exec.call("svc.op", op)).unwrap();
+    assert_eq!(stats(&exec).calls, 1);
+    provider.set(zero().max_attempts(1));
+    vc.block_on(exec.call("svc.op", op)).unwrap();
+    assert_eq!(exec.shadow_stats("svc.op"), None);
+    provider.set(with);
+    vc.block_on(exec.call("svc.op", op)).unwrap();
+    assert_eq!(stats(&exec).calls, 2, "the key's counters, kept");
+}
+
 // --- A shadow never changes the live call ---
 
 fn arb_live() -> impl Strategy<Value = String> {
