@@ -3,7 +3,7 @@
 use std::sync::LazyLock;
 
 use jsonschema::error::ValidationErrorKind;
-use recourse_engine::tooling::{SourceTree, pointer_segment, suggest};
+use recourse_engine::tooling::{SourceTree, pointer_segment, suggest, unprintable_id};
 use serde_json::Value;
 
 use super::Diagnostic;
@@ -119,6 +119,18 @@ fn report(e: &jsonschema::ValidationError<'_>, tree: &SourceTree, out: &mut Vec<
                          (window: 30s)"
                             .to_owned(),
                     ),
+                ));
+            }
+            // An id with characters that would disguise what a reader sees: shown escaped.
+            ValidationErrorKind::Pattern { .. } if pointer.ends_with("/id") => {
+                let id = e.instance().as_str().unwrap_or_default();
+                let (message, help) = unprintable_id(id).unwrap_or_else(|| (e.to_string(), ""));
+                out.push(Diagnostic::error(
+                    "schema",
+                    &pointer,
+                    tree.position(&pointer),
+                    message,
+                    (!help.is_empty()).then(|| help.to_owned()),
                 ));
             }
             // A shadow that is not a policy (`shadow: null` included).

@@ -240,16 +240,26 @@ pub fn load_document(text: &str) -> Result<(Document, SourceTree), LoadProblem> 
             None,
         ));
     }
+    let ids = written_policies(&doc).flat_map(|(base, p)| {
+        let shadow = p
+            .shadow
+            .as_deref()
+            .map(|s| (format!("{base}/shadow/id"), s));
+        [(format!("{base}/id"), p)].into_iter().chain(shadow)
+    });
+    for (pointer, p) in ids {
+        if let Some((message, help)) = p.id.as_deref().and_then(unprintable_id) {
+            return Err(LoadProblem::schema(
+                &pointer,
+                tree.position(&pointer),
+                message,
+                Some(help.to_owned()),
+            ));
+        }
+    }
     const NESTED: &str = "a shadow has no shadow of its own";
-    let nested = doc
-        .defaults
-        .iter()
-        .map(|p| ("/defaults".to_owned(), p))
-        .chain(doc.policies.iter().map(|(key, p)| {
-            let pointer = format!("/policies/{}", super::document::pointer_segment(key));
-            (pointer, p)
-        }))
-        .find(|(_, p)| p.shadow.as_ref().is_some_and(|s| s.shadow.is_some()));
+    let nested =
+        written_policies(&doc).find(|(_, p)| p.shadow.as_ref().is_some_and(|s| s.shadow.is_some()));
     if let Some((base, _)) = nested {
         let pointer = format!("{base}/shadow/shadow");
         return Err(LoadProblem::schema(
@@ -273,6 +283,33 @@ pub fn load_document(text: &str) -> Result<(Document, SourceTree), LoadProblem> 
         }
     }
     Ok((doc, tree))
+}
+
+/// Why a written policy id cannot be shown as written, if it cannot: what is wrong and what
+/// to do. An id is printed as written (timelines, `explain`, `diff`, pull-request comments), so
+/// it holds no control or bidirectional-override character, which could disguise what a
+/// reader sees.
+pub fn unprintable_id(id: &str) -> Option<(String, &'static str)> {
+    let hidden = |c: &char| {
+        c.is_control()
+            || ('\u{202a}'..='\u{202e}').contains(c)
+            || ('\u{2066}'..='\u{2069}').contains(c)
+    };
+    id.chars().any(|c| hidden(&c)).then(|| {
+        (
+            format!("id {id:?} holds a control or bidirectional-override character"),
+            "an id is printed as written: use letters, digits and -_.",
+        )
+    })
+}
+
+/// Every policy a document writes (its `defaults` and its entries), with its JSON pointer.
+fn written_policies(doc: &Document) -> impl Iterator<Item = (String, &Policy)> {
+    let defaults = doc.defaults.iter().map(|p| ("/defaults".to_owned(), p));
+    defaults.chain(doc.policies.iter().map(|(key, p)| {
+        let pointer = format!("/policies/{}", super::document::pointer_segment(key));
+        (pointer, p)
+    }))
 }
 
 /// The largest policy file [`PolicySet::from_path`] reads (8 MiB): a policy set is a few

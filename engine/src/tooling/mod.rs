@@ -49,4 +49,5 @@ pub use crate::policy::document::{Document, SourceTree, pointer_segment};
 pub use crate::policy::duration::{DurationError, FormatDuration, format_duration, parse_duration};
 pub use crate::policy::set::{
     NO_POLICY_FILES, check_strict_json, load_document, parse_source, policy_files, suggest,
+    unprintable_id,
 };
