@@ -911,3 +911,40 @@ async fn a_shadow_policy_reports_what_it_would_have_done_in_stats() {
     assert_eq!(shadow["circuit"], "open");
     assert!(stats["keys"]["payments.Refund"].get("shadow").is_none());
 }
+
+/// Many keys with a shadow each: `stats` is split in parts of about 256 KiB, the shadows'
+/// counters counted, and together the parts carry every key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_of_many_shadowed_keys_stay_in_bounded_parts() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = r#"{"version": 1, "defaults": {"retry": {"max_attempts": 1}, "shadow": {"id": "candidate", "retry": {"max_attempts": 2}}}, "policies": {}}"#;
+    let exec = Executor::builder()
+        .policy_set(recourse_engine::PolicySet::from_str(text, "d.json").unwrap())
+        .export(ExportConfig::new("svc").socket_path(socket(&dir)))
+        .build()
+        .unwrap();
+    let _server = ExportServer::start(&exec).await.unwrap();
+    let mut c = Client::connect(&socket(&dir)).await;
+    c.subscribe(json!({"t": "subscribe", "events": ["stats"]}))
+        .await;
+    // Keys are counted for the export once someone subscribes.
+    let keys: Vec<String> = (0..3000).map(|i| format!("svc.Key{i:04}")).collect();
+    for key in &keys {
+        ok_call(&exec, key);
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    let mut largest = 0;
+    for _ in 0..200 {
+        if seen.len() == keys.len() {
+            break;
+        }
+        let m = c.next_of("stats").await;
+        largest = largest.max(m.to_string().len());
+        for (key, stats) in m["keys"].as_object().unwrap() {
+            assert_eq!(stats["shadow"]["calls"], 1, "{key}");
+            seen.insert(key.clone());
+        }
+    }
+    assert_eq!(seen.len(), keys.len(), "every key within 200 messages");
+    assert!(largest <= 272 * 1024, "a stats part of {largest} bytes");
+}

@@ -206,7 +206,9 @@ impl Shared {
                         });
                         s
                     });
-                    size += 256 + key.as_str().len() + 24 * stats.latency.counts.len();
+                    // A shadow's counters (about 250 bytes of JSON) count toward the part.
+                    let shadow = if stats.shadow.is_some() { 320 } else { 0 };
+                    size += 256 + shadow + key.as_str().len() + 24 * stats.latency.counts.len();
                     part.keys.insert(key.as_str().to_owned(), stats.clone());
                     if size >= STATS_PART {
                         let next = Stats {
