@@ -156,6 +156,12 @@ impl Breaker {
         }
     }
 
+    /// Closed again, as new (a shadow policy's breaker when a new candidate takes over).
+    pub(crate) fn reset(&self) {
+        self.word.store(pack(CLOSED, false, 0), Ordering::Release);
+        self.opened_at.store(0, Ordering::Release);
+    }
+
     /// A call admitted while closed succeeded: the failure count resets.
     pub fn record_success(&self) {
         let _ = self

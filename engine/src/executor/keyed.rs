@@ -451,6 +451,9 @@ impl KeyState {
                 plan.adopt_window(old);
             }
         }
+        if let Some(plan) = &compiled.shadow {
+            self.runtime.shadow().adopt(plan.id.as_ref());
+        }
         let compiled = Arc::new(compiled);
         if cacheable {
             self.compiled.store(Some(compiled.clone()));

@@ -135,11 +135,15 @@ impl ShadowPlan {
     }
 }
 
-/// A key's shadow state that outlives policy reloads: its breaker and its counters.
+/// A key's shadow state that outlives policy reloads: its breaker and its counters, for the
+/// candidate (the shadow's `id`) they belong to.
 #[derive(Debug, Default)]
 pub(crate) struct ShadowState {
     pub(crate) breaker: Breaker,
     counters: Counters,
+    /// The id of the candidate counted so far (`None` inside: a shadow without an id), once
+    /// one was.
+    candidate: std::sync::Mutex<Option<Option<Arc<str>>>>,
 }
 
 #[derive(Debug, Default)]
@@ -158,7 +162,39 @@ struct Counters {
     timeouts: AtomicU64,
 }
 
+impl Counters {
+    fn reset(&self) {
+        self.calls.store(0, Ordering::Relaxed);
+        self.differs.store(0, Ordering::Relaxed);
+        self.successes.store(0, Ordering::Relaxed);
+        self.failures.store(0, Ordering::Relaxed);
+        self.unknown.store(0, Ordering::Relaxed);
+        self.attempts.store(0, Ordering::Relaxed);
+        self.retries.store(0, Ordering::Relaxed);
+        self.hedges.store(0, Ordering::Relaxed);
+        self.budget_denied.store(0, Ordering::Relaxed);
+        self.circuit_rejected.store(0, Ordering::Relaxed);
+        self.circuit_opens.store(0, Ordering::Relaxed);
+        self.timeouts.store(0, Ordering::Relaxed);
+    }
+}
+
 impl ShadowState {
+    /// Takes on the shadow of a newly compiled policy: a new candidate (another id) starts
+    /// afresh, its counters zeroed and its breaker closed; the same one goes on. Called when
+    /// a policy is compiled, never per call.
+    pub(crate) fn adopt(&self, id: Option<&Arc<str>>) {
+        let mut seen = self.candidate.lock().unwrap_or_else(|e| e.into_inner());
+        let same = seen.as_ref().map(|s| s.as_deref() == id.map(|i| &**i));
+        if same == Some(false) {
+            self.counters.reset();
+            self.breaker.reset();
+        }
+        if same != Some(true) {
+            *seen = Some(id.cloned());
+        }
+    }
+
     /// Counts one judged call.
     pub(crate) fn count(&self, v: &judge::Verdict) {
         let c = &self.counters;

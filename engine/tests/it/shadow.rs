@@ -347,7 +347,32 @@ fn a_reload_without_the_shadow_ends_its_report() {
     assert_eq!(exec.shadow_stats("svc.op"), None);
     provider.set(with);
     vc.block_on(exec.call("svc.op", op)).unwrap();
-    assert_eq!(stats(&exec).calls, 2, "the key's counters, kept");
+    assert_eq!(stats(&exec).calls, 2, "the same candidate's counters, kept");
+}
+
+/// Another candidate (another id) starts afresh: its counters and its breaker.
+#[test]
+fn a_new_candidate_starts_afresh() {
+    let candidate = |id: &str| {
+        zero()
+            .max_attempts(1)
+            .shadow(Policy::new().id(id).circuit(1, ms(60_000)))
+    };
+    let provider = Reloadable::new(candidate("v1"));
+    let (exec, vc) = vexec(Executor::builder().provider_arc(provider.clone()));
+    let fail = |_| std::future::ready(Err::<(), _>(E(0)));
+    vc.block_on(exec.call("svc.op", fail)).unwrap_err();
+    let s = stats(&exec);
+    assert_eq!((s.calls, s.circuit.as_deref()), (1, Some("open")));
+    provider.set(candidate("v2"));
+    vc.block_on(exec.call("svc.op", |_| std::future::ready(Ok::<_, E>(()))))
+        .unwrap();
+    let s = stats(&exec);
+    assert_eq!(s.policy.as_deref(), Some("v2"));
+    assert_eq!(
+        (s.calls, s.successes, s.circuit.as_deref()),
+        (1, 1, Some("closed"))
+    );
 }
 
 // --- A shadow never changes the live call ---
