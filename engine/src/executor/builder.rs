@@ -339,6 +339,7 @@ impl ExecutorBuilder {
             reads_timeline: observer.reads_timeline(),
             observer,
         });
+        let fixed = self.provider.is_none();
         let provider: Arc<dyn Provider> = match self.provider {
             None => Arc::new(self.statics),
             Some(_) if self.statics.has_default() => {
@@ -359,6 +360,7 @@ impl ExecutorBuilder {
         Ok(Executor {
             inner: Arc::new(Inner {
                 provider,
+                fixed,
                 observer,
                 clock: self.clock.unwrap_or_default(),
                 rng: Rng::new(seed),

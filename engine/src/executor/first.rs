@@ -67,7 +67,7 @@ impl<'a> Call<'a> {
         // Built without options or a timeline (see `Bare::new`).
         let compiled = self.snapshot?;
         let bare = compiled.bare_first.load(Ordering::Relaxed)
-            && compiled.generation == self.inner.provider.generation()
+            && compiled.generation == self.inner.generation()
             && tap(self.inner, self.state).is_none();
         bare.then_some(compiled)
     }

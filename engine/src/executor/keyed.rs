@@ -432,7 +432,7 @@ impl KeyState {
         if let Some(current) = self.current(inner) {
             return Ok(current);
         }
-        let generation = inner.provider.generation();
+        let generation = inner.generation();
         let (mut compiled, cacheable) = resolve(&self.key, inner, generation)?;
         {
             let previous = self.compiled.load();
@@ -486,7 +486,7 @@ impl KeyState {
     /// The cached resolution, when it is current (no provider preparation needed).
     #[inline]
     pub(crate) fn current(&self, inner: &Inner) -> Option<CompiledRef> {
-        let generation = inner.provider.generation();
+        let generation = inner.generation();
         let guard = self.compiled.load();
         guard
             .as_ref()

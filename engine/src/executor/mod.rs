@@ -91,6 +91,9 @@ pub(crate) struct Watcher {
 
 pub(crate) struct Inner {
     pub(crate) provider: Arc<dyn Provider>,
+    /// The policies were all given in code: the provider's generation never changes, and a
+    /// call need not ask it (a dynamic call on every call's path).
+    fixed: bool,
     pub(crate) observer: Option<Watcher>,
     pub(crate) clock: Clock,
     pub(crate) rng: Rng,
@@ -328,6 +331,17 @@ impl Executor {
 }
 
 impl Inner {
+    /// The provider's generation (see [`Provider::generation`]); no call for policies given in
+    /// code, which never change.
+    #[inline]
+    pub(crate) fn generation(&self) -> u64 {
+        if self.fixed {
+            0
+        } else {
+            self.provider.generation()
+        }
+    }
+
     fn shadow_stats(&self, key: &str) -> Option<crate::shadow::ShadowStats> {
         let state = self.keys.get(key)?;
         let shadow = state.runtime.shadow_state()?;

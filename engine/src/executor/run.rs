@@ -239,8 +239,8 @@ where
     let (result, heard) = 'call: {
         // The policy: a key handle's current snapshot, else the key's cached one, else the
         // provider's answer.
-        let current = snapshot
-            .filter(|c| first_error.is_some() || c.generation == inner.provider.generation());
+        let current =
+            snapshot.filter(|c| first_error.is_some() || c.generation == inner.generation());
         let mut fetched = false;
         let compiled: &Compiled = match current {
             Some(c) => c,
