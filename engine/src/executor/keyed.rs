@@ -398,6 +398,10 @@ impl Runtime {
 pub(crate) struct KeyState {
     pub(crate) key: Key,
     compiled: ArcSwapOption<Compiled>,
+    /// Under policies given in code (which never change), the one compiled policy, the same
+    /// as `compiled` holds: a call by key reads it as a key handle reads its snapshot, with no
+    /// guard to take.
+    fixed: std::sync::OnceLock<Arc<Compiled>>,
     pub(crate) runtime: Arc<Runtime>,
     /// An operator's hand on the key's breaker (see `manual.rs`). Kept here, beside what a
     /// call reads anyway, not in the shared run-time state: keys past `max_keys` cannot be
@@ -413,6 +417,7 @@ impl KeyState {
         KeyState {
             key,
             compiled: ArcSwapOption::empty(),
+            fixed: std::sync::OnceLock::new(),
             runtime,
             manual: Default::default(),
             #[cfg(feature = "export")]
@@ -454,8 +459,12 @@ impl KeyState {
         if let Some(plan) = &compiled.shadow {
             self.runtime.shadow().adopt(plan.id.as_ref());
         }
-        let compiled = Arc::new(compiled);
+        let mut compiled = Arc::new(compiled);
         if cacheable {
+            if inner.fixed {
+                // Two first calls may race to compile: both keep the one that won.
+                compiled = self.fixed.get_or_init(|| compiled.clone()).clone();
+            }
             self.compiled.store(Some(compiled.clone()));
             // Published first, then the manual setting read: an operator who set it
             // meanwhile either sees this policy or is seen here (`settle_bare`).
@@ -492,6 +501,12 @@ impl KeyState {
             .as_ref()
             .is_some_and(|c| c.generation == generation)
             .then_some(CompiledRef::Guard(guard))
+    }
+
+    /// The compiled policy under policies given in code, once the key was first called.
+    #[inline]
+    pub(crate) fn fixed(&self) -> Option<&Compiled> {
+        self.fixed.get().map(|c| &**c)
     }
 
     /// The cached compiled policy, if there is one (for a key handle's snapshot).

@@ -93,7 +93,7 @@ pub(crate) struct Inner {
     pub(crate) provider: Arc<dyn Provider>,
     /// The policies were all given in code: the provider's generation never changes, and a
     /// call need not ask it (a dynamic call on every call's path).
-    fixed: bool,
+    pub(crate) fixed: bool,
     pub(crate) observer: Option<Watcher>,
     pub(crate) clock: Clock,
     pub(crate) rng: Rng,
@@ -282,10 +282,14 @@ impl Executor {
         Fut: Future<Output = Result<T, E>>,
     {
         let state = self.inner.state_of(&key);
-        let current = state.current(&self.inner);
+        // Under policies given in code, the key's one compiled policy, with no guard to take.
+        let current = (!self.inner.fixed)
+            .then(|| state.current(&self.inner))
+            .flatten();
+        let call = self.inner.call(&state, None, None);
         let call = Call {
-            snapshot: current.as_deref(),
-            ..self.inner.call(&state, None, None)
+            snapshot: current.as_deref().or(call.snapshot),
+            ..call
         };
         first::Bare::new(call, op, run).await
     }
@@ -516,6 +520,7 @@ impl fmt::Debug for Executor {
 }
 
 impl Inner {
+    #[inline]
     fn call<'a>(
         &'a self,
         state: &'a KeyState,
@@ -525,7 +530,9 @@ impl Inner {
         Call {
             inner: self,
             state,
-            snapshot: None,
+            // Under policies given in code, the key's one compiled policy serves as a handle's
+            // snapshot does (the bare path included).
+            snapshot: if self.fixed { state.fixed() } else { None },
             options,
             timeline,
         }
@@ -633,6 +640,7 @@ pub struct KeyHandle {
 }
 
 impl KeyHandle {
+    #[inline]
     fn call_state<'a>(
         &'a self,
         options: Option<&'a CallOptions>,
