@@ -51,6 +51,18 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// How a failed retry group reports its attempts' outcomes: the most severe wins
+    /// (non-retryable over abort over retryable). The one order, for the engine's hedged
+    /// groups and a shadow policy's judgment alike.
+    pub(crate) fn severity(self) -> u8 {
+        match self {
+            Kind::NonRetryable => 3,
+            Kind::Abort | Kind::Unknown => 2,
+            Kind::Retryable => 1,
+            Kind::Success => 0,
+        }
+    }
+
     /// `unknown`, `success`, `retryable`, `non_retryable` or `abort`.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -130,15 +130,6 @@ enum Event<R> {
     Deadline,
 }
 
-fn severity(kind: Kind) -> u8 {
-    match kind {
-        Kind::NonRetryable => 3,
-        Kind::Abort | Kind::Unknown => 2,
-        Kind::Retryable => 1,
-        Kind::Success => 0,
-    }
-}
-
 /// Runs one group to its end.
 pub(crate) async fn run_group<T, E, F, Fut>(
     mut g: Group<'_>,
@@ -392,7 +383,7 @@ where
                 }
                 if worst
                     .as_ref()
-                    .is_none_or(|(_, w)| severity(verdict.kind) > severity(w.kind))
+                    .is_none_or(|(_, w)| verdict.kind.severity() > w.kind.severity())
                 {
                     worst = Some((output, verdict));
                 }

@@ -204,16 +204,6 @@ struct GroupEnd {
     live_deadline: bool,
 }
 
-/// The engine's order of a failed group's outcomes: the most severe wins.
-fn severity(kind: Kind) -> u8 {
-    match kind {
-        Kind::NonRetryable => 3,
-        Kind::Abort | Kind::Unknown => 2,
-        Kind::Retryable => 1,
-        Kind::Success => 0,
-    }
-}
-
 fn judge_group(
     plan: &ShadowPlan,
     live: Live,
@@ -302,7 +292,7 @@ fn judge_group(
         // The group's verdict, as the engine reports a failed group: its most severe outcome.
         let kind = seen
             .map(|a| a.outcome)
-            .max_by_key(|k| severity(*k))
+            .max_by_key(|k| k.severity())
             .unwrap_or(Kind::Abort);
         (end.kind, end.at) = (Some(kind), resolved.min(live_end).max(latency(g.primary)));
     }
