@@ -18,6 +18,7 @@ use common::{Attempts, Op, RetryNow, fail, ok, runtime};
 use criterion::{Criterion, criterion_group, criterion_main};
 use failsafe::futures::CircuitBreaker as _;
 use recourse_engine::budget::TokenBucket;
+use recourse_engine::classify::{Attempted, Classifier, Input, Kind};
 use recourse_engine::clock::Clock;
 use recourse_engine::policy::CircuitWindow;
 use recourse_engine::{
@@ -188,6 +189,29 @@ fn three_attempts_fail(c: &mut Criterion) {
                 match fail(AttemptInfo::default()).await {
                     Ok(v) => return Ok(v),
                     Err(e) => last = Some(e),
+                }
+            }
+            Err(last.unwrap())
+        })
+    });
+    // The floor of a classified retry: the hand loop above, each error classified through
+    // the public `Classifier` trait (a `dyn` call returning a `Verdict`), and nothing else.
+    let classifier: &dyn Classifier = &RetryNow;
+    let clock = Clock::tokio();
+    g.bench_function("hand_loop_classified", |b| {
+        b.to_async(&rt).iter(|| async {
+            let mut last = None;
+            for _ in 0..3 {
+                match fail(AttemptInfo::default()).await {
+                    Ok(v) => return Ok(v),
+                    Err(e) => {
+                        let input = Input::new(Attempted::Error(&e), "io::Error", &clock);
+                        let verdict = black_box(classifier).classify(&input);
+                        if verdict.kind != Kind::Retryable {
+                            return Err(e);
+                        }
+                        last = Some(e);
+                    }
                 }
             }
             Err(last.unwrap())

@@ -215,9 +215,12 @@ fn a_hedged_call_whose_primary_wins_allocates_nothing() {
 }
 
 /// Retries every error at once (a zero wait, as a server's `Retry-After: 0` asks): no timer is
-/// armed, so what is counted is the call loop's own work.
+/// armed, so what is counted is the call loop's own work. Saying that every value succeeds
+/// lets a call run bare (its attempts polled directly); otherwise it runs in the call loop.
 #[derive(Debug)]
-struct RetryNow;
+struct RetryNow {
+    values_succeed: bool,
+}
 impl recourse_engine::classify::Classifier for RetryNow {
     fn classify(
         &self,
@@ -230,35 +233,47 @@ impl recourse_engine::classify::Classifier for RetryNow {
                 .with_backoff(std::time::Duration::ZERO),
         }
     }
+    fn values_succeed(&self) -> bool {
+        self.values_succeed
+    }
 }
 
 #[test]
 fn three_failing_attempts_allocate_nothing() {
     // Three attempts, each failing retryably: the classifier's verdicts, the decisions and the
-    // final error allocate nothing.
-    let vc = VirtualClock::new();
-    let exec = Executor::builder()
-        .clock(vc.clock())
-        .policy(
-            "payments.Charge",
-            Policy::builtin().max_attempts(3).classifier("now"),
-        )
-        .classifier("now", RetryNow)
-        .build()
-        .unwrap();
-    let handle = exec.key("payments.Charge");
-    let fail =
-        |_| async { Err::<u64, _>(std::io::Error::from(std::io::ErrorKind::ConnectionReset)) };
-    vc.block_on(async {
-        let first = handle.call(fail).await.unwrap_err();
-        assert_eq!(
-            first.reason_code(),
-            recourse_engine::Reason::RETRYABLE_ERROR
-        );
-        let before = allocations();
-        for _ in 0..1000 {
-            handle.call(fail).await.unwrap_err();
-        }
-        assert_eq!(allocations() - before, 0, "allocations per failing call");
-    });
+    // final error allocate nothing, on the bare path and in the call loop, by handle and by
+    // key string.
+    for values_succeed in [true, false] {
+        let vc = VirtualClock::new();
+        let exec = Executor::builder()
+            .clock(vc.clock())
+            .policy(
+                "payments.Charge",
+                Policy::builtin().max_attempts(3).classifier("now"),
+            )
+            .classifier("now", RetryNow { values_succeed })
+            .build()
+            .unwrap();
+        let handle = exec.key("payments.Charge");
+        let fail =
+            |_| async { Err::<u64, _>(std::io::Error::from(std::io::ErrorKind::ConnectionReset)) };
+        vc.block_on(async {
+            let first = handle.call(fail).await.unwrap_err();
+            assert_eq!(
+                first.reason_code(),
+                recourse_engine::Reason::RETRYABLE_ERROR
+            );
+            exec.call("payments.Charge", fail).await.unwrap_err();
+            let before = allocations();
+            for _ in 0..1000 {
+                handle.call(fail).await.unwrap_err();
+                exec.call("payments.Charge", fail).await.unwrap_err();
+            }
+            assert_eq!(
+                allocations() - before,
+                0,
+                "allocations per failing call (values_succeed: {values_succeed})"
+            );
+        });
+    }
 }

@@ -104,4 +104,9 @@ impl recourse_engine::classify::Classifier for RetryNow {
                 .with_backoff(std::time::Duration::ZERO),
         }
     }
+
+    /// Every value is a plain success, as with the built-in classifiers.
+    fn values_succeed(&self) -> bool {
+        true
+    }
 }

@@ -127,19 +127,36 @@ pub(crate) enum Step<T, E> {
 #[inline(always)]
 pub(crate) fn decide<T, E>(outcome: Outcome<T, E>, progress: &mut Progress<E>) -> Step<T, E> {
     match outcome {
-        Outcome::Classified(Output::Value(value), verdict) if verdict.kind == Kind::Success => {
+        Outcome::Classified(output, mut verdict) => classified(output, &mut verdict, progress),
+        other => end(other, progress),
+    }
+}
+
+/// [`decide`] on an attempt (or a hedged group) and its verdict. The verdict is read where it
+/// lies, not moved: it was written a moment ago by the classifier, and a wide copy of it
+/// stalls on those writes. It is taken only when the call ends on it.
+#[inline(always)]
+pub(crate) fn classified<T, E>(
+    output: Output<T, E>,
+    verdict: &mut Verdict,
+    progress: &mut Progress<E>,
+) -> Step<T, E> {
+    match output {
+        Output::Value(value) if verdict.kind == Kind::Success => {
             Step::End(Ok(value), Heard::Success)
         }
-        // The verdict is read in place, not moved: it was written a moment ago by the
-        // classifier, and a wide copy of it stalls on those writes.
-        Outcome::Classified(output, ref verdict)
+        output
             if verdict.kind == Kind::Retryable && progress.attempt + 1 < progress.max_attempts =>
         {
-            let requested = verdict.backoff_override;
             progress.last = output.into_error();
-            Step::Wait { requested }
+            Step::Wait {
+                requested: verdict.backoff_override,
+            }
         }
-        other => end(other, progress),
+        output => end(
+            Outcome::Classified(output, std::mem::take(verdict)),
+            progress,
+        ),
     }
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use arc_swap::ArcSwapOption;
 
 use super::Inner;
-use super::backoff::Backoff;
+use super::backoff::{Backoff, Rng};
 use super::mode::MissingMode;
 use crate::budget::Budget;
 use crate::circuit::{Breaker, RateRule, Window};
@@ -241,6 +241,33 @@ pub(crate) struct Compiled {
 }
 
 impl Compiled {
+    /// The wait before the next attempt: what the server asked for (`requested`, capped by
+    /// `max_retry_after`; `true` beside it), else the policy's backoff from `base`, which moves
+    /// on to the next attempt's.
+    #[inline]
+    pub(crate) fn next_wait(
+        &self,
+        requested: Option<Duration>,
+        base: &mut Duration,
+        rng: &Rng,
+    ) -> (Duration, bool) {
+        let (wait, from_server) = match requested {
+            Some(d) => (d.min(self.max_retry_after), true),
+            None => (self.backoff.sleep_for(*base, rng), false),
+        };
+        *base = self.backoff.next(*base, (!from_server).then_some(wait));
+        (wait, from_server)
+    }
+
+    /// The classifier the policy names, or the one used in its place; `None` when it names
+    /// one nobody registered and such calls are refused.
+    pub(crate) fn classifier(&self) -> Option<&dyn Classifier> {
+        match &self.classifier {
+            ClassifierSlot::Found(c) | ClassifierSlot::Fallback { classifier: c, .. } => Some(&**c),
+            ClassifierSlot::Missing { .. } => None,
+        }
+    }
+
     /// The handle of the policy's id, as attempts carry it.
     #[inline]
     pub(crate) fn policy_id(&self) -> Option<PolicyId> {

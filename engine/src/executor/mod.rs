@@ -308,7 +308,7 @@ impl Executor {
     {
         let state = self.inner.state_of(&key);
         let mut timeline = None;
-        let result = run(self.inner.call(&state, None, Some(&mut timeline)), op, None).await;
+        let result = run(self.inner.call(&state, None, Some(&mut timeline)), op).await;
         (result, timeline.map(|t| *t).unwrap_or_default())
     }
 
@@ -329,7 +329,7 @@ impl Executor {
         let state = self.inner.state_of(&key);
         let mut timeline = None;
         let out = options.capture.then_some(&mut timeline);
-        let result = run(self.inner.call(&state, Some(options), out), op, None).await;
+        let result = run(self.inner.call(&state, Some(options), out), op).await;
         (result, timeline.map(|t| *t))
     }
 }
@@ -659,12 +659,13 @@ impl KeyHandle {
 
     /// [`Executor::call`] for this key.
     ///
-    /// The fastest way to make a call. When the policy puts nothing around the first attempt
+    /// The fastest way to make a call. When the policy puts nothing around its attempts
     /// (no timeout, budget, breaker or hedge, and a classifier that takes every value as a
     /// success) and nothing records the call (no observer, no `recourse tail` client), the
-    /// first attempt is polled bare: a success costs a few nanoseconds more than awaiting
-    /// the operation itself (docs/performance.md). A failed first attempt goes on in the
-    /// call loop, under the policy it started with; the result is the same either way.
+    /// attempts are polled bare: a success costs a few nanoseconds more than awaiting the
+    /// operation itself (docs/performance.md). A failed attempt is classified and retried as
+    /// in the call loop, under the policy the call started with; the result is the same
+    /// either way.
     /// Like every future, it does nothing until awaited.
     pub fn call<T, E, F, Fut>(&self, op: F) -> impl Future<Output = Result<T, Error<E>>>
     where
@@ -685,7 +686,7 @@ impl KeyHandle {
         Fut: Future<Output = Result<T, E>>,
     {
         let mut timeline = None;
-        let result = run(self.call_state(None, Some(&mut timeline)), op, None).await;
+        let result = run(self.call_state(None, Some(&mut timeline)), op).await;
         (result, timeline.map(|t| *t).unwrap_or_default())
     }
 
@@ -703,7 +704,7 @@ impl KeyHandle {
     {
         let mut timeline = None;
         let out = options.capture.then_some(&mut timeline);
-        let result = run(self.call_state(Some(options), out), op, None).await;
+        let result = run(self.call_state(Some(options), out), op).await;
         (result, timeline.map(|t| *t))
     }
 }

@@ -54,15 +54,30 @@ pub(crate) fn classify<T: 'static, E: StdError + 'static>(
     classifier: &dyn Classifier,
     output: &Output<T, E>,
 ) -> Result<Verdict, String> {
-    let input = Input::new(output.attempted(), std::any::type_name::<E>(), &inner.clock);
-    let mut verdict = if inner.recover_panics {
-        catch_unwind(AssertUnwindSafe(|| classifier.classify(&input)))
-            .map_err(|p| panic_message(&*p))?
+    if inner.recover_panics {
+        let input = Input::new(output.attempted(), std::any::type_name::<E>(), &inner.clock);
+        let mut verdict = catch_unwind(AssertUnwindSafe(|| classifier.classify(&input)))
+            .map_err(|p| panic_message(&*p))?;
+        verdict.settle();
+        Ok(verdict)
     } else {
-        classifier.classify(&input)
-    };
+        Ok(verdict_of(inner, classifier, output))
+    }
+}
+
+/// The verdict on an output, by a classifier that is left to panic (without
+/// `recover_panics`). Returned as the classifier returns it, so that it is written once, in
+/// place: a copy of a verdict just written field by field stalls on those writes.
+#[inline]
+pub(crate) fn verdict_of<T: 'static, E: StdError + 'static>(
+    inner: &Inner,
+    classifier: &dyn Classifier,
+    output: &Output<T, E>,
+) -> Verdict {
+    let input = Input::new(output.attempted(), std::any::type_name::<E>(), &inner.clock);
+    let mut verdict = classifier.classify(&input);
     verdict.settle();
-    Ok(verdict)
+    verdict
 }
 
 pub(crate) fn earliest(a: Option<Timestamp>, b: Option<Timestamp>) -> (Option<Timestamp>, bool) {
@@ -195,14 +210,8 @@ fn ended<T, E>(step: Step<T, E>) -> (Result<T, Error<E>>, Heard) {
     }
 }
 
-/// Runs one call to the end. `first_error` is what a bare first attempt ([`super::first`])
-/// failed with: the loop takes it as attempt 0's outcome, under the policy that attempt ran
-/// with, instead of invoking the operation.
-pub(crate) async fn run<T, E, F, Fut>(
-    call: Call<'_>,
-    mut op: F,
-    mut first_error: Option<E>,
-) -> Result<T, Error<E>>
+/// Runs one call to the end.
+pub(crate) async fn run<T, E, F, Fut>(call: Call<'_>, mut op: F) -> Result<T, Error<E>>
 where
     T: 'static,
     E: StdError + 'static,
@@ -220,9 +229,7 @@ where
     let (once, no_hedges) = options.map_or((false, false), |o| (o.once, o.no_hedges));
     let clock = &inner.clock;
     let key = &state.key;
-    // A call whose first attempt ran bare records nothing, even if a `tail` client has
-    // subscribed since: its start went unrecorded.
-    let tap = tap(inner, state).filter(|_| first_error.is_none());
+    let tap = tap(inner, state);
     let mut rec = Recorder::new(key, clock, inner.observer.as_ref(), timeline, tap);
 
     let mut progress = Progress::new(1);
@@ -239,8 +246,7 @@ where
     let (result, heard) = 'call: {
         // The policy: a key handle's current snapshot, else the key's cached one, else the
         // provider's answer.
-        let current =
-            snapshot.filter(|c| first_error.is_some() || c.generation == inner.generation());
+        let current = snapshot.filter(|c| c.generation == inner.generation());
         let mut fetched = false;
         let compiled: &Compiled = match current {
             Some(c) => c,
@@ -452,9 +458,7 @@ where
                     policy_id: compiled.policy_id(),
                     deadline: timer,
                 };
-                let raced = if let Some(e) = first_error.take() {
-                    Race::Done(Err(e))
-                } else if timer.is_none() && cancel.is_none() {
+                let raced = if timer.is_none() && cancel.is_none() {
                     // Nothing to race against: no timer armed, nothing polled but the
                     // attempt.
                     Race::Done(op(info).await)
@@ -532,11 +536,7 @@ where
                     Step::End(result, heard) => break 'call (result, heard),
                     Step::Wait { requested } => requested,
                 };
-                let (wait, from_server) = match requested {
-                    Some(d) => (d.min(compiled.max_retry_after), true),
-                    None => (compiled.backoff.sleep_for(base, &inner.rng), false),
-                };
-                base = compiled.backoff.next(base, (!from_server).then_some(wait));
+                let (wait, from_server) = compiled.next_wait(requested, &mut base, &inner.rng);
                 // A server that will not be ready before the deadline is not asked again
                 // early: its own wait, not the capped one, is held against the deadline.
                 let needed = requested.map_or(wait, |asked| asked.max(wait));

@@ -1,6 +1,6 @@
-//! Calls through a key handle. When nothing surrounds a first attempt (no clock, budget,
-//! breaker or hedge, and nobody records the call) the handle polls that attempt bare; these
-//! tests hold it to the call loop's behaviour wherever that shortcut could show.
+//! Calls through a key handle. When nothing surrounds the attempts (no clock, budget,
+//! breaker or hedge, and nobody records the call) the handle polls them bare; these tests
+//! hold it to the call loop's behaviour wherever that shortcut could show.
 
 use std::future::{Future, ready};
 use std::pin::pin;
@@ -150,4 +150,60 @@ fn an_observer_sees_every_attempt_of_a_handle_call() {
         rec.events().last(),
         Some(Ev::Success { records: 2 })
     ));
+}
+
+/// Retries its first error and panics on the second; every value is a plain success, so a
+/// handle runs its calls bare.
+#[derive(Debug, Default)]
+struct PanicsOnSecondError(std::sync::atomic::AtomicU32);
+
+impl recourse_engine::classify::Classifier for PanicsOnSecondError {
+    fn classify(
+        &self,
+        input: &recourse_engine::classify::Input<'_>,
+    ) -> recourse_engine::classify::Verdict {
+        use recourse_engine::classify::{Attempted, Kind, Verdict};
+        if let Attempted::Value(_) = input.result {
+            return Verdict::success();
+        }
+        if self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst) % 2 == 1 {
+            panic!("classifier exploded");
+        }
+        Verdict::new(Kind::Retryable, Reason::RETRYABLE_ERROR)
+    }
+
+    fn values_succeed(&self) -> bool {
+        true
+    }
+}
+
+#[test]
+fn a_classifier_panic_on_a_retry_through_a_handle_ends_the_call_as_in_the_loop() {
+    // The bare path classifies its retries too; with `recover_panics`, a panic there ends the
+    // call as the call loop ends it: after the same attempts, with the same error.
+    let (exec, vc) = vexec(
+        Executor::builder()
+            .policy("svc.op", plain(3).classifier("flaky"))
+            .classifier("flaky", PanicsOnSecondError::default())
+            .recover_panics(true),
+    );
+    let calls = Calls::default();
+    let bare = run(&vc, exec.key("svc.op").call(always_fails(&calls))).unwrap_err();
+    assert_eq!(calls.get(), 2, "the second error's panic ends the call");
+    let traced = Calls::default();
+    let (looped, timeline) = run(&vc, exec.call_traced("svc.op", always_fails(&traced)));
+    assert_eq!(traced.get(), 2);
+    assert_eq!(timeline.attempts[1].reason, Reason::PANIC_IN_CLASSIFIER);
+    for err in [bare, looped.unwrap_err()] {
+        assert!(
+            matches!(
+                err,
+                Error::Panicked {
+                    component: recourse_engine::Component::Classifier,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
 }
