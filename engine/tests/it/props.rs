@@ -123,8 +123,8 @@ fn scripted(
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
-    /// Untraced, through a key handle, by key string or by a `key!` key (the shortest way: the bare path
-    /// attempt where the policy allows one), seen by an observer that reads no timeline, and
+    /// Untraced, through a key handle, by key string or by a `key!` key (the shortest way: the
+    /// bare path where the policy allows one), seen by an observer that reads no timeline, and
     /// traced by key string: the same result, the same attempts invoked, the same virtual
     /// time; and the observer's end counts what the timeline holds.
     #[test]
