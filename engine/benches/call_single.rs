@@ -273,6 +273,32 @@ fn instrumented(c: &mut Criterion) {
         b.to_async(&rt)
             .iter(|| async { black_box(plain.call_traced(ok).await.1.attempts.len()) })
     });
+    // The same on the cheap-to-read TSC clock (the engine's `tsc` feature): a timeline's
+    // two clock reads are most of what it costs.
+    #[cfg(feature = "tsc")]
+    {
+        let tsc = Executor::builder()
+            .policy("payments.Charge", Policy::builtin())
+            .clock(Clock::tsc())
+            .build()
+            .unwrap()
+            .key("payments.Charge");
+        g.bench_function("recourse_timeline_tsc", |b| {
+            b.to_async(&rt)
+                .iter(|| async { black_box(tsc.call_traced(ok).await.1.attempts.len()) })
+        });
+        let observed_tsc = Executor::builder()
+            .policy("payments.Charge", Policy::builtin())
+            .observer(Counter::default())
+            .clock(Clock::tsc())
+            .build()
+            .unwrap()
+            .key("payments.Charge");
+        g.bench_function("recourse_noop_observer_tsc", |b| {
+            b.to_async(&rt)
+                .iter(|| async { observed_tsc.call(ok).await.unwrap() })
+        });
+    }
     g.bench_function("recourse_noop_observer", |b| {
         b.to_async(&rt)
             .iter(|| async { observed.call(ok).await.unwrap() })

@@ -353,20 +353,15 @@ where
                 };
                 budget.hear(g.inner, &heard);
                 let backoff = m.backoff(g.slept);
-                rec.attempt(|| {
-                    let mut r = executed_record(
-                        &output,
-                        &mut verdict,
-                        g.fallback_from,
-                        m.budget_reason.clone(),
-                    );
+                rec.attempt_with(|r| {
+                    let reason = m.budget_reason.clone();
+                    executed_record(r, &output, &mut verdict, g.fallback_from, reason);
                     r.attempt = g.attempt;
                     r.hedge_index = m.hedge_index;
                     r.is_hedge = m.hedge_index > 0;
                     r.start = m.recorded_start;
                     r.end = end;
                     r.backoff = backoff;
-                    r
                 });
                 let terminal = matches!(verdict.kind, Kind::NonRetryable | Kind::Abort);
                 if verdict.kind == Kind::Success || (terminal && plan.cancel_on_first_terminal) {

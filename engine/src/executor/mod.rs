@@ -307,9 +307,9 @@ impl Executor {
         Fut: Future<Output = Result<T, E>>,
     {
         let state = self.inner.state_of(&key);
-        let mut timeline = None;
+        let mut timeline = Timeline::default();
         let result = run(self.inner.call(&state, None, Some(&mut timeline)), op).await;
-        (result, timeline.map(|t| *t).unwrap_or_default())
+        (result, timeline)
     }
 
     /// Like [`call`](Executor::call) with [`CallOptions`]; the timeline is returned when
@@ -327,10 +327,10 @@ impl Executor {
         Fut: Future<Output = Result<T, E>>,
     {
         let state = self.inner.state_of(&key);
-        let mut timeline = None;
+        let mut timeline = Timeline::default();
         let out = options.capture.then_some(&mut timeline);
         let result = run(self.inner.call(&state, Some(options), out), op).await;
-        (result, timeline.map(|t| *t))
+        (result, options.capture.then_some(timeline))
     }
 }
 
@@ -525,7 +525,7 @@ impl Inner {
         &'a self,
         state: &'a KeyState,
         options: Option<&'a CallOptions>,
-        timeline: Option<&'a mut Option<Box<Timeline>>>,
+        timeline: Option<&'a mut Timeline>,
     ) -> Call<'a> {
         Call {
             inner: self,
@@ -644,7 +644,7 @@ impl KeyHandle {
     fn call_state<'a>(
         &'a self,
         options: Option<&'a CallOptions>,
-        timeline: Option<&'a mut Option<Box<Timeline>>>,
+        timeline: Option<&'a mut Timeline>,
     ) -> Call<'a> {
         Call {
             snapshot: self.snapshot.as_deref(),
@@ -685,9 +685,9 @@ impl KeyHandle {
         F: FnMut(AttemptInfo) -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let mut timeline = None;
+        let mut timeline = Timeline::default();
         let result = run(self.call_state(None, Some(&mut timeline)), op).await;
-        (result, timeline.map(|t| *t).unwrap_or_default())
+        (result, timeline)
     }
 
     /// [`Executor::call_with`] for this key.
@@ -702,10 +702,10 @@ impl KeyHandle {
         F: FnMut(AttemptInfo) -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let mut timeline = None;
+        let mut timeline = Timeline::default();
         let out = options.capture.then_some(&mut timeline);
         let result = run(self.call_state(Some(options), out), op).await;
-        (result, timeline.map(|t| *t))
+        (result, options.capture.then_some(timeline))
     }
 }
 

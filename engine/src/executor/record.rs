@@ -25,13 +25,13 @@ pub(crate) struct Recorder<'a> {
     observer_reads_timeline: bool,
     /// When the call started, if anything records it (its attempts are then recorded).
     opened: Option<Timestamp>,
-    /// Boxed: keeps the call's future small when nothing is recorded (one allocation when
-    /// a timeline is). Built only for someone who reads it.
-    timeline: Option<Box<Timeline>>,
+    /// Built only for someone who reads it: in the caller's slot when the caller asked for
+    /// it, else on the heap (which keeps the call's future small when nothing is recorded).
+    timeline: Option<Slot<'a>>,
     /// The attempts counted, for `on_end`.
     tally: Tally,
-    /// Where the caller wants the timeline, when it asked for one.
-    out: Option<&'a mut Option<Box<Timeline>>>,
+    /// The caller asked for the timeline: it is built in the caller's slot.
+    out: bool,
     /// A `recourse tail` client wants this call.
     tap: Option<Tap<'a>>,
     /// The end of the attempt recorded last, while nothing has been awaited since: a call
@@ -55,15 +55,22 @@ impl<'a> Recorder<'a> {
         key: &'a Key,
         clock: &'a Clock,
         observer: Option<&'a Watcher>,
-        out: Option<&'a mut Option<Box<Timeline>>>,
+        out: Option<&'a mut Timeline>,
         tap: Option<Tap<'a>>,
     ) -> Recorder<'a> {
         let observer_reads_timeline = observer.is_some_and(|o| o.reads_timeline);
         let wants_timeline = out.is_some() || tap.is_some() || observer_reads_timeline;
         let opened = (wants_timeline || observer.is_some()).then(|| clock.now());
-        let timeline = opened
-            .filter(|_| wants_timeline)
-            .map(|start| new_timeline(key, start));
+        let caller = out.is_some();
+        let timeline = match (opened, out) {
+            (Some(start), Some(slot)) => {
+                slot.key = key.clone();
+                slot.start = start;
+                Some(Slot::Caller(slot))
+            }
+            (Some(start), None) if wants_timeline => Some(Slot::Heap(new_timeline(key, start))),
+            _ => None,
+        };
         Recorder {
             key,
             clock,
@@ -72,7 +79,7 @@ impl<'a> Recorder<'a> {
             opened,
             timeline,
             tally: Tally::default(),
-            out,
+            out: caller,
             tap,
             last_end: None,
             shadow: None,
@@ -133,7 +140,7 @@ impl<'a> Recorder<'a> {
     ) {
         let start = *self.opened.get_or_insert_with(|| self.clock.now());
         if self.timeline.is_none() {
-            self.timeline = Some(new_timeline(self.key, start));
+            self.timeline = Some(Slot::Heap(new_timeline(self.key, start)));
         }
         self.shadow = Some(Shadow {
             plan,
@@ -205,17 +212,35 @@ impl<'a> Recorder<'a> {
 
     /// Records an attempt built by `make` (only called when recording).
     pub(crate) fn attempt(&mut self, make: impl FnOnce() -> AttemptRecord) {
-        if self.on() {
-            let record = make();
-            if let Some(o) = self.observer {
-                o.on_attempt(self.key, &record);
-            }
-            self.last_end = Some(record.end);
-            self.tally.add(record.facts());
-            if let Some(tl) = &mut self.timeline {
-                tl.attempts.push(record);
-            }
+        self.attempt_with(|r| *r = make());
+    }
+
+    /// Records an attempt written by `fill` into a fresh record (only called when
+    /// recording). With a timeline, the record is written in its place there: a record
+    /// written field by field and then moved stalls on those writes.
+    #[inline]
+    pub(crate) fn attempt_with(&mut self, fill: impl FnOnce(&mut AttemptRecord)) {
+        if !self.on() {
+            return;
         }
+        let mut alone;
+        let record: &AttemptRecord = match &mut self.timeline {
+            Some(tl) => {
+                let r = tl.attempts.push_default();
+                fill(r);
+                r
+            }
+            None => {
+                alone = AttemptRecord::default();
+                fill(&mut alone);
+                &alone
+            }
+        };
+        if let Some(o) = self.observer {
+            o.on_attempt(self.key, record);
+        }
+        self.last_end = Some(record.end);
+        self.tally.add(record.facts());
     }
 
     /// Ends the call: closes the timeline, reports how the call ended, hands the timeline
@@ -254,7 +279,7 @@ impl<'a> Recorder<'a> {
             tl.error = error();
             if let Some(shadow) = &self.shadow {
                 // The verdict goes into the timeline only for someone who reads it.
-                let read = self.out.is_some() || self.tap.is_some() || self.observer_reads_timeline;
+                let read = self.out || self.tap.is_some() || self.observer_reads_timeline;
                 judge_shadow(shadow, &mut tl, read);
             }
             if let Some(o) = self.observer.filter(|_| self.observer_reads_timeline) {
@@ -279,16 +304,14 @@ impl<'a> Recorder<'a> {
         }
     }
 
-    /// The finished timeline goes to the caller that asked for it and to the export.
-    fn hand_over(&mut self, tl: Box<Timeline>) {
-        match (self.tap, self.out.take()) {
-            (Some(tap), Some(out)) => {
-                tap.finish(tl.clone());
-                *out = Some(tl);
+    /// The finished timeline goes to the export; the caller that asked for it has it in its
+    /// slot already.
+    fn hand_over(&mut self, tl: Slot<'_>) {
+        if let Some(tap) = self.tap {
+            match tl {
+                Slot::Heap(tl) => tap.finish(tl),
+                Slot::Caller(tl) => tap.finish(Box::new(tl.clone())),
             }
-            (Some(tap), None) => tap.finish(tl),
-            (None, Some(out)) => *out = Some(tl),
-            (None, None) => {}
         }
     }
 }
@@ -312,7 +335,7 @@ impl Recorder<'_> {
             return;
         }
         // The caller dropped the call: nobody takes its timeline but the export.
-        self.out = None;
+        self.out = false;
         let end = self.clock.now();
         let error = || Some("recourse: call canceled".to_owned());
         self.close(CallOutcome::Failure, Reason::CONTEXT_CANCELED, error, end);
@@ -333,6 +356,37 @@ fn judge_shadow(shadow: &Shadow<'_>, tl: &mut Timeline, read: bool) {
     attrs.insert("shadow_attempts", verdict.attempts.to_string());
     if !verdict.decisions.is_empty() {
         attrs.insert("shadow_decisions", verdict.decisions.names());
+    }
+}
+
+/// Where a call's timeline is built.
+enum Slot<'a> {
+    /// The caller's, when it asked for the timeline: nothing is allocated, and the timeline
+    /// is not moved out of a box when the call returns it.
+    Caller(&'a mut Timeline),
+    /// For the observer, the export or a shadow policy alone.
+    Heap(Box<Timeline>),
+}
+
+impl std::ops::Deref for Slot<'_> {
+    type Target = Timeline;
+
+    #[inline]
+    fn deref(&self) -> &Timeline {
+        match self {
+            Slot::Caller(tl) => tl,
+            Slot::Heap(tl) => tl,
+        }
+    }
+}
+
+impl std::ops::DerefMut for Slot<'_> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut Timeline {
+        match self {
+            Slot::Caller(tl) => tl,
+            Slot::Heap(tl) => tl,
+        }
     }
 }
 

@@ -45,7 +45,7 @@ pub(crate) struct Call<'a> {
     /// The caller's options (cancellation, one attempt, no hedges), when it gave any.
     pub(crate) options: Option<&'a super::CallOptions>,
     /// Where to put the timeline, when the caller wants it.
-    pub(crate) timeline: Option<&'a mut Option<Box<Timeline>>>,
+    pub(crate) timeline: Option<&'a mut Timeline>,
 }
 
 /// Classifies an output; a panicking classifier with `recover_panics` gives `Err(message)`.
@@ -88,27 +88,25 @@ pub(crate) fn earliest(a: Option<Timestamp>, b: Option<Timestamp>) -> (Option<Ti
     }
 }
 
-/// The record of an executed attempt (times, indexes and backoff are filled by the caller).
-/// The verdict's attributes move into it: nothing after the record reads them.
+/// Writes the record of an executed attempt into `r`, a fresh record (times, indexes and
+/// backoff are written by the caller). The verdict's attributes move into it: nothing after
+/// the record reads them.
 pub(crate) fn executed_record<T: 'static, E: StdError + 'static>(
+    r: &mut AttemptRecord,
     output: &Output<T, E>,
     verdict: &mut Verdict,
     fallback_from: Option<&str>,
     budget_reason: Reason,
-) -> AttemptRecord {
-    let mut attributes = std::mem::take(&mut verdict.attributes);
+) {
+    r.attributes = std::mem::take(&mut verdict.attributes);
     if let Some(requested) = fallback_from {
-        fallback_attributes(&mut attributes, requested);
+        fallback_attributes(&mut r.attributes, requested);
     }
-    AttemptRecord {
-        outcome: verdict.kind,
-        reason: verdict.reason.clone(),
-        attributes,
-        error: output.error_text(),
-        budget_allowed: true,
-        budget_reason,
-        ..AttemptRecord::default()
-    }
+    r.outcome = verdict.kind;
+    r.reason = verdict.reason.clone();
+    r.error = output.error_text();
+    r.budget_allowed = true;
+    r.budget_reason = budget_reason;
 }
 
 /// The call's breaker, when its policy has one.
@@ -518,14 +516,12 @@ where
                 compiled
                     .retry_budget
                     .hear(inner, &AttemptOutcome::new(key, attempt, verdict.kind));
-                rec.attempt(|| {
-                    let mut r =
-                        executed_record(&output, &mut verdict, fallback_from, budget_reason);
+                rec.attempt_with(|r| {
+                    executed_record(r, &output, &mut verdict, fallback_from, budget_reason);
                     r.attempt = attempt;
                     r.start = started;
                     r.end = ended.unwrap_or_else(|| clock.now());
                     r.backoff = slept;
-                    r
                 });
                 Outcome::Classified(output, verdict)
             };

@@ -4,11 +4,11 @@
 //! Observers are called on the calling task, without engine locks held. Every method has a
 //! no-op default, so an observer implements only what it needs. [`Fanout`] forwards to several.
 //!
-//! A call builds a timeline (one allocation) only for someone who reads it: the caller of
-//! `call_traced`, a `recourse tail` client, or an observer whose
-//! [`reads_timeline`](Observer::reads_timeline) says yes. An observer that counts or times
-//! calls says no and takes [`on_end`](Observer::on_end) instead; its calls then cost a
-//! fraction as much.
+//! A call builds a timeline only for someone who reads it: the caller of `call_traced` (in
+//! the caller's own slot, without an allocation), a `recourse tail` client, or an observer
+//! whose [`reads_timeline`](Observer::reads_timeline) says yes (one allocation). An observer
+//! that counts or times calls says no and takes [`on_end`](Observer::on_end) instead; its
+//! calls then cost a fraction as much.
 
 mod end;
 mod fanout;

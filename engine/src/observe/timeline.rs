@@ -102,8 +102,11 @@ impl AttemptRecord {
 pub struct Attempts(SmallVec<[AttemptRecord; 3]>);
 
 impl Attempts {
-    pub(crate) fn push(&mut self, record: AttemptRecord) {
-        self.0.push(record);
+    /// A fresh record at the end, to be written in place.
+    pub(crate) fn push_default(&mut self) -> &mut AttemptRecord {
+        self.0.push(AttemptRecord::default());
+        let last = self.0.len() - 1;
+        &mut self.0[last]
     }
 }
 
