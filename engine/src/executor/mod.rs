@@ -308,7 +308,7 @@ impl Executor {
     {
         let state = self.inner.state_of(&key);
         let mut timeline = Timeline::default();
-        let result = run(self.inner.call(&state, None, Some(&mut timeline)), op).await;
+        let result = run(self.inner.call(&state, None, Some(&mut timeline)), op, None).await;
         (result, timeline)
     }
 
@@ -329,7 +329,7 @@ impl Executor {
         let state = self.inner.state_of(&key);
         let mut timeline = Timeline::default();
         let out = options.capture.then_some(&mut timeline);
-        let result = run(self.inner.call(&state, Some(options), out), op).await;
+        let result = run(self.inner.call(&state, Some(options), out), op, None).await;
         (result, options.capture.then_some(timeline))
     }
 }
@@ -686,7 +686,7 @@ impl KeyHandle {
         Fut: Future<Output = Result<T, E>>,
     {
         let mut timeline = Timeline::default();
-        let result = run(self.call_state(None, Some(&mut timeline)), op).await;
+        let result = run(self.call_state(None, Some(&mut timeline)), op, None).await;
         (result, timeline)
     }
 
@@ -704,7 +704,7 @@ impl KeyHandle {
     {
         let mut timeline = Timeline::default();
         let out = options.capture.then_some(&mut timeline);
-        let result = run(self.call_state(Some(options), out), op).await;
+        let result = run(self.call_state(Some(options), out), op, None).await;
         (result, options.capture.then_some(timeline))
     }
 }

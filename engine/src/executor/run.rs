@@ -208,14 +208,26 @@ fn ended<T, E>(step: Step<T, E>) -> (Result<T, Error<E>>, Heard) {
     }
 }
 
-/// Runs one call to the end.
-pub(crate) async fn run<T, E, F, Fut>(call: Call<'_>, mut op: F) -> Result<T, Error<E>>
+/// Runs one call to the end. `first_error` is what a bare first attempt ([`super::first`])
+/// failed with: the call's retries then run bare too ([`super::first::retries`]), under the
+/// policy that attempt ran with.
+pub(crate) async fn run<T, E, F, Fut>(
+    call: Call<'_>,
+    mut op: F,
+    first_error: Option<E>,
+) -> Result<T, Error<E>>
 where
     T: 'static,
     E: StdError + 'static,
     F: FnMut(AttemptInfo) -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
+    if let Some(error) = first_error {
+        let Some(compiled) = call.snapshot else {
+            unreachable!("a bare attempt runs under its call's snapshot");
+        };
+        return super::first::retries(call.inner, compiled, op, error).await;
+    }
     let Call {
         inner,
         state,
