@@ -492,7 +492,17 @@ impl KeyState {
                 // Two first calls may race to compile: both keep the one that won.
                 compiled = self.fixed.get_or_init(|| compiled.clone()).clone();
             }
-            self.compiled.store(Some(compiled.clone()));
+            // Calls that race to compile the same generation keep the one published first: a
+            // key handle made meanwhile holds it as its snapshot, and an operator's hand on
+            // the breaker must reach that one (`settle_bare`), not a copy replaced since.
+            // (Generations are compared for equality only: a provider's need not grow.)
+            let before = self.compiled.rcu(|cached| match cached {
+                Some(c) if c.generation == generation => Some(c.clone()),
+                _ => Some(compiled.clone()),
+            });
+            if let Some(c) = before.filter(|c| c.generation == generation) {
+                compiled = c;
+            }
             // Published first, then the manual setting read: an operator who set it
             // meanwhile either sees this policy or is seen here (`settle_bare`).
             if super::manual::read(&self.manual).is_some() {

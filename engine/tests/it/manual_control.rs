@@ -176,3 +176,67 @@ fn a_handle_on_the_bare_path_is_isolated_too() {
     exec.force_close("svc.op").unwrap();
     assert_eq!(run(&vc, handle.call(fails_then(&calls, 0, 5))).unwrap(), 5);
 }
+
+/// Serves one policy, and holds the second of two concurrent look-ups until the first
+/// caller has made its key handle: two compilations of the same generation, the first
+/// published and taken by a handle before the second is.
+#[derive(Debug)]
+struct RacedCompile {
+    entered: std::sync::atomic::AtomicU32,
+    first_handle_made: Mutex<std::sync::mpsc::Receiver<()>>,
+}
+
+impl recourse_engine::provider::Provider for RacedCompile {
+    fn policy(
+        &self,
+        _: &Key,
+    ) -> Result<recourse_engine::Policy, recourse_engine::provider::ProviderFailure> {
+        use std::sync::atomic::Ordering::SeqCst;
+        // Bounded waits: were look-ups ever made one at a time, this fails, not hangs.
+        let patience = std::time::Duration::from_secs(5);
+        let n = self.entered.fetch_add(1, SeqCst);
+        let since = std::time::Instant::now();
+        while n < 2 && self.entered.load(SeqCst) < 2 && since.elapsed() < patience {
+            std::thread::yield_now();
+        }
+        if n == 1 {
+            let _ = self
+                .first_handle_made
+                .lock()
+                .unwrap()
+                .recv_timeout(patience);
+        }
+        Ok(zero().max_attempts(2))
+    }
+}
+
+#[test]
+fn isolation_reaches_a_handle_made_while_another_call_compiled_the_same_policy() {
+    // Two handles made at once under a provider that can change: each compiles the key's
+    // policy. The handle made first must not keep a copy that the key no longer caches,
+    // or isolating the key would not reach its bare path.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let provider = Arc::new(RacedCompile {
+        entered: Default::default(),
+        first_handle_made: Mutex::new(rx),
+    });
+    let (exec, vc) = vexec(Executor::builder().provider_arc(provider));
+    let handles = std::thread::scope(|s| {
+        let made = [0, 1].map(|_| {
+            let tx = tx.clone();
+            let exec = &exec;
+            s.spawn(move || {
+                let handle = exec.key("svc.op");
+                let _ = tx.send(());
+                handle
+            })
+        });
+        made.map(|t| t.join().unwrap())
+    });
+    exec.isolate("svc.op").unwrap();
+    let calls = Calls::default();
+    for handle in &handles {
+        assert!(is_open(&run(&vc, handle.call(fails_then(&calls, 0, 1)))));
+    }
+    assert_eq!(calls.get(), 0, "nothing ran while isolated");
+}
