@@ -33,6 +33,16 @@ pub struct Client {
 }
 
 impl Client {
+    /// The export of `exec` served on its socket in `dir`, and a client subscribed to its
+    /// stats (keep the server: dropping it stops the export).
+    pub async fn stats_of(exec: &Executor, dir: &tempfile::TempDir) -> (ExportServer, Client) {
+        let server = ExportServer::start(exec).await.unwrap();
+        let mut c = Client::connect(&socket(dir)).await;
+        c.subscribe(json!({"t": "subscribe", "events": ["stats"]}))
+            .await;
+        (server, c)
+    }
+
     pub async fn connect(path: &Path) -> Client {
         let (r, w) = UnixStream::connect(path)
             .await
@@ -541,10 +551,7 @@ async fn a_bulkhead_reports_its_attempts_in_flight() {
         .export(ExportConfig::new("svc").socket_path(socket(&dir)))
         .build()
         .unwrap();
-    let _server = ExportServer::start(&exec).await.unwrap();
-    let mut c = Client::connect(&socket(&dir)).await;
-    c.subscribe(json!({"t": "subscribe", "events": ["stats"]}))
-        .await;
+    let (_server, mut c) = Client::stats_of(&exec, &dir).await;
     for key in ["inventory.Reserve", "payments.Charge"] {
         let _ = exec.call(key, |_| async { Ok::<_, E>(()) }).await;
     }
@@ -878,10 +885,7 @@ async fn a_shadow_policy_reports_what_it_would_have_done_in_stats() {
         .export(ExportConfig::new("svc").socket_path(socket(&dir)))
         .build()
         .unwrap();
-    let _server = ExportServer::start(&exec).await.unwrap();
-    let mut c = Client::connect(&socket(&dir)).await;
-    c.subscribe(json!({"t": "subscribe", "events": ["stats"]}))
-        .await;
+    let (_server, mut c) = Client::stats_of(&exec, &dir).await;
     // Three calls, each failing once then succeeding: the live policy saves every one; the
     // shadow (one attempt, a breaker on the first failure) fails the first and rejects the
     // others.
@@ -925,10 +929,7 @@ async fn stats_of_many_shadowed_keys_stay_in_bounded_parts() {
         .export(ExportConfig::new("svc").socket_path(socket(&dir)))
         .build()
         .unwrap();
-    let _server = ExportServer::start(&exec).await.unwrap();
-    let mut c = Client::connect(&socket(&dir)).await;
-    c.subscribe(json!({"t": "subscribe", "events": ["stats"]}))
-        .await;
+    let (_server, mut c) = Client::stats_of(&exec, &dir).await;
     // Keys are counted for the export once someone subscribes.
     let keys: Vec<String> = (0..3000).map(|i| format!("svc.Key{i:04}")).collect();
     for key in &keys {
