@@ -10,7 +10,8 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
 use recourse_engine::clock::VirtualClock;
-use recourse_engine::{AttemptRecord, CallEnd, Executor, Key, Observer, Policy};
+use recourse_engine::provider::StaticProvider;
+use recourse_engine::{AttemptRecord, CallEnd, Executor, Key, Observer, Policy, key};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -75,33 +76,49 @@ async fn ok(_: recourse_engine::AttemptInfo) -> Result<u64, std::io::Error> {
 
 #[test]
 fn first_attempt_success_allocates_nothing() {
-    let vc = VirtualClock::new();
-    let exec = Executor::builder()
-        .clock(vc.clock())
-        .policy(
-            "payments.Charge",
-            Policy::builtin().id("charge-v3").budget("unlimited"),
-        )
+    // By handle, by key string and by `key!`; policies given in code, and the same policies
+    // from a provider (whose calls by key hold the key's cached policy for the call).
+    for provided in [false, true] {
+        let vc = VirtualClock::new();
+        let charge = Policy::builtin().id("charge-v3").budget("unlimited");
         // Nothing around the first attempt: it runs bare.
-        .policy("payments.Refund", Policy::builtin())
-        .build()
-        .unwrap();
-    let handles = [exec.key("payments.Charge"), exec.key("payments.Refund")];
-    let calls = || async {
-        for handle in &handles {
-            exec.call(handle.key().as_str(), ok).await.unwrap();
-            handle.call(ok).await.unwrap();
-        }
-    };
-    vc.block_on(async {
-        // Warm-up: the key's state is resolved and cached on first use.
-        calls().await;
-        let before = allocations();
-        for _ in 0..1000 {
+        let refund = Policy::builtin();
+        let builder = Executor::builder().clock(vc.clock());
+        let exec = if provided {
+            let policies = StaticProvider::new()
+                .with("payments.Charge", charge)
+                .with("payments.Refund", refund);
+            builder.provider(policies).build().unwrap()
+        } else {
+            builder
+                .policy("payments.Charge", charge)
+                .policy("payments.Refund", refund)
+                .build()
+                .unwrap()
+        };
+        let handles = [exec.key("payments.Charge"), exec.key("payments.Refund")];
+        let calls = || async {
+            for handle in &handles {
+                exec.call(handle.key().as_str(), ok).await.unwrap();
+                handle.call(ok).await.unwrap();
+            }
+            exec.call(key!("payments.Charge"), ok).await.unwrap();
+            exec.call(key!("payments.Refund"), ok).await.unwrap();
+        };
+        vc.block_on(async {
+            // Warm-up: the key's state is resolved and cached on first use.
             calls().await;
-        }
-        assert_eq!(allocations() - before, 0, "allocations on the fast path");
-    });
+            let before = allocations();
+            for _ in 0..1000 {
+                calls().await;
+            }
+            assert_eq!(
+                allocations() - before,
+                0,
+                "allocations on the fast path (provided: {provided})"
+            );
+        });
+    }
 }
 
 #[test]
@@ -259,8 +276,8 @@ impl recourse_engine::classify::Classifier for RetryNow {
 #[test]
 fn three_failing_attempts_allocate_nothing() {
     // Three attempts, each failing retryably: the classifier's verdicts, the decisions and the
-    // final error allocate nothing, on the bare path and in the call loop, by handle and by
-    // key string.
+    // final error allocate nothing, on the bare path and in the call loop, by handle, by key
+    // string and by `key!`.
     for values_succeed in [true, false] {
         let vc = VirtualClock::new();
         let exec = Executor::builder()
@@ -282,10 +299,12 @@ fn three_failing_attempts_allocate_nothing() {
                 recourse_engine::Reason::RETRYABLE_ERROR
             );
             exec.call("payments.Charge", fail).await.unwrap_err();
+            exec.call(key!("payments.Charge"), fail).await.unwrap_err();
             let before = allocations();
             for _ in 0..1000 {
                 handle.call(fail).await.unwrap_err();
                 exec.call("payments.Charge", fail).await.unwrap_err();
+                exec.call(key!("payments.Charge"), fail).await.unwrap_err();
             }
             assert_eq!(
                 allocations() - before,

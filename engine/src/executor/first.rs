@@ -25,18 +25,22 @@ use pin_project_lite::pin_project;
 use super::Inner;
 use super::attempt::AttemptInfo;
 use super::decide::{Outcome, Output, Progress, Step, classified, decide, waited};
-use super::keyed::Compiled;
-use super::run::{Call, classify, verdict_of};
+use super::keyed::{Compiled, CompiledRef};
+use super::run::{Call, classify, run, verdict_of};
 use super::tap::tap;
 use crate::error::{Component, Error};
 
 pin_project! {
     /// A call through a key handle or by key string. The operation is first invoked on the
     /// first poll, as in the call loop, so the future does nothing until awaited.
-    pub(crate) struct Bare<'a, F, A, G, S> {
+    pub(crate) struct Bare<'a, F, A, G, S, H = Lent> {
         call: Option<Call<'a>>,
         op: Option<F>,
-        // Starts the call loop: `run` itself (a function item, so no space).
+        // Where the policy the call starts with is: lent through the call's snapshot (a
+        // handle's, or a policy given in code), or held here for the call (a call by key
+        // under a provider).
+        hold: H,
+        // Starts the call loop: `lent` or `held` (function items, so no space).
         start: G,
         // The bare attempt and the loop in one place: a call future holds one or the other,
         // so the operation's future adds nothing to its size.
@@ -56,24 +60,110 @@ pin_project! {
 
 impl<'a, F, A, G, S> Bare<'a, F, A, G, S> {
     /// A plain call: one made without options and without a timeline (those go straight to
-    /// the loop).
+    /// the loop), whose policy, if it has one, is lent through its snapshot.
     pub(crate) fn new(call: Call<'a>, op: F, start: G) -> Self {
+        Bare::with(call, op, start)
+    }
+}
+
+impl<'a, F, A, G, S> Bare<'a, F, A, G, S, Held> {
+    /// [`Bare::new`] for a call by key, which holds the key's cached policy itself when the
+    /// call has no snapshot.
+    pub(crate) fn holding(call: Call<'a>, op: F, start: G) -> Self {
+        Bare::with(call, op, start)
+    }
+}
+
+impl<'a, F, A, G, S, H: Hold> Bare<'a, F, A, G, S, H> {
+    fn with(call: Call<'a>, op: F, start: G) -> Self {
         debug_assert!(call.options.is_none() && call.timeline.is_none());
         Bare {
             call: Some(call),
             op: Some(op),
+            hold: H::default(),
             start,
             stage: Stage::Unpolled,
         }
     }
 }
 
+/// Where a bare call finds the policy it starts with.
+pub(crate) trait Hold: Default {
+    /// The policy the call starts with, if there is one yet.
+    fn policy<'h>(&'h mut self, call: &Call<'h>) -> Option<&'h Compiled>;
+    /// What the call loop takes over, if the call holds its policy itself.
+    fn hand_over(&mut self) -> Option<CompiledRef>;
+}
+
+/// The policy is lent through the call's snapshot, which outlives the call.
+#[derive(Default)]
+pub(crate) struct Lent;
+
+impl Hold for Lent {
+    #[inline(always)]
+    fn policy<'h>(&'h mut self, call: &Call<'h>) -> Option<&'h Compiled> {
+        call.snapshot
+    }
+
+    #[inline(always)]
+    fn hand_over(&mut self) -> Option<CompiledRef> {
+        None
+    }
+}
+
+/// Under a provider, the key's cached policy, held for the length of the call (when the call
+/// has no snapshot of its own).
+#[derive(Default)]
+pub(crate) struct Held(Option<CompiledRef>);
+
+impl Hold for Held {
+    #[inline(always)]
+    fn policy<'h>(&'h mut self, call: &Call<'h>) -> Option<&'h Compiled> {
+        match call.snapshot {
+            Some(compiled) => Some(compiled),
+            None => self.load(call),
+        }
+    }
+
+    #[inline(always)]
+    fn hand_over(&mut self) -> Option<CompiledRef> {
+        self.0.take()
+    }
+}
+
+impl Held {
+    // Out of line: the calls lent their policy (handles, policies given in code) never come
+    // here.
+    #[inline(never)]
+    fn load<'h>(&'h mut self, call: &Call<'h>) -> Option<&'h Compiled> {
+        if !call.inner.fixed {
+            self.0 = call.state.current(call.inner);
+        }
+        self.0.as_deref()
+    }
+}
+
+impl Drop for Held {
+    #[inline(always)]
+    fn drop(&mut self) {
+        // Out of line: the calls lent their policy hold nothing, and their drop stays small.
+        #[inline(never)]
+        fn release(held: CompiledRef) {
+            drop(held);
+        }
+        if let Some(held) = self.0.take() {
+            release(held);
+        }
+    }
+}
+
 impl<'a> Call<'a> {
-    /// The compiled policy, when this call may poll its first attempt bare.
+    /// `compiled` (the policy the call starts with), when this call may poll its first
+    /// attempt bare.
     #[inline]
-    fn bare(&self) -> Option<&'a Compiled> {
+    fn bare<'h>(&self, compiled: Option<&'h Compiled>) -> Option<&'h Compiled> {
         // Built without options or a timeline (see `Bare::new`).
-        let compiled = self.snapshot?;
+        let compiled = compiled?;
         let bare = compiled.bare_first.load(Ordering::Relaxed)
             && compiled.generation == self.inner.generation()
             && tap(self.inner, self.state).is_none();
@@ -81,11 +171,12 @@ impl<'a> Call<'a> {
     }
 }
 
-impl<'a, T, E, F, A, G, S> Future for Bare<'a, F, A, G, S>
+impl<'a, T, E, F, A, G, S, H> Future for Bare<'a, F, A, G, S, H>
 where
+    H: Hold,
     F: FnMut(AttemptInfo) -> A,
     A: Future<Output = Result<T, E>>,
-    G: Fn(Call<'a>, F, Option<E>) -> S,
+    G: Fn(Call<'a>, F, Option<CompiledRef>, Option<E>) -> S,
     S: Future<Output = Result<T, Error<E>>>,
 {
     type Output = Result<T, Error<E>>;
@@ -107,7 +198,7 @@ where
                     let (Some(call), Some(op)) = (this.call.as_ref(), this.op.as_mut()) else {
                         unreachable!("taken only when the loop starts");
                     };
-                    if let Some(compiled) = call.bare() {
+                    if let Some(compiled) = call.bare(this.hold.policy(call)) {
                         let attempt = op(AttemptInfo {
                             policy_id: compiled.policy_id(),
                             ..AttemptInfo::default()
@@ -118,7 +209,16 @@ where
                     None
                 }
             };
-            return start(this.call, this.op, this.start, this.stage, first_error, cx);
+            let held = this.hold.hand_over();
+            return start(
+                this.call,
+                this.op,
+                this.start,
+                this.stage,
+                held,
+                first_error,
+                cx,
+            );
         }
     }
 }
@@ -131,23 +231,62 @@ fn start<'a, T, E, F, A, G, S>(
     op: &mut Option<F>,
     start: &G,
     mut stage: Pin<&mut Stage<A, S>>,
+    held: Option<CompiledRef>,
     first_error: Option<E>,
     cx: &mut Context<'_>,
 ) -> Poll<Result<T, Error<E>>>
 where
-    G: Fn(Call<'a>, F, Option<E>) -> S,
+    G: Fn(Call<'a>, F, Option<CompiledRef>, Option<E>) -> S,
     S: Future<Output = Result<T, Error<E>>>,
 {
     let (Some(call), Some(op)) = (call.take(), op.take()) else {
         unreachable!("the loop starts once");
     };
     stage.set(Stage::Loop {
-        call: start(call, op, first_error),
+        call: start(call, op, held, first_error),
     });
     let StageProj::Loop { call } = stage.project() else {
         unreachable!("set above")
     };
     call.poll(cx)
+}
+
+/// Starts the call loop of a call whose policy is lent through its snapshot: the loop itself.
+#[inline(always)]
+pub(crate) fn lent<'a, T, E, F, Fut>(
+    call: Call<'a>,
+    op: F,
+    _held: Option<CompiledRef>,
+    first_error: Option<E>,
+) -> impl Future<Output = Result<T, Error<E>>>
+where
+    T: 'static,
+    E: StdError + 'static,
+    F: FnMut(AttemptInfo) -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    run(call, op, first_error)
+}
+
+/// Starts the call loop of a call that holds its policy itself: the loop, with that policy
+/// lent to it as a snapshot.
+pub(crate) async fn held<T, E, F, Fut>(
+    call: Call<'_>,
+    op: F,
+    held: Option<CompiledRef>,
+    first_error: Option<E>,
+) -> Result<T, Error<E>>
+where
+    T: 'static,
+    E: StdError + 'static,
+    F: FnMut(AttemptInfo) -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let call = Call {
+        snapshot: call.snapshot.or(held.as_deref()),
+        ..call
+    };
+    run(call, op, first_error).await
 }
 
 /// The rest of a call whose first attempt ran bare (under `compiled`, the policy it started

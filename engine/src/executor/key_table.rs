@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use arc_swap::ArcSwap;
 use rustc_hash::{FxBuildHasher, FxHashMap};
 
-use super::keyed::KeyState;
+use super::keyed::{Compiled, KeyState};
 use super::static_keys::StaticKeys;
 use crate::key::Key;
 
@@ -97,15 +97,26 @@ impl KeyTable {
         text: &'static str,
         max: usize,
     ) -> Option<&Arc<KeyState>> {
-        if let Some(index) = self.statics.get(text) {
-            return self.states.get(index);
+        if let Some(state) = self.statics.get(text) {
+            return Some(state);
         }
         let index = match self.index(text) {
             Some(index) => index,
             None => self.add(text, max)?,
         };
-        self.statics.remember(text, index);
-        self.states.get(index)
+        let state = self.states.get(index)?;
+        self.statics.remember(text, state);
+        Some(state)
+    }
+
+    /// A program-long key text's state and compiled policy, when both are remembered by its
+    /// address (policies given in code, after the key's first call).
+    #[inline]
+    pub(crate) fn get_static_fixed(
+        &self,
+        text: &'static str,
+    ) -> Option<(&Arc<KeyState>, &Compiled)> {
+        self.statics.get_fixed(text)
     }
 
     /// Adds `raw` (and its canonical spelling) unless it is there already or the table is

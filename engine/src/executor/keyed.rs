@@ -542,8 +542,8 @@ impl KeyState {
 
     /// The compiled policy under policies given in code, once the key was first called.
     #[inline]
-    pub(crate) fn fixed(&self) -> Option<&Compiled> {
-        self.fixed.get().map(|c| &**c)
+    pub(crate) fn fixed(&self) -> Option<&Arc<Compiled>> {
+        self.fixed.get()
     }
 
     /// The cached compiled policy, if there is one (for a key handle's snapshot).

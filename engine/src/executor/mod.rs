@@ -10,6 +10,7 @@ mod backoff;
 mod budgets;
 mod builder;
 mod bulkhead;
+mod by_key;
 mod decide;
 mod first;
 mod gate;
@@ -45,6 +46,7 @@ pub use manual::{ControlError, ManualControl};
 pub use mode::MissingMode;
 
 use backoff::Rng;
+use by_key::ByKey;
 use keyed::{Compiled, KeyState, Runtime};
 use mode::Modes;
 use run::{Call, run};
@@ -274,24 +276,52 @@ impl Executor {
     ///
     /// A first attempt that succeeds, with no observer and no timeline, allocates nothing and
     /// takes no lock; a timer is armed only when the policy has a timeout.
-    pub async fn call<T, E, F, Fut>(&self, key: impl AsKey, op: F) -> Result<T, Error<E>>
+    ///
+    /// The key is looked up (and its state made, on its first call) when the future is made;
+    /// the operation first runs when the future is first polled. A key built by [`key!`] is
+    /// found by its text's address, without hashing.
+    ///
+    /// [`key!`]: crate::key!
+    // Inlined so that the large future is built in the caller's place, not copied there.
+    #[inline(always)]
+    pub fn call<T, E, F, Fut>(
+        &self,
+        key: impl AsKey,
+        op: F,
+    ) -> impl Future<Output = Result<T, Error<E>>>
     where
         T: 'static,
         E: StdError + 'static,
         F: FnMut(AttemptInfo) -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let state = self.inner.state_of(&key);
-        // Under policies given in code, the key's one compiled policy, with no guard to take.
-        let current = (!self.inner.fixed)
-            .then(|| state.current(&self.inner))
-            .flatten();
-        let call = self.inner.call(&state, None, None);
-        let call = Call {
-            snapshot: current.as_deref().or(call.snapshot),
-            ..call
+        let inner = &*self.inner;
+        // Under policies given in code, a `key!`'s state and its one compiled policy are found
+        // by the text's address and lent to the call, as a handle's are (only such policies
+        // are remembered there).
+        let call = match key
+            .static_str()
+            .and_then(|t| inner.keys.get_static_fixed(t))
+        {
+            Some((state, compiled)) => Call {
+                inner,
+                state,
+                snapshot: Some(compiled),
+                options: None,
+                timeline: None,
+            },
+            None => match inner.look_up(&key) {
+                StateRef::Held(state) => inner.call(state, None, None),
+                StateRef::Overflow(state) => {
+                    return ByKey::Overflow {
+                        call: Box::pin(inner.call_overflow(state, op)),
+                    };
+                }
+            },
         };
-        first::Bare::new(call, op, run).await
+        ByKey::Direct {
+            call: first::Bare::holding(call, op, first::held),
+        }
     }
 
     /// Like [`call`](Executor::call), also returning the call's [`Timeline`].
@@ -532,10 +562,31 @@ impl Inner {
             state,
             // Under policies given in code, the key's one compiled policy serves as a handle's
             // snapshot does (the bare path included).
-            snapshot: if self.fixed { state.fixed() } else { None },
+            snapshot: if self.fixed {
+                state.fixed().map(|c| &**c)
+            } else {
+                None
+            },
             options,
             timeline,
         }
+    }
+
+    /// [`state_of`](Inner::state_of), kept out of the caller's code.
+    #[inline(never)]
+    fn look_up(&self, key: &impl AsKey) -> StateRef<'_> {
+        self.state_of(key)
+    }
+
+    /// A call by a key past `max_keys`, which holds its own reference to the key's state.
+    async fn call_overflow<T, E, F, Fut>(&self, state: Arc<KeyState>, op: F) -> Result<T, Error<E>>
+    where
+        T: 'static,
+        E: StdError + 'static,
+        F: FnMut(AttemptInfo) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        first::Bare::holding(self.call(&state, None, None), op, first::held).await
     }
 
     /// The state of `raw` (as written at the call site), created on first use. At most
@@ -674,7 +725,7 @@ impl KeyHandle {
         F: FnMut(AttemptInfo) -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        first::Bare::new(self.call_state(None, None), op, run)
+        first::Bare::new(self.call_state(None, None), op, first::lent)
     }
 
     /// [`Executor::call_traced`] for this key.

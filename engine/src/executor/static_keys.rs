@@ -5,8 +5,15 @@
 //! Two keys with the same address and length have the same text: a `&'static str` is never
 //! freed and never changes. A slot is written once and read without a lock; a key that finds
 //! its slots taken by other keys takes the map's path, which is the same answer, slower.
+//!
+//! A slot holds the key's state itself (a second reference to the one in the key table) and,
+//! under policies given in code, the key's compiled policy once it is: a call reads both with
+//! no further look-up.
 
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use super::keyed::{Compiled, KeyState};
 
 /// Slots in all (a power of two).
 const SLOTS: usize = 256;
@@ -16,7 +23,7 @@ const PROBES: usize = 4;
 const WRITING: usize = 1;
 
 pub(super) struct StaticKeys {
-    slots: Box<[Slot]>,
+    slots: [Slot; SLOTS],
 }
 
 #[derive(Default)]
@@ -24,13 +31,15 @@ struct Slot {
     /// The text's address once the slot is written, `WRITING` while it is, else 0.
     addr: AtomicUsize,
     len: AtomicUsize,
-    index: AtomicU32,
+    state: OnceLock<Arc<KeyState>>,
+    /// The state's compiled policy, when it never changes (policies given in code).
+    fixed: OnceLock<Arc<Compiled>>,
 }
 
 impl StaticKeys {
     pub(super) fn new() -> StaticKeys {
         StaticKeys {
-            slots: (0..SLOTS).map(|_| Slot::default()).collect(),
+            slots: std::array::from_fn(|_| Slot::default()),
         }
     }
 
@@ -41,16 +50,16 @@ impl StaticKeys {
         (0..PROBES).map(move |i| (start + i) & (SLOTS - 1))
     }
 
-    /// The index remembered for `text`, if it was.
+    /// The slot remembered for `text`, if it was.
     #[inline]
-    pub(super) fn get(&self, text: &'static str) -> Option<u32> {
+    fn slot(&self, text: &'static str) -> Option<&Slot> {
         let addr = text.as_ptr() as usize;
         for at in StaticKeys::probe(text) {
             let slot = &self.slots[at];
             match slot.addr.load(Ordering::Acquire) {
                 0 => return None,
                 a if a == addr && slot.len.load(Ordering::Relaxed) == text.len() => {
-                    return Some(slot.index.load(Ordering::Relaxed));
+                    return Some(slot);
                 }
                 _ => {}
             }
@@ -58,9 +67,32 @@ impl StaticKeys {
         None
     }
 
-    /// Remembers `index` for `text` in its first free slot; does nothing when they are all
+    /// The state remembered for `text`, if it was.
+    #[inline]
+    pub(super) fn get(&self, text: &'static str) -> Option<&Arc<KeyState>> {
+        self.slot(text)?.state.get()
+    }
+
+    /// The state remembered for `text` and its compiled policy, once the key's policy given in
+    /// code is compiled.
+    #[inline]
+    pub(super) fn get_fixed(&self, text: &'static str) -> Option<(&Arc<KeyState>, &Compiled)> {
+        let slot = self.slot(text)?;
+        let state = slot.state.get()?;
+        let compiled = match slot.fixed.get() {
+            Some(compiled) => compiled,
+            // Copied from the state once the key's first call compiled it.
+            None => {
+                let compiled = state.fixed()?;
+                slot.fixed.get_or_init(|| compiled.clone())
+            }
+        };
+        Some((state, compiled))
+    }
+
+    /// Remembers `state` for `text` in its first free slot; does nothing when they are all
     /// taken or `text` is there already.
-    pub(super) fn remember(&self, text: &'static str, index: u32) {
+    pub(super) fn remember(&self, text: &'static str, state: &Arc<KeyState>) {
         let addr = text.as_ptr() as usize;
         if addr <= WRITING || self.get(text).is_some() {
             return;
@@ -73,7 +105,7 @@ impl StaticKeys {
                 .is_ok()
             {
                 slot.len.store(text.len(), Ordering::Relaxed);
-                slot.index.store(index, Ordering::Relaxed);
+                let _ = slot.state.set(state.clone());
                 slot.addr.store(addr, Ordering::Release);
                 return;
             }
@@ -84,18 +116,27 @@ impl StaticKeys {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::key::Key;
+
+    fn state(text: &str) -> Arc<KeyState> {
+        Arc::new(KeyState::new(Key::parse(text), Arc::default()))
+    }
+
+    fn found(keys: &StaticKeys, text: &'static str) -> Option<Key> {
+        keys.get(text).map(|s| s.key.clone())
+    }
 
     #[test]
     fn a_text_is_found_by_its_address_and_length() {
         let keys = StaticKeys::new();
         let whole: &'static str = "payments.Charge";
-        keys.remember(whole, 7);
-        assert_eq!(keys.get(whole), Some(7));
+        keys.remember(whole, &state(whole));
+        assert_eq!(found(&keys, whole), Some(Key::parse(whole)));
         // Same address, shorter: another key.
-        assert_eq!(keys.get(&whole[..8]), None);
+        assert_eq!(found(&keys, &whole[..8]), None);
         // Same text elsewhere: not remembered, so the map answers.
         let elsewhere: &'static str = String::from(whole).leak();
-        assert_eq!(keys.get(elsewhere), None);
+        assert_eq!(found(&keys, elsewhere), None);
     }
 
     #[test]
@@ -104,22 +145,17 @@ mod tests {
         let texts: Vec<&'static str> = (0..2_000)
             .map(|i| format!("svc.k{i}").leak() as &str)
             .collect();
-        for (i, t) in texts.iter().enumerate() {
-            keys.remember(t, i as u32);
+        for t in &texts {
+            keys.remember(t, &state(t));
         }
-        let found = texts
-            .iter()
-            .enumerate()
-            .filter(|(i, t)| keys.get(t) == Some(*i as u32))
-            .count();
-        assert!(found <= SLOTS, "{found}");
-        assert!(found > SLOTS / 2, "{found}");
-        // Nothing is ever found under another key's index.
+        let answered = texts.iter().filter(|t| keys.get(t).is_some()).count();
+        assert!(answered <= SLOTS, "{answered}");
+        assert!(answered > SLOTS / 2, "{answered}");
+        // Nothing is ever found under another key's text.
         assert!(
             texts
                 .iter()
-                .enumerate()
-                .all(|(i, t)| keys.get(t).is_none_or(|got| got == i as u32))
+                .all(|t| found(&keys, t).is_none_or(|k| k.as_str() == *t))
         );
     }
 }

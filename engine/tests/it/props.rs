@@ -10,6 +10,7 @@ use proptest::prelude::*;
 use recourse_engine::classify::{HttpStatusError, RetryAfter};
 use recourse_engine::clock::{Clock, VirtualClock};
 use recourse_engine::policy::Jitter;
+use recourse_engine::provider::StaticProvider;
 use recourse_engine::{AttemptInfo, CallEnd, CallSummary, Executor, Key, Observer, Policy};
 
 use crate::support::*;
@@ -126,28 +127,40 @@ proptest! {
     /// Untraced, through a key handle, by key string or by a `key!` key (the shortest way: the
     /// bare path where the policy allows one), seen by an observer that reads no timeline, and
     /// traced by key string: the same result, the same attempts invoked, the same virtual
-    /// time; and the observer's end counts what the timeline holds.
+    /// time; and the observer's end counts what the timeline holds. The policy is given in
+    /// code or by a provider (whose calls hold the key's cached policy themselves), and a
+    /// first call by the same `key!` has compiled it, so that later calls by key take their
+    /// shortest way too.
     #[test]
-    fn an_unrecorded_call_ends_as_a_traced_one((policy, script) in arb_case(), seed in any::<u64>()) {
+    fn an_unrecorded_call_ends_as_a_traced_one(
+        (policy, script) in arb_case(),
+        seed in any::<u64>(),
+        provided in any::<bool>(),
+    ) {
         let script = Arc::new(script);
         let run = |way: Way| {
             let vc = VirtualClock::new();
             let ends = Arc::new(Ends::default());
-            let mut builder = Executor::builder()
-                .policy("p.q", policy.clone())
-                .clock(vc.clock())
-                .seed(seed);
+            let mut builder = Executor::builder().clock(vc.clock()).seed(seed);
+            builder = if provided {
+                builder.provider(StaticProvider::new().with("p.q", policy.clone()))
+            } else {
+                builder.policy("p.q", policy.clone())
+            };
             if let Way::Observed = way {
                 builder = builder.observer_arc(ends.clone());
             }
             let exec = builder.build().unwrap();
+            let warm_up = vc.block_on(exec.call(&P_Q, |_| async { Ok::<_, HttpStatusError>(()) }));
+            assert!(warm_up.is_ok(), "{warm_up:?}");
+            ends.0.lock().unwrap().clear();
             let invoked = Arc::default();
             let op = scripted(script.clone(), &invoked, exec.clock().clone());
             let start = vc.now();
             let (result, summary) = match way {
                 Way::Handle => (vc.block_on(exec.key("p.q").call(op)), None),
                 Way::Key => (vc.block_on(exec.call("p.q", op)), None),
-                Way::StaticKey => (vc.block_on(exec.call(recourse_engine::key!("p.q"), op)), None),
+                Way::StaticKey => (vc.block_on(exec.call(&P_Q, op)), None),
                 Way::Observed => {
                     let result = vc.block_on(exec.call("p.q", op));
                     let ends = ends.0.lock().unwrap();
@@ -169,6 +182,10 @@ proptest! {
         prop_assert_eq!(run(Way::Observed), (traced, summary));
     }
 }
+
+/// One `key!` key for every call that uses one: the executor finds its state by the text's
+/// address, so the warm-up call and the call under test must share it.
+static P_Q: Key = recourse_engine::key!("p.q");
 
 /// Keeps the summary each call ends with, and reads no timeline.
 #[derive(Debug, Default)]
