@@ -2,9 +2,10 @@
 //! future is made, so the future holds the key's state instead of the key.
 //!
 //! A key the executor holds is borrowed for the call, as a key handle's is, and the call is
-//! polled as a handle's ([`ByKey::Direct`]). A key past `max_keys` has no state the executor
-//! keeps: its call holds its own reference to one, in a future of its own
-//! ([`ByKey::Overflow`]), boxed so that it adds nothing to the size of the common case.
+//! polled as a handle's ([`ByKey::Direct`]). A key's first call, which adds the key, and a
+//! call past `max_keys`, which holds its own reference to a state the executor does not keep,
+//! run in a future of their own that looks the key up when first polled ([`ByKey::Later`]),
+//! boxed so that it adds nothing to the size of the common case.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -18,8 +19,8 @@ pin_project! {
     pub(crate) enum ByKey<D, O> {
         /// A held key's call, built as a handle's.
         Direct { #[pin] call: D },
-        /// A call past `max_keys`.
-        Overflow { call: Pin<Box<O>> },
+        /// A key's first call, or a call past `max_keys`.
+        Later { call: Pin<Box<O>> },
     }
 }
 
@@ -34,7 +35,7 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<D::Output> {
         match self.project() {
             ByKeyProj::Direct { call } => call.poll(cx),
-            ByKeyProj::Overflow { call } => call.as_mut().poll(cx),
+            ByKeyProj::Later { call } => call.as_mut().poll(cx),
         }
     }
 }

@@ -31,8 +31,8 @@ use super::tap::tap;
 use crate::error::{Component, Error};
 
 pin_project! {
-    /// A call through a key handle or by key string. The operation is first invoked on the
-    /// first poll, as in the call loop, so the future does nothing until awaited.
+    /// A call through a key handle or by key. The operation is first invoked on the first
+    /// poll, as in the call loop, so the future does nothing until awaited.
     pub(crate) struct Bare<'a, F, A, G, S, H = Lent> {
         call: Option<Call<'a>>,
         op: Option<F>,
@@ -191,7 +191,11 @@ where
                 // future again would poll it, and it would panic as any finished `async`
                 // block does).
                 StageProj::First { attempt } => match ready!(attempt.poll(cx)) {
-                    Ok(value) => return Poll::Ready(Ok(value)),
+                    Ok(value) => {
+                        // A held policy is let go with the call, not with the future.
+                        *this.hold = H::default();
+                        return Poll::Ready(Ok(value));
+                    }
                     Err(e) => Some(e),
                 },
                 StageProj::Unpolled => {

@@ -109,6 +109,18 @@ impl KeyTable {
         Some(state)
     }
 
+    /// The state of a program-long key text, if it was added: read only (the address is
+    /// remembered, which changes no answer).
+    #[inline]
+    pub(crate) fn get_static(&self, text: &'static str) -> Option<&Arc<KeyState>> {
+        if let Some(state) = self.statics.get(text) {
+            return Some(state);
+        }
+        let state = self.states.get(self.index(text)?)?;
+        self.statics.remember(text, state);
+        Some(state)
+    }
+
     /// A program-long key text's state and compiled policy, when both are remembered by its
     /// address (policies given in code, after the key's first call).
     #[inline]

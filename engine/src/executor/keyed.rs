@@ -515,7 +515,10 @@ impl KeyState {
     /// Turns the bare path of the cached policy off while the key is set by hand, and back on
     /// when it is not (the bare path never reads the manual setting itself).
     pub(crate) fn settle_bare(&self) {
-        if let Some(c) = &*self.compiled.load() {
+        // Under policies given in code the one compiled policy is stored (and read by calls)
+        // before it is published as the cached one: settle it from there too.
+        let cached = self.compiled.load_full();
+        if let Some(c) = cached.as_ref().or(self.fixed.get()) {
             loop {
                 let manual = super::manual::read(&self.manual);
                 c.bare_first.store(

@@ -277,9 +277,10 @@ impl Executor {
     /// A first attempt that succeeds, with no observer and no timeline, allocates nothing and
     /// takes no lock; a timer is armed only when the policy has a timeout.
     ///
-    /// The key is looked up (and its state made, on its first call) when the future is made;
-    /// the operation first runs when the future is first polled. A key built by [`key!`] is
-    /// found by its text's address, without hashing.
+    /// The key is looked up when the future is made, and the operation first runs when the
+    /// future is first polled; a key's first call adds the key when it is first polled, so a
+    /// future never polled leaves the executor as it was. A key built by [`key!`] is found
+    /// by its text's address, without hashing.
     ///
     /// [`key!`]: crate::key!
     // Inlined so that the large future is built in the caller's place, not copied there.
@@ -299,10 +300,11 @@ impl Executor {
         // Under policies given in code, a `key!`'s state and its one compiled policy are found
         // by the text's address and lent to the call, as a handle's are (only such policies
         // are remembered there).
-        let call = match key
-            .static_str()
-            .and_then(|t| inner.keys.get_static_fixed(t))
-        {
+        let fixed = match key.static_str() {
+            Some(text) if inner.fixed => inner.keys.get_static_fixed(text),
+            _ => None,
+        };
+        let call = match fixed {
             Some((state, compiled)) => Call {
                 inner,
                 state,
@@ -310,11 +312,11 @@ impl Executor {
                 options: None,
                 timeline: None,
             },
-            None => match inner.look_up(&key) {
-                StateRef::Held(state) => inner.call(state, None, None),
-                StateRef::Overflow(state) => {
-                    return ByKey::Overflow {
-                        call: Box::pin(inner.call_overflow(state, op)),
+            None => match inner.find(&key) {
+                Some(state) => inner.call(state, None, None),
+                None => {
+                    return ByKey::Later {
+                        call: Box::pin(inner.call_later(key, op)),
                     };
                 }
             },
@@ -572,20 +574,27 @@ impl Inner {
         }
     }
 
-    /// [`state_of`](Inner::state_of), kept out of the caller's code.
+    /// The state of a key the executor holds already, found without adding anything (kept
+    /// out of the caller's code).
     #[inline(never)]
-    fn look_up(&self, key: &impl AsKey) -> StateRef<'_> {
-        self.state_of(key)
+    fn find(&self, key: &impl AsKey) -> Option<&Arc<KeyState>> {
+        match key.static_str() {
+            Some(text) => self.keys.get_static(text),
+            None => self.keys.get(key.key_str()),
+        }
     }
 
-    /// A call by a key past `max_keys`, which holds its own reference to the key's state.
-    async fn call_overflow<T, E, F, Fut>(&self, state: Arc<KeyState>, op: F) -> Result<T, Error<E>>
+    /// A call by a key the executor does not hold yet (its first call) or will not hold (past
+    /// `max_keys`): the key is added, or given an overflow slot, when the call is first
+    /// polled.
+    async fn call_later<T, E, F, Fut>(&self, key: impl AsKey, op: F) -> Result<T, Error<E>>
     where
         T: 'static,
         E: StdError + 'static,
         F: FnMut(AttemptInfo) -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
+        let state = self.state_of(&key);
         first::Bare::holding(self.call(&state, None, None), op, first::held).await
     }
 

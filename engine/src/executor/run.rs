@@ -40,7 +40,9 @@ use crate::provider::ProviderError;
 pub(crate) struct Call<'a> {
     pub(crate) inner: &'a Inner,
     pub(crate) state: &'a KeyState,
-    /// A key handle's snapshot of the compiled policy, used while its generation is current.
+    /// The compiled policy the call starts with, used while its generation is current: a key
+    /// handle's snapshot, a key's one policy given in code, or the key's cached policy that a
+    /// call by key holds for its length.
     pub(crate) snapshot: Option<&'a Compiled>,
     /// The caller's options (cancellation, one attempt, no hedges), when it gave any.
     pub(crate) options: Option<&'a super::CallOptions>,

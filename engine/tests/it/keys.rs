@@ -109,3 +109,29 @@ fn a_key_macro_key_past_max_keys_is_an_overflow_key() {
         "every call past the cap is counted"
     );
 }
+
+/// A call future that is made and dropped unpolled (a `select!` branch never taken) adds no
+/// key and counts no call: the key is added when its first call is first polled.
+#[test]
+fn a_call_never_polled_adds_no_key() {
+    let (exec, vc) = vexec(
+        Executor::builder()
+            .default_policy(zero().max_attempts(1))
+            .max_keys(1),
+    );
+    let ok = Calls::default();
+    drop(exec.call("svc.never", fails_then(&ok, 0, ())));
+    drop(exec.call(key!("svc.never_static"), fails_then(&ok, 0, ())));
+    assert_eq!(ok.get(), 0, "no attempt ran");
+    // The one key the cap allows is still free, and nothing counted as past it.
+    run(&vc, exec.call("svc.first", fails_then(&ok, 0, ()))).unwrap();
+    assert_eq!(exec.overflow_calls(), 0);
+    drop(exec.call("svc.past", fails_then(&ok, 0, ())));
+    assert_eq!(
+        exec.overflow_calls(),
+        0,
+        "an unpolled call past the cap counts nothing"
+    );
+    run(&vc, exec.call("svc.past", fails_then(&ok, 0, ()))).unwrap();
+    assert_eq!(exec.overflow_calls(), 1);
+}
