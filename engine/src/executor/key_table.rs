@@ -97,14 +97,10 @@ impl KeyTable {
         text: &'static str,
         max: usize,
     ) -> Option<&Arc<KeyState>> {
-        if let Some(state) = self.statics.get(text) {
+        if let Some(state) = self.get_static(text) {
             return Some(state);
         }
-        let index = match self.index(text) {
-            Some(index) => index,
-            None => self.add(text, max)?,
-        };
-        let state = self.states.get(index)?;
+        let state = self.states.get(self.add(text, max)?)?;
         self.statics.remember(text, state);
         Some(state)
     }
