@@ -706,9 +706,14 @@ impl KeyHandle {
         options: Option<&'a CallOptions>,
         timeline: Option<&'a mut Timeline>,
     ) -> Call<'a> {
+        // Built here, not through `Inner::call`: the handle's snapshot stands in for the key's
+        // policy given in code, so reading that (an atomic load) would be wasted.
         Call {
+            inner: &self.inner,
+            state: &self.state,
             snapshot: self.snapshot.as_deref(),
-            ..self.inner.call(&self.state, options, timeline)
+            options,
+            timeline,
         }
     }
 
