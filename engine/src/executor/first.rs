@@ -51,6 +51,7 @@ pin_project! {
 
 pin_project! {
     #[project = StageProj]
+    #[project_replace = StageReplaced]
     enum Stage<A, S> {
         Unpolled,
         First { #[pin] attempt: A },
@@ -207,7 +208,11 @@ where
                             policy_id: compiled.policy_id(),
                             ..AttemptInfo::default()
                         });
-                        this.stage.set(Stage::First { attempt });
+                        // Replaced, not set: `set` drops the stage it replaces through an
+                        // out-of-line call, though it is known to hold nothing here.
+                        this.stage
+                            .as_mut()
+                            .project_replace(Stage::First { attempt });
                         continue;
                     }
                     None
