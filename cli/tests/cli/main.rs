@@ -51,6 +51,35 @@ fn help_describes_the_command() {
 }
 
 #[test]
+fn help_fits_an_80_column_terminal() {
+    // Off a terminal, the width comes from COLUMNS, as a shell exports it.
+    for command in [
+        &[][..],
+        &["lint"],
+        &["policy", "validate"],
+        &["policy", "explain"],
+        &["policy", "diff"],
+        &["policy", "simulate"],
+        &["tail"],
+        &["demo"],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_recourse"))
+            .args(command)
+            .arg("--help")
+            .env("COLUMNS", "80")
+            .output()
+            .expect("the binary runs");
+        assert!(out.status.success(), "{command:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let wide: Vec<&str> = text.lines().filter(|l| l.chars().count() > 80).collect();
+        assert!(
+            wide.is_empty(),
+            "{command:?} --help: lines over 80 columns: {wide:#?}"
+        );
+    }
+}
+
+#[test]
 fn no_command_prints_help_and_exits_2() {
     let out = recourse(&[]);
     assert_eq!(out.status.code(), Some(2));
