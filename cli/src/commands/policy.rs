@@ -121,7 +121,7 @@ fn simulate(
     });
     match format {
         Format::Json => out.write(&format!("\n],\"final_state\":{}}}\n", sim.final_state)),
-        Format::Human => out.write(&format!("final state: {}\n", sim.final_state)),
+        Format::Human => out.write(&crate::simulate::final_state(&sim.final_state)),
     }
     out.flush();
     for f in &sim.failed {

@@ -3,6 +3,7 @@
 //! call to call; a seed makes jitter, and so the whole output, reproducible.
 
 mod scenario;
+mod text;
 #[cfg(test)]
 mod worst_case_props;
 
@@ -19,10 +20,11 @@ use recourse_engine::clock::{Clock, VirtualClock};
 use recourse_engine::fleet::MemoryFleet;
 use recourse_engine::policy::{BudgetScope, BudgetSpec};
 use recourse_engine::tooling::format_duration;
-use recourse_engine::{AttemptRecord, CircuitState, Executor, Key, Observer, Reason, Timeline};
+use recourse_engine::{CircuitState, Executor, Key, Observer, Reason, Timeline};
 use serde_json::{Value, json};
 
 pub(crate) use scenario::{Outcome, Scenario, Step};
+pub(crate) use text::{final_state, waterfall};
 
 use crate::input::{self, LoadFailure};
 
@@ -387,61 +389,4 @@ pub(crate) fn load(
         }
     }
     Ok((scenario, set))
-}
-
-/// One call as a small waterfall: each attempt on a line, waits between them.
-pub(crate) fn waterfall(index: usize, tl: &Timeline) -> String {
-    let ms = |d: Duration| format!("{:.1}ms", d.as_secs_f64() * 1e3);
-    let mut out = format!(
-        "call {index}: {} {} in {} ({} attempt{})\n",
-        tl.outcome.as_str(),
-        tl.reason,
-        ms(tl.duration()),
-        tl.attempts.len(),
-        if tl.attempts.len() == 1 { "" } else { "s" }
-    );
-    for a in &tl.attempts {
-        let from = a.start.since(tl.start);
-        let to = a.end.since(tl.start);
-        if !a.backoff.is_zero() {
-            out.push_str(&format!("    ~ wait {}\n", ms(a.backoff)));
-        }
-        let who = if a.is_hedge {
-            format!("#{}.h{}", a.attempt, a.hedge_index)
-        } else {
-            format!("#{}", a.attempt)
-        };
-        let status = a
-            .attributes
-            .get("status")
-            .map(|s| format!(" {s}"))
-            .unwrap_or_default();
-        out.push_str(&format!(
-            "    {who:<6} {:>9} → {:>9}  {}{status} {}{}\n",
-            ms(from),
-            ms(to),
-            a.outcome.as_str(),
-            a.reason,
-            if a.budget_allowed {
-                String::new()
-            } else {
-                // Which budget (or the bulkhead) refused it, as the record names it.
-                let by = a.attributes.get(AttemptRecord::DENIED_BY);
-                format!(" (refused by {})", by.unwrap_or(a.budget_reason.as_str()))
-            }
-        ));
-    }
-    // What the key's shadow policy would have done with this call.
-    if let Some(outcome) = tl.attribute("shadow_outcome") {
-        let attempts = tl.attribute("shadow_attempts").unwrap_or("?");
-        let decisions = tl
-            .attribute("shadow_decisions")
-            .unwrap_or("same decisions as live");
-        out.push_str(&format!(
-            "    shadow: {outcome}, {attempts} attempt{} ({})\n",
-            if attempts == "1" { "" } else { "s" },
-            decisions.replace(',', ", ")
-        ));
-    }
-    out
 }

@@ -235,9 +235,13 @@ fn docs_quote_the_fleet_scenarios_real_output() {
         &scenario("fleet-shares-one-budget.yaml"),
     ]);
     let text = String::from_utf8(out.stdout).unwrap();
-    let last = text.lines().last().unwrap();
+    let state = &text[text.find("final state:").expect("a final state")..];
+    assert!(state.lines().count() > 5, "one field a line:\n{state}");
     let doc = include_str!("../../../docs/simulate.md");
-    assert!(doc.contains(last), "docs/simulate.md should quote:\n{last}");
+    assert!(
+        doc.contains(state),
+        "docs/simulate.md should quote:\n{state}"
+    );
 }
 
 /// More replicas than tokens: each lease is whole tokens, so the budget's refill still reaches
