@@ -17,6 +17,8 @@ use crate::examples;
     about,
     long_about = None,
     propagate_version = true,
+    // Help wraps to the terminal, but no wider than this on a wide one.
+    max_term_width = 100,
     after_long_help = examples::TOP
 )]
 pub(crate) struct Cli {

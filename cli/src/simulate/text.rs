@@ -1,6 +1,7 @@
 //! The human output of `policy simulate`: each call as a small waterfall, then the state the
 //! run ended in.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -64,12 +65,12 @@ pub(crate) fn waterfall(index: usize, tl: &Timeline) -> String {
     out
 }
 
-/// The state the run ended in, one field a line, nested fields indented under their name:
+/// The state the run ended in, one field a line, nested fields indented under their name (a
+/// run with no budgets):
 ///
 /// ```text
 /// final state:
-///   budgets:
-///     retries: 40.494
+///   budgets: {}
 ///   circuit: closed
 ///   virtual_time_us: 2020000
 /// ```
@@ -80,22 +81,51 @@ pub(crate) fn final_state(state: &Value) -> String {
     out
 }
 
-/// `value`'s fields at `depth` (two spaces a level); an empty object reads `none`.
+/// `value` after its name: a scalar on the same line, an object's fields and an array's items
+/// (`- `) on lines of their own at `depth` (two spaces a level).
 fn fields(out: &mut String, value: &Value, depth: usize) {
+    let line = |out: &mut String| {
+        let _ = write!(out, "\n{:width$}", "", width = depth * 2);
+    };
     match value {
-        Value::Object(map) if map.is_empty() => out.push_str(" none"),
+        Value::Object(map) if map.is_empty() => out.push_str(" {}"),
+        Value::Array(items) if items.is_empty() => out.push_str(" []"),
         Value::Object(map) => {
             for (name, field) in map {
-                let _ = write!(out, "\n{:width$}{name}:", "", width = depth * 2);
+                line(out);
+                let _ = write!(out, "{name}:");
                 fields(out, field, depth + 1);
             }
         }
+        Value::Array(items) => {
+            for item in items {
+                line(out);
+                out.push('-');
+                fields(out, item, depth + 1);
+            }
+        }
         Value::String(text) => {
-            let _ = write!(out, " {text}");
+            out.push(' ');
+            out.push_str(&shown(text));
         }
         scalar => {
             let _ = write!(out, " {scalar}");
         }
+    }
+}
+
+/// `text` as it is, or quoted where it would read as something else: empty, padded, holding a
+/// control character, or spelling a number, `true`, `null`, `{}` and the like.
+fn shown(text: &str) -> Cow<'_, str> {
+    let reads_as_other = matches!(serde_json::from_str::<Value>(text), Ok(v) if !v.is_string());
+    let plain = !text.is_empty()
+        && text.trim() == text
+        && !text.chars().any(char::is_control)
+        && !reads_as_other;
+    if plain {
+        Cow::Borrowed(text)
+    } else {
+        Cow::Owned(Value::from(text).to_string())
     }
 }
 
@@ -115,8 +145,21 @@ mod tests {
         });
         assert_eq!(
             final_state(&state),
-            "final state:\n  budgets: none\n  circuit: closed\n  fleet:\n    budget:\n      \
+            "final state:\n  budgets: {}\n  circuit: closed\n  fleet:\n    budget:\n      \
              allowance: 112.2\n      name: retries\n    calls: 500\n  virtual_time_us: 2020000\n"
+        );
+    }
+
+    #[test]
+    fn text_that_would_read_as_something_else_is_quoted() {
+        let state = json!({
+            "a": "", "b": "none", "c": "12", "d": "null", "e": " x", "f": "two\nlines",
+            "g": [1, {"h": "i"}], "j": [], "k": null,
+        });
+        assert_eq!(
+            final_state(&state),
+            "final state:\n  a: \"\"\n  b: none\n  c: \"12\"\n  d: \"null\"\n  e: \" x\"\n  \
+             f: \"two\\nlines\"\n  g:\n    - 1\n    -\n      h: i\n  j: []\n  k: null\n"
         );
     }
 }
