@@ -15,7 +15,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use arc_swap::ArcSwap;
-use rustc_hash::{FxBuildHasher, FxHashMap};
+use hashbrown::HashTable;
+use rustc_hash::FxBuildHasher;
 
 use super::keyed::{Compiled, KeyState};
 use super::static_keys::StaticKeys;
@@ -24,8 +25,9 @@ use crate::key::Key;
 /// Shards of the spelling map (a power of two).
 const SHARDS: usize = 64;
 
-/// One shard: spelling → index of its state.
-type Shard = ArcSwap<FxHashMap<Arc<str>, u32>>;
+/// One shard: spelling → index of its state, each entry found by the spelling's one hash
+/// (which also chose the shard).
+type Shard = ArcSwap<HashTable<(Arc<str>, u32)>>;
 
 /// One chunk of states, each stored once.
 type Chunk = Box<[OnceLock<Arc<KeyState>>]>;
@@ -56,20 +58,20 @@ impl KeyTable {
         }
     }
 
-    fn shard(&self, spelling: &str) -> &Shard {
-        // The shard's own map hashes the spelling to this same value, and takes its bucket
-        // from the low bits and its tag from the top seven: choosing the shard from either
-        // would fix them within a shard (a top-bits choice left two tags of 128). Bits 32 and
-        // up are used by neither for any map this size.
+    /// `spelling`'s hash and its shard. The hash is computed once per look-up: the shard's
+    /// table takes its bucket from the low bits and its tag from the top seven, so the shard is
+    /// chosen from bits 32 and up, which neither uses for a table this size (choosing from
+    /// the top bits fixed the tag within a shard: two tags of 128).
+    #[inline]
+    fn shard(&self, spelling: &str) -> (u64, &Shard) {
         let hash = FxBuildHasher.hash_one(spelling);
-        &self.shards[(hash >> 32) as usize & (SHARDS - 1)]
+        (hash, &self.shards[(hash >> 32) as usize & (SHARDS - 1)])
     }
 
     /// The state `spelling` was added with, if it was.
     #[inline]
     pub(crate) fn get(&self, spelling: &str) -> Option<&Arc<KeyState>> {
-        let index = *self.shard(spelling).load().get(spelling)?;
-        self.states.get(index)
+        self.states.get(self.index(spelling)?)
     }
 
     /// The state of `raw` or of its canonical spelling, if either was added (a look-up that
@@ -161,16 +163,23 @@ impl KeyTable {
         Some(index)
     }
 
+    #[inline]
     fn index(&self, spelling: &str) -> Option<u32> {
-        self.shard(spelling).load().get(spelling).copied()
+        let (hash, shard) = self.shard(spelling);
+        let entries = shard.load();
+        entries
+            .find(hash, |(held, _)| **held == *spelling)
+            .map(|&(_, index)| index)
     }
 
     /// Adds a spelling (the caller holds `adding`): one shard is copied.
     fn insert(&self, spelling: &str, index: u32) {
-        let shard = self.shard(spelling);
-        let mut map = FxHashMap::clone(&shard.load());
-        map.insert(Arc::from(spelling), index);
-        shard.store(Arc::new(map));
+        let (hash, shard) = self.shard(spelling);
+        let mut entries = HashTable::clone(&shard.load());
+        entries.insert_unique(hash, (Arc::from(spelling), index), |(held, _)| {
+            FxBuildHasher.hash_one(&**held)
+        });
+        shard.store(Arc::new(entries));
         self.spellings.fetch_add(1, Ordering::Relaxed);
     }
 
