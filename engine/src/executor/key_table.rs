@@ -64,7 +64,7 @@ impl KeyTable {
     /// the top bits fixed the tag within a shard: two tags of 128).
     #[inline]
     fn shard(&self, spelling: &str) -> (u64, &Shard) {
-        let hash = FxBuildHasher.hash_one(spelling);
+        let hash = hash(spelling);
         (hash, &self.shards[(hash >> 32) as usize & (SHARDS - 1)])
     }
 
@@ -177,7 +177,7 @@ impl KeyTable {
         let (hash, shard) = self.shard(spelling);
         let mut entries = HashTable::clone(&shard.load());
         entries.insert_unique(hash, (Arc::from(spelling), index), |(held, _)| {
-            FxBuildHasher.hash_one(&**held)
+            self::hash(held)
         });
         shard.store(Arc::new(entries));
         self.spellings.fetch_add(1, Ordering::Relaxed);
@@ -194,6 +194,12 @@ impl KeyTable {
         let len = self.len.load(Ordering::Acquire);
         (0..len).filter_map(|i| self.states.get(u32::try_from(i).ok()?))
     }
+}
+
+/// A spelling's hash: it picks the shard, and the entry within it.
+#[inline]
+fn hash(spelling: &str) -> u64 {
+    FxBuildHasher.hash_one(spelling)
 }
 
 /// Append-only storage whose entries never move: chunk `k` holds `2^(k + 5)` entries and is
