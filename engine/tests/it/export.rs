@@ -935,19 +935,28 @@ async fn stats_of_many_shadowed_keys_stay_in_bounded_parts() {
     for key in &keys {
         ok_call(&exec, key);
     }
-    let mut seen = std::collections::BTreeSet::new();
+    // A part cut while the calls above still run may show a key whose shadow has not
+    // counted its call yet; the counts are cumulative, so a later part shows it.
+    let mut counted = std::collections::BTreeSet::new();
     let mut largest = 0;
     for _ in 0..200 {
-        if seen.len() == keys.len() {
+        if counted.len() == keys.len() {
             break;
         }
         let m = c.next_of("stats").await;
         largest = largest.max(m.to_string().len());
         for (key, stats) in m["keys"].as_object().unwrap() {
-            assert_eq!(stats["shadow"]["calls"], 1, "{key}");
-            seen.insert(key.clone());
+            let calls = stats["shadow"]["calls"].as_u64().unwrap_or(0);
+            assert!(calls <= 1, "{key}: {calls} shadow calls of one call");
+            if calls == 1 {
+                counted.insert(key.clone());
+            }
         }
     }
-    assert_eq!(seen.len(), keys.len(), "every key within 200 messages");
+    assert_eq!(
+        counted.len(),
+        keys.len(),
+        "every key counted within 200 messages"
+    );
     assert!(largest <= 272 * 1024, "a stats part of {largest} bytes");
 }
