@@ -145,6 +145,7 @@ impl Release {
 }
 
 impl Drop for Release {
+    #[inline]
     fn drop(&mut self) {
         if let Some(f) = self.0.take() {
             f();
@@ -171,6 +172,7 @@ pub struct Decision {
 
 impl Decision {
     /// Allowed, reason `allowed`.
+    #[inline]
     pub fn allow() -> Decision {
         Decision {
             allowed: true,
@@ -180,6 +182,7 @@ impl Decision {
     }
 
     /// Denied, reason `budget_denied`.
+    #[inline]
     pub fn deny() -> Decision {
         Decision {
             allowed: false,
