@@ -241,9 +241,9 @@ pub trait Classifier: Send + Sync + fmt::Debug {
     /// The verdict on one attempt.
     fn classify(&self, input: &Input<'_>) -> Verdict;
 
-    /// True when every value (an `Ok` result) is a plain success, with no attributes: the
-    /// executor then skips classifying values on the calls it does not record. The built-in
-    /// classifiers say so; the default is false.
+    /// True when every value (an `Ok` result) is a plain success, [`Verdict::success`], with
+    /// no attributes: the executor then skips classifying values (a traced call records that
+    /// verdict for them). The built-in classifiers say so; the default is false.
     fn values_succeed(&self) -> bool {
         false
     }

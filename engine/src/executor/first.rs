@@ -26,9 +26,11 @@ use super::Inner;
 use super::attempt::AttemptInfo;
 use super::decide::{Outcome, Output, Progress, Step, classified, decide, waited};
 use super::keyed::{Compiled, CompiledRef};
-use super::run::{Call, classify, run, verdict_of};
+use super::run::{Call, First, classify, executed_record, run, verdict_of};
 use super::tap::tap;
-use crate::error::{Component, Error};
+use crate::classify::Verdict;
+use crate::error::{Component, Error, Reason};
+use crate::observe::CallOutcome;
 
 pin_project! {
     /// A call through a key handle or by key. The operation is first invoked on the first
@@ -274,7 +276,7 @@ where
     F: FnMut(AttemptInfo) -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
-    run(call, op, first_error)
+    run(call, op, first_error.into())
 }
 
 /// Starts the call loop of a call that holds its policy itself: the loop, with that policy
@@ -295,7 +297,90 @@ where
         snapshot: call.snapshot.or(held.as_deref()),
         ..call
     };
-    run(call, op, first_error).await
+    run(call, op, first_error.into()).await
+}
+
+/// A traced call ([`crate::Executor::call_traced`]): when the call could run bare but for its
+/// timeline, its first attempt is polled bare between two clock readings. A value ends the
+/// call there, recorded by the call loop's own recorder as the loop would record it (a
+/// classifier that calls every value a success gives [`Verdict::success`]); an error goes to
+/// the call loop, which records that attempt as one it made itself and goes on. Either way
+/// the timeline is the loop's (`tests/it/props.rs` compares them).
+pub(crate) async fn traced<T, E, F, Fut>(call: Call<'_>, mut op: F) -> Result<T, Error<E>>
+where
+    T: 'static,
+    E: StdError + 'static,
+    F: FnMut(AttemptInfo) -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    debug_assert!(call.options.is_none() && call.timeline.is_some());
+    let Some(compiled) = call.bare(call.snapshot) else {
+        return run(call, op, First::None).await;
+    };
+    let clock = &call.inner.clock;
+    let opened = clock.now();
+    let info = AttemptInfo {
+        policy_id: compiled.policy_id(),
+        ..AttemptInfo::default()
+    };
+    let value = match op(info).await {
+        Ok(value) => value,
+        Err(error) => return run(call, handing(error, op), First::Traced(opened)).await,
+    };
+    let ended = clock.now();
+    // A bare call has no observer, no `recourse tail` client, budget, bulkhead or breaker.
+    let key = &call.state.key;
+    let mut rec = super::record::Recorder::new(key, clock, None, call.timeline, None, Some(opened));
+    rec.start(Some(compiled));
+    let output = Output::<T, E>::Value(value);
+    let mut verdict = Verdict::success();
+    rec.attempt_with(|r| {
+        let fallback_from = compiled.classifier.fallback_from();
+        executed_record(r, &output, &mut verdict, fallback_from, Reason::NO_BUDGET);
+        r.start = opened;
+        r.end = ended;
+    });
+    let Output::Value(value) = output else {
+        unreachable!("built as a value above");
+    };
+    rec.finish(Ok(value), CallOutcome::Success)
+}
+
+pin_project! {
+    /// An attempt of a traced call whose first attempt ran bare: that attempt's error, handed
+    /// to the call loop as its first attempt, or one the loop makes.
+    #[project = HandedProj]
+    enum Handed<A, E> {
+        Made { error: Option<E> },
+        Attempt { #[pin] attempt: A },
+    }
+}
+
+impl<T, E, A: Future<Output = Result<T, E>>> Future for Handed<A, E> {
+    type Output = Result<T, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T, E>> {
+        match self.project() {
+            HandedProj::Made { error } => Poll::Ready(Err(error
+                .take()
+                .expect("an attempt is polled until it ends"))),
+            HandedProj::Attempt { attempt } => attempt.poll(cx),
+        }
+    }
+}
+
+/// `op`, whose first attempt has been made bare and failed with `error`: the loop's first
+/// attempt hands that error over, its later ones are `op`'s.
+fn handing<T, E, F, Fut>(error: E, mut op: F) -> impl FnMut(AttemptInfo) -> Handed<Fut, E>
+where
+    F: FnMut(AttemptInfo) -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let mut made = Some(error);
+    move |info| match made.take() {
+        Some(error) => Handed::Made { error: Some(error) },
+        None => Handed::Attempt { attempt: op(info) },
+    }
 }
 
 /// The rest of a call whose first attempt ran bare (under `compiled`, the policy it started

@@ -34,6 +34,17 @@ pub(crate) enum ClassifierSlot {
     },
 }
 
+impl ClassifierSlot {
+    /// The classifier the policy asked for, when the default stands in for it (its attempts'
+    /// records say so).
+    pub(crate) fn fallback_from(&self) -> Option<&str> {
+        match self {
+            ClassifierSlot::Fallback { requested, .. } => Some(requested),
+            _ => None,
+        }
+    }
+}
+
 /// A budget reference resolved against the registry.
 #[derive(Debug)]
 pub(crate) enum BudgetSlot {

@@ -49,7 +49,7 @@ use backoff::Rng;
 use by_key::ByKey;
 use keyed::{Compiled, KeyState, Runtime};
 use mode::Modes;
-use run::{Call, run};
+use run::{Call, First, run};
 
 use crate::classify::Classifier;
 use crate::clock::Clock;
@@ -340,7 +340,7 @@ impl Executor {
     {
         let state = self.inner.state_of(&key);
         let mut timeline = Timeline::default();
-        let result = run(self.inner.call(&state, None, Some(&mut timeline)), op, None).await;
+        let result = first::traced(self.inner.call(&state, None, Some(&mut timeline)), op).await;
         (result, timeline)
     }
 
@@ -361,7 +361,7 @@ impl Executor {
         let state = self.inner.state_of(&key);
         let mut timeline = Timeline::default();
         let out = options.capture.then_some(&mut timeline);
-        let result = run(self.inner.call(&state, Some(options), out), op, None).await;
+        let result = run(self.inner.call(&state, Some(options), out), op, First::None).await;
         (result, options.capture.then_some(timeline))
     }
 }
@@ -751,7 +751,7 @@ impl KeyHandle {
         Fut: Future<Output = Result<T, E>>,
     {
         let mut timeline = Timeline::default();
-        let result = run(self.call_state(None, Some(&mut timeline)), op, None).await;
+        let result = first::traced(self.call_state(None, Some(&mut timeline)), op).await;
         (result, timeline)
     }
 
@@ -769,7 +769,7 @@ impl KeyHandle {
     {
         let mut timeline = Timeline::default();
         let out = options.capture.then_some(&mut timeline);
-        let result = run(self.call_state(Some(options), out), op, None).await;
+        let result = run(self.call_state(Some(options), out), op, First::None).await;
         (result, options.capture.then_some(timeline))
     }
 }

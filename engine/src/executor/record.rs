@@ -57,10 +57,13 @@ impl<'a> Recorder<'a> {
         observer: Option<&'a Watcher>,
         out: Option<&'a mut Timeline>,
         tap: Option<Tap<'a>>,
+        opened: Option<Timestamp>,
     ) -> Recorder<'a> {
         let observer_reads_timeline = observer.is_some_and(|o| o.reads_timeline);
         let wants_timeline = out.is_some() || tap.is_some() || observer_reads_timeline;
-        let opened = (wants_timeline || observer.is_some()).then(|| clock.now());
+        // Opened now, or at the reading the caller took when its first attempt started.
+        let opened =
+            (wants_timeline || observer.is_some()).then(|| opened.unwrap_or_else(|| clock.now()));
         let caller = out.is_some();
         let timeline = match (opened, out) {
             (Some(start), Some(slot)) => {

@@ -210,13 +210,35 @@ fn ended<T, E>(step: Step<T, E>) -> (Result<T, Error<E>>, Heard) {
     }
 }
 
-/// Runs one call to the end. `first_error` is what a bare first attempt ([`super::first`])
-/// failed with: the call's retries then run bare too ([`super::first::retries`]), under the
-/// policy that attempt ran with.
+/// What a call's bare first attempt ([`super::first`]) leaves to the call loop.
+pub(crate) enum First<E> {
+    /// Nothing: the loop makes every attempt.
+    None,
+    /// The first attempt of a call nobody records failed with this error: the call's retries
+    /// run bare too ([`super::first::retries`]), under the policy that attempt ran with.
+    Failed(E),
+    /// The first attempt of a traced call, opened at this reading, failed: the operation the
+    /// loop is given hands that attempt's error over as its first attempt
+    /// ([`super::first::traced`]), which the loop records as one it made itself, under the
+    /// policy it ran with, and goes on.
+    Traced(Timestamp),
+}
+
+impl<E> From<Option<E>> for First<E> {
+    #[inline(always)]
+    fn from(error: Option<E>) -> First<E> {
+        match error {
+            Some(error) => First::Failed(error),
+            None => First::None,
+        }
+    }
+}
+
+/// Runs one call to the end, from what its bare first attempt left, if anything.
 pub(crate) async fn run<T, E, F, Fut>(
     call: Call<'_>,
     mut op: F,
-    first_error: Option<E>,
+    first: First<E>,
 ) -> Result<T, Error<E>>
 where
     T: 'static,
@@ -224,12 +246,16 @@ where
     F: FnMut(AttemptInfo) -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
-    if let Some(error) = first_error {
-        let Some(compiled) = call.snapshot else {
-            unreachable!("a bare attempt runs under its call's snapshot");
-        };
-        return super::first::retries(call.inner, compiled, op, error).await;
-    }
+    let opened = match first {
+        First::None => None,
+        First::Failed(error) => {
+            let Some(compiled) = call.snapshot else {
+                unreachable!("a bare attempt runs under its call's snapshot");
+            };
+            return super::first::retries(call.inner, compiled, op, error).await;
+        }
+        First::Traced(opened) => Some(opened),
+    };
     let Call {
         inner,
         state,
@@ -242,7 +268,7 @@ where
     let clock = &inner.clock;
     let key = &state.key;
     let tap = tap(inner, state);
-    let mut rec = Recorder::new(key, clock, inner.observer.as_ref(), timeline, tap);
+    let mut rec = Recorder::new(key, clock, inner.observer.as_ref(), timeline, tap, opened);
 
     let mut progress = Progress::new(1);
     // A key handle's current snapshot is used through a plain reference: no enum is built
@@ -257,8 +283,8 @@ where
 
     let (result, heard) = 'call: {
         // The policy: a key handle's current snapshot, else the key's cached one, else the
-        // provider's answer.
-        let current = snapshot.filter(|c| c.generation == inner.generation());
+        // provider's answer; a call whose first attempt ran bare keeps the policy it ran with.
+        let current = snapshot.filter(|c| opened.is_some() || c.generation == inner.generation());
         let mut fetched = false;
         let compiled: &Compiled = match current {
             Some(c) => c,
@@ -294,8 +320,13 @@ where
         progress.max_attempts = compiled.max_attempts;
 
         // One breaker admission per call, before the classifier; an operator's hand on the
-        // breaker comes first.
-        match manual::read(&state.manual) {
+        // breaker comes first. A call whose first attempt ran bare was admitted then (a
+        // policy with a breaker never runs bare), as its bare retries would be.
+        let manual = match opened {
+            Some(_) => None,
+            None => manual::read(&state.manual),
+        };
+        match manual {
             None => {
                 circuit.breaker = compiled
                     .circuit

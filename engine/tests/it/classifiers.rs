@@ -297,6 +297,33 @@ fn s045_missing_classifier_falls_back_and_annotates() {
     }
 }
 
+/// A success under the stand-in classifier is annotated too, though a traced call's first
+/// attempt runs bare under such a policy (the default classifier takes every value as a
+/// success).
+#[test]
+fn a_traced_success_under_the_stand_in_classifier_is_annotated() {
+    let (exec, vc) = with_policy(zero().max_attempts(2).classifier("does_not_exist"));
+    for (result, tl) in [
+        run(
+            &vc,
+            exec.call_traced("svc.op", |_| async { Ok::<_, E>(()) }),
+        ),
+        run(
+            &vc,
+            exec.key("svc.op").call_traced(|_| async { Ok::<_, E>(()) }),
+        ),
+    ] {
+        assert!(result.is_ok());
+        let [a] = &tl.attempts[..] else {
+            panic!("one attempt: {:?}", tl.attempts)
+        };
+        assert_eq!(a.outcome, Kind::Success);
+        assert_eq!(a.attributes["classifier_not_found"], "true");
+        assert_eq!(a.attributes["classifier_name"], "does_not_exist");
+        assert_eq!(a.attributes["classifier_fallback"], "default");
+    }
+}
+
 #[test]
 fn s046_missing_classifier_in_deny_mode() {
     let (exec, vc) = vexec(

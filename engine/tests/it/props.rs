@@ -183,6 +183,45 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// A traced call whose policy lets its first attempt run bare (nothing else records the
+    /// call) records the same timeline as one the call loop makes from the start (an observer
+    /// on the executor keeps every call in the loop): every field of every attempt, on the
+    /// virtual clock, with the same result, through a key handle and by key string, whether
+    /// the first attempt succeeds or the loop takes over after it.
+    #[test]
+    fn a_traced_call_records_a_bare_first_attempt_as_the_loop_does(
+        (policy, script) in arb_case(),
+        seed in any::<u64>(),
+        by_handle in any::<bool>(),
+    ) {
+        let script = Arc::new(script);
+        let run = |observed: bool| {
+            let vc = VirtualClock::new();
+            let mut builder = Executor::builder()
+                .clock(vc.clock())
+                .seed(seed)
+                .policy("p.q", policy.clone());
+            if observed {
+                builder = builder.observer(Ends::default());
+            }
+            let exec = builder.build().unwrap();
+            let invoked = Arc::default();
+            let op = scripted(script.clone(), &invoked, exec.clock().clone());
+            let (result, timeline) = if by_handle {
+                vc.block_on(exec.key("p.q").call_traced(op))
+            } else {
+                vc.block_on(exec.call_traced("p.q", op))
+            };
+            let invoked = invoked.lock().unwrap().clone();
+            (result.map_err(|e| format!("{e:?}")), invoked, timeline)
+        };
+        prop_assert_eq!(run(false), run(true));
+    }
+}
+
 /// One `key!` key for every call that uses one: the executor finds its state by the text's
 /// address, so the warm-up call and the call under test must share it.
 static P_Q: Key = recourse_engine::key!("p.q");
