@@ -1,6 +1,7 @@
 //! The bare path: a call whose policy needs nothing around its attempts (no clock, timer,
-//! budget, breaker or hedge, and no classification of values) and that nobody records polls
-//! its attempts directly.
+//! budget, breaker or hedge, and no classification of values) and that nothing but its own
+//! timeline records polls its attempts directly (a traced call its first attempt: see
+//! [`traced`]).
 //!
 //! The first attempt is polled by [`Bare`], which holds nothing else: a value ends the call
 //! there. An error goes to the call loop, which hands it straight to [`retries`]: the error
@@ -165,7 +166,7 @@ impl<'a> Call<'a> {
     /// attempt bare.
     #[inline]
     fn bare<'h>(&self, compiled: Option<&'h Compiled>) -> Option<&'h Compiled> {
-        // Built without options or a timeline (see `Bare::new`).
+        // Built without options (see `Bare::new` and `traced`).
         let compiled = compiled?;
         let bare = compiled.bare_first.load(Ordering::Relaxed)
             && compiled.generation == self.inner.generation()
@@ -305,7 +306,13 @@ where
 /// call there, recorded by the call loop's own recorder as the loop would record it (a
 /// classifier that calls every value a success gives [`Verdict::success`]); an error goes to
 /// the call loop, which records that attempt as one it made itself and goes on. Either way
-/// the timeline is the loop's (`tests/it/props.rs` compares them).
+/// the timeline is the loop's (`tests/it/props.rs` compares them on the virtual clock; on a
+/// real one, a handed-over attempt's end is read when the loop takes it, a few tens of
+/// nanoseconds late).
+///
+/// Like the untraced bare path, it needs the policy at hand: a handle's snapshot, or a key's
+/// policy given in code once the key has been called. A call by key under a provider, or a
+/// key's first call, runs in the loop.
 pub(crate) async fn traced<T, E, F, Fut>(call: Call<'_>, mut op: F) -> Result<T, Error<E>>
 where
     T: 'static,

@@ -236,8 +236,8 @@ pub(crate) struct Compiled {
     pub(crate) reads_clock: bool,
     pub(crate) retry_budget: BudgetSlot,
     /// Nothing surrounds the first attempt (no clock, hedge or breaker; values need no
-    /// classifying) and no observer sees it: unless a timeline or `recourse tail` records
-    /// the call, the attempt may run bare ([`super::first`]).
+    /// classifying) and no observer sees it: unless `recourse tail` records the call, the
+    /// attempt may run bare ([`super::first`]), a traced call's too.
     pub(crate) bare_first: std::sync::atomic::AtomicBool,
     /// Whether the policy allows the bare path at all; `bare_first` is this, but off while
     /// an operator has the key's breaker in hand.

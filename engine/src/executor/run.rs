@@ -269,6 +269,8 @@ where
     let key = &state.key;
     let tap = tap(inner, state);
     let mut rec = Recorder::new(key, clock, inner.observer.as_ref(), timeline, tap, opened);
+    // The call's first attempt was made bare: the call goes on as it started.
+    let resumed = opened.is_some();
 
     let mut progress = Progress::new(1);
     // A key handle's current snapshot is used through a plain reference: no enum is built
@@ -284,7 +286,7 @@ where
     let (result, heard) = 'call: {
         // The policy: a key handle's current snapshot, else the key's cached one, else the
         // provider's answer; a call whose first attempt ran bare keeps the policy it ran with.
-        let current = snapshot.filter(|c| opened.is_some() || c.generation == inner.generation());
+        let current = snapshot.filter(|c| resumed || c.generation == inner.generation());
         let mut fetched = false;
         let compiled: &Compiled = match current {
             Some(c) => c,
@@ -322,9 +324,9 @@ where
         // One breaker admission per call, before the classifier; an operator's hand on the
         // breaker comes first. A call whose first attempt ran bare was admitted then (a
         // policy with a breaker never runs bare), as its bare retries would be.
-        let manual = match opened {
-            Some(_) => None,
-            None => manual::read(&state.manual),
+        let manual = match resumed {
+            true => None,
+            false => manual::read(&state.manual),
         };
         match manual {
             None => {

@@ -303,6 +303,8 @@ fn s045_missing_classifier_falls_back_and_annotates() {
 #[test]
 fn a_traced_success_under_the_stand_in_classifier_is_annotated() {
     let (exec, vc) = with_policy(zero().max_attempts(2).classifier("does_not_exist"));
+    // A first call compiles the key's policy: calls by key then find it at hand.
+    assert!(run(&vc, exec.call("svc.op", |_| async { Ok::<_, E>(()) })).is_ok());
     for (result, tl) in [
         run(
             &vc,

@@ -189,8 +189,9 @@ proptest! {
     /// A traced call whose policy lets its first attempt run bare (nothing else records the
     /// call) records the same timeline as one the call loop makes from the start (an observer
     /// on the executor keeps every call in the loop): every field of every attempt, on the
-    /// virtual clock, with the same result, through a key handle and by key string, whether
-    /// the first attempt succeeds or the loop takes over after it.
+    /// virtual clock, with the same result, through a key handle and by key string (after a
+    /// first call has compiled the key's policy, as a service's calls find it), whether the
+    /// first attempt succeeds or the loop takes over after it.
     #[test]
     fn a_traced_call_records_a_bare_first_attempt_as_the_loop_does(
         (policy, script) in arb_case(),
@@ -208,6 +209,8 @@ proptest! {
                 builder = builder.observer(Ends::default());
             }
             let exec = builder.build().unwrap();
+            let warm_up = vc.block_on(exec.call("p.q", |_| async { Ok::<_, HttpStatusError>(()) }));
+            assert!(warm_up.is_ok(), "{warm_up:?}");
             let invoked = Arc::default();
             let op = scripted(script.clone(), &invoked, exec.clock().clone());
             let (result, timeline) = if by_handle {
