@@ -310,9 +310,9 @@ where
 /// real one, a handed-over attempt's end is read when the loop takes it, a few tens of
 /// nanoseconds late).
 ///
-/// Like the untraced bare path, it needs the policy at hand: a handle's snapshot, or a key's
-/// policy given in code once the key has been called. A call by key under a provider, or a
-/// key's first call, runs in the loop.
+/// Like the untraced bare path, it needs the policy at hand: a handle's snapshot, a key's
+/// policy given in code once the key has been called, or under a provider the key's cached
+/// policy, held for the call. A key's first call runs in the loop.
 pub(crate) async fn traced<T, E, F, Fut>(call: Call<'_>, mut op: F) -> Result<T, Error<E>>
 where
     T: 'static,
@@ -321,6 +321,16 @@ where
     Fut: Future<Output = Result<T, E>>,
 {
     debug_assert!(call.options.is_none() && call.timeline.is_some());
+    // Under a provider, a call by key holds the key's cached policy for its length, as an
+    // untraced one does (`Held`), and lends it to the loop if the loop takes over.
+    let held = match call.snapshot {
+        None if !call.inner.fixed => call.state.current(call.inner),
+        _ => None,
+    };
+    let call = Call {
+        snapshot: call.snapshot.or(held.as_deref()),
+        ..call
+    };
     let Some(compiled) = call.bare(call.snapshot) else {
         return run(call, op, First::None).await;
     };

@@ -190,21 +190,25 @@ proptest! {
     /// call) records the same timeline as one the call loop makes from the start (an observer
     /// on the executor keeps every call in the loop): every field of every attempt, on the
     /// virtual clock, with the same result, through a key handle and by key string (after a
-    /// first call has compiled the key's policy, as a service's calls find it), whether the
-    /// first attempt succeeds or the loop takes over after it.
+    /// first call has compiled the key's policy, as a service's calls find it), the policy
+    /// given in code or by a provider, whether the first attempt succeeds or the loop takes
+    /// over after it.
     #[test]
     fn a_traced_call_records_a_bare_first_attempt_as_the_loop_does(
         (policy, script) in arb_case(),
         seed in any::<u64>(),
         by_handle in any::<bool>(),
+        provided in any::<bool>(),
     ) {
         let script = Arc::new(script);
         let run = |observed: bool| {
             let vc = VirtualClock::new();
-            let mut builder = Executor::builder()
-                .clock(vc.clock())
-                .seed(seed)
-                .policy("p.q", policy.clone());
+            let mut builder = Executor::builder().clock(vc.clock()).seed(seed);
+            builder = if provided {
+                builder.provider(StaticProvider::new().with("p.q", policy.clone()))
+            } else {
+                builder.policy("p.q", policy.clone())
+            };
             if observed {
                 builder = builder.observer(Ends::default());
             }
