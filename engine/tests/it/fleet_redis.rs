@@ -229,10 +229,9 @@ async fn a_store_that_answers_late_does_not_slow_a_call() {
     let _ = scope_seen(&exec).await;
     tokio::time::sleep(I).await;
     let baseline = call_latencies(&exec, 400).await;
-    // Redis stalls for longer than the test measures: every settlement sent meanwhile is
-    // answered late, if at all. (Stalls that end while the calls still run would let the
-    // replica settle again after more than four intervals of silence: the store would count
-    // its lease as spent, as it does for a replica gone silent, and deny the retries.)
+    // Redis stalls for longer than the test measures, by construction: every settlement sent
+    // meanwhile is answered late, if at all, and nothing else happens to the store while the
+    // calls are timed.
     const STALL: Duration = Duration::from_secs(60);
     let mut stall = redis.cli(&["DEBUG", "SLEEP", &STALL.as_secs().to_string()]);
     let stalled_at = Instant::now();
