@@ -252,6 +252,45 @@ async fn a_store_that_answers_late_does_not_slow_a_call() {
     );
 }
 
+/// Retries go on through a store that stalls and comes back while calls run: the lease holds,
+/// then the local fallback, then the fleet again; no retry is denied on the way (the budget
+/// is far from spent). A denial says when it came and on which scope.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_go_on_through_a_stall_and_the_stores_return() {
+    let Some(redis) = Redis::start() else { return };
+    let exec = replica(&redis, "return", 1_000_000);
+    let _ = scope_seen(&exec).await;
+    tokio::time::sleep(I).await;
+    // About 3 s of stalls, queued together; the calls run on past their end.
+    let mut stalls: Vec<Child> = (0..6)
+        .map(|_| redis.cli(&["DEBUG", "SLEEP", "0.5"]))
+        .collect();
+    let stalled = Instant::now();
+    let mut denied = Vec::new();
+    while stalled.elapsed() < Duration::from_millis(4_500) {
+        let calls = Calls::default();
+        let (r, tl) = exec.call_traced("svc.op", fails_then(&calls, 1, ())).await;
+        if r.is_err() {
+            denied.push(format!(
+                "{:?} after the stall began: {r:?}, scope {:?}, sync age {:?} ms",
+                stalled.elapsed(),
+                tl.attribute("budget_scope"),
+                tl.attribute("budget_sync_age_ms"),
+            ));
+        }
+    }
+    for s in &mut stalls {
+        let _ = s.wait();
+    }
+    assert!(denied.is_empty(), "{} denied: {denied:#?}", denied.len());
+    // A replica finds a store that is back within two intervals (given ten, for a busy host).
+    let back = Instant::now();
+    while scope_seen(&exec).await != "fleet" {
+        assert!(back.elapsed() < I * 10, "not back on the fleet");
+        tokio::time::sleep(I / 4).await;
+    }
+}
+
 /// The p50 and p99 of `n` calls that succeed after one retry.
 async fn call_latencies(exec: &Executor, n: usize) -> (Duration, Duration) {
     let mut took = Vec::with_capacity(n);
