@@ -140,10 +140,17 @@ impl Held {
     // here.
     #[inline(never)]
     fn load<'h>(&'h mut self, call: &Call<'h>) -> Option<&'h Compiled> {
-        if !call.inner.fixed {
-            self.0 = call.state.current(call.inner);
-        }
+        self.0 = Held::cached(call);
         self.0.as_deref()
+    }
+
+    /// The key's cached policy under a provider, if it is current (policies given in code are
+    /// lent through the call's snapshot instead).
+    fn cached(call: &Call<'_>) -> Option<CompiledRef> {
+        if call.inner.fixed {
+            return None;
+        }
+        call.state.current(call.inner)
     }
 }
 
@@ -324,8 +331,8 @@ where
     // Under a provider, a call by key holds the key's cached policy for its length, as an
     // untraced one does (`Held`), and lends it to the loop if the loop takes over.
     let held = match call.snapshot {
-        None if !call.inner.fixed => call.state.current(call.inner),
-        _ => None,
+        None => Held::cached(&call),
+        Some(_) => None,
     };
     let call = Call {
         snapshot: call.snapshot.or(held.as_deref()),
