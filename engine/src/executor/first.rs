@@ -1,7 +1,7 @@
 //! The bare path: a call whose policy needs nothing around its attempts (no clock, timer,
-//! budget, breaker or hedge, and no classification of values) and that nothing but its own
-//! timeline records polls its attempts directly (a traced call its first attempt: see
-//! [`traced`]).
+//! budget, breaker or hedge, and no classification of values) and that nothing records polls
+//! its attempts directly (a traced call, or one an observer sees, its first attempt: see
+//! [`traced`] and [`observed`]).
 //!
 //! The first attempt is polled by [`Bare`], which holds nothing else: a value ends the call
 //! there. An error goes to the call loop, which hands it straight to [`retries`]: the error
@@ -18,25 +18,28 @@
 use std::error::Error as StdError;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, ready};
 
 use pin_project_lite::pin_project;
 
-use super::Inner;
 use super::attempt::AttemptInfo;
 use super::decide::{Outcome, Output, Progress, Step, classified, decide, waited};
 use super::keyed::{Compiled, CompiledRef};
+use super::record::Recorder;
 use super::run::{Call, First, classify, executed_record, run, verdict_of};
 use super::tap::tap;
+use super::{Inner, Watcher};
 use crate::classify::Verdict;
+use crate::clock::{Clock, Timestamp};
 use crate::error::{Component, Error, Reason};
+use crate::key::Key;
 use crate::observe::CallOutcome;
 
 pin_project! {
     /// A call through a key handle or by key. The operation is first invoked on the first
     /// poll, as in the call loop, so the future does nothing until awaited.
-    pub(crate) struct Bare<'a, F, A, G, S, H = Lent> {
+    pub(crate) struct Bare<'a, F, A, G, S, Q, R, H = Lent> {
         call: Option<Call<'a>>,
         op: Option<F>,
         // Where the policy the call starts with is: lent through the call's snapshot (a
@@ -45,47 +48,53 @@ pin_project! {
         hold: H,
         // Starts the call loop: `lent` or `held` (function items, so no space).
         start: G,
+        // Starts a call an observer sees: `observed` (a function item).
+        record: Q,
         // The bare attempt and the loop in one place: a call future holds one or the other,
         // so the operation's future adds nothing to its size.
         #[pin]
-        stage: Stage<A, S>,
+        stage: Stage<A, S, R>,
     }
 }
 
 pin_project! {
     #[project = StageProj]
     #[project_replace = StageReplaced]
-    enum Stage<A, S> {
+    enum Stage<A, S, R> {
         Unpolled,
         First { #[pin] attempt: A },
         Loop { #[pin] call: S },
+        // A call an observer sees, which may poll its first attempt bare between two clock
+        // readings ([`observed`]).
+        Recorded { #[pin] call: R },
     }
 }
 
-impl<'a, F, A, G, S> Bare<'a, F, A, G, S> {
+impl<'a, F, A, G, S, Q, R> Bare<'a, F, A, G, S, Q, R> {
     /// A plain call: one made without options and without a timeline (those go straight to
     /// the loop), whose policy, if it has one, is lent through its snapshot.
-    pub(crate) fn new(call: Call<'a>, op: F, start: G) -> Self {
-        Bare::with(call, op, start)
+    pub(crate) fn new(call: Call<'a>, op: F, start: G, record: Q) -> Self {
+        Bare::with(call, op, start, record)
     }
 }
 
-impl<'a, F, A, G, S> Bare<'a, F, A, G, S, Held> {
+impl<'a, F, A, G, S, Q, R> Bare<'a, F, A, G, S, Q, R, Held> {
     /// [`Bare::new`] for a call by key, which holds the key's cached policy itself when the
     /// call has no snapshot.
-    pub(crate) fn holding(call: Call<'a>, op: F, start: G) -> Self {
-        Bare::with(call, op, start)
+    pub(crate) fn holding(call: Call<'a>, op: F, start: G, record: Q) -> Self {
+        Bare::with(call, op, start, record)
     }
 }
 
-impl<'a, F, A, G, S, H: Hold> Bare<'a, F, A, G, S, H> {
-    fn with(call: Call<'a>, op: F, start: G) -> Self {
+impl<'a, F, A, G, S, Q, R, H: Hold> Bare<'a, F, A, G, S, Q, R, H> {
+    fn with(call: Call<'a>, op: F, start: G, record: Q) -> Self {
         debug_assert!(call.options.is_none() && call.timeline.is_none());
         Bare {
             call: Some(call),
             op: Some(op),
             hold: H::default(),
             start,
+            record,
             stage: Stage::Unpolled,
         }
     }
@@ -173,22 +182,40 @@ impl<'a> Call<'a> {
     /// attempt bare.
     #[inline]
     fn bare<'h>(&self, compiled: Option<&'h Compiled>) -> Option<&'h Compiled> {
-        // Built without options (see `Bare::new` and `traced`).
+        self.first_alone(compiled, &compiled?.bare_first)
+    }
+
+    /// `compiled`, when this call, seen by an observer, may poll its first attempt bare
+    /// between two clock readings ([`observed`]).
+    #[inline]
+    fn observable<'h>(&self, compiled: Option<&'h Compiled>) -> Option<&'h Compiled> {
+        self.first_alone(compiled, &compiled?.observed_first)
+    }
+
+    #[inline(always)]
+    fn first_alone<'h>(
+        &self,
+        compiled: Option<&'h Compiled>,
+        allowed: &AtomicBool,
+    ) -> Option<&'h Compiled> {
+        // Built without options (see `Bare::new`, `traced` and `observed`).
         let compiled = compiled?;
-        let bare = compiled.bare_first.load(Ordering::Relaxed)
+        let alone = allowed.load(Ordering::Relaxed)
             && compiled.generation == self.inner.generation()
             && tap(self.inner, self.state).is_none();
-        bare.then_some(compiled)
+        alone.then_some(compiled)
     }
 }
 
-impl<'a, T, E, F, A, G, S, H> Future for Bare<'a, F, A, G, S, H>
+impl<'a, T, E, F, A, G, S, Q, R, H> Future for Bare<'a, F, A, G, S, Q, R, H>
 where
     H: Hold,
     F: FnMut(AttemptInfo) -> A,
     A: Future<Output = Result<T, E>>,
     G: Fn(Call<'a>, F, Option<CompiledRef>, Option<E>) -> S,
     S: Future<Output = Result<T, Error<E>>>,
+    Q: Fn(Call<'a>, F, Option<CompiledRef>) -> R,
+    R: Future<Output = Result<T, Error<E>>>,
 {
     type Output = Result<T, Error<E>>;
 
@@ -198,6 +225,7 @@ where
         loop {
             let first_error = match this.stage.as_mut().project() {
                 StageProj::Loop { call } => return call.poll(cx),
+                StageProj::Recorded { call } => return call.poll(cx),
                 // The spent attempt stays in place once it returns a value (polling this
                 // future again would poll it, and it would panic as any finished `async`
                 // block does).
@@ -229,10 +257,14 @@ where
                 }
             };
             let held = this.hold.hand_over();
+            let starts = Starts {
+                start: this.start,
+                record: this.record,
+            };
             return start(
                 this.call,
                 this.op,
-                this.start,
+                starts,
                 this.stage,
                 held,
                 first_error,
@@ -242,14 +274,22 @@ where
     }
 }
 
+/// How a [`Bare`] call goes on when its first attempt is not polled bare, or fails.
+struct Starts<'s, G, Q> {
+    /// Starts the call loop.
+    start: &'s G,
+    /// Starts a call an observer sees.
+    record: &'s Q,
+}
+
 /// Hands the call to the call loop (with the bare first attempt's error, if there was one)
-/// and polls it.
+/// or, when an observer sees it, to [`observed`], and polls it.
 #[cold]
-fn start<'a, T, E, F, A, G, S>(
+fn start<'a, T, E, F, A, G, S, Q, R>(
     call: &mut Option<Call<'a>>,
     op: &mut Option<F>,
-    start: &G,
-    mut stage: Pin<&mut Stage<A, S>>,
+    starts: Starts<'_, G, Q>,
+    mut stage: Pin<&mut Stage<A, S, R>>,
     held: Option<CompiledRef>,
     first_error: Option<E>,
     cx: &mut Context<'_>,
@@ -257,12 +297,28 @@ fn start<'a, T, E, F, A, G, S>(
 where
     G: Fn(Call<'a>, F, Option<CompiledRef>, Option<E>) -> S,
     S: Future<Output = Result<T, Error<E>>>,
+    Q: Fn(Call<'a>, F, Option<CompiledRef>) -> R,
+    R: Future<Output = Result<T, Error<E>>>,
 {
     let (Some(call), Some(op)) = (call.take(), op.take()) else {
         unreachable!("the loop starts once");
     };
+    // Only a call whose policy lets its first attempt run bare: any other goes straight to
+    // the loop, as it did before observers were told of bare attempts.
+    let alone = first_error.is_none()
+        && call.inner.observer.is_some()
+        && call.observable(call.snapshot.or(held.as_deref())).is_some();
+    if alone {
+        stage.set(Stage::Recorded {
+            call: (starts.record)(call, op, held),
+        });
+        let StageProj::Recorded { call } = stage.project() else {
+            unreachable!("set above")
+        };
+        return call.poll(cx);
+    }
     stage.set(Stage::Loop {
-        call: start(call, op, held, first_error),
+        call: (starts.start)(call, op, held, first_error),
     });
     let StageProj::Loop { call } = stage.project() else {
         unreachable!("set above")
@@ -310,16 +366,16 @@ where
 
 /// A traced call ([`crate::Executor::call_traced`]): when the call could run bare but for its
 /// timeline, its first attempt is polled bare between two clock readings. A value ends the
-/// call there, recorded by the call loop's own recorder as the loop would record it (a
-/// classifier that calls every value a success gives [`Verdict::success`]); an error goes to
-/// the call loop, which records that attempt as one it made itself and goes on. Either way
-/// the timeline is the loop's (`tests/it/props.rs` compares them on the virtual clock; on a
-/// real one, a handed-over attempt's end is read when the loop takes it, a few tens of
-/// nanoseconds late).
+/// call there, recorded by the call loop's own recorder as the loop would record it
+/// ([`bare_success`]); an error goes to the call loop, which records that attempt as one it
+/// made itself and goes on. Either way the timeline is the loop's (`tests/it/props.rs`
+/// compares them on the virtual clock; on a real one, a handed-over attempt's end is read when
+/// the loop takes it, a few tens of nanoseconds late).
 ///
 /// Like the untraced bare path, it needs the policy at hand: a handle's snapshot, a key's
 /// policy given in code once the key has been called, or under a provider the key's cached
-/// policy, held for the call. A key's first call runs in the loop.
+/// policy, held for the call. A key's first call runs in the loop, as does a call an observer
+/// sees.
 pub(crate) async fn traced<T, E, F, Fut>(call: Call<'_>, mut op: F) -> Result<T, Error<E>>
 where
     T: 'static,
@@ -349,13 +405,82 @@ where
     };
     let value = match op(info).await {
         Ok(value) => value,
-        Err(error) => return run(call, handing(error, op), First::Traced(opened)).await,
+        Err(error) => return run(call, handing(error, op), First::Resumed(opened)).await,
     };
     let ended = clock.now();
-    // A bare call has no observer, no `recourse tail` client, budget, bulkhead or breaker.
+    // No observer: a call one sees runs in the loop or takes `observed`.
     let key = &call.state.key;
-    let mut rec = super::record::Recorder::new(key, clock, None, call.timeline, None, Some(opened));
-    rec.start(Some(compiled));
+    let rec = Recorder::new(key, clock, None, call.timeline, None, Some(opened));
+    bare_success(rec, compiled, value, (opened, ended))
+}
+
+/// An untraced call an observer sees, handed over by [`Bare`] before its first attempt when
+/// the call could run bare but for the observer: its first attempt is polled bare between
+/// two clock readings, the observer told of the start before it runs, as from the loop. A
+/// value ends the call there ([`bare_success`]); an error goes to the call loop, which
+/// records that attempt as one it made itself and goes on. Either way the observer hears
+/// what it would have heard from the loop (`tests/it/props.rs` compares every event on the
+/// virtual clock), a call dropped during that attempt included ([`Told`]).
+pub(crate) async fn observed<T, E, F, Fut>(
+    call: Call<'_>,
+    mut op: F,
+    held: Option<CompiledRef>,
+) -> Result<T, Error<E>>
+where
+    T: 'static,
+    E: StdError + 'static,
+    F: FnMut(AttemptInfo) -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    debug_assert!(call.options.is_none() && call.timeline.is_none());
+    // The policy `Bare` found at hand (a call by key under a provider holds it here).
+    let call = Call {
+        snapshot: call.snapshot.or(held.as_deref()),
+        ..call
+    };
+    let (Some(compiled), Some(watcher)) = (call.observable(call.snapshot), &call.inner.observer)
+    else {
+        return run(call, op, First::None).await;
+    };
+    let clock = &call.inner.clock;
+    let key = &call.state.key;
+    let opened = clock.now();
+    watcher.observer.on_start(key, &compiled.policy);
+    let mut told = Told {
+        key,
+        clock,
+        watcher,
+        compiled,
+        opened,
+        ended: false,
+    };
+    let info = AttemptInfo {
+        policy_id: compiled.policy_id(),
+        ..AttemptInfo::default()
+    };
+    let outcome = op(info).await;
+    told.ended = true;
+    let value = match outcome {
+        Ok(value) => value,
+        Err(error) => return run(call, handing(error, op), First::Resumed(opened)).await,
+    };
+    let ended = clock.now();
+    let rec = Recorder::new(key, clock, Some(watcher), None, None, Some(opened));
+    bare_success(rec, compiled, value, (opened, ended))
+}
+
+/// Ends a call whose first attempt, run bare between the readings `opened` and `ended`,
+/// returned `value`: recorded by `rec` (opened at `opened`) as the call loop records it. A
+/// bare call has no `recourse tail` client, budget, bulkhead or breaker, and its classifier
+/// calls every value a success ([`Verdict::success`]).
+#[inline(always)]
+fn bare_success<T: 'static, E: StdError + 'static>(
+    mut rec: Recorder<'_>,
+    compiled: &Compiled,
+    value: T,
+    (opened, ended): (Timestamp, Timestamp),
+) -> Result<T, Error<E>> {
+    rec.resume(compiled);
     let output = Output::<T, E>::Value(value);
     let mut verdict = Verdict::success();
     rec.attempt_with(|r| {
@@ -370,8 +495,39 @@ where
     rec.finish(Ok(value), CallOutcome::Success)
 }
 
+/// An observer told of a call's start before its bare first attempt: if the call is dropped
+/// while that attempt runs, the observer hears that it ended, cancelled, as the call loop
+/// tells it of a call dropped during an attempt.
+struct Told<'a> {
+    key: &'a Key,
+    clock: &'a Clock,
+    watcher: &'a Watcher,
+    compiled: &'a Compiled,
+    opened: Timestamp,
+    /// The attempt returned: the call goes on (and ends) elsewhere.
+    ended: bool,
+}
+
+impl Drop for Told<'_> {
+    fn drop(&mut self) {
+        if !self.ended {
+            cancelled(self);
+        }
+    }
+}
+
+/// Ends a call dropped during its bare first attempt: a recorder that is dropped unfinished
+/// reports the cancellation.
+#[cold]
+#[inline(never)]
+fn cancelled(told: &Told<'_>) {
+    let watcher = Some(told.watcher);
+    let mut rec = Recorder::new(told.key, told.clock, watcher, None, None, Some(told.opened));
+    rec.resume(told.compiled);
+}
+
 pin_project! {
-    /// An attempt of a traced call whose first attempt ran bare: that attempt's error, handed
+    /// An attempt of a traced or observed call whose first attempt ran bare: that attempt's error, handed
     /// to the call loop as its first attempt, or one the loop makes.
     #[project = HandedProj]
     enum Handed<A, E> {

@@ -242,6 +242,11 @@ pub(crate) struct Compiled {
     /// Whether the policy allows the bare path at all; `bare_first` is this, but off while
     /// an operator has the key's breaker in hand.
     pub(crate) bare_eligible: bool,
+    /// As `bare_first`, whether an observer sees the call or not: a call an observer sees may
+    /// run its first attempt bare between two clock readings ([`super::first::observed`]).
+    pub(crate) observed_first: std::sync::atomic::AtomicBool,
+    /// Whether the policy allows that at all (`observed_first`, but for an operator's hand).
+    pub(crate) observed_eligible: bool,
     pub(crate) hedge: Option<HedgePlan>,
     pub(crate) circuit: Option<CircuitPlan>,
     /// The bulkhead's cap on attempts in flight, if the policy has one.
@@ -350,16 +355,18 @@ impl Compiled {
         // is known here, once, and costs the bare path no check.
         let bulkhead = normalized.bulkhead.max_concurrent;
         // A retry budget hears every first attempt (and one that reads no clock still must).
-        let bare_first = !reads_clock
+        let observed_first = !reads_clock
             && matches!(retry_budget, BudgetSlot::None)
             && values_succeed
             && circuit.is_none()
             && bulkhead.is_none()
-            && shadow.is_none()
-            && inner.observer.is_none();
+            && shadow.is_none();
+        let bare_first = observed_first && inner.observer.is_none();
         Compiled {
             bare_first: bare_first.into(),
             bare_eligible: bare_first,
+            observed_first: observed_first.into(),
+            observed_eligible: observed_first,
             id: normalized.id.as_ref().map(IdLease::take),
             values_succeed,
             reads_clock,
@@ -534,6 +541,10 @@ impl KeyState {
                 let manual = super::manual::read(&self.manual);
                 c.bare_first.store(
                     c.bare_eligible && manual.is_none(),
+                    std::sync::atomic::Ordering::SeqCst,
+                );
+                c.observed_first.store(
+                    c.observed_eligible && manual.is_none(),
                     std::sync::atomic::Ordering::SeqCst,
                 );
                 if super::manual::read(&self.manual) == manual {

@@ -322,7 +322,7 @@ impl Executor {
             },
         };
         ByKey::Direct {
-            call: first::Bare::holding(call, op, first::held),
+            call: first::Bare::holding(call, op, first::held, first::observed),
         }
     }
 
@@ -595,7 +595,13 @@ impl Inner {
         Fut: Future<Output = Result<T, E>>,
     {
         let state = self.state_of(&key);
-        first::Bare::holding(self.call(&state, None, None), op, first::held).await
+        first::Bare::holding(
+            self.call(&state, None, None),
+            op,
+            first::held,
+            first::observed,
+        )
+        .await
     }
 
     /// The state of `raw` (as written at the call site), created on first use. At most
@@ -739,7 +745,12 @@ impl KeyHandle {
         F: FnMut(AttemptInfo) -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        first::Bare::new(self.call_state(None, None), op, first::lent)
+        first::Bare::new(
+            self.call_state(None, None),
+            op,
+            first::lent,
+            first::observed,
+        )
     }
 
     /// [`Executor::call_traced`] for this key.

@@ -162,6 +162,28 @@ impl<'a> Recorder<'a> {
 
     #[inline(never)]
     fn start_recorded(&mut self, compiled: Option<&Compiled>) {
+        self.describe(compiled);
+        if let Some(o) = self.observer {
+            match compiled {
+                Some(c) => o.on_start(self.key, &c.policy),
+                None => o.on_start(self.key, &Policy::new()),
+            }
+        }
+    }
+
+    /// Goes on with a call whose first attempt ran bare ([`super::first::traced`],
+    /// [`super::first::observed`]), whose observer, if it has one, was told of its start
+    /// before that attempt: policy metadata into the timeline, and no second `on_start`.
+    #[inline]
+    pub(crate) fn resume(&mut self, compiled: &Compiled) {
+        if self.on() {
+            self.describe(Some(compiled));
+        }
+    }
+
+    /// The policy's metadata into the timeline, if one is built.
+    #[inline(never)]
+    fn describe(&mut self, compiled: Option<&Compiled>) {
         if let Some(tl) = &mut self.timeline
             && let Some(c) = compiled
         {
@@ -179,12 +201,6 @@ impl<'a> Recorder<'a> {
                     tl.attributes
                         .insert("budget_sync_age_ms", age.as_millis().to_string());
                 }
-            }
-        }
-        if let Some(o) = self.observer {
-            match compiled {
-                Some(c) => o.on_start(self.key, &c.policy),
-                None => o.on_start(self.key, &Policy::new()),
             }
         }
     }

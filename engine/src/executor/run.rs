@@ -217,11 +217,12 @@ pub(crate) enum First<E> {
     /// The first attempt of a call nobody records failed with this error: the call's retries
     /// run bare too ([`super::first::retries`]), under the policy that attempt ran with.
     Failed(E),
-    /// The first attempt of a traced call, opened at this reading, failed: the operation the
-    /// loop is given hands that attempt's error over as its first attempt
-    /// ([`super::first::traced`]), which the loop records as one it made itself, under the
-    /// policy it ran with, and goes on.
-    Traced(Timestamp),
+    /// The first attempt of a recorded call (traced, or seen by an observer), opened at this
+    /// reading, failed: the operation the loop is given hands that attempt's error over as
+    /// its first attempt ([`super::first::traced`], [`super::first::observed`]), which the
+    /// loop records as one it made itself, under the policy it ran with, and goes on. An
+    /// observer was told of the start.
+    Resumed(Timestamp),
 }
 
 impl<E> From<Option<E>> for First<E> {
@@ -254,7 +255,7 @@ where
             };
             return super::first::retries(call.inner, compiled, op, error).await;
         }
-        First::Traced(opened) => Some(opened),
+        First::Resumed(opened) => Some(opened),
     };
     let Call {
         inner,
@@ -318,7 +319,11 @@ where
             }
         };
         rec.shadow(compiled, &state.runtime, (once, no_hedges));
-        rec.start(Some(compiled));
+        if resumed {
+            rec.resume(compiled);
+        } else {
+            rec.start(Some(compiled));
+        }
         progress.max_attempts = compiled.max_attempts;
 
         // One breaker admission per call, before the classifier; an operator's hand on the

@@ -9,9 +9,12 @@ use std::time::Duration;
 use proptest::prelude::*;
 use recourse_engine::classify::{HttpStatusError, RetryAfter};
 use recourse_engine::clock::{Clock, VirtualClock};
+use recourse_engine::observe::AttemptRecord;
 use recourse_engine::policy::Jitter;
 use recourse_engine::provider::StaticProvider;
-use recourse_engine::{AttemptInfo, CallEnd, CallSummary, Executor, Key, Observer, Policy};
+use recourse_engine::{
+    AttemptInfo, CallEnd, CallOptions, CallSummary, Executor, Key, Observer, Policy, Timeline,
+};
 
 use crate::support::*;
 
@@ -186,46 +189,134 @@ proptest! {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
-    /// A traced call whose policy lets its first attempt run bare (nothing else records the
-    /// call) records the same timeline as one the call loop makes from the start (an observer
-    /// on the executor keeps every call in the loop): every field of every attempt, on the
-    /// virtual clock, with the same result, through a key handle and by key string (after a
-    /// first call has compiled the key's policy, as a service's calls find it), the policy
-    /// given in code or by a provider, whether the first attempt succeeds or the loop takes
-    /// over after it.
+    /// A recorded call (traced, or seen by an observer that reads timelines or one that does
+    /// not) whose policy lets its first attempt run bare tells the observer, and writes in its
+    /// timeline, exactly what the call loop does for the same call made there from the start
+    /// (`call_with`): every event in order and every field of every attempt, on the virtual
+    /// clock, with the same result and the same attempts invoked. Through a key handle and by
+    /// key string (after a first call has compiled the key's policy, as a service's calls find
+    /// it), the policy given in code or by a provider, whether the first attempt succeeds, the
+    /// loop takes over after it, or the caller drops the call on the way.
     #[test]
-    fn a_traced_call_records_a_bare_first_attempt_as_the_loop_does(
+    fn a_recorded_call_tells_a_bare_first_attempt_as_the_loop_does(
         (policy, script) in arb_case(),
         seed in any::<u64>(),
         by_handle in any::<bool>(),
         provided in any::<bool>(),
+        traced in any::<bool>(),
+        observer in 0..3u8,
+        dropped_after in proptest::option::of(0u64..1500),
     ) {
         let script = Arc::new(script);
-        let run = |observed: bool| {
+        // Without an observer, only a traced call is recorded.
+        let traced = traced || observer == 0;
+        let run = |in_loop: bool| {
             let vc = VirtualClock::new();
+            let heard = Arc::new(Heard::reading(observer == 2));
             let mut builder = Executor::builder().clock(vc.clock()).seed(seed);
             builder = if provided {
                 builder.provider(StaticProvider::new().with("p.q", policy.clone()))
             } else {
                 builder.policy("p.q", policy.clone())
             };
-            if observed {
-                builder = builder.observer(Ends::default());
+            if observer > 0 {
+                builder = builder.observer_arc(heard.clone());
             }
             let exec = builder.build().unwrap();
             let warm_up = vc.block_on(exec.call("p.q", |_| async { Ok::<_, HttpStatusError>(()) }));
             assert!(warm_up.is_ok(), "{warm_up:?}");
+            heard.0.lock().unwrap().clear();
+            let handle = exec.key("p.q");
             let invoked = Arc::default();
-            let op = scripted(script.clone(), &invoked, exec.clock().clone());
-            let (result, timeline) = if by_handle {
-                vc.block_on(exec.key("p.q").call_traced(op))
-            } else {
-                vc.block_on(exec.call_traced("p.q", op))
+            // Each invocation is heard too, so that the events' order around it counts.
+            let op = {
+                let (heard, mut op) = (heard.clone(), scripted(script.clone(), &invoked, exec.clock().clone()));
+                move |info: AttemptInfo| {
+                    heard.push(Event::Invoked(info.attempt));
+                    op(info)
+                }
             };
+            let options = if traced { CallOptions::default().traced() } else { CallOptions::default() };
+            let start = vc.now();
+            let call = async {
+                match (in_loop, by_handle, traced) {
+                    (true, true, _) => handle.call_with(&options, op).await,
+                    (true, false, _) => exec.call_with("p.q", &options, op).await,
+                    (false, true, true) => {
+                        let (result, timeline) = handle.call_traced(op).await;
+                        (result, Some(timeline))
+                    }
+                    (false, false, true) => {
+                        let (result, timeline) = exec.call_traced("p.q", op).await;
+                        (result, Some(timeline))
+                    }
+                    (false, true, false) => (handle.call(op).await, None),
+                    (false, false, false) => (exec.call("p.q", op).await, None),
+                }
+            };
+            let cut = async {
+                match dropped_after {
+                    Some(after) => exec.clock().sleep(ms(after)).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let ended = vc.block_on(async {
+                tokio::select! {
+                    biased;
+                    (result, timeline) = call => Some((result.map_err(|e| format!("{e:?}")), timeline)),
+                    () = cut => None,
+                }
+            });
             let invoked = invoked.lock().unwrap().clone();
-            (result.map_err(|e| format!("{e:?}")), invoked, timeline)
+            let heard = std::mem::take(&mut *heard.0.lock().unwrap());
+            (ended, invoked, vc.now().since(start), heard)
         };
         prop_assert_eq!(run(false), run(true));
+    }
+}
+
+/// Everything an observer hears of a call, in order.
+#[derive(Debug, Default)]
+struct Heard(Mutex<Vec<Event>>, bool);
+
+#[derive(Debug, Clone, PartialEq)]
+enum Event {
+    Invoked(u32),
+    Start(String),
+    Attempt(AttemptRecord),
+    Success(Box<Timeline>),
+    Failure(Box<Timeline>),
+    End(CallEnd),
+}
+
+impl Heard {
+    fn reading(timelines: bool) -> Heard {
+        Heard(Mutex::default(), timelines)
+    }
+
+    fn push(&self, event: Event) {
+        self.0.lock().unwrap().push(event);
+    }
+}
+
+impl Observer for Heard {
+    fn reads_timeline(&self) -> bool {
+        self.1
+    }
+    fn on_start(&self, key: &Key, policy: &Policy) {
+        self.push(Event::Start(format!("{key:?} {policy:?}")));
+    }
+    fn on_attempt(&self, _: &Key, record: &AttemptRecord) {
+        self.push(Event::Attempt(record.clone()));
+    }
+    fn on_success(&self, _: &Key, timeline: &Timeline) {
+        self.push(Event::Success(Box::new(timeline.clone())));
+    }
+    fn on_failure(&self, _: &Key, timeline: &Timeline) {
+        self.push(Event::Failure(Box::new(timeline.clone())));
+    }
+    fn on_end(&self, _: &Key, end: &CallEnd) {
+        self.push(Event::End(end.clone()));
     }
 }
 

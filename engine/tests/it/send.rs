@@ -56,11 +56,13 @@ fn a_call_future_holds_the_operation_once_per_group_member() {
     let by_key = std::mem::size_of_val(&exec.call("svc.op", big));
     // A hedged group keeps up to four attempts in flight, inline (no allocation); the loop's
     // own bookkeeping (timers, the recorder, budget releases and bulkhead slots per member)
-    // is a few KiB at most, and a bare first attempt shares its space with the loop.
-    // Wrapping each member in an `async` block stored its future three times (17 KiB here).
+    // is a few KiB at most, and a bare first attempt shares its space with the loop (as does
+    // an observed call's, whose loop keeps the call and operation it was started with: about
+    // 350 bytes more). Wrapping each member in an `async` block stored its future three times
+    // (17 KiB here).
     for size in [call, by_key] {
         assert!(
-            size <= 4 * op + 3 * 1024 + 512,
+            size <= 4 * op + 4 * 1024,
             "a call future of {size} bytes for an operation of {op}"
         );
     }
