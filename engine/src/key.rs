@@ -182,7 +182,7 @@ impl Key {
 }
 
 /// What a call can be keyed by: a `&str` (checked when the call runs) or a [`Key`] (checked
-/// when it was built, at compile time for [`key!`]), by value or by reference.
+/// when it was built, at compile time for [`key!`](crate::key!)), by value or by reference.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {

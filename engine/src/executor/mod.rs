@@ -736,7 +736,8 @@ impl KeyHandle {
     /// attempts are polled bare: a success costs a few nanoseconds more than awaiting the
     /// operation itself (docs/performance.md). A failed attempt is classified and retried as
     /// in the call loop, under the policy the call started with; the result is the same
-    /// either way.
+    /// either way. Under such a policy, a call an observer sees polls its first attempt bare
+    /// too, between two clock readings, and the observer hears what the loop would tell it.
     /// Like every future, it does nothing until awaited.
     pub fn call<T, E, F, Fut>(&self, op: F) -> impl Future<Output = Result<T, Error<E>>>
     where
