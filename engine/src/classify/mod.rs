@@ -242,8 +242,8 @@ pub trait Classifier: Send + Sync + fmt::Debug {
     fn classify(&self, input: &Input<'_>) -> Verdict;
 
     /// True when every value (an `Ok` result) is a plain success, [`Verdict::success`], with
-    /// no attributes: the executor then skips classifying values (a traced call records that
-    /// verdict for them). The built-in classifiers say so; the default is false.
+    /// no attributes: the executor then skips classifying values (a traced call, or one an
+    /// observer sees, records that verdict for them). The built-in classifiers say so; the default is false.
     fn values_succeed(&self) -> bool {
         false
     }

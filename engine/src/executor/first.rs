@@ -446,20 +446,24 @@ where
     let key = &call.state.key;
     let opened = clock.now();
     watcher.observer.on_start(key, &compiled.policy);
-    let mut told = Told {
-        key,
-        clock,
-        watcher,
-        compiled,
-        opened,
-        ended: false,
-    };
     let info = AttemptInfo {
         policy_id: compiled.policy_id(),
         ..AttemptInfo::default()
     };
-    let outcome = op(info).await;
-    told.ended = true;
+    // Scoped to the attempt, so that the guard takes no room beside the loop's future.
+    let outcome = {
+        let mut told = Told {
+            key,
+            clock,
+            watcher,
+            compiled,
+            opened,
+            ended: false,
+        };
+        let outcome = op(info).await;
+        told.ended = true;
+        outcome
+    };
     let value = match outcome {
         Ok(value) => value,
         Err(error) => return run(call, handing(error, op), First::Resumed(opened)).await,
@@ -510,7 +514,8 @@ struct Told<'a> {
 
 impl Drop for Told<'_> {
     fn drop(&mut self) {
-        if !self.ended {
+        // Unwinding from a panic reports nothing, as from the loop.
+        if !self.ended && !std::thread::panicking() {
             cancelled(self);
         }
     }
@@ -614,5 +619,59 @@ where
             Ok(value) => return Ok(value),
             Err(e) => e,
         };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::pin::pin;
+    use std::task::Waker;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::clock::VirtualClock;
+    use crate::observe::Observer;
+    use crate::{Executor, Policy};
+
+    #[derive(Debug)]
+    struct Quiet;
+
+    impl Observer for Quiet {
+        fn reads_timeline(&self) -> bool {
+            false
+        }
+    }
+
+    /// Where a handle's plain call is after its first poll, its attempt still pending.
+    fn stage_after_first_poll(policy: Policy, seen: bool) -> &'static str {
+        let vc = VirtualClock::new();
+        let mut builder = Executor::builder()
+            .clock(vc.clock())
+            .policy("svc.op", policy);
+        if seen {
+            builder = builder.observer(Quiet);
+        }
+        let exec = builder.build().unwrap();
+        let handle = exec.key("svc.op");
+        let op = |_| std::future::pending::<Result<(), std::io::Error>>();
+        let mut call = pin!(Bare::new(handle.call_state(None, None), op, lent, observed));
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(call.as_mut().poll(&mut cx).is_pending());
+        match call.project().stage.project() {
+            StageProj::Unpolled => "unpolled",
+            StageProj::First { .. } => "bare",
+            StageProj::Loop { .. } => "loop",
+            StageProj::Recorded { .. } => "observed",
+        }
+    }
+
+    #[test]
+    fn a_call_an_observer_sees_runs_its_first_attempt_bare_when_its_policy_allows() {
+        let timed = Policy::builtin().timeout_per_attempt(Duration::from_secs(1));
+        assert_eq!(stage_after_first_poll(Policy::builtin(), false), "bare");
+        assert_eq!(stage_after_first_poll(Policy::builtin(), true), "observed");
+        // A timeout puts a timer around the attempt: the loop, observed or not.
+        assert_eq!(stage_after_first_poll(timed.clone(), true), "loop");
+        assert_eq!(stage_after_first_poll(timed, false), "loop");
     }
 }
