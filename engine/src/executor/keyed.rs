@@ -455,6 +455,10 @@ pub(crate) struct KeyState {
     /// Whether some `recourse tail` client wants this key, cached per subscription change.
     #[cfg(feature = "export")]
     pub(crate) export: crate::export::hub::KeySlot,
+    /// The compiled policies lent to key handles as their snapshots, while a handle holds
+    /// one: an operator's hand is settled on them too, since a provider whose generation
+    /// comes back to an earlier value makes an old snapshot current again.
+    lent: std::sync::Mutex<Vec<std::sync::Weak<Compiled>>>,
 }
 
 impl KeyState {
@@ -467,6 +471,7 @@ impl KeyState {
             manual: Default::default(),
             #[cfg(feature = "export")]
             export: Default::default(),
+            lent: Default::default(),
         }
     }
 
@@ -534,9 +539,16 @@ impl KeyState {
     /// when it is not (the bare path never reads the manual setting itself).
     pub(crate) fn settle_bare(&self) {
         // Under policies given in code the one compiled policy is stored (and read by calls)
-        // before it is published as the cached one: settle it from there too.
+        // before it is published as the cached one: settle it from there too. And the
+        // snapshots key handles hold.
         let cached = self.compiled.load_full();
-        if let Some(c) = cached.as_ref().or(self.fixed.get()) {
+        let lent = self.lent_snapshots();
+        let targets = cached
+            .as_ref()
+            .or(self.fixed.get())
+            .into_iter()
+            .chain(&lent);
+        for c in targets {
             loop {
                 let manual = super::manual::read(&self.manual);
                 c.bare_first.store(
@@ -552,6 +564,35 @@ impl KeyState {
                 }
             }
         }
+    }
+
+    /// The snapshots key handles still hold (the others are forgotten).
+    fn lent_snapshots(&self) -> Vec<Arc<Compiled>> {
+        let mut lent = self.lent.lock().unwrap_or_else(|e| e.into_inner());
+        lent.retain(|w| w.strong_count() > 0);
+        lent.iter().filter_map(std::sync::Weak::upgrade).collect()
+    }
+
+    /// The cached compiled policy, lent to a new key handle as its snapshot: remembered, so
+    /// that an operator's hand reaches it whatever generation it belongs to.
+    pub(crate) fn lend_snapshot(&self) -> Option<Arc<Compiled>> {
+        let snapshot = self.compiled.load_full()?;
+        {
+            let mut lent = self.lent.lock().unwrap_or_else(|e| e.into_inner());
+            lent.retain(|w| w.strong_count() > 0);
+            if !lent
+                .iter()
+                .any(|w| std::ptr::eq(w.as_ptr(), Arc::as_ptr(&snapshot)))
+            {
+                lent.push(Arc::downgrade(&snapshot));
+            }
+        }
+        // Remembered first, then the manual setting read: an operator who set it meanwhile
+        // either settled this snapshot or is seen here.
+        if super::manual::read(&self.manual).is_some() {
+            self.settle_bare();
+        }
+        Some(snapshot)
     }
 
     /// The cached resolution, when it is current (no provider preparation needed).

@@ -253,7 +253,7 @@ impl Executor {
         // state while the provider's generation stays the same.
         let _ = state.compiled(&self.inner);
         KeyHandle {
-            snapshot: state.snapshot(),
+            snapshot: state.lend_snapshot(),
             inner: self.inner.clone(),
             state: state.into_arc(),
         }

@@ -84,11 +84,11 @@ pub trait Provider: Send + Sync + fmt::Debug {
     /// A number that changes whenever the provider's policies may have changed. The executor
     /// re-resolves cached keys when it does. Default: never changes.
     ///
-    /// It need not grow, but it must not come back to a value it had before (a counter, not a
-    /// hash of the policies' content): a [`KeyHandle`](crate::KeyHandle) made under an earlier
-    /// generation would take the policy it holds as current again and, where that policy
-    /// lets calls run bare, would not see an operator's hand on the key's breaker set since
-    /// (`recourse breaker isolate`: the bare path reads a flag kept on the current policy).
+    /// It need not grow, but should not come back to a value it had before (a counter, not a
+    /// hash of the policies' content): a [`KeyHandle`](crate::KeyHandle) made under that
+    /// generation would take the policy it compiled then as current again, with the budgets
+    /// it resolved then, though a budget changed and changed back since is a new one. (An
+    /// operator's hand on the key's breaker is seen either way.)
     fn generation(&self) -> u64 {
         0
     }

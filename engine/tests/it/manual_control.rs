@@ -240,3 +240,44 @@ fn isolation_reaches_a_handle_made_while_another_call_compiled_the_same_policy()
     }
     assert_eq!(calls.get(), 0, "nothing ran while isolated");
 }
+
+/// A provider whose generation is set by hand, as one whose generation hashes its content is
+/// after a rollback: the same value again.
+#[derive(Debug)]
+struct Generations(std::sync::atomic::AtomicU64);
+
+impl recourse_engine::provider::Provider for Generations {
+    fn policy(
+        &self,
+        _: &Key,
+    ) -> Result<recourse_engine::Policy, recourse_engine::provider::ProviderFailure> {
+        Ok(zero().max_attempts(2))
+    }
+    fn generation(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[test]
+fn a_handle_made_before_a_rollback_still_sees_an_isolation() {
+    let provider = Arc::new(Generations(1.into()));
+    let (exec, vc) = vexec(Executor::builder().provider_arc(provider.clone()));
+    let handle = exec.key("svc.op");
+    let calls = Calls::default();
+    assert_eq!(run(&vc, handle.call(fails_then(&calls, 0, 1))).unwrap(), 1);
+    // A new generation, called by key, then the key isolated under it.
+    provider.0.store(2, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(
+        run(&vc, exec.call("svc.op", fails_then(&calls, 0, 1))).unwrap(),
+        1
+    );
+    exec.isolate("svc.op").unwrap();
+    // The provider comes back to the generation the handle was made under.
+    provider.0.store(1, std::sync::atomic::Ordering::SeqCst);
+    assert!(is_open(&run(&vc, handle.call(fails_then(&calls, 0, 1)))));
+    assert!(is_open(&run(
+        &vc,
+        exec.call("svc.op", fails_then(&calls, 0, 1))
+    )));
+    assert_eq!(calls.get(), 2, "nothing ran while isolated");
+}
