@@ -49,7 +49,7 @@ pin_project! {
         // Starts the call loop: `lent` or `held` (function items, so no space).
         start: G,
         // Starts a call an observer sees: `observed` (a function item).
-        record: Q,
+        observe: Q,
         // The bare attempt and the loop in one place: a call future holds one or the other,
         // so the operation's future adds nothing to its size.
         #[pin]
@@ -66,35 +66,35 @@ pin_project! {
         Loop { #[pin] call: S },
         // A call an observer sees, which may poll its first attempt bare between two clock
         // readings ([`observed`]).
-        Recorded { #[pin] call: R },
+        Observed { #[pin] call: R },
     }
 }
 
 impl<'a, F, A, G, S, Q, R> Bare<'a, F, A, G, S, Q, R> {
     /// A plain call: one made without options and without a timeline (those go straight to
     /// the loop), whose policy, if it has one, is lent through its snapshot.
-    pub(crate) fn new(call: Call<'a>, op: F, start: G, record: Q) -> Self {
-        Bare::with(call, op, start, record)
+    pub(crate) fn new(call: Call<'a>, op: F, start: G, observe: Q) -> Self {
+        Bare::with(call, op, start, observe)
     }
 }
 
 impl<'a, F, A, G, S, Q, R> Bare<'a, F, A, G, S, Q, R, Held> {
     /// [`Bare::new`] for a call by key, which holds the key's cached policy itself when the
     /// call has no snapshot.
-    pub(crate) fn holding(call: Call<'a>, op: F, start: G, record: Q) -> Self {
-        Bare::with(call, op, start, record)
+    pub(crate) fn holding(call: Call<'a>, op: F, start: G, observe: Q) -> Self {
+        Bare::with(call, op, start, observe)
     }
 }
 
 impl<'a, F, A, G, S, Q, R, H: Hold> Bare<'a, F, A, G, S, Q, R, H> {
-    fn with(call: Call<'a>, op: F, start: G, record: Q) -> Self {
+    fn with(call: Call<'a>, op: F, start: G, observe: Q) -> Self {
         debug_assert!(call.options.is_none() && call.timeline.is_none());
         Bare {
             call: Some(call),
             op: Some(op),
             hold: H::default(),
             start,
-            record,
+            observe,
             stage: Stage::Unpolled,
         }
     }
@@ -225,7 +225,7 @@ where
         loop {
             let first_error = match this.stage.as_mut().project() {
                 StageProj::Loop { call } => return call.poll(cx),
-                StageProj::Recorded { call } => return call.poll(cx),
+                StageProj::Observed { call } => return call.poll(cx),
                 // The spent attempt stays in place once it returns a value (polling this
                 // future again would poll it, and it would panic as any finished `async`
                 // block does).
@@ -259,7 +259,7 @@ where
             let held = this.hold.hand_over();
             let starts = Starts {
                 start: this.start,
-                record: this.record,
+                observe: this.observe,
             };
             return start(
                 this.call,
@@ -279,7 +279,7 @@ struct Starts<'s, G, Q> {
     /// Starts the call loop.
     start: &'s G,
     /// Starts a call an observer sees.
-    record: &'s Q,
+    observe: &'s Q,
 }
 
 /// Hands the call to the call loop (with the bare first attempt's error, if there was one)
@@ -304,15 +304,15 @@ where
         unreachable!("the loop starts once");
     };
     // Only a call whose policy lets its first attempt run bare: any other goes straight to
-    // the loop, as it did before observers were told of bare attempts.
+    // the loop, so that a production-shaped call with an observer pays for no hand-over.
     let alone = first_error.is_none()
         && call.inner.observer.is_some()
         && call.observable(call.snapshot.or(held.as_deref())).is_some();
     if alone {
-        stage.set(Stage::Recorded {
-            call: (starts.record)(call, op, held),
+        stage.set(Stage::Observed {
+            call: (starts.observe)(call, op, held),
         });
-        let StageProj::Recorded { call } = stage.project() else {
+        let StageProj::Observed { call } = stage.project() else {
             unreachable!("set above")
         };
         return call.poll(cx);
@@ -532,8 +532,8 @@ fn cancelled(told: &Told<'_>) {
 }
 
 pin_project! {
-    /// An attempt of a traced or observed call whose first attempt ran bare: that attempt's error, handed
-    /// to the call loop as its first attempt, or one the loop makes.
+    /// An attempt of a traced or observed call whose first attempt ran bare: that attempt's
+    /// error, handed to the call loop as its first attempt, or one the loop makes.
     #[project = HandedProj]
     enum Handed<A, E> {
         Made { error: Option<E> },
@@ -661,7 +661,7 @@ mod tests {
             StageProj::Unpolled => "unpolled",
             StageProj::First { .. } => "bare",
             StageProj::Loop { .. } => "loop",
-            StageProj::Recorded { .. } => "observed",
+            StageProj::Observed { .. } => "observed",
         }
     }
 
