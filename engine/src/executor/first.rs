@@ -178,6 +178,17 @@ impl Drop for Held {
 }
 
 impl<'a> Call<'a> {
+    /// This call, starting with `held` (a policy it holds itself) when it has no snapshot.
+    fn or_held<'h>(self, held: Option<&'h Compiled>) -> Call<'h>
+    where
+        'a: 'h,
+    {
+        Call {
+            snapshot: self.snapshot.or(held),
+            ..self
+        }
+    }
+
     /// `compiled` (the policy the call starts with), when this call may poll its first
     /// attempt bare.
     #[inline]
@@ -242,10 +253,7 @@ where
                         unreachable!("taken only when the loop starts");
                     };
                     if let Some(compiled) = call.bare(this.hold.policy(call)) {
-                        let attempt = op(AttemptInfo {
-                            policy_id: compiled.policy_id(),
-                            ..AttemptInfo::default()
-                        });
+                        let attempt = op(first_info(compiled));
                         // Replaced, not set: `set` drops the stage it replaces through an
                         // out-of-line call, though it is known to hold nothing here.
                         this.stage
@@ -271,6 +279,15 @@ where
                 cx,
             );
         }
+    }
+}
+
+/// What a call's first attempt is told under `compiled`.
+#[inline(always)]
+fn first_info(compiled: &Compiled) -> AttemptInfo {
+    AttemptInfo {
+        policy_id: compiled.policy_id(),
+        ..AttemptInfo::default()
     }
 }
 
@@ -357,10 +374,7 @@ where
     F: FnMut(AttemptInfo) -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
-    let call = Call {
-        snapshot: call.snapshot.or(held.as_deref()),
-        ..call
-    };
+    let call = call.or_held(held.as_deref());
     run(call, op, first_error.into()).await
 }
 
@@ -390,19 +404,13 @@ where
         None => Held::cached(&call),
         Some(_) => None,
     };
-    let call = Call {
-        snapshot: call.snapshot.or(held.as_deref()),
-        ..call
-    };
+    let call = call.or_held(held.as_deref());
     let Some(compiled) = call.bare(call.snapshot) else {
         return run(call, op, First::None).await;
     };
     let clock = &call.inner.clock;
     let opened = clock.now();
-    let info = AttemptInfo {
-        policy_id: compiled.policy_id(),
-        ..AttemptInfo::default()
-    };
+    let info = first_info(compiled);
     let value = match op(info).await {
         Ok(value) => value,
         Err(error) => return run(call, handing(error, op), First::Resumed(opened)).await,
@@ -434,10 +442,7 @@ where
 {
     debug_assert!(call.options.is_none() && call.timeline.is_none());
     // The policy `Bare` found at hand (a call by key under a provider holds it here).
-    let call = Call {
-        snapshot: call.snapshot.or(held.as_deref()),
-        ..call
-    };
+    let call = call.or_held(held.as_deref());
     let (Some(compiled), Some(watcher)) = (call.observable(call.snapshot), &call.inner.observer)
     else {
         return run(call, op, First::None).await;
@@ -446,10 +451,7 @@ where
     let key = &call.state.key;
     let opened = clock.now();
     watcher.observer.on_start(key, &compiled.policy);
-    let info = AttemptInfo {
-        policy_id: compiled.policy_id(),
-        ..AttemptInfo::default()
-    };
+    let info = first_info(compiled);
     // Scoped to the attempt, so that the guard takes no room beside the loop's future.
     let outcome = {
         let mut told = Told {
