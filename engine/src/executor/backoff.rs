@@ -84,10 +84,58 @@ impl Backoff {
     }
 }
 
+/// A call's base backoff: the one its next computed wait starts from.
+///
+/// A wait the server chose ([`Verdict::backoff_override`](crate::classify::Verdict)) moves the
+/// base on without computing it: only a computed wait reads the base, so the growth is owed and
+/// caught up with there (one float round trip a retry, about 10 ns, is most of what a retry
+/// that does not sleep costs). Growth is a pure function, so the base a wait reads is the same
+/// as if it had grown at every step.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Base {
+    at: Duration,
+    /// Growth steps not applied yet.
+    owed: u32,
+}
+
+impl Base {
+    /// The base before the first retry.
+    pub(crate) fn new(backoff: &Backoff) -> Base {
+        Base {
+            at: backoff.initial,
+            owed: 0,
+        }
+    }
+
+    /// The wait before the next attempt when the policy computes it; the base moves on.
+    #[inline]
+    pub(crate) fn computed_wait(&mut self, backoff: &Backoff, rng: &Rng) -> Duration {
+        for _ in 0..std::mem::take(&mut self.owed) {
+            let grown = backoff.next(self.at, None);
+            if grown == self.at {
+                break; // at the cap, or at zero: growth changes nothing any more
+            }
+            self.at = grown;
+        }
+        let wait = backoff.sleep_for(self.at, rng);
+        self.at = backoff.next(self.at, Some(wait));
+        wait
+    }
+
+    /// A wait the server chose: the base moves on as [`Backoff::next`] moves it, later.
+    #[inline]
+    pub(crate) fn skip(&mut self, backoff: &Backoff) {
+        // Under decorrelated jitter a chosen wait leaves the base where it is.
+        if backoff.jitter != Jitter::Decorrelated {
+            self.owed = self.owed.saturating_add(1);
+        }
+    }
+}
+
 #[cfg(test)]
 mod proptests {
-    use super::{Backoff, Duration, Jitter, Rng};
-    use proptest::prelude::{Strategy, any, prop_assert, proptest};
+    use super::{Backoff, Base, Duration, Jitter, Rng};
+    use proptest::prelude::{Strategy, any, prop_assert, prop_assert_eq, proptest};
 
     fn arb_backoff() -> impl Strategy<Value = Backoff> {
         (1u64..30_000, 1u64..30_000, 1.0f64..10.0, 0..4u8).prop_map(|(i, m, mult, j)| {
@@ -128,6 +176,29 @@ mod proptests {
                 }
                 base = b.next(base, Some(s));
                 prop_assert!(base <= b.max);
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn a_base_grown_late_gives_the_waits_of_one_grown_at_every_step(
+            b in arb_backoff(),
+            seed in any::<u64>(),
+            chosen in proptest::collection::vec(any::<bool>(), 1..40),
+        ) {
+            let (eager_rng, late_rng) = (Rng::new(seed), Rng::new(seed));
+            let mut eager = b.initial;
+            let mut late = Base::new(&b);
+            for server_chose in chosen {
+                if server_chose {
+                    eager = b.next(eager, None);
+                    late.skip(&b);
+                } else {
+                    let wait = b.sleep_for(eager, &eager_rng);
+                    eager = b.next(eager, Some(wait));
+                    prop_assert_eq!(late.computed_wait(&b, &late_rng), wait);
+                }
             }
         }
     }

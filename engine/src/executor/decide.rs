@@ -153,10 +153,12 @@ pub(crate) fn classified<T, E>(
                 requested: verdict.backoff_override,
             }
         }
-        output => end(
-            Outcome::Classified(output, std::mem::take(verdict)),
-            progress,
-        ),
+        // The end reads only the kind and the reason: the verdict is not moved whole.
+        output => {
+            let (error, heard) =
+                verdict_end(output, verdict.kind, std::mem::take(&mut verdict.reason));
+            Step::End(error, heard)
+        }
     }
 }
 
@@ -168,22 +170,32 @@ pub(crate) fn waited<E>(progress: &mut Progress<E>) {
     progress.attempt += 1;
 }
 
+/// The end of a call on a classified attempt: its result and what its breaker hears.
+#[inline]
+fn verdict_end<T, E>(
+    output: Output<T, E>,
+    kind: Kind,
+    reason: Reason,
+) -> (Result<T, Error<E>>, Heard) {
+    match kind {
+        Kind::Success => match output {
+            Output::Value(value) => (Ok(value), Heard::Success),
+            // A classifier may call an error a success; the call still has no value.
+            other => (Err(other.terminal(reason)), Heard::Success),
+        },
+        Kind::Retryable | Kind::NonRetryable => (Err(output.terminal(reason)), Heard::Failure),
+        Kind::Abort | Kind::Unknown => (Err(output.terminal(reason)), Heard::Nothing),
+    }
+}
+
 /// The end of a call: the error it returns and what its breaker hears.
 #[inline(never)]
 fn end<T, E>(outcome: Outcome<T, E>, progress: &mut Progress<E>) -> Step<T, E> {
     let last = &mut progress.last;
     let (error, heard) = match outcome {
         Outcome::Classified(output, verdict) => {
-            let reason = verdict.reason;
-            match verdict.kind {
-                Kind::Success => match output {
-                    Output::Value(value) => return Step::End(Ok(value), Heard::Success),
-                    // A classifier may call an error a success; the call still has no value.
-                    other => (other.terminal(reason), Heard::Success),
-                },
-                Kind::Retryable | Kind::NonRetryable => (output.terminal(reason), Heard::Failure),
-                Kind::Abort | Kind::Unknown => (output.terminal(reason), Heard::Nothing),
-            }
+            let (result, heard) = verdict_end(output, verdict.kind, verdict.reason);
+            return Step::End(result, heard);
         }
         Outcome::Canceled(error) => {
             let last = error.or_else(|| last.take());

@@ -24,10 +24,11 @@ use std::task::{Context, Poll, ready};
 use pin_project_lite::pin_project;
 
 use super::attempt::AttemptInfo;
+use super::backoff::Base;
 use super::decide::{Outcome, Output, Progress, Step, classified, decide, waited};
 use super::keyed::{Compiled, CompiledRef};
 use super::record::Recorder;
-use super::run::{Call, First, classify, executed_record, run, verdict_of};
+use super::run::{Call, First, classify, executed_record, input_of, run};
 use super::tap::tap;
 use super::{Inner, Watcher};
 use crate::classify::Verdict;
@@ -585,12 +586,13 @@ where
     Fut: Future<Output = Result<T, E>>,
 {
     let mut progress = Progress::new(compiled.max_attempts);
-    let mut base = compiled.backoff.initial;
+    let mut base = Base::new(&compiled.backoff);
     loop {
         let output = Output::Error(error);
         let step = match compiled.classifier() {
             Some(classifier) if !inner.recover_panics => {
-                let mut verdict = verdict_of(inner, classifier, &output);
+                let mut verdict = classifier.classify(&input_of(inner, &output));
+                verdict.settle();
                 classified(output, &mut verdict, &mut progress)
             }
             Some(classifier) => {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use arc_swap::ArcSwapOption;
 
 use super::Inner;
-use super::backoff::{Backoff, Rng};
+use super::backoff::{Backoff, Base, Rng};
 use super::mode::MissingMode;
 use crate::budget::Budget;
 use crate::circuit::{Breaker, RateRule, Window};
@@ -258,21 +258,22 @@ pub(crate) struct Compiled {
 
 impl Compiled {
     /// The wait before the next attempt: what the server asked for (`requested`, capped by
-    /// `max_retry_after`; `true` beside it), else the policy's backoff from `base`, which moves
-    /// on to the next attempt's.
+    /// `max_retry_after`; `true` beside it), else the policy's backoff from `base`. Either
+    /// way `base` moves on to the next attempt's.
     #[inline]
     pub(crate) fn next_wait(
         &self,
         requested: Option<Duration>,
-        base: &mut Duration,
+        base: &mut Base,
         rng: &Rng,
     ) -> (Duration, bool) {
-        let (wait, from_server) = match requested {
-            Some(d) => (d.min(self.max_retry_after), true),
-            None => (self.backoff.sleep_for(*base, rng), false),
-        };
-        *base = self.backoff.next(*base, (!from_server).then_some(wait));
-        (wait, from_server)
+        match requested {
+            Some(d) => {
+                base.skip(&self.backoff);
+                (d.min(self.max_retry_after), true)
+            }
+            None => (base.computed_wait(&self.backoff, rng), false),
+        }
     }
 
     /// The classifier the policy names, or the one used in its place; `None` when it names
