@@ -132,7 +132,7 @@ enum Event<R> {
 
 /// Runs one group to its end.
 pub(crate) async fn run_group<T, E, F, Fut>(
-    mut g: Group<'_>,
+    g: &mut Group<'_>,
     rec: &mut Recorder<'_>,
     op: &mut F,
 ) -> GroupEnd<T, E>
@@ -145,7 +145,6 @@ where
     let (primary_reason, primary_release) =
         std::mem::replace(&mut g.primary_budget, (Reason::NO_BUDGET, None));
     let primary_slot = g.primary_slot.take();
-    let g = g;
     let clock = &g.inner.clock;
     let plan = g.plan;
     let group_start = g.started_at;

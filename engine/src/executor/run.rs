@@ -460,7 +460,9 @@ where
 
                 if let (Some(plan), Some(tracker)) = (hedge, tracker) {
                     // A hedged group: the primary plus hedges, polled together.
-                    let group = Group {
+                    // Borrowed by the group's future rather than moved into it: it is built
+                    // once, in this future's state.
+                    let mut group = Group {
                         inner,
                         key,
                         compiled,
@@ -479,7 +481,7 @@ where
                         primary_started: started,
                         started_at: now.unwrap_or_else(|| clock.now()),
                     };
-                    let end = run_group(group, &mut rec, &mut op).await;
+                    let end = run_group(&mut group, &mut rec, &mut op).await;
                     rec.waited();
                     break 'attempt match end {
                         GroupEnd::Verdict(output, verdict) => Outcome::Classified(output, verdict),
