@@ -279,7 +279,7 @@ where
         match event {
             Event::Canceled => {
                 abandon(
-                    &g,
+                    g,
                     rec,
                     &mut members,
                     slots.as_mut(),
@@ -289,7 +289,7 @@ where
             }
             Event::Deadline => {
                 abandon(
-                    &g,
+                    g,
                     rec,
                     &mut members,
                     slots.as_mut(),
@@ -330,7 +330,7 @@ where
                             ..AttemptRecord::default()
                         });
                         abandon(
-                            &g,
+                            g,
                             rec,
                             &mut members,
                             slots.as_mut(),
@@ -365,7 +365,7 @@ where
                 let terminal = matches!(verdict.kind, Kind::NonRetryable | Kind::Abort);
                 if verdict.kind == Kind::Success || (terminal && plan.cancel_on_first_terminal) {
                     abandon(
-                        &g,
+                        g,
                         rec,
                         &mut members,
                         slots.as_mut(),
