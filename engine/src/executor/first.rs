@@ -1,7 +1,7 @@
 //! The bare path: a call whose policy needs nothing around its attempts (no clock, timer,
 //! budget, breaker or hedge, and no classification of values) and that nothing records polls
 //! its attempts directly (a traced call, or one an observer sees, its first attempt: see
-//! [`traced`] and [`observed`]).
+//! [`traced`] and [`Told`]).
 //!
 //! The first attempt is polled by [`Bare`], which holds nothing else: a value ends the call
 //! there. An error goes to the call loop, which hands it straight to [`retries`]: the error
@@ -23,18 +23,17 @@ use std::task::{Context, Poll, ready};
 
 use pin_project_lite::pin_project;
 
+use super::Inner;
 use super::attempt::AttemptInfo;
 use super::backoff::Base;
 use super::decide::{Outcome, Output, Progress, Step, classified, decide, waited};
-use super::keyed::{Compiled, CompiledRef};
+use super::keyed::{Compiled, CompiledRef, KeyState};
 use super::record::Recorder;
 use super::run::{Call, First, classify, executed_record, input_of, run};
 use super::tap::tap;
-use super::{Inner, Watcher};
 use crate::classify::Verdict;
-use crate::clock::{Clock, Timestamp};
+use crate::clock::Timestamp;
 use crate::error::{Component, Error, Reason};
-use crate::key::Key;
 use crate::observe::CallOutcome;
 
 pin_project! {
@@ -49,53 +48,56 @@ pin_project! {
         hold: H,
         // Starts the call loop: `lent` or `held` (function items, so no space).
         start: G,
-        // Starts a call an observer sees: `observed` (a function item).
-        observe: Q,
+        // Goes on with a call an observer sees whose bare first attempt failed: `resumed` (a
+        // function item).
+        resume: Q,
         // The bare attempt and the loop in one place: a call future holds one or the other,
         // so the operation's future adds nothing to its size.
         #[pin]
-        stage: Stage<A, S, R>,
+        stage: Stage<'a, A, S, R>,
     }
 }
 
 pin_project! {
     #[project = StageProj]
     #[project_replace = StageReplaced]
-    enum Stage<A, S, R> {
+    enum Stage<'a, A, S, R> {
         Unpolled,
         First { #[pin] attempt: A },
+        // The first attempt of a call an observer sees, polled bare between two clock
+        // readings ([`Told`]). The attempt is dropped before `told`.
+        Observed { #[pin] attempt: A, told: Told<'a> },
         Loop { #[pin] call: S },
-        // A call an observer sees, which may poll its first attempt bare between two clock
-        // readings ([`observed`]).
-        Observed { #[pin] call: R },
+        // A call an observer sees, whose bare first attempt failed ([`resumed`]).
+        Resumed { #[pin] call: R },
     }
 }
 
 impl<'a, F, A, G, S, Q, R> Bare<'a, F, A, G, S, Q, R> {
     /// A plain call: one made without options and without a timeline (those go straight to
     /// the loop), whose policy, if it has one, is lent through its snapshot.
-    pub(crate) fn new(call: Call<'a>, op: F, start: G, observe: Q) -> Self {
-        Bare::with(call, op, start, observe)
+    pub(crate) fn new(call: Call<'a>, op: F, start: G, resume: Q) -> Self {
+        Bare::with(call, op, start, resume)
     }
 }
 
 impl<'a, F, A, G, S, Q, R> Bare<'a, F, A, G, S, Q, R, Held> {
     /// [`Bare::new`] for a call by key, which holds the key's cached policy itself when the
     /// call has no snapshot.
-    pub(crate) fn holding(call: Call<'a>, op: F, start: G, observe: Q) -> Self {
-        Bare::with(call, op, start, observe)
+    pub(crate) fn holding(call: Call<'a>, op: F, start: G, resume: Q) -> Self {
+        Bare::with(call, op, start, resume)
     }
 }
 
 impl<'a, F, A, G, S, Q, R, H: Hold> Bare<'a, F, A, G, S, Q, R, H> {
-    fn with(call: Call<'a>, op: F, start: G, observe: Q) -> Self {
+    fn with(call: Call<'a>, op: F, start: G, resume: Q) -> Self {
         debug_assert!(call.options.is_none() && call.timeline.is_none());
         Bare {
             call: Some(call),
             op: Some(op),
             hold: H::default(),
             start,
-            observe,
+            resume,
             stage: Stage::Unpolled,
         }
     }
@@ -105,6 +107,8 @@ impl<'a, F, A, G, S, Q, R, H: Hold> Bare<'a, F, A, G, S, Q, R, H> {
 pub(crate) trait Hold: Default {
     /// The policy the call starts with, if there is one yet.
     fn policy<'h>(&'h mut self, call: &Call<'h>) -> Option<&'h Compiled>;
+    /// The policy [`policy`](Hold::policy) found, without looking again.
+    fn got<'h>(&'h self, call: &Call<'h>) -> Option<&'h Compiled>;
     /// What the call loop takes over, if the call holds its policy itself.
     fn hand_over(&mut self) -> Option<CompiledRef>;
 }
@@ -116,6 +120,11 @@ pub(crate) struct Lent;
 impl Hold for Lent {
     #[inline(always)]
     fn policy<'h>(&'h mut self, call: &Call<'h>) -> Option<&'h Compiled> {
+        call.snapshot
+    }
+
+    #[inline(always)]
+    fn got<'h>(&'h self, call: &Call<'h>) -> Option<&'h Compiled> {
         call.snapshot
     }
 
@@ -137,6 +146,11 @@ impl Hold for Held {
             Some(compiled) => Some(compiled),
             None => self.load(call),
         }
+    }
+
+    #[inline(always)]
+    fn got<'h>(&'h self, call: &Call<'h>) -> Option<&'h Compiled> {
+        call.snapshot.or(self.0.as_deref())
     }
 
     #[inline(always)]
@@ -198,7 +212,7 @@ impl<'a> Call<'a> {
     }
 
     /// `compiled`, when this call, seen by an observer, may poll its first attempt bare
-    /// between two clock readings ([`observed`]).
+    /// between two clock readings ([`Told`]).
     #[inline]
     fn observable<'h>(&self, compiled: Option<&'h Compiled>) -> Option<&'h Compiled> {
         self.first_alone(compiled, &compiled?.observed_first)
@@ -210,7 +224,7 @@ impl<'a> Call<'a> {
         compiled: Option<&'h Compiled>,
         allowed: &AtomicBool,
     ) -> Option<&'h Compiled> {
-        // Built without options (see `Bare::new`, `traced` and `observed`).
+        // Built without options (see `Bare::new` and `traced`).
         let compiled = compiled?;
         let alone = allowed.load(Ordering::Relaxed)
             && compiled.generation == self.inner.generation()
@@ -221,64 +235,61 @@ impl<'a> Call<'a> {
 
 impl<'a, T, E, F, A, G, S, Q, R, H> Future for Bare<'a, F, A, G, S, Q, R, H>
 where
+    T: 'static,
+    E: StdError + 'static,
     H: Hold,
     F: FnMut(AttemptInfo) -> A,
     A: Future<Output = Result<T, E>>,
     G: Fn(Call<'a>, F, Option<CompiledRef>, Option<E>) -> S,
     S: Future<Output = Result<T, Error<E>>>,
-    Q: Fn(Call<'a>, F, Option<CompiledRef>) -> R,
+    Q: Fn(Call<'a>, F, Option<CompiledRef>, E, Timestamp) -> R,
     R: Future<Output = Result<T, Error<E>>>,
 {
     type Output = Result<T, Error<E>>;
 
     #[inline]
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
-        loop {
-            let first_error = match this.stage.as_mut().project() {
-                StageProj::Loop { call } => return call.poll(cx),
-                StageProj::Observed { call } => return call.poll(cx),
-                // The spent attempt stays in place once it returns a value (polling this
-                // future again would poll it, and it would panic as any finished `async`
-                // block does).
-                StageProj::First { attempt } => match ready!(attempt.poll(cx)) {
-                    Ok(value) => {
-                        // A held policy is let go with the call, not with the future.
-                        *this.hold = H::default();
-                        return Poll::Ready(Ok(value));
-                    }
-                    Err(e) => Some(e),
-                },
-                StageProj::Unpolled => {
-                    let (Some(call), Some(op)) = (this.call.as_ref(), this.op.as_mut()) else {
-                        unreachable!("taken only when the loop starts");
-                    };
-                    if let Some(compiled) = call.bare(this.hold.policy(call)) {
-                        let attempt = op(first_info(compiled));
-                        // Replaced, not set: `set` drops the stage it replaces through an
-                        // out-of-line call, though it is known to hold nothing here.
-                        this.stage
-                            .as_mut()
-                            .project_replace(Stage::First { attempt });
-                        continue;
-                    }
-                    None
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.as_mut().project();
+        if let StageProj::Unpolled = this.stage.as_mut().project() {
+            let (Some(call), Some(op)) = (this.call.as_ref(), this.op.as_mut()) else {
+                unreachable!("taken only when the loop starts");
+            };
+            let Some(compiled) = call.bare(this.hold.policy(call)) else {
+                return begin(self.as_mut(), cx);
+            };
+            let attempt = op(first_info(compiled));
+            // Replaced, not set: `set` drops the stage it replaces through an out-of-line
+            // call, though it is known to hold nothing here.
+            this.stage
+                .as_mut()
+                .project_replace(Stage::First { attempt });
+        }
+        match this.stage.as_mut().project() {
+            // The spent attempt stays in place once it returns a value (polling this future
+            // again would poll it, and it would panic as any finished `async` block does).
+            StageProj::First { attempt } => match ready!(attempt.poll(cx)) {
+                Ok(value) => {
+                    // A held policy is let go with the call, not with the future.
+                    *this.hold = H::default();
+                    Poll::Ready(Ok(value))
                 }
-            };
-            let held = this.hold.hand_over();
-            let starts = Starts {
-                start: this.start,
-                observe: this.observe,
-            };
-            return start(
-                this.call,
-                this.op,
-                starts,
-                this.stage,
-                held,
-                first_error,
-                cx,
-            );
+                Err(e) => {
+                    let held = this.hold.hand_over();
+                    start(
+                        this.call,
+                        this.op,
+                        this.start,
+                        this.stage,
+                        held,
+                        Some(e),
+                        cx,
+                    )
+                }
+            },
+            StageProj::Loop { call } => call.poll(cx),
+            StageProj::Resumed { call } => call.poll(cx),
+            StageProj::Observed { .. } => poll_observed(self.as_mut(), cx),
+            StageProj::Unpolled => unreachable!("started above"),
         }
     }
 }
@@ -292,22 +303,46 @@ fn first_info(compiled: &Compiled) -> AttemptInfo {
     }
 }
 
-/// How a [`Bare`] call goes on when its first attempt is not polled bare, or fails.
-struct Starts<'s, G, Q> {
-    /// Starts the call loop.
-    start: &'s G,
-    /// Starts a call an observer sees.
-    observe: &'s Q,
+/// Begins a call whose first attempt is not polled bare as a plain call's: bare between two
+/// clock readings when an observer sees it and its policy lets it ([`observe_first`]), else
+/// in the call loop. Out of line, so that a plain call's poll stays small.
+#[cold]
+#[inline(never)]
+fn begin<'a, T, E, F, A, G, S, Q, R, H>(
+    mut bare: Pin<&mut Bare<'a, F, A, G, S, Q, R, H>>,
+    cx: &mut Context<'_>,
+) -> Poll<Result<T, Error<E>>>
+where
+    T: 'static,
+    E: StdError + 'static,
+    H: Hold,
+    F: FnMut(AttemptInfo) -> A,
+    A: Future<Output = Result<T, E>>,
+    G: Fn(Call<'a>, F, Option<CompiledRef>, Option<E>) -> S,
+    S: Future<Output = Result<T, Error<E>>>,
+    Q: Fn(Call<'a>, F, Option<CompiledRef>, E, Timestamp) -> R,
+    R: Future<Output = Result<T, Error<E>>>,
+{
+    let this = bare.as_mut().project();
+    let (Some(call), Some(op)) = (this.call.as_ref(), this.op.as_mut()) else {
+        unreachable!("taken only when the loop starts");
+    };
+    if call.inner.observer.is_some() && observe_first(call, op, this.hold, this.stage) {
+        return poll_observed(bare, cx);
+    }
+    let this = bare.project();
+    let held = this.hold.hand_over();
+    start(this.call, this.op, this.start, this.stage, held, None, cx)
 }
 
 /// Hands the call to the call loop (with the bare first attempt's error, if there was one)
-/// or, when an observer sees it, to [`observed`], and polls it.
+/// and polls it.
 #[cold]
-fn start<'a, T, E, F, A, G, S, Q, R>(
+fn start<'a, T, E, F, A, G, S, R>(
     call: &mut Option<Call<'a>>,
     op: &mut Option<F>,
-    starts: Starts<'_, G, Q>,
-    mut stage: Pin<&mut Stage<A, S, R>>,
+    start: &G,
+    mut stage: Pin<&mut Stage<'a, A, S, R>>,
     held: Option<CompiledRef>,
     first_error: Option<E>,
     cx: &mut Context<'_>,
@@ -315,30 +350,105 @@ fn start<'a, T, E, F, A, G, S, Q, R>(
 where
     G: Fn(Call<'a>, F, Option<CompiledRef>, Option<E>) -> S,
     S: Future<Output = Result<T, Error<E>>>,
-    Q: Fn(Call<'a>, F, Option<CompiledRef>) -> R,
+{
+    let (Some(call), Some(op)) = (call.take(), op.take()) else {
+        unreachable!("the loop starts once");
+    };
+    stage.set(Stage::Loop {
+        call: start(call, op, held, first_error),
+    });
+    let StageProj::Loop { call } = stage.project() else {
+        unreachable!("set above")
+    };
+    call.poll(cx)
+}
+
+/// Starts the first attempt of a call an observer sees, when its policy lets it run bare:
+/// the observer is told of the start, and the attempt is polled bare between two clock
+/// readings ([`Told`]), as the call loop would poll it, but with none of the loop's set-up.
+/// Whether it did.
+#[inline(never)]
+fn observe_first<'a, F, A, S, R, H: Hold>(
+    call: &Call<'a>,
+    op: &mut F,
+    hold: &mut H,
+    stage: Pin<&mut Stage<'a, A, S, R>>,
+) -> bool
+where
+    F: FnMut(AttemptInfo) -> A,
+{
+    let (Some(watcher), Some(compiled)) = (&call.inner.observer, call.observable(hold.got(call)))
+    else {
+        return false;
+    };
+    let opened = call.inner.clock.now();
+    watcher.observer.on_start(&call.state.key, &compiled.policy);
+    let info = first_info(compiled);
+    let told = Told {
+        inner: call.inner,
+        state: call.state,
+        snapshot: call.snapshot,
+        held: hold.hand_over(),
+        opened,
+        ended: false,
+    };
+    let attempt = op(info);
+    stage.project_replace(Stage::Observed { attempt, told });
+    true
+}
+
+/// Polls the first attempt of a call an observer sees ([`Told`]). Out of line, so that a
+/// plain call's poll stays small.
+#[inline(never)]
+fn poll_observed<'a, T, E, F, A, G, S, Q, R, H>(
+    bare: Pin<&mut Bare<'a, F, A, G, S, Q, R, H>>,
+    cx: &mut Context<'_>,
+) -> Poll<Result<T, Error<E>>>
+where
+    T: 'static,
+    E: StdError + 'static,
+    A: Future<Output = Result<T, E>>,
+    Q: Fn(Call<'a>, F, Option<CompiledRef>, E, Timestamp) -> R,
+    R: Future<Output = Result<T, Error<E>>>,
+{
+    let mut this = bare.project();
+    let StageProj::Observed { attempt, told } = this.stage.as_mut().project() else {
+        unreachable!("polled in its observed first attempt")
+    };
+    match ready!(attempt.poll(cx)) {
+        Ok(value) => Poll::Ready(told.succeeded(value)),
+        Err(e) => resume_in_loop(this.call, this.op, this.resume, this.stage, e, cx),
+    }
+}
+
+/// Hands a call an observer sees, whose bare first attempt failed with `error`, to the call
+/// loop, which records that attempt and goes on ([`resumed`]), and polls it.
+#[cold]
+fn resume_in_loop<'a, T, E, F, A, S, Q, R>(
+    call: &mut Option<Call<'a>>,
+    op: &mut Option<F>,
+    resume: &Q,
+    mut stage: Pin<&mut Stage<'a, A, S, R>>,
+    error: E,
+    cx: &mut Context<'_>,
+) -> Poll<Result<T, Error<E>>>
+where
+    Q: Fn(Call<'a>, F, Option<CompiledRef>, E, Timestamp) -> R,
     R: Future<Output = Result<T, Error<E>>>,
 {
     let (Some(call), Some(op)) = (call.take(), op.take()) else {
         unreachable!("the loop starts once");
     };
-    // Only a call whose policy lets its first attempt run bare: any other goes straight to
-    // the loop, so that a production-shaped call with an observer pays for no hand-over.
-    let alone = first_error.is_none()
-        && call.inner.observer.is_some()
-        && call.observable(call.snapshot.or(held.as_deref())).is_some();
-    if alone {
-        stage.set(Stage::Observed {
-            call: (starts.observe)(call, op, held),
-        });
-        let StageProj::Observed { call } = stage.project() else {
-            unreachable!("set above")
-        };
-        return call.poll(cx);
-    }
-    stage.set(Stage::Loop {
-        call: (starts.start)(call, op, held, first_error),
+    let StageProj::Observed { told, .. } = stage.as_mut().project() else {
+        unreachable!("an observed attempt failed")
+    };
+    // The loop tells the observer how the call ends.
+    told.ended = true;
+    let (held, opened) = (told.held.take(), told.opened);
+    stage.set(Stage::Resumed {
+        call: resume(call, op, held, error, opened),
     });
-    let StageProj::Loop { call } = stage.project() else {
+    let StageProj::Resumed { call } = stage.project() else {
         unreachable!("set above")
     };
     call.poll(cx)
@@ -417,23 +527,23 @@ where
         Err(error) => return run(call, handing(error, op), First::Resumed(opened)).await,
     };
     let ended = clock.now();
-    // No observer: a call one sees runs in the loop or takes `observed`.
+    // No observer: a call one sees runs in the loop or is polled by `Bare` ([`Told`]).
     let key = &call.state.key;
     let rec = Recorder::new(key, clock, None, call.timeline, None, Some(opened));
     bare_success(rec, compiled, value, (opened, ended))
 }
 
-/// An untraced call an observer sees, handed over by [`Bare`] before its first attempt when
-/// the call could run bare but for the observer: its first attempt is polled bare between
-/// two clock readings, the observer told of the start before it runs, as from the loop. A
-/// value ends the call there ([`bare_success`]); an error goes to the call loop, which
-/// records that attempt as one it made itself and goes on. Either way the observer hears
-/// what it would have heard from the loop (`tests/it/props.rs` compares every event on the
-/// virtual clock), a call dropped during that attempt included ([`Told`]).
-pub(crate) async fn observed<T, E, F, Fut>(
+/// The rest of an untraced call an observer sees, whose first attempt, polled bare by
+/// [`Bare`] between two clock readings ([`Told`]), failed with `error`: the call loop records
+/// that attempt, opened at `opened`, as one it made itself, and goes on. The observer hears
+/// what it would have heard from the loop from the start (`tests/it/props.rs` compares every
+/// event on the virtual clock).
+pub(crate) async fn resumed<T, E, F, Fut>(
     call: Call<'_>,
-    mut op: F,
+    op: F,
     held: Option<CompiledRef>,
+    error: E,
+    opened: Timestamp,
 ) -> Result<T, Error<E>>
 where
     T: 'static,
@@ -441,39 +551,9 @@ where
     F: FnMut(AttemptInfo) -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
-    debug_assert!(call.options.is_none() && call.timeline.is_none());
-    // The policy `Bare` found at hand (a call by key under a provider holds it here).
+    // The policy the first attempt ran under (a call by key under a provider holds it here).
     let call = call.or_held(held.as_deref());
-    let (Some(compiled), Some(watcher)) = (call.observable(call.snapshot), &call.inner.observer)
-    else {
-        return run(call, op, First::None).await;
-    };
-    let clock = &call.inner.clock;
-    let key = &call.state.key;
-    let opened = clock.now();
-    watcher.observer.on_start(key, &compiled.policy);
-    let info = first_info(compiled);
-    // Scoped to the attempt, so that the guard takes no room beside the loop's future.
-    let outcome = {
-        let mut told = Told {
-            key,
-            clock,
-            watcher,
-            compiled,
-            opened,
-            ended: false,
-        };
-        let outcome = op(info).await;
-        told.ended = true;
-        outcome
-    };
-    let value = match outcome {
-        Ok(value) => value,
-        Err(error) => return run(call, handing(error, op), First::Resumed(opened)).await,
-    };
-    let ended = clock.now();
-    let rec = Recorder::new(key, clock, Some(watcher), None, None, Some(opened));
-    bare_success(rec, compiled, value, (opened, ended))
+    run(call, handing(error, op), First::Resumed(opened)).await
 }
 
 /// Ends a call whose first attempt, run bare between the readings `opened` and `ended`,
@@ -502,17 +582,47 @@ fn bare_success<T: 'static, E: StdError + 'static>(
     rec.finish(Ok(value), CallOutcome::Success)
 }
 
-/// An observer told of a call's start before its bare first attempt: if the call is dropped
-/// while that attempt runs, the observer hears that it ended, cancelled, as the call loop
-/// tells it of a call dropped during an attempt.
+/// The first attempt of a call an observer sees, polled bare ([`observe_first`]): the
+/// observer was told of the call's start, at `opened`. It ends the call if the attempt
+/// returns a value ([`Told::succeeded`]); if the call is dropped while the attempt runs, the
+/// observer hears that it ended, cancelled, as the call loop tells it of a call dropped
+/// during an attempt.
 struct Told<'a> {
-    key: &'a Key,
-    clock: &'a Clock,
-    watcher: &'a Watcher,
-    compiled: &'a Compiled,
+    inner: &'a Inner,
+    state: &'a KeyState,
+    /// The policy the call started with, lent through its snapshot...
+    snapshot: Option<&'a Compiled>,
+    /// ... or held for the call (a call by key under a provider).
+    held: Option<CompiledRef>,
     opened: Timestamp,
     /// The attempt returned: the call goes on (and ends) elsewhere.
     ended: bool,
+}
+
+impl Told<'_> {
+    /// The policy the attempt runs under.
+    fn compiled(&self) -> &Compiled {
+        match (self.snapshot, &self.held) {
+            (Some(compiled), _) => compiled,
+            (None, Some(held)) => held,
+            (None, None) => unreachable!("an observed first attempt runs under a policy"),
+        }
+    }
+
+    /// Ends the call on `value`, which its first attempt returned: recorded as the call loop
+    /// records it.
+    #[inline]
+    fn succeeded<T: 'static, E: StdError + 'static>(&mut self, value: T) -> Result<T, Error<E>> {
+        self.ended = true;
+        let (key, clock) = (&self.state.key, &self.inner.clock);
+        let ended = clock.now();
+        let watcher = self.inner.observer.as_ref();
+        let rec = Recorder::new(key, clock, watcher, None, None, Some(self.opened));
+        let result = bare_success(rec, self.compiled(), value, (self.opened, ended));
+        // A held policy is let go with the call, not with the future.
+        self.held = None;
+        result
+    }
 }
 
 impl Drop for Told<'_> {
@@ -529,9 +639,10 @@ impl Drop for Told<'_> {
 #[cold]
 #[inline(never)]
 fn cancelled(told: &Told<'_>) {
-    let watcher = Some(told.watcher);
-    let mut rec = Recorder::new(told.key, told.clock, watcher, None, None, Some(told.opened));
-    rec.resume(told.compiled);
+    let (key, clock) = (&told.state.key, &told.inner.clock);
+    let watcher = told.inner.observer.as_ref();
+    let mut rec = Recorder::new(key, clock, watcher, None, None, Some(told.opened));
+    rec.resume(told.compiled());
 }
 
 pin_project! {
@@ -646,8 +757,9 @@ mod tests {
         }
     }
 
-    /// Where a handle's plain call is after its first poll, its attempt still pending.
-    fn stage_after_first_poll(policy: Policy, seen: bool) -> &'static str {
+    /// Where a handle's plain call is after its first poll, pending: in its first attempt, or,
+    /// when that attempt `fails`, waiting to retry.
+    fn stage_after_first_poll(policy: Policy, seen: bool, fails: bool) -> &'static str {
         let vc = VirtualClock::new();
         let mut builder = Executor::builder()
             .clock(vc.clock())
@@ -657,25 +769,47 @@ mod tests {
         }
         let exec = builder.build().unwrap();
         let handle = exec.key("svc.op");
-        let op = |_| std::future::pending::<Result<(), std::io::Error>>();
-        let mut call = pin!(Bare::new(handle.call_state(None, None), op, lent, observed));
+        let op = |info: AttemptInfo| async move {
+            if fails && info.attempt == 0 {
+                return Err(std::io::Error::other("refused"));
+            }
+            std::future::pending::<Result<(), std::io::Error>>().await
+        };
+        let mut call = pin!(Bare::new(handle.call_state(None, None), op, lent, resumed));
         let mut cx = Context::from_waker(Waker::noop());
         assert!(call.as_mut().poll(&mut cx).is_pending());
         match call.project().stage.project() {
             StageProj::Unpolled => "unpolled",
             StageProj::First { .. } => "bare",
-            StageProj::Loop { .. } => "loop",
             StageProj::Observed { .. } => "observed",
+            StageProj::Loop { .. } => "loop",
+            StageProj::Resumed { .. } => "resumed",
         }
     }
 
     #[test]
     fn a_call_an_observer_sees_runs_its_first_attempt_bare_when_its_policy_allows() {
         let timed = Policy::builtin().timeout_per_attempt(Duration::from_secs(1));
-        assert_eq!(stage_after_first_poll(Policy::builtin(), false), "bare");
-        assert_eq!(stage_after_first_poll(Policy::builtin(), true), "observed");
+        assert_eq!(
+            stage_after_first_poll(Policy::builtin(), false, false),
+            "bare"
+        );
+        assert_eq!(
+            stage_after_first_poll(Policy::builtin(), true, false),
+            "observed"
+        );
         // A timeout puts a timer around the attempt: the loop, observed or not.
-        assert_eq!(stage_after_first_poll(timed.clone(), true), "loop");
-        assert_eq!(stage_after_first_poll(timed, false), "loop");
+        assert_eq!(stage_after_first_poll(timed.clone(), true, false), "loop");
+        assert_eq!(stage_after_first_poll(timed, false, false), "loop");
+        // A failed bare attempt: the loop goes on with the call, from that attempt when an
+        // observer sees it.
+        assert_eq!(
+            stage_after_first_poll(Policy::builtin(), false, true),
+            "loop"
+        );
+        assert_eq!(
+            stage_after_first_poll(Policy::builtin(), true, true),
+            "resumed"
+        );
     }
 }

@@ -243,7 +243,7 @@ pub(crate) struct Compiled {
     /// an operator has the key's breaker in hand.
     pub(crate) bare_eligible: bool,
     /// As `bare_first`, whether an observer sees the call or not: a call an observer sees may
-    /// run its first attempt bare between two clock readings ([`super::first::observed`]).
+    /// run its first attempt bare between two clock readings (`first::Told`).
     pub(crate) observed_first: std::sync::atomic::AtomicBool,
     /// Whether the policy allows that at all (`observed_first`, but for an operator's hand).
     pub(crate) observed_eligible: bool,

@@ -322,7 +322,7 @@ impl Executor {
             },
         };
         ByKey::Direct {
-            call: first::Bare::holding(call, op, first::held, first::observed),
+            call: first::Bare::holding(call, op, first::held, first::resumed),
         }
     }
 
@@ -599,7 +599,7 @@ impl Inner {
             self.call(&state, None, None),
             op,
             first::held,
-            first::observed,
+            first::resumed,
         )
         .await
     }
@@ -746,12 +746,7 @@ impl KeyHandle {
         F: FnMut(AttemptInfo) -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        first::Bare::new(
-            self.call_state(None, None),
-            op,
-            first::lent,
-            first::observed,
-        )
+        first::Bare::new(self.call_state(None, None), op, first::lent, first::resumed)
     }
 
     /// [`Executor::call_traced`] for this key.

@@ -219,7 +219,7 @@ pub(crate) enum First<E> {
     Failed(E),
     /// The first attempt of a recorded call (traced, or seen by an observer), opened at this
     /// reading, failed: the operation the loop is given hands that attempt's error over as
-    /// its first attempt ([`super::first::traced`], [`super::first::observed`]), which the
+    /// its first attempt ([`super::first::traced`], [`super::first::resumed`]), which the
     /// loop records as one it made itself, under the policy it ran with, and goes on. An
     /// observer was told of the start.
     Resumed(Timestamp),
