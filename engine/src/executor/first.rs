@@ -579,7 +579,8 @@ fn bare_success<T: 'static, E: StdError + 'static>(
     let Output::Value(value) = output else {
         unreachable!("built as a value above");
     };
-    rec.finish(Ok(value), CallOutcome::Success)
+    rec.finish::<E>(None, CallOutcome::Success);
+    Ok(value)
 }
 
 /// The first attempt of a call an observer sees, polled bare ([`observe_first`]): the

@@ -100,7 +100,10 @@ pub(crate) fn executed_record<T: 'static, E: StdError + 'static>(
     fallback_from: Option<&str>,
     budget_reason: Reason,
 ) {
-    r.attributes = std::mem::take(&mut verdict.attributes);
+    // The record's are empty, and most verdicts have none: the length is read alone.
+    if !verdict.attributes.is_empty() {
+        r.attributes = std::mem::take(&mut verdict.attributes);
+    }
     if let Some(requested) = fallback_from {
         fallback_attributes(&mut r.attributes, requested);
     }
@@ -620,5 +623,6 @@ where
         Heard::Success => CallOutcome::Success,
         Heard::Failure | Heard::Nothing => CallOutcome::Failure,
     };
-    rec.finish(result, outcome)
+    rec.finish(result.as_ref().err(), outcome);
+    result
 }
