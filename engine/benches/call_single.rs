@@ -73,6 +73,42 @@ impl Observer for Counter {
     }
 }
 
+/// A call an observer sees, written by hand: two clock reads and the three hooks, each
+/// handed the record it is given (`end` is a real call's, as only the engine makes one), around
+/// the operation. Nothing else: no policy, classification or tally.
+async fn observed_by_hand(
+    observer: &dyn Observer,
+    clock: &Clock,
+    key: &Key,
+    policy: &Policy,
+    end: &CallEnd,
+) -> u64 {
+    let (observer, clock) = (black_box(observer), black_box(clock));
+    let start = clock.now();
+    observer.on_start(key, policy);
+    let value = ok(AttemptInfo::default()).await.unwrap();
+    let stop = clock.now();
+    let mut record = AttemptRecord::default();
+    (record.start, record.end, record.outcome) = (start, stop, Kind::Success);
+    observer.on_attempt(key, &record);
+    let mut end = end.clone();
+    (end.start, end.end) = (start, stop);
+    observer.on_end(key, &end);
+    value
+}
+
+/// Keeps the last call's end.
+#[derive(Debug, Default)]
+struct LastEnd(std::sync::Mutex<Option<CallEnd>>);
+impl Observer for LastEnd {
+    fn reads_timeline(&self) -> bool {
+        false
+    }
+    fn on_end(&self, _: &Key, end: &CallEnd) {
+        *self.0.lock().unwrap() = Some(end.clone());
+    }
+}
+
 /// Counts every call it is handed the timeline of.
 #[derive(Debug, Default)]
 struct TimelineCounter(AtomicU64);
@@ -297,6 +333,34 @@ fn instrumented(c: &mut Criterion) {
         g.bench_function("recourse_noop_observer_tsc", |b| {
             b.to_async(&rt)
                 .iter(|| async { observed_tsc.call(ok).await.unwrap() })
+        });
+    }
+    // The floor of a call an observer sees: what the hooks' contract alone costs, written by
+    // hand around the same operation (`observed_by_hand`).
+    let counter: Arc<dyn Observer> = Arc::new(Counter::default());
+    let (key, policy) = (Key::parse("payments.Charge"), Policy::builtin());
+    let end = {
+        // A `CallEnd` is only made by the engine: one from a real call, reused.
+        let seen = Arc::new(LastEnd::default());
+        let exec = Executor::builder()
+            .policy("payments.Charge", Policy::builtin())
+            .observer_arc(seen.clone())
+            .build()
+            .unwrap();
+        rt.block_on(exec.key("payments.Charge").call(ok)).unwrap();
+        seen.0.lock().unwrap().clone().expect("the call ended")
+    };
+    let tokio_clock = Clock::tokio();
+    g.bench_function("hand_observed", |b| {
+        b.to_async(&rt)
+            .iter(|| observed_by_hand(&*counter, &tokio_clock, &key, &policy, &end))
+    });
+    #[cfg(feature = "tsc")]
+    {
+        let tsc = Clock::tsc();
+        g.bench_function("hand_observed_tsc", |b| {
+            b.to_async(&rt)
+                .iter(|| observed_by_hand(&*counter, &tsc, &key, &policy, &end))
         });
     }
     g.bench_function("recourse_noop_observer", |b| {
