@@ -3,8 +3,9 @@
 //! its attempts directly (a traced call, or one an observer sees, its first attempt: see
 //! [`traced`] and [`Told`]).
 //!
-//! The first attempt is polled by [`Bare`], which holds nothing else: a value ends the call
-//! there. An error goes to the call loop, which hands it straight to [`retries`]: the error
+//! The first attempt is polled by [`Bare`], which holds nothing else (but, when an observer
+//! sees the call, what the observer must hear if the call is dropped: [`Told`]): a value ends
+//! the call there. An error goes to the call loop, which hands it straight to [`retries`]: the error
 //! is classified and given to the loop's one decision step ([`decide`]), which says whether
 //! to wait and try again or to end the call, and with what; the wait is the one the call loop
 //! computes ([`Compiled::next_wait`]); the next attempt is polled bare in turn.
@@ -40,6 +41,11 @@ pin_project! {
     /// A call through a key handle or by key. The operation is first invoked on the first
     /// poll, as in the call loop, so the future does nothing until awaited.
     pub(crate) struct Bare<'a, F, A, G, S, Q, R, H = Lent> {
+        // The bare attempt and the loop in one place: a call future holds one or the other,
+        // so the operation's future adds nothing to its size. First, so that it is dropped
+        // first: an attempt before its operation, as in the loop.
+        #[pin]
+        stage: Stage<'a, A, S, R>,
         call: Option<Call<'a>>,
         op: Option<F>,
         // Where the policy the call starts with is: lent through the call's snapshot (a
@@ -51,10 +57,6 @@ pin_project! {
         // Goes on with a call an observer sees whose bare first attempt failed: `resumed` (a
         // function item).
         resume: Q,
-        // The bare attempt and the loop in one place: a call future holds one or the other,
-        // so the operation's future adds nothing to its size.
-        #[pin]
-        stage: Stage<'a, A, S, R>,
     }
 }
 
@@ -415,7 +417,16 @@ where
     let StageProj::Observed { attempt, told } = this.stage.as_mut().project() else {
         unreachable!("polled in its observed first attempt")
     };
-    match ready!(attempt.poll(cx)) {
+    // The attempt returned (the call ended or went on in the loop), or panicked.
+    assert!(!told.ended, "a call polled after it returned or panicked");
+    // Ended while the attempt is polled: if it panics, the observer hears nothing, as from
+    // the loop, even when the call is dropped only after the panic was caught.
+    told.ended = true;
+    let Poll::Ready(output) = attempt.poll(cx) else {
+        told.ended = false;
+        return Poll::Pending;
+    };
+    match output {
         Ok(value) => Poll::Ready(told.succeeded(value)),
         Err(e) => resume_in_loop(this.call, this.op, this.resume, this.stage, e, cx),
     }
@@ -740,7 +751,10 @@ where
 
 #[cfg(test)]
 mod tests {
+    use std::panic::AssertUnwindSafe;
     use std::pin::pin;
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicUsize;
     use std::task::Waker;
     use std::time::Duration;
 
@@ -751,6 +765,81 @@ mod tests {
 
     #[derive(Debug)]
     struct Quiet;
+
+    /// Counts the ends it hears.
+    #[derive(Debug, Default)]
+    struct Ends(AtomicUsize);
+
+    impl Observer for Ends {
+        fn reads_timeline(&self) -> bool {
+            false
+        }
+
+        fn on_end(&self, _: &crate::key::Key, _: &crate::observe::CallEnd) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// An attempt written by hand, so that it can be polled again: it panics, or returns at
+    /// every poll.
+    enum Attempt {
+        Panics,
+        Returns,
+    }
+
+    impl Future for Attempt {
+        type Output = Result<(), std::io::Error>;
+
+        fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Self::Output> {
+            match *self {
+                Attempt::Panics => panic!("the attempt panicked"),
+                Attempt::Returns => Poll::Ready(Ok(())),
+            }
+        }
+    }
+
+    fn observed(policy: Policy) -> (Executor, Arc<Ends>) {
+        let ends = Arc::new(Ends::default());
+        let exec = Executor::builder()
+            .clock(VirtualClock::new().clock())
+            .policy("svc.op", policy)
+            .observer_arc(ends.clone())
+            .build()
+            .unwrap();
+        (exec, ends)
+    }
+
+    #[test]
+    fn a_call_whose_attempt_panicked_reports_no_end_when_it_is_dropped_later() {
+        // Bare (observed) and in the loop (a timer around the attempt): the same.
+        let timed = Policy::builtin().timeout_per_attempt(Duration::from_secs(1));
+        for (policy, stage) in [(Policy::builtin(), "observed"), (timed, "loop")] {
+            assert_eq!(stage_after_first_poll(policy.clone(), true, false), stage);
+            let (exec, ends) = observed(policy);
+            let handle = exec.key("svc.op");
+            let mut call = Box::pin(handle.call(|_| Attempt::Panics));
+            let mut cx = Context::from_waker(Waker::noop());
+            // As `catch_unwind` around a poll does, in a server that survives a panicking
+            // handler: the call is dropped after the panic was caught.
+            let polled = std::panic::catch_unwind(AssertUnwindSafe(|| call.as_mut().poll(&mut cx)));
+            assert!(polled.is_err());
+            drop(call);
+            assert_eq!(ends.0.load(Ordering::Relaxed), 0, "{stage}");
+        }
+    }
+
+    #[test]
+    fn an_observed_call_polled_after_it_returned_panics_and_ends_once() {
+        let (exec, ends) = observed(Policy::builtin());
+        let handle = exec.key("svc.op");
+        let mut call = Box::pin(handle.call(|_| Attempt::Returns));
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(call.as_mut().poll(&mut cx).is_ready());
+        let again = std::panic::catch_unwind(AssertUnwindSafe(|| call.as_mut().poll(&mut cx)));
+        assert!(again.is_err(), "a second poll must not end the call again");
+        drop(call);
+        assert_eq!(ends.0.load(Ordering::Relaxed), 1);
+    }
 
     impl Observer for Quiet {
         fn reads_timeline(&self) -> bool {

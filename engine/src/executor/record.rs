@@ -172,8 +172,9 @@ impl<'a> Recorder<'a> {
     }
 
     /// Goes on with a call whose first attempt ran bare (traced, [`super::first::traced`], or
-    /// seen by an observer, [`super::first::resumed`]), whose observer, if it has one, was told
-    /// of its start before that attempt: policy metadata into the timeline, and no second `on_start`.
+    /// seen by an observer: `first::Told`, [`super::first::resumed`]), whose observer, if it
+    /// has one, was told of its start before that attempt: policy metadata into the timeline,
+    /// and no second `on_start`.
     #[inline]
     pub(crate) fn resume(&mut self, compiled: &Compiled) {
         if self.on() {
