@@ -216,6 +216,20 @@ fn three_attempts_fail(c: &mut Criterion) {
         .build()
         .unwrap();
     let handle = exec.key("payments.Charge");
+    // The same with timeouts around the attempts: the call loop makes them, as it does for
+    // the failures of a production-shaped call.
+    let timed = Executor::builder()
+        .policy(
+            "payments.Charge",
+            Policy::builtin()
+                .classifier("now")
+                .timeout_per_attempt(Duration::from_secs(1))
+                .overall_timeout(Duration::from_secs(3)),
+        )
+        .classifier("now", RetryNow)
+        .build()
+        .unwrap()
+        .key("payments.Charge");
     let svc = tower::retry::Retry::new(Attempts(2), tower::service_fn(|_: u64| Op::reset()));
     let mut g = c.benchmark_group("three_attempts_fail");
     g.bench_function("hand_loop", |b| {
@@ -260,6 +274,10 @@ fn three_attempts_fail(c: &mut Criterion) {
     g.bench_function("recourse_string_key", |b| {
         b.to_async(&rt)
             .iter(|| async { exec.call("payments.Charge", fail).await.unwrap_err() })
+    });
+    g.bench_function("recourse_handle_timeouts", |b| {
+        b.to_async(&rt)
+            .iter(|| async { timed.call(fail).await.unwrap_err() })
     });
     g.bench_function("tower_retry", |b| {
         b.to_async(&rt).iter(|| async {
