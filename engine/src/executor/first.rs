@@ -5,10 +5,10 @@
 //!
 //! The first attempt is polled by [`Bare`], which holds nothing else (but, when an observer
 //! sees the call, what the observer must hear if the call is dropped: [`Told`]): a value ends
-//! the call there. An error goes to the call loop, which hands it straight to [`retries`]: the error
-//! is classified and given to the loop's one decision step ([`decide`]), which says whether
-//! to wait and try again or to end the call, and with what; the wait is the one the call loop
-//! computes ([`Compiled::next_wait`]); the next attempt is polled bare in turn.
+//! the call there. An error goes to the call loop, which hands it straight to [`retries`]:
+//! the error is classified and given to the loop's one decision step ([`decide`]), which says
+//! whether to wait and try again or to end the call, and with what; the wait is the one the
+//! call loop computes ([`Compiled::next_wait`]); the next attempt is polled bare in turn.
 //!
 //! It is not a second call loop: it decides nothing itself, and has nothing to decide that
 //! the policy could put around an attempt (a deadline, a budget, a breaker, a recording),
