@@ -22,7 +22,7 @@ pub(crate) use line::{LineMode, Lines, call_line, circuit_line};
 pub(crate) use record::Recording;
 pub(crate) use replay::{Control, parse_ts_micros};
 pub(crate) use sanitize::clean_line;
-pub(crate) use session::Session;
+pub(crate) use session::{NOTHING_MATCHES, Session};
 pub(crate) use target::{Feed, MAX_TARGETS, Spec, with_target};
 
 /// What a consumer says after a feed.

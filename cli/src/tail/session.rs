@@ -6,6 +6,10 @@ use recourse_engine::export::wire::Message;
 use super::record::Recording;
 use super::target::{self, Feed};
 
+/// What a target's notice says when no key it has called matches the subscription yet; the
+/// live view takes it back once one does.
+pub(crate) const NOTHING_MATCHES: &str = "no key called so far matches; waiting";
+
 /// What every consumer shares: target names, the recording, notices.
 pub(crate) struct Session {
     pub(crate) names: Vec<String>,
@@ -68,7 +72,7 @@ impl Session {
                 let name = self.name(*target);
                 let text = match &**msg {
                     Message::Subscribed(s) if s.matched.is_empty() => {
-                        Some(format!("{name}: no key called so far matches; waiting"))
+                        Some(format!("{name}: {NOTHING_MATCHES}"))
                     }
                     Message::Subscribed(s) => Some(format!(
                         "{name}: matching {} key{}: {}",

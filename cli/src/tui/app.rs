@@ -12,7 +12,7 @@ use super::keymap::{self, Scope};
 use super::model::{Event, EventKind, KeyAgg, Log, Row, Series, Sort, WINDOWS};
 use super::notices::Notices;
 use crate::format::clock_of_micros;
-use crate::tail::{Feed, MAX_TARGETS, parse_ts_micros, with_target};
+use crate::tail::{Feed, MAX_TARGETS, NOTHING_MATCHES, parse_ts_micros, with_target};
 
 /// Keys the table tracks; the calls and stats of further keys are counted, not kept.
 pub(crate) const MAX_KEYS: usize = 2_000;
@@ -258,6 +258,13 @@ impl App {
         }
     }
 
+    /// `target` told of a key the view shows: a notice that it waits for one no longer holds.
+    fn matched(&mut self, target: usize) {
+        if let Some(t) = self.targets.get(target) {
+            self.notices.withdraw(&t.name, NOTHING_MATCHES);
+        }
+    }
+
     /// The aggregate of `key`, made on first sight while under [`MAX_KEYS`]; `None` (and
     /// counted) past it.
     fn agg(&mut self, key: &str) -> Option<&mut KeyAgg> {
@@ -315,6 +322,7 @@ impl App {
                     if !self.keep.matches(key) {
                         continue;
                     }
+                    self.matched(target);
                     let Some(agg) = self.agg(key) else { continue };
                     if stats.circuit.is_some() {
                         agg.circuit.clone_from(&stats.circuit);
@@ -340,6 +348,7 @@ impl App {
     }
 
     fn call(&mut self, target: usize, c: &CallEvent, raw: &[u8]) {
+        self.matched(target);
         if let Some(agg) = self.agg(&c.key) {
             agg.count(c);
         }

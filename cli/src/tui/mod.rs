@@ -119,16 +119,12 @@ pub(crate) async fn run(
                 let mut next = Some(f);
                 let mut n = 0;
                 while let Some(f) = next.take() {
-                    if let Err(e) = session.absorb(&f) {
-                        app.say(e);
-                    }
-                    app.ingest(&f, now);
+                    feed_in(session, &mut app, &f, now);
                     n += 1;
                     if n < BATCH {
                         next = rx.try_recv().ok();
                     }
                 }
-                take_notices(session, &mut app);
                 dirty = true;
             }
             _ = tick.tick() => {
@@ -139,6 +135,17 @@ pub(crate) async fn run(
     };
     ratatui::restore();
     status
+}
+
+/// One feed into the session (names, the recording, notices) and the view. The session's
+/// notices reach the footer before the view takes the feed, which may take one back (a target
+/// waiting for a matching key that calls one).
+fn feed_in(session: &mut Session, app: &mut App, feed: &Feed, now: Instant) {
+    if let Err(e) = session.absorb(feed) {
+        app.say(e);
+    }
+    take_notices(session, app);
+    app.ingest(feed, now);
 }
 
 /// Moves the session's notices (connections, losses, gaps) to the footer, every one.

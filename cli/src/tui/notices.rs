@@ -46,6 +46,17 @@ impl Notice {
     }
 }
 
+impl Notice {
+    /// The text of a notice its targets all said.
+    fn join(&mut self) {
+        let what = self.what.as_deref().unwrap_or_default();
+        self.text = match self.targets.len() {
+            n if n > NAMED => format!("{n} targets: {what}"),
+            _ => format!("{}: {what}", self.targets.join(", ")),
+        };
+    }
+}
+
 impl Notices {
     /// A notice about the feeds: shown after those already waiting. One that says what the
     /// last one said, of another target, joins it: `a, b: connection refused; reconnecting`,
@@ -60,15 +71,34 @@ impl Notices {
             && last.what == notice.what
         {
             last.targets.append(&mut notice.targets);
-            let what = last.what.as_deref().unwrap_or_default();
-            last.text = match last.targets.len() {
-                n if n > NAMED => format!("{n} targets: {what}"),
-                _ => format!("{}: {what}", last.targets.join(", ")),
-            };
+            last.join();
             return;
         }
         self.queue.push_back(notice);
         self.bound();
+    }
+
+    /// Takes back what `target` said (`what`) once it no longer holds: the target leaves
+    /// every notice that says it, and a notice no target says any more goes, shown or not.
+    pub(crate) fn withdraw(&mut self, target: &str, what: &str) {
+        let mut i = 0;
+        while i < self.queue.len() {
+            let notice = &mut self.queue[i];
+            if notice.what.as_deref() == Some(what)
+                && let Some(at) = notice.targets.iter().position(|t| t == target)
+            {
+                notice.targets.remove(at);
+                if notice.targets.is_empty() {
+                    self.queue.remove(i);
+                    if i == 0 {
+                        self.age = 0;
+                    }
+                    continue;
+                }
+                notice.join();
+            }
+            i += 1;
+        }
     }
 
     /// A reply to a key press: shown now, before what waits.
@@ -144,6 +174,28 @@ mod tests {
         n.tick();
         n.tick();
         assert_eq!(n.current(), Some("50 targets: matching 4 keys: a.B, c.D"));
+    }
+
+    #[test]
+    fn a_notice_taken_back_leaves_the_targets_it_still_holds_for() {
+        let waiting = "no key called so far matches; waiting";
+        let mut n = Notices::default();
+        for t in ["a", "b"] {
+            n.push(format!("{t}: {waiting}"));
+        }
+        n.push("c: connected".into());
+        n.withdraw("a", waiting);
+        assert_eq!(
+            n.current(),
+            Some("b: no key called so far matches; waiting")
+        );
+        // Another notice's target, or another text, is left alone.
+        n.withdraw("c", waiting);
+        n.withdraw("b", "connected");
+        assert_eq!(n.waiting(), 1);
+        n.withdraw("b", waiting);
+        assert_eq!(n.current(), Some("c: connected"));
+        assert_eq!(n.waiting(), 0);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Moving around: filters, freezing, selection, sorting, drilling down, notices.
 
 use super::*;
+use crate::tail::NOTHING_MATCHES;
 
 #[test]
 fn the_filter_narrows_keys_and_events_and_can_invert() {
@@ -206,18 +207,50 @@ fn every_notice_of_a_batch_reaches_the_footer() {
     }
     crate::tui::take_notices(&mut session, &mut app);
     assert!(screen(&app, 120, 30).contains("(+1)"), "one more waits");
-    let mut shown: Vec<String> = Vec::new();
-    while let Some(s) = app.status() {
-        if shown.last().map(String::as_str) != Some(s) {
-            shown.push(s.to_owned());
-        }
-        update(&mut app, Msg::Tick(Instant::now()));
-    }
     assert_eq!(
-        shown,
+        shown(&mut app),
         [
             "a, b: connection refused; reconnecting",
             "a: reset; reconnecting"
         ]
     );
+}
+
+/// Every notice the footer shows, in turn, until none is left.
+fn shown(app: &mut App) -> Vec<String> {
+    let mut shown: Vec<String> = Vec::new();
+    while let Some(s) = app.status() {
+        if shown.last().map(String::as_str) != Some(s) {
+            shown.push(s.to_owned());
+        }
+        update(app, Msg::Tick(Instant::now()));
+    }
+    shown
+}
+
+/// A service subscribed before it called any key says it waits for one; its first matching
+/// call takes that back, so the footer never says it waits while the table shows its keys.
+#[test]
+fn a_waiting_notice_goes_with_the_first_matching_call() {
+    let waiting = RECORDING.replacen(
+        r#""matched":["inventory.Get","payments.Auth","payments.Charge","payments.Refund"]"#,
+        r#""matched":[]"#,
+        1,
+    );
+    let feeds = feeds(&waiting);
+    let (head, calls) = feeds.split_at(2);
+    assert!(matches!(&calls[0], Feed::Line { msg, .. } if matches!(**msg, Message::Call(_))));
+    let run = |feeds: &[Feed]| {
+        let mut app = App::new("payments.*,inventory.*", KeyFilter::default());
+        let mut session = crate::tail::Session::new(Vec::new(), None, false);
+        for f in feeds {
+            crate::tui::feed_in(&mut session, &mut app, f, Instant::now());
+        }
+        shown(&mut app)
+    };
+    let says_it_waits = |s: &[String]| s.iter().any(|s| s.ends_with(NOTHING_MATCHES));
+    assert!(says_it_waits(&run(head)), "{:?}", run(head));
+    let with_a_call = run(&feeds[..3]);
+    assert!(!says_it_waits(&with_a_call), "{with_a_call:?}");
+    assert!(with_a_call.iter().any(|s| s.ends_with(": connected")));
 }
