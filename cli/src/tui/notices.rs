@@ -44,9 +44,7 @@ impl Notice {
             targets,
         }
     }
-}
 
-impl Notice {
     /// The text of a notice its targets all said.
     fn join(&mut self) {
         let what = self.what.as_deref().unwrap_or_default();
