@@ -143,9 +143,14 @@ impl fmt::Debug for Reason {
     }
 }
 
+impl Reason {
+    /// No reason: the default.
+    pub(crate) const EMPTY: Reason = Reason(Cow::Borrowed(""));
+}
+
 impl Default for Reason {
     fn default() -> Reason {
-        Reason(Cow::Borrowed(""))
+        Reason::EMPTY
     }
 }
 
