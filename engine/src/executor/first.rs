@@ -508,10 +508,10 @@ where
 /// compares them on the virtual clock; on a real one, a handed-over attempt's end is read when
 /// the loop takes it, a few tens of nanoseconds late).
 ///
-/// Like the untraced bare path, it needs the policy at hand: a handle's snapshot, a key's
-/// policy given in code once the key has been called, or under a provider the key's cached
-/// policy, held for the call. A key's first call runs in the loop, as does a call an observer
-/// sees.
+/// Like the untraced bare path, it needs the policy at hand: a handle's snapshot, or a key's
+/// policy given in code once the key has been called (a call by key under a provider holds
+/// the key's cached policy: [`traced_holding`]). A key's first call runs in the loop, as does
+/// a call an observer sees.
 pub(crate) async fn traced<T, E, F, Fut>(call: Call<'_>, mut op: F) -> Result<T, Error<E>>
 where
     T: 'static,
@@ -520,13 +520,6 @@ where
     Fut: Future<Output = Result<T, E>>,
 {
     debug_assert!(call.options.is_none() && call.timeline.is_some());
-    // Under a provider, a call by key holds the key's cached policy for its length, as an
-    // untraced one does (`Held`), and lends it to the loop if the loop takes over.
-    let held = match call.snapshot {
-        None => Held::cached(&call),
-        Some(_) => None,
-    };
-    let call = call.or_held(held.as_deref());
     let Some(compiled) = call.bare(call.snapshot) else {
         return run(call, op, First::None).await;
     };
@@ -542,6 +535,24 @@ where
     let key = &call.state.key;
     let rec = Recorder::new(key, clock, None, call.timeline, None, Some(opened));
     bare_success(rec, compiled, value, (opened, ended))
+}
+
+/// [`traced`] for a call by key, which, under a provider, holds the key's cached policy for
+/// its length, as an untraced one does ([`Held`]), and lends it to the loop if the loop takes
+/// over. Apart from [`traced`] so that a handle's call does not rebuild its [`Call`] (a copy
+/// read back with wider loads than wrote it, which stalled: about 10 ns a traced call).
+pub(crate) async fn traced_holding<T, E, F, Fut>(call: Call<'_>, op: F) -> Result<T, Error<E>>
+where
+    T: 'static,
+    E: StdError + 'static,
+    F: FnMut(AttemptInfo) -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let held = match call.snapshot {
+        None => Held::cached(&call),
+        Some(_) => None,
+    };
+    traced(call.or_held(held.as_deref()), op).await
 }
 
 /// The rest of an untraced call an observer sees, whose first attempt, polled bare by

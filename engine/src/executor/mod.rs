@@ -340,7 +340,8 @@ impl Executor {
     {
         let state = self.inner.state_of(&key);
         let mut timeline = Timeline::default();
-        let result = first::traced(self.inner.call(&state, None, Some(&mut timeline)), op).await;
+        let result =
+            first::traced_holding(self.inner.call(&state, None, Some(&mut timeline)), op).await;
         (result, timeline)
     }
 
