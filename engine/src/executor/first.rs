@@ -5,10 +5,11 @@
 //!
 //! The first attempt is polled by [`Bare`], which holds nothing else (but, when an observer
 //! sees the call, what the observer must hear if the call is dropped: [`Told`]): a value ends
-//! the call there. An error goes to the call loop, which hands it straight to [`retries`]:
-//! the error is classified and given to the loop's one decision step ([`decide`]), which says
-//! whether to wait and try again or to end the call, and with what; the wait is the one the
-//! call loop computes ([`Compiled::next_wait`]); the next attempt is polled bare in turn.
+//! the call there. An error goes to [`retries`], polled in the same future, which takes only
+//! the executor and the policy from the call: the error is classified and given to the call
+//! loop's one decision step ([`decide`]), which says whether to wait and try again or to end
+//! the call, and with what; the wait is the one the call loop computes
+//! ([`Compiled::next_wait`]); the next attempt is polled bare in turn.
 //!
 //! It is not a second call loop: it decides nothing itself, and has nothing to decide that
 //! the policy could put around an attempt (a deadline, a budget, a breaker, a recording),
@@ -40,12 +41,12 @@ use crate::observe::CallOutcome;
 pin_project! {
     /// A call through a key handle or by key. The operation is first invoked on the first
     /// poll, as in the call loop, so the future does nothing until awaited.
-    pub(crate) struct Bare<'a, F, A, G, S, Q, R, H = Lent> {
+    pub(crate) struct Bare<'a, F, A, G, S, Q, R, K, P, H = Lent> {
         // The bare attempt and the loop in one place: a call future holds one or the other,
         // so the operation's future adds nothing to its size. First, so that it is dropped
         // first: an attempt before its operation, as in the loop.
         #[pin]
-        stage: Stage<'a, A, S, R>,
+        stage: Stage<'a, A, S, R, P>,
         call: Option<Call<'a>>,
         op: Option<F>,
         // Where the policy the call starts with is: lent through the call's snapshot (a
@@ -57,13 +58,16 @@ pin_project! {
         // Goes on with a call an observer sees whose bare first attempt failed: `resumed` (a
         // function item).
         resume: Q,
+        // Goes on with a plain call whose bare first attempt failed: `retries` (a function
+        // item).
+        retry: K,
     }
 }
 
 pin_project! {
     #[project = StageProj]
     #[project_replace = StageReplaced]
-    enum Stage<'a, A, S, R> {
+    enum Stage<'a, A, S, R, P> {
         Unpolled,
         First { #[pin] attempt: A },
         // The first attempt of a call an observer sees, polled bare between two clock
@@ -72,27 +76,29 @@ pin_project! {
         Loop { #[pin] call: S },
         // A call an observer sees, whose bare first attempt failed ([`resumed`]).
         Resumed { #[pin] call: R },
+        // A plain call whose bare first attempt failed: its retries, bare too ([`retries`]).
+        Retries { #[pin] call: P },
     }
 }
 
-impl<'a, F, A, G, S, Q, R> Bare<'a, F, A, G, S, Q, R> {
+impl<'a, F, A, G, S, Q, R, K, P> Bare<'a, F, A, G, S, Q, R, K, P> {
     /// A plain call: one made without options and without a timeline (those go straight to
     /// the loop), whose policy, if it has one, is lent through its snapshot.
-    pub(crate) fn new(call: Call<'a>, op: F, start: G, resume: Q) -> Self {
-        Bare::with(call, op, start, resume)
+    pub(crate) fn new(call: Call<'a>, op: F, start: G, resume: Q, retry: K) -> Self {
+        Bare::with(call, op, start, resume, retry)
     }
 }
 
-impl<'a, F, A, G, S, Q, R> Bare<'a, F, A, G, S, Q, R, Held> {
+impl<'a, F, A, G, S, Q, R, K, P> Bare<'a, F, A, G, S, Q, R, K, P, Held> {
     /// [`Bare::new`] for a call by key, which holds the key's cached policy itself when the
     /// call has no snapshot.
-    pub(crate) fn holding(call: Call<'a>, op: F, start: G, resume: Q) -> Self {
-        Bare::with(call, op, start, resume)
+    pub(crate) fn holding(call: Call<'a>, op: F, start: G, resume: Q, retry: K) -> Self {
+        Bare::with(call, op, start, resume, retry)
     }
 }
 
-impl<'a, F, A, G, S, Q, R, H: Hold> Bare<'a, F, A, G, S, Q, R, H> {
-    fn with(call: Call<'a>, op: F, start: G, resume: Q) -> Self {
+impl<'a, F, A, G, S, Q, R, K, P, H: Hold> Bare<'a, F, A, G, S, Q, R, K, P, H> {
+    fn with(call: Call<'a>, op: F, start: G, resume: Q, retry: K) -> Self {
         debug_assert!(call.options.is_none() && call.timeline.is_none());
         Bare {
             call: Some(call),
@@ -100,6 +106,7 @@ impl<'a, F, A, G, S, Q, R, H: Hold> Bare<'a, F, A, G, S, Q, R, H> {
             hold: H::default(),
             start,
             resume,
+            retry,
             stage: Stage::Unpolled,
         }
     }
@@ -235,29 +242,33 @@ impl<'a> Call<'a> {
     }
 }
 
-impl<'a, T, E, F, A, G, S, Q, R, H> Future for Bare<'a, F, A, G, S, Q, R, H>
+impl<'a, T, E, F, A, G, S, Q, R, K, P, H> Future for Bare<'a, F, A, G, S, Q, R, K, P, H>
 where
     T: 'static,
     E: StdError + 'static,
     H: Hold,
     F: FnMut(AttemptInfo) -> A,
     A: Future<Output = Result<T, E>>,
-    G: Fn(Call<'a>, F, Option<CompiledRef>, Option<E>) -> S,
+    G: Fn(Call<'a>, F, Option<CompiledRef>) -> S,
     S: Future<Output = Result<T, Error<E>>>,
     Q: Fn(Call<'a>, F, Option<CompiledRef>, E, Timestamp) -> R,
     R: Future<Output = Result<T, Error<E>>>,
+    K: Fn(&'a Inner, Option<&'a Compiled>, Option<CompiledRef>, F, E) -> P,
+    P: Future<Output = Result<T, Error<E>>>,
 {
     type Output = Result<T, Error<E>>;
 
     #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.as_mut().project();
-        if let StageProj::Unpolled = this.stage.as_mut().project() {
+        // The discriminant alone: a projection of every variant here was compiled into a
+        // jump table on the plain call's path.
+        if matches!(this.stage.as_ref().get_ref(), Stage::Unpolled) {
             let (Some(call), Some(op)) = (this.call.as_ref(), this.op.as_mut()) else {
                 unreachable!("taken only when the loop starts");
             };
             let Some(compiled) = call.bare(this.hold.policy(call)) else {
-                return begin(self.as_mut(), cx);
+                return self.as_mut().begin(cx);
             };
             let attempt = op(first_info(compiled));
             // Replaced, not set: `set` drops the stage it replaces through an out-of-line
@@ -275,23 +286,104 @@ where
                     *this.hold = H::default();
                     Poll::Ready(Ok(value))
                 }
-                Err(e) => {
-                    let held = this.hold.hand_over();
-                    start(
-                        this.call,
-                        this.op,
-                        this.start,
-                        this.stage,
-                        held,
-                        Some(e),
-                        cx,
-                    )
-                }
+                Err(e) => self.as_mut().retry(e, cx),
             },
+            StageProj::Retries { call } => call.poll(cx),
             StageProj::Loop { call } => call.poll(cx),
             StageProj::Resumed { call } => call.poll(cx),
-            StageProj::Observed { .. } => poll_observed(self.as_mut(), cx),
+            StageProj::Observed { .. } => self.as_mut().poll_observed(cx),
             StageProj::Unpolled => unreachable!("started above"),
+        }
+    }
+}
+
+/// The out-of-line steps of a call's poll, so that a plain call's poll stays small.
+impl<'a, F, A, G, S, Q, R, K, P, H: Hold> Bare<'a, F, A, G, S, Q, R, K, P, H> {
+    /// Begins a call whose first attempt is not polled bare as a plain call's: bare between two
+    /// clock readings when an observer sees it and its policy lets it ([`observe_first`]), else
+    /// in the call loop. Out of line, so that a plain call's poll stays small.
+    #[cold]
+    #[inline(never)]
+    fn begin<T, E>(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T, Error<E>>>
+    where
+        T: 'static,
+        E: StdError + 'static,
+        F: FnMut(AttemptInfo) -> A,
+        A: Future<Output = Result<T, E>>,
+        G: Fn(Call<'a>, F, Option<CompiledRef>) -> S,
+        S: Future<Output = Result<T, Error<E>>>,
+        Q: Fn(Call<'a>, F, Option<CompiledRef>, E, Timestamp) -> R,
+        R: Future<Output = Result<T, Error<E>>>,
+    {
+        let this = self.as_mut().project();
+        let (Some(call), Some(op)) = (this.call.as_ref(), this.op.as_mut()) else {
+            unreachable!("taken only when the loop starts");
+        };
+        if call.inner.observer.is_some() && observe_first(call, op, this.hold, this.stage) {
+            return self.poll_observed(cx);
+        }
+        let this = self.project();
+        let held = this.hold.hand_over();
+        start(this.call, this.op, this.start, this.stage, held, cx)
+    }
+
+    /// Goes on with a plain call whose bare first attempt failed with `error`: its retries, bare
+    /// too ([`retries`]), under the policy that attempt ran with (lent through the call's
+    /// snapshot, or `held` by the call), and polls them. Only the executor and that policy go
+    /// over, not the call's whole state: its copy, right after the state was written, stalled.
+    #[inline(never)]
+    fn retry<T, E>(
+        self: Pin<&mut Self>,
+        error: E,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<T, Error<E>>>
+    where
+        K: Fn(&'a Inner, Option<&'a Compiled>, Option<CompiledRef>, F, E) -> P,
+        P: Future<Output = Result<T, Error<E>>>,
+    {
+        let mut this = self.project();
+        let (Some(call), Some(op)) = (this.call.as_ref(), this.op.take()) else {
+            unreachable!("the retries start once");
+        };
+        // Taken here, not by the caller: a lent policy's `None` is then known at compile time,
+        // not read back from memory just written.
+        let held = this.hold.hand_over();
+        this.stage.set(Stage::Retries {
+            call: (this.retry)(call.inner, call.snapshot, held, op, error),
+        });
+        let StageProj::Retries { call } = this.stage.project() else {
+            unreachable!("set above")
+        };
+        call.poll(cx)
+    }
+
+    /// Polls the first attempt of a call an observer sees ([`Told`]). Out of line, so that a
+    /// plain call's poll stays small.
+    #[inline(never)]
+    fn poll_observed<T, E>(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T, Error<E>>>
+    where
+        T: 'static,
+        E: StdError + 'static,
+        A: Future<Output = Result<T, E>>,
+        Q: Fn(Call<'a>, F, Option<CompiledRef>, E, Timestamp) -> R,
+        R: Future<Output = Result<T, Error<E>>>,
+    {
+        let mut this = self.project();
+        let StageProj::Observed { attempt, told } = this.stage.as_mut().project() else {
+            unreachable!("polled in its observed first attempt")
+        };
+        // The attempt returned (the call ended or went on in the loop), or panicked.
+        assert!(!told.ended, "a call polled after it returned or panicked");
+        // Ended while the attempt is polled: if it panics, the observer hears nothing, as from
+        // the loop, even when the call is dropped only after the panic was caught.
+        told.ended = true;
+        let Poll::Ready(output) = attempt.poll(cx) else {
+            told.ended = false;
+            return Poll::Pending;
+        };
+        match output {
+            Ok(value) => Poll::Ready(told.succeeded(value)),
+            Err(e) => resume_in_loop(this.call, this.op, this.resume, this.stage, e, cx),
         }
     }
 }
@@ -305,59 +397,25 @@ fn first_info(compiled: &Compiled) -> AttemptInfo {
     }
 }
 
-/// Begins a call whose first attempt is not polled bare as a plain call's: bare between two
-/// clock readings when an observer sees it and its policy lets it ([`observe_first`]), else
-/// in the call loop. Out of line, so that a plain call's poll stays small.
+/// Hands the call to the call loop and polls it.
 #[cold]
-#[inline(never)]
-fn begin<'a, T, E, F, A, G, S, Q, R, H>(
-    mut bare: Pin<&mut Bare<'a, F, A, G, S, Q, R, H>>,
-    cx: &mut Context<'_>,
-) -> Poll<Result<T, Error<E>>>
-where
-    T: 'static,
-    E: StdError + 'static,
-    H: Hold,
-    F: FnMut(AttemptInfo) -> A,
-    A: Future<Output = Result<T, E>>,
-    G: Fn(Call<'a>, F, Option<CompiledRef>, Option<E>) -> S,
-    S: Future<Output = Result<T, Error<E>>>,
-    Q: Fn(Call<'a>, F, Option<CompiledRef>, E, Timestamp) -> R,
-    R: Future<Output = Result<T, Error<E>>>,
-{
-    let this = bare.as_mut().project();
-    let (Some(call), Some(op)) = (this.call.as_ref(), this.op.as_mut()) else {
-        unreachable!("taken only when the loop starts");
-    };
-    if call.inner.observer.is_some() && observe_first(call, op, this.hold, this.stage) {
-        return poll_observed(bare, cx);
-    }
-    let this = bare.project();
-    let held = this.hold.hand_over();
-    start(this.call, this.op, this.start, this.stage, held, None, cx)
-}
-
-/// Hands the call to the call loop (with the bare first attempt's error, if there was one)
-/// and polls it.
-#[cold]
-fn start<'a, T, E, F, A, G, S, R>(
+fn start<'a, T, E, F, A, G, S, R, P>(
     call: &mut Option<Call<'a>>,
     op: &mut Option<F>,
     start: &G,
-    mut stage: Pin<&mut Stage<'a, A, S, R>>,
+    mut stage: Pin<&mut Stage<'a, A, S, R, P>>,
     held: Option<CompiledRef>,
-    first_error: Option<E>,
     cx: &mut Context<'_>,
 ) -> Poll<Result<T, Error<E>>>
 where
-    G: Fn(Call<'a>, F, Option<CompiledRef>, Option<E>) -> S,
+    G: Fn(Call<'a>, F, Option<CompiledRef>) -> S,
     S: Future<Output = Result<T, Error<E>>>,
 {
     let (Some(call), Some(op)) = (call.take(), op.take()) else {
         unreachable!("the loop starts once");
     };
     stage.set(Stage::Loop {
-        call: start(call, op, held, first_error),
+        call: start(call, op, held),
     });
     let StageProj::Loop { call } = stage.project() else {
         unreachable!("set above")
@@ -370,11 +428,11 @@ where
 /// readings ([`Told`]), as the call loop would poll it, but with none of the loop's set-up.
 /// Whether it did.
 #[inline(never)]
-fn observe_first<'a, F, A, S, R, H: Hold>(
+fn observe_first<'a, F, A, S, R, P, H: Hold>(
     call: &Call<'a>,
     op: &mut F,
     hold: &mut H,
-    stage: Pin<&mut Stage<'a, A, S, R>>,
+    stage: Pin<&mut Stage<'a, A, S, R, P>>,
 ) -> bool
 where
     F: FnMut(AttemptInfo) -> A,
@@ -399,47 +457,14 @@ where
     true
 }
 
-/// Polls the first attempt of a call an observer sees ([`Told`]). Out of line, so that a
-/// plain call's poll stays small.
-#[inline(never)]
-fn poll_observed<'a, T, E, F, A, G, S, Q, R, H>(
-    bare: Pin<&mut Bare<'a, F, A, G, S, Q, R, H>>,
-    cx: &mut Context<'_>,
-) -> Poll<Result<T, Error<E>>>
-where
-    T: 'static,
-    E: StdError + 'static,
-    A: Future<Output = Result<T, E>>,
-    Q: Fn(Call<'a>, F, Option<CompiledRef>, E, Timestamp) -> R,
-    R: Future<Output = Result<T, Error<E>>>,
-{
-    let mut this = bare.project();
-    let StageProj::Observed { attempt, told } = this.stage.as_mut().project() else {
-        unreachable!("polled in its observed first attempt")
-    };
-    // The attempt returned (the call ended or went on in the loop), or panicked.
-    assert!(!told.ended, "a call polled after it returned or panicked");
-    // Ended while the attempt is polled: if it panics, the observer hears nothing, as from
-    // the loop, even when the call is dropped only after the panic was caught.
-    told.ended = true;
-    let Poll::Ready(output) = attempt.poll(cx) else {
-        told.ended = false;
-        return Poll::Pending;
-    };
-    match output {
-        Ok(value) => Poll::Ready(told.succeeded(value)),
-        Err(e) => resume_in_loop(this.call, this.op, this.resume, this.stage, e, cx),
-    }
-}
-
 /// Hands a call an observer sees, whose bare first attempt failed with `error`, to the call
 /// loop, which records that attempt and goes on ([`resumed`]), and polls it.
 #[cold]
-fn resume_in_loop<'a, T, E, F, A, S, Q, R>(
+fn resume_in_loop<'a, T, E, F, A, S, Q, R, P>(
     call: &mut Option<Call<'a>>,
     op: &mut Option<F>,
     resume: &Q,
-    mut stage: Pin<&mut Stage<'a, A, S, R>>,
+    mut stage: Pin<&mut Stage<'a, A, S, R, P>>,
     error: E,
     cx: &mut Context<'_>,
 ) -> Poll<Result<T, Error<E>>>
@@ -471,7 +496,6 @@ pub(crate) fn lent<'a, T, E, F, Fut>(
     call: Call<'a>,
     op: F,
     _held: Option<CompiledRef>,
-    first_error: Option<E>,
 ) -> impl Future<Output = Result<T, Error<E>>>
 where
     T: 'static,
@@ -479,7 +503,7 @@ where
     F: FnMut(AttemptInfo) -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
-    run(call, op, first_error.into())
+    run(call, op, First::None)
 }
 
 /// Starts the call loop of a call that holds its policy itself: the loop, with that policy
@@ -488,7 +512,6 @@ pub(crate) async fn held<T, E, F, Fut>(
     call: Call<'_>,
     op: F,
     held: Option<CompiledRef>,
-    first_error: Option<E>,
 ) -> Result<T, Error<E>>
 where
     T: 'static,
@@ -497,7 +520,7 @@ where
     Fut: Future<Output = Result<T, E>>,
 {
     let call = call.or_held(held.as_deref());
-    run(call, op, first_error.into()).await
+    run(call, op, First::None).await
 }
 
 /// A traced call ([`crate::Executor::call_traced`]): when the call could run bare but for its
@@ -705,11 +728,12 @@ where
     }
 }
 
-/// The rest of a call whose first attempt ran bare (under `compiled`, the policy it started
-/// with) and failed with `error`: its retries, bare too.
+/// The rest of a call whose first attempt ran bare and failed with `error`: its retries, bare
+/// too, under the policy that attempt ran with (the call's `snapshot`, or the one it `held`).
 pub(crate) async fn retries<T, E, F, Fut>(
     inner: &Inner,
-    compiled: &Compiled,
+    snapshot: Option<&Compiled>,
+    held: Option<CompiledRef>,
     mut op: F,
     mut error: E,
 ) -> Result<T, Error<E>>
@@ -719,6 +743,9 @@ where
     F: FnMut(AttemptInfo) -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
+    let Some(compiled) = held.as_deref().or(snapshot) else {
+        unreachable!("a bare attempt runs under a policy at hand");
+    };
     let mut progress = Progress::new(compiled.max_attempts);
     let mut base = Base::new(&compiled.backoff);
     loop {
@@ -876,7 +903,13 @@ mod tests {
             }
             std::future::pending::<Result<(), std::io::Error>>().await
         };
-        let mut call = pin!(Bare::new(handle.call_state(None, None), op, lent, resumed));
+        let mut call = pin!(Bare::new(
+            handle.call_state(None, None),
+            op,
+            lent,
+            resumed,
+            retries
+        ));
         let mut cx = Context::from_waker(Waker::noop());
         assert!(call.as_mut().poll(&mut cx).is_pending());
         match call.project().stage.project() {
@@ -885,6 +918,7 @@ mod tests {
             StageProj::Observed { .. } => "observed",
             StageProj::Loop { .. } => "loop",
             StageProj::Resumed { .. } => "resumed",
+            StageProj::Retries { .. } => "retries",
         }
     }
 
@@ -902,11 +936,11 @@ mod tests {
         // A timeout puts a timer around the attempt: the loop, observed or not.
         assert_eq!(stage_after_first_poll(timed.clone(), true, false), "loop");
         assert_eq!(stage_after_first_poll(timed, false, false), "loop");
-        // A failed bare attempt: the loop goes on with the call, from that attempt when an
-        // observer sees it.
+        // A failed bare attempt: the retries go on bare, or, when an observer sees the call,
+        // the loop goes on with it from that attempt.
         assert_eq!(
             stage_after_first_poll(Policy::builtin(), false, true),
-            "loop"
+            "retries"
         );
         assert_eq!(
             stage_after_first_poll(Policy::builtin(), true, true),

@@ -322,7 +322,7 @@ impl Executor {
             },
         };
         ByKey::Direct {
-            call: first::Bare::holding(call, op, first::held, first::resumed),
+            call: first::Bare::holding(call, op, first::held, first::resumed, first::retries),
         }
     }
 
@@ -601,6 +601,7 @@ impl Inner {
             op,
             first::held,
             first::resumed,
+            first::retries,
         )
         .await
     }
@@ -747,7 +748,13 @@ impl KeyHandle {
         F: FnMut(AttemptInfo) -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        first::Bare::new(self.call_state(None, None), op, first::lent, first::resumed)
+        first::Bare::new(
+            self.call_state(None, None),
+            op,
+            first::lent,
+            first::resumed,
+            first::retries,
+        )
     }
 
     /// [`Executor::call_traced`] for this key.

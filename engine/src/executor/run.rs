@@ -214,12 +214,10 @@ fn ended<T, E>(step: Step<T, E>) -> (Result<T, Error<E>>, Heard) {
 }
 
 /// What a call's bare first attempt ([`super::first`]) leaves to the call loop.
-pub(crate) enum First<E> {
-    /// Nothing: the loop makes every attempt.
+pub(crate) enum First {
+    /// Nothing: the loop makes every attempt. (The first attempt of a call nobody records
+    /// that failed goes on in [`super::first::retries`], not here.)
     None,
-    /// The first attempt of a call nobody records failed with this error: the call's retries
-    /// run bare too ([`super::first::retries`]), under the policy that attempt ran with.
-    Failed(E),
     /// The first attempt of a recorded call (traced, or seen by an observer), opened at this
     /// reading, failed: the operation the loop is given hands that attempt's error over as
     /// its first attempt ([`super::first::traced`], [`super::first::resumed`]), which the
@@ -228,21 +226,11 @@ pub(crate) enum First<E> {
     Resumed(Timestamp),
 }
 
-impl<E> From<Option<E>> for First<E> {
-    #[inline(always)]
-    fn from(error: Option<E>) -> First<E> {
-        match error {
-            Some(error) => First::Failed(error),
-            None => First::None,
-        }
-    }
-}
-
 /// Runs one call to the end, from what its bare first attempt left, if anything.
 pub(crate) async fn run<T, E, F, Fut>(
     call: Call<'_>,
     mut op: F,
-    first: First<E>,
+    first: First,
 ) -> Result<T, Error<E>>
 where
     T: 'static,
@@ -252,12 +240,6 @@ where
 {
     let opened = match first {
         First::None => None,
-        First::Failed(error) => {
-            let Some(compiled) = call.snapshot else {
-                unreachable!("a bare attempt runs under its call's snapshot");
-            };
-            return super::first::retries(call.inner, compiled, op, error).await;
-        }
         First::Resumed(opened) => Some(opened),
     };
     let Call {
