@@ -42,16 +42,16 @@ pin_project! {
     /// A call through a key handle or by key. The operation is first invoked on the first
     /// poll, as in the call loop, so the future does nothing until awaited.
     pub(crate) struct Bare<'a, F, A, G, S, Q, R, K, P, H = Lent> {
-        // The bare attempt and the loop in one place: a call future holds one or the other,
-        // so the operation's future adds nothing to its size. First, so that it is dropped
-        // first: an attempt before its operation, as in the loop.
+        // The bare attempt, the bare retries and the loop in one place: a call future holds
+        // one of them, so the operation's future adds nothing to its size. First, so that it
+        // is dropped first: an attempt before its operation, as in the loop.
         #[pin]
         stage: Stage<'a, A, S, R, P>,
         call: Option<Call<'a>>,
         op: Option<F>,
         // Where the policy the call starts with is: lent through the call's snapshot (a
         // handle's, or a policy given in code), or held here for the call (a call by key
-        // under a provider).
+        // under a provider) until the retries or the loop take it over.
         hold: H,
         // Starts the call loop: `lent` or `held` (function items, so no space).
         start: G,
@@ -118,7 +118,7 @@ pub(crate) trait Hold: Default {
     fn policy<'h>(&'h mut self, call: &Call<'h>) -> Option<&'h Compiled>;
     /// The policy [`policy`](Hold::policy) found, without looking again.
     fn got<'h>(&'h self, call: &Call<'h>) -> Option<&'h Compiled>;
-    /// What the call loop takes over, if the call holds its policy itself.
+    /// What the retries or the call loop take over, if the call holds its policy itself.
     fn hand_over(&mut self) -> Option<CompiledRef>;
 }
 
@@ -920,6 +920,42 @@ mod tests {
             StageProj::Resumed { .. } => "resumed",
             StageProj::Retries { .. } => "retries",
         }
+    }
+
+    #[test]
+    fn a_call_by_key_under_a_provider_retries_bare_under_the_policy_it_holds() {
+        let vc = VirtualClock::new();
+        let provider = crate::provider::StaticProvider::new().with("svc.op", Policy::builtin());
+        let exec = Executor::builder()
+            .clock(vc.clock())
+            .provider(provider)
+            .build()
+            .unwrap();
+        // The key's first call compiles and caches its policy.
+        let first = exec.call("svc.op", |_| async { Ok::<_, std::io::Error>(0) });
+        assert_eq!(vc.block_on(first).unwrap(), 0);
+
+        let state = exec.inner.state_of(&"svc.op");
+        let op = |info: AttemptInfo| async move {
+            match info.attempt {
+                0 => Err(std::io::Error::other("refused")),
+                n => Ok(n),
+            }
+        };
+        let call = exec.inner.call(&state, None, None);
+        let mut call = pin!(Bare::holding(call, op, held, resumed, retries));
+        let mut cx = Context::from_waker(Waker::noop());
+        // The first attempt failed: the call waits out its backoff in the bare retries, which
+        // took over the policy the call held.
+        assert!(call.as_mut().poll(&mut cx).is_pending());
+        let this = call.as_mut().project();
+        assert!(matches!(this.stage.project(), StageProj::Retries { .. }));
+        assert!(this.hold.0.is_none());
+        vc.advance(Duration::from_secs(60));
+        let Poll::Ready(result) = call.as_mut().poll(&mut cx) else {
+            panic!("the retry is due");
+        };
+        assert_eq!(result.unwrap(), 1);
     }
 
     #[test]
