@@ -20,6 +20,7 @@
 use std::error::Error as StdError;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, ready};
 
@@ -253,7 +254,7 @@ where
     S: Future<Output = Result<T, Error<E>>>,
     Q: Fn(Call<'a>, F, Option<CompiledRef>, E, Timestamp) -> R,
     R: Future<Output = Result<T, Error<E>>>,
-    K: Fn(&'a Inner, Option<&'a Compiled>, Option<CompiledRef>, F, E) -> P,
+    K: Fn(&'a Inner, Option<&'a Compiled>, Option<Arc<Compiled>>, F, E) -> P,
     P: Future<Output = Result<T, Error<E>>>,
 {
     type Output = Result<T, Error<E>>;
@@ -338,7 +339,7 @@ impl<'a, F, A, G, S, Q, R, K, P, H: Hold> Bare<'a, F, A, G, S, Q, R, K, P, H> {
         cx: &mut Context<'_>,
     ) -> Poll<Result<T, Error<E>>>
     where
-        K: Fn(&'a Inner, Option<&'a Compiled>, Option<CompiledRef>, F, E) -> P,
+        K: Fn(&'a Inner, Option<&'a Compiled>, Option<Arc<Compiled>>, F, E) -> P,
         P: Future<Output = Result<T, Error<E>>>,
     {
         let mut this = self.project();
@@ -346,8 +347,12 @@ impl<'a, F, A, G, S, Q, R, K, P, H: Hold> Bare<'a, F, A, G, S, Q, R, K, P, H> {
             unreachable!("the retries start once");
         };
         // Taken here, not by the caller: a lent policy's `None` is then known at compile time,
-        // not read back from memory just written.
-        let held = this.hold.hand_over();
+        // not read back from memory just written. Handed over as an `Arc` (one word, where
+        // a `CompiledRef` is three, at the cost of a reference count for a guard, once per
+        // failed call by key under a provider): the retries' future copies it into place at
+        // its first poll, and a wider copy stalled on the narrower stores that had just
+        // written it.
+        let held = this.hold.hand_over().map(CompiledRef::into_arc);
         this.stage.set(Stage::Retries {
             call: (this.retry)(call.inner, call.snapshot, held, op, error),
         });
@@ -733,7 +738,7 @@ where
 pub(crate) async fn retries<T, E, F, Fut>(
     inner: &Inner,
     snapshot: Option<&Compiled>,
-    held: Option<CompiledRef>,
+    held: Option<Arc<Compiled>>,
     mut op: F,
     mut error: E,
 ) -> Result<T, Error<E>>

@@ -640,6 +640,18 @@ impl std::ops::Deref for CompiledRef {
     }
 }
 
+impl CompiledRef {
+    /// The policy as an owned reference (8 bytes, where this is 24).
+    pub(crate) fn into_arc(self) -> Arc<Compiled> {
+        match self {
+            CompiledRef::Guard(g) => {
+                arc_swap::Guard::into_inner(g).expect("a guard is only kept when it holds a policy")
+            }
+            CompiledRef::Owned(c) => c,
+        }
+    }
+}
+
 pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
         (*s).to_owned()
