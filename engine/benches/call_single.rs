@@ -22,7 +22,7 @@ use recourse_engine::classify::{Attempted, Classifier, Input, Kind};
 use recourse_engine::clock::Clock;
 use recourse_engine::policy::CircuitWindow;
 use recourse_engine::{
-    AttemptInfo, AttemptRecord, CallEnd, Executor, Key, Observer, Policy, Timeline, key,
+    AttemptInfo, AttemptRecord, CallEnd, Detail, Executor, Key, Observer, Policy, Timeline, key,
 };
 use tower::retry::budget::{Budget as _, TpsBudget};
 use tower::{Service, ServiceBuilder, ServiceExt};
@@ -55,12 +55,13 @@ impl<Req: Clone, Res, E> tower::retry::Policy<Req, Res, E> for Budgeted {
     }
 }
 
-/// Counts the start, the attempts and the end of every call; reads no timeline.
+/// Counts the start, the attempts and the end of every call: told every event, but no
+/// timeline.
 #[derive(Debug, Default)]
 struct Counter(AtomicU64);
 impl Observer for Counter {
-    fn reads_timeline(&self) -> bool {
-        false
+    fn detail(&self) -> Detail {
+        Detail::Events
     }
     fn on_start(&self, _: &Key, _: &Policy) {
         self.0.fetch_add(1, Ordering::Relaxed);
@@ -92,21 +93,58 @@ async fn observed_by_hand(
     (record.start, record.end, record.outcome) = (start, stop, Kind::Success);
     observer.on_attempt(key, &record);
     let mut end = end.clone();
-    (end.start, end.end) = (start, stop);
+    end.times = end.times.map(|mut times| {
+        (times.start, times.end) = (start, stop);
+        times
+    });
     observer.on_end(key, &end);
     value
 }
 
-/// Keeps the last call's end.
+/// Counts calls, told how each ended and nothing more (as a metrics counter would be).
 #[derive(Debug, Default)]
-struct LastEnd(std::sync::Mutex<Option<CallEnd>>);
+struct Calls(AtomicU64);
+impl Observer for Calls {
+    fn detail(&self) -> Detail {
+        Detail::Counts
+    }
+    fn on_end(&self, _: &Key, _: &CallEnd) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// A call an observer told counts only sees, written by hand: the operation, then the end
+/// hook handed the end of a first-try success (`end`, a real call's). Nothing else.
+async fn counted_by_hand(observer: &dyn Observer, key: &Key, end: &CallEnd) -> u64 {
+    let observer = black_box(observer);
+    let value = ok(AttemptInfo::default()).await.unwrap();
+    observer.on_end(key, &end.clone());
+    value
+}
+
+/// Keeps the last call's end.
+#[derive(Debug)]
+struct LastEnd(std::sync::Mutex<Option<CallEnd>>, Detail);
 impl Observer for LastEnd {
-    fn reads_timeline(&self) -> bool {
-        false
+    fn detail(&self) -> Detail {
+        self.1
     }
     fn on_end(&self, _: &Key, end: &CallEnd) {
         *self.0.lock().unwrap() = Some(end.clone());
     }
+}
+
+/// The end of a first-try success as an observer at `detail` is told it. A `CallEnd` is only
+/// made by the engine: the hand-written floors reuse one from a real call.
+fn end_of_a_call(rt: &tokio::runtime::Runtime, detail: Detail) -> CallEnd {
+    let seen = Arc::new(LastEnd(Default::default(), detail));
+    let exec = Executor::builder()
+        .policy("payments.Charge", Policy::builtin())
+        .observer_arc(seen.clone())
+        .build()
+        .unwrap();
+    rt.block_on(exec.key("payments.Charge").call(ok)).unwrap();
+    seen.0.lock().unwrap().clone().expect("the call ended")
 }
 
 /// Counts every call it is handed the timeline of.
@@ -312,14 +350,20 @@ fn instrumented(c: &mut Criterion) {
         .observer(Counter::default())
         .build()
         .unwrap();
+    let counted = Executor::builder()
+        .policy("payments.Charge", Policy::builtin())
+        .observer(Calls::default())
+        .build()
+        .unwrap();
     let reader = Executor::builder()
         .policy("payments.Charge", Policy::builtin())
         .observer(TimelineCounter::default())
         .build()
         .unwrap();
-    let (plain, observed, reader) = (
+    let (plain, observed, counted, reader) = (
         plain.key("payments.Charge"),
         observed.key("payments.Charge"),
+        counted.key("payments.Charge"),
         reader.key("payments.Charge"),
     );
     let mut g = c.benchmark_group("single_success_instrumented");
@@ -348,7 +392,7 @@ fn instrumented(c: &mut Criterion) {
             .build()
             .unwrap()
             .key("payments.Charge");
-        g.bench_function("recourse_noop_observer_tsc", |b| {
+        g.bench_function("recourse_events_observer_tsc", |b| {
             b.to_async(&rt)
                 .iter(|| async { observed_tsc.call(ok).await.unwrap() })
         });
@@ -357,17 +401,7 @@ fn instrumented(c: &mut Criterion) {
     // hand around the same operation (`observed_by_hand`).
     let counter: Arc<dyn Observer> = Arc::new(Counter::default());
     let (key, policy) = (Key::parse("payments.Charge"), Policy::builtin());
-    let end = {
-        // A `CallEnd` is only made by the engine: one from a real call, reused.
-        let seen = Arc::new(LastEnd::default());
-        let exec = Executor::builder()
-            .policy("payments.Charge", Policy::builtin())
-            .observer_arc(seen.clone())
-            .build()
-            .unwrap();
-        rt.block_on(exec.key("payments.Charge").call(ok)).unwrap();
-        seen.0.lock().unwrap().clone().expect("the call ended")
-    };
+    let end = end_of_a_call(&rt, Detail::Events);
     let tokio_clock = Clock::tokio();
     g.bench_function("hand_observed", |b| {
         b.to_async(&rt)
@@ -381,9 +415,20 @@ fn instrumented(c: &mut Criterion) {
                 .iter(|| observed_by_hand(&*counter, &tsc, &key, &policy, &end))
         });
     }
-    g.bench_function("recourse_noop_observer", |b| {
+    g.bench_function("recourse_events_observer", |b| {
         b.to_async(&rt)
             .iter(|| async { observed.call(ok).await.unwrap() })
+    });
+    // An observer told counts only, and its floor: the end hook alone, by hand.
+    let calls: Arc<dyn Observer> = Arc::new(Calls::default());
+    let first_try = end_of_a_call(&rt, Detail::Counts);
+    g.bench_function("hand_counted", |b| {
+        b.to_async(&rt)
+            .iter(|| counted_by_hand(&*calls, &key, &first_try))
+    });
+    g.bench_function("recourse_counting_observer", |b| {
+        b.to_async(&rt)
+            .iter(|| async { counted.call(ok).await.unwrap() })
     });
     g.bench_function("recourse_timeline_observer", |b| {
         b.to_async(&rt)

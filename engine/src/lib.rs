@@ -88,7 +88,7 @@ pub use executor::{
     ManualControl, MissingMode, call, call_traced, global, init,
 };
 pub use key::{AsKey, Key, MAX_KEY_LEN};
-pub use observe::{AttemptRecord, CallEnd, CallSummary, Observer, Timeline};
+pub use observe::{AttemptRecord, CallEnd, CallSummary, CallTimes, Detail, Observer, Timeline};
 pub use policy::{Policy, PolicySet};
 pub use tokio_util::sync::CancellationToken;
 

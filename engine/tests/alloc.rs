@@ -11,7 +11,7 @@ use std::cell::Cell;
 
 use recourse_engine::clock::VirtualClock;
 use recourse_engine::provider::StaticProvider;
-use recourse_engine::{AttemptRecord, CallEnd, Executor, Key, Observer, Policy, key};
+use recourse_engine::{AttemptRecord, CallEnd, Detail, Executor, Key, Observer, Policy, key};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -51,12 +51,12 @@ fn allocations() -> usize {
 struct NoOp;
 impl Observer for NoOp {}
 
-/// Sees every event but reads no timeline.
-#[derive(Debug, Default)]
-struct Events(AtomicU64);
-impl Observer for Events {
-    fn reads_timeline(&self) -> bool {
-        false
+/// Told every event, or counts only; reads no timeline. Counts what it hears.
+#[derive(Debug)]
+struct Heard(AtomicU64, Detail);
+impl Observer for Heard {
+    fn detail(&self) -> Detail {
+        self.1
     }
     fn on_start(&self, _: &Key, _: &Policy) {
         self.0.fetch_add(1, Ordering::Relaxed);
@@ -150,26 +150,36 @@ fn first_attempt_success_under_timeouts_allocates_nothing() {
 
 #[test]
 fn an_observer_that_reads_no_timeline_allocates_nothing() {
-    let vc = VirtualClock::new();
-    let events = Arc::new(Events::default());
-    let exec = Executor::builder()
-        .clock(vc.clock())
-        .observer_arc(events.clone())
-        .build()
-        .unwrap();
-    let handle = exec.key("inventory.Get");
-    vc.block_on(async {
-        exec.call("inventory.Get", ok).await.unwrap();
-        let before = allocations();
-        for _ in 0..100 {
+    // Told every event (start, attempt and end), or only each call's end.
+    for (detail, per_call) in [(Detail::Events, 3), (Detail::Counts, 1)] {
+        let vc = VirtualClock::new();
+        let heard = Arc::new(Heard(AtomicU64::new(0), detail));
+        let exec = Executor::builder()
+            .clock(vc.clock())
+            .observer_arc(heard.clone())
+            .build()
+            .unwrap();
+        let handle = exec.key("inventory.Get");
+        vc.block_on(async {
             exec.call("inventory.Get", ok).await.unwrap();
-            handle.call(ok).await.unwrap();
-        }
-        assert_eq!(allocations() - before, 0, "allocations for observed calls");
-    });
-    // Start, attempt and end of each of the 201 calls.
-    let seen = events.0.load(Ordering::Relaxed);
-    assert_eq!(seen, 201 * 3);
+            let before = allocations();
+            for _ in 0..100 {
+                exec.call("inventory.Get", ok).await.unwrap();
+                handle.call(ok).await.unwrap();
+            }
+            assert_eq!(
+                allocations() - before,
+                0,
+                "allocations, observer at {detail:?}"
+            );
+        });
+        // Each of the 201 calls, heard as often as the observer's detail says.
+        assert_eq!(
+            heard.0.load(Ordering::Relaxed),
+            201 * per_call,
+            "{detail:?}"
+        );
+    }
 }
 
 #[test]

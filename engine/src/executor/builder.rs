@@ -336,7 +336,7 @@ impl ExecutorBuilder {
             _ => Some(Arc::new(Fanout::new(self.observers))),
         };
         let observer = observer.map(|observer| Watcher {
-            reads_timeline: observer.reads_timeline(),
+            detail: observer.detail(),
             observer,
         });
         let fixed = self.provider.is_none();

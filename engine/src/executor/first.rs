@@ -37,7 +37,7 @@ use super::tap::tap;
 use crate::classify::Verdict;
 use crate::clock::Timestamp;
 use crate::error::{Component, Error, Reason};
-use crate::observe::CallOutcome;
+use crate::observe::{CallEnd, CallOutcome, Detail};
 
 pin_project! {
     /// A call through a key handle or by key. The operation is first invoked on the first
@@ -446,8 +446,11 @@ where
     else {
         return false;
     };
-    let opened = call.inner.clock.now();
-    watcher.observer.on_start(&call.state.key, &compiled.policy);
+    // An observer told only how calls end has no times read for it, and no start.
+    let opened = (watcher.detail >= Detail::Events).then(|| call.inner.clock.now());
+    if opened.is_some() {
+        watcher.observer.on_start(&call.state.key, &compiled.policy);
+    }
     let info = first_info(compiled);
     let told = Told {
         inner: call.inner,
@@ -485,7 +488,10 @@ where
     };
     // The loop tells the observer how the call ends.
     told.ended = true;
-    let (held, opened) = (told.held.take(), told.opened);
+    // The loop records the attempt's start even for an observer told no times, for a `recourse
+    // tail` client that subscribed since: the reading now, the first it took.
+    let opened = told.opened.unwrap_or_else(|| told.inner.clock.now());
+    let held = told.held.take();
     stage.set(Stage::Resumed {
         call: resume(call, op, held, error, opened),
     });
@@ -645,7 +651,9 @@ struct Told<'a> {
     snapshot: Option<&'a Compiled>,
     /// ... or held for the call (a call by key under a provider).
     held: Option<CompiledRef>,
-    opened: Timestamp,
+    /// When the call started; `None` for an observer at `Detail::Counts`, for which no clock
+    /// is read.
+    opened: Option<Timestamp>,
     /// The attempt returned: the call goes on (and ends) elsewhere.
     ended: bool,
 }
@@ -665,11 +673,20 @@ impl Told<'_> {
     #[inline]
     fn succeeded<T: 'static, E: StdError + 'static>(&mut self, value: T) -> Result<T, Error<E>> {
         self.ended = true;
-        let (key, clock) = (&self.state.key, &self.inner.clock);
+        let (key, clock, watcher) = (&self.state.key, &self.inner.clock, &self.inner.observer);
+        let Some(opened) = self.opened else {
+            // Told only how the call ended: what the recorder would say of it, without one.
+            // The value is returned from here, not from a result shared with the branch below:
+            // its copy out, read wider than it was written, stalled.
+            self.held = None;
+            if let Some(watcher) = watcher {
+                watcher.observer.on_end(key, &CallEnd::first_try_success());
+            }
+            return Ok(value);
+        };
         let ended = clock.now();
-        let watcher = self.inner.observer.as_ref();
-        let rec = Recorder::new(key, clock, watcher, None, None, Some(self.opened));
-        let result = bare_success(rec, self.compiled(), value, (self.opened, ended));
+        let rec = Recorder::new(key, clock, watcher.as_ref(), None, None, Some(opened));
+        let result = bare_success(rec, self.compiled(), value, (opened, ended));
         // A held policy is let go with the call, not with the future.
         self.held = None;
         result
@@ -692,7 +709,7 @@ impl Drop for Told<'_> {
 fn cancelled(told: &Told<'_>) {
     let (key, clock) = (&told.state.key, &told.inner.clock);
     let watcher = told.inner.observer.as_ref();
-    let mut rec = Recorder::new(key, clock, watcher, None, None, Some(told.opened));
+    let mut rec = Recorder::new(key, clock, watcher, None, None, told.opened);
     rec.resume(told.compiled());
 }
 
@@ -814,8 +831,8 @@ mod tests {
     struct Ends(AtomicUsize);
 
     impl Observer for Ends {
-        fn reads_timeline(&self) -> bool {
-            false
+        fn detail(&self) -> Detail {
+            Detail::Events
         }
 
         fn on_end(&self, _: &crate::key::Key, _: &crate::observe::CallEnd) {
@@ -885,8 +902,8 @@ mod tests {
     }
 
     impl Observer for Quiet {
-        fn reads_timeline(&self) -> bool {
-            false
+        fn detail(&self) -> Detail {
+            Detail::Events
         }
     }
 

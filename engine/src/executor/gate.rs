@@ -178,7 +178,7 @@ impl<'a> GateRequest<'a> {
                 Reason::BUDGET_DENIED
             };
         }
-        if let Some(o) = rec.observer() {
+        if let Some(o) = rec.events_observer() {
             o.on_budget_decision(&BudgetEvent {
                 key: self.key,
                 attempt: self.attempt,

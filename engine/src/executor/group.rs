@@ -420,7 +420,7 @@ where
                         release,
                         slot,
                     } => {
-                        if let Some(o) = rec.observer() {
+                        if let Some(o) = rec.events_observer() {
                             o.on_hedge_spawn(
                                 g.key,
                                 &AttemptRecord {
@@ -486,7 +486,7 @@ fn abandon<M>(
             ..AttemptRecord::default()
         };
         if reason == Reason::HEDGE_CANCELLED
-            && let Some(o) = rec.observer()
+            && let Some(o) = rec.events_observer()
         {
             o.on_hedge_cancel(g.key, &record, &reason);
         }

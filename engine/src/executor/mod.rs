@@ -56,7 +56,7 @@ use crate::clock::Clock;
 use crate::error::Error;
 use crate::hedge::Trigger;
 use crate::key::{AsKey, Key};
-use crate::observe::{Observer, Timeline};
+use crate::observe::{Detail, Observer, Timeline};
 use crate::policy::Policy;
 use crate::provider::{Provider, ProviderError};
 
@@ -84,11 +84,11 @@ pub struct Executor {
     pub(crate) inner: Arc<Inner>,
 }
 
-/// The executor's observer (several are one [`Fanout`](crate::observe::Fanout)), and whether
-/// it reads timelines: asked once, when the executor is built.
+/// The executor's observer (several are one [`Fanout`](crate::observe::Fanout)), and how much
+/// of each call it is told: asked once, when the executor is built.
 pub(crate) struct Watcher {
     pub(crate) observer: Arc<dyn Observer>,
-    pub(crate) reads_timeline: bool,
+    pub(crate) detail: Detail,
 }
 
 pub(crate) struct Inner {

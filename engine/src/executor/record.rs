@@ -13,7 +13,7 @@ use crate::clock::{Clock, Timestamp};
 use crate::error::{Error, Reason};
 use crate::key::Key;
 use crate::observe::summary::Tally;
-use crate::observe::{AttemptRecord, CallEnd, CallOutcome, Observer, Timeline};
+use crate::observe::{AttemptRecord, CallEnd, CallOutcome, CallTimes, Detail, Observer, Timeline};
 use crate::policy::Policy;
 use crate::shadow::{Live, ShadowPlan, ShadowState};
 
@@ -21,8 +21,8 @@ pub(crate) struct Recorder<'a> {
     key: &'a Key,
     clock: &'a Clock,
     observer: Option<&'a dyn Observer>,
-    /// The observer reads timelines: it gets `on_success`/`on_failure`.
-    observer_reads_timeline: bool,
+    /// How much of the call the observer is told (`Counts` when there is none).
+    detail: Detail,
     /// When the call started, if anything records it (its attempts are then recorded).
     opened: Option<Timestamp>,
     /// Built only for someone who reads it: in the caller's slot when the caller asked for
@@ -59,8 +59,8 @@ impl<'a> Recorder<'a> {
         tap: Option<Tap<'a>>,
         opened: Option<Timestamp>,
     ) -> Recorder<'a> {
-        let observer_reads_timeline = observer.is_some_and(|o| o.reads_timeline);
-        let wants_timeline = out.is_some() || tap.is_some() || observer_reads_timeline;
+        let detail = observer.map_or(Detail::Counts, |o| o.detail);
+        let wants_timeline = out.is_some() || tap.is_some() || detail == Detail::Timeline;
         // Opened now, or at the reading the caller took when its first attempt started.
         let opened =
             (wants_timeline || observer.is_some()).then(|| opened.unwrap_or_else(|| clock.now()));
@@ -78,7 +78,7 @@ impl<'a> Recorder<'a> {
             key,
             clock,
             observer: observer.map(|o| &*o.observer),
-            observer_reads_timeline,
+            detail,
             opened,
             timeline,
             tally: Tally::default(),
@@ -110,8 +110,9 @@ impl<'a> Recorder<'a> {
         self.last_end = None;
     }
 
-    pub(crate) fn observer(&self) -> Option<&'a dyn Observer> {
-        self.observer
+    /// The observer, if it is told of each event of the call ([`Detail::Events`] or more).
+    pub(crate) fn events_observer(&self) -> Option<&'a dyn Observer> {
+        self.observer.filter(|_| self.detail >= Detail::Events)
     }
 
     /// Judges `compiled`'s shadow policy, if it has one, when the call ends: the call is then
@@ -163,7 +164,7 @@ impl<'a> Recorder<'a> {
     #[inline(never)]
     fn start_recorded(&mut self, compiled: Option<&Compiled>) {
         self.describe(compiled);
-        if let Some(o) = self.observer {
+        if let Some(o) = self.events_observer() {
             match compiled {
                 Some(c) => o.on_start(self.key, &c.policy),
                 None => o.on_start(self.key, &Policy::new()),
@@ -243,6 +244,7 @@ impl<'a> Recorder<'a> {
         if !self.on() {
             return;
         }
+        let observer = self.events_observer();
         let mut alone;
         let record: &AttemptRecord = match &mut self.timeline {
             Some(tl) => {
@@ -256,7 +258,7 @@ impl<'a> Recorder<'a> {
                 &alone
             }
         };
-        if let Some(o) = self.observer {
+        if let Some(o) = observer {
             o.on_attempt(self.key, record);
         }
         self.last_end = Some(record.end);
@@ -292,10 +294,10 @@ impl<'a> Recorder<'a> {
             tl.error = error();
             if let Some(shadow) = &self.shadow {
                 // The verdict goes into the timeline only for someone who reads it.
-                let read = self.out || self.tap.is_some() || self.observer_reads_timeline;
+                let read = self.out || self.tap.is_some() || self.detail == Detail::Timeline;
                 judge_shadow(shadow, &mut tl, read);
             }
-            if let Some(o) = self.observer.filter(|_| self.observer_reads_timeline) {
+            if let Some(o) = self.observer.filter(|_| self.detail == Detail::Timeline) {
                 match outcome {
                     CallOutcome::Success => o.on_success(self.key, &tl),
                     CallOutcome::Failure => o.on_failure(self.key, &tl),
@@ -304,13 +306,16 @@ impl<'a> Recorder<'a> {
             self.hand_over(tl);
         }
         if let Some(o) = self.observer {
+            let times = CallTimes {
+                start: self.opened.unwrap_or(end),
+                end,
+            };
             o.on_end(
                 self.key,
                 &CallEnd {
                     outcome,
                     reason,
-                    start: self.opened.unwrap_or(end),
-                    end,
+                    times: (self.detail >= Detail::Events).then_some(times),
                     summary: self.tally.finish(outcome == CallOutcome::Success),
                 },
             );

@@ -1,19 +1,25 @@
 use std::sync::Arc;
 
-use super::{AttemptRecord, CallEnd, Observer, Timeline};
+use super::{AttemptRecord, CallEnd, Detail, Observer, Timeline};
 use crate::budget::BudgetEvent;
 use crate::error::{CircuitState, Reason};
 use crate::key::Key;
 use crate::policy::Policy;
 
-/// Forwards every event to each member, in order. `on_success` and `on_failure` go to the
-/// members that [read timelines](Observer::reads_timeline), and the fan-out reads them when
-/// one of its members does.
+/// Forwards every event to each member, in order, as much as each member asked for
+/// ([`Observer::detail`]): the fan-out's detail is its most detailed member's, and a member
+/// is told no more than its own (a member at [`Detail::Counts`] gets an `on_end` without
+/// times even when another member's detail made the call read them).
 #[derive(Debug, Default, Clone)]
 pub struct Fanout {
     members: Vec<Arc<dyn Observer>>,
-    /// The members that read timelines.
+    /// Each member's detail, asked once.
+    details: Vec<Detail>,
+    /// The members at `Detail::Events` or more.
+    events: Vec<Arc<dyn Observer>>,
+    /// The members at `Detail::Timeline`.
     readers: Vec<Arc<dyn Observer>>,
+    detail: Option<Detail>,
 }
 
 impl Fanout {
@@ -26,9 +32,15 @@ impl Fanout {
 
     /// Adds a member.
     pub fn push(&mut self, member: Arc<dyn Observer>) {
-        if member.reads_timeline() {
+        let detail = member.detail();
+        if detail >= Detail::Events {
+            self.events.push(member.clone());
+        }
+        if detail >= Detail::Timeline {
             self.readers.push(member.clone());
         }
+        self.detail = self.detail.max(Some(detail));
+        self.details.push(detail);
         self.members.push(member);
     }
 
@@ -39,27 +51,26 @@ impl Fanout {
 }
 
 impl Observer for Fanout {
-    fn reads_timeline(&self) -> bool {
-        !self.readers.is_empty()
+    fn detail(&self) -> Detail {
+        // With no member, nothing is read: the least detail.
+        self.detail.unwrap_or(Detail::Counts)
     }
     fn on_start(&self, key: &Key, policy: &Policy) {
-        self.members.iter().for_each(|m| m.on_start(key, policy));
+        self.events.iter().for_each(|m| m.on_start(key, policy));
     }
     fn on_attempt(&self, key: &Key, record: &AttemptRecord) {
-        self.members.iter().for_each(|m| m.on_attempt(key, record));
+        self.events.iter().for_each(|m| m.on_attempt(key, record));
     }
     fn on_budget_decision(&self, event: &BudgetEvent<'_>) {
-        self.members
-            .iter()
-            .for_each(|m| m.on_budget_decision(event));
+        self.events.iter().for_each(|m| m.on_budget_decision(event));
     }
     fn on_hedge_spawn(&self, key: &Key, record: &AttemptRecord) {
-        self.members
+        self.events
             .iter()
             .for_each(|m| m.on_hedge_spawn(key, record));
     }
     fn on_hedge_cancel(&self, key: &Key, record: &AttemptRecord, reason: &Reason) {
-        self.members
+        self.events
             .iter()
             .for_each(|m| m.on_hedge_cancel(key, record, reason));
     }
@@ -90,7 +101,18 @@ impl Observer for Fanout {
             .for_each(|m| m.on_failure(key, timeline));
     }
     fn on_end(&self, key: &Key, end: &CallEnd) {
-        self.members.iter().for_each(|m| m.on_end(key, end));
+        // Times read for another member are not handed to a member that asked for counts.
+        let untimed =
+            (end.times.is_some() && self.details.contains(&Detail::Counts)).then(|| CallEnd {
+                times: None,
+                ..end.clone()
+            });
+        for (m, detail) in self.members.iter().zip(&self.details) {
+            match (&untimed, detail) {
+                (Some(untimed), Detail::Counts) => m.on_end(key, untimed),
+                _ => m.on_end(key, end),
+            }
+        }
     }
     fn on_policy_rejected(&self, source: &str, problem: &str) {
         self.members

@@ -4,11 +4,13 @@
 //! Observers are called on the calling task, without engine locks held. Every method has a
 //! no-op default, so an observer implements only what it needs. [`Fanout`] forwards to several.
 //!
-//! A call builds a timeline only for someone who reads it: the caller of `call_traced` (in
-//! the caller's own slot, without an allocation), a `recourse tail` client, or an observer
-//! whose [`reads_timeline`](Observer::reads_timeline) says yes (one allocation). An observer
-//! that counts or times calls says no and takes [`on_end`](Observer::on_end) instead; its
-//! calls then cost a fraction as much.
+//! An observer says how much of each call it is told ([`Detail`]), and a call records only
+//! that much: a timeline only for someone who reads it (the caller of `call_traced`, in the
+//! caller's own slot, without an allocation; a `recourse tail` client; an observer at
+//! [`Detail::Timeline`], one allocation); the clock and the per-attempt hooks only for an
+//! observer at [`Detail::Events`] or more. An observer that counts calls takes
+//! [`Detail::Counts`]: `on_end` alone, with the counts and no times, which a call whose first
+//! attempt succeeds tells it for little more than an unobserved call costs.
 
 mod end;
 mod fanout;
@@ -17,7 +19,7 @@ mod timeline;
 
 use std::fmt;
 
-pub use end::CallEnd;
+pub use end::{CallEnd, CallTimes};
 pub use fanout::Fanout;
 pub use summary::CallSummary;
 pub use timeline::{AttemptRecord, Attempts, CallOutcome, Timeline};
@@ -27,19 +29,38 @@ use crate::error::{CircuitState, Reason};
 use crate::key::Key;
 use crate::policy::Policy;
 
+/// How much of each call an observer is told: asked once, when the executor is built (see
+/// [`Observer::detail`]). Each level is told what the one before it is, and more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum Detail {
+    /// How each call ended and its attempts counted: `on_end`, whose [`CallEnd`] has no
+    /// times (a call reads no clock for this observer). `on_start`, `on_attempt`,
+    /// `on_budget_decision`, `on_hedge_spawn` and `on_hedge_cancel` are not called; the hooks
+    /// that are not about one call (`on_circuit_change`, `on_hedging_change`,
+    /// `on_policy_rejected`) are.
+    Counts,
+    /// Every event as it happens, with its times, and `on_end` with the call's start and end;
+    /// no timeline: `on_success` and `on_failure` are not called.
+    Events,
+    /// Every event, and each call's [`Timeline`] in `on_success` or `on_failure` (one
+    /// allocation per call), before `on_end`.
+    #[default]
+    Timeline,
+}
+
 /// Receives the events of every call.
 ///
-/// Per call: exactly one `on_start`; in between, `on_budget_decision` before each gated
-/// attempt and `on_attempt` after each attempt; then, for an observer that
-/// [reads timelines](Observer::reads_timeline), exactly one of `on_success`/`on_failure`; and
-/// last, exactly one `on_end`. A call dropped before it finishes ends as a failure with reason
-/// `context_canceled`.
+/// Per call, for an observer at [`Detail::Events`] or more: exactly one `on_start`; in
+/// between, `on_budget_decision` before each gated attempt and `on_attempt` after each
+/// attempt; then, at [`Detail::Timeline`], exactly one of `on_success`/`on_failure`. Last, at
+/// every level, exactly one `on_end`. A call dropped before it finishes ends as a failure with
+/// reason `context_canceled`.
 ///
-/// An observer that needs no timeline says so, and calls record none for it:
+/// An observer that only counts calls says so, and calls tell it no more:
 ///
 /// ```
 /// use std::sync::atomic::{AtomicU64, Ordering};
-/// use recourse_engine::{CallEnd, Executor, Key, Observer, Policy};
+/// use recourse_engine::{CallEnd, Detail, Executor, Key, Observer, Policy};
 /// # use recourse_engine::clock::VirtualClock;
 ///
 /// /// Counts calls and retries.
@@ -47,8 +68,8 @@ use crate::policy::Policy;
 /// struct Retries { calls: AtomicU64, retries: AtomicU64 }
 ///
 /// impl Observer for Retries {
-///     fn reads_timeline(&self) -> bool {
-///         false
+///     fn detail(&self) -> Detail {
+///         Detail::Counts
 ///     }
 ///     fn on_end(&self, _key: &Key, end: &CallEnd) {
 ///         self.calls.fetch_add(1, Ordering::Relaxed);
@@ -76,33 +97,29 @@ use crate::policy::Policy;
 /// assert_eq!(counts.retries.load(Ordering::Relaxed), 1);
 /// ```
 pub trait Observer: Send + Sync + fmt::Debug {
-    /// Whether this observer reads the [`Timeline`] that `on_success` and `on_failure` hand
-    /// over. Asked once, when the executor is built.
-    ///
-    /// Yes (the default): every call builds a timeline for it (one allocation, the attempts
-    /// and the policy's metadata) and ends in `on_success` or `on_failure`, then `on_end`.
-    /// No: calls build no timeline for it, `on_success` and `on_failure` are not called, and
-    /// `on_end` says how the call ended. Every other hook is called either way.
-    fn reads_timeline(&self) -> bool {
-        true
+    /// How much of each call this observer is told ([`Detail`]); [`Detail::Timeline`] unless
+    /// it says otherwise. Asked once, when the executor is built.
+    fn detail(&self) -> Detail {
+        Detail::Timeline
     }
-    /// A call started with this effective policy.
+    /// A call started with this effective policy (at [`Detail::Events`] or more).
     fn on_start(&self, key: &Key, policy: &Policy) {
         let _ = (key, policy);
     }
-    /// An attempt finished (or was refused by its budget).
+    /// An attempt finished (or was refused by its budget) (at [`Detail::Events`] or more).
     fn on_attempt(&self, key: &Key, record: &AttemptRecord) {
         let _ = (key, record);
     }
-    /// A budget decided on an attempt.
+    /// A budget decided on an attempt (at [`Detail::Events`] or more).
     fn on_budget_decision(&self, event: &BudgetEvent<'_>) {
         let _ = event;
     }
-    /// A hedge was launched.
+    /// A hedge was launched (at [`Detail::Events`] or more).
     fn on_hedge_spawn(&self, key: &Key, record: &AttemptRecord) {
         let _ = (key, record);
     }
-    /// A losing attempt was cancelled because another one won.
+    /// A losing attempt was cancelled because another one won (at [`Detail::Events`] or
+    /// more).
     fn on_hedge_cancel(&self, key: &Key, record: &AttemptRecord, reason: &Reason) {
         let _ = (key, record, reason);
     }
@@ -120,11 +137,11 @@ pub trait Observer: Send + Sync + fmt::Debug {
     ) {
         let _ = (key, from, to, reason);
     }
-    /// A call succeeded (only for an observer that [reads timelines](Observer::reads_timeline)).
+    /// A call succeeded (at [`Detail::Timeline`]).
     fn on_success(&self, key: &Key, timeline: &Timeline) {
         let _ = (key, timeline);
     }
-    /// A call failed (only for an observer that [reads timelines](Observer::reads_timeline)).
+    /// A call failed (at [`Detail::Timeline`]).
     fn on_failure(&self, key: &Key, timeline: &Timeline) {
         let _ = (key, timeline);
     }

@@ -52,6 +52,21 @@ impl CallSummary {
     }
 }
 
+impl CallSummary {
+    /// A call whose first attempt succeeded, alone.
+    #[inline]
+    pub(crate) fn first_try_success() -> Self {
+        let mut tally = Tally::default();
+        tally.add(AttemptFacts {
+            attempt: 0,
+            is_hedge: false,
+            budget_allowed: true,
+            succeeded: true,
+        });
+        tally.finish(true)
+    }
+}
+
 /// A [`CallSummary`] counted attempt by attempt, as a call records them (the recorder keeps
 /// one, so observers get the counts without a timeline).
 #[derive(Debug, Default, Clone, Copy)]

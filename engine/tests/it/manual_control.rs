@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use recourse_engine::{
-    CircuitState, ControlError, Error, Executor, Key, ManualControl, Observer, Reason,
+    CircuitState, ControlError, Detail, Error, Executor, Key, ManualControl, Observer, Reason,
 };
 
 use crate::support::*;
@@ -14,8 +14,8 @@ use crate::support::*;
 struct Changes(Mutex<Vec<(String, CircuitState, CircuitState, String)>>);
 
 impl Observer for Changes {
-    fn reads_timeline(&self) -> bool {
-        false
+    fn detail(&self) -> Detail {
+        Detail::Events
     }
     fn on_circuit_change(&self, key: &Key, from: CircuitState, to: CircuitState, r: &Reason) {
         let change = (key.to_string(), from, to, r.as_str().to_owned());

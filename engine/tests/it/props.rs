@@ -13,7 +13,8 @@ use recourse_engine::observe::AttemptRecord;
 use recourse_engine::policy::Jitter;
 use recourse_engine::provider::StaticProvider;
 use recourse_engine::{
-    AttemptInfo, CallEnd, CallOptions, CallSummary, Executor, Key, Observer, Policy, Timeline,
+    AttemptInfo, CallEnd, CallOptions, CallSummary, Detail, Executor, Key, Observer, Policy,
+    Timeline,
 };
 
 use crate::support::*;
@@ -189,8 +190,8 @@ proptest! {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
-    /// A recorded call (traced, or seen by an observer that reads timelines or one that does
-    /// not) whose policy lets its first attempt run bare tells the observer, and writes in its
+    /// A recorded call (traced, or seen by an observer at any detail: one told counts only,
+    /// events, or timelines) whose policy lets its first attempt run bare tells the observer, and writes in its
     /// timeline, exactly what the call loop does for the same call made there from the start
     /// (`call_with`): every event in order and every field of every attempt, on the virtual
     /// clock, with the same result and the same attempts invoked. Through a key handle and by
@@ -204,7 +205,7 @@ proptest! {
         by_handle in any::<bool>(),
         provided in any::<bool>(),
         traced in any::<bool>(),
-        observer in 0..3u8,
+        observer in 0..4u8,
         dropped_after in proptest::option::of(0u64..1500),
     ) {
         let script = Arc::new(script);
@@ -212,7 +213,8 @@ proptest! {
         let traced = traced || observer == 0;
         let run = |in_loop: bool| {
             let vc = VirtualClock::new();
-            let heard = Arc::new(Heard::reading(observer == 2));
+            let detail = [Detail::Counts, Detail::Events, Detail::Timeline][usize::from(observer) % 3];
+            let heard = Arc::new(Heard::told(detail));
             let mut builder = Executor::builder().clock(vc.clock()).seed(seed);
             builder = if provided {
                 builder.provider(StaticProvider::new().with("p.q", policy.clone()))
@@ -277,7 +279,7 @@ proptest! {
 
 /// Everything an observer hears of a call, in order.
 #[derive(Debug, Default)]
-struct Heard(Mutex<Vec<Event>>, bool);
+struct Heard(Mutex<Vec<Event>>, Detail);
 
 #[derive(Debug, Clone, PartialEq)]
 enum Event {
@@ -290,8 +292,8 @@ enum Event {
 }
 
 impl Heard {
-    fn reading(timelines: bool) -> Heard {
-        Heard(Mutex::default(), timelines)
+    fn told(detail: Detail) -> Heard {
+        Heard(Mutex::default(), detail)
     }
 
     fn push(&self, event: Event) {
@@ -300,7 +302,7 @@ impl Heard {
 }
 
 impl Observer for Heard {
-    fn reads_timeline(&self) -> bool {
+    fn detail(&self) -> Detail {
         self.1
     }
     fn on_start(&self, key: &Key, policy: &Policy) {
@@ -324,13 +326,13 @@ impl Observer for Heard {
 /// address, so the warm-up call and the call under test must share it.
 static P_Q: Key = recourse_engine::key!("p.q");
 
-/// Keeps the summary each call ends with, and reads no timeline.
+/// Keeps the summary each call ends with, and is told nothing else.
 #[derive(Debug, Default)]
 struct Ends(Mutex<Vec<CallSummary>>);
 
 impl Observer for Ends {
-    fn reads_timeline(&self) -> bool {
-        false
+    fn detail(&self) -> Detail {
+        Detail::Counts
     }
     fn on_end(&self, _: &Key, end: &CallEnd) {
         self.0.lock().unwrap().push(end.summary);

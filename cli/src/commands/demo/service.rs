@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use recourse_engine::classify::HttpStatusError;
 use recourse_engine::observe::Observer;
-use recourse_engine::{CallEnd, CircuitState, Executor, Key, Reason};
+use recourse_engine::{CallEnd, CircuitState, Detail, Executor, Key, Reason};
 use tokio::time::Instant;
 
 /// The demo's policy file.
@@ -139,8 +139,8 @@ fn bump(c: &AtomicU64) {
 }
 
 impl Observer for Counting {
-    fn reads_timeline(&self) -> bool {
-        false
+    fn detail(&self) -> Detail {
+        Detail::Counts
     }
     fn on_end(&self, _key: &Key, end: &CallEnd) {
         let s = end.summary;
