@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::task::Poll;
 
 use recourse_engine::clock::{Clock, VirtualClock};
-use recourse_engine::{CircuitState, Executor, Key, Observer, PolicySet, Reason, Timeline};
+use recourse_engine::{CircuitState, Detail, Executor, Key, Observer, PolicySet, Reason, Timeline};
 
 pub(crate) use recording::Recording;
 pub(crate) use report::{TrafficDiff, TrafficReport};
@@ -63,6 +63,10 @@ impl Breakers {
 }
 
 impl Observer for Breakers {
+    // Breaker changes are told at every detail: the calls need record no timeline for it.
+    fn detail(&self) -> Detail {
+        Detail::Counts
+    }
     fn on_circuit_change(&self, key: &Key, from: CircuitState, to: CircuitState, _: &Reason) {
         let now = self.clock.now();
         let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());

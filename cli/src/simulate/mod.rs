@@ -20,7 +20,7 @@ use recourse_engine::clock::{Clock, VirtualClock};
 use recourse_engine::fleet::MemoryFleet;
 use recourse_engine::policy::{BudgetScope, BudgetSpec};
 use recourse_engine::tooling::format_duration;
-use recourse_engine::{CircuitState, Executor, Key, Observer, Reason, Timeline};
+use recourse_engine::{CircuitState, Detail, Executor, Key, Observer, Reason, Timeline};
 use serde_json::{Value, json};
 
 pub(crate) use scenario::{Outcome, Scenario, Step};
@@ -78,6 +78,10 @@ impl std::error::Error for Failure {
 struct Changes(Arc<Mutex<Vec<String>>>);
 
 impl Observer for Changes {
+    // Breaker changes are told at every detail: the calls need record no timeline for it.
+    fn detail(&self) -> Detail {
+        Detail::Counts
+    }
     fn on_circuit_change(&self, _: &Key, from: CircuitState, to: CircuitState, reason: &Reason) {
         let line = format!("circuit {} -> {} ({reason})", from.as_str(), to.as_str());
         self.0.lock().unwrap_or_else(|e| e.into_inner()).push(line);

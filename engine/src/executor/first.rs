@@ -222,7 +222,7 @@ impl<'a> Call<'a> {
     }
 
     /// `compiled`, when this call, seen by an observer, may poll its first attempt bare
-    /// between two clock readings ([`Told`]).
+    /// ([`Told`]).
     #[inline]
     fn observable<'h>(&self, compiled: Option<&'h Compiled>) -> Option<&'h Compiled> {
         self.first_alone(compiled, &compiled?.observed_first)
@@ -430,8 +430,9 @@ where
 
 /// Starts the first attempt of a call an observer sees, when its policy lets it run bare:
 /// the observer is told of the start, and the attempt is polled bare between two clock
-/// readings ([`Told`]), as the call loop would poll it, but with none of the loop's set-up.
-/// Whether it did.
+/// readings ([`Told`]), as the call loop would poll it, but with none of the loop's set-up;
+/// an observer told counts only hears of no start, and no clock is read for it. Whether it
+/// did.
 #[inline(never)]
 fn observe_first<'a, F, A, S, R, P, H: Hold>(
     call: &Call<'a>,
@@ -489,7 +490,8 @@ where
     // The loop tells the observer how the call ends.
     told.ended = true;
     // The loop records the attempt's start even for an observer told no times, for a `recourse
-    // tail` client that subscribed since: the reading now, the first it took.
+    // tail` client that subscribed since: the reading now, the first the call took. Such a
+    // client (it subscribed while the attempt ran) sees a first attempt of about no length.
     let opened = told.opened.unwrap_or_else(|| told.inner.clock.now());
     let held = told.held.take();
     stage.set(Stage::Resumed {
@@ -640,7 +642,7 @@ fn bare_success<T: 'static, E: StdError + 'static>(
 }
 
 /// The first attempt of a call an observer sees, polled bare ([`observe_first`]): the
-/// observer was told of the call's start, at `opened`. It ends the call if the attempt
+/// observer was told of the call's start, at `opened` (unless it is told counts only). It ends the call if the attempt
 /// returns a value ([`Told::succeeded`]); if the call is dropped while the attempt runs, the
 /// observer hears that it ended, cancelled, as the call loop tells it of a call dropped
 /// during an attempt.
@@ -651,8 +653,8 @@ struct Told<'a> {
     snapshot: Option<&'a Compiled>,
     /// ... or held for the call (a call by key under a provider).
     held: Option<CompiledRef>,
-    /// When the call started; `None` for an observer at `Detail::Counts`, for which no clock
-    /// is read.
+    /// When the call started; `None` for an observer at `Detail::Counts`, for which a call
+    /// whose first attempt runs bare reads no clock.
     opened: Option<Timestamp>,
     /// The attempt returned: the call goes on (and ends) elsewhere.
     ended: bool,
@@ -823,16 +825,17 @@ mod tests {
     use crate::observe::Observer;
     use crate::{Executor, Policy};
 
+    /// Hears nothing it keeps, at its detail.
     #[derive(Debug)]
-    struct Quiet;
+    struct Quiet(Detail);
 
-    /// Counts the ends it hears.
-    #[derive(Debug, Default)]
-    struct Ends(AtomicUsize);
+    /// Counts the ends it hears, at its detail.
+    #[derive(Debug)]
+    struct Ends(AtomicUsize, Detail);
 
     impl Observer for Ends {
         fn detail(&self) -> Detail {
-            Detail::Events
+            self.1
         }
 
         fn on_end(&self, _: &crate::key::Key, _: &crate::observe::CallEnd) {
@@ -858,8 +861,8 @@ mod tests {
         }
     }
 
-    fn observed(policy: Policy) -> (Executor, Arc<Ends>) {
-        let ends = Arc::new(Ends::default());
+    fn observed(policy: Policy, detail: Detail) -> (Executor, Arc<Ends>) {
+        let ends = Arc::new(Ends(AtomicUsize::new(0), detail));
         let exec = Executor::builder()
             .clock(VirtualClock::new().clock())
             .policy("svc.op", policy)
@@ -871,11 +874,17 @@ mod tests {
 
     #[test]
     fn a_call_whose_attempt_panicked_reports_no_end_when_it_is_dropped_later() {
-        // Bare (observed) and in the loop (a timer around the attempt): the same.
+        // Bare (observed) and in the loop (a timer around the attempt): the same, for an
+        // observer told every event or counts only.
         let timed = Policy::builtin().timeout_per_attempt(Duration::from_secs(1));
-        for (policy, stage) in [(Policy::builtin(), "observed"), (timed, "loop")] {
-            assert_eq!(stage_after_first_poll(policy.clone(), true, false), stage);
-            let (exec, ends) = observed(policy);
+        let cases = [(Policy::builtin(), "observed"), (timed, "loop")];
+        for ((policy, stage), detail) in cases
+            .into_iter()
+            .flat_map(|case| [Detail::Events, Detail::Counts].map(|d| (case.clone(), d)))
+        {
+            let seen = Some(detail);
+            assert_eq!(stage_after_first_poll(policy.clone(), seen, false), stage);
+            let (exec, ends) = observed(policy, detail);
             let handle = exec.key("svc.op");
             let mut call = Box::pin(handle.call(|_| Attempt::Panics));
             let mut cx = Context::from_waker(Waker::noop());
@@ -884,38 +893,40 @@ mod tests {
             let polled = std::panic::catch_unwind(AssertUnwindSafe(|| call.as_mut().poll(&mut cx)));
             assert!(polled.is_err());
             drop(call);
-            assert_eq!(ends.0.load(Ordering::Relaxed), 0, "{stage}");
+            assert_eq!(ends.0.load(Ordering::Relaxed), 0, "{stage} {detail:?}");
         }
     }
 
     #[test]
     fn an_observed_call_polled_after_it_returned_panics_and_ends_once() {
-        let (exec, ends) = observed(Policy::builtin());
-        let handle = exec.key("svc.op");
-        let mut call = Box::pin(handle.call(|_| Attempt::Returns));
-        let mut cx = Context::from_waker(Waker::noop());
-        assert!(call.as_mut().poll(&mut cx).is_ready());
-        let again = std::panic::catch_unwind(AssertUnwindSafe(|| call.as_mut().poll(&mut cx)));
-        assert!(again.is_err(), "a second poll must not end the call again");
-        drop(call);
-        assert_eq!(ends.0.load(Ordering::Relaxed), 1);
+        for detail in [Detail::Events, Detail::Counts] {
+            let (exec, ends) = observed(Policy::builtin(), detail);
+            let handle = exec.key("svc.op");
+            let mut call = Box::pin(handle.call(|_| Attempt::Returns));
+            let mut cx = Context::from_waker(Waker::noop());
+            assert!(call.as_mut().poll(&mut cx).is_ready());
+            let again = std::panic::catch_unwind(AssertUnwindSafe(|| call.as_mut().poll(&mut cx)));
+            assert!(again.is_err(), "a second poll must not end the call again");
+            drop(call);
+            assert_eq!(ends.0.load(Ordering::Relaxed), 1, "{detail:?}");
+        }
     }
 
     impl Observer for Quiet {
         fn detail(&self) -> Detail {
-            Detail::Events
+            self.0
         }
     }
 
     /// Where a handle's plain call is after its first poll, pending: in its first attempt, or,
-    /// when that attempt `fails`, waiting to retry.
-    fn stage_after_first_poll(policy: Policy, seen: bool, fails: bool) -> &'static str {
+    /// when that attempt `fails`, waiting to retry; `seen` by an observer at that detail.
+    fn stage_after_first_poll(policy: Policy, seen: Option<Detail>, fails: bool) -> &'static str {
         let vc = VirtualClock::new();
         let mut builder = Executor::builder()
             .clock(vc.clock())
             .policy("svc.op", policy);
-        if seen {
-            builder = builder.observer(Quiet);
+        if let Some(detail) = seen {
+            builder = builder.observer(Quiet(detail));
         }
         let exec = builder.build().unwrap();
         let handle = exec.key("svc.op");
@@ -983,26 +994,20 @@ mod tests {
     #[test]
     fn a_call_an_observer_sees_runs_its_first_attempt_bare_when_its_policy_allows() {
         let timed = Policy::builtin().timeout_per_attempt(Duration::from_secs(1));
-        assert_eq!(
-            stage_after_first_poll(Policy::builtin(), false, false),
-            "bare"
-        );
-        assert_eq!(
-            stage_after_first_poll(Policy::builtin(), true, false),
-            "observed"
-        );
+        let plain = Policy::builtin();
+        assert_eq!(stage_after_first_poll(plain.clone(), None, false), "bare");
         // A timeout puts a timer around the attempt: the loop, observed or not.
-        assert_eq!(stage_after_first_poll(timed.clone(), true, false), "loop");
-        assert_eq!(stage_after_first_poll(timed, false, false), "loop");
-        // A failed bare attempt: the retries go on bare, or, when an observer sees the call,
-        // the loop goes on with it from that attempt.
-        assert_eq!(
-            stage_after_first_poll(Policy::builtin(), false, true),
-            "retries"
-        );
-        assert_eq!(
-            stage_after_first_poll(Policy::builtin(), true, true),
-            "resumed"
-        );
+        assert_eq!(stage_after_first_poll(timed.clone(), None, false), "loop");
+        // A failed bare attempt: the retries go on bare.
+        assert_eq!(stage_after_first_poll(plain.clone(), None, true), "retries");
+        for detail in [Detail::Counts, Detail::Events, Detail::Timeline] {
+            let seen = Some(detail);
+            let stage =
+                |policy: &Policy, fails| stage_after_first_poll(policy.clone(), seen, fails);
+            assert_eq!(stage(&plain, false), "observed", "{detail:?}");
+            assert_eq!(stage(&timed, false), "loop", "{detail:?}");
+            // Seen by an observer, the loop goes on from the failed bare attempt.
+            assert_eq!(stage(&plain, true), "resumed", "{detail:?}");
+        }
     }
 }

@@ -270,7 +270,8 @@ impl Executor {
     /// # Cancellation
     ///
     /// Dropping the future cancels the call: the running attempt is dropped, budget releases
-    /// run, and observers get `on_failure` with reason `context_canceled`.
+    /// run, and observers get `on_end` (and, those that read timelines, `on_failure`) with
+    /// reason `context_canceled`.
     ///
     /// # Performance
     ///
@@ -739,7 +740,8 @@ impl KeyHandle {
     /// operation itself (docs/performance.md). A failed attempt is classified and retried as
     /// in the call loop, under the policy the call started with; the result is the same
     /// either way. Under such a policy, a call an observer sees polls its first attempt bare
-    /// too, between two clock readings, and the observer hears what the loop would tell it.
+    /// too (between two clock readings, unless the observer is told counts only), and the
+    /// observer hears what the loop would tell it.
     /// Like every future, it does nothing until awaited.
     pub fn call<T, E, F, Fut>(&self, op: F) -> impl Future<Output = Result<T, Error<E>>>
     where

@@ -5,8 +5,9 @@ use crate::clock::Timestamp;
 use crate::error::Reason;
 
 /// How a call ended, as [`Observer::on_end`](super::Observer::on_end) sees it: the outcome,
-/// its reason, when it started and ended, and its attempts counted. Every call has one,
-/// whether or not a [`Timeline`](super::Timeline) was recorded for it.
+/// its reason, its attempts counted, and when it started and ended (for an observer told
+/// more than counts). Every call has one, whether or not a [`Timeline`](super::Timeline) was
+/// recorded for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CallEnd {
@@ -15,7 +16,7 @@ pub struct CallEnd {
     /// The final reason code (`success`, `max_attempts`, `budget_denied`, ...).
     pub reason: Reason,
     /// When the call started and ended: `None` for an observer at
-    /// [`Detail::Counts`](super::Detail::Counts), for which no clock is read.
+    /// [`Detail::Counts`](super::Detail::Counts), which is told no times.
     pub times: Option<CallTimes>,
     /// Its attempts counted: retries, hedges, budget denials, the winner.
     pub summary: CallSummary,

@@ -10,7 +10,7 @@
 //! [`Detail::Timeline`], one allocation); the clock and the per-attempt hooks only for an
 //! observer at [`Detail::Events`] or more. An observer that counts calls takes
 //! [`Detail::Counts`]: `on_end` alone, with the counts and no times, which a call whose first
-//! attempt succeeds tells it for little more than an unobserved call costs.
+//! attempt runs bare and succeeds tells it for little more than an unobserved call costs.
 
 mod end;
 mod fanout;
@@ -32,9 +32,11 @@ use crate::policy::Policy;
 /// How much of each call an observer is told: asked once, when the executor is built (see
 /// [`Observer::detail`]). Each level is told what the one before it is, and more.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[non_exhaustive]
 pub enum Detail {
     /// How each call ended and its attempts counted: `on_end`, whose [`CallEnd`] has no
-    /// times (a call reads no clock for this observer). `on_start`, `on_attempt`,
+    /// times (a call whose first attempt runs bare and succeeds reads no clock for this
+    /// observer). `on_start`, `on_attempt`,
     /// `on_budget_decision`, `on_hedge_spawn` and `on_hedge_cancel` are not called; the hooks
     /// that are not about one call (`on_circuit_change`, `on_hedging_change`,
     /// `on_policy_rejected`) are.

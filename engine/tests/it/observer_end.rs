@@ -10,7 +10,7 @@ use recourse_engine::clock::{Clock, VirtualClock};
 use recourse_engine::observe::{CallOutcome, Fanout};
 use recourse_engine::{
     AttemptInfo, CallEnd, CallOptions, CancellationToken, Detail, Executor, Key, Observer, Policy,
-    Timeline,
+    Reason, Timeline,
 };
 
 use crate::support::*;
@@ -62,6 +62,12 @@ impl Observer for Counted {
     }
     fn on_budget_decision(&self, _: &recourse_engine::budget::BudgetEvent<'_>) {
         self.heard("on_budget_decision");
+    }
+    fn on_hedge_spawn(&self, _: &Key, _: &recourse_engine::AttemptRecord) {
+        self.heard("on_hedge_spawn");
+    }
+    fn on_hedge_cancel(&self, _: &Key, _: &recourse_engine::AttemptRecord, _: &Reason) {
+        self.heard("on_hedge_cancel");
     }
     fn on_success(&self, _: &Key, _: &Timeline) {
         self.heard("on_success");
@@ -270,33 +276,26 @@ fn two_observers_on_a_builder_are_fanned_out_by_what_they_read() {
 #[test]
 fn an_observer_told_counts_hears_each_call_end_once_without_times() {
     let counted = Arc::new(Counted::default());
-    let (exec, vc) = vexec(
+    let builder = || {
+        let retried = zero().max_attempts(3).backoff(ms(100), ms(100), 1.0);
         Executor::builder()
-            .policy(
-                "svc.op",
-                zero().max_attempts(3).backoff(ms(100), ms(100), 1.0),
-            )
+            .policy("svc.op", retried)
             .policy("svc.budgeted", policy())
             .budget("one", TokenBucket::new(1, 0.0))
-            .observer_arc(counted.clone()),
-    );
-    let (traced, tvc) = vexec(
-        Executor::builder()
-            .policy(
-                "svc.op",
-                zero().max_attempts(3).backoff(ms(100), ms(100), 1.0),
-            )
-            .policy("svc.budgeted", policy())
-            .budget("one", TokenBucket::new(1, 0.0)),
-    );
+            // A hedge launched 10 ms into a 30 ms attempt, and cancelled when it wins.
+            .policy("svc.hedged", zero().max_attempts(1).hedging(1, ms(10)))
+    };
+    let (exec, vc) = vexec(builder().observer_arc(counted.clone()));
+    let (traced, tvc) = vexec(builder());
     // A first-try success and a call retried once, on a policy that runs its first attempt
     // bare, the first through a key handle; then a first-try success and a call refused its
-    // second retry by its budget, on one that runs in the loop.
-    let cases: [(&str, u32, bool); 4] = [
+    // second retry by its budget, on one that runs in the loop; then a hedged call.
+    let cases: [(&str, u32, bool); 5] = [
         ("svc.op", 0, true),
         ("svc.op", 1, false),
         ("svc.budgeted", 0, false),
         ("svc.budgeted", 2, false),
+        ("svc.hedged", 0, false),
     ];
     for (key, fails, by_handle) in cases {
         let calls = Calls::default();
@@ -319,6 +318,8 @@ fn an_observer_told_counts_hears_each_call_end_once_without_times() {
             (&end.outcome, &end.reason),
             (&timeline.outcome, &timeline.reason)
         );
+        let hedges = u32::from(key == "svc.hedged");
+        assert_eq!(end.summary.hedges, hedges, "{key} {fails}");
     }
     // Dropped by its caller while its first attempt runs.
     run(&vc, async {
