@@ -465,10 +465,34 @@ fn breaker_closed(c: &mut Criterion) {
     let by_count = rated(CircuitWindow::Calls(100), Clock::tokio());
     let by_time = rated(CircuitWindow::Time(Duration::from_secs(30)), Clock::tokio());
     let breaker = failsafe::Config::new().build();
+    // The first breaker's call seen by an observer that counts calls (told counts only), then
+    // by one told every event: the call runs in the loop, which reads the clock only for the
+    // second.
+    let seen = |observer: Arc<dyn Observer>| {
+        Executor::builder()
+            .policy(
+                "payments.Charge",
+                Policy::builtin().circuit(5, Duration::from_secs(10)),
+            )
+            .observer_arc(observer)
+            .build()
+            .unwrap()
+            .key("payments.Charge")
+    };
+    let counted = seen(Arc::new(Calls::default()));
+    let observed = seen(Arc::new(Counter::default()));
     let mut g = c.benchmark_group("breaker_closed_call");
     g.bench_function("recourse_handle", |b| {
         b.to_async(&rt)
             .iter(|| async { handle.call(ok).await.unwrap() })
+    });
+    g.bench_function("recourse_counting_observer", |b| {
+        b.to_async(&rt)
+            .iter(|| async { counted.call(ok).await.unwrap() })
+    });
+    g.bench_function("recourse_events_observer", |b| {
+        b.to_async(&rt)
+            .iter(|| async { observed.call(ok).await.unwrap() })
     });
     g.bench_function("recourse_handle_failure_rate", |b| {
         b.to_async(&rt)

@@ -246,7 +246,11 @@ impl Clock {
                 origin_wall,
                 origin,
             } => Timestamp(origin_wall.saturating_add(duration_nanos(origin.elapsed()))),
-            Inner::Virtual(state) => Timestamp(state.now.load(Ordering::Acquire)),
+            Inner::Virtual(state) => {
+                #[cfg(test)]
+                reads::count();
+                Timestamp(state.now.load(Ordering::Acquire))
+            }
             #[cfg(feature = "tsc")]
             Inner::Tsc {
                 origin_wall,
@@ -573,6 +577,26 @@ pub(crate) async fn first<A>(a: impl Future<Output = A>, b: impl Future<Output =
         b.as_mut().poll(cx).map(|()| None)
     })
     .await
+}
+
+/// The virtual clock's reads on this thread, counted in the engine's unit tests: how often a
+/// call reads the clock is what a real clock makes it pay, and the tests hold it down.
+#[cfg(test)]
+pub(crate) mod reads {
+    use std::cell::Cell;
+
+    thread_local! {
+        static READS: Cell<u64> = const { Cell::new(0) };
+    }
+
+    pub(super) fn count() {
+        READS.with(|r| r.set(r.get() + 1));
+    }
+
+    /// The reads on this thread so far.
+    pub(crate) fn so_far() -> u64 {
+        READS.with(Cell::get)
+    }
 }
 
 #[cfg(test)]

@@ -653,8 +653,8 @@ struct Told<'a> {
     snapshot: Option<&'a Compiled>,
     /// ... or held for the call (a call by key under a provider).
     held: Option<CompiledRef>,
-    /// When the call started; `None` for an observer at `Detail::Counts`, for which a call
-    /// whose first attempt runs bare reads no clock.
+    /// When the call started; `None` for an observer at `Detail::Counts`, for which no clock
+    /// is read.
     opened: Option<Timestamp>,
     /// The attempt returned: the call goes on (and ends) elsewhere.
     ended: bool,

@@ -23,7 +23,8 @@ pub(crate) struct Recorder<'a> {
     observer: Option<&'a dyn Observer>,
     /// How much of the call the observer is told (`Counts` when there is none).
     detail: Detail,
-    /// When the call started, if anything records it (its attempts are then recorded).
+    /// When the call started, if anything records it (its attempts are then recorded);
+    /// `EPOCH` when nothing reads the times ([`Recorder::timed`]).
     opened: Option<Timestamp>,
     /// Built only for someone who reads it: in the caller's slot when the caller asked for
     /// it, else on the heap (which keeps the call's future small when nothing is recorded).
@@ -61,9 +62,14 @@ impl<'a> Recorder<'a> {
     ) -> Recorder<'a> {
         let detail = observer.map_or(Detail::Counts, |o| o.detail);
         let wants_timeline = out.is_some() || tap.is_some() || detail == Detail::Timeline;
-        // Opened now, or at the reading the caller took when its first attempt started.
-        let opened =
-            (wants_timeline || observer.is_some()).then(|| opened.unwrap_or_else(|| clock.now()));
+        // Opened now, or at the reading the caller took when its first attempt started; for an
+        // observer told counts only, and nothing else, no clock is read.
+        let timed = wants_timeline || detail >= Detail::Events;
+        let opened = (wants_timeline || observer.is_some()).then(|| match opened {
+            Some(opened) => opened,
+            None if timed => clock.now(),
+            None => Timestamp::EPOCH,
+        });
         let caller = out.is_some();
         let timeline = match (opened, out) {
             (Some(start), Some(slot)) => {
@@ -96,11 +102,29 @@ impl<'a> Recorder<'a> {
         self.opened.is_some()
     }
 
-    /// When the call started, if it is recorded: a call that reaches its first attempt
+    /// Whether the call's times are read: it is recorded for someone who reads them (a
+    /// timeline's reader, or an observer told every event). A call recorded only to count its
+    /// attempts, for an observer told counts only, reads no clock for its records; their times
+    /// are `EPOCH`, and nobody sees them.
+    #[inline]
+    pub(crate) fn timed(&self) -> bool {
+        self.on() && (self.timeline.is_some() || self.detail >= Detail::Events)
+    }
+
+    /// A reading for a record: the clock's when the call's times are read, else the epoch.
+    #[inline]
+    pub(crate) fn reading(&self) -> Timestamp {
+        match self.timed() {
+            true => self.clock.now(),
+            false => Timestamp::EPOCH,
+        }
+    }
+
+    /// When the call started, if its times are read: a call that reaches its first attempt
     /// without awaiting anything reuses this reading.
     #[inline]
     pub(crate) fn opened_at(&self) -> Option<Timestamp> {
-        self.opened
+        self.opened.filter(|_| self.timed())
     }
 
     /// The call awaited something (a backoff, a hedged group) since the last attempt was
@@ -142,7 +166,12 @@ impl<'a> Recorder<'a> {
         live: Live,
         runtime: &'a super::keyed::Runtime,
     ) {
-        let start = *self.opened.get_or_insert_with(|| self.clock.now());
+        // The opening reading, unless none was taken (a call recorded only to count it).
+        let start = match self.opened_at() {
+            Some(start) => start,
+            None => self.clock.now(),
+        };
+        self.opened = Some(start);
         if self.timeline.is_none() {
             self.timeline = Some(Slot::Heap(new_timeline(self.key, start)));
         }
@@ -273,7 +302,10 @@ impl<'a> Recorder<'a> {
         self.done = true;
         if self.on() {
             let reason = error.map_or(Reason::SUCCESS, Error::reason_code);
-            let end = self.last_end.take().unwrap_or_else(|| self.clock.now());
+            let end = match self.last_end.take() {
+                Some(end) => end,
+                None => self.reading(),
+            };
             self.close(outcome, reason, || error.map(ToString::to_string), end);
         }
     }
@@ -354,7 +386,7 @@ impl Recorder<'_> {
         }
         // The caller dropped the call: nobody takes its timeline but the export.
         self.out = false;
-        let end = self.clock.now();
+        let end = self.reading();
         let error = || Some("recourse: call canceled".to_owned());
         self.close(CallOutcome::Failure, Reason::CONTEXT_CANCELED, error, end);
     }
@@ -423,4 +455,72 @@ pub(crate) fn fallback_attributes(attrs: &mut Attributes, requested: &str) {
     attrs.insert("classifier_not_found", "true");
     attrs.insert("classifier_name", requested);
     attrs.insert("classifier_fallback", "default");
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::sync::Arc;
+    use std::task::{Context, Waker};
+    use std::time::Duration;
+
+    use crate::clock::{VirtualClock, reads};
+    use crate::observe::{Detail, Observer};
+    use crate::{Executor, Policy};
+
+    /// Hears calls at its detail.
+    #[derive(Debug)]
+    struct At(Detail);
+
+    impl Observer for At {
+        fn detail(&self) -> Detail {
+            self.0
+        }
+    }
+
+    /// The clock reads of one call by key under `policy`, seen by an observer at `detail`
+    /// (after a first call has compiled the key's policy): one that succeeds at once, or one
+    /// `dropped` while its attempt runs.
+    fn reads_of_a_call(policy: Policy, detail: Detail, dropped: bool) -> u64 {
+        let vc = VirtualClock::new();
+        let exec = Executor::builder()
+            .clock(vc.clock())
+            .policy("svc.op", policy)
+            .observer_arc(Arc::new(At(detail)))
+            .build()
+            .unwrap();
+        let ok = || exec.call("svc.op", |_| async { Ok::<_, std::io::Error>(1) });
+        vc.block_on(ok()).unwrap();
+        let before = reads::so_far();
+        if dropped {
+            let pending = |_| std::future::pending::<Result<u64, std::io::Error>>();
+            let mut call = Box::pin(exec.call("svc.op", pending));
+            let polled = call.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+            assert!(polled.is_pending());
+        } else {
+            vc.block_on(ok()).unwrap();
+        }
+        reads::so_far() - before
+    }
+
+    #[test]
+    fn a_call_counted_for_an_observer_reads_no_clock_the_policy_does_not_need() {
+        // Bare, and in the loop (a breaker needs no clock while it is closed); ended, and
+        // dropped by its caller.
+        let breaker = Policy::builtin().circuit(5, Duration::from_secs(10));
+        for (policy, dropped) in [Policy::builtin(), breaker]
+            .into_iter()
+            .flat_map(|p| [(p.clone(), false), (p, true)])
+        {
+            let reads = |detail| reads_of_a_call(policy.clone(), detail, dropped);
+            let case = format!("{policy:?}, dropped: {dropped}");
+            assert_eq!(reads(Detail::Counts), 0, "{case}");
+            // Told every event: the call's start and end.
+            assert_eq!(reads(Detail::Events), 2, "{case}");
+            assert_eq!(reads(Detail::Timeline), 2, "{case}");
+        }
+        // A policy that reads the clock for itself (a timeout) still does.
+        let timed = Policy::builtin().timeout_per_attempt(Duration::from_secs(1));
+        assert!(reads_of_a_call(timed, Detail::Counts, false) > 0);
+    }
 }

@@ -174,8 +174,8 @@ fn record_cut(
     (attempt, started, backoff): (u32, Timestamp, Duration),
     reason: Reason,
     gated: Gated<'_>,
-    clock: &Clock,
 ) {
+    let end = rec.reading();
     rec.attempt(|| {
         let base = match gated {
             Gated::Admitted(budget_reason) => AttemptRecord {
@@ -190,7 +190,7 @@ fn record_cut(
         AttemptRecord {
             attempt,
             start: started,
-            end: clock.now(),
+            end,
             backoff,
             ..base
         }
@@ -383,7 +383,7 @@ where
         // the timeline, a budget, the latency tracker); the first attempt shares the reading
         // that armed the overall deadline, which is the timeline's opening one when a timeline
         // is recorded and no policy had to be fetched.
-        let reads_clock = compiled.reads_clock || rec.on();
+        let reads_clock = compiled.reads_clock || rec.timed();
         let mut now = match rec.opened_at() {
             Some(opened) if !fetched => Some(opened),
             _ => reads_clock.then(|| clock.now()),
@@ -422,26 +422,25 @@ where
                     kind: BudgetKind::Retry,
                     bulkhead,
                 };
-                let (budget_reason, release, in_flight) = match gate
-                    .ask(&compiled.retry_budget, &rec)
-                {
-                    Gate::Pass {
-                        reason,
-                        release,
-                        slot,
-                    } => (reason, release, slot),
-                    Gate::Denied {
-                        budget,
-                        reason,
-                        panic,
-                    } => {
-                        record_cut(&mut rec, cut, reason.clone(), Gated::Denied(&budget), clock);
-                        break 'attempt match panic {
-                            Some(message) => Outcome::Panicked(Component::Budget, message),
-                            None => Outcome::Denied { budget, reason },
-                        };
-                    }
-                };
+                let (budget_reason, release, in_flight) =
+                    match gate.ask(&compiled.retry_budget, &rec) {
+                        Gate::Pass {
+                            reason,
+                            release,
+                            slot,
+                        } => (reason, release, slot),
+                        Gate::Denied {
+                            budget,
+                            reason,
+                            panic,
+                        } => {
+                            record_cut(&mut rec, cut, reason.clone(), Gated::Denied(&budget));
+                            break 'attempt match panic {
+                                Some(message) => Outcome::Panicked(Component::Budget, message),
+                                None => Outcome::Denied { budget, reason },
+                            };
+                        }
+                    };
 
                 if let (Some(plan), Some(tracker)) = (hedge, tracker) {
                     // A hedged group: the primary plus hedges, polled together.
@@ -512,17 +511,17 @@ where
                     Race::Timer if !timer_is_overall => Output::TimedOut,
                     Race::Timer => {
                         let reason = Reason::CONTEXT_DEADLINE_EXCEEDED;
-                        record_cut(&mut rec, cut, reason, Gated::Admitted(budget_reason), clock);
+                        record_cut(&mut rec, cut, reason, Gated::Admitted(budget_reason));
                         break 'attempt Outcome::DeadlineExceeded;
                     }
                     Race::Canceled => {
                         let reason = Reason::CONTEXT_CANCELED;
-                        record_cut(&mut rec, cut, reason, Gated::Admitted(budget_reason), clock);
+                        record_cut(&mut rec, cut, reason, Gated::Admitted(budget_reason));
                         break 'attempt Outcome::Canceled(None);
                     }
                 };
                 // One reading ends the attempt for the tracker and the timeline alike.
-                let ended = (tracker.is_some() || rec.on()).then(|| clock.now());
+                let ended = (tracker.is_some() || rec.timed()).then(|| clock.now());
                 if let (Some(tracker), Some(ended)) = (tracker, ended) {
                     tracker.record(ended.since(attempt_start));
                 }
@@ -541,14 +540,14 @@ where
                     && cancel.is_some_and(CancellationToken::is_cancelled)
                 {
                     let reason = Reason::CONTEXT_CANCELED;
-                    record_cut(&mut rec, cut, reason, Gated::Admitted(budget_reason), clock);
+                    record_cut(&mut rec, cut, reason, Gated::Admitted(budget_reason));
                     break 'attempt Outcome::Canceled(output.into_error());
                 }
                 let mut verdict = match classify(inner, classifier, &output) {
                     Ok(v) => v,
                     Err(message) => {
                         let reason = Reason::PANIC_IN_CLASSIFIER;
-                        record_cut(&mut rec, cut, reason, Gated::Admitted(budget_reason), clock);
+                        record_cut(&mut rec, cut, reason, Gated::Admitted(budget_reason));
                         break 'attempt Outcome::Panicked(Component::Classifier, message);
                     }
                 };
@@ -559,7 +558,8 @@ where
                     executed_record(r, &output, &mut verdict, fallback_from, budget_reason);
                     r.attempt = attempt;
                     r.start = started;
-                    r.end = ended.unwrap_or_else(|| clock.now());
+                    // Read above whenever the times are (`Recorder::timed`).
+                    r.end = ended.unwrap_or(Timestamp::EPOCH);
                     r.backoff = slept;
                 });
                 Outcome::Classified(output, verdict)

@@ -16,7 +16,7 @@ pub struct CallEnd {
     /// The final reason code (`success`, `max_attempts`, `budget_denied`, ...).
     pub reason: Reason,
     /// When the call started and ended: `None` for an observer at
-    /// [`Detail::Counts`](super::Detail::Counts), which is told no times.
+    /// [`Detail::Counts`](super::Detail::Counts), for which no clock is read.
     pub times: Option<CallTimes>,
     /// Its attempts counted: retries, hedges, budget denials, the winner.
     pub summary: CallSummary,

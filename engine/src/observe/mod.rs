@@ -35,8 +35,7 @@ use crate::policy::Policy;
 #[non_exhaustive]
 pub enum Detail {
     /// How each call ended and its attempts counted: `on_end`, whose [`CallEnd`] has no
-    /// times (a call whose first attempt runs bare and succeeds reads no clock for this
-    /// observer). `on_start`, `on_attempt`,
+    /// times (a call reads no clock for this observer, only what its policy needs). `on_start`, `on_attempt`,
     /// `on_budget_decision`, `on_hedge_spawn` and `on_hedge_cancel` are not called; the hooks
     /// that are not about one call (`on_circuit_change`, `on_hedging_change`,
     /// `on_policy_rejected`) are.
