@@ -12,7 +12,7 @@ use crate::classify::Attributes;
 use crate::clock::{Clock, Timestamp};
 use crate::error::{Error, Reason};
 use crate::key::Key;
-use crate::observe::summary::Tally;
+use crate::observe::summary::{AttemptFacts, Tally};
 use crate::observe::{AttemptRecord, CallEnd, CallOutcome, CallTimes, Detail, Observer, Timeline};
 use crate::policy::Policy;
 use crate::shadow::{Live, ShadowPlan, ShadowState};
@@ -109,6 +109,25 @@ impl<'a> Recorder<'a> {
     #[inline]
     pub(crate) fn timed(&self) -> bool {
         self.on() && (self.timeline.is_some() || self.detail >= Detail::Events)
+    }
+
+    /// Whether the call is recorded only to be counted (for an observer told counts only, and
+    /// nobody who reads the times): its attempts need no record, only their count.
+    #[inline]
+    pub(crate) fn counts_only(&self) -> bool {
+        self.on() && !self.timed()
+    }
+
+    /// Counts a primary attempt whose value was a success, on a call recorded only to be
+    /// counted ([`Recorder::counts_only`]): what its record would have added to the tally.
+    #[inline]
+    pub(crate) fn count_success(&mut self, attempt: u32) {
+        self.tally.add(AttemptFacts {
+            attempt,
+            is_hedge: false,
+            budget_allowed: true,
+            succeeded: true,
+        });
     }
 
     /// A reading for a record: the clock's when the call's times are read, else the epoch.

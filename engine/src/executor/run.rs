@@ -527,10 +527,14 @@ where
                 }
                 let output = match output {
                     // A value under a classifier that calls every value a success, on a
-                    // call nobody records: nothing to classify or record.
-                    Output::Value(v) if !rec.on() && compiled.values_succeed => {
+                    // call nobody records, or records only to count it: nothing to classify
+                    // or record but the count.
+                    Output::Value(v) if !rec.timed() && compiled.values_succeed => {
                         let heard = AttemptOutcome::new(key, attempt, Kind::Success);
                         compiled.retry_budget.hear(inner, &heard);
+                        if rec.counts_only() {
+                            rec.count_success(attempt);
+                        }
                         break 'call (Ok(v), Heard::Success);
                     }
                     other => other,
