@@ -642,10 +642,10 @@ fn bare_success<T: 'static, E: StdError + 'static>(
 }
 
 /// The first attempt of a call an observer sees, polled bare ([`observe_first`]): the
-/// observer was told of the call's start, at `opened` (unless it is told counts only). It ends the call if the attempt
-/// returns a value ([`Told::succeeded`]); if the call is dropped while the attempt runs, the
-/// observer hears that it ended, cancelled, as the call loop tells it of a call dropped
-/// during an attempt.
+/// observer was told of the call's start, at `opened` (unless it is told counts only). It
+/// ends the call if the attempt returns a value ([`Told::succeeded`]); if the call is dropped
+/// while the attempt runs, the observer hears that it ended, cancelled, as the call loop tells
+/// it of a call dropped during an attempt.
 struct Told<'a> {
     inner: &'a Inner,
     state: &'a KeyState,
