@@ -19,7 +19,6 @@ pub struct Fanout {
     events: Vec<Arc<dyn Observer>>,
     /// The members at `Detail::Timeline`.
     readers: Vec<Arc<dyn Observer>>,
-    detail: Option<Detail>,
 }
 
 impl Fanout {
@@ -39,7 +38,6 @@ impl Fanout {
         if detail >= Detail::Timeline {
             self.readers.push(member.clone());
         }
-        self.detail = self.detail.max(Some(detail));
         self.details.push(detail);
         self.members.push(member);
     }
@@ -53,7 +51,7 @@ impl Fanout {
 impl Observer for Fanout {
     fn detail(&self) -> Detail {
         // With no member, nothing is read: the least detail.
-        self.detail.unwrap_or(Detail::Counts)
+        self.details.iter().max().copied().unwrap_or(Detail::Counts)
     }
     fn on_start(&self, key: &Key, policy: &Policy) {
         self.events.iter().for_each(|m| m.on_start(key, policy));
